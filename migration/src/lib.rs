@@ -1,0 +1,52 @@
+//! The database schema, as ordered, backend-neutral migrations (SQLite, PostgreSQL, MySQL/MariaDB).
+pub use sea_orm_migration::prelude::*;
+
+mod m20261124_000001_create_sites;
+mod m20261124_000002_create_members;
+mod m20261124_000003_create_password_history;
+mod m20261124_000004_create_audit_events;
+mod m20261124_000005_create_mail_outbox;
+
+pub struct Migrator;
+
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261124_000001_create_sites::Migration),
+            Box::new(m20261124_000002_create_members::Migration),
+            Box::new(m20261124_000003_create_password_history::Migration),
+            Box::new(m20261124_000004_create_audit_events::Migration),
+            Box::new(m20261124_000005_create_mail_outbox::Migration),
+        ]
+    }
+}
+
+/// Table and column names shared by the migrations (and their foreign keys).
+#[derive(DeriveIden)]
+pub(crate) enum Sites {
+    Table,
+    Id,
+    Name,
+    PasswordPolicy,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+pub(crate) enum Members {
+    Table,
+    Id,
+    SiteId,
+    LoginId,
+    LoginIdKey,
+    Email,
+    Name,
+    MemberType,
+    JoinType,
+    CiHash,
+    PasswordHash,
+    PasswordChangedAt,
+    JoinedAt,
+    Status,
+    CreatedAt,
+    UpdatedAt,
+}

@@ -1,0 +1,218 @@
+//! The `account-recovery` command line: serve (default), migrate, print-schema, member add/import/list.
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+
+use crate::{
+    app::{Application, connect_services},
+    config::Settings,
+    graphql,
+    recovery::members::{InitialPassword, MemberDraft},
+    telemetry,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "account-recovery",
+    version,
+    about = "GraphQL account-recovery service"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Serve GraphQL on BIND (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) that schema.graphql must equal.
+    PrintSchema,
+    /// Manage members.
+    #[command(subcommand)]
+    Member(MemberCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MemberCommand {
+    /// Add one member.
+    Add(AddArgs),
+    /// Import members from a JSON Lines file: all lines are checked first, then all are added.
+    Import {
+        /// Path of the JSON Lines file.
+        file: PathBuf,
+    },
+    /// List members.
+    List {
+        /// Only this site.
+        #[arg(long)]
+        site: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    #[arg(long)]
+    pub login_id: String,
+    #[arg(long)]
+    pub email: String,
+    /// Site code (default: DEFAULT_SITE).
+    #[arg(long)]
+    pub site: Option<String>,
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Initial password (checked against the password policy).
+    #[arg(long, conflicts_with = "social")]
+    pub password: Option<String>,
+    /// A social-login member, without a password.
+    #[arg(long)]
+    pub social: bool,
+    /// GENERAL, SOCIAL, ENTERPRISE or UNION.
+    #[arg(long = "type")]
+    pub member_type: Option<String>,
+    /// CITIZEN or FOREIGN.
+    #[arg(long)]
+    pub join_type: Option<String>,
+    /// Identity value from the identity provider (stored only as a keyed hash).
+    #[arg(long)]
+    pub ci: Option<String>,
+}
+
+pub async fn run(cli: Cli) -> ExitCode {
+    match dispatch(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::PrintSchema = command {
+        print!("{}", graphql::sdl());
+        return Ok(());
+    }
+    let settings = Settings::from_env()?;
+    telemetry::init(&settings.log_filter, settings.log_json);
+    match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            connect_services(&settings).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::PrintSchema => unreachable!("handled above"),
+        Command::Member(member) => member_command(settings, member).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings.uses_development_key() {
+        tracing::warn!("SECRET_KEY is not set: using the development key; never do this in production");
+    }
+    let app = Application::build(settings.clone()).await?;
+    if !app.demo_members().is_empty() {
+        println!("Demo members (site {}):", settings.default_site);
+        for m in app.demo_members() {
+            println!(
+                "  {:<14} {:<22} {:<10} password: {}",
+                m.login_id,
+                m.email,
+                m.member_type.code(),
+                m.password.as_deref().unwrap_or("(social login, none)")
+            );
+        }
+    }
+    tracing::info!(
+        "serving GraphQL on http://{}:{}/graphql",
+        settings.bind.ip(),
+        app.port()
+    );
+    app.run_until(shutdown_signal()).await.context("serving")
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn member_command(settings: Settings, command: MemberCommand) -> anyhow::Result<()> {
+    let recovery = connect_services(&settings).await?;
+    match command {
+        MemberCommand::Add(args) => {
+            let password = match (args.password, args.social) {
+                (Some(p), _) => InitialPassword::Plain(p),
+                (None, true) => InitialPassword::None,
+                (None, false) => anyhow::bail!("give --password P, or --social for a social-login member"),
+            };
+            let member_type = args
+                .member_type
+                .or_else(|| args.social.then(|| "SOCIAL".to_owned()));
+            let id = recovery
+                .members
+                .add(MemberDraft {
+                    site_id: args.site,
+                    login_id: args.login_id,
+                    email: args.email,
+                    name: args.name,
+                    member_type,
+                    join_type: args.join_type,
+                    ci: args.ci,
+                    password,
+                    joined_at: None,
+                    password_changed_at: None,
+                    status: None,
+                })
+                .await?;
+            println!("added member {}", id.0);
+        }
+        MemberCommand::Import { file } => {
+            let contents =
+                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
+            let count = recovery.members.import(&contents).await?;
+            println!("imported {count} members");
+        }
+        MemberCommand::List { site } => {
+            let site = site
+                .map(|s| crate::domain::site::SiteId::parse(&s))
+                .transpose()
+                .context("--site")?;
+            let members = recovery.members.list(site.as_ref()).await?;
+            println!(
+                "{:<10} {:<24} {:<30} {:<11} {:<9} {:<20}",
+                "SITE", "LOGIN ID", "E-MAIL", "TYPE", "STATUS", "JOINED"
+            );
+            for m in members {
+                println!(
+                    "{:<10} {:<24} {:<30} {:<11} {:<9} {:<20}",
+                    m.site_id,
+                    m.login_id,
+                    m.email,
+                    m.member_type.code(),
+                    m.status.code(),
+                    m.joined_at.format("%Y-%m-%d %H:%M:%S")
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! Typed settings from the environment (and an optional `.env`); every knob has its default here.
+use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, time::Duration};
+
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::domain::{password_policy::PasswordPolicy, site::SiteId};
+
+/// The development key used when SECRET_KEY is unset. `serve` warns loudly when it is in use.
+pub const DEVELOPMENT_SECRET_KEY: &str = "insecure-development-key-change-me";
+
+#[derive(Clone)]
+pub struct Settings {
+    pub database_url: SecretString,
+    pub redis_url: Option<SecretString>,
+    pub smtp_url: Option<SecretString>,
+    pub mail_from: String,
+    pub public_reset_url: String,
+    pub bind: SocketAddr,
+    pub secret_key: SecretString,
+    pub cors_origins: Vec<String>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub default_site: SiteId,
+    pub log_filter: String,
+    pub log_json: bool,
+    pub demo: bool,
+    pub production: bool,
+    pub outbox_dir: PathBuf,
+    pub argon2: Argon2Settings,
+    pub hash_concurrency: usize,
+    pub password_policy: PasswordPolicy,
+    pub db_max_connections: u32,
+    pub db_timeout: Duration,
+    pub request_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Argon2Settings {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("setting {name}: {problem}")]
+pub struct SettingsError {
+    pub name: &'static str,
+    pub problem: String,
+}
+
+impl Settings {
+    /// Reads the process environment, after loading `.env` when one exists.
+    pub fn from_env() -> Result<Settings, SettingsError> {
+        let _ = dotenvy::dotenv();
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    /// Builds settings from any variable lookup (the environment, or a map in tests).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingsError> {
+        let var = |name: &'static str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let parse = |name: &'static str, default: &str| -> Result<String, SettingsError> {
+            Ok(var(name).unwrap_or_else(|| default.to_owned()))
+        };
+        fn typed<T: std::str::FromStr>(name: &'static str, raw: String) -> Result<T, SettingsError>
+        where
+            T::Err: fmt::Display,
+        {
+            raw.parse().map_err(|e: T::Err| SettingsError {
+                name,
+                problem: format!("{raw:?} is not valid ({e})"),
+            })
+        }
+        let list = |name: &'static str| -> Vec<String> {
+            var(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(|s| s.trim().to_owned())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+
+        let defaults = PasswordPolicy::default();
+        let password_policy = PasswordPolicy {
+            min_length: typed(
+                "PASSWORD_MIN_LENGTH",
+                parse("PASSWORD_MIN_LENGTH", &defaults.min_length.to_string())?,
+            )?,
+            max_length: typed(
+                "PASSWORD_MAX_LENGTH",
+                parse("PASSWORD_MAX_LENGTH", &defaults.max_length.to_string())?,
+            )?,
+            forbid_whitespace: typed(
+                "PASSWORD_FORBID_WHITESPACE",
+                parse(
+                    "PASSWORD_FORBID_WHITESPACE",
+                    &defaults.forbid_whitespace.to_string(),
+                )?,
+            )?,
+            max_sequential_run: typed(
+                "PASSWORD_MAX_SEQUENTIAL_RUN",
+                parse(
+                    "PASSWORD_MAX_SEQUENTIAL_RUN",
+                    &defaults.max_sequential_run.to_string(),
+                )?,
+            )?,
+            max_repeated_run: typed(
+                "PASSWORD_MAX_REPEATED_RUN",
+                parse(
+                    "PASSWORD_MAX_REPEATED_RUN",
+                    &defaults.max_repeated_run.to_string(),
+                )?,
+            )?,
+            history_size: typed(
+                "PASSWORD_HISTORY_SIZE",
+                parse("PASSWORD_HISTORY_SIZE", &defaults.history_size.to_string())?,
+            )?,
+            expires_after_days: typed(
+                "PASSWORD_EXPIRES_AFTER_DAYS",
+                parse(
+                    "PASSWORD_EXPIRES_AFTER_DAYS",
+                    &defaults.expires_after_days.to_string(),
+                )?,
+            )?,
+        };
+        if password_policy.min_length == 0 || password_policy.min_length > password_policy.max_length {
+            return Err(SettingsError {
+                name: "PASSWORD_MIN_LENGTH",
+                problem: "must be at least 1 and not above PASSWORD_MAX_LENGTH".into(),
+            });
+        }
+
+        let default_site_raw = parse("DEFAULT_SITE", "main")?;
+        let default_site = SiteId::parse(&default_site_raw).map_err(|e| SettingsError {
+            name: "DEFAULT_SITE",
+            problem: e.to_string(),
+        })?;
+        let trusted_proxies = list("TRUSTED_PROXIES")
+            .into_iter()
+            .map(|p| parse_network(&p))
+            .collect::<Result<_, _>>()?;
+        let public_reset_url = parse("PUBLIC_RESET_URL", "http://127.0.0.1:8080/reset-password")?;
+        url::Url::parse(&public_reset_url).map_err(|e| SettingsError {
+            name: "PUBLIC_RESET_URL",
+            problem: e.to_string(),
+        })?;
+        let production: bool = typed("PRODUCTION", parse("PRODUCTION", "false")?)?;
+        let secret_key = parse("SECRET_KEY", DEVELOPMENT_SECRET_KEY)?;
+        if secret_key.len() < 32 {
+            return Err(SettingsError {
+                name: "SECRET_KEY",
+                problem: "must be at least 32 characters".into(),
+            });
+        }
+        if production && secret_key == DEVELOPMENT_SECRET_KEY {
+            return Err(SettingsError {
+                name: "SECRET_KEY",
+                problem: "must be set when PRODUCTION=true".into(),
+            });
+        }
+        let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+
+        Ok(Settings {
+            database_url: parse("DATABASE_URL", "sqlite://account-recovery.db?mode=rwc")?.into(),
+            redis_url: var("REDIS_URL").map(Into::into),
+            smtp_url: var("SMTP_URL").map(Into::into),
+            mail_from: parse("MAIL_FROM", "Account Recovery <no-reply@localhost>")?,
+            public_reset_url,
+            bind: typed("BIND", parse("BIND", "127.0.0.1:8080")?)?,
+            secret_key: secret_key.into(),
+            cors_origins: list("CORS_ORIGINS"),
+            trusted_proxies,
+            default_site,
+            log_filter: parse("RUST_LOG", "info")?,
+            log_json: typed("LOG_JSON", parse("LOG_JSON", &production.to_string())?)?,
+            demo: typed("DEMO", parse("DEMO", "true")?)?,
+            production,
+            outbox_dir: PathBuf::from(parse("OUTBOX_DIR", "outbox")?),
+            argon2: Argon2Settings {
+                memory_kib: typed("ARGON2_MEMORY_KIB", parse("ARGON2_MEMORY_KIB", "19456")?)?,
+                iterations: typed("ARGON2_ITERATIONS", parse("ARGON2_ITERATIONS", "2")?)?,
+                parallelism: typed("ARGON2_PARALLELISM", parse("ARGON2_PARALLELISM", "1")?)?,
+            },
+            hash_concurrency: typed("HASH_CONCURRENCY", parse("HASH_CONCURRENCY", &cpus.to_string())?)?,
+            password_policy,
+            db_max_connections: typed("DB_MAX_CONNECTIONS", parse("DB_MAX_CONNECTIONS", "10")?)?,
+            db_timeout: Duration::from_millis(typed("DB_TIMEOUT_MS", parse("DB_TIMEOUT_MS", "2000")?)?),
+            request_timeout: Duration::from_millis(typed(
+                "REQUEST_TIMEOUT_MS",
+                parse("REQUEST_TIMEOUT_MS", "10000")?,
+            )?),
+        })
+    }
+
+    pub fn secret_key_bytes(&self) -> &[u8] {
+        self.secret_key.expose_secret().as_bytes()
+    }
+
+    pub fn uses_development_key(&self) -> bool {
+        self.secret_key.expose_secret() == DEVELOPMENT_SECRET_KEY
+    }
+}
+
+/// A trusted proxy entry: a network (`10.0.0.0/8`) or a single address (`10.0.0.7`).
+fn parse_network(raw: &str) -> Result<IpNet, SettingsError> {
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| SettingsError {
+            name: "TRUSTED_PROXIES",
+            problem: format!("{raw:?} is neither an address nor a network"),
+        })
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets (URLs may carry passwords) print as their presence only.
+        f.debug_struct("Settings")
+            .field("database_url", &"[redacted]")
+            .field("redis_url", &self.redis_url.as_ref().map(|_| "[redacted]"))
+            .field("smtp_url", &self.smtp_url.as_ref().map(|_| "[redacted]"))
+            .field("mail_from", &self.mail_from)
+            .field("public_reset_url", &self.public_reset_url)
+            .field("bind", &self.bind)
+            .field("cors_origins", &self.cors_origins)
+            .field("default_site", &self.default_site)
+            .field("demo", &self.demo)
+            .field("production", &self.production)
+            .field("argon2", &self.argon2)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_use_embedded_backends() {
+        let s = from(&[]).unwrap();
+        assert!(s.database_url.expose_secret().starts_with("sqlite://"));
+        assert!(s.redis_url.is_none() && s.smtp_url.is_none());
+        assert_eq!(s.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.default_site.as_str(), "main");
+        assert_eq!(s.password_policy, PasswordPolicy::default());
+        assert_eq!(s.argon2, Argon2Settings::default());
+        assert!(s.demo && !s.production && s.uses_development_key());
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        assert_eq!(from(&[("BIND", "nowhere")]).unwrap_err().name, "BIND");
+        assert_eq!(from(&[("DEMO", "maybe")]).unwrap_err().name, "DEMO");
+        assert_eq!(from(&[("SECRET_KEY", "short")]).unwrap_err().name, "SECRET_KEY");
+        assert_eq!(from(&[("PRODUCTION", "true")]).unwrap_err().name, "SECRET_KEY");
+        assert_eq!(from(&[("DEFAULT_SITE", "a b")]).unwrap_err().name, "DEFAULT_SITE");
+        assert_eq!(
+            from(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err().name,
+            "TRUSTED_PROXIES"
+        );
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let s = from(&[
+            ("DATABASE_URL", "postgres://u:hunter2@db/x"),
+            ("SECRET_KEY", "0123456789abcdef0123456789abcdef-secret"),
+        ])
+        .unwrap();
+        let printed = format!("{s:?}");
+        assert!(!printed.contains("hunter2") && !printed.contains("-secret"));
+    }
+}

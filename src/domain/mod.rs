@@ -1,0 +1,8 @@
+//! Pure types and rules of account recovery: no framework, no I/O.
+pub mod email;
+pub mod identity;
+pub mod login_id;
+pub mod masking;
+pub mod member;
+pub mod password_policy;
+pub mod site;

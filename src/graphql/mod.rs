@@ -1,0 +1,76 @@
+//! The GraphQL API: types, thin resolvers, error mapping and the schema builder (no I/O).
+pub mod errors;
+pub mod i18n;
+pub mod query;
+pub mod scalars;
+pub mod types;
+
+use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+
+pub use query::QueryRoot;
+
+pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+
+/// Builds the schema. Services are attached to each request, so this needs no I/O and
+/// `print-schema` works without any backend.
+pub fn build_schema() -> AppSchema {
+    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish()
+}
+
+/// The SDL that `schema.graphql` must equal.
+pub fn sdl() -> String {
+    build_schema().sdl()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every type, field, argument and enum value of ours carries a description.
+    #[tokio::test]
+    async fn everything_in_the_schema_is_described() {
+        let query = r#"{ __schema { types {
+            name kind description
+            fields { name description args { name description } }
+            inputFields { name description }
+            enumValues { name description }
+        } } }"#;
+        let response = build_schema().execute(query).await;
+        assert!(response.errors.is_empty(), "{:?}", response.errors);
+        let data = response.data.into_json().unwrap();
+        let builtin = ["String", "Boolean", "Int", "Float", "ID"];
+        let mut missing = Vec::new();
+        let described =
+            |v: &serde_json::Value| v["description"].as_str().is_some_and(|d| !d.trim().is_empty());
+        for t in data["__schema"]["types"].as_array().unwrap() {
+            let name = t["name"].as_str().unwrap();
+            if name.starts_with("__") || builtin.contains(&name) {
+                continue;
+            }
+            if !described(t) {
+                missing.push(name.to_owned());
+            }
+            for f in t["fields"].as_array().into_iter().flatten() {
+                if !described(f) {
+                    missing.push(format!("{name}.{}", f["name"]));
+                }
+                for a in f["args"].as_array().into_iter().flatten() {
+                    if !described(a) {
+                        missing.push(format!("{name}.{}({})", f["name"], a["name"]));
+                    }
+                }
+            }
+            for f in t["inputFields"].as_array().into_iter().flatten() {
+                if !described(f) {
+                    missing.push(format!("{name}.{}", f["name"]));
+                }
+            }
+            for v in t["enumValues"].as_array().into_iter().flatten() {
+                if !described(v) {
+                    missing.push(format!("{name}.{}", v["name"]));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+    }
+}

@@ -1,0 +1,122 @@
+//! Query resolvers: parse the input, call one use case, map the result. No rules here.
+use async_graphql::{Context, ErrorExtensions, Object};
+
+use super::{
+    errors::{UserError, to_graphql_error, top_level},
+    i18n::Lang,
+    types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, PasswordPolicyView},
+};
+use crate::{
+    domain::{email::Email, identity::Ci, login_id::LoginId, site::SiteId},
+    recovery::Recovery,
+};
+
+pub struct QueryRoot;
+
+/// The request-scoped services and language (attached by the HTTP layer).
+fn request<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Recovery, Lang)> {
+    let recovery = ctx.data::<Recovery>()?;
+    let lang = ctx.data_opt::<Lang>().copied().unwrap_or_default();
+    Ok((recovery, lang))
+}
+
+/// The site named by the request, or the default one.
+fn site(recovery: &Recovery, raw: Option<String>, lang: Lang) -> Result<SiteId, UserError> {
+    raw.map(|r| SiteId::parse(&r))
+        .transpose()
+        .map(|s| recovery.policies.site_or_default(s))
+        .map_err(|e| UserError::site(e, lang))
+}
+
+/// Read-only operations: find a forgotten login ID, check a login ID, read the password policy.
+#[Object(name = "Query")]
+impl QueryRoot {
+    /// Finds the login IDs of a member who forgot them, by e-mail (every account of that address,
+    /// masked) or by a just-passed identity check (masked, with the member's name).
+    async fn find_id(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+        #[graphql(desc = "What to search by: exactly one of `email` or `identity`.")] by: FindIdBy,
+    ) -> async_graphql::Result<FindIdPayload> {
+        let (recovery, lang) = request(ctx)?;
+        let fail = |e: UserError| FindIdPayload {
+            accounts: Vec::new(),
+            errors: vec![e],
+        };
+        let site = match site(recovery, site_id, lang) {
+            Ok(s) => s,
+            Err(e) => return Ok(fail(e)),
+        };
+        let found = match by {
+            FindIdBy::Email(raw) => match Email::parse(&raw) {
+                Ok(email) => recovery.find_id.by_email(&site, &email).await,
+                Err(e) => return Ok(fail(UserError::email(e, &["by", "email"], lang))),
+            },
+            FindIdBy::Identity(identity) => match Ci::parse(&identity.ci) {
+                Ok(ci) => {
+                    recovery
+                        .find_id
+                        .by_identity(&site, &ci, identity.join_type.into())
+                        .await
+                }
+                Err(e) => return Ok(fail(UserError::ci(e, &["by", "identity", "ci"], lang))),
+            },
+        };
+        let accounts = found.map_err(|e| to_graphql_error(e, lang))?;
+        Ok(FindIdPayload {
+            accounts: accounts.into_iter().map(Into::into).collect(),
+            errors: Vec::new(),
+        })
+    }
+
+    /// Tells whether a login ID exists on the site, its kind, whether it can reset its password,
+    /// and its masked e-mail address.
+    async fn check_login_id(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+        #[graphql(desc = "The login ID to check (compared case-insensitively).")] login_id: String,
+    ) -> async_graphql::Result<CheckLoginIdPayload> {
+        let (recovery, lang) = request(ctx)?;
+        let fail = |e: UserError| CheckLoginIdPayload {
+            errors: vec![e],
+            ..Default::default()
+        };
+        let site = match site(recovery, site_id, lang) {
+            Ok(s) => s,
+            Err(e) => return Ok(fail(e)),
+        };
+        let login_id = match LoginId::parse(&login_id) {
+            Ok(id) => id,
+            Err(e) => return Ok(fail(UserError::login_id(e, &["loginId"], lang))),
+        };
+        let check = recovery
+            .find_id
+            .check_login_id(&site, &login_id)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(check.into())
+    }
+
+    /// The password rules of a site, so a client can check a new password as the user types.
+    async fn password_policy(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+    ) -> async_graphql::Result<PasswordPolicyView> {
+        let (recovery, lang) = request(ctx)?;
+        let site = site(recovery, site_id, lang).map_err(|e| {
+            async_graphql::Error::new(e.message).extend_with(|_, ext| {
+                ext.set("code", top_level::INVALID_INPUT);
+                ext.set("field", vec!["siteId"]);
+            })
+        })?;
+        let policy = recovery
+            .policies
+            .policy_for(&site)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(policy.into())
+    }
+}

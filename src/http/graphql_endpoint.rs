@@ -1,0 +1,99 @@
+//! `/graphql`: POST runs one operation from an `application/json` body; GET serves GraphiQL, or
+//! runs a query (never a mutation) from the query string.
+use async_graphql::{
+    http::GraphiQLSource,
+    parser::{parse_query, types::OperationType},
+};
+use async_graphql_axum::GraphQLResponse;
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use serde_json::json;
+
+use super::AppState;
+use crate::graphql::{errors::top_level, i18n::Lang};
+
+/// A failure before GraphQL execution, in the GraphQL error shape.
+fn reject(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
+    )
+        .into_response()
+}
+
+fn lang(headers: &HeaderMap) -> Lang {
+    Lang::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let request = request.data(state.recovery.clone()).data(lang(headers));
+    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+}
+
+pub async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return reject(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            top_level::BAD_REQUEST,
+            "POST bodies must be application/json",
+        );
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return reject(
+            StatusCode::BAD_REQUEST,
+            top_level::BAD_REQUEST,
+            "one operation per request: batches are not accepted",
+        );
+    }
+    match serde_json::from_slice::<async_graphql::Request>(&body) {
+        Ok(request) => execute(&state, &headers, request).await,
+        Err(_) => reject(
+            StatusCode::BAD_REQUEST,
+            top_level::BAD_REQUEST,
+            "the body is not a GraphQL request object",
+        ),
+    }
+}
+
+pub async fn get_graphql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(query) = query.filter(|q| !q.is_empty()) else {
+        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+    };
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(r) => r,
+        Err(_) => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                top_level::BAD_REQUEST,
+                "malformed query string",
+            );
+        }
+    };
+    let is_mutation = parse_query(&request.query).is_ok_and(|doc| {
+        doc.operations
+            .iter()
+            .any(|(_, op)| op.node.ty == OperationType::Mutation)
+    });
+    if is_mutation {
+        return reject(
+            StatusCode::METHOD_NOT_ALLOWED,
+            top_level::BAD_REQUEST,
+            "mutations are accepted only over POST",
+        );
+    }
+    execute(&state, &headers, request).await
+}

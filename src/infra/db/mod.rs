@@ -1,0 +1,73 @@
+//! The database: connection, migrations, SeaORM entities and the member store adapter.
+pub mod entities;
+pub mod member_store;
+
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+
+use crate::recovery::ports::StoreError;
+
+/// Connects with bounded pool waits so an unreachable database fails fast.
+pub async fn connect(
+    url: &str,
+    max_connections: u32,
+    timeout: Duration,
+) -> Result<DatabaseConnection, StoreError> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(0)
+        .connect_timeout(timeout)
+        .acquire_timeout(timeout)
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.map_err(map_db_err)?;
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // Concurrent readers and a writer without "database is locked" errors.
+        use sea_orm::ConnectionTrait;
+        for pragma in [
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA busy_timeout=5000",
+            "PRAGMA foreign_keys=ON",
+        ] {
+            db.execute_unprepared(pragma).await.map_err(map_db_err)?;
+        }
+    }
+    Ok(db)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), StoreError> {
+    Migrator::up(db, None).await.map_err(map_db_err)
+}
+
+/// Sorts database errors into "try later" and "bug": connection problems are Unavailable.
+pub(crate) fn map_db_err(e: DbErr) -> StoreError {
+    let text = e.to_string();
+    match &e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => StoreError::Unavailable(text),
+        _ if is_unique_violation(&text) => StoreError::Conflict(text),
+        _ if is_connection_problem(&text) => StoreError::Unavailable(text),
+        _ => StoreError::Internal(text),
+    }
+}
+
+fn is_unique_violation(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("unique") || t.contains("duplicate")
+}
+
+fn is_connection_problem(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    [
+        "connection",
+        "timed out",
+        "pool",
+        "broken pipe",
+        "io error",
+        "database is locked",
+    ]
+    .iter()
+    .any(|needle| t.contains(needle))
+}

@@ -1,0 +1,23 @@
+//! Failures of the use cases that are not the user's doing.
+use crate::recovery::ports::StoreError;
+
+/// A request that could not be served. Expected outcomes (unknown account, bad input) are not
+/// errors: they are part of each use case's result.
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    /// A backend (database, token store) is unreachable or timed out.
+    #[error("a backend is unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an unexpected state; logged, answered generically.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for RecoveryError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(m) => RecoveryError::Unavailable(m),
+            StoreError::Conflict(m) | StoreError::Internal(m) => RecoveryError::Internal(m),
+        }
+    }
+}

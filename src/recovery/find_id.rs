@@ -1,0 +1,108 @@
+//! Finding a forgotten login ID (by e-mail or identity) and checking that a login ID exists.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{
+        email::Email,
+        identity::{Ci, IdentityHasher},
+        login_id::LoginId,
+        masking::{mask_email, mask_login_id},
+        member::{JoinType, Member, MemberStatus, MemberType},
+        site::SiteId,
+    },
+    recovery::{errors::RecoveryError, ports::MemberStore},
+};
+
+/// An account shown to someone who forgot their login ID: never the ID in clear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundAccount {
+    pub masked_login_id: String,
+    pub member_type: MemberType,
+    pub joined_at: DateTime<Utc>,
+    /// Only on the identity path: the caller has just proven who they are.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginIdCheck {
+    pub exists: bool,
+    pub member_type: Option<MemberType>,
+    pub can_reset_password: bool,
+    pub masked_email: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct FindId {
+    store: Arc<dyn MemberStore>,
+    identity: IdentityHasher,
+}
+
+/// Withdrawn members are gone as far as recovery is concerned.
+fn visible(member: &Member) -> bool {
+    member.status != MemberStatus::Withdrawn
+}
+
+impl FindId {
+    pub fn new(store: Arc<dyn MemberStore>, identity: IdentityHasher) -> Self {
+        FindId { store, identity }
+    }
+
+    /// Every account of that e-mail on the site (empty when none).
+    pub async fn by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<FoundAccount>, RecoveryError> {
+        let members = self.store.find_by_email(site, email).await?;
+        Ok(members
+            .iter()
+            .filter(|m| visible(m))
+            .map(|m| found(m, false))
+            .collect())
+    }
+
+    /// Every account of that verified identity on the site, with the member's name.
+    pub async fn by_identity(
+        &self,
+        site: &SiteId,
+        ci: &Ci,
+        join_type: JoinType,
+    ) -> Result<Vec<FoundAccount>, RecoveryError> {
+        let hash = self.identity.hash(ci);
+        let members = self.store.find_by_identity(site, &hash, join_type).await?;
+        Ok(members
+            .iter()
+            .filter(|m| visible(m))
+            .map(|m| found(m, true))
+            .collect())
+    }
+
+    pub async fn check_login_id(
+        &self,
+        site: &SiteId,
+        login_id: &LoginId,
+    ) -> Result<LoginIdCheck, RecoveryError> {
+        let member = self.store.find_by_login_id(site, login_id).await?;
+        Ok(match member.filter(visible) {
+            Some(m) => LoginIdCheck {
+                exists: true,
+                member_type: Some(m.member_type),
+                can_reset_password: m.can_reset_password(),
+                masked_email: Some(mask_email(&m.email)),
+            },
+            None => LoginIdCheck {
+                exists: false,
+                member_type: None,
+                can_reset_password: false,
+                masked_email: None,
+            },
+        })
+    }
+}
+
+fn found(member: &Member, with_name: bool) -> FoundAccount {
+    FoundAccount {
+        masked_login_id: mask_login_id(&member.login_id),
+        member_type: member.member_type,
+        joined_at: member.joined_at,
+        name: with_name.then(|| member.name.clone()),
+    }
+}

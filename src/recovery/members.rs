@@ -1,0 +1,402 @@
+//! Member administration: `member add`, `member import` (JSON Lines, all or nothing),
+//! `member list`, and the demo members of a fresh embedded install.
+use std::{collections::HashSet, sync::Arc};
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::{
+    domain::{
+        email::Email,
+        identity::{Ci, IdentityHasher},
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
+        password_policy::{PasswordPolicy, PasswordRule, nfkc},
+        site::SiteId,
+    },
+    recovery::{
+        errors::RecoveryError,
+        ports::{HashError, MemberStore, NewMember, PasswordHasher, StoreError},
+    },
+};
+
+/// Longest plain password accepted on import (legacy passwords skip the policy, not this bound).
+const MAX_IMPORTED_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the new password breaks the policy: {0:?}")]
+    Policy(Vec<PasswordRule>),
+    #[error("line {line}: {problem}")]
+    Line { line: usize, problem: String },
+    #[error(transparent)]
+    Recovery(#[from] RecoveryError),
+}
+
+impl From<StoreError> for AdminError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(m) => AdminError::Invalid(m),
+            other => AdminError::Recovery(other.into()),
+        }
+    }
+}
+
+impl From<HashError> for AdminError {
+    fn from(e: HashError) -> Self {
+        AdminError::Recovery(RecoveryError::Internal(e.to_string()))
+    }
+}
+
+/// The password a new member starts with.
+pub enum InitialPassword {
+    /// Plain text: checked against the policy (`member add`) or only bounded (`import`), then hashed.
+    Plain(String),
+    /// An existing hash from a legacy system (argon2 PHC or bcrypt).
+    Hash(String),
+    /// A social member: no password at all.
+    None,
+}
+
+/// One member to add, with fields as raw strings from the command line or an import line.
+pub struct MemberDraft {
+    pub site_id: Option<String>,
+    pub login_id: String,
+    pub email: String,
+    pub name: Option<String>,
+    pub member_type: Option<String>,
+    pub join_type: Option<String>,
+    pub ci: Option<String>,
+    pub password: InitialPassword,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub password_changed_at: Option<DateTime<Utc>>,
+    pub status: Option<String>,
+}
+
+/// A line of a `member import` file.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ImportLine {
+    site_id: Option<String>,
+    login_id: String,
+    email: String,
+    name: Option<String>,
+    member_type: Option<String>,
+    join_type: Option<String>,
+    ci: Option<String>,
+    password: Option<String>,
+    password_hash: Option<String>,
+    joined_at: Option<DateTime<Utc>>,
+    password_changed_at: Option<DateTime<Utc>>,
+    status: Option<String>,
+}
+
+/// A draft that passed every check, waiting for its password to be hashed.
+struct Checked {
+    member: NewMember,
+    plain_password: Option<String>,
+}
+
+/// A demo member printed at start so a developer can try every flow.
+pub struct DemoMember {
+    pub login_id: String,
+    pub email: String,
+    pub password: Option<String>,
+    pub member_type: MemberType,
+}
+
+#[derive(Clone)]
+pub struct MemberAdmin {
+    store: Arc<dyn MemberStore>,
+    hasher: Arc<dyn PasswordHasher>,
+    identity: IdentityHasher,
+    default_site: SiteId,
+    policy: PasswordPolicy,
+}
+
+impl MemberAdmin {
+    pub fn new(
+        store: Arc<dyn MemberStore>,
+        hasher: Arc<dyn PasswordHasher>,
+        identity: IdentityHasher,
+        default_site: SiteId,
+        policy: PasswordPolicy,
+    ) -> Self {
+        MemberAdmin {
+            store,
+            hasher,
+            identity,
+            default_site,
+            policy,
+        }
+    }
+
+    /// Adds one member; a plain password must satisfy the password policy.
+    pub async fn add(&self, draft: MemberDraft) -> Result<MemberId, AdminError> {
+        let checked = self.check(draft, true).map_err(AdminError::Invalid)?;
+        let existing = self
+            .store
+            .existing_login_ids(&[(checked.member.site_id.clone(), checked.member.login_id.clone())])
+            .await?;
+        if !existing.is_empty() {
+            return Err(AdminError::Invalid(format!(
+                "login ID {} already exists on site {}",
+                checked.member.login_id.as_str(),
+                checked.member.site_id
+            )));
+        }
+        let ids = self.store_all(vec![checked]).await?;
+        ids.into_iter()
+            .next()
+            .ok_or_else(|| AdminError::Recovery(RecoveryError::Internal("no member id returned".into())))
+    }
+
+    /// Imports a JSON Lines file: every line is checked first; the first bad line is reported with
+    /// its number and nothing is imported.
+    pub async fn import(&self, contents: &str) -> Result<usize, AdminError> {
+        let mut checked = Vec::new();
+        let mut seen = HashSet::new();
+        for (index, raw) in contents.lines().enumerate() {
+            let line = index + 1;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let fail = |problem: String| AdminError::Line { line, problem };
+            let parsed: ImportLine =
+                serde_json::from_str(raw).map_err(|e| fail(format!("not a valid member record: {e}")))?;
+            let password = match (parsed.password, parsed.password_hash) {
+                (Some(_), Some(_)) => {
+                    return Err(fail("give either password or passwordHash, not both".into()));
+                }
+                (Some(p), None) => InitialPassword::Plain(p),
+                (None, Some(h)) => InitialPassword::Hash(h),
+                (None, None) => InitialPassword::None,
+            };
+            let draft = MemberDraft {
+                site_id: parsed.site_id,
+                login_id: parsed.login_id,
+                email: parsed.email,
+                name: parsed.name,
+                member_type: parsed.member_type,
+                join_type: parsed.join_type,
+                ci: parsed.ci,
+                password,
+                joined_at: parsed.joined_at,
+                password_changed_at: parsed.password_changed_at,
+                status: parsed.status,
+            };
+            let member = self.check(draft, false).map_err(fail)?;
+            let key = (member.member.site_id.clone(), member.member.login_id.normalized());
+            if !seen.insert(key) {
+                return Err(fail(format!(
+                    "login ID {} appears twice in the file",
+                    member.member.login_id.as_str()
+                )));
+            }
+            checked.push((line, member));
+        }
+        let wanted: Vec<(SiteId, LoginId)> = checked
+            .iter()
+            .map(|(_, c)| (c.member.site_id.clone(), c.member.login_id.clone()))
+            .collect();
+        let existing = self.store.existing_login_ids(&wanted).await?;
+        if let Some((line, c)) = checked.iter().find(|(_, c)| {
+            existing.iter().any(|(site, id)| {
+                *site == c.member.site_id && id.normalized() == c.member.login_id.normalized()
+            })
+        }) {
+            return Err(AdminError::Line {
+                line: *line,
+                problem: format!(
+                    "login ID {} already exists on site {}",
+                    c.member.login_id.as_str(),
+                    c.member.site_id
+                ),
+            });
+        }
+        let count = checked.len();
+        self.store_all(checked.into_iter().map(|(_, c)| c).collect())
+            .await?;
+        Ok(count)
+    }
+
+    pub async fn list(&self, site: Option<&SiteId>) -> Result<Vec<Member>, RecoveryError> {
+        Ok(self.store.list_members(site).await?)
+    }
+
+    /// Adds the demo members when the database holds no member at all; returns who was added.
+    pub async fn seed_demo(&self) -> Result<Vec<DemoMember>, AdminError> {
+        if self.store.count_members().await? > 0 {
+            return Ok(Vec::new());
+        }
+        let demo = vec![
+            DemoMember {
+                login_id: "demo.alice".into(),
+                email: "alice@example.com".into(),
+                password: Some("Blue-Harbor-47".into()),
+                member_type: MemberType::General,
+            },
+            DemoMember {
+                login_id: "demo.bob".into(),
+                email: "shared@example.com".into(),
+                password: Some("Quiet-Maple-82".into()),
+                member_type: MemberType::General,
+            },
+            DemoMember {
+                login_id: "demo.bobcorp".into(),
+                email: "shared@example.com".into(),
+                password: Some("Amber-Falcon-36".into()),
+                member_type: MemberType::Enterprise,
+            },
+            DemoMember {
+                login_id: "demo.social".into(),
+                email: "social@example.com".into(),
+                password: None,
+                member_type: MemberType::Social,
+            },
+        ];
+        let mut checked = Vec::new();
+        for (i, d) in demo.iter().enumerate() {
+            let draft = MemberDraft {
+                site_id: None,
+                login_id: d.login_id.clone(),
+                email: d.email.clone(),
+                name: Some(format!("Demo member {}", i + 1)),
+                member_type: Some(d.member_type.code().into()),
+                join_type: None,
+                ci: Some(format!("DEMO-CI-{}", i + 1)),
+                password: d
+                    .password
+                    .clone()
+                    .map_or(InitialPassword::None, InitialPassword::Plain),
+                joined_at: None,
+                password_changed_at: None,
+                status: None,
+            };
+            checked.push(self.check(draft, true).map_err(AdminError::Invalid)?);
+        }
+        self.store_all(checked).await?;
+        Ok(demo)
+    }
+
+    /// Parses and checks a draft without touching storage.
+    fn check(&self, draft: MemberDraft, enforce_policy: bool) -> Result<Checked, String> {
+        let site_id = match draft.site_id {
+            Some(raw) => SiteId::parse(&raw).map_err(|e| format!("siteId: {e}"))?,
+            None => self.default_site.clone(),
+        };
+        let login_id = LoginId::parse(&draft.login_id).map_err(|e| format!("loginId: {e}"))?;
+        let email = Email::parse(&draft.email).map_err(|e| format!("email: {e}"))?;
+        let name = draft.name.unwrap_or_default().trim().to_owned();
+        if name.chars().count() > 200 {
+            return Err("name: longer than 200 characters".into());
+        }
+        let member_type = parse_code(
+            draft.member_type,
+            MemberType::General,
+            MemberType::from_code,
+            "memberType",
+        )?;
+        let join_type = parse_code(
+            draft.join_type,
+            JoinType::Citizen,
+            JoinType::from_code,
+            "joinType",
+        )?;
+        let status = parse_code(
+            draft.status,
+            MemberStatus::Active,
+            MemberStatus::from_code,
+            "status",
+        )?;
+        let ci_hash = match draft.ci {
+            Some(raw) => Some(
+                self.identity
+                    .hash(&Ci::parse(&raw).map_err(|e| format!("ci: {e}"))?),
+            ),
+            None => None,
+        };
+        let (password_hash, plain_password) = match (member_type, draft.password) {
+            (MemberType::Social, InitialPassword::None) => (None, None),
+            (MemberType::Social, _) => return Err("a SOCIAL member has no password".into()),
+            (_, InitialPassword::None) => {
+                return Err("a password (or passwordHash) is required unless the member is SOCIAL".into());
+            }
+            (_, InitialPassword::Hash(h)) => {
+                if !self.hasher.is_supported_hash(&h) {
+                    return Err("passwordHash: not an argon2 PHC string or a bcrypt $2b$ hash".into());
+                }
+                (Some(StoredHash(h)), None)
+            }
+            (_, InitialPassword::Plain(p)) => {
+                let normalised = if enforce_policy {
+                    self.policy
+                        .check(&p, Some(login_id.as_str()))
+                        .map_err(|rules| format!("password breaks the policy: {rules:?}"))?
+                        .expose()
+                        .to_owned()
+                } else if p.is_empty() || p.len() > MAX_IMPORTED_PASSWORD_BYTES {
+                    return Err(format!(
+                        "password: must be 1 to {MAX_IMPORTED_PASSWORD_BYTES} bytes"
+                    ));
+                } else {
+                    nfkc(&p)
+                };
+                (None, Some(normalised))
+            }
+        };
+        let now = Utc::now();
+        let has_password = password_hash.is_some() || plain_password.is_some();
+        Ok(Checked {
+            member: NewMember {
+                site_id,
+                login_id,
+                email,
+                name,
+                member_type,
+                join_type,
+                ci_hash,
+                password_hash,
+                password_changed_at: if has_password {
+                    Some(draft.password_changed_at.unwrap_or(now))
+                } else {
+                    None
+                },
+                joined_at: draft.joined_at.unwrap_or(now),
+                status,
+            },
+            plain_password,
+        })
+    }
+
+    /// Hashes the plain passwords (bounded by the hasher), creates missing sites, inserts all.
+    async fn store_all(&self, checked: Vec<Checked>) -> Result<Vec<MemberId>, AdminError> {
+        let mut members = Vec::with_capacity(checked.len());
+        for c in checked {
+            let mut member = c.member;
+            if let Some(plain) = c.plain_password {
+                member.password_hash = Some(self.hasher.hash(&plain).await?);
+            }
+            members.push(member);
+        }
+        let mut sites: Vec<SiteId> = members.iter().map(|m| m.site_id.clone()).collect();
+        sites.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        sites.dedup();
+        self.store.ensure_sites(&sites).await?;
+        Ok(self.store.insert_members(&members).await?)
+    }
+}
+
+fn parse_code<T>(
+    raw: Option<String>,
+    default: T,
+    from: fn(&str) -> Option<T>,
+    field: &str,
+) -> Result<T, String> {
+    match raw {
+        None => Ok(default),
+        Some(code) => from(code.trim()).ok_or_else(|| format!("{field}: unknown value {code:?}")),
+    }
+}

@@ -1,0 +1,101 @@
+//! `checkLoginId`: existence, kind, whether a reset is possible, masked e-mail; bad input.
+use serde_json::{Value, json};
+
+use crate::helpers::{backends, spawn_app, user_errors};
+
+const CHECK: &str = r#"query($site: String, $id: String!) {
+  checkLoginId(siteId: $site, loginId: $id) {
+    exists memberType canResetPassword maskedEmail
+    errors { code field message }
+  }
+}"#;
+
+fn payload(body: &Value) -> Value {
+    body["data"]["checkLoginId"].clone()
+}
+
+#[tokio::test]
+async fn answers_for_each_kind_of_account() {
+    for backend in backends() {
+        let app = spawn_app(&backend).await.with_fixture().await;
+        let cases = [
+            // Login IDs compare case-insensitively on every backend.
+            (
+                "ALICE01",
+                None,
+                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ex*****.com", "errors": []}),
+            ),
+            (
+                "alicebiz",
+                None,
+                json!({"exists": true, "memberType": "ENTERPRISE", "canResetPassword": true, "maskedEmail": "al***@ex*****.com", "errors": []}),
+            ),
+            (
+                "socialbob",
+                None,
+                json!({"exists": true, "memberType": "SOCIAL", "canResetPassword": false, "maskedEmail": "bo*@ex*****.com", "errors": []}),
+            ),
+            (
+                "locked1",
+                None,
+                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": false, "maskedEmail": "lo****@ex*****.com", "errors": []}),
+            ),
+            (
+                "gone1",
+                None,
+                json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
+            ),
+            (
+                "nobody",
+                None,
+                json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
+            ),
+            (
+                "alice01",
+                Some("other"),
+                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ot***.example", "errors": []}),
+            ),
+            (
+                "alicebiz",
+                Some("other"),
+                json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
+            ),
+        ];
+        for (id, site, want) in cases {
+            let body = app.graphql(CHECK, json!({"id": id, "site": site})).await;
+            assert_eq!(payload(&body), want, "[{}] {id} on {site:?}", app.backend);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_login_ids_get_typed_errors() {
+    for backend in backends() {
+        let app = spawn_app(&backend).await.with_fixture().await;
+        for id in [
+            String::new(),
+            "   ".into(),
+            "a".repeat(10_000),
+            "has space".into(),
+            "tab\there".into(),
+        ] {
+            let body = app.graphql(CHECK, json!({"id": id})).await;
+            let p = payload(&body);
+            assert_eq!(
+                user_errors(&p),
+                vec![("INVALID_INPUT".to_owned(), json!(["loginId"]))],
+                "[{}] {id:.20}",
+                app.backend
+            );
+            assert_eq!(p["exists"], false);
+            assert!(p["memberType"].is_null() && p["maskedEmail"].is_null());
+        }
+        let body = app
+            .graphql(CHECK, json!({"id": "alice01", "site": "bad site!"}))
+            .await;
+        assert_eq!(
+            user_errors(&payload(&body)),
+            vec![("INVALID_INPUT".to_owned(), json!(["siteId"]))]
+        );
+    }
+}

@@ -1,0 +1,197 @@
+//! Test harness: one fresh database per test (created by the real migrations), the app on port 0,
+//! and a GraphQL client.
+use std::{collections::HashMap, path::PathBuf, sync::Once};
+
+use account_recovery::{app::Application, config::Settings, recovery::Recovery};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+pub const TEST_SECRET_KEY: &str = "test-secret-key-0123456789abcdef0123456789";
+
+/// A database backend the tests run against.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+    MySql(String),
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres(_) => "postgres",
+            Backend::MySql(_) => "mysql",
+        }
+    }
+}
+
+/// SQLite always; the servers whose URL is set. A set URL that does not answer fails the test.
+pub fn backends() -> Vec<Backend> {
+    let mut all = vec![Backend::Sqlite];
+    if let Some(url) = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
+        all.push(Backend::Postgres(url));
+    }
+    if let Some(url) = std::env::var("TEST_MYSQL_URL").ok().filter(|u| !u.is_empty()) {
+        all.push(Backend::MySql(url));
+    }
+    all
+}
+
+fn unique_name() -> String {
+    format!("ar_test_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Creates an empty database of its own for one test and returns its URL.
+pub async fn fresh_database(backend: &Backend) -> String {
+    match backend {
+        Backend::Sqlite => {
+            let dir = scratch_dir();
+            format!("sqlite://{}?mode=rwc", dir.join("test.db").display())
+        }
+        Backend::Postgres(admin) | Backend::MySql(admin) => {
+            let name = unique_name();
+            let db = Database::connect(admin.as_str())
+                .await
+                .unwrap_or_else(|e| panic!("{} at {admin} is not reachable: {e}", backend.name()));
+            let create = match backend {
+                Backend::Postgres(_) => format!("CREATE DATABASE \"{name}\""),
+                _ => format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"),
+            };
+            db.execute_unprepared(&create)
+                .await
+                .expect("create test database");
+            db.close().await.ok();
+            let mut url = url::Url::parse(admin).expect("database URL");
+            url.set_path(&format!("/{name}"));
+            url.to_string()
+        }
+    }
+}
+
+/// A fresh folder under the system temp dir.
+pub fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(unique_name());
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("DATABASE_URL".into(), database_url.into()),
+        ("BIND".into(), "127.0.0.1:0".into()),
+        ("DEMO".into(), "false".into()),
+        ("SECRET_KEY".into(), TEST_SECRET_KEY.into()),
+        (
+            "OUTBOX_DIR".into(),
+            scratch_dir().join("outbox").display().to_string(),
+        ),
+    ]);
+    for (k, v) in extra {
+        vars.insert((*k).into(), (*v).into());
+    }
+    Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings")
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: &'static str,
+    pub recovery: Recovery,
+    pub client: reqwest::Client,
+}
+
+static CRYPTO: Once = Once::new();
+
+pub fn http_client() -> reqwest::Client {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+    reqwest::Client::builder().build().expect("http client")
+}
+
+/// Starts the application on its own fresh database.
+pub async fn spawn_app(backend: &Backend) -> TestApp {
+    let database_url = fresh_database(backend).await;
+    spawn_app_with(backend, test_settings(&database_url, &[])).await
+}
+
+pub async fn spawn_app_with(backend: &Backend, settings: Settings) -> TestApp {
+    let app = Application::build(settings)
+        .await
+        .unwrap_or_else(|e| panic!("app on {} failed to start: {e:#}", backend.name()));
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let recovery = app.recovery();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address,
+        backend: backend.name(),
+        recovery,
+        client: http_client(),
+    }
+}
+
+/// Members most tests use: one e-mail with two password accounts, a social member, a locked one,
+/// and the same login ID on a second site.
+pub const FIXTURE: &str = r#"{"loginId":"alice01","email":"alice@example.com","name":"Alice Kim","password":"Blue-Harbor-47","ci":"CI-ALICE","joinType":"CITIZEN","joinedAt":"2023-05-01T09:00:00Z"}
+{"loginId":"AliceBiz","email":"Alice@Example.com","name":"Alice Kim","memberType":"ENTERPRISE","password":"Amber-Falcon-36","ci":"CI-ALICE","joinedAt":"2024-01-02T00:00:00Z"}
+{"loginId":"socialbob","email":"bob@example.com","name":"Bob Lee","memberType":"SOCIAL","ci":"CI-BOB","joinType":"FOREIGN","joinedAt":"2022-03-04T05:06:07Z"}
+{"loginId":"locked1","email":"locked@example.com","name":"Lock Ed","password":"Quiet-Maple-82","status":"LOCKED"}
+{"loginId":"gone1","email":"alice@example.com","name":"Gone","password":"Quiet-Maple-82","status":"WITHDRAWN"}
+{"siteId":"other","loginId":"alice01","email":"alice@other.example","name":"Other Alice","password":"Quiet-Maple-82"}
+"#;
+
+impl TestApp {
+    pub async fn with_fixture(self) -> TestApp {
+        let count = self
+            .recovery
+            .members
+            .import(FIXTURE)
+            .await
+            .expect("fixture import");
+        assert_eq!(count, 6);
+        self
+    }
+
+    pub async fn post_raw(&self, content_type: &str, body: String) -> reqwest::Response {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Runs an operation; `lang` sets Accept-Language.
+    pub async fn graphql_lang(&self, query: &str, variables: Value, lang: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.address))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(lang) = lang {
+            request = request.header("accept-language", lang);
+        }
+        let response = request.send().await.expect("request");
+        assert_eq!(response.status(), 200, "[{}] status", self.backend);
+        response.json().await.expect("json body")
+    }
+
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        self.graphql_lang(query, variables, None).await
+    }
+}
+
+/// The `errors` of a payload as (code, field) pairs, for compact assertions.
+pub fn user_errors(payload: &Value) -> Vec<(String, Value)> {
+    payload["errors"]
+        .as_array()
+        .unwrap_or_else(|| panic!("payload without errors list: {payload}"))
+        .iter()
+        .map(|e| {
+            (
+                e["code"].as_str().unwrap_or_default().to_owned(),
+                e["field"].clone(),
+            )
+        })
+        .collect()
+}
