@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::Settings,
-    domain::identity::IdentityHasher,
+    domain::keyed_hash::KeyedHasher,
     graphql::build_schema,
     http::{AppState, router},
     infra::{
@@ -31,7 +31,7 @@ pub async fn connect_services(settings: &Settings) -> anyhow::Result<Recovery> {
     Ok(Recovery::new(
         Arc::new(SeaMemberStore::new(db)),
         Arc::new(hasher),
-        IdentityHasher::new(settings.secret_key_bytes()),
+        KeyedHasher::new(settings.secret_key_bytes()),
         settings.default_site.clone(),
         settings.password_policy.clone(),
     ))

@@ -1,6 +1,6 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
 pub mod email;
-pub mod identity;
+pub mod keyed_hash;
 pub mod login_id;
 pub mod masking;
 pub mod member;

@@ -5,7 +5,7 @@ use async_graphql::{Enum, ErrorExtensions, SimpleObject};
 use super::i18n::Lang;
 use crate::{
     domain::{
-        email::EmailError, identity::CiError, login_id::LoginIdError, password_policy::PasswordRule,
+        email::EmailError, keyed_hash::CiError, login_id::LoginIdError, password_policy::PasswordRule,
         site::SiteIdError,
     },
     recovery::errors::RecoveryError,

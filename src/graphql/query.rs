@@ -7,7 +7,7 @@ use super::{
     types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, PasswordPolicyView},
 };
 use crate::{
-    domain::{email::Email, identity::Ci, login_id::LoginId, site::SiteId},
+    domain::{email::Email, keyed_hash::Ci, login_id::LoginId, site::SiteId},
     recovery::Recovery,
 };
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         email::Email,
-        identity::{Ci, IdentityHasher},
+        keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
         member::{JoinType, Member, MemberStatus, MemberType},
@@ -36,7 +36,7 @@ pub struct LoginIdCheck {
 #[derive(Clone)]
 pub struct FindId {
     store: Arc<dyn MemberStore>,
-    identity: IdentityHasher,
+    keys: KeyedHasher,
 }
 
 /// Withdrawn members are gone as far as recovery is concerned.
@@ -45,8 +45,8 @@ fn visible(member: &Member) -> bool {
 }
 
 impl FindId {
-    pub fn new(store: Arc<dyn MemberStore>, identity: IdentityHasher) -> Self {
-        FindId { store, identity }
+    pub fn new(store: Arc<dyn MemberStore>, keys: KeyedHasher) -> Self {
+        FindId { store, keys }
     }
 
     /// Every account of that e-mail on the site (empty when none).
@@ -66,7 +66,7 @@ impl FindId {
         ci: &Ci,
         join_type: JoinType,
     ) -> Result<Vec<FoundAccount>, RecoveryError> {
-        let hash = self.identity.hash(ci);
+        let hash = self.keys.ci(ci);
         let members = self.store.find_by_identity(site, &hash, join_type).await?;
         Ok(members
             .iter()

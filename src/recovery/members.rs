@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::{
     domain::{
         email::Email,
-        identity::{Ci, IdentityHasher},
+        keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password_policy::{PasswordPolicy, PasswordRule, nfkc},
@@ -111,7 +111,7 @@ pub struct DemoMember {
 pub struct MemberAdmin {
     store: Arc<dyn MemberStore>,
     hasher: Arc<dyn PasswordHasher>,
-    identity: IdentityHasher,
+    keys: KeyedHasher,
     default_site: SiteId,
     policy: PasswordPolicy,
 }
@@ -120,14 +120,14 @@ impl MemberAdmin {
     pub fn new(
         store: Arc<dyn MemberStore>,
         hasher: Arc<dyn PasswordHasher>,
-        identity: IdentityHasher,
+        keys: KeyedHasher,
         default_site: SiteId,
         policy: PasswordPolicy,
     ) -> Self {
         MemberAdmin {
             store,
             hasher,
-            identity,
+            keys,
             default_site,
             policy,
         }
@@ -312,10 +312,7 @@ impl MemberAdmin {
             "status",
         )?;
         let ci_hash = match draft.ci {
-            Some(raw) => Some(
-                self.identity
-                    .hash(&Ci::parse(&raw).map_err(|e| format!("ci: {e}"))?),
-            ),
+            Some(raw) => Some(self.keys.ci(&Ci::parse(&raw).map_err(|e| format!("ci: {e}"))?)),
             None => None,
         };
         let (password_hash, plain_password) = match (member_type, draft.password) {

@@ -8,7 +8,7 @@ pub mod site_policy;
 use std::sync::Arc;
 
 use crate::{
-    domain::{identity::IdentityHasher, password_policy::PasswordPolicy, site::SiteId},
+    domain::{keyed_hash::KeyedHasher, password_policy::PasswordPolicy, site::SiteId},
     recovery::{
         find_id::FindId,
         members::MemberAdmin,
@@ -30,14 +30,14 @@ impl Recovery {
     pub fn new(
         store: Arc<dyn MemberStore>,
         hasher: Arc<dyn PasswordHasher>,
-        identity: IdentityHasher,
+        keys: KeyedHasher,
         default_site: SiteId,
         default_policy: PasswordPolicy,
     ) -> Self {
         Recovery {
-            find_id: FindId::new(store.clone(), identity.clone()),
+            find_id: FindId::new(store.clone(), keys.clone()),
             policies: SitePolicies::new(store.clone(), default_site.clone(), default_policy.clone()),
-            members: MemberAdmin::new(store.clone(), hasher, identity, default_site, default_policy),
+            members: MemberAdmin::new(store.clone(), hasher, keys, default_site, default_policy),
             store,
         }
     }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     email::Email,
-    identity::CiHash,
+    keyed_hash::CiHash,
     login_id::LoginId,
     member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
     password_policy::PasswordPolicy,

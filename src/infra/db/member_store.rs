@@ -13,7 +13,7 @@ use super::{
 use crate::{
     domain::{
         email::Email,
-        identity::CiHash,
+        keyed_hash::CiHash,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password_policy::PasswordPolicy,

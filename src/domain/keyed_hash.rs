@@ -1,5 +1,5 @@
-//! The identity value `ci` from the identity-verification provider: a secret that is only ever
-//! stored as a keyed hash (HMAC-SHA256 under SECRET_KEY).
+//! Keyed hashes under SECRET_KEY (HMAC-SHA256, one label per use): the identity value `ci`, which
+//! is only ever stored hashed, reset codes, and derived sub-keys.
 use std::fmt;
 
 use hmac::{Hmac, Mac};
@@ -43,29 +43,37 @@ pub struct CiHash(pub String);
 
 /// Computes keyed hashes under the deployment's secret key.
 #[derive(Clone)]
-pub struct IdentityHasher {
+pub struct KeyedHasher {
     key: Vec<u8>,
 }
 
-impl IdentityHasher {
+impl KeyedHasher {
     pub fn new(secret_key: &[u8]) -> Self {
-        IdentityHasher {
+        KeyedHasher {
             key: secret_key.to_vec(),
         }
     }
 
-    pub fn hash(&self, ci: &Ci) -> CiHash {
+    /// HMAC-SHA256 over `label || 0 || part || 0 || part ...`: labels keep the uses apart.
+    pub fn mac(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
-        mac.update(b"ci:");
-        mac.update(ci.0.as_bytes());
-        CiHash(hex(&mac.finalize().into_bytes()))
+        mac.update(label.as_bytes());
+        for part in parts {
+            mac.update(&[0]);
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    pub fn ci(&self, ci: &Ci) -> CiHash {
+        CiHash(hex(&self.mac("ci", &[ci.0.as_bytes()])))
     }
 }
 
-impl fmt::Debug for IdentityHasher {
+impl fmt::Debug for KeyedHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdentityHasher([redacted])")
+        f.write_str("KeyedHasher([redacted])")
     }
 }
 
@@ -86,12 +94,12 @@ mod tests {
     #[test]
     fn hash_is_keyed_and_stable() {
         let ci = Ci::parse("CI-123").unwrap();
-        let a = IdentityHasher::new(b"key-a");
-        let b = IdentityHasher::new(b"key-b");
-        assert_eq!(a.hash(&ci), a.hash(&Ci::parse(" CI-123 ").unwrap()));
-        assert_ne!(a.hash(&ci), b.hash(&ci));
-        assert_eq!(a.hash(&ci).0.len(), 64);
-        assert!(!a.hash(&ci).0.contains("CI-123"));
+        let a = KeyedHasher::new(b"key-a");
+        let b = KeyedHasher::new(b"key-b");
+        assert_eq!(a.ci(&ci), a.ci(&Ci::parse(" CI-123 ").unwrap()));
+        assert_ne!(a.ci(&ci), b.ci(&ci));
+        assert_eq!(a.ci(&ci).0.len(), 64);
+        assert!(!a.ci(&ci).0.contains("CI-123"));
     }
 
     #[test]
