@@ -1,24 +1,43 @@
-//! Wiring: settings → backends → use cases → HTTP server. Tests build it on port 0.
+//! Wiring: settings → backends → use cases → HTTP server and mail worker. Tests build it on port 0.
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     config::Settings,
-    domain::keyed_hash::KeyedHasher,
+    domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
     graphql::build_schema,
     http::{AppState, router},
     infra::{
-        db::{self, member_store::SeaMemberStore},
+        db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox},
         hasher::Argon2Hasher,
+        mailer::{FolderMailer, SmtpMailer, parse_from},
+        memory_store::MemoryTokenStore,
+        redis_store::RedisTokenStore,
+        sealer::Sealer,
     },
-    recovery::{Recovery, members::DemoMember},
+    recovery::{
+        Ports, Recovery,
+        mail_delivery::MailDelivery,
+        members::DemoMember,
+        password_reset::ResetSettings,
+        ports::{Mailer, TokenStore},
+    },
 };
 
-/// Connects to the database, applies pending migrations and wires every use case.
-pub async fn connect_services(settings: &Settings) -> anyhow::Result<Recovery> {
+/// Which token store a command needs: `serve` uses the configured one (Redis when REDIS_URL is
+/// set); the member commands never touch tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenBackend {
+    Configured,
+    InProcess,
+}
+
+/// Connects to the database (applying pending migrations) and the token store, and wires every
+/// use case.
+pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyhow::Result<Recovery> {
     let db = db::connect(
         settings.database_url.expose_secret(),
         settings.db_max_connections,
@@ -28,26 +47,78 @@ pub async fn connect_services(settings: &Settings) -> anyhow::Result<Recovery> {
     .context("connecting to the database (DATABASE_URL)")?;
     db::migrate(&db).await.context("applying migrations")?;
     let hasher = Argon2Hasher::new(settings.argon2, settings.hash_concurrency).context("argon2 settings")?;
+    let keys = KeyedHasher::new(settings.secret_key_bytes());
+    let sealer = Sealer::new(&keys);
+    let token_store: Arc<dyn TokenStore> = match (&settings.redis_url, tokens) {
+        (Some(url), TokenBackend::Configured) => Arc::new(
+            RedisTokenStore::connect(
+                url.expose_secret(),
+                &settings.redis_key_prefix,
+                settings.redis_timeout,
+            )
+            .await
+            .context("connecting to Redis (REDIS_URL)")?,
+        ),
+        _ => Arc::new(MemoryTokenStore::new()),
+    };
+    let ports = Ports {
+        members: Arc::new(SeaMemberStore::new(db.clone(), sealer.clone())),
+        tokens: token_store,
+        hasher: Arc::new(hasher),
+        outbox: Arc::new(SeaOutbox::new(db.clone(), sealer)),
+        audit: Arc::new(SeaAuditLog::new(db)),
+    };
+    let public_reset_url = url::Url::parse(&settings.public_reset_url).context("PUBLIC_RESET_URL")?;
     Ok(Recovery::new(
-        Arc::new(SeaMemberStore::new(db)),
-        Arc::new(hasher),
-        KeyedHasher::new(settings.secret_key_bytes()),
+        ports,
+        keys,
         settings.default_site.clone(),
         settings.password_policy.clone(),
+        ResetSettings {
+            email_ttl: settings.email_grant_ttl,
+            direct_ttl: settings.direct_token_ttl,
+            cooldown: settings.reset_cooldown,
+            limits: AttemptLimits {
+                per_grant: settings.code_max_attempts,
+                per_member: settings.code_member_max_failures,
+                member_window: settings.code_member_window,
+            },
+            public_reset_url,
+        },
     ))
+}
+
+/// SMTP when SMTP_URL is set, else the development outbox folder.
+pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
+    let from = parse_from(&settings.mail_from).map_err(anyhow::Error::msg)?;
+    Ok(match &settings.smtp_url {
+        Some(url) => Arc::new(
+            SmtpMailer::new(url.expose_secret(), from, settings.smtp_timeout).map_err(anyhow::Error::msg)?,
+        ),
+        None => Arc::new(FolderMailer::new(settings.outbox_dir.clone(), from).map_err(anyhow::Error::msg)?),
+    })
 }
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     settings: Settings,
+    delivery: MailDelivery,
     demo_members: Vec<DemoMember>,
 }
 
 impl Application {
     /// Connects, migrates, adds demo members to an empty database (unless DEMO=false) and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let recovery = connect_services(&settings).await?;
+        let recovery = connect_services(&settings, TokenBackend::Configured).await?;
+        let delivery = MailDelivery::new(
+            recovery.ports.outbox.clone(),
+            mailer(&settings)?,
+            recovery.ports.tokens.clone(),
+            recovery.mail_wake.clone(),
+            settings.mail_poll_interval,
+            settings.mail_max_attempts,
+        );
         let demo_members = if settings.demo {
             recovery
                 .members
@@ -65,8 +136,10 @@ impl Application {
             state: AppState {
                 schema: build_schema(),
                 recovery,
+                trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
             },
             settings,
+            delivery,
             demo_members,
         })
     }
@@ -76,7 +149,7 @@ impl Application {
     }
 
     /// The wired use cases, for test fixtures and tooling.
-    pub fn recovery(&self) -> crate::recovery::Recovery {
+    pub fn recovery(&self) -> Recovery {
         self.state.recovery.clone()
     }
 
@@ -85,14 +158,20 @@ impl Application {
         &self.demo_members
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight and lets the mail
+    /// worker finish the message it is sending.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let (stop_worker, worker_stop) = watch::channel(false);
+        let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
         let app = router(self.state, &self.settings);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
+        served
     }
 }

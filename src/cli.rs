@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    app::{Application, connect_services},
+    app::{Application, TokenBackend, connect_services},
     config::Settings,
     graphql,
     recovery::members::{InitialPassword, MemberDraft},
@@ -102,7 +102,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
-            connect_services(&settings).await?;
+            connect_services(&settings, TokenBackend::InProcess).await?;
             println!("migrations applied");
             Ok(())
         }
@@ -156,7 +156,7 @@ async fn shutdown_signal() {
 }
 
 async fn member_command(settings: Settings, command: MemberCommand) -> anyhow::Result<()> {
-    let recovery = connect_services(&settings).await?;
+    let recovery = connect_services(&settings, TokenBackend::InProcess).await?;
     match command {
         MemberCommand::Add(args) => {
             let password = match (args.password, args.social) {

@@ -32,6 +32,17 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub db_timeout: Duration,
     pub request_timeout: Duration,
+    pub redis_key_prefix: String,
+    pub redis_timeout: Duration,
+    pub smtp_timeout: Duration,
+    pub email_grant_ttl: Duration,
+    pub direct_token_ttl: Duration,
+    pub reset_cooldown: Duration,
+    pub code_max_attempts: u32,
+    pub code_member_max_failures: u32,
+    pub code_member_window: Duration,
+    pub mail_max_attempts: u32,
+    pub mail_poll_interval: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -171,6 +182,19 @@ impl Settings {
             });
         }
         let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let secs = |name: &'static str, default: &str| -> Result<Duration, SettingsError> {
+            let n: u64 = typed(name, parse(name, default)?)?;
+            if n == 0 {
+                return Err(SettingsError {
+                    name,
+                    problem: "must be above 0".into(),
+                });
+            }
+            Ok(Duration::from_secs(n))
+        };
+        let millis = |name: &'static str, default: &str| -> Result<Duration, SettingsError> {
+            Ok(Duration::from_millis(typed(name, parse(name, default)?)?))
+        };
 
         Ok(Settings {
             database_url: parse("DATABASE_URL", "sqlite://account-recovery.db?mode=rwc")?.into(),
@@ -196,11 +220,22 @@ impl Settings {
             hash_concurrency: typed("HASH_CONCURRENCY", parse("HASH_CONCURRENCY", &cpus.to_string())?)?,
             password_policy,
             db_max_connections: typed("DB_MAX_CONNECTIONS", parse("DB_MAX_CONNECTIONS", "10")?)?,
-            db_timeout: Duration::from_millis(typed("DB_TIMEOUT_MS", parse("DB_TIMEOUT_MS", "2000")?)?),
-            request_timeout: Duration::from_millis(typed(
-                "REQUEST_TIMEOUT_MS",
-                parse("REQUEST_TIMEOUT_MS", "10000")?,
-            )?),
+            db_timeout: millis("DB_TIMEOUT_MS", "2000")?,
+            request_timeout: millis("REQUEST_TIMEOUT_MS", "10000")?,
+            redis_key_prefix: parse("REDIS_KEY_PREFIX", "ar")?,
+            redis_timeout: millis("REDIS_TIMEOUT_MS", "2000")?,
+            smtp_timeout: millis("SMTP_TIMEOUT_MS", "10000")?,
+            email_grant_ttl: secs("EMAIL_GRANT_TTL_SECS", "900")?,
+            direct_token_ttl: secs("DIRECT_TOKEN_TTL_SECS", "300")?,
+            reset_cooldown: secs("RESET_COOLDOWN_SECS", "60")?,
+            code_max_attempts: typed("CODE_MAX_ATTEMPTS", parse("CODE_MAX_ATTEMPTS", "5")?)?,
+            code_member_max_failures: typed(
+                "CODE_MEMBER_MAX_FAILURES",
+                parse("CODE_MEMBER_MAX_FAILURES", "10")?,
+            )?,
+            code_member_window: secs("CODE_MEMBER_WINDOW_SECS", "3600")?,
+            mail_max_attempts: typed("MAIL_MAX_ATTEMPTS", parse("MAIL_MAX_ATTEMPTS", "10")?)?,
+            mail_poll_interval: millis("MAIL_POLL_MS", "1000")?,
         })
     }
 

@@ -15,7 +15,8 @@ enum MailOutbox {
     Recipient,
     // Encrypted message (subject, text and HTML bodies); NULL once sent or dropped.
     Sealed,
-    // Reference of the grant the message carries, to drop it when the grant is spent or expired.
+    // The grants the message carries ("site:member/grant-id", space separated), to drop it when
+    // none of them is live any more.
     GrantRef,
     Status,
     Attempts,
@@ -39,7 +40,7 @@ impl MigrationTrait for Migration {
                     .col(string_len(MailOutbox::Kind, 32))
                     .col(string_len(MailOutbox::Recipient, 254))
                     .col(text_null(MailOutbox::Sealed))
-                    .col(string_len_null(MailOutbox::GrantRef, 128))
+                    .col(text_null(MailOutbox::GrantRef))
                     .col(string_len(MailOutbox::Status, 16))
                     .col(integer(MailOutbox::Attempts).default(0))
                     .col(date_time(MailOutbox::NextAttemptAt))

@@ -3,7 +3,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::site::SiteId;
+use super::{keyed_hash::CiHash, site::SiteId};
 
 macro_rules! code_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
@@ -70,6 +70,7 @@ pub struct Member {
     pub name: String,
     pub member_type: MemberType,
     pub join_type: JoinType,
+    pub ci_hash: Option<CiHash>,
     pub password_hash: Option<StoredHash>,
     pub password_changed_at: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,
@@ -99,6 +100,7 @@ mod tests {
             name: "Alice".into(),
             member_type,
             join_type: JoinType::Citizen,
+            ci_hash: None,
             password_hash: hash.then(|| StoredHash("$argon2id$...".into())),
             password_changed_at: None,
             joined_at: Utc::now(),

@@ -1,6 +1,8 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
 pub mod email;
+pub mod grant;
 pub mod keyed_hash;
+pub mod lang;
 pub mod login_id;
 pub mod masking;
 pub mod member;

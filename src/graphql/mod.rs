@@ -1,20 +1,23 @@
 //! The GraphQL API: types, thin resolvers, error mapping and the schema builder (no I/O).
 pub mod errors;
 pub mod i18n;
+pub mod mutation;
 pub mod query;
+pub mod request;
 pub mod scalars;
 pub mod types;
 
-use async_graphql::{EmptyMutation, EmptySubscription, Schema};
+use async_graphql::{EmptySubscription, Schema};
 
+pub use mutation::MutationRoot;
 pub use query::QueryRoot;
 
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Builds the schema. Services are attached to each request, so this needs no I/O and
 /// `print-schema` works without any backend.
 pub fn build_schema() -> AppSchema {
-    Schema::build(QueryRoot, EmptyMutation, EmptySubscription).finish()
+    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish()
 }
 
 /// The SDL that `schema.graphql` must equal.

@@ -3,30 +3,12 @@ use async_graphql::{Context, ErrorExtensions, Object};
 
 use super::{
     errors::{UserError, to_graphql_error, top_level},
-    i18n::Lang,
+    request::{services as request, site},
     types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, PasswordPolicyView},
 };
-use crate::{
-    domain::{email::Email, keyed_hash::Ci, login_id::LoginId, site::SiteId},
-    recovery::Recovery,
-};
+use crate::domain::{email::Email, keyed_hash::Ci, login_id::LoginId};
 
 pub struct QueryRoot;
-
-/// The request-scoped services and language (attached by the HTTP layer).
-fn request<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Recovery, Lang)> {
-    let recovery = ctx.data::<Recovery>()?;
-    let lang = ctx.data_opt::<Lang>().copied().unwrap_or_default();
-    Ok((recovery, lang))
-}
-
-/// The site named by the request, or the default one.
-fn site(recovery: &Recovery, raw: Option<String>, lang: Lang) -> Result<SiteId, UserError> {
-    raw.map(|r| SiteId::parse(&r))
-        .transpose()
-        .map(|s| recovery.policies.site_or_default(s))
-        .map_err(|e| UserError::site(e, lang))
-}
 
 /// Read-only operations: find a forgotten login ID, check a login ID, read the password policy.
 #[Object(name = "Query")]

@@ -188,3 +188,159 @@ impl From<password_policy::PasswordPolicy> for PasswordPolicyView {
         }
     }
 }
+
+/// Who the reset is for: exactly one of the fields.
+#[derive(OneofObject, Debug)]
+pub enum ResetRequest {
+    /// Mail a link and code for every password account of this address.
+    Email(String),
+    /// Mail a link and code for this account, if the address is its own.
+    Account(AccountInput),
+    /// The caller just passed an identity check: the token is returned directly.
+    Identity(IdentityResetInput),
+}
+
+/// A login ID with the e-mail address it should have.
+#[derive(InputObject, Debug)]
+pub struct AccountInput {
+    /// The account's login ID.
+    pub login_id: String,
+    /// The account's e-mail address.
+    pub email: String,
+}
+
+/// A login ID with the identity value of a just-passed identity check.
+#[derive(InputObject, Debug)]
+pub struct IdentityResetInput {
+    /// The account's login ID.
+    pub login_id: String,
+    /// The identity provider's value (`ci`). Secret: never logged or stored in clear.
+    #[graphql(secret)]
+    pub ci: String,
+}
+
+/// What proves the right to reset: exactly one of the fields.
+#[derive(OneofObject, Debug)]
+pub enum ResetCredential {
+    /// A reset token: from the mailed link, the identity path, or a verified code.
+    #[graphql(secret)]
+    Token(String),
+    /// The mailed 6-digit code with the address or login ID it was sent for.
+    Code(CodeInput),
+}
+
+/// A mailed code and whose it is: give `email` or `loginId`, not both.
+#[derive(InputObject, Debug)]
+pub struct CodeInput {
+    /// The address the code was mailed to.
+    pub email: Option<String>,
+    /// The login ID the code was mailed for.
+    pub login_id: Option<String>,
+    /// The 6-digit code.
+    #[graphql(secret)]
+    pub code: String,
+}
+
+/// A new password with the credential that allows setting it.
+#[derive(InputObject, Debug)]
+pub struct ResetPasswordInput {
+    /// The reset token, or the mailed code.
+    pub credential: ResetCredential,
+    /// The new password; see `passwordPolicy` for the rules.
+    #[graphql(secret)]
+    pub new_password: String,
+    /// The new password typed again; when given, it must equal `newPassword`.
+    #[graphql(secret)]
+    pub new_password_confirmation: Option<String>,
+}
+
+/// How the reset grant reaches the member.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryChannel {
+    /// A mail with a link and a 6-digit code.
+    Email,
+    /// The token is in this response (after an identity check).
+    Direct,
+}
+
+/// Result of `issueResetToken`. On the e-mail paths it is the same whether or not an account
+/// matched, so it reveals nothing.
+#[derive(SimpleObject, Debug, Default)]
+pub struct IssueResetTokenPayload {
+    /// Whether the request was taken (true on the e-mail paths even when nothing matched).
+    pub accepted: bool,
+    /// How the grant is delivered.
+    pub channel: Option<DeliveryChannel>,
+    /// The address typed by the caller, masked (e-mail paths).
+    pub masked_destination: Option<String>,
+    /// When a directly returned token expires (identity path).
+    pub expires_at: Option<DateTime>,
+    /// How long a mailed link and code stay valid, in seconds (e-mail paths).
+    pub expires_in_seconds: Option<i32>,
+    /// The reset token (identity path only).
+    pub token: Option<String>,
+    /// Kind of account (identity path only).
+    pub member_type: Option<MemberType>,
+    /// Problems with the input; empty on success.
+    pub errors: Vec<UserError>,
+}
+
+/// Result of `verifyResetToken`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct VerifyResetTokenPayload {
+    /// Whether the credential is valid now.
+    pub valid: bool,
+    /// The token to pass to `resetPassword`: the same token, or for a code a new reset-only token.
+    pub token: Option<String>,
+    /// When that token expires.
+    pub expires_at: Option<DateTime>,
+    /// The login ID the credential is for, masked.
+    pub masked_login_id: Option<String>,
+    /// Why the credential is not valid; empty when it is.
+    pub errors: Vec<UserError>,
+}
+
+/// A member's own view of their account.
+#[derive(SimpleObject, Debug)]
+pub struct MemberProfile {
+    /// Opaque member identifier.
+    pub id: async_graphql::ID,
+    /// The login ID, in full (the caller proved they own the account).
+    pub login_id: String,
+    /// The member's name.
+    pub name: String,
+    /// The account's e-mail address, masked.
+    pub masked_email: String,
+    /// Kind of account.
+    pub member_type: MemberType,
+    /// State of the account.
+    pub status: MemberStatus,
+    /// When the member joined.
+    pub joined_at: DateTime,
+    /// When the password was last set.
+    pub password_changed_at: Option<DateTime>,
+}
+
+impl From<&member::Member> for MemberProfile {
+    fn from(m: &member::Member) -> Self {
+        MemberProfile {
+            id: async_graphql::ID(m.id.0.clone()),
+            login_id: m.login_id.clone(),
+            name: m.name.clone(),
+            masked_email: crate::domain::masking::mask_email(&m.email),
+            member_type: m.member_type.into(),
+            status: m.status.into(),
+            joined_at: m.joined_at.into(),
+            password_changed_at: m.password_changed_at.map(Into::into),
+        }
+    }
+}
+
+/// Result of `resetPassword`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct ResetPasswordPayload {
+    /// The member whose password was reset.
+    pub member: Option<MemberProfile>,
+    /// Why nothing was changed; empty on success. Every violated password rule is listed.
+    pub errors: Vec<UserError>,
+}

@@ -1,5 +1,7 @@
 //! `/graphql`: POST runs one operation from an `application/json` body; GET serves GraphiQL, or
 //! runs a query (never a mutation) from the query string.
+use std::net::SocketAddr;
+
 use async_graphql::{
     http::GraphiQLSource,
     parser::{parse_query, types::OperationType},
@@ -8,13 +10,13 @@ use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Bytes,
-    extract::{RawQuery, State},
+    extract::{ConnectInfo, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
     response::{Html, IntoResponse, Response},
 };
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, client_addr::client_addr};
 use crate::graphql::{errors::top_level, i18n::Lang};
 
 /// A failure before GraphQL execution, in the GraphQL error shape.
@@ -30,12 +32,25 @@ fn lang(headers: &HeaderMap) -> Lang {
     Lang::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
-    let request = request.data(state.recovery.clone()).data(lang(headers));
+async fn execute(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    let request = request
+        .data(state.recovery.clone())
+        .data(lang(headers))
+        .data(client_addr(peer, headers, &state.trusted_proxies));
     GraphQLResponse::from(state.schema.execute(request).await).into_response()
 }
 
-pub async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn post_graphql(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -56,7 +71,7 @@ pub async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, bod
         );
     }
     match serde_json::from_slice::<async_graphql::Request>(&body) {
-        Ok(request) => execute(&state, &headers, request).await,
+        Ok(request) => execute(&state, peer, &headers, request).await,
         Err(_) => reject(
             StatusCode::BAD_REQUEST,
             top_level::BAD_REQUEST,
@@ -67,6 +82,7 @@ pub async fn post_graphql(State(state): State<AppState>, headers: HeaderMap, bod
 
 pub async fn get_graphql(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -95,5 +111,5 @@ pub async fn get_graphql(
             "mutations are accepted only over POST",
         );
     }
-    execute(&state, &headers, request).await
+    execute(&state, peer, &headers, request).await
 }

@@ -1,4 +1,5 @@
 //! The HTTP edge: router, GraphQL endpoint, health checks, request ids, CORS, limits.
+pub mod client_addr;
 pub mod graphql_endpoint;
 pub mod health;
 
@@ -27,6 +28,7 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub struct AppState {
     pub schema: AppSchema,
     pub recovery: Recovery,
+    pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
 }
 
 pub fn router(state: AppState, settings: &Settings) -> Router {

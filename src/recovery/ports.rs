@@ -1,9 +1,15 @@
-//! The traits the use cases need: member storage and password hashing. `infra/` implements them.
+//! The traits the use cases need (member storage, hashing, grants, mail, audit); `infra/` implements them.
+use std::time::Duration;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
     email::Email,
+    grant::{
+        AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, IssueOutcome, NewGrant,
+        TokenHash,
+    },
     keyed_hash::CiHash,
     login_id::LoginId,
     member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
@@ -71,6 +77,12 @@ pub trait MemberStore: Send + Sync {
     /// Inserts all members in one transaction: all or nothing. Sites must exist.
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
     async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
+    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError>;
+    /// Earlier password hashes of the member, newest first.
+    async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError>;
+    /// Sets the new hash, moves the old one into the history (trimmed to `history_size`), queues
+    /// the notice and writes the audit event — all in one transaction.
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError>;
     async fn count_members(&self) -> Result<u64, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -101,4 +113,185 @@ pub trait PasswordHasher: Send + Sync {
     async fn verify_dummy(&self, password: &str);
     /// Whether a string is a stored hash this service can verify (argon2 PHC or bcrypt).
     fn is_supported_hash(&self, stored: &str) -> bool;
+}
+
+/// Grants, code attempts and cooldowns (Redis, or in-process without it). Every method that
+/// decides something is one atomic operation in the store.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores `grant` as the owner's only grant (older ones die), unless `cooldown` is given and a
+    /// grant was issued within it, in which case nothing changes.
+    async fn issue_grant(
+        &self,
+        owner: &GrantOwner,
+        grant: &NewGrant,
+        cooldown: Option<Duration>,
+    ) -> Result<IssueOutcome, StoreError>;
+    /// Whose grant a token belongs to (a routing entry; the grant itself decides validity).
+    async fn owner_of_token(&self, token: &TokenHash) -> Result<Option<GrantOwner>, StoreError>;
+    /// The owner's live grant when `token` is its token. Spends nothing.
+    async fn check_token(
+        &self,
+        owner: &GrantOwner,
+        token: &TokenHash,
+    ) -> Result<Option<GrantInfo>, StoreError>;
+    /// Checks a code without spending it. A wrong code counts against the grant (burning it at
+    /// the limit) and against the member's window, even when no grant exists.
+    async fn check_code(
+        &self,
+        owner: &GrantOwner,
+        code: &CodeHash,
+        limits: &AttemptLimits,
+    ) -> Result<CodeCheck, StoreError>;
+    /// Like `check_code`, but a right code replaces the grant with `replacement` in the same step.
+    async fn exchange_code(
+        &self,
+        owner: &GrantOwner,
+        code: &CodeHash,
+        replacement: &NewGrant,
+        limits: &AttemptLimits,
+    ) -> Result<CodeCheck, StoreError>;
+    /// Deletes the owner's grant if `proof` matches it; true for exactly one caller.
+    async fn spend_grant(&self, owner: &GrantOwner, proof: &GrantProof) -> Result<bool, StoreError>;
+    /// Whether the owner's current grant is `grant_id` (the mail worker drops mail of dead grants).
+    async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError>;
+    /// Deletes every grant of the owner, whatever proof.
+    async fn revoke_grants(&self, owner: &GrantOwner) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// A message ready to send, rendered in the member's language.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+impl std::fmt::Debug for OutgoingMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Bodies hold live links and codes.
+        f.debug_struct("OutgoingMail")
+            .field("to", &self.to)
+            .field("subject", &self.subject)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a mail is queued, and what makes it obsolete.
+#[derive(Debug, Clone)]
+pub struct MailMeta {
+    pub site: SiteId,
+    pub member: Option<MemberId>,
+    pub kind: MailKind,
+    /// The grants the mail carries: when none of them is live any more, the mail is dropped.
+    pub grants: Vec<(GrantOwner, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailKind {
+    ResetRequested,
+    PasswordChanged,
+}
+
+impl MailKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            MailKind::ResetRequested => "RESET_REQUESTED",
+            MailKind::PasswordChanged => "PASSWORD_CHANGED",
+        }
+    }
+}
+
+/// A queued mail claimed by the delivery worker.
+#[derive(Debug, Clone)]
+pub struct ClaimedMail {
+    pub id: i64,
+    pub attempts: u32,
+    pub meta: MailMeta,
+    pub mail: OutgoingMail,
+}
+
+/// The mail outbox: written with the state change, drained by the delivery worker.
+#[async_trait]
+pub trait MailOutbox: Send + Sync {
+    async fn enqueue(&self, meta: &MailMeta, mail: &OutgoingMail) -> Result<(), StoreError>;
+    /// Claims up to `limit` due messages for `lease` (other instances skip them meanwhile).
+    async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError>;
+    /// Sent: the body is erased.
+    async fn mark_sent(&self, id: i64) -> Result<(), StoreError>;
+    /// Not sent; try again after `retry_in`, or give up (`None`, body erased).
+    async fn mark_failed(&self, id: i64, error: &str, retry_in: Option<Duration>) -> Result<(), StoreError>;
+    /// Obsolete (its grant was spent or expired): the body is erased, nothing is sent.
+    async fn mark_dropped(&self, id: i64) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth retrying (connection refused, timeout, 4xx).
+    #[error("temporary mail failure: {0}")]
+    Temporary(String),
+    /// Will not succeed (5xx, bad address).
+    #[error("permanent mail failure: {0}")]
+    Permanent(String),
+}
+
+/// Sends one message now (SMTP, or the development outbox folder).
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
+}
+
+/// One recovery event for the audit table. Never a password, token, code or `ci`.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub site: SiteId,
+    pub member: Option<MemberId>,
+    pub kind: AuditKind,
+    pub outcome: &'static str,
+    pub client: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    ResetRequested,
+    ResetMailed,
+    ResetVerified,
+    FailedAttempt,
+    PasswordReset,
+    PasswordChanged,
+    SignedIn,
+}
+
+impl AuditKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditKind::ResetRequested => "RESET_REQUESTED",
+            AuditKind::ResetMailed => "RESET_MAILED",
+            AuditKind::ResetVerified => "RESET_VERIFIED",
+            AuditKind::FailedAttempt => "FAILED_ATTEMPT",
+            AuditKind::PasswordReset => "PASSWORD_RESET",
+            AuditKind::PasswordChanged => "PASSWORD_CHANGED",
+            AuditKind::SignedIn => "SIGNED_IN",
+        }
+    }
+}
+
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+}
+
+/// A new password for a member, applied in one database transaction together with its
+/// history, the notice mail and the audit event.
+#[derive(Debug, Clone)]
+pub struct PasswordChange {
+    pub member: MemberId,
+    pub new_hash: StoredHash,
+    pub changed_at: DateTime<Utc>,
+    /// Earlier hashes to keep (the replaced current one included); older ones are deleted.
+    pub history_size: usize,
+    pub notice: Option<(MailMeta, OutgoingMail)>,
+    pub audit: AuditEvent,
 }

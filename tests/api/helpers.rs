@@ -3,17 +3,24 @@
 use std::{collections::HashMap, path::PathBuf, sync::Once};
 
 use account_recovery::{app::Application, config::Settings, recovery::Recovery};
+
+use crate::smtp_server::{ReceivedMail, SmtpServer};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
 pub const TEST_SECRET_KEY: &str = "test-secret-key-0123456789abcdef0123456789";
 
-/// A database backend the tests run against.
+/// A database backend the tests run against (with Redis for the server databases when
+/// TEST_REDIS_URL is set; the in-process token store otherwise).
 #[derive(Debug, Clone)]
 pub enum Backend {
     Sqlite,
     Postgres(String),
     MySql(String),
+}
+
+pub fn redis_url() -> Option<String> {
+    std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
 impl Backend {
@@ -38,7 +45,7 @@ pub fn backends() -> Vec<Backend> {
     all
 }
 
-fn unique_name() -> String {
+pub fn unique_name() -> String {
     format!("ar_test_{}", uuid::Uuid::new_v4().simple())
 }
 
@@ -76,8 +83,25 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// Settings for `backend`: its fresh database, Redis with a key prefix of the test's own for the
+/// server databases, and whatever `extra` overrides.
+pub async fn backend_settings(backend: &Backend, extra: &[(&str, &str)]) -> Settings {
+    let url = fresh_database(backend).await;
+    let prefix = unique_name();
+    let mut vars: Vec<(&str, &str)> = Vec::new();
+    let redis = redis_url();
+    if let (Some(redis), false) = (&redis, matches!(backend, Backend::Sqlite)) {
+        vars.push(("REDIS_URL", redis));
+        vars.push(("REDIS_KEY_PREFIX", &prefix));
+    }
+    vars.extend_from_slice(extra);
+    test_settings(&url, &vars)
+}
+
 pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
+        ("MAIL_POLL_MS".into(), "200".into()),
+        ("PUBLIC_RESET_URL".into(), "https://app.example/reset".into()),
         ("DATABASE_URL".into(), database_url.into()),
         ("BIND".into(), "127.0.0.1:0".into()),
         ("DEMO".into(), "false".into()),
@@ -95,6 +119,7 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
 
 pub struct TestApp {
     pub address: String,
+    pub database_url: String,
     pub backend: &'static str,
     pub recovery: Recovery,
     pub client: reqwest::Client,
@@ -109,13 +134,63 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder().build().expect("http client")
 }
 
-/// Starts the application on its own fresh database.
+/// Starts the application on its own fresh database (and its own Redis key prefix).
 pub async fn spawn_app(backend: &Backend) -> TestApp {
-    let database_url = fresh_database(backend).await;
-    spawn_app_with(backend, test_settings(&database_url, &[])).await
+    spawn_app_with(backend, backend_settings(backend, &[]).await).await
+}
+
+/// Starts the application with a test SMTP server of its own as SMTP_URL.
+pub async fn spawn_app_with_smtp(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpServer) {
+    let smtp = SmtpServer::start().await;
+    let url = smtp.url();
+    let mut vars = vec![("SMTP_URL", url.as_str())];
+    vars.extend_from_slice(extra);
+    let app = spawn_app_with(backend, backend_settings(backend, &vars).await).await;
+    (app, smtp)
+}
+
+/// One account of a reset mail: login ID, code and the token of its link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailedGrant {
+    pub login_id: String,
+    pub code: String,
+    pub token: String,
+}
+
+/// Reads the accounts out of a reset mail's text part (English or Korean labels).
+pub fn mailed_grants(mail: &ReceivedMail) -> Vec<MailedGrant> {
+    let mut out = Vec::new();
+    let mut login_id = None;
+    let mut code = None;
+    for line in mail.text.lines().map(str::trim) {
+        if let Some(v) = line
+            .strip_prefix("Login ID: ")
+            .or_else(|| line.strip_prefix("아이디: "))
+        {
+            login_id = Some(v.to_owned());
+        } else if let Some(v) = line
+            .strip_prefix("Verification code: ")
+            .or_else(|| line.strip_prefix("인증번호: "))
+        {
+            code = Some(v.to_owned());
+        } else if let Some(pos) = line.find("?token=") {
+            let token = line[pos + 7..].to_owned();
+            out.push(MailedGrant {
+                login_id: login_id.take().expect("login ID before link"),
+                code: code.take().expect("code before link"),
+                token,
+            });
+        }
+    }
+    out
 }
 
 pub async fn spawn_app_with(backend: &Backend, settings: Settings) -> TestApp {
+    // TEST_LOG=debug shows the service's logs while debugging a test.
+    if let Ok(filter) = std::env::var("TEST_LOG") {
+        account_recovery::telemetry::init(&filter, false);
+    }
+    let database_url = secrecy::ExposeSecret::expose_secret(&settings.database_url).to_owned();
     let app = Application::build(settings)
         .await
         .unwrap_or_else(|e| panic!("app on {} failed to start: {e:#}", backend.name()));
@@ -124,6 +199,7 @@ pub async fn spawn_app_with(backend: &Backend, settings: Settings) -> TestApp {
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address,
+        database_url,
         backend: backend.name(),
         recovery,
         client: http_client(),
@@ -141,6 +217,32 @@ pub const FIXTURE: &str = r#"{"loginId":"alice01","email":"alice@example.com","n
 "#;
 
 impl TestApp {
+    /// Runs a SQL query on the app's database and returns the first column of each row as text.
+    pub async fn sql_strings(&self, sql: &str) -> Vec<String> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = Database::connect(self.database_url.as_str())
+            .await
+            .expect("connect for inspection");
+        let rows = db
+            .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+            .await
+            .expect("inspection query");
+        let out = rows
+            .iter()
+            .map(|r| {
+                r.try_get_by_index::<Option<String>>(0)
+                    .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                    .unwrap_or_else(|_| {
+                        r.try_get_by_index::<i64>(0)
+                            .map(|n| n.to_string())
+                            .unwrap_or_default()
+                    })
+            })
+            .collect();
+        db.close().await.ok();
+        out
+    }
+
     pub async fn with_fixture(self) -> TestApp {
         let count = self
             .recovery

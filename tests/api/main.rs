@@ -7,4 +7,7 @@ mod find_id;
 mod helpers;
 mod http_edge;
 mod password_policy;
+mod password_reset;
 mod schema;
+mod smtp_server;
+mod token_store;

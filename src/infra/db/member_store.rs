@@ -2,13 +2,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
 };
 
 use super::{
-    entities::{member, site},
+    audit::insert_audit,
+    entities::{member, password_history, site},
     map_db_err,
+    outbox::insert_outbox,
 };
 use crate::{
     domain::{
@@ -19,17 +21,19 @@ use crate::{
         password_policy::PasswordPolicy,
         site::SiteId,
     },
-    recovery::ports::{MemberStore, NewMember, Site, StoreError},
+    infra::sealer::Sealer,
+    recovery::ports::{MemberStore, NewMember, PasswordChange, Site, StoreError},
 };
 
 #[derive(Clone)]
 pub struct SeaMemberStore {
     db: DatabaseConnection,
+    sealer: Sealer,
 }
 
 impl SeaMemberStore {
-    pub fn new(db: DatabaseConnection) -> Self {
-        SeaMemberStore { db }
+    pub fn new(db: DatabaseConnection, sealer: Sealer) -> Self {
+        SeaMemberStore { db, sealer }
     }
 }
 
@@ -55,6 +59,7 @@ fn to_member(row: member::Model) -> Result<Member, StoreError> {
         member_type: MemberType::from_code(&row.member_type)
             .ok_or_else(|| corrupt("member type", &row.member_type))?,
         join_type: JoinType::from_code(&row.join_type).ok_or_else(|| corrupt("join type", &row.join_type))?,
+        ci_hash: row.ci_hash.map(CiHash),
         password_hash: row.password_hash.map(StoredHash),
         password_changed_at: row.password_changed_at.map(to_utc),
         joined_at: to_utc(row.joined_at),
@@ -258,6 +263,76 @@ impl MemberStore for SeaMemberStore {
             .await
             .map_err(map_db_err)?;
         to_members(rows)
+    }
+
+    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
+        member::Entity::find_by_id(id.0.as_str())
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(to_member)
+            .transpose()
+    }
+
+    async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
+        let rows = password_history::Entity::find()
+            .filter(password_history::Column::MemberId.eq(id.0.as_str()))
+            .order_by_desc(password_history::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(rows.into_iter().map(|r| StoredHash(r.password_hash)).collect())
+    }
+
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let row = member::Entity::find_by_id(change.member.0.as_str())
+            .one(&txn)
+            .await
+            .map_err(map_db_err)?
+            .ok_or_else(|| StoreError::Internal("member vanished during a password change".into()))?;
+        if let Some(old) = &row.password_hash {
+            let entry = password_history::ActiveModel {
+                member_id: Set(row.id.clone()),
+                password_hash: Set(old.clone()),
+                created_at: Set(to_naive(change.changed_at)),
+                ..Default::default()
+            };
+            password_history::Entity::insert(entry)
+                .exec(&txn)
+                .await
+                .map_err(map_db_err)?;
+        }
+        // Keep only the newest `history_size` entries (few rows: trimmed here, not with OFFSET,
+        // which SQLite accepts only after a LIMIT).
+        let stale: Vec<i64> = password_history::Entity::find()
+            .filter(password_history::Column::MemberId.eq(row.id.as_str()))
+            .order_by_desc(password_history::Column::Id)
+            .all(&txn)
+            .await
+            .map_err(map_db_err)?
+            .into_iter()
+            .skip(change.history_size)
+            .map(|r| r.id)
+            .collect();
+        if !stale.is_empty() {
+            password_history::Entity::delete_many()
+                .filter(password_history::Column::Id.is_in(stale))
+                .exec(&txn)
+                .await
+                .map_err(map_db_err)?;
+        }
+        let mut active: member::ActiveModel = row.into();
+        active.password_hash = Set(Some(change.new_hash.0.clone()));
+        active.password_changed_at = Set(Some(to_naive(change.changed_at)));
+        active.updated_at = Set(to_naive(Utc::now()));
+        let updated = active.update(&txn).await.map_err(map_db_err)?;
+        if let Some((meta, mail)) = &change.notice {
+            insert_outbox(&txn, &self.sealer, meta, mail).await?;
+        }
+        insert_audit(&txn, &change.audit).await?;
+        txn.commit().await.map_err(map_db_err)?;
+        to_member(updated)
     }
 
     async fn count_members(&self) -> Result<u64, StoreError> {

@@ -1,6 +1,8 @@
 //! The database: connection, migrations, SeaORM entities and the member store adapter.
+pub mod audit;
 pub mod entities;
 pub mod member_store;
+pub mod outbox;
 
 use std::time::Duration;
 

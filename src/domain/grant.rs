@@ -1,0 +1,293 @@
+//! Password-reset grants: the secrets handed to a member (link token, 6-digit code), their hashes,
+//! and what a grant is for. Only hashes are ever stored.
+use std::{fmt, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{
+    keyed_hash::{KeyedHasher, hex},
+    member::MemberId,
+    site::SiteId,
+};
+
+/// A reset token: 256 bits from the OS RNG, URL-safe base64. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResetToken(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not a reset token")]
+pub struct TokenFormatError;
+
+impl ResetToken {
+    pub fn generate() -> ResetToken {
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        ResetToken(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// Accepts what `generate` makes (43 URL-safe characters); anything else is refused before
+    /// any lookup.
+    pub fn parse(raw: &str) -> Result<ResetToken, TokenFormatError> {
+        let raw = raw.trim();
+        let ok = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(ResetToken(raw.to_owned()))
+        } else {
+            Err(TokenFormatError)
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// SHA-256: enough for a 256-bit random secret, and what the store keeps.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(hex(&Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for ResetToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResetToken([redacted])")
+    }
+}
+
+/// A 6-digit code, uniformly random. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResetCode(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a code is 6 digits")]
+pub struct CodeFormatError;
+
+impl ResetCode {
+    pub fn generate() -> ResetCode {
+        ResetCode(format!("{:06}", rand::random_range(0..1_000_000u32)))
+    }
+
+    pub fn parse(raw: &str) -> Result<ResetCode, CodeFormatError> {
+        let raw = raw.trim();
+        if raw.len() == 6 && raw.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(ResetCode(raw.to_owned()))
+        } else {
+            Err(CodeFormatError)
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Keyed and bound to the member: a million possible codes must not be reversible from a
+    /// stored hash, nor valid for another member.
+    pub fn hash(&self, keys: &KeyedHasher, owner: &GrantOwner) -> CodeHash {
+        CodeHash(hex(&keys.mac(
+            "reset-code",
+            &[
+                owner.site.as_str().as_bytes(),
+                owner.member.0.as_bytes(),
+                self.0.as_bytes(),
+            ],
+        )))
+    }
+}
+
+impl fmt::Debug for ResetCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ResetCode([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub String);
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct CodeHash(pub String);
+
+/// Whose grant: a member of a site. Grants, counters and sessions of one member live together
+/// (one Redis hash tag), so one atomic operation can touch them all.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GrantOwner {
+    pub site: SiteId,
+    pub member: MemberId,
+}
+
+impl GrantOwner {
+    pub fn tag(&self) -> String {
+        format!("{}:{}", self.site, self.member.0)
+    }
+
+    pub fn parse_tag(tag: &str) -> Option<GrantOwner> {
+        let (site, member) = tag.split_once(':')?;
+        Some(GrantOwner {
+            site: SiteId::parse(site).ok()?,
+            member: MemberId(member.to_owned()),
+        })
+    }
+}
+
+/// What a grant may be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantPurpose {
+    /// Mailed: a link token and a code for the same grant.
+    Email,
+    /// Returned directly after an identity check.
+    Direct,
+    /// Given in exchange for a right code: resets that member's password and nothing else.
+    Exchanged,
+}
+
+impl GrantPurpose {
+    pub fn code(self) -> &'static str {
+        match self {
+            GrantPurpose::Email => "email",
+            GrantPurpose::Direct => "direct",
+            GrantPurpose::Exchanged => "exchanged",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<GrantPurpose> {
+        [GrantPurpose::Email, GrantPurpose::Direct, GrantPurpose::Exchanged]
+            .into_iter()
+            .find(|p| p.code() == code)
+    }
+}
+
+/// A grant to store; it replaces any earlier grant of the same owner.
+#[derive(Debug, Clone)]
+pub struct NewGrant {
+    pub id: String,
+    pub purpose: GrantPurpose,
+    pub token: TokenHash,
+    pub code: Option<CodeHash>,
+    pub ttl: Duration,
+}
+
+impl NewGrant {
+    pub fn new(purpose: GrantPurpose, token: TokenHash, code: Option<CodeHash>, ttl: Duration) -> NewGrant {
+        NewGrant {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            purpose,
+            token,
+            code,
+            ttl,
+        }
+    }
+}
+
+/// A live grant as the store reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantInfo {
+    pub id: String,
+    pub purpose: GrantPurpose,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// How many wrong codes are tolerated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptLimits {
+    /// Wrong codes that burn a grant.
+    pub per_grant: u32,
+    /// Wrong codes per member within `member_window`, across grants: a new code does not reset it.
+    pub per_member: u32,
+    pub member_window: Duration,
+}
+
+impl Default for AttemptLimits {
+    fn default() -> Self {
+        AttemptLimits {
+            per_grant: 5,
+            per_member: 10,
+            member_window: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The outcome of presenting a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    Valid(GrantInfo),
+    Wrong,
+    /// The grant is burnt, or the member has too many recent failures.
+    TooMany,
+}
+
+/// The outcome of issuing a grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueOutcome {
+    Issued,
+    /// A grant was issued within the cooldown: nothing changed.
+    CoolingDown,
+}
+
+/// What proves the right to spend a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantProof {
+    Token(TokenHash),
+    Code(CodeHash),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(member: &str) -> GrantOwner {
+        GrantOwner {
+            site: SiteId::parse("main").unwrap(),
+            member: MemberId(member.into()),
+        }
+    }
+
+    #[test]
+    fn tokens_are_long_random_and_url_safe() {
+        let a = ResetToken::generate();
+        let b = ResetToken::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.expose().len(), 43);
+        assert_eq!(ResetToken::parse(a.expose()).unwrap(), a);
+        assert_eq!(a.hash(), ResetToken::parse(a.expose()).unwrap().hash());
+        assert!(!format!("{a:?}").contains(a.expose()));
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &format!("{}=", &"a".repeat(42)),
+            &"é".repeat(43),
+        ] {
+            assert!(ResetToken::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn codes_are_six_digits_and_bound_to_their_member() {
+        for _ in 0..100 {
+            let code = ResetCode::generate();
+            assert_eq!(code.expose().len(), 6);
+            assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+        }
+        let keys = KeyedHasher::new(b"k");
+        let code = ResetCode::parse("012345").unwrap();
+        assert_ne!(code.hash(&keys, &owner("a")), code.hash(&keys, &owner("b")));
+        assert_ne!(
+            code.hash(&keys, &owner("a")),
+            code.hash(&KeyedHasher::new(b"other"), &owner("a"))
+        );
+        for bad in ["", "12345", "1234567", "12345a", "１２３４５６"] {
+            assert!(ResetCode::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(!format!("{code:?}").contains("012345"));
+    }
+
+    #[test]
+    fn owner_tags_round_trip() {
+        let o = owner("5b0c7e0e-1111-4444-8888-123456789abc");
+        assert_eq!(GrantOwner::parse_tag(&o.tag()), Some(o));
+        assert_eq!(GrantOwner::parse_tag("no-colon"), None);
+    }
+}

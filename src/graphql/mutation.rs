@@ -1,0 +1,272 @@
+//! Mutation resolvers: parse the input, call one use case, map the outcome to a payload.
+use async_graphql::{Context, Object};
+
+use super::{
+    errors::{ErrorCode, UserError, to_graphql_error},
+    i18n::Lang,
+    request::{context, services, site},
+    types::{
+        CodeInput, DeliveryChannel, IssueResetTokenPayload, MemberProfile, ResetCredential,
+        ResetPasswordInput, ResetPasswordPayload, ResetRequest, VerifyResetTokenPayload,
+    },
+};
+use crate::{
+    domain::{
+        email::Email,
+        grant::{ResetCode, ResetToken},
+        keyed_hash::Ci,
+        login_id::LoginId,
+    },
+    recovery::password_reset::{
+        CodeIdentifier, Credential, CredentialError, IssueResult, PasswordProblem, Refusal, ResetOutcome,
+        ResetRequest as Request, VerifyResult,
+    },
+};
+
+pub struct MutationRoot;
+
+fn at(prefix: &[&'static str], rest: &[&'static str]) -> Vec<&'static str> {
+    prefix.iter().chain(rest).copied().collect()
+}
+
+/// Parses a credential; `prefix` is the path of the credential argument.
+fn parse_credential(
+    raw: ResetCredential,
+    prefix: &[&'static str],
+    lang: Lang,
+) -> Result<Credential, UserError> {
+    match raw {
+        ResetCredential::Token(token) => ResetToken::parse(&token)
+            .map(Credential::Token)
+            .map_err(|_| UserError::new(ErrorCode::InvalidToken, &at(prefix, &["token"]), lang)),
+        ResetCredential::Code(CodeInput {
+            email,
+            login_id,
+            code,
+        }) => {
+            let by = match (email, login_id) {
+                (Some(email), None) => CodeIdentifier::Email(
+                    Email::parse(&email)
+                        .map_err(|e| UserError::email(e, &at(prefix, &["code", "email"]), lang))?,
+                ),
+                (None, Some(id)) => CodeIdentifier::LoginId(
+                    LoginId::parse(&id)
+                        .map_err(|e| UserError::login_id(e, &at(prefix, &["code", "loginId"]), lang))?,
+                ),
+                _ => {
+                    return Err(UserError::new(
+                        ErrorCode::InvalidInput,
+                        &at(prefix, &["code"]),
+                        lang,
+                    ));
+                }
+            };
+            let code = ResetCode::parse(&code)
+                .map_err(|_| UserError::new(ErrorCode::InvalidCode, &at(prefix, &["code", "code"]), lang))?;
+            Ok(Credential::Code { by, code })
+        }
+    }
+}
+
+fn credential_error(e: CredentialError, prefix: &[&'static str], lang: Lang) -> UserError {
+    match e {
+        CredentialError::InvalidToken => {
+            UserError::new(ErrorCode::InvalidToken, &at(prefix, &["token"]), lang)
+        }
+        CredentialError::InvalidCode => {
+            UserError::new(ErrorCode::InvalidCode, &at(prefix, &["code", "code"]), lang)
+        }
+        CredentialError::TooManyAttempts => {
+            UserError::new(ErrorCode::TooManyAttempts, &at(prefix, &["code", "code"]), lang)
+        }
+    }
+}
+
+fn refusal_error(r: Refusal, field: &[&str], lang: Lang) -> UserError {
+    let code = match r {
+        Refusal::IdentityMismatch => ErrorCode::IdentityMismatch,
+        Refusal::SocialAccount => ErrorCode::SocialAccount,
+        Refusal::AccountInactive => ErrorCode::AccountInactive,
+    };
+    UserError::new(code, field, lang)
+}
+
+/// Parses the `by` argument of `issueResetToken`.
+fn parse_request(by: ResetRequest, lang: Lang) -> Result<Request, UserError> {
+    let email = |raw: &str, field: &[&str]| Email::parse(raw).map_err(|e| UserError::email(e, field, lang));
+    let login_id =
+        |raw: &str, field: &[&str]| LoginId::parse(raw).map_err(|e| UserError::login_id(e, field, lang));
+    Ok(match by {
+        ResetRequest::Email(raw) => Request::Email(email(&raw, &["by", "email"])?),
+        ResetRequest::Account(a) => Request::Account {
+            login_id: login_id(&a.login_id, &["by", "account", "loginId"])?,
+            email: email(&a.email, &["by", "account", "email"])?,
+        },
+        ResetRequest::Identity(i) => Request::Identity {
+            login_id: login_id(&i.login_id, &["by", "identity", "loginId"])?,
+            ci: Ci::parse(&i.ci).map_err(|e| UserError::ci(e, &["by", "identity", "ci"], lang))?,
+        },
+    })
+}
+
+/// Operations that change state: the password-reset flow.
+#[Object(name = "Mutation")]
+impl MutationRoot {
+    /// Starts a password reset. By `email` or `account`, a link and a 6-digit code are mailed (the
+    /// reply is the same whether or not an account matched); by `identity`, after an identity
+    /// check, the token is returned directly.
+    async fn issue_reset_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+        #[graphql(desc = "Whose password to reset: exactly one of `email`, `account` or `identity`.")]
+        by: ResetRequest,
+    ) -> async_graphql::Result<IssueResetTokenPayload> {
+        let (recovery, lang) = services(ctx)?;
+        let fail = |e: UserError| IssueResetTokenPayload {
+            errors: vec![e],
+            ..Default::default()
+        };
+        let site = match site(recovery, site_id, lang) {
+            Ok(s) => s,
+            Err(e) => return Ok(fail(e)),
+        };
+        let request = match parse_request(by, lang) {
+            Ok(r) => r,
+            Err(e) => return Ok(fail(e)),
+        };
+        let result = recovery
+            .password_reset
+            .issue(&context(ctx, site, lang), request)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(match result {
+            IssueResult::Mailed {
+                masked_destination,
+                expires_in,
+            } => IssueResetTokenPayload {
+                accepted: true,
+                channel: Some(DeliveryChannel::Email),
+                masked_destination: Some(masked_destination),
+                expires_in_seconds: Some(i32::try_from(expires_in.as_secs()).unwrap_or(i32::MAX)),
+                ..Default::default()
+            },
+            IssueResult::Direct {
+                token,
+                expires_at,
+                member_type,
+                masked_login_id: _,
+            } => IssueResetTokenPayload {
+                accepted: true,
+                channel: Some(DeliveryChannel::Direct),
+                expires_at: Some(expires_at.into()),
+                token: Some(token.expose().to_owned()),
+                member_type: Some(member_type.into()),
+                ..Default::default()
+            },
+            IssueResult::Refused(r) => fail(refusal_error(r, &["by", "identity"], lang)),
+        })
+    }
+
+    /// Checks a reset credential without spending it. A link or direct token stays usable; a
+    /// right code is exchanged for a reset-only token (the code is spent). Five wrong codes burn
+    /// the grant.
+    async fn verify_reset_token(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+        #[graphql(desc = "The token, or the mailed code with its address or login ID.")]
+        credential: ResetCredential,
+    ) -> async_graphql::Result<VerifyResetTokenPayload> {
+        let (recovery, lang) = services(ctx)?;
+        let fail = |e: UserError| VerifyResetTokenPayload {
+            errors: vec![e],
+            ..Default::default()
+        };
+        let site = match site(recovery, site_id, lang) {
+            Ok(s) => s,
+            Err(e) => return Ok(fail(e)),
+        };
+        let credential = match parse_credential(credential, &["credential"], lang) {
+            Ok(c) => c,
+            Err(e) => return Ok(fail(e)),
+        };
+        let result = recovery
+            .password_reset
+            .verify(&context(ctx, site, lang), credential)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(match result {
+            VerifyResult::Valid {
+                token,
+                expires_at,
+                masked_login_id,
+            } => VerifyResetTokenPayload {
+                valid: true,
+                token: Some(token.expose().to_owned()),
+                expires_at: Some(expires_at.into()),
+                masked_login_id: Some(masked_login_id),
+                errors: Vec::new(),
+            },
+            VerifyResult::Invalid(e) => fail(credential_error(e, &["credential"], lang)),
+        })
+    }
+
+    /// Sets a new password with a reset token or a mailed code. A password the policy refuses
+    /// leaves the credential usable; on success every grant of the member is spent, a notice is
+    /// mailed, and the member's profile is returned.
+    async fn reset_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+        #[graphql(desc = "The credential and the new password.")] input: ResetPasswordInput,
+    ) -> async_graphql::Result<ResetPasswordPayload> {
+        let (recovery, lang) = services(ctx)?;
+        let fail = |errors: Vec<UserError>| ResetPasswordPayload { member: None, errors };
+        let site = match site(recovery, site_id, lang) {
+            Ok(s) => s,
+            Err(e) => return Ok(fail(vec![e])),
+        };
+        let prefix = ["input", "credential"];
+        let credential = match parse_credential(input.credential, &prefix, lang) {
+            Ok(c) => c,
+            Err(e) => return Ok(fail(vec![e])),
+        };
+        let outcome = recovery
+            .password_reset
+            .reset(
+                &context(ctx, site, lang),
+                credential,
+                &input.new_password,
+                input.new_password_confirmation.as_deref(),
+            )
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(match outcome {
+            ResetOutcome::Done(member) => ResetPasswordPayload {
+                member: Some(MemberProfile::from(member.as_ref())),
+                errors: Vec::new(),
+            },
+            ResetOutcome::Credential(e) => fail(vec![credential_error(e, &prefix, lang)]),
+            ResetOutcome::Refused(r) => fail(vec![refusal_error(r, &prefix, lang)]),
+            ResetOutcome::Rejected(problems) => fail(
+                problems
+                    .into_iter()
+                    .map(|p| match p {
+                        PasswordProblem::Rule(rule) => {
+                            UserError::password_rules(&[rule], &["input", "newPassword"], lang).remove(0)
+                        }
+                        PasswordProblem::Mismatch => UserError::new(
+                            ErrorCode::PasswordMismatch,
+                            &["input", "newPasswordConfirmation"],
+                            lang,
+                        ),
+                        PasswordProblem::Reused => {
+                            UserError::new(ErrorCode::PasswordReused, &["input", "newPassword"], lang)
+                        }
+                    })
+                    .collect(),
+            ),
+        })
+    }
+}

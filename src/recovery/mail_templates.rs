@@ -1,0 +1,177 @@
+//! The mails recovery sends, in Korean and English, as text and HTML.
+use chrono::{DateTime, Utc};
+
+use crate::{domain::lang::Lang, recovery::ports::OutgoingMail};
+
+/// One account in a reset mail: its login ID, link and code.
+pub struct ResetEntry {
+    pub login_id: String,
+    pub link: String,
+    pub code: String,
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{}</title></head>\
+         <body style=\"font-family:sans-serif;line-height:1.5\">{body}</body></html>",
+        escape(title)
+    )
+}
+
+/// The password-reset mail: every account of the address with its own link and code.
+pub fn reset_mail(lang: Lang, to: &str, entries: &[ResetEntry], expires_minutes: i64) -> OutgoingMail {
+    let (subject, intro, code_label, link_label, expiry, not_you) = match lang {
+        Lang::En => (
+            "Reset your password".to_owned(),
+            "Someone (hopefully you) asked to reset the password of the account below.".to_owned(),
+            "Verification code",
+            "Or open this link",
+            format!("The code and link expire in {expires_minutes} minutes and work once."),
+            "If you did not ask for this, ignore this mail: your password stays as it is. \
+             Never share the code with anyone.",
+        ),
+        Lang::Ko => (
+            "비밀번호 재설정 안내".to_owned(),
+            "아래 계정의 비밀번호 재설정이 요청되었습니다.".to_owned(),
+            "인증번호",
+            "또는 다음 링크를 여세요",
+            format!("인증번호와 링크는 {expires_minutes}분 동안 한 번만 사용할 수 있습니다."),
+            "직접 요청하지 않았다면 이 메일을 무시하세요. 비밀번호는 바뀌지 않습니다. \
+             인증번호를 다른 사람에게 알려주지 마세요.",
+        ),
+    };
+    let account_label = match lang {
+        Lang::En => "Login ID",
+        Lang::Ko => "아이디",
+    };
+    let mut text = format!("{intro}\n\n");
+    let mut html = format!("<p>{}</p>", escape(&intro));
+    for e in entries {
+        text.push_str(&format!(
+            "{account_label}: {}\n{code_label}: {}\n{link_label}: {}\n\n",
+            e.login_id, e.code, e.link
+        ));
+        html.push_str(&format!(
+            "<p><strong>{account_label}: {}</strong><br>{code_label}: <code style=\"font-size:1.3em\">{}</code><br>\
+             <a href=\"{}\">{link_label}</a></p>",
+            escape(&e.login_id),
+            escape(&e.code),
+            escape(&e.link)
+        ));
+    }
+    text.push_str(&format!("{expiry}\n{not_you}\n"));
+    html.push_str(&format!("<p>{}</p><p>{}</p>", escape(&expiry), escape(not_you)));
+    OutgoingMail {
+        to: to.to_owned(),
+        html: html_page(&subject, &html),
+        subject,
+        text,
+    }
+}
+
+/// The notice sent after a password was reset or changed.
+pub fn password_changed_mail(lang: Lang, to: &str, login_id: &str, at: DateTime<Utc>) -> OutgoingMail {
+    let when = at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let (subject, body, not_you) = match lang {
+        Lang::En => (
+            "Your password was changed",
+            format!("The password of your account {login_id} was changed at {when}."),
+            "If this was not you, reset your password now and contact support.",
+        ),
+        Lang::Ko => (
+            "비밀번호가 변경되었습니다",
+            format!("{login_id} 계정의 비밀번호가 {when}에 변경되었습니다."),
+            "본인이 변경하지 않았다면 지금 비밀번호를 재설정하고 고객센터에 알려주세요.",
+        ),
+    };
+    OutgoingMail {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: format!("{body}\n\n{not_you}\n"),
+        html: html_page(
+            subject,
+            &format!("<p>{}</p><p>{}</p>", escape(&body), escape(not_you)),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries() -> Vec<ResetEntry> {
+        vec![
+            ResetEntry {
+                login_id: "kim01".into(),
+                link: "https://x.example/reset?token=AAA".into(),
+                code: "123456".into(),
+            },
+            ResetEntry {
+                login_id: "kim-biz".into(),
+                link: "https://x.example/reset?token=BBB".into(),
+                code: "654321".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn reset_mail_names_each_account_its_code_link_and_expiry() {
+        for lang in [Lang::En, Lang::Ko] {
+            let mail = reset_mail(lang, "kim@example.com", &entries(), 15);
+            for part in [&mail.text, &mail.html] {
+                for needle in [
+                    "kim01",
+                    "kim-biz",
+                    "123456",
+                    "654321",
+                    "token=AAA",
+                    "token=BBB",
+                    "15",
+                ] {
+                    assert!(part.contains(needle), "{lang:?} lacks {needle}");
+                }
+            }
+            assert_eq!(mail.to, "kim@example.com");
+        }
+        assert!(
+            reset_mail(Lang::Ko, "a@b.co", &entries(), 15)
+                .text
+                .contains("요청하지 않았다면")
+        );
+        assert!(
+            reset_mail(Lang::En, "a@b.co", &entries(), 15)
+                .text
+                .contains("did not ask")
+        );
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        let e = [ResetEntry {
+            login_id: "<script>".into(),
+            link: "https://x/?a=1&b=2".into(),
+            code: "000000".into(),
+        }];
+        let mail = reset_mail(Lang::En, "a@b.co", &e, 15);
+        assert!(!mail.html.contains("<script>") && mail.html.contains("a=1&amp;b=2"));
+    }
+
+    #[test]
+    fn change_notice_names_the_account() {
+        let mail = password_changed_mail(Lang::En, "a@b.co", "kim01", Utc::now());
+        assert!(mail.text.contains("kim01") && mail.subject.contains("changed"));
+        assert!(
+            password_changed_mail(Lang::Ko, "a@b.co", "kim01", Utc::now())
+                .text
+                .contains("kim01")
+        );
+    }
+}
