@@ -115,6 +115,7 @@ impl Application {
             recovery.ports.outbox.clone(),
             mailer(&settings)?,
             recovery.ports.tokens.clone(),
+            recovery.ports.audit.clone(),
             recovery.mail_wake.clone(),
             settings.mail_poll_interval,
             settings.mail_max_attempts,

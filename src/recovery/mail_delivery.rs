@@ -4,13 +4,16 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::{Notify, watch};
 
-use crate::recovery::ports::{ClaimedMail, MailError, MailOutbox, Mailer, TokenStore};
+use crate::recovery::ports::{
+    AuditEvent, AuditKind, AuditLog, ClaimedMail, MailError, MailKind, MailOutbox, Mailer, TokenStore,
+};
 
 #[derive(Clone)]
 pub struct MailDelivery {
     outbox: Arc<dyn MailOutbox>,
     mailer: Arc<dyn Mailer>,
     tokens: Arc<dyn TokenStore>,
+    audit: Arc<dyn AuditLog>,
     wake: Arc<Notify>,
     poll_every: Duration,
     max_attempts: u32,
@@ -30,6 +33,7 @@ impl MailDelivery {
         outbox: Arc<dyn MailOutbox>,
         mailer: Arc<dyn Mailer>,
         tokens: Arc<dyn TokenStore>,
+        audit: Arc<dyn AuditLog>,
         wake: Arc<Notify>,
         poll_every: Duration,
         max_attempts: u32,
@@ -38,6 +42,7 @@ impl MailDelivery {
             outbox,
             mailer,
             tokens,
+            audit,
             wake,
             poll_every,
             max_attempts,
@@ -95,7 +100,22 @@ impl MailDelivery {
         match self.mailer.send(&mail.mail).await {
             Ok(()) => {
                 tracing::info!(outbox_id = mail.id, kind = mail.meta.kind.code(), "mail sent");
-                self.outbox.mark_sent(mail.id).await
+                self.outbox.mark_sent(mail.id).await?;
+                if mail.meta.kind == MailKind::ResetRequested {
+                    for (owner, _) in &mail.meta.grants {
+                        let event = AuditEvent {
+                            site: owner.site.clone(),
+                            member: Some(owner.member.clone()),
+                            kind: AuditKind::ResetMailed,
+                            outcome: "sent",
+                            client: None,
+                        };
+                        if let Err(e) = self.audit.record(event).await {
+                            tracing::error!(error = %e, "audit event not written");
+                        }
+                    }
+                }
+                Ok(())
             }
             Err(MailError::Temporary(e)) if mail.attempts < self.max_attempts => {
                 let delay = backoff(mail.attempts);

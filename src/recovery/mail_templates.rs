@@ -31,7 +31,10 @@ pub fn reset_mail(lang: Lang, to: &str, entries: &[ResetEntry], expires_minutes:
     let (subject, intro, code_label, link_label, expiry, not_you) = match lang {
         Lang::En => (
             "Reset your password".to_owned(),
-            "Someone (hopefully you) asked to reset the password of the account below.".to_owned(),
+            format!(
+                "Someone (hopefully you) asked to reset the password of the {} below.",
+                if entries.len() > 1 { "accounts" } else { "account" }
+            ),
             "Verification code",
             "Or open this link",
             format!("The code and link expire in {expires_minutes} minutes and work once."),

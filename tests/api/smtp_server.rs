@@ -487,6 +487,8 @@ fn decode(from: String, to: Vec<String>, data: Vec<u8>) -> ReceivedMail {
 
 #[cfg(test)]
 mod tests {
+    // Also compiled into the latency bench (harness = false), where the tests are not built.
+    #[allow(unused_imports)]
     use super::*;
 
     #[test]
