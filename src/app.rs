@@ -8,12 +8,13 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     config::Settings,
     domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
-    graphql::build_schema,
+    graphql::{SchemaOptions, build_schema},
     http::{AppState, router},
     infra::{
         db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox},
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
+        memory_sessions::MemorySessionStore,
         memory_store::MemoryTokenStore,
         redis_store::RedisTokenStore,
         sealer::Sealer,
@@ -23,7 +24,8 @@ use crate::{
         mail_delivery::MailDelivery,
         members::DemoMember,
         password_reset::ResetSettings,
-        ports::{Mailer, TokenStore},
+        ports::{Limiter, Mailer, SessionStore, TokenStore},
+        sessions::SessionSettings,
     },
 };
 
@@ -49,21 +51,31 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     let hasher = Argon2Hasher::new(settings.argon2, settings.hash_concurrency).context("argon2 settings")?;
     let keys = KeyedHasher::new(settings.secret_key_bytes());
     let sealer = Sealer::new(&keys);
-    let token_store: Arc<dyn TokenStore> = match (&settings.redis_url, tokens) {
-        (Some(url), TokenBackend::Configured) => Arc::new(
-            RedisTokenStore::connect(
-                url.expose_secret(),
-                &settings.redis_key_prefix,
-                settings.redis_timeout,
-            )
-            .await
-            .context("connecting to Redis (REDIS_URL)")?,
-        ),
-        _ => Arc::new(MemoryTokenStore::new()),
-    };
+    // Grants, sessions and counters share one Redis connection, or live in this process.
+    let (token_store, sessions, limiter): (Arc<dyn TokenStore>, Arc<dyn SessionStore>, Arc<dyn Limiter>) =
+        match (&settings.redis_url, tokens) {
+            (Some(url), TokenBackend::Configured) => {
+                let redis = Arc::new(
+                    RedisTokenStore::connect(
+                        url.expose_secret(),
+                        &settings.redis_key_prefix,
+                        settings.redis_timeout,
+                    )
+                    .await
+                    .context("connecting to Redis (REDIS_URL)")?,
+                );
+                (redis.clone(), redis.clone(), redis)
+            }
+            _ => {
+                let memory = Arc::new(MemorySessionStore::new());
+                (Arc::new(MemoryTokenStore::new()), memory.clone(), memory)
+            }
+        };
     let ports = Ports {
         members: Arc::new(SeaMemberStore::new(db.clone(), sealer.clone())),
         tokens: token_store,
+        sessions,
+        limiter,
         hasher: Arc::new(hasher),
         outbox: Arc::new(SeaOutbox::new(db.clone(), sealer)),
         audit: Arc::new(SeaAuditLog::new(db)),
@@ -83,7 +95,16 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 per_member: settings.code_member_max_failures,
                 member_window: settings.code_member_window,
             },
+            reset_elevation_window: settings.reset_elevation_window,
             public_reset_url,
+        },
+        settings.rate_limits.clone(),
+        SessionSettings {
+            ttl: settings.session_ttl,
+            elevation: settings.elevation,
+            member_failures: settings.signin_max_failures,
+            client_failures: settings.signin_client_max_failures,
+            failure_window: settings.signin_failure_window,
         },
     ))
 }
@@ -135,9 +156,16 @@ impl Application {
         Ok(Application {
             listener,
             state: AppState {
-                schema: build_schema(),
+                schema: build_schema(SchemaOptions {
+                    production: settings.production,
+                    max_depth: settings.graphql_max_depth,
+                    max_complexity: settings.graphql_max_complexity,
+                }),
                 recovery,
                 trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
+                max_aliases: settings.graphql_max_aliases,
+                graphiql: !settings.production,
+                metrics: crate::http::metrics::handle(),
             },
             settings,
             delivery,

@@ -4,7 +4,10 @@ use std::{collections::HashMap, fmt, net::SocketAddr, path::PathBuf, time::Durat
 use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::{password_policy::PasswordPolicy, site::SiteId};
+use crate::{
+    domain::{password_policy::PasswordPolicy, site::SiteId},
+    recovery::rate_limits::RateLimitTable,
+};
 
 /// The development key used when SECRET_KEY is unset. `serve` warns loudly when it is in use.
 pub const DEVELOPMENT_SECRET_KEY: &str = "insecure-development-key-change-me";
@@ -43,6 +46,16 @@ pub struct Settings {
     pub code_member_window: Duration,
     pub mail_max_attempts: u32,
     pub mail_poll_interval: Duration,
+    pub session_ttl: Duration,
+    pub elevation: Duration,
+    pub reset_elevation_window: Duration,
+    pub signin_max_failures: u32,
+    pub signin_client_max_failures: u32,
+    pub signin_failure_window: Duration,
+    pub rate_limits: RateLimitTable,
+    pub graphql_max_depth: usize,
+    pub graphql_max_complexity: usize,
+    pub graphql_max_aliases: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +249,24 @@ impl Settings {
             code_member_window: secs("CODE_MEMBER_WINDOW_SECS", "3600")?,
             mail_max_attempts: typed("MAIL_MAX_ATTEMPTS", parse("MAIL_MAX_ATTEMPTS", "10")?)?,
             mail_poll_interval: millis("MAIL_POLL_MS", "1000")?,
+            session_ttl: secs("SESSION_TTL_SECS", "28800")?,
+            elevation: secs("ELEVATION_SECS", "600")?,
+            reset_elevation_window: secs("RESET_ELEVATION_WINDOW_SECS", "3600")?,
+            signin_max_failures: typed("SIGNIN_MAX_FAILURES", parse("SIGNIN_MAX_FAILURES", "5")?)?,
+            signin_client_max_failures: typed(
+                "SIGNIN_CLIENT_MAX_FAILURES",
+                parse("SIGNIN_CLIENT_MAX_FAILURES", "50")?,
+            )?,
+            signin_failure_window: secs("SIGNIN_FAILURE_WINDOW_SECS", "900")?,
+            rate_limits: RateLimitTable::default()
+                .with_overrides(&parse("RATE_LIMITS", "")?)
+                .map_err(|e| SettingsError {
+                    name: "RATE_LIMITS",
+                    problem: e.to_string(),
+                })?,
+            graphql_max_depth: typed("GRAPHQL_MAX_DEPTH", parse("GRAPHQL_MAX_DEPTH", "16")?)?,
+            graphql_max_complexity: typed("GRAPHQL_MAX_COMPLEXITY", parse("GRAPHQL_MAX_COMPLEXITY", "150")?)?,
+            graphql_max_aliases: typed("GRAPHQL_MAX_ALIASES", parse("GRAPHQL_MAX_ALIASES", "10")?)?,
         })
     }
 

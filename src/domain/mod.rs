@@ -7,4 +7,5 @@ pub mod login_id;
 pub mod masking;
 pub mod member;
 pub mod password_policy;
+pub mod session;
 pub mod site;

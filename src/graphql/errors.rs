@@ -161,10 +161,34 @@ pub fn message(code: ErrorCode, lang: Lang) -> &'static str {
 
 /// Codes of top-level errors (failures of the request itself).
 pub mod top_level {
+    pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
+    pub const RATE_LIMITED: &str = "RATE_LIMITED";
     pub const SERVICE_UNAVAILABLE: &str = "SERVICE_UNAVAILABLE";
     pub const INTERNAL: &str = "INTERNAL";
     pub const INVALID_INPUT: &str = "INVALID_INPUT";
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+}
+
+/// No valid session: the bearer token is missing, malformed, unknown, expired or revoked.
+pub fn unauthenticated(lang: Lang) -> async_graphql::Error {
+    let message = match lang {
+        Lang::En => "Sign in first: the access token is missing, invalid or expired.",
+        Lang::Ko => "로그인이 필요합니다. 액세스 토큰이 없거나 유효하지 않습니다.",
+    };
+    async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", top_level::UNAUTHENTICATED))
+}
+
+/// Too many attempts: try again after `retry_after` (whole seconds, at least 1).
+pub fn rate_limited(retry_after: std::time::Duration, lang: Lang) -> async_graphql::Error {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let message = match lang {
+        Lang::En => "Too many attempts. Try again later.",
+        Lang::Ko => "시도가 너무 많습니다. 잠시 후 다시 시도해 주세요.",
+    };
+    async_graphql::Error::new(message).extend_with(move |_, ext| {
+        ext.set("code", top_level::RATE_LIMITED);
+        ext.set("retryAfter", seconds.max(1));
+    })
 }
 
 /// Turns a use-case failure into a top-level GraphQL error; internals are logged, never sent.

@@ -2,6 +2,7 @@
 pub mod errors;
 pub mod i18n;
 pub mod mutation;
+pub mod operation_metrics;
 pub mod query;
 pub mod request;
 pub mod scalars;
@@ -14,15 +15,47 @@ pub use query::QueryRoot;
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
+/// Limits and switches of the schema (async-graphql has no limits by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SchemaOptions {
+    /// Introspection and field suggestions off.
+    pub production: bool,
+    pub max_depth: usize,
+    /// Each field costs 1; the operations that guess a secret cost 100, so one fits a request.
+    pub max_complexity: usize,
+}
+
+impl Default for SchemaOptions {
+    fn default() -> Self {
+        SchemaOptions {
+            production: false,
+            max_depth: 16,
+            max_complexity: 150,
+        }
+    }
+}
+
+/// Cost of a field that guesses a secret (a code, token, password or identity value).
+pub const SECRET_GUESS_COST: usize = 100;
+
 /// Builds the schema. Services are attached to each request, so this needs no I/O and
 /// `print-schema` works without any backend.
-pub fn build_schema() -> AppSchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription).finish()
+pub fn build_schema(options: SchemaOptions) -> AppSchema {
+    let mut builder = Schema::build(QueryRoot, MutationRoot, EmptySubscription)
+        .limit_depth(options.max_depth)
+        .limit_complexity(options.max_complexity)
+        .limit_recursive_depth(options.max_depth)
+        .limit_directives(8)
+        .extension(operation_metrics::OperationMetrics);
+    if options.production {
+        builder = builder.disable_introspection().disable_suggestions();
+    }
+    builder.finish()
 }
 
 /// The SDL that `schema.graphql` must equal.
 pub fn sdl() -> String {
-    build_schema().sdl()
+    build_schema(SchemaOptions::default()).sdl()
 }
 
 #[cfg(test)]
@@ -38,7 +71,7 @@ mod tests {
             inputFields { name description }
             enumValues { name description }
         } } }"#;
-        let response = build_schema().execute(query).await;
+        let response = build_schema(SchemaOptions::default()).execute(query).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);
         let data = response.data.into_json().unwrap();
         let builtin = ["String", "Boolean", "Int", "Float", "ID"];

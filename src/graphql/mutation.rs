@@ -2,12 +2,13 @@
 use async_graphql::{Context, Object};
 
 use super::{
-    errors::{ErrorCode, UserError, to_graphql_error},
+    errors::{ErrorCode, UserError, rate_limited, to_graphql_error},
     i18n::Lang,
-    request::{context, services, site},
+    request::{context, services, session, site},
     types::{
-        CodeInput, DeliveryChannel, IssueResetTokenPayload, MemberProfile, ResetCredential,
-        ResetPasswordInput, ResetPasswordPayload, ResetRequest, VerifyResetTokenPayload,
+        ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, CodeInput, DeliveryChannel,
+        IssueResetTokenPayload, MemberProfile, ReauthenticatePayload, ResetCredential, ResetPasswordInput,
+        ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
     },
 };
 use crate::{
@@ -17,9 +18,14 @@ use crate::{
         keyed_hash::Ci,
         login_id::LoginId,
     },
-    recovery::password_reset::{
-        CodeIdentifier, Credential, CredentialError, IssueResult, PasswordProblem, Refusal, ResetOutcome,
-        ResetRequest as Request, VerifyResult,
+    recovery::{
+        new_password::PasswordProblem,
+        password_change::{ChangeMode, ChangeOutcome, ChangeRequest},
+        password_reset::{
+            CodeIdentifier, Credential, CredentialError, IssueResult, Refusal, ResetOutcome,
+            ResetRequest as Request, VerifyResult,
+        },
+        sessions::{ReauthResult, SignInResult},
     },
 };
 
@@ -91,6 +97,26 @@ fn refusal_error(r: Refusal, field: &[&str], lang: Lang) -> UserError {
     UserError::new(code, field, lang)
 }
 
+/// One error per problem with a new password, on the `input` fields.
+fn password_problems(problems: Vec<PasswordProblem>, lang: Lang) -> Vec<UserError> {
+    problems
+        .into_iter()
+        .map(|p| match p {
+            PasswordProblem::Rule(rule) => {
+                UserError::password_rules(&[rule], &["input", "newPassword"], lang).remove(0)
+            }
+            PasswordProblem::Mismatch => UserError::new(
+                ErrorCode::PasswordMismatch,
+                &["input", "newPasswordConfirmation"],
+                lang,
+            ),
+            PasswordProblem::Reused => {
+                UserError::new(ErrorCode::PasswordReused, &["input", "newPassword"], lang)
+            }
+        })
+        .collect()
+}
+
 /// Parses the `by` argument of `issueResetToken`.
 fn parse_request(by: ResetRequest, lang: Lang) -> Result<Request, UserError> {
     let email = |raw: &str, field: &[&str]| Email::parse(raw).map_err(|e| UserError::email(e, field, lang));
@@ -109,7 +135,7 @@ fn parse_request(by: ResetRequest, lang: Lang) -> Result<Request, UserError> {
     })
 }
 
-/// Operations that change state: the password-reset flow.
+/// Operations that change state: the password-reset flow and the signed-in password change.
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Starts a password reset. By `email` or `account`, a link and a 6-digit code are mailed (the
@@ -243,8 +269,8 @@ impl MutationRoot {
             .await
             .map_err(|e| to_graphql_error(e, lang))?;
         Ok(match outcome {
-            ResetOutcome::Done(member) => ResetPasswordPayload {
-                member: Some(MemberProfile::from(member.as_ref())),
+            ResetOutcome::Done(member, active_sessions) => ResetPasswordPayload {
+                member: Some(MemberProfile::new(&member, active_sessions)),
                 errors: Vec::new(),
             },
             ResetOutcome::Credential(e) => fail(vec![credential_error(e, &prefix, lang)]),
@@ -267,6 +293,158 @@ impl MutationRoot {
                     })
                     .collect(),
             ),
+        })
+    }
+
+    /// Signs in with a login ID and password and returns a bearer token. The same
+    /// INVALID_CREDENTIALS for an unknown login ID, a wrong password and an inactive account;
+    /// repeated failures are throttled (RATE_LIMITED) without ever blocking recovery.
+    async fn sign_in(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
+        #[graphql(desc = "The login ID (compared case-insensitively).")] login_id: String,
+        #[graphql(desc = "The password.", secret)] password: String,
+    ) -> async_graphql::Result<SignInPayload> {
+        let (recovery, lang) = services(ctx)?;
+        let fail = |e: UserError| SignInPayload {
+            errors: vec![e],
+            ..Default::default()
+        };
+        let site = match site(recovery, site_id, lang) {
+            Ok(s) => s,
+            Err(e) => return Ok(fail(e)),
+        };
+        let login_id = match LoginId::parse(&login_id) {
+            Ok(id) => id,
+            Err(e) => return Ok(fail(UserError::login_id(e, &["loginId"], lang))),
+        };
+        let result = recovery
+            .sessions
+            .sign_in(&context(ctx, site, lang), &login_id, &password)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        match result {
+            SignInResult::SignedIn {
+                token,
+                session,
+                password_expired,
+                member,
+                active_sessions,
+            } => Ok(SignInPayload {
+                access_token: Some(token.expose().to_owned()),
+                expires_at: Some(session.expires_at.into()),
+                password_expired,
+                member: Some(MemberProfile::new(&member, active_sessions)),
+                errors: Vec::new(),
+            }),
+            SignInResult::InvalidCredentials => {
+                Ok(fail(UserError::new(ErrorCode::InvalidCredentials, &[], lang)))
+            }
+            SignInResult::Throttled { retry_after } => Err(rate_limited(retry_after, lang)),
+        }
+    }
+
+    /// Proves the password again in a signed-in session: for the next 10 minutes the session may
+    /// change the password without the current one (WITHOUT_CURRENT).
+    async fn reauthenticate(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The current password.", secret)] password: String,
+    ) -> async_graphql::Result<ReauthenticatePayload> {
+        let (recovery, lang) = services(ctx)?;
+        let session = session(ctx).await?;
+        let result = recovery
+            .sessions
+            .reauthenticate(
+                &context(ctx, session.owner.site.clone(), lang),
+                &session,
+                &password,
+            )
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        match result {
+            ReauthResult::Elevated(until) => Ok(ReauthenticatePayload {
+                elevated_until: Some(until.into()),
+                errors: Vec::new(),
+            }),
+            ReauthResult::InvalidCredentials => Ok(ReauthenticatePayload {
+                elevated_until: None,
+                errors: vec![UserError::new(ErrorCode::InvalidCredentials, &["password"], lang)],
+            }),
+            ReauthResult::Throttled { retry_after } => Err(rate_limited(retry_after, lang)),
+        }
+    }
+
+    /// Ends the current session.
+    async fn sign_out(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let (recovery, lang) = services(ctx)?;
+        let session = session(ctx).await?;
+        recovery
+            .sessions
+            .sign_out(&session)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(true)
+    }
+
+    /// Changes the signed-in member's password (the seeds' chgGb 10/20/30). Other sessions are
+    /// signed out unless `revokeOtherSessions: false`.
+    async fn change_password(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The mode and the passwords it needs.")] input: ChangePasswordInput,
+    ) -> async_graphql::Result<ChangePasswordPayload> {
+        let (recovery, lang) = services(ctx)?;
+        let session = session(ctx).await?;
+        let fail = |errors: Vec<UserError>| ChangePasswordPayload {
+            errors,
+            ..Default::default()
+        };
+        let mode = match input.mode {
+            ChangePasswordMode::Extend => ChangeMode::Extend,
+            ChangePasswordMode::WithoutCurrent => ChangeMode::WithoutCurrent,
+            ChangePasswordMode::WithCurrent => ChangeMode::WithCurrent,
+        };
+        let request = ChangeRequest {
+            mode,
+            current_password: input.current_password.as_deref(),
+            new_password: input.new_password.as_deref(),
+            revoke_other_sessions: input.revoke_other_sessions,
+        };
+        let outcome = recovery
+            .password_changes
+            .change(&context(ctx, session.owner.site.clone(), lang), &session, request)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(match outcome {
+            ChangeOutcome::Done {
+                member,
+                password_expires_at,
+                active_sessions,
+            } => ChangePasswordPayload {
+                member: Some(MemberProfile::new(&member, active_sessions)),
+                password_expires_at: Some(password_expires_at.into()),
+                errors: Vec::new(),
+            },
+            ChangeOutcome::NotEligible => fail(vec![UserError::new(
+                ErrorCode::NotEligible,
+                &["input", "mode"],
+                lang,
+            )]),
+            ChangeOutcome::SocialAccount => fail(vec![UserError::new(ErrorCode::SocialAccount, &[], lang)]),
+            ChangeOutcome::InvalidCredentials => fail(vec![UserError::new(
+                ErrorCode::InvalidCredentials,
+                &["input", "currentPassword"],
+                lang,
+            )]),
+            ChangeOutcome::Missing(field) => fail(vec![UserError::new(
+                ErrorCode::InvalidInput,
+                &["input", field],
+                lang,
+            )]),
+            ChangeOutcome::Rejected(problems) => fail(password_problems(problems, lang)),
+            ChangeOutcome::Throttled { retry_after } => return Err(rate_limited(retry_after, lang)),
         })
     }
 }

@@ -3,14 +3,15 @@ use async_graphql::{Context, ErrorExtensions, Object};
 
 use super::{
     errors::{UserError, to_graphql_error, top_level},
-    request::{services as request, site},
-    types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, PasswordPolicyView},
+    request::{optional_session, services as request, site},
+    types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, MemberProfile, PasswordPolicyView},
 };
 use crate::domain::{email::Email, keyed_hash::Ci, login_id::LoginId};
 
 pub struct QueryRoot;
 
-/// Read-only operations: find a forgotten login ID, check a login ID, read the password policy.
+/// Read-only operations: find a forgotten login ID, check a login ID, read the password policy,
+/// and the signed-in member's profile.
 #[Object(name = "Query")]
 impl QueryRoot {
     /// Finds the login IDs of a member who forgot them, by e-mail (every account of that address,
@@ -100,5 +101,20 @@ impl QueryRoot {
             .await
             .map_err(|e| to_graphql_error(e, lang))?;
         Ok(policy.into())
+    }
+
+    /// The signed-in member (`Authorization: Bearer …`), or null without a token. An invalid,
+    /// expired or revoked token is an UNAUTHENTICATED error.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MemberProfile>> {
+        let (recovery, lang) = request(ctx)?;
+        let Some(session) = optional_session(ctx).await? else {
+            return Ok(None);
+        };
+        let found = recovery
+            .sessions
+            .member(&session)
+            .await
+            .map_err(|e| to_graphql_error(e, lang))?;
+        Ok(found.map(|(member, sessions)| MemberProfile::new(&member, sessions)))
     }
 }

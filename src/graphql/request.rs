@@ -2,12 +2,62 @@
 //! and the site it names.
 use async_graphql::Context;
 
-use super::{errors::UserError, i18n::Lang};
+use super::{
+    errors::{UserError, to_graphql_error, unauthenticated},
+    i18n::Lang,
+};
 use crate::{
-    domain::site::SiteId,
+    domain::{
+        session::{AccessToken, SessionInfo},
+        site::SiteId,
+    },
     http::client_addr::ClientAddr,
     recovery::{Recovery, password_reset::RequestContext},
 };
+
+/// The `Authorization` header of the request, as the HTTP layer found it.
+#[derive(Debug, Clone)]
+pub enum Bearer {
+    Absent,
+    /// Present but not `Bearer <token>` with a well-formed token.
+    Malformed,
+    Token(AccessToken),
+}
+
+impl Bearer {
+    pub fn from_header(value: Option<&str>) -> Bearer {
+        let Some(value) = value else { return Bearer::Absent };
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(AccessToken::parse);
+        match token {
+            Some(Ok(token)) => Bearer::Token(token),
+            _ => Bearer::Malformed,
+        }
+    }
+}
+
+/// The signed-in session, or `None` when the request carries no `Authorization` header.
+/// A malformed, unknown, expired or revoked token is UNAUTHENTICATED: never silently anonymous.
+pub async fn optional_session(ctx: &Context<'_>) -> async_graphql::Result<Option<SessionInfo>> {
+    let (recovery, lang) = services(ctx)?;
+    match ctx.data_opt::<Bearer>().unwrap_or(&Bearer::Absent) {
+        Bearer::Absent => Ok(None),
+        Bearer::Malformed => Err(unauthenticated(lang)),
+        Bearer::Token(token) => match recovery.sessions.authenticate(token).await {
+            Ok(Some(session)) => Ok(Some(session)),
+            Ok(None) => Err(unauthenticated(lang)),
+            Err(e) => Err(to_graphql_error(e, lang)),
+        },
+    }
+}
+
+/// The signed-in session; UNAUTHENTICATED without one.
+pub async fn session(ctx: &Context<'_>) -> async_graphql::Result<SessionInfo> {
+    let lang = ctx.data_opt::<Lang>().copied().unwrap_or_default();
+    optional_session(ctx).await?.ok_or_else(|| unauthenticated(lang))
+}
 
 /// The request-scoped services and language (attached by the HTTP layer).
 pub fn services<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Recovery, Lang)> {
@@ -30,5 +80,32 @@ pub fn context(ctx: &Context<'_>, site: SiteId, lang: Lang) -> RequestContext {
         site,
         lang,
         client: ctx.data_opt::<ClientAddr>().map(|c| c.0.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_headers_are_parsed_strictly() {
+        let token = AccessToken::generate();
+        assert!(matches!(Bearer::from_header(None), Bearer::Absent));
+        assert!(
+            matches!(Bearer::from_header(Some(&format!("Bearer {}", token.expose()))), Bearer::Token(t) if t == token)
+        );
+        for bad in [
+            "",
+            "Bearer",
+            "Bearer ",
+            "Basic abc",
+            &format!("Token {}", token.expose()),
+            "Bearer short",
+        ] {
+            assert!(
+                matches!(Bearer::from_header(Some(bad)), Bearer::Malformed),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -319,11 +319,23 @@ pub struct MemberProfile {
     pub joined_at: DateTime,
     /// When the password was last set.
     pub password_changed_at: Option<DateTime>,
+    /// How many signed-in sessions the member has now.
+    pub active_sessions: i32,
+}
+
+impl MemberProfile {
+    pub fn new(m: &member::Member, active_sessions: u32) -> Self {
+        MemberProfile {
+            active_sessions: i32::try_from(active_sessions).unwrap_or(i32::MAX),
+            ..MemberProfile::from(m)
+        }
+    }
 }
 
 impl From<&member::Member> for MemberProfile {
     fn from(m: &member::Member) -> Self {
         MemberProfile {
+            active_sessions: 0,
             id: async_graphql::ID(m.id.0.clone()),
             login_id: m.login_id.clone(),
             name: m.name.clone(),
@@ -341,6 +353,69 @@ impl From<&member::Member> for MemberProfile {
 pub struct ResetPasswordPayload {
     /// The member whose password was reset.
     pub member: Option<MemberProfile>,
+    /// Why nothing was changed; empty on success. Every violated password rule is listed.
+    pub errors: Vec<UserError>,
+}
+
+/// Result of `signIn`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct SignInPayload {
+    /// The bearer token for `Authorization: Bearer …`.
+    pub access_token: Option<String>,
+    /// When the session ends.
+    pub expires_at: Option<DateTime>,
+    /// The password is older than the policy allows: offer `changePassword` (EXTEND or a change).
+    pub password_expired: bool,
+    /// The signed-in member.
+    pub member: Option<MemberProfile>,
+    /// Why sign-in failed; empty on success.
+    pub errors: Vec<UserError>,
+}
+
+/// Result of `reauthenticate`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct ReauthenticatePayload {
+    /// Until when the session may change the password without the current one.
+    pub elevated_until: Option<DateTime>,
+    /// Why it failed; empty on success.
+    pub errors: Vec<UserError>,
+}
+
+/// The seeds' `chgGb`: how the password is changed.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangePasswordMode {
+    /// Keep the current password and restart its expiry clock (`chgGb` 10); only once it has expired.
+    Extend,
+    /// Set a new password without the current one (`chgGb` 20); only in an elevated session (the
+    /// first sign-in after a reset, or within 10 minutes of `reauthenticate`).
+    WithoutCurrent,
+    /// Set a new password, proving the current one (`chgGb` 30).
+    WithCurrent,
+}
+
+/// What `changePassword` should do.
+#[derive(InputObject, Debug)]
+pub struct ChangePasswordInput {
+    /// How to change it.
+    pub mode: ChangePasswordMode,
+    /// The current password (WITH_CURRENT).
+    #[graphql(secret)]
+    pub current_password: Option<String>,
+    /// The new password (WITHOUT_CURRENT, WITH_CURRENT).
+    #[graphql(secret)]
+    pub new_password: Option<String>,
+    /// Sign out every other session of the member (default true).
+    #[graphql(default = true)]
+    pub revoke_other_sessions: bool,
+}
+
+/// Result of `changePassword`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct ChangePasswordPayload {
+    /// The member after the change.
+    pub member: Option<MemberProfile>,
+    /// When the (new or extended) password expires.
+    pub password_expires_at: Option<DateTime>,
     /// Why nothing was changed; empty on success. Every violated password rule is listed.
     pub errors: Vec<UserError>,
 }

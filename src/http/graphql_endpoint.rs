@@ -16,8 +16,12 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{AppState, client_addr::client_addr};
-use crate::graphql::{errors::top_level, i18n::Lang};
+use super::{
+    AppState,
+    client_addr::client_addr,
+    query_limits::{QUERY_TOO_COMPLEX, tag_shape_errors, too_many_aliases},
+};
+use crate::graphql::{errors::top_level, i18n::Lang, request::Bearer};
 
 /// A failure before GraphQL execution, in the GraphQL error shape.
 fn reject(status: StatusCode, code: &str, message: &str) -> Response {
@@ -38,11 +42,25 @@ async fn execute(
     headers: &HeaderMap,
     request: async_graphql::Request,
 ) -> Response {
+    if too_many_aliases(&request.query, state.max_aliases) {
+        return reject(
+            StatusCode::OK,
+            QUERY_TOO_COMPLEX,
+            "the query has too many aliases",
+        );
+    }
     let request = request
         .data(state.recovery.clone())
         .data(lang(headers))
+        .data(Bearer::from_header(
+            headers
+                .get(header::AUTHORIZATION)
+                .map(|v| v.to_str().unwrap_or("")),
+        ))
         .data(client_addr(peer, headers, &state.trusted_proxies));
-    GraphQLResponse::from(state.schema.execute(request).await).into_response()
+    let mut response = state.schema.execute(request).await;
+    tag_shape_errors(&mut response);
+    GraphQLResponse::from(response).into_response()
 }
 
 pub async fn post_graphql(
@@ -87,6 +105,13 @@ pub async fn get_graphql(
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(query) = query.filter(|q| !q.is_empty()) else {
+        if !state.graphiql {
+            return reject(
+                StatusCode::NOT_FOUND,
+                top_level::BAD_REQUEST,
+                "GraphiQL is off; POST operations here",
+            );
+        }
         return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
     };
     let request = match async_graphql::http::parse_query_string(&query) {

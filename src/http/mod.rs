@@ -2,6 +2,8 @@
 pub mod client_addr;
 pub mod graphql_endpoint;
 pub mod health;
+pub mod metrics;
+pub mod query_limits;
 
 use std::time::Duration;
 
@@ -29,6 +31,11 @@ pub struct AppState {
     pub schema: AppSchema,
     pub recovery: Recovery,
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
+    /// Most aliases a document may hold.
+    pub max_aliases: usize,
+    /// GraphiQL on `GET /graphql` (off in production).
+    pub graphiql: bool,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 pub fn router(state: AppState, settings: &Settings) -> Router {
@@ -40,6 +47,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render))
         .with_state(state)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&settings.cors_origins))

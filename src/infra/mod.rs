@@ -2,7 +2,10 @@
 pub mod db;
 pub mod hasher;
 pub mod mailer;
+pub mod memory_sessions;
 pub mod memory_store;
+pub mod redis_sessions;
 pub mod redis_store;
 pub mod sealer;
+pub mod session_store_contract;
 pub mod token_store_contract;

@@ -204,7 +204,7 @@ impl redis::aio::ConnectionLike for Conn {
 /// Grants in Redis, shared by every instance of the service.
 pub struct RedisTokenStore {
     conn: Conn,
-    prefix: String,
+    pub(super) prefix: String,
     timeout: Duration,
     scripts: Scripts,
 }
@@ -259,7 +259,7 @@ async fn timed<T>(timeout: Duration, fut: impl Future<Output = RedisResult<T>>) 
 }
 
 /// Whole milliseconds for Redis, rounding a non-zero sub-millisecond duration up to 1.
-fn millis(d: Duration) -> i64 {
+pub(super) fn millis(d: Duration) -> i64 {
     let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
     if ms == 0 && !d.is_zero() { 1 } else { ms }
 }
@@ -414,7 +414,7 @@ impl RedisTokenStore {
         format!("{}:tok:{}", self.prefix, token.0)
     }
 
-    async fn invoke<T: FromRedisValue>(
+    pub(super) async fn invoke<T: FromRedisValue>(
         &self,
         script: &Script,
         keys: &[&str],
@@ -431,7 +431,7 @@ impl RedisTokenStore {
         timed(self.timeout, invocation.invoke_async(&mut conn)).await
     }
 
-    async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
+    pub(super) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
         timed(self.timeout, cmd.query_async(&mut conn)).await
     }

@@ -4,8 +4,12 @@ pub mod find_id;
 pub mod mail_delivery;
 pub mod mail_templates;
 pub mod members;
+pub mod new_password;
+pub mod password_change;
 pub mod password_reset;
 pub mod ports;
+pub mod rate_limits;
+pub mod sessions;
 pub mod site_policy;
 
 use std::sync::Arc;
@@ -17,8 +21,12 @@ use crate::{
     recovery::{
         find_id::FindId,
         members::MemberAdmin,
+        new_password::NewPasswords,
+        password_change::PasswordChanges,
         password_reset::{PasswordReset, ResetSettings},
-        ports::{AuditLog, MailOutbox, MemberStore, PasswordHasher, TokenStore},
+        ports::{AuditLog, Limiter, MailOutbox, MemberStore, PasswordHasher, SessionStore, TokenStore},
+        rate_limits::{RateLimitTable, RateLimits},
+        sessions::{SessionSettings, Sessions},
         site_policy::SitePolicies,
     },
 };
@@ -28,6 +36,8 @@ use crate::{
 pub struct Ports {
     pub members: Arc<dyn MemberStore>,
     pub tokens: Arc<dyn TokenStore>,
+    pub sessions: Arc<dyn SessionStore>,
+    pub limiter: Arc<dyn Limiter>,
     pub hasher: Arc<dyn PasswordHasher>,
     pub outbox: Arc<dyn MailOutbox>,
     pub audit: Arc<dyn AuditLog>,
@@ -40,6 +50,9 @@ pub struct Recovery {
     pub policies: SitePolicies,
     pub members: MemberAdmin,
     pub password_reset: PasswordReset,
+    pub sessions: Sessions,
+    pub password_changes: PasswordChanges,
+    pub rate_limits: RateLimits,
     pub ports: Ports,
     /// Woken when mail is queued, so the delivery worker sends at once.
     pub mail_wake: Arc<Notify>,
@@ -52,13 +65,30 @@ impl Recovery {
         default_site: SiteId,
         default_policy: PasswordPolicy,
         reset: ResetSettings,
+        rate_limits: RateLimitTable,
+        session_settings: SessionSettings,
     ) -> Self {
+        let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits);
         let policies = SitePolicies::new(
             ports.members.clone(),
             default_site.clone(),
             default_policy.clone(),
         );
         let mail_wake = Arc::new(Notify::new());
+        let new_passwords = NewPasswords {
+            members: ports.members.clone(),
+            hasher: ports.hasher.clone(),
+            policies: policies.clone(),
+        };
+        let sessions = Sessions {
+            members: ports.members.clone(),
+            sessions: ports.sessions.clone(),
+            limiter: ports.limiter.clone(),
+            hasher: ports.hasher.clone(),
+            audit: ports.audit.clone(),
+            policies: policies.clone(),
+            settings: session_settings,
+        };
         Recovery {
             find_id: FindId::new(ports.members.clone(), keys.clone()),
             members: MemberAdmin::new(
@@ -68,17 +98,30 @@ impl Recovery {
                 default_site,
                 default_policy,
             ),
+            password_changes: PasswordChanges {
+                members: ports.members.clone(),
+                sessions: ports.sessions.clone(),
+                hasher: ports.hasher.clone(),
+                signed_in: sessions.clone(),
+                new_passwords: new_passwords.clone(),
+                mail_wake: mail_wake.clone(),
+            },
             password_reset: PasswordReset {
                 members: ports.members.clone(),
                 tokens: ports.tokens.clone(),
+                sessions: ports.sessions.clone(),
+                limiter: ports.limiter.clone(),
                 hasher: ports.hasher.clone(),
                 outbox: ports.outbox.clone(),
                 audit: ports.audit.clone(),
                 keys,
-                policies: policies.clone(),
+                new_passwords,
+                rate_limits: rate_limits.clone(),
                 settings: reset,
                 mail_wake: mail_wake.clone(),
             },
+            sessions,
+            rate_limits,
             policies,
             ports,
             mail_wake,

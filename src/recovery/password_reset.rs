@@ -18,17 +18,18 @@ use crate::{
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
         member::{Member, MemberStatus, MemberType},
-        password_policy::{PasswordRule, nfkc},
         site::SiteId,
     },
     recovery::{
         errors::RecoveryError,
         mail_templates::{ResetEntry, password_changed_mail, reset_mail},
+        new_password::{NewPasswords, PasswordProblem},
         ports::{
-            AuditEvent, AuditKind, AuditLog, MailKind, MailMeta, MailOutbox, MemberStore, PasswordChange,
-            PasswordHasher, TokenStore,
+            AuditEvent, AuditKind, AuditLog, Limiter, MailKind, MailMeta, MailOutbox, MemberStore,
+            PasswordChange, PasswordHasher, SessionStore, TokenStore,
         },
-        site_policy::SitePolicies,
+        rate_limits::{Operation, RateLimits},
+        sessions::signin_throttle_key,
     },
 };
 
@@ -39,6 +40,8 @@ pub struct ResetSettings {
     pub direct_ttl: Duration,
     pub cooldown: Duration,
     pub limits: AttemptLimits,
+    /// How long after a reset the first sign-in is elevated.
+    pub reset_elevation_window: Duration,
     /// Base of the links in mails (`PUBLIC_RESET_URL`), never the request's Host.
     pub public_reset_url: url::Url,
 }
@@ -112,16 +115,10 @@ pub enum VerifyResult {
     Invalid(CredentialError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordProblem {
-    Rule(PasswordRule),
-    Mismatch,
-    Reused,
-}
-
 #[derive(Debug)]
 pub enum ResetOutcome {
-    Done(Box<Member>),
+    /// The member after the reset, with their (remaining) number of sessions.
+    Done(Box<Member>, u32),
     Credential(CredentialError),
     Refused(Refusal),
     /// The new password is refused; the grant stays usable.
@@ -132,11 +129,14 @@ pub enum ResetOutcome {
 pub struct PasswordReset {
     pub(crate) members: Arc<dyn MemberStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) limiter: Arc<dyn Limiter>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) outbox: Arc<dyn MailOutbox>,
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) keys: KeyedHasher,
-    pub(crate) policies: SitePolicies,
+    pub(crate) new_passwords: NewPasswords,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) settings: ResetSettings,
     pub(crate) mail_wake: Arc<Notify>,
 }
@@ -232,6 +232,17 @@ impl PasswordReset {
         }
         for member in eligible {
             let owner = owner_of(&member);
+            // However many addresses or paths ask, one member gets only so many mails.
+            let member_key = format!("{}:{}", member.site_id, member.id.0);
+            if !self
+                .rate_limits
+                .has_room(Operation::ResetMailPerMember, &member_key)
+                .await?
+            {
+                self.audit(ctx, Some(&member), AuditKind::ResetRequested, "member_limited")
+                    .await;
+                continue;
+            }
             let token = ResetToken::generate();
             let code = ResetCode::generate();
             let grant = NewGrant::new(
@@ -246,6 +257,9 @@ impl PasswordReset {
                 .await?
             {
                 IssueOutcome::Issued => {
+                    self.rate_limits
+                        .spend(Operation::ResetMailPerMember, &member_key)
+                        .await?;
                     entries.push(ResetEntry {
                         login_id: member.login_id.clone(),
                         link: self.link(&token),
@@ -484,29 +498,14 @@ impl PasswordReset {
         if let Some(refusal) = refusal_for(&member) {
             return Ok(ResetOutcome::Refused(refusal));
         }
-        let policy = self.policies.policy_for(&ctx.site).await?;
-        let mut problems = Vec::new();
-        let accepted = match policy.check(new_password, Some(&member.login_id)) {
-            Ok(accepted) => Some(accepted),
-            Err(rules) => {
-                problems.extend(rules.into_iter().map(PasswordProblem::Rule));
-                None
-            }
-        };
-        if confirmation
-            .is_some_and(|c| c.len() > 4 * new_password.len().max(1) || nfkc(c) != nfkc(new_password))
-        {
-            problems.push(PasswordProblem::Mismatch);
-        }
-        let Some(accepted) = accepted.filter(|_| problems.is_empty()) else {
-            return Ok(ResetOutcome::Rejected(problems));
-        };
-        if self
-            .is_reused(&member, accepted.expose(), policy.history_size)
+        let (accepted, policy) = match self
+            .new_passwords
+            .judge(&member, new_password, confirmation)
             .await?
         {
-            return Ok(ResetOutcome::Rejected(vec![PasswordProblem::Reused]));
-        }
+            Ok(judged) => judged,
+            Err(problems) => return Ok(ResetOutcome::Rejected(problems)),
+        };
         let new_hash = self
             .hasher
             .hash(accepted.expose())
@@ -526,7 +525,7 @@ impl PasswordReset {
             .members
             .apply_password_change(PasswordChange {
                 member: member.id.clone(),
-                new_hash,
+                new_hash: Some(new_hash),
                 changed_at: now,
                 history_size: policy.history_size,
                 notice: Some((
@@ -548,33 +547,15 @@ impl PasswordReset {
             })
             .await?;
         self.tokens.revoke_grants(&owner).await?;
+        self.sessions.revoke_sessions(&owner, None).await?;
+        // The first sign-in after a reset may change the password without the current one.
+        self.sessions
+            .mark_reset(&owner, self.settings.reset_elevation_window)
+            .await?;
+        // A throttled sign-in must never keep the owner out after recovering.
+        self.limiter.clear(&signin_throttle_key(&member)).await?;
         self.mail_wake.notify_one();
-        Ok(ResetOutcome::Done(Box::new(updated)))
-    }
-
-    /// Whether the password is the current one or one of the last `history_size`.
-    pub(crate) async fn is_reused(
-        &self,
-        member: &Member,
-        password: &str,
-        history_size: usize,
-    ) -> Result<bool, RecoveryError> {
-        let mut hashes: Vec<_> = member.password_hash.iter().cloned().collect();
-        hashes.extend(
-            self.members
-                .password_history(&member.id)
-                .await?
-                .into_iter()
-                .take(history_size),
-        );
-        for stored in &hashes {
-            match self.hasher.verify(password, stored).await {
-                Ok(v) if v.matches => return Ok(true),
-                Ok(_) => {}
-                // An unreadable old hash cannot be matched; it does not block the change.
-                Err(e) => tracing::warn!(member = %member.id.0, error = %e, "stored hash not verifiable"),
-            }
-        }
-        Ok(false)
+        let active_sessions = self.sessions.count_sessions(&owner).await?;
+        Ok(ResetOutcome::Done(Box::new(updated), active_sessions))
     }
 }

@@ -1,4 +1,4 @@
-//! The traits the use cases need (member storage, hashing, grants, mail, audit); `infra/` implements them.
+//! The traits the use cases need (members, hashing, grants, sessions, limits, mail, audit); `infra/` implements them.
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +14,7 @@ use crate::domain::{
     login_id::LoginId,
     member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
     password_policy::PasswordPolicy,
+    session::{LimitDecision, NewSession, SessionInfo},
     site::SiteId,
 };
 
@@ -83,6 +84,10 @@ pub trait MemberStore: Send + Sync {
     /// Sets the new hash, moves the old one into the history (trimmed to `history_size`), queues
     /// the notice and writes the audit event — all in one transaction.
     async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError>;
+    /// Replaces the hash of the same password with a stronger one (argon2 parameters raised, or a
+    /// legacy bcrypt hash), if it is still `old`. History and `passwordChangedAt` stay.
+    async fn upgrade_hash(&self, id: &MemberId, old: &StoredHash, new: &StoredHash)
+    -> Result<(), StoreError>;
     async fn count_members(&self) -> Result<u64, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }
@@ -158,6 +163,41 @@ pub trait TokenStore: Send + Sync {
     /// Deletes every grant of the owner, whatever proof.
     async fn revoke_grants(&self, owner: &GrantOwner) -> Result<(), StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Signed-in sessions (Redis, or in-process without it), indexed per member so that revoking all
+/// and counting are single operations.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, owner: &GrantOwner, session: &NewSession) -> Result<(), StoreError>;
+    /// The live session of a token; `None` when unknown, expired or revoked.
+    async fn find_session(&self, token: &TokenHash) -> Result<Option<SessionInfo>, StoreError>;
+    /// Marks a live session elevated until `until`; false when the session is gone.
+    async fn elevate_session(
+        &self,
+        owner: &GrantOwner,
+        token: &TokenHash,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn revoke_session(&self, owner: &GrantOwner, token: &TokenHash) -> Result<(), StoreError>;
+    /// Revokes every session of the owner but `keep`; returns how many were revoked.
+    async fn revoke_sessions(&self, owner: &GrantOwner, keep: Option<&TokenHash>) -> Result<u32, StoreError>;
+    async fn count_sessions(&self, owner: &GrantOwner) -> Result<u32, StoreError>;
+    /// Remembers that the owner just reset their password: the next sign-in within `ttl` is elevated.
+    async fn mark_reset(&self, owner: &GrantOwner, ttl: Duration) -> Result<(), StoreError>;
+    /// Takes the reset mark (true at most once per mark).
+    async fn take_reset_mark(&self, owner: &GrantOwner) -> Result<bool, StoreError>;
+}
+
+/// Fixed-window counters shared by all instances: rate limits and sign-in throttles.
+#[async_trait]
+pub trait Limiter: Send + Sync {
+    /// Counts one hit on `key` (the window starts with the first hit) and says whether it is
+    /// within `limit`.
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<LimitDecision, StoreError>;
+    /// Says whether one more hit would still be within `limit` (count < limit), without counting.
+    async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError>;
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// A message ready to send, rendered in the member's language.
@@ -288,7 +328,8 @@ pub trait AuditLog: Send + Sync {
 #[derive(Debug, Clone)]
 pub struct PasswordChange {
     pub member: MemberId,
-    pub new_hash: StoredHash,
+    /// `None` keeps the current hash and only restarts the expiry clock (EXTEND).
+    pub new_hash: Option<StoredHash>,
     pub changed_at: DateTime<Utc>,
     /// Earlier hashes to keep (the replaced current one included); older ones are deleted.
     pub history_size: usize,

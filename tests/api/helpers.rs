@@ -8,6 +8,11 @@ use crate::smtp_server::{ReceivedMail, SmtpServer};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
+pub const GENEROUS_LIMITS: &str = "findId.client=10000/600,findId.id=10000/600,\
+checkLoginId.client=10000/600,checkLoginId.id=10000/600,issueResetToken.client=10000/600,\
+issueResetToken.id=10000/600,verifyResetToken.client=10000/600,verifyResetToken.id=10000/600,\
+signIn.client=10000/600,signIn.id=10000/600,resetMail.id=10000/600";
+
 pub const TEST_SECRET_KEY: &str = "test-secret-key-0123456789abcdef0123456789";
 
 /// A database backend the tests run against (with Redis for the server databases when
@@ -101,6 +106,8 @@ pub async fn backend_settings(backend: &Backend, extra: &[(&str, &str)]) -> Sett
 pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("MAIL_POLL_MS".into(), "200".into()),
+        // Tests call far more often than people do; the rate-limit tests set their own limits.
+        ("RATE_LIMITS".into(), GENEROUS_LIMITS.into()),
         ("PUBLIC_RESET_URL".into(), "https://app.example/reset".into()),
         ("DATABASE_URL".into(), database_url.into()),
         ("BIND".into(), "127.0.0.1:0".into()),

@@ -9,5 +9,7 @@ mod http_edge;
 mod password_policy;
 mod password_reset;
 mod schema;
+mod session_store;
+mod sessions;
 mod smtp_server;
 mod token_store;

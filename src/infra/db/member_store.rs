@@ -291,7 +291,8 @@ impl MemberStore for SeaMemberStore {
             .await
             .map_err(map_db_err)?
             .ok_or_else(|| StoreError::Internal("member vanished during a password change".into()))?;
-        if let Some(old) = &row.password_hash {
+        let replaced = change.new_hash.is_some();
+        if let (Some(old), true) = (&row.password_hash, replaced) {
             let entry = password_history::ActiveModel {
                 member_id: Set(row.id.clone()),
                 password_hash: Set(old.clone()),
@@ -323,7 +324,9 @@ impl MemberStore for SeaMemberStore {
                 .map_err(map_db_err)?;
         }
         let mut active: member::ActiveModel = row.into();
-        active.password_hash = Set(Some(change.new_hash.0.clone()));
+        if let Some(new_hash) = &change.new_hash {
+            active.password_hash = Set(Some(new_hash.0.clone()));
+        }
         active.password_changed_at = Set(Some(to_naive(change.changed_at)));
         active.updated_at = Set(to_naive(Utc::now()));
         let updated = active.update(&txn).await.map_err(map_db_err)?;
@@ -333,6 +336,26 @@ impl MemberStore for SeaMemberStore {
         insert_audit(&txn, &change.audit).await?;
         txn.commit().await.map_err(map_db_err)?;
         to_member(updated)
+    }
+
+    async fn upgrade_hash(
+        &self,
+        id: &MemberId,
+        old: &StoredHash,
+        new: &StoredHash,
+    ) -> Result<(), StoreError> {
+        // Only if nobody changed the password meanwhile.
+        member::Entity::update_many()
+            .col_expr(
+                member::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(new.0.clone()),
+            )
+            .filter(member::Column::Id.eq(id.0.as_str()))
+            .filter(member::Column::PasswordHash.eq(old.0.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(())
     }
 
     async fn count_members(&self) -> Result<u64, StoreError> {

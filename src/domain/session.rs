@@ -1,0 +1,125 @@
+//! Signed-in sessions: an opaque bearer token (kept only as a hash), its owner, expiry and the
+//! "elevated until" mark that allows changing the password without the current one.
+use std::{fmt, time::Duration};
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{
+    grant::{GrantOwner, TokenHash},
+    keyed_hash::hex,
+};
+
+/// A bearer token: 256 bits from the OS RNG, URL-safe. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken(String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("not an access token")]
+pub struct AccessTokenError;
+
+impl AccessToken {
+    pub fn generate() -> AccessToken {
+        let mut bytes = [0u8; 32];
+        rand::fill(&mut bytes);
+        AccessToken(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn parse(raw: &str) -> Result<AccessToken, AccessTokenError> {
+        let raw = raw.trim();
+        let ok = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if ok {
+            Ok(AccessToken(raw.to_owned()))
+        } else {
+            Err(AccessTokenError)
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn hash(&self) -> TokenHash {
+        TokenHash(hex(&Sha256::digest(self.0.as_bytes())))
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken([redacted])")
+    }
+}
+
+/// A session to store.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token: TokenHash,
+    pub ttl: Duration,
+    pub elevated_until: Option<DateTime<Utc>>,
+}
+
+/// A live session as the store reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub owner: GrantOwner,
+    pub token: TokenHash,
+    pub expires_at: DateTime<Utc>,
+    pub elevated_until: Option<DateTime<Utc>>,
+}
+
+impl SessionInfo {
+    pub fn is_elevated(&self, now: DateTime<Utc>) -> bool {
+        self.elevated_until.is_some_and(|t| t > now)
+    }
+}
+
+/// The verdict of a rate limit or throttle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitDecision {
+    pub allowed: bool,
+    /// Hits counted in the current window (this one included, for `hit`).
+    pub count: u32,
+    /// When the window ends (0 when nothing is counted).
+    pub retry_after: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_tokens_are_random_parsed_and_never_printed() {
+        let a = AccessToken::generate();
+        assert_ne!(a, AccessToken::generate());
+        assert_eq!(AccessToken::parse(a.expose()).unwrap().hash(), a.hash());
+        assert!(!format!("{a:?}").contains(a.expose()));
+        for bad in [
+            "",
+            "Bearer x",
+            &"a".repeat(42),
+            &"a".repeat(44),
+            &format!("{}+", "a".repeat(42)),
+        ] {
+            assert!(AccessToken::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn elevation_is_a_point_in_time() {
+        let now = Utc::now();
+        let mut s = SessionInfo {
+            owner: GrantOwner::parse_tag("main:m1").unwrap(),
+            token: TokenHash("h".into()),
+            expires_at: now + chrono::Duration::hours(1),
+            elevated_until: None,
+        };
+        assert!(!s.is_elevated(now));
+        s.elevated_until = Some(now + chrono::Duration::minutes(10));
+        assert!(s.is_elevated(now));
+        assert!(!s.is_elevated(now + chrono::Duration::minutes(11)));
+    }
+}

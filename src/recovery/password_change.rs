@@ -1,0 +1,163 @@
+//! Changing the password while signed in — the seeds' `chgGb` 10/20/30: EXTEND keeps an expired
+//! password and restarts its clock, WITHOUT_CURRENT needs an elevated session, WITH_CURRENT the
+//! right current password.
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
+
+use crate::{
+    domain::{
+        member::{Member, MemberType},
+        session::SessionInfo,
+    },
+    recovery::{
+        errors::RecoveryError,
+        mail_templates::password_changed_mail,
+        new_password::{NewPasswords, PasswordProblem},
+        password_reset::RequestContext,
+        ports::{
+            AuditEvent, AuditKind, MailKind, MailMeta, MemberStore, PasswordChange, PasswordHasher,
+            SessionStore,
+        },
+        sessions::{PasswordCheck, Sessions, password_expires_at},
+    },
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeMode {
+    Extend,
+    WithoutCurrent,
+    WithCurrent,
+}
+
+pub struct ChangeRequest<'a> {
+    pub mode: ChangeMode,
+    pub current_password: Option<&'a str>,
+    pub new_password: Option<&'a str>,
+    pub revoke_other_sessions: bool,
+}
+
+#[derive(Debug)]
+pub enum ChangeOutcome {
+    Done {
+        member: Box<Member>,
+        password_expires_at: DateTime<Utc>,
+        active_sessions: u32,
+    },
+    /// The mode is not allowed now (EXTEND before expiry, WITHOUT_CURRENT unelevated).
+    NotEligible,
+    SocialAccount,
+    InvalidCredentials,
+    Throttled {
+        retry_after: std::time::Duration,
+    },
+    /// A field the mode needs is missing: `currentPassword` or `newPassword`.
+    Missing(&'static str),
+    Rejected(Vec<PasswordProblem>),
+}
+
+#[derive(Clone)]
+pub struct PasswordChanges {
+    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) signed_in: Sessions,
+    pub(crate) new_passwords: NewPasswords,
+    pub(crate) mail_wake: Arc<Notify>,
+}
+
+impl PasswordChanges {
+    pub async fn change(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionInfo,
+        request: ChangeRequest<'_>,
+    ) -> Result<ChangeOutcome, RecoveryError> {
+        let Some((member, _)) = self.signed_in.member(session).await? else {
+            return Ok(ChangeOutcome::InvalidCredentials);
+        };
+        if member.member_type == MemberType::Social || member.password_hash.is_none() {
+            return Ok(ChangeOutcome::SocialAccount);
+        }
+        let policy = self.new_passwords.policies.policy_for(&member.site_id).await?;
+        let now = Utc::now();
+        let (new_hash, notice, outcome) = match request.mode {
+            ChangeMode::Extend => {
+                if password_expires_at(&member, &policy) > now {
+                    return Ok(ChangeOutcome::NotEligible);
+                }
+                (None, None, "extended")
+            }
+            ChangeMode::WithoutCurrent | ChangeMode::WithCurrent => {
+                if request.mode == ChangeMode::WithoutCurrent && !session.is_elevated(now) {
+                    return Ok(ChangeOutcome::NotEligible);
+                }
+                let Some(new_password) = request.new_password else {
+                    return Ok(ChangeOutcome::Missing("newPassword"));
+                };
+                if request.mode == ChangeMode::WithCurrent {
+                    let Some(current) = request.current_password else {
+                        return Ok(ChangeOutcome::Missing("currentPassword"));
+                    };
+                    match self.signed_in.check_password(ctx, &member, current).await? {
+                        PasswordCheck::Right => {}
+                        PasswordCheck::Wrong => return Ok(ChangeOutcome::InvalidCredentials),
+                        PasswordCheck::Throttled { retry_after } => {
+                            return Ok(ChangeOutcome::Throttled { retry_after });
+                        }
+                    }
+                }
+                let accepted = match self.new_passwords.judge(&member, new_password, None).await? {
+                    Ok((accepted, _)) => accepted,
+                    Err(problems) => return Ok(ChangeOutcome::Rejected(problems)),
+                };
+                let hash = self
+                    .hasher
+                    .hash(accepted.expose())
+                    .await
+                    .map_err(|e| RecoveryError::Internal(e.to_string()))?;
+                let notice = password_changed_mail(ctx.lang, &member.email, &member.login_id, now);
+                let meta = MailMeta {
+                    site: member.site_id.clone(),
+                    member: Some(member.id.clone()),
+                    kind: MailKind::PasswordChanged,
+                    grants: Vec::new(),
+                };
+                (Some(hash), Some((meta, notice)), "changed")
+            }
+        };
+        let changed = new_hash.is_some();
+        let updated = self
+            .members
+            .apply_password_change(PasswordChange {
+                member: member.id.clone(),
+                new_hash,
+                changed_at: now,
+                history_size: policy.history_size,
+                notice,
+                audit: AuditEvent {
+                    site: member.site_id.clone(),
+                    member: Some(member.id.clone()),
+                    kind: AuditKind::PasswordChanged,
+                    outcome,
+                    client: ctx.client.clone(),
+                },
+            })
+            .await?;
+        if changed {
+            if request.revoke_other_sessions {
+                self.sessions
+                    .revoke_sessions(&session.owner, Some(&session.token))
+                    .await?;
+            }
+            self.mail_wake.notify_one();
+        }
+        let active_sessions = self.sessions.count_sessions(&session.owner).await?;
+        Ok(ChangeOutcome::Done {
+            password_expires_at: password_expires_at(&updated, &policy),
+            member: Box::new(updated),
+            active_sessions,
+        })
+    }
+}

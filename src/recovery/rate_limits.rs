@@ -1,0 +1,279 @@
+//! Rate limits on the operations anonymous callers can repeat: per client address and per target
+//! identifier, shared by every instance through the `Limiter` (Redis), and applied the same way
+//! to identifiers that match no account, so a limit never reveals that an account exists.
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use crate::recovery::{errors::RecoveryError, ports::Limiter};
+
+/// The operations that are limited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    FindId,
+    CheckLoginId,
+    IssueResetToken,
+    VerifyResetToken,
+    SignIn,
+    /// Mails per member, whatever address or path asked (no mail-bombing).
+    ResetMailPerMember,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 6] = [
+        Operation::FindId,
+        Operation::CheckLoginId,
+        Operation::IssueResetToken,
+        Operation::VerifyResetToken,
+        Operation::SignIn,
+        Operation::ResetMailPerMember,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::FindId => "findId",
+            Operation::CheckLoginId => "checkLoginId",
+            Operation::IssueResetToken => "issueResetToken",
+            Operation::VerifyResetToken => "verifyResetToken",
+            Operation::SignIn => "signIn",
+            Operation::ResetMailPerMember => "resetMail",
+        }
+    }
+}
+
+/// Whom a limit counts: the caller's address, or the account/identifier the call is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scope {
+    Client,
+    Target,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Client => "client",
+            Scope::Target => "id",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub count: u32,
+    pub window: Duration,
+}
+
+/// Every limit, by operation and scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitTable(HashMap<(Operation, Scope), Limit>);
+
+const fn limit(count: u32, seconds: u64) -> Limit {
+    Limit {
+        count,
+        window: Duration::from_secs(seconds),
+    }
+}
+
+impl Default for RateLimitTable {
+    /// Generous for people, tight for scripts: one office behind one NAT address can still
+    /// recover a few dozen accounts in ten minutes; one account sees a handful of attempts.
+    fn default() -> Self {
+        use Operation::*;
+        use Scope::*;
+        RateLimitTable(HashMap::from([
+            ((FindId, Client), limit(30, 600)),
+            ((FindId, Target), limit(10, 600)),
+            ((CheckLoginId, Client), limit(60, 600)),
+            ((CheckLoginId, Target), limit(20, 600)),
+            ((IssueResetToken, Client), limit(20, 600)),
+            ((IssueResetToken, Target), limit(5, 600)),
+            ((VerifyResetToken, Client), limit(30, 600)),
+            ((VerifyResetToken, Target), limit(10, 600)),
+            ((SignIn, Client), limit(60, 600)),
+            ((SignIn, Target), limit(20, 600)),
+            ((ResetMailPerMember, Target), limit(5, 3600)),
+        ]))
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("rate limit {0:?}: expected entries like `signIn.client=30/600`")]
+pub struct RateLimitSpecError(pub String);
+
+impl RateLimitTable {
+    /// Overrides defaults from a spec such as `signIn.client=30/600,findId.id=5/60` (count per
+    /// window in seconds; a count of 0 turns that limit off).
+    pub fn with_overrides(mut self, spec: &str) -> Result<Self, RateLimitSpecError> {
+        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let bad = || RateLimitSpecError(item.to_owned());
+            let (key, value) = item.split_once('=').ok_or_else(bad)?;
+            let (op, scope) = key.trim().split_once('.').ok_or_else(bad)?;
+            let op = Operation::ALL
+                .into_iter()
+                .find(|o| o.name() == op.trim())
+                .ok_or_else(bad)?;
+            let scope = [Scope::Client, Scope::Target]
+                .into_iter()
+                .find(|s| s.name() == scope.trim())
+                .ok_or_else(bad)?;
+            let (count, seconds) = value.trim().split_once('/').ok_or_else(bad)?;
+            let count: u32 = count.trim().parse().map_err(|_| bad())?;
+            let seconds: u64 = seconds.trim().parse().map_err(|_| bad())?;
+            if seconds == 0 {
+                return Err(bad());
+            }
+            if count == 0 {
+                self.0.remove(&(op, scope));
+            } else {
+                self.0.insert((op, scope), limit(count, seconds));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn get(&self, op: Operation, scope: Scope) -> Option<Limit> {
+        self.0.get(&(op, scope)).copied()
+    }
+}
+
+/// A refused call: when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: Duration,
+}
+
+#[derive(Clone)]
+pub struct RateLimits {
+    limiter: Arc<dyn Limiter>,
+    table: RateLimitTable,
+}
+
+impl RateLimits {
+    pub fn new(limiter: Arc<dyn Limiter>, table: RateLimitTable) -> Self {
+        RateLimits { limiter, table }
+    }
+
+    /// Counts one call of `op` by `client` about `target` (a normalised identifier, or a keyed
+    /// hash of one); refuses it when either count is over its limit. Every call counts, refused or
+    /// not, so hammering does not reopen the window.
+    pub async fn admit(
+        &self,
+        op: Operation,
+        client: Option<&str>,
+        target: Option<&str>,
+    ) -> Result<Result<(), Limited>, RecoveryError> {
+        let mut refused: Option<Duration> = None;
+        for (scope, subject) in [(Scope::Client, client), (Scope::Target, target)] {
+            let (Some(subject), Some(limit)) = (subject, self.table.get(op, scope)) else {
+                continue;
+            };
+            let key = match scope {
+                Scope::Target => Self::target_key(op, subject),
+                Scope::Client => format!("rl:{}:{}:{subject}", op.name(), scope.name()),
+            };
+            let decision = self.limiter.hit(&key, limit.count, limit.window).await?;
+            if !decision.allowed {
+                tracing::info!(operation = op.name(), scope = scope.name(), "rate limited");
+                metrics::counter!("rate_limited_total", "operation" => op.name(), "scope" => scope.name())
+                    .increment(1);
+                refused = Some(refused.map_or(decision.retry_after, |r| r.max(decision.retry_after)));
+            }
+        }
+        Ok(match refused {
+            Some(retry_after) => Err(Limited { retry_after }),
+            None => Ok(()),
+        })
+    }
+}
+
+impl RateLimits {
+    fn target_key(op: Operation, target: &str) -> String {
+        format!("rl:{}:{}:{target}", op.name(), Scope::Target.name())
+    }
+
+    /// Whether `target` has room for one more `op`, without counting (for budgets that only
+    /// successful work should spend, like mails per member).
+    pub async fn has_room(&self, op: Operation, target: &str) -> Result<bool, RecoveryError> {
+        let Some(limit) = self.table.get(op, Scope::Target) else {
+            return Ok(true);
+        };
+        Ok(self
+            .limiter
+            .peek(&Self::target_key(op, target), limit.count)
+            .await?
+            .allowed)
+    }
+
+    /// Spends one unit of `target`'s budget for `op`.
+    pub async fn spend(&self, op: Operation, target: &str) -> Result<(), RecoveryError> {
+        if let Some(limit) = self.table.get(op, Scope::Target) {
+            self.limiter
+                .hit(&Self::target_key(op, target), limit.count, limit.window)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_replace_or_remove_defaults() {
+        let table = RateLimitTable::default()
+            .with_overrides(" signIn.client=100/60 , findId.id=0/1,resetMail.id=2/7200")
+            .unwrap();
+        assert_eq!(table.get(Operation::SignIn, Scope::Client), Some(limit(100, 60)));
+        assert_eq!(table.get(Operation::FindId, Scope::Target), None);
+        assert_eq!(
+            table.get(Operation::ResetMailPerMember, Scope::Target),
+            Some(limit(2, 7200))
+        );
+        assert_eq!(
+            table.get(Operation::CheckLoginId, Scope::Client),
+            Some(limit(60, 600))
+        );
+        for bad in [
+            "signIn=1/2",
+            "nope.client=1/2",
+            "signIn.who=1/2",
+            "signIn.client=x/2",
+            "signIn.client=1/0",
+            "signIn.client=1",
+        ] {
+            assert!(RateLimitTable::default().with_overrides(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            RateLimitTable::default().with_overrides("").unwrap(),
+            RateLimitTable::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn client_and_target_limits_count_every_call() {
+        let limiter = Arc::new(crate::infra::memory_sessions::MemorySessionStore::new());
+        let table = RateLimitTable::default()
+            .with_overrides("findId.client=3/600,findId.id=2/600")
+            .unwrap();
+        let limits = RateLimits::new(limiter, table);
+        let admit = |client: &'static str, target: &'static str| {
+            let limits = limits.clone();
+            async move {
+                limits
+                    .admit(Operation::FindId, Some(client), Some(target))
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(admit("1.1.1.1", "a@x.io").await.is_ok());
+        assert!(admit("2.2.2.2", "a@x.io").await.is_ok());
+        // Third call about the same target, from a third address: over the target limit.
+        let refused = admit("3.3.3.3", "a@x.io").await.unwrap_err();
+        assert!(refused.retry_after > Duration::from_secs(590));
+        assert!(admit("1.1.1.1", "b@x.io").await.is_ok());
+        assert!(admit("1.1.1.1", "c@x.io").await.is_ok());
+        assert!(
+            admit("1.1.1.1", "d@x.io").await.is_err(),
+            "fourth call from one client"
+        );
+    }
+}

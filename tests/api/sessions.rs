@@ -1,0 +1,457 @@
+//! Signed-in flows over HTTP: signIn, me, reauthenticate, signOut, changePassword in its three
+//! modes, throttling, expiry and hash upgrades; sessions die after a reset.
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, backends, spawn_app, user_errors};
+
+const SIGN_IN: &str = r#"mutation($site: String, $id: String!, $pw: String!) {
+  signIn(siteId: $site, loginId: $id, password: $pw) {
+    accessToken expiresAt passwordExpired
+    member { id loginId memberType status activeSessions passwordChangedAt }
+    errors { code field message }
+  }
+}"#;
+
+const ME: &str = "query { me { loginId name maskedEmail activeSessions } }";
+
+const CHANGE: &str = r#"mutation($input: ChangePasswordInput!) {
+  changePassword(input: $input) {
+    member { loginId activeSessions passwordChangedAt } passwordExpiresAt
+    errors { code field message }
+  }
+}"#;
+
+const REAUTH: &str =
+    "mutation($pw: String!) { reauthenticate(password: $pw) { elevatedUntil errors { code field } } }";
+
+/// Members of these tests: one with a password past expiry, one imported from bcrypt.
+const MEMBERS: &str = r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}
+{"loginId":"old01","email":"old@example.com","name":"Old","password":"Quiet-Maple-82","passwordChangedAt":"2024-03-01T00:00:00Z"}
+{"loginId":"legacy01","email":"legacy@example.com","name":"Legacy","passwordHash":"$2b$04$FLmqiNH6hQ5NjXJHVuGCRe7sGF2ZpkwzdsSUp4lNwrL/F/O.Bxfda"}
+{"loginId":"locked01","email":"locked@example.com","name":"Locked","password":"Blue-Harbor-47","status":"LOCKED"}
+{"loginId":"social01","email":"social@example.com","name":"Social","memberType":"SOCIAL"}
+"#;
+
+async fn app_for(backend: &Backend) -> TestApp {
+    let app = spawn_app(backend).await;
+    app.recovery.members.import(MEMBERS).await.expect("members");
+    app
+}
+
+/// Runs an operation with `Authorization: Bearer <token>` (any string, to test bad ones too).
+async fn as_bearer(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
+    app.client
+        .post(format!("{}/graphql", app.address))
+        .header("authorization", format!("Bearer {token}"))
+        .json(&json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("json")
+}
+
+async fn sign_in(app: &TestApp, id: &str, pw: &str) -> Value {
+    app.graphql(SIGN_IN, json!({"id": id, "pw": pw})).await["data"]["signIn"].clone()
+}
+
+async fn token_of(app: &TestApp, id: &str, pw: &str) -> String {
+    let payload = sign_in(app, id, pw).await;
+    payload["accessToken"]
+        .as_str()
+        .unwrap_or_else(|| panic!("[{}] sign-in of {id} failed: {payload}", app.backend))
+        .to_owned()
+}
+
+fn top_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn codes(payload: &Value) -> Vec<String> {
+    user_errors(payload).into_iter().map(|(c, _)| c).collect()
+}
+
+async fn change(app: &TestApp, token: &str, input: Value) -> Value {
+    let body = as_bearer(app, token, CHANGE, json!({"input": input})).await;
+    assert!(body["errors"].is_null(), "[{}] {body}", app.backend);
+    body["data"]["changePassword"].clone()
+}
+
+#[tokio::test]
+async fn sign_in_me_and_sign_out() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let payload = sign_in(&app, "KIM01", "Blue-Harbor-47").await;
+        assert_eq!(payload["errors"], json!([]), "[{}] {payload}", app.backend);
+        assert_eq!(payload["passwordExpired"], false);
+        assert_eq!(payload["member"]["loginId"], "kim01");
+        assert_eq!(payload["member"]["activeSessions"], 1);
+        let token = payload["accessToken"].as_str().unwrap().to_owned();
+        assert_eq!(token.len(), 43);
+
+        let me = as_bearer(&app, &token, ME, json!({})).await;
+        assert_eq!(
+            me["data"]["me"],
+            json!({"loginId": "kim01", "name": "Kim", "maskedEmail": "ki*@ex*****.com", "activeSessions": 1})
+        );
+        let second = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        assert_eq!(
+            as_bearer(&app, &second, ME, json!({})).await["data"]["me"]["activeSessions"],
+            2
+        );
+        // No token: null. A bad one: UNAUTHENTICATED, never anonymous.
+        assert_eq!(app.graphql(ME, json!({})).await, json!({"data": {"me": null}}));
+        for bad in ["nonsense", &"A".repeat(43)] {
+            let body = as_bearer(&app, bad, ME, json!({})).await;
+            assert_eq!(top_code(&body), "UNAUTHENTICATED", "[{}] {body}", app.backend);
+        }
+        let out = as_bearer(&app, &token, "mutation { signOut }", json!({})).await;
+        assert_eq!(out["data"]["signOut"], true);
+        assert_eq!(
+            top_code(&as_bearer(&app, &token, ME, json!({})).await),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(
+            top_code(&app.graphql("mutation { signOut }", json!({})).await),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(
+            as_bearer(&app, &second, ME, json!({})).await["data"]["me"]["activeSessions"],
+            1
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_same_refusal_for_unknown_ids_wrong_passwords_and_inactive_accounts() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let refusals = [
+            sign_in(&app, "nobody01", "Blue-Harbor-47").await,
+            sign_in(&app, "kim01", "Wrong-Harbor-47").await,
+            sign_in(&app, "locked01", "Blue-Harbor-47").await,
+            sign_in(&app, "social01", "anything-at-all").await,
+        ];
+        for r in &refusals {
+            assert_eq!(
+                user_errors(r),
+                vec![("INVALID_CREDENTIALS".to_owned(), Value::Null)],
+                "[{}] {r}",
+                app.backend
+            );
+            assert!(r["accessToken"].is_null() && r["member"].is_null());
+            assert_eq!(r, &refusals[0]);
+        }
+    }
+}
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_but_recovery_still_works_and_clears_it() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        for _ in 0..5 {
+            assert_eq!(
+                codes(&sign_in(&app, "kim01", "Wrong-Harbor-47").await),
+                ["INVALID_CREDENTIALS"]
+            );
+        }
+        let body = app
+            .graphql(SIGN_IN, json!({"id": "kim01", "pw": "Blue-Harbor-47"}))
+            .await;
+        assert_eq!(top_code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
+        let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
+        assert!((1..=900).contains(&retry), "{retry}");
+        // Unknown IDs are throttled the same way.
+        for _ in 0..5 {
+            sign_in(&app, "ghost01", "Wrong-Harbor-47").await;
+        }
+        let ghost = app.graphql(SIGN_IN, json!({"id": "ghost01", "pw": "x"})).await;
+        assert_eq!(top_code(&ghost), "RATE_LIMITED");
+        // Recovery is untouched by the throttle, and a reset lifts it.
+        let issued = app
+            .graphql(
+                "mutation { issueResetToken(by: {identity: {loginId: \"kim01\", ci: \"CI-KIM\"}}) { token } }",
+                json!({}),
+            )
+            .await;
+        let token = issued["data"]["issueResetToken"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let reset = app
+            .graphql(
+                "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } errors { code } } }",
+                json!({"t": token}),
+            )
+            .await;
+        assert_eq!(
+            reset["data"]["resetPassword"]["member"]["loginId"], "kim01",
+            "[{}] {reset}",
+            app.backend
+        );
+        assert_eq!(
+            sign_in(&app, "kim01", "Green-Valley-58").await["errors"],
+            json!([])
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_expired_password_is_extended_once_it_has_expired() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let first = sign_in(&app, "old01", "Quiet-Maple-82").await;
+        assert_eq!(first["passwordExpired"], true, "[{}] {first}", app.backend);
+        let token = first["accessToken"].as_str().unwrap().to_owned();
+        let extended = change(&app, &token, json!({"mode": "EXTEND"})).await;
+        assert_eq!(extended["errors"], json!([]), "[{}] {extended}", app.backend);
+        let expires = extended["passwordExpiresAt"].as_str().unwrap();
+        assert!(expires > "2027-02-01", "about 90 days ahead: {expires}");
+        assert_eq!(
+            sign_in(&app, "old01", "Quiet-Maple-82").await["passwordExpired"],
+            false
+        );
+        // Not expired any more: a second EXTEND is not allowed.
+        let again = change(&app, &token, json!({"mode": "EXTEND"})).await;
+        assert_eq!(
+            user_errors(&again),
+            vec![("NOT_ELIGIBLE".to_owned(), json!(["input", "mode"]))]
+        );
+        // The password itself did not change: no history entry.
+        assert!(
+            app.sql_strings("SELECT password_hash FROM password_history")
+                .await
+                .is_empty()
+        );
+    }
+}
+
+async fn hash(app: &TestApp) -> String {
+    app.sql_strings("SELECT password_hash FROM members WHERE login_id = 'legacy01'")
+        .await
+        .remove(0)
+}
+
+#[tokio::test]
+async fn a_bcrypt_import_is_upgraded_to_argon2id_at_sign_in() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        assert!(hash(&app).await.starts_with("$2b$"));
+        assert_eq!(
+            sign_in(&app, "legacy01", "Wrong-Pass-99").await["errors"][0]["code"],
+            "INVALID_CREDENTIALS"
+        );
+        assert!(
+            hash(&app).await.starts_with("$2b$"),
+            "a wrong password changes nothing"
+        );
+        let ok = sign_in(&app, "legacy01", "Legacy-Pass-42").await;
+        assert_eq!(ok["errors"], json!([]), "[{}] {ok}", app.backend);
+        let upgraded = hash(&app).await;
+        assert!(
+            upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "[{}] {upgraded}",
+            app.backend
+        );
+        assert_eq!(
+            sign_in(&app, "legacy01", "Legacy-Pass-42").await["errors"],
+            json!([])
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_current_needs_the_right_password_and_revokes_other_sessions() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        let other = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        let wrong = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Nope-Harbor-47", "newPassword": "Green-Valley-58"})).await;
+        assert_eq!(
+            user_errors(&wrong),
+            vec![(
+                "INVALID_CREDENTIALS".to_owned(),
+                json!(["input", "currentPassword"])
+            )]
+        );
+        let reused = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Blue-Harbor-47"})).await;
+        assert_eq!(codes(&reused), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
+        let weak = change(
+            &app,
+            &token,
+            json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "kim01abc"}),
+        )
+        .await;
+        assert_eq!(
+            codes(&weak),
+            ["PASSWORD_SEQUENTIAL", "PASSWORD_CONTAINS_LOGIN_ID"]
+        );
+        let missing = change(
+            &app,
+            &token,
+            json!({"mode": "WITH_CURRENT", "newPassword": "Green-Valley-58"}),
+        )
+        .await;
+        assert_eq!(
+            user_errors(&missing),
+            vec![("INVALID_INPUT".to_owned(), json!(["input", "currentPassword"]))]
+        );
+        let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58"})).await;
+        assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
+        assert_eq!(
+            done["member"]["activeSessions"], 1,
+            "the other session is revoked"
+        );
+        assert_eq!(
+            top_code(&as_bearer(&app, &other, ME, json!({})).await),
+            "UNAUTHENTICATED"
+        );
+        assert_eq!(
+            as_bearer(&app, &token, ME, json!({})).await["data"]["me"]["loginId"],
+            "kim01"
+        );
+        // The previous password is now history: reusing it is refused; keeping sessions on request.
+        let third = token_of(&app, "kim01", "Green-Valley-58").await;
+        let back = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Green-Valley-58", "newPassword": "Blue-Harbor-47"})).await;
+        assert_eq!(codes(&back), ["PASSWORD_REUSED"]);
+        let kept = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Green-Valley-58", "newPassword": "Amber-Falcon-36", "revokeOtherSessions": false})).await;
+        assert_eq!(kept["member"]["activeSessions"], 2, "[{}] {kept}", app.backend);
+        assert_eq!(
+            as_bearer(&app, &third, ME, json!({})).await["data"]["me"]["loginId"],
+            "kim01"
+        );
+        assert_eq!(
+            codes(&sign_in(&app, "kim01", "Green-Valley-58").await),
+            ["INVALID_CREDENTIALS"]
+        );
+        assert_eq!(
+            sign_in(&app, "kim01", "Amber-Falcon-36").await["errors"],
+            json!([])
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_current_needs_an_elevated_session() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        let refused = change(
+            &app,
+            &token,
+            json!({"mode": "WITHOUT_CURRENT", "newPassword": "Green-Valley-58"}),
+        )
+        .await;
+        assert_eq!(codes(&refused), ["NOT_ELIGIBLE"], "[{}] {refused}", app.backend);
+        let wrong = as_bearer(&app, &token, REAUTH, json!({"pw": "Nope-Harbor-47"})).await;
+        assert_eq!(
+            user_errors(&wrong["data"]["reauthenticate"]),
+            vec![("INVALID_CREDENTIALS".to_owned(), json!(["password"]))]
+        );
+        let right = as_bearer(&app, &token, REAUTH, json!({"pw": "Blue-Harbor-47"})).await;
+        let until = right["data"]["reauthenticate"]["elevatedUntil"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{right}"));
+        assert!(until.ends_with('Z'));
+        let done = change(
+            &app,
+            &token,
+            json!({"mode": "WITHOUT_CURRENT", "newPassword": "Green-Valley-58"}),
+        )
+        .await;
+        assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
+        assert_eq!(
+            top_code(&as_bearer(&app, "x", REAUTH, json!({"pw": "y"})).await),
+            "UNAUTHENTICATED"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_reset_kills_every_session_and_elevates_the_first_sign_in_after_it() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let before = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        let issued = app
+            .graphql("mutation { issueResetToken(by: {identity: {loginId: \"kim01\", ci: \"CI-KIM\"}}) { token } }", json!({}))
+            .await;
+        let reset = app
+            .graphql(
+                "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { activeSessions } errors { code } } }",
+                json!({"t": issued["data"]["issueResetToken"]["token"]}),
+            )
+            .await;
+        assert_eq!(
+            reset["data"]["resetPassword"]["member"]["activeSessions"], 0,
+            "[{}] {reset}",
+            app.backend
+        );
+        assert_eq!(
+            top_code(&as_bearer(&app, &before, ME, json!({})).await),
+            "UNAUTHENTICATED"
+        );
+        // First sign-in after the reset: elevated, so the password can be set without the current one.
+        let first = token_of(&app, "kim01", "Green-Valley-58").await;
+        let done = change(
+            &app,
+            &first,
+            json!({"mode": "WITHOUT_CURRENT", "newPassword": "Amber-Falcon-36"}),
+        )
+        .await;
+        assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
+        // Only the first one.
+        let second = token_of(&app, "kim01", "Amber-Falcon-36").await;
+        let refused = change(
+            &app,
+            &second,
+            json!({"mode": "WITHOUT_CURRENT", "newPassword": "Blue-Maple-63"}),
+        )
+        .await;
+        assert_eq!(codes(&refused), ["NOT_ELIGIBLE"]);
+    }
+}
+
+#[tokio::test]
+async fn social_members_cannot_change_a_password() {
+    use account_recovery::domain::{
+        grant::GrantOwner,
+        member::MemberId,
+        session::{AccessToken, NewSession},
+        site::SiteId,
+    };
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        // A session from the site's own social login (outside this service), minted directly.
+        let id = app
+            .sql_strings("SELECT id FROM members WHERE login_id = 'social01'")
+            .await
+            .remove(0);
+        let owner = GrantOwner {
+            site: SiteId::parse("main").unwrap(),
+            member: MemberId(id),
+        };
+        let token = AccessToken::generate();
+        let session = NewSession {
+            token: token.hash(),
+            ttl: std::time::Duration::from_secs(600),
+            elevated_until: None,
+        };
+        app.recovery
+            .ports
+            .sessions
+            .create_session(&owner, &session)
+            .await
+            .unwrap();
+        for input in [
+            json!({"mode": "WITH_CURRENT", "currentPassword": "x", "newPassword": "Green-Valley-58"}),
+            json!({"mode": "EXTEND"}),
+        ] {
+            let refused = change(&app, token.expose(), input).await;
+            assert_eq!(codes(&refused), ["SOCIAL_ACCOUNT"], "[{}] {refused}", app.backend);
+        }
+    }
+}
