@@ -37,6 +37,10 @@ async fn main() {
         // Measure the password check itself, not the throttle.
         ("SIGNIN_MAX_FAILURES".to_owned(), "1000000".to_owned()),
         ("SIGNIN_CLIENT_MAX_FAILURES".to_owned(), "1000000".to_owned()),
+        (
+            "RATE_LIMITS".to_owned(),
+            "signIn.client=0/1,signIn.id=0/1".to_owned(),
+        ),
         ("OUTBOX_DIR".to_owned(), dir.join("outbox").display().to_string()),
     ];
     let settings =

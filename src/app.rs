@@ -11,7 +11,7 @@ use crate::{
     graphql::{SchemaOptions, build_schema},
     http::{AppState, router},
     infra::{
-        db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox},
+        db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
         memory_sessions::MemorySessionStore,
@@ -72,13 +72,19 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
             }
         };
     let ports = Ports {
-        members: Arc::new(SeaMemberStore::new(db.clone(), sealer.clone())),
+        members: Arc::new(Timed::new(
+            SeaMemberStore::new(db.clone(), sealer.clone()),
+            settings.db_timeout,
+        )),
         tokens: token_store,
         sessions,
         limiter,
         hasher: Arc::new(hasher),
-        outbox: Arc::new(SeaOutbox::new(db.clone(), sealer)),
-        audit: Arc::new(SeaAuditLog::new(db)),
+        outbox: Arc::new(Timed::new(
+            SeaOutbox::new(db.clone(), sealer),
+            settings.db_timeout,
+        )),
+        audit: Arc::new(Timed::new(SeaAuditLog::new(db), settings.db_timeout)),
     };
     let public_reset_url = url::Url::parse(&settings.public_reset_url).context("PUBLIC_RESET_URL")?;
     Ok(Recovery::new(

@@ -4,7 +4,7 @@ use async_graphql::{Context, Object};
 use super::{
     errors::{ErrorCode, UserError, rate_limited, to_graphql_error},
     i18n::Lang,
-    request::{context, services, session, site},
+    request::{admit, context, services, session, site, target},
     types::{
         ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, CodeInput, DeliveryChannel,
         IssueResetTokenPayload, MemberProfile, ReauthenticatePayload, ResetCredential, ResetPasswordInput,
@@ -25,6 +25,7 @@ use crate::{
             CodeIdentifier, Credential, CredentialError, IssueResult, Refusal, ResetOutcome,
             ResetRequest as Request, VerifyResult,
         },
+        rate_limits::Operation,
         sessions::{ReauthResult, SignInResult},
     },
 };
@@ -117,6 +118,21 @@ fn password_problems(problems: Vec<PasswordProblem>, lang: Lang) -> Vec<UserErro
         .collect()
 }
 
+/// Whom a credential is about, for the rate limits (a token stands for itself: per client only).
+fn credential_target(site: &crate::domain::site::SiteId, credential: &Credential) -> Option<String> {
+    match credential {
+        Credential::Token(_) => None,
+        Credential::Code {
+            by: CodeIdentifier::Email(email),
+            ..
+        } => target::email(site, email),
+        Credential::Code {
+            by: CodeIdentifier::LoginId(id),
+            ..
+        } => target::login(site, id),
+    }
+}
+
 /// Parses the `by` argument of `issueResetToken`.
 fn parse_request(by: ResetRequest, lang: Lang) -> Result<Request, UserError> {
     let email = |raw: &str, field: &[&str]| Email::parse(raw).map_err(|e| UserError::email(e, field, lang));
@@ -141,6 +157,7 @@ impl MutationRoot {
     /// Starts a password reset. By `email` or `account`, a link and a 6-digit code are mailed (the
     /// reply is the same whether or not an account matched); by `identity`, after an identity
     /// check, the token is returned directly.
+    #[graphql(complexity = "child_complexity + 100")]
     async fn issue_reset_token(
         &self,
         ctx: &Context<'_>,
@@ -161,6 +178,13 @@ impl MutationRoot {
             Ok(r) => r,
             Err(e) => return Ok(fail(e)),
         };
+        let about = match &request {
+            Request::Email(email) => target::email(&site, email),
+            Request::Account { login_id, .. } | Request::Identity { login_id, .. } => {
+                target::login(&site, login_id)
+            }
+        };
+        admit(ctx, Operation::IssueResetToken, about).await?;
         let result = recovery
             .password_reset
             .issue(&context(ctx, site, lang), request)
@@ -197,6 +221,7 @@ impl MutationRoot {
     /// Checks a reset credential without spending it. A link or direct token stays usable; a
     /// right code is exchanged for a reset-only token (the code is spent). Five wrong codes burn
     /// the grant.
+    #[graphql(complexity = "child_complexity + 100")]
     async fn verify_reset_token(
         &self,
         ctx: &Context<'_>,
@@ -217,6 +242,12 @@ impl MutationRoot {
             Ok(c) => c,
             Err(e) => return Ok(fail(e)),
         };
+        admit(
+            ctx,
+            Operation::VerifyResetToken,
+            credential_target(&site, &credential),
+        )
+        .await?;
         let result = recovery
             .password_reset
             .verify(&context(ctx, site, lang), credential)
@@ -241,6 +272,7 @@ impl MutationRoot {
     /// Sets a new password with a reset token or a mailed code. A password the policy refuses
     /// leaves the credential usable; on success every grant of the member is spent, a notice is
     /// mailed, and the member's profile is returned.
+    #[graphql(complexity = "child_complexity + 100")]
     async fn reset_password(
         &self,
         ctx: &Context<'_>,
@@ -258,6 +290,13 @@ impl MutationRoot {
             Ok(c) => c,
             Err(e) => return Ok(fail(vec![e])),
         };
+        // Presenting a credential here is a guess like verifyResetToken: same budget.
+        admit(
+            ctx,
+            Operation::VerifyResetToken,
+            credential_target(&site, &credential),
+        )
+        .await?;
         let outcome = recovery
             .password_reset
             .reset(
@@ -299,6 +338,7 @@ impl MutationRoot {
     /// Signs in with a login ID and password and returns a bearer token. The same
     /// INVALID_CREDENTIALS for an unknown login ID, a wrong password and an inactive account;
     /// repeated failures are throttled (RATE_LIMITED) without ever blocking recovery.
+    #[graphql(complexity = "child_complexity + 100")]
     async fn sign_in(
         &self,
         ctx: &Context<'_>,
@@ -319,6 +359,7 @@ impl MutationRoot {
             Ok(id) => id,
             Err(e) => return Ok(fail(UserError::login_id(e, &["loginId"], lang))),
         };
+        admit(ctx, Operation::SignIn, target::login(&site, &login_id)).await?;
         let result = recovery
             .sessions
             .sign_in(&context(ctx, site, lang), &login_id, &password)
@@ -347,6 +388,7 @@ impl MutationRoot {
 
     /// Proves the password again in a signed-in session: for the next 10 minutes the session may
     /// change the password without the current one (WITHOUT_CURRENT).
+    #[graphql(complexity = "child_complexity + 100")]
     async fn reauthenticate(
         &self,
         ctx: &Context<'_>,
@@ -390,6 +432,7 @@ impl MutationRoot {
 
     /// Changes the signed-in member's password (the seeds' chgGb 10/20/30). Other sessions are
     /// signed out unless `revokeOtherSessions: false`.
+    #[graphql(complexity = "child_complexity + 100")]
     async fn change_password(
         &self,
         ctx: &Context<'_>,

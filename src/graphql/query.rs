@@ -3,10 +3,13 @@ use async_graphql::{Context, ErrorExtensions, Object};
 
 use super::{
     errors::{UserError, to_graphql_error, top_level},
-    request::{optional_session, services as request, site},
+    request::{admit, optional_session, services as request, site, target},
     types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, MemberProfile, PasswordPolicyView},
 };
-use crate::domain::{email::Email, keyed_hash::Ci, login_id::LoginId};
+use crate::{
+    domain::{email::Email, keyed_hash::Ci, login_id::LoginId},
+    recovery::rate_limits::Operation,
+};
 
 pub struct QueryRoot;
 
@@ -16,6 +19,7 @@ pub struct QueryRoot;
 impl QueryRoot {
     /// Finds the login IDs of a member who forgot them, by e-mail (every account of that address,
     /// masked) or by a just-passed identity check (masked, with the member's name).
+    #[graphql(complexity = "child_complexity + 50")]
     async fn find_id(
         &self,
         ctx: &Context<'_>,
@@ -33,11 +37,15 @@ impl QueryRoot {
         };
         let found = match by {
             FindIdBy::Email(raw) => match Email::parse(&raw) {
-                Ok(email) => recovery.find_id.by_email(&site, &email).await,
+                Ok(email) => {
+                    admit(ctx, Operation::FindId, target::email(&site, &email)).await?;
+                    recovery.find_id.by_email(&site, &email).await
+                }
                 Err(e) => return Ok(fail(UserError::email(e, &["by", "email"], lang))),
             },
             FindIdBy::Identity(identity) => match Ci::parse(&identity.ci) {
                 Ok(ci) => {
+                    admit(ctx, Operation::FindId, target::identity(recovery, &site, &ci)).await?;
                     recovery
                         .find_id
                         .by_identity(&site, &ci, identity.join_type.into())
@@ -74,6 +82,7 @@ impl QueryRoot {
             Ok(id) => id,
             Err(e) => return Ok(fail(UserError::login_id(e, &["loginId"], lang))),
         };
+        admit(ctx, Operation::CheckLoginId, target::login(&site, &login_id)).await?;
         let check = recovery
             .find_id
             .check_login_id(&site, &login_id)

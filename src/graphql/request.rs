@@ -3,7 +3,7 @@
 use async_graphql::Context;
 
 use super::{
-    errors::{UserError, to_graphql_error, unauthenticated},
+    errors::{UserError, rate_limited, to_graphql_error, unauthenticated},
     i18n::Lang,
 };
 use crate::{
@@ -12,7 +12,7 @@ use crate::{
         site::SiteId,
     },
     http::client_addr::ClientAddr,
-    recovery::{Recovery, password_reset::RequestContext},
+    recovery::{Recovery, password_reset::RequestContext, rate_limits::Operation},
 };
 
 /// The `Authorization` header of the request, as the HTTP layer found it.
@@ -35,6 +35,42 @@ impl Bearer {
             Some(Ok(token)) => Bearer::Token(token),
             _ => Bearer::Malformed,
         }
+    }
+}
+
+/// Counts this call against the rate limits of `op` (per client address and per `target`);
+/// RATE_LIMITED with `retryAfter` when over.
+pub async fn admit(ctx: &Context<'_>, op: Operation, target: Option<String>) -> async_graphql::Result<()> {
+    let (recovery, lang) = services(ctx)?;
+    let client = ctx.data_opt::<ClientAddr>().map(|c| c.0.to_string());
+    match recovery
+        .rate_limits
+        .admit(op, client.as_deref(), target.as_deref())
+        .await
+    {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(limited)) => Err(rate_limited(limited.retry_after, lang)),
+        Err(e) => Err(to_graphql_error(e, lang)),
+    }
+}
+
+/// Rate-limit targets: normalised identifiers, and only keyed hashes of identity values.
+pub mod target {
+    use crate::{
+        domain::{email::Email, keyed_hash::Ci, login_id::LoginId, site::SiteId},
+        recovery::Recovery,
+    };
+
+    pub fn email(site: &SiteId, email: &Email) -> Option<String> {
+        Some(format!("{site}:email:{}", email.as_str()))
+    }
+
+    pub fn login(site: &SiteId, id: &LoginId) -> Option<String> {
+        Some(format!("{site}:login:{}", id.normalized()))
+    }
+
+    pub fn identity(recovery: &Recovery, site: &SiteId, ci: &Ci) -> Option<String> {
+        Some(format!("{site}:ci:{}", recovery.find_id.identity_key(ci)))
     }
 }
 

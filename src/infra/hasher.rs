@@ -44,11 +44,12 @@ impl Argon2Hasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| HashError::Internal("hasher closed".into()))?;
+        // Requests waiting for a hashing slot: the "hashing queue depth" of /metrics.
+        metrics::gauge!("password_hash_waiting").increment(1.0);
+        let permit = self.permits.acquire().await;
+        metrics::gauge!("password_hash_waiting").decrement(1.0);
+        let _permit = permit.map_err(|_| HashError::Internal("hasher closed".into()))?;
+        metrics::counter!("password_hash_total").increment(1);
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || span.in_scope(work))
             .instrument(tracing::Span::current())

@@ -49,6 +49,11 @@ impl FindId {
         FindId { store, keys }
     }
 
+    /// The keyed hash of an identity value: what may stand for it in keys and counters.
+    pub fn identity_key(&self, ci: &Ci) -> String {
+        self.keys.ci(ci).0
+    }
+
     /// Every account of that e-mail on the site (empty when none).
     pub async fn by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<FoundAccount>, RecoveryError> {
         let members = self.store.find_by_email(site, email).await?;

@@ -95,11 +95,13 @@ impl MailDelivery {
                 outbox_id = mail.id,
                 "dropping mail: its grant was spent or expired"
             );
+            metrics::counter!("mail_dropped_total").increment(1);
             return self.outbox.mark_dropped(mail.id).await;
         }
         match self.mailer.send(&mail.mail).await {
             Ok(()) => {
                 tracing::info!(outbox_id = mail.id, kind = mail.meta.kind.code(), "mail sent");
+                metrics::counter!("mail_sent_total", "kind" => mail.meta.kind.code()).increment(1);
                 self.outbox.mark_sent(mail.id).await?;
                 if mail.meta.kind == MailKind::ResetRequested {
                     for (owner, _) in &mail.meta.grants {
@@ -119,11 +121,13 @@ impl MailDelivery {
             }
             Err(MailError::Temporary(e)) if mail.attempts < self.max_attempts => {
                 let delay = backoff(mail.attempts);
+                metrics::counter!("mail_retried_total").increment(1);
                 tracing::warn!(outbox_id = mail.id, attempts = mail.attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "mail not sent; will retry");
                 self.outbox.mark_failed(mail.id, &e, Some(delay)).await
             }
             Err(MailError::Temporary(e) | MailError::Permanent(e)) => {
                 tracing::error!(outbox_id = mail.id, attempts = mail.attempts, error = %e, "mail given up");
+                metrics::counter!("mail_failed_total").increment(1);
                 self.outbox.mark_failed(mail.id, &e, None).await
             }
         }

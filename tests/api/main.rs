@@ -3,13 +3,18 @@
 //! are set).
 mod check_login_id;
 mod cli;
+mod failures;
 mod find_id;
+mod hardening;
 mod helpers;
 mod http_edge;
 mod password_policy;
 mod password_reset;
+mod processes;
 mod schema;
+mod service_process;
 mod session_store;
 mod sessions;
 mod smtp_server;
+mod tcp_proxy;
 mod token_store;

@@ -69,6 +69,7 @@ pub(crate) async fn insert_outbox<C: ConnectionTrait>(
         .exec(conn)
         .await
         .map_err(map_db_err)?;
+    metrics::counter!("mail_queued_total", "kind" => meta.kind.code()).increment(1);
     Ok(())
 }
 

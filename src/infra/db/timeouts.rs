@@ -1,0 +1,127 @@
+//! A deadline on every database call: a decorator over the SeaORM stores, so a database that
+//! stops answering turns into `StoreError::Unavailable` after DB_TIMEOUT_MS instead of a hang.
+use std::{future::Future, time::Duration};
+
+use async_trait::async_trait;
+
+use crate::{
+    domain::{
+        email::Email,
+        keyed_hash::CiHash,
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId, StoredHash},
+        site::SiteId,
+    },
+    recovery::ports::{
+        AuditEvent, AuditLog, ClaimedMail, MailMeta, MailOutbox, MemberStore, NewMember, OutgoingMail,
+        PasswordChange, Site, StoreError,
+    },
+};
+
+/// Wraps a store so each call has a deadline.
+pub struct Timed<S> {
+    inner: S,
+    limit: Duration,
+}
+
+impl<S> Timed<S> {
+    pub fn new(inner: S, limit: Duration) -> Self {
+        Timed { inner, limit }
+    }
+
+    async fn run<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        tokio::time::timeout(self.limit, call)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::Unavailable("database call timed out".into())))
+    }
+}
+
+#[async_trait]
+impl<S: MemberStore> MemberStore for Timed<S> {
+    async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
+        self.run(self.inner.find_site(site)).await
+    }
+    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError> {
+        self.run(self.inner.ensure_sites(sites)).await
+    }
+    async fn find_by_login_id(
+        &self,
+        site: &SiteId,
+        login_id: &LoginId,
+    ) -> Result<Option<Member>, StoreError> {
+        self.run(self.inner.find_by_login_id(site, login_id)).await
+    }
+    async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
+        self.run(self.inner.find_by_email(site, email)).await
+    }
+    async fn find_by_identity(
+        &self,
+        site: &SiteId,
+        ci: &CiHash,
+        join_type: JoinType,
+    ) -> Result<Vec<Member>, StoreError> {
+        self.run(self.inner.find_by_identity(site, ci, join_type)).await
+    }
+    async fn existing_login_ids(
+        &self,
+        ids: &[(SiteId, LoginId)],
+    ) -> Result<Vec<(SiteId, LoginId)>, StoreError> {
+        // Imports check many IDs at once: no deadline beyond the pool's own.
+        self.inner.existing_login_ids(ids).await
+    }
+    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
+        self.inner.insert_members(members).await
+    }
+    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError> {
+        self.inner.list_members(site).await
+    }
+    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
+        self.run(self.inner.find_by_id(id)).await
+    }
+    async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
+        self.run(self.inner.password_history(id)).await
+    }
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError> {
+        self.run(self.inner.apply_password_change(change)).await
+    }
+    async fn upgrade_hash(
+        &self,
+        id: &MemberId,
+        old: &StoredHash,
+        new: &StoredHash,
+    ) -> Result<(), StoreError> {
+        self.run(self.inner.upgrade_hash(id, old, new)).await
+    }
+    async fn count_members(&self) -> Result<u64, StoreError> {
+        self.run(self.inner.count_members()).await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run(self.inner.ping()).await
+    }
+}
+
+#[async_trait]
+impl<S: MailOutbox> MailOutbox for Timed<S> {
+    async fn enqueue(&self, meta: &MailMeta, mail: &OutgoingMail) -> Result<(), StoreError> {
+        self.run(self.inner.enqueue(meta, mail)).await
+    }
+    async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError> {
+        self.run(self.inner.claim_due(limit, lease)).await
+    }
+    async fn mark_sent(&self, id: i64) -> Result<(), StoreError> {
+        self.run(self.inner.mark_sent(id)).await
+    }
+    async fn mark_failed(&self, id: i64, error: &str, retry_in: Option<Duration>) -> Result<(), StoreError> {
+        self.run(self.inner.mark_failed(id, error, retry_in)).await
+    }
+    async fn mark_dropped(&self, id: i64) -> Result<(), StoreError> {
+        self.run(self.inner.mark_dropped(id)).await
+    }
+}
+
+#[async_trait]
+impl<S: AuditLog> AuditLog for Timed<S> {
+    async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
+        self.run(self.inner.record(event)).await
+    }
+}

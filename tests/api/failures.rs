@@ -1,0 +1,155 @@
+//! Backends failing under a running service: a TCP proxy of the test's own sits between the
+//! service and Redis or the database and is cut, so the shared servers other tests use stay up.
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{
+        Backend, TestApp, backends, fresh_database, redis_url, spawn_app_with, test_settings, unique_name,
+    },
+    tcp_proxy::TcpProxy,
+};
+
+/// The answer must come within this, whatever the backend does.
+const FAST: Duration = Duration::from_secs(2);
+
+fn host_port(url: &str) -> String {
+    let u = url::Url::parse(url).expect("url");
+    format!(
+        "{}:{}",
+        u.host_str().expect("host"),
+        u.port_or_known_default().expect("port")
+    )
+}
+
+fn through(url: &str, proxy: &TcpProxy) -> String {
+    let mut u = url::Url::parse(url).expect("url");
+    u.set_host(Some("127.0.0.1")).unwrap();
+    u.set_port(Some(proxy.port())).unwrap();
+    u.to_string()
+}
+
+async fn timed(app: &TestApp, query: &str) -> (Duration, Value) {
+    let started = Instant::now();
+    let body = app.graphql(query, json!({})).await;
+    (started.elapsed(), body)
+}
+
+async fn ready_status(app: &TestApp) -> (Duration, u16) {
+    let started = Instant::now();
+    let status = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    (started.elapsed(), status)
+}
+
+/// Polls until the service answers `query` without errors again.
+async fn recovers(app: &TestApp, query: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let body = app.graphql(query, json!({})).await;
+        if body["errors"].is_null() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{}] did not recover: {body}",
+            app.backend
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
+}
+
+const ISSUE: &str = "mutation { issueResetToken(by: {identity: {loginId: \"alice01\", ci: \"CI-ALICE\"}}) { token errors { code } } }";
+const CODE: &str = "mutation { verifyResetToken(credential: {code: {loginId: \"alice01\", code: \"123456\"}}) { valid errors { code } } }";
+const CHECK: &str = "{ checkLoginId(loginId: \"alice01\") { exists } }";
+
+#[tokio::test]
+async fn redis_cut_means_service_unavailable_fast_never_zero_attempts_and_it_comes_back() {
+    let Some(redis) = redis_url() else {
+        eprintln!("TEST_REDIS_URL is unset: the Redis outage is not exercised");
+        return;
+    };
+    for hang in [true, false] {
+        let proxy = TcpProxy::start(&host_port(&redis)).await;
+        let backend = Backend::Sqlite;
+        let url = fresh_database(&backend).await;
+        let prefix = unique_name();
+        let redis_via_proxy = through(&redis, &proxy);
+        let settings = test_settings(
+            &url,
+            &[("REDIS_URL", &redis_via_proxy), ("REDIS_KEY_PREFIX", &prefix)],
+        );
+        let app = spawn_app_with(&backend, settings).await.with_fixture().await;
+        assert!(app.graphql(ISSUE, json!({})).await["data"]["issueResetToken"]["token"].is_string());
+
+        if hang {
+            proxy.cut()
+        } else {
+            proxy.cut_refusing()
+        }
+        for query in [ISSUE, CODE] {
+            let (took, body) = timed(&app, query).await;
+            assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "hang={hang}: {body}");
+            assert!(
+                body["data"].is_null(),
+                "no partial answer, and never 'zero attempts': {body}"
+            );
+            assert!(took < FAST, "hang={hang}: took {took:?}");
+        }
+        let (took, status) = ready_status(&app).await;
+        assert_eq!(status, 503);
+        assert!(took < FAST, "readyz took {took:?}");
+        // Rate limits cannot be counted either, so limited operations fail closed...
+        assert_eq!(code(&timed(&app, CHECK).await.1), "SERVICE_UNAVAILABLE");
+        // ...while what needs only the database still works.
+        let policy = app.graphql("{ passwordPolicy { minLength } }", json!({})).await;
+        assert_eq!(policy["data"]["passwordPolicy"]["minLength"], 8, "{policy}");
+
+        proxy.restore();
+        recovers(&app, ISSUE).await;
+        assert_eq!(ready_status(&app).await.1, 200);
+    }
+}
+
+#[tokio::test]
+async fn database_cut_means_service_unavailable_fast_and_it_comes_back() {
+    let servers: Vec<Backend> = backends()
+        .into_iter()
+        .filter(|b| !matches!(b, Backend::Sqlite))
+        .collect();
+    if servers.is_empty() {
+        eprintln!("no server database configured: the database outage is not exercised");
+    }
+    for backend in servers {
+        let url = fresh_database(&backend).await;
+        let proxy = TcpProxy::start(&host_port(&url)).await;
+        let settings = test_settings(&through(&url, &proxy), &[]);
+        let app = spawn_app_with(&backend, settings).await.with_fixture().await;
+        assert!(app.graphql(CHECK, json!({})).await["errors"].is_null());
+
+        proxy.cut();
+        for query in [CHECK, ISSUE] {
+            let (took, body) = timed(&app, query).await;
+            assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "[{}] {body}", app.backend);
+            assert!(took < FAST, "[{}] took {took:?}", app.backend);
+        }
+        let (took, status) = ready_status(&app).await;
+        assert_eq!(status, 503, "[{}]", app.backend);
+        assert!(took < FAST, "[{}] readyz took {took:?}", app.backend);
+
+        proxy.restore();
+        recovers(&app, CHECK).await;
+        assert_eq!(ready_status(&app).await.1, 200);
+    }
+}

@@ -1,0 +1,351 @@
+//! The real binary as separate processes: secrets never reach the logs, JSON logs carry the
+//! request id, shutdown lets the mail worker finish, and two instances share one database and
+//! one Redis as one service.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{
+        Backend, FIXTURE, TEST_SECRET_KEY, backends, fresh_database, http_client, mailed_grants, redis_url,
+        scratch_dir, unique_name,
+    },
+    service_process::ServiceProcess,
+    smtp_server::SmtpServer,
+};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_account-recovery");
+
+/// Environment for a service process on `database_url`, mailing through `smtp`.
+fn env_for(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), database_url.into()),
+        ("SECRET_KEY".into(), TEST_SECRET_KEY.into()),
+        ("DEMO".into(), "false".into()),
+        ("SMTP_URL".into(), smtp.url()),
+        ("MAIL_POLL_MS".into(), "200".into()),
+        ("RUST_LOG".into(), "info".into()),
+        ("NO_COLOR".into(), "1".into()),
+        ("RATE_LIMITS".into(), crate::helpers::GENEROUS_LIMITS.into()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(name, _)| name != k);
+        env.push(((*k).into(), (*v).into()));
+    }
+    env
+}
+
+async fn start(env: &[(String, String)]) -> ServiceProcess {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    ServiceProcess::start(BINARY, &["serve"], &pairs).await
+}
+
+/// Imports the shared fixture with the CLI, as an operator would.
+fn import_fixture(env: &[(String, String)]) {
+    let file = scratch_dir().join("fixture.jsonl");
+    std::fs::write(&file, FIXTURE).unwrap();
+    let out = std::process::Command::new(BINARY)
+        .args(["member", "import", file.to_str().unwrap()])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+async fn gql(base: &str, query: &str, variables: Value, bearer: Option<&str>) -> Value {
+    let mut request = http_client()
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": query, "variables": variables}));
+    if let Some(token) = bearer {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
+#[tokio::test]
+async fn full_flows_at_debug_level_leak_no_secret_into_logs_or_errors() {
+    let smtp = SmtpServer::start().await;
+    let url = fresh_database(&Backend::Sqlite).await;
+    let env = env_for(&url, &smtp, &[("RUST_LOG", "debug")]);
+    import_fixture(&env);
+    let mut service = start(&env).await;
+    let base = service.base_url();
+    let mut secrets: Vec<String> = vec![
+        "CI-ALICE".into(),
+        "Blue-Harbor-47".into(),
+        "Green-Valley-58".into(),
+        "Amber-Falcon-36".into(),
+    ];
+    let mut responses = Vec::new();
+
+    responses.push(
+        gql(
+            &base,
+            r#"{ findId(by: {identity: {ci: "CI-ALICE", joinType: CITIZEN}}) { accounts { name } } }"#,
+            json!({}),
+            None,
+        )
+        .await,
+    );
+    let direct = gql(
+        &base,
+        r#"mutation { issueResetToken(by: {identity: {loginId: "alice01", ci: "CI-ALICE"}}) { token } }"#,
+        json!({}),
+        None,
+    )
+    .await;
+    secrets.push(
+        direct["data"]["issueResetToken"]["token"]
+            .as_str()
+            .unwrap()
+            .into(),
+    );
+    responses.push(gql(&base, r#"mutation { issueResetToken(by: {identity: {loginId: "alice01", ci: "CI-WRONG-9"}}) { errors { code message } } }"#, json!({}), None).await);
+    secrets.push("CI-WRONG-9".into());
+    gql(
+        &base,
+        r#"mutation { issueResetToken(by: {email: "alice@example.com"}) { accepted } }"#,
+        json!({}),
+        None,
+    )
+    .await;
+    let mails = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+    let grants = mailed_grants(&mails[0]);
+    for g in &grants {
+        secrets.push(g.token.clone());
+        secrets.push(g.code.clone());
+    }
+    let wrong = if grants[0].code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    responses.push(gql(&base, "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alice01\", code: $c}}) { errors { code message field } } }", json!({"c": wrong}), None).await);
+    let verified = gql(&base, "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alice01\", code: $c}}) { token } }", json!({"c": grants[0].code}), None).await;
+    let exchanged = verified["data"]["verifyResetToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(exchanged.clone());
+    responses.push(gql(&base, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Blue-Harbor-47\"}) { errors { code message } } }", json!({"t": exchanged}), None).await);
+    responses.push(gql(&base, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\", newPasswordConfirmation: \"Green-Valley-5x\"}) { errors { code message } } }", json!({"t": exchanged}), None).await);
+    secrets.push("Green-Valley-5x".into());
+    gql(&base, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } } }", json!({"t": exchanged}), None).await;
+    responses.push(gql(&base, r#"mutation { signIn(loginId: "alice01", password: "Wrong-Secret-11") { errors { code message } } }"#, json!({}), None).await);
+    secrets.push("Wrong-Secret-11".into());
+    let signed = gql(
+        &base,
+        r#"mutation { signIn(loginId: "alice01", password: "Green-Valley-58") { accessToken } }"#,
+        json!({}),
+        None,
+    )
+    .await;
+    let access = signed["data"]["signIn"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    secrets.push(access.clone());
+    responses.push(gql(&base, r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Green-Valley-58", newPassword: "Amber-Falcon-36"}) { errors { code } } }"#, json!({}), Some(&access)).await);
+    responses.push(
+        gql(
+            &base,
+            "{ me { loginId } }",
+            json!({}),
+            Some("not-a-valid-token-Secret-77"),
+        )
+        .await,
+    );
+    secrets.push("not-a-valid-token-Secret-77".into());
+    smtp.wait_for_messages(3, Duration::from_secs(10)).await;
+
+    service.stop(Duration::from_secs(10)).await;
+    let logs = service.output_plain();
+    assert!(logs.contains("DEBUG"), "debug logging was on");
+    let answers = serde_json::to_string(&responses).unwrap();
+    for secret in &secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret reached the logs: {secret}"
+        );
+        assert!(
+            !answers.contains(secret.as_str()),
+            "a secret reached a response: {secret}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn json_logs_carry_the_request_id() {
+    let smtp = SmtpServer::start().await;
+    let url = fresh_database(&Backend::Sqlite).await;
+    let mut service = start(&env_for(&url, &smtp, &[("LOG_JSON", "true")])).await;
+    let response = http_client()
+        .post(format!("{}/graphql", service.base_url()))
+        .header("x-request-id", "trace-4711-abc")
+        .json(&json!({"query": "{ checkLoginId(loginId: \"nobody1\") { exists } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-4711-abc");
+    assert!(
+        service
+            .wait_for_output("trace-4711-abc", Duration::from_secs(5))
+            .await
+    );
+    service.stop(Duration::from_secs(10)).await;
+    let logs = service.output_plain();
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON line: {line}"
+        );
+    }
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("trace-4711-abc") && l.contains("request_id"))
+    );
+}
+
+#[tokio::test]
+async fn shutdown_lets_the_mail_worker_finish_the_message_it_is_sending() {
+    let smtp = SmtpServer::start().await;
+    smtp.set_reply_delay(Duration::from_millis(400));
+    let url = fresh_database(&Backend::Sqlite).await;
+    let env = env_for(&url, &smtp, &[]);
+    import_fixture(&env);
+    let mut service = start(&env).await;
+    let issued = gql(
+        &service.base_url(),
+        r#"mutation { issueResetToken(by: {email: "alice@example.com"}) { accepted } }"#,
+        json!({}),
+        None,
+    )
+    .await;
+    assert_eq!(issued["data"]["issueResetToken"]["accepted"], true);
+    // The worker is in the middle of a slow SMTP conversation (≈7 replies × 400 ms).
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert!(smtp.messages().is_empty());
+    let status = service.stop(Duration::from_secs(20)).await;
+    assert_eq!(status, Some(0), "{}", service.output_plain());
+    assert_eq!(smtp.messages().len(), 1, "the message being sent was finished");
+    assert!(service.output_plain().contains("mail delivery stopped"));
+}
+
+#[tokio::test]
+async fn two_instances_share_grants_attempts_limits_and_sessions() {
+    let Some(redis) = redis_url() else {
+        eprintln!("TEST_REDIS_URL is unset: two instances cannot share state; not exercised");
+        return;
+    };
+    let servers: Vec<Backend> = backends()
+        .into_iter()
+        .filter(|b| !matches!(b, Backend::Sqlite))
+        .collect();
+    if servers.is_empty() {
+        eprintln!("no server database configured: two instances are not exercised");
+    }
+    for backend in servers {
+        let smtp = SmtpServer::start().await;
+        let url = fresh_database(&backend).await;
+        let prefix = unique_name();
+        let env = env_for(
+            &url,
+            &smtp,
+            &[
+                ("REDIS_URL", &redis),
+                ("REDIS_KEY_PREFIX", &prefix),
+                ("RATE_LIMITS", "checkLoginId.client=4/600"),
+            ],
+        );
+        import_fixture(&env);
+        let (mut a, mut b) = (start(&env).await, start(&env).await);
+        let (a_url, b_url) = (a.base_url(), b.base_url());
+
+        // A grant issued on A is verified on B and spent on B; A then sees it spent.
+        gql(&a_url, r#"mutation { issueResetToken(by: {account: {loginId: "alice01", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
+        let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+        let grant = &mailed_grants(&mail[0])[0];
+        let verify =
+            "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }";
+        assert_eq!(
+            gql(&b_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["valid"],
+            true
+        );
+        let reset = gql(&b_url, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } } }", json!({"t": grant.token}), None).await;
+        assert_eq!(
+            reset["data"]["resetPassword"]["member"]["loginId"], "alice01",
+            "{reset}"
+        );
+        assert_eq!(
+            gql(&a_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["errors"]
+                [0]["code"],
+            "INVALID_TOKEN"
+        );
+
+        // Wrong codes add up across instances: 3 on A + 2 on B burn the grant.
+        gql(&b_url, r#"mutation { issueResetToken(by: {account: {loginId: "AliceBiz", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
+        // After the reset notice for alice01, the reset mail for AliceBiz.
+        let mail = smtp.wait_for_messages(3, Duration::from_secs(10)).await;
+        let biz = mail
+            .iter()
+            .flat_map(mailed_grants)
+            .find(|g| g.login_id == "AliceBiz")
+            .expect("a reset mail for AliceBiz");
+        let wrong = if biz.code == "000000" { "111111" } else { "000000" };
+        let code_q = "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alicebiz\", code: $c}}) { valid errors { code } } }";
+        for (i, url) in [&a_url, &a_url, &a_url, &b_url, &b_url].into_iter().enumerate() {
+            let body = gql(url, code_q, json!({"c": wrong}), None).await;
+            let want = if i < 4 {
+                "INVALID_CODE"
+            } else {
+                "TOO_MANY_ATTEMPTS"
+            };
+            assert_eq!(
+                body["data"]["verifyResetToken"]["errors"][0]["code"], want,
+                "attempt {i}: {body}"
+            );
+        }
+        let right = gql(&a_url, code_q, json!({"c": biz.code}), None).await;
+        assert_eq!(
+            right["data"]["verifyResetToken"]["errors"][0]["code"],
+            "TOO_MANY_ATTEMPTS"
+        );
+
+        // Rate limits add up: 2 calls on each instance, the fifth is refused.
+        let check = "{ checkLoginId(loginId: \"alice01\") { exists } }";
+        for url in [&a_url, &b_url, &a_url, &b_url] {
+            assert!(gql(url, check, json!({}), None).await["errors"].is_null());
+        }
+        let limited = gql(&a_url, check, json!({}), None).await;
+        assert_eq!(
+            limited["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+            "{limited}"
+        );
+
+        // A session made on A and revoked on B is dead on A.
+        let signed = gql(
+            &a_url,
+            r#"mutation { signIn(loginId: "alice01", password: "Green-Valley-58") { accessToken } }"#,
+            json!({}),
+            None,
+        )
+        .await;
+        let token = signed["data"]["signIn"]["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            gql(&b_url, "{ me { loginId } }", json!({}), Some(&token)).await["data"]["me"]["loginId"],
+            "alice01"
+        );
+        assert_eq!(
+            gql(&b_url, "mutation { signOut }", json!({}), Some(&token)).await["data"]["signOut"],
+            true
+        );
+        let dead = gql(&a_url, "{ me { loginId } }", json!({}), Some(&token)).await;
+        assert_eq!(dead["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+        a.stop(Duration::from_secs(10)).await;
+        b.stop(Duration::from_secs(10)).await;
+    }
+}
