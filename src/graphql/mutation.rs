@@ -4,7 +4,7 @@ use async_graphql::{Context, Object};
 use super::{
     errors::{ErrorCode, UserError, rate_limited, to_graphql_error},
     i18n::Lang,
-    request::{admit, context, services, session, site, target},
+    request::{admit, answer, context, services, session, site, target},
     types::{
         ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, CodeInput, DeliveryChannel,
         IssueResetTokenPayload, MemberProfile, ReauthenticatePayload, ResetCredential, ResetPasswordInput,
@@ -165,57 +165,49 @@ impl MutationRoot {
         #[graphql(desc = "Whose password to reset: exactly one of `email`, `account` or `identity`.")]
         by: ResetRequest,
     ) -> async_graphql::Result<IssueResetTokenPayload> {
-        let (recovery, lang) = services(ctx)?;
-        let fail = |e: UserError| IssueResetTokenPayload {
-            errors: vec![e],
-            ..Default::default()
-        };
-        let site = match site(recovery, site_id, lang) {
-            Ok(s) => s,
-            Err(e) => return Ok(fail(e)),
-        };
-        let request = match parse_request(by, lang) {
-            Ok(r) => r,
-            Err(e) => return Ok(fail(e)),
-        };
-        let about = match &request {
-            Request::Email(email) => target::email(&site, email),
-            Request::Account { login_id, .. } | Request::Identity { login_id, .. } => {
-                target::login(&site, login_id)
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let site = site(recovery, site_id, lang)?;
+            let request = parse_request(by, lang)?;
+            let about = match &request {
+                Request::Email(email) => target::email(&site, email),
+                Request::Account { login_id, .. } | Request::Identity { login_id, .. } => {
+                    target::login(&site, login_id)
+                }
+            };
+            admit(ctx, Operation::IssueResetToken, about).await?;
+            let result = recovery
+                .password_reset
+                .issue(&context(ctx, site, lang), request)
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            match result {
+                IssueResult::Mailed {
+                    masked_destination,
+                    expires_in,
+                } => Ok(IssueResetTokenPayload {
+                    accepted: true,
+                    channel: Some(DeliveryChannel::Email),
+                    masked_destination: Some(masked_destination),
+                    expires_in_seconds: Some(i32::try_from(expires_in.as_secs()).unwrap_or(i32::MAX)),
+                    ..Default::default()
+                }),
+                IssueResult::Direct {
+                    token,
+                    expires_at,
+                    member_type,
+                } => Ok(IssueResetTokenPayload {
+                    accepted: true,
+                    channel: Some(DeliveryChannel::Direct),
+                    expires_at: Some(expires_at.into()),
+                    token: Some(token.expose().to_owned()),
+                    member_type: Some(member_type.into()),
+                    ..Default::default()
+                }),
+                IssueResult::Refused(r) => Err(refusal_error(r, &["by", "identity"], lang).into()),
             }
-        };
-        admit(ctx, Operation::IssueResetToken, about).await?;
-        let result = recovery
-            .password_reset
-            .issue(&context(ctx, site, lang), request)
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        Ok(match result {
-            IssueResult::Mailed {
-                masked_destination,
-                expires_in,
-            } => IssueResetTokenPayload {
-                accepted: true,
-                channel: Some(DeliveryChannel::Email),
-                masked_destination: Some(masked_destination),
-                expires_in_seconds: Some(i32::try_from(expires_in.as_secs()).unwrap_or(i32::MAX)),
-                ..Default::default()
-            },
-            IssueResult::Direct {
-                token,
-                expires_at,
-                member_type,
-                masked_login_id: _,
-            } => IssueResetTokenPayload {
-                accepted: true,
-                channel: Some(DeliveryChannel::Direct),
-                expires_at: Some(expires_at.into()),
-                token: Some(token.expose().to_owned()),
-                member_type: Some(member_type.into()),
-                ..Default::default()
-            },
-            IssueResult::Refused(r) => fail(refusal_error(r, &["by", "identity"], lang)),
         })
+        .await
     }
 
     /// Checks a reset credential without spending it. A link or direct token stays usable; a
@@ -229,49 +221,42 @@ impl MutationRoot {
         #[graphql(desc = "The token, or the mailed code with its address or login ID.")]
         credential: ResetCredential,
     ) -> async_graphql::Result<VerifyResetTokenPayload> {
-        let (recovery, lang) = services(ctx)?;
-        let fail = |e: UserError| VerifyResetTokenPayload {
-            errors: vec![e],
-            ..Default::default()
-        };
-        let site = match site(recovery, site_id, lang) {
-            Ok(s) => s,
-            Err(e) => return Ok(fail(e)),
-        };
-        let credential = match parse_credential(credential, &["credential"], lang) {
-            Ok(c) => c,
-            Err(e) => return Ok(fail(e)),
-        };
-        admit(
-            ctx,
-            Operation::VerifyResetToken,
-            credential_target(&site, &credential),
-        )
-        .await?;
-        let result = recovery
-            .password_reset
-            .verify(&context(ctx, site, lang), credential)
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        Ok(match result {
-            VerifyResult::Valid {
-                token,
-                expires_at,
-                masked_login_id,
-            } => VerifyResetTokenPayload {
-                valid: true,
-                token: Some(token.expose().to_owned()),
-                expires_at: Some(expires_at.into()),
-                masked_login_id: Some(masked_login_id),
-                errors: Vec::new(),
-            },
-            VerifyResult::Invalid(e) => fail(credential_error(e, &["credential"], lang)),
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let site = site(recovery, site_id, lang)?;
+            let credential = parse_credential(credential, &["credential"], lang)?;
+            admit(
+                ctx,
+                Operation::VerifyResetToken,
+                credential_target(&site, &credential),
+            )
+            .await?;
+            let result = recovery
+                .password_reset
+                .verify(&context(ctx, site, lang), credential)
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            match result {
+                VerifyResult::Valid {
+                    token,
+                    expires_at,
+                    masked_login_id,
+                } => Ok(VerifyResetTokenPayload {
+                    valid: true,
+                    token: Some(token.expose().to_owned()),
+                    expires_at: Some(expires_at.into()),
+                    masked_login_id: Some(masked_login_id),
+                    errors: Vec::new(),
+                }),
+                VerifyResult::Invalid(e) => Err(credential_error(e, &["credential"], lang).into()),
+            }
         })
+        .await
     }
 
     /// Sets a new password with a reset token or a mailed code. A password the policy refuses
-    /// leaves the credential usable; on success every grant of the member is spent, a notice is
-    /// mailed, and the member's profile is returned.
+    /// leaves the credential usable; on success every grant of the member is spent, every session
+    /// signed out, a notice is mailed, and the member's profile is returned.
     #[graphql(complexity = "child_complexity + 100")]
     async fn reset_password(
         &self,
@@ -279,60 +264,39 @@ impl MutationRoot {
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
         #[graphql(desc = "The credential and the new password.")] input: ResetPasswordInput,
     ) -> async_graphql::Result<ResetPasswordPayload> {
-        let (recovery, lang) = services(ctx)?;
-        let fail = |errors: Vec<UserError>| ResetPasswordPayload { member: None, errors };
-        let site = match site(recovery, site_id, lang) {
-            Ok(s) => s,
-            Err(e) => return Ok(fail(vec![e])),
-        };
-        let prefix = ["input", "credential"];
-        let credential = match parse_credential(input.credential, &prefix, lang) {
-            Ok(c) => c,
-            Err(e) => return Ok(fail(vec![e])),
-        };
-        // Presenting a credential here is a guess like verifyResetToken: same budget.
-        admit(
-            ctx,
-            Operation::VerifyResetToken,
-            credential_target(&site, &credential),
-        )
-        .await?;
-        let outcome = recovery
-            .password_reset
-            .reset(
-                &context(ctx, site, lang),
-                credential,
-                &input.new_password,
-                input.new_password_confirmation.as_deref(),
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let site = site(recovery, site_id, lang)?;
+            let prefix = ["input", "credential"];
+            let credential = parse_credential(input.credential, &prefix, lang)?;
+            // Presenting a credential here is a guess like verifyResetToken: same budget.
+            admit(
+                ctx,
+                Operation::VerifyResetToken,
+                credential_target(&site, &credential),
             )
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        Ok(match outcome {
-            ResetOutcome::Done(member, active_sessions) => ResetPasswordPayload {
-                member: Some(MemberProfile::new(&member, active_sessions)),
-                errors: Vec::new(),
-            },
-            ResetOutcome::Credential(e) => fail(vec![credential_error(e, &prefix, lang)]),
-            ResetOutcome::Refused(r) => fail(vec![refusal_error(r, &prefix, lang)]),
-            ResetOutcome::Rejected(problems) => fail(
-                problems
-                    .into_iter()
-                    .map(|p| match p {
-                        PasswordProblem::Rule(rule) => {
-                            UserError::password_rules(&[rule], &["input", "newPassword"], lang).remove(0)
-                        }
-                        PasswordProblem::Mismatch => UserError::new(
-                            ErrorCode::PasswordMismatch,
-                            &["input", "newPasswordConfirmation"],
-                            lang,
-                        ),
-                        PasswordProblem::Reused => {
-                            UserError::new(ErrorCode::PasswordReused, &["input", "newPassword"], lang)
-                        }
-                    })
-                    .collect(),
-            ),
+            .await?;
+            let outcome = recovery
+                .password_reset
+                .reset(
+                    &context(ctx, site, lang),
+                    credential,
+                    &input.new_password,
+                    input.new_password_confirmation.as_deref(),
+                )
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            match outcome {
+                ResetOutcome::Done(member, active_sessions) => Ok(ResetPasswordPayload {
+                    member: Some(MemberProfile::new(&member, active_sessions)),
+                    errors: Vec::new(),
+                }),
+                ResetOutcome::Credential(e) => Err(credential_error(e, &prefix, lang).into()),
+                ResetOutcome::Refused(r) => Err(refusal_error(r, &prefix, lang).into()),
+                ResetOutcome::Rejected(problems) => Err(password_problems(problems, lang).into()),
+            }
         })
+        .await
     }
 
     /// Signs in with a login ID and password and returns a bearer token. The same
@@ -346,44 +310,38 @@ impl MutationRoot {
         #[graphql(desc = "The login ID (compared case-insensitively).")] login_id: String,
         #[graphql(desc = "The password.", secret)] password: String,
     ) -> async_graphql::Result<SignInPayload> {
-        let (recovery, lang) = services(ctx)?;
-        let fail = |e: UserError| SignInPayload {
-            errors: vec![e],
-            ..Default::default()
-        };
-        let site = match site(recovery, site_id, lang) {
-            Ok(s) => s,
-            Err(e) => return Ok(fail(e)),
-        };
-        let login_id = match LoginId::parse(&login_id) {
-            Ok(id) => id,
-            Err(e) => return Ok(fail(UserError::login_id(e, &["loginId"], lang))),
-        };
-        admit(ctx, Operation::SignIn, target::login(&site, &login_id)).await?;
-        let result = recovery
-            .sessions
-            .sign_in(&context(ctx, site, lang), &login_id, &password)
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        match result {
-            SignInResult::SignedIn {
-                token,
-                session,
-                password_expired,
-                member,
-                active_sessions,
-            } => Ok(SignInPayload {
-                access_token: Some(token.expose().to_owned()),
-                expires_at: Some(session.expires_at.into()),
-                password_expired,
-                member: Some(MemberProfile::new(&member, active_sessions)),
-                errors: Vec::new(),
-            }),
-            SignInResult::InvalidCredentials => {
-                Ok(fail(UserError::new(ErrorCode::InvalidCredentials, &[], lang)))
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let site = site(recovery, site_id, lang)?;
+            let login_id =
+                LoginId::parse(&login_id).map_err(|e| UserError::login_id(e, &["loginId"], lang))?;
+            admit(ctx, Operation::SignIn, target::login(&site, &login_id)).await?;
+            let result = recovery
+                .sessions
+                .sign_in(&context(ctx, site, lang), &login_id, &password)
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            match result {
+                SignInResult::SignedIn {
+                    token,
+                    session,
+                    password_expired,
+                    member,
+                    active_sessions,
+                } => Ok(SignInPayload {
+                    access_token: Some(token.expose().to_owned()),
+                    expires_at: Some(session.expires_at.into()),
+                    password_expired,
+                    member: Some(MemberProfile::new(&member, active_sessions)),
+                    errors: Vec::new(),
+                }),
+                SignInResult::InvalidCredentials => {
+                    Err(UserError::new(ErrorCode::InvalidCredentials, &[], lang).into())
+                }
+                SignInResult::Throttled { retry_after } => Err(rate_limited(retry_after, lang).into()),
             }
-            SignInResult::Throttled { retry_after } => Err(rate_limited(retry_after, lang)),
-        }
+        })
+        .await
     }
 
     /// Proves the password again in a signed-in session: for the next 10 minutes the session may
@@ -394,28 +352,30 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The current password.", secret)] password: String,
     ) -> async_graphql::Result<ReauthenticatePayload> {
-        let (recovery, lang) = services(ctx)?;
-        let session = session(ctx).await?;
-        let result = recovery
-            .sessions
-            .reauthenticate(
-                &context(ctx, session.owner.site.clone(), lang),
-                &session,
-                &password,
-            )
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        match result {
-            ReauthResult::Elevated(until) => Ok(ReauthenticatePayload {
-                elevated_until: Some(until.into()),
-                errors: Vec::new(),
-            }),
-            ReauthResult::InvalidCredentials => Ok(ReauthenticatePayload {
-                elevated_until: None,
-                errors: vec![UserError::new(ErrorCode::InvalidCredentials, &["password"], lang)],
-            }),
-            ReauthResult::Throttled { retry_after } => Err(rate_limited(retry_after, lang)),
-        }
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let session = session(ctx).await?;
+            let result = recovery
+                .sessions
+                .reauthenticate(
+                    &context(ctx, session.owner.site.clone(), lang),
+                    &session,
+                    &password,
+                )
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            match result {
+                ReauthResult::Elevated(until) => Ok(ReauthenticatePayload {
+                    elevated_until: Some(until.into()),
+                    errors: Vec::new(),
+                }),
+                ReauthResult::InvalidCredentials => {
+                    Err(UserError::new(ErrorCode::InvalidCredentials, &["password"], lang).into())
+                }
+                ReauthResult::Throttled { retry_after } => Err(rate_limited(retry_after, lang).into()),
+            }
+        })
+        .await
     }
 
     /// Ends the current session.
@@ -438,56 +398,45 @@ impl MutationRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "The mode and the passwords it needs.")] input: ChangePasswordInput,
     ) -> async_graphql::Result<ChangePasswordPayload> {
-        let (recovery, lang) = services(ctx)?;
-        let session = session(ctx).await?;
-        let fail = |errors: Vec<UserError>| ChangePasswordPayload {
-            errors,
-            ..Default::default()
-        };
-        let mode = match input.mode {
-            ChangePasswordMode::Extend => ChangeMode::Extend,
-            ChangePasswordMode::WithoutCurrent => ChangeMode::WithoutCurrent,
-            ChangePasswordMode::WithCurrent => ChangeMode::WithCurrent,
-        };
-        let request = ChangeRequest {
-            mode,
-            current_password: input.current_password.as_deref(),
-            new_password: input.new_password.as_deref(),
-            revoke_other_sessions: input.revoke_other_sessions,
-        };
-        let outcome = recovery
-            .password_changes
-            .change(&context(ctx, session.owner.site.clone(), lang), &session, request)
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        Ok(match outcome {
-            ChangeOutcome::Done {
-                member,
-                password_expires_at,
-                active_sessions,
-            } => ChangePasswordPayload {
-                member: Some(MemberProfile::new(&member, active_sessions)),
-                password_expires_at: Some(password_expires_at.into()),
-                errors: Vec::new(),
-            },
-            ChangeOutcome::NotEligible => fail(vec![UserError::new(
-                ErrorCode::NotEligible,
-                &["input", "mode"],
-                lang,
-            )]),
-            ChangeOutcome::SocialAccount => fail(vec![UserError::new(ErrorCode::SocialAccount, &[], lang)]),
-            ChangeOutcome::InvalidCredentials => fail(vec![UserError::new(
-                ErrorCode::InvalidCredentials,
-                &["input", "currentPassword"],
-                lang,
-            )]),
-            ChangeOutcome::Missing(field) => fail(vec![UserError::new(
-                ErrorCode::InvalidInput,
-                &["input", field],
-                lang,
-            )]),
-            ChangeOutcome::Rejected(problems) => fail(password_problems(problems, lang)),
-            ChangeOutcome::Throttled { retry_after } => return Err(rate_limited(retry_after, lang)),
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let session = session(ctx).await?;
+            let request = ChangeRequest {
+                mode: match input.mode {
+                    ChangePasswordMode::Extend => ChangeMode::Extend,
+                    ChangePasswordMode::WithoutCurrent => ChangeMode::WithoutCurrent,
+                    ChangePasswordMode::WithCurrent => ChangeMode::WithCurrent,
+                },
+                current_password: input.current_password.as_deref(),
+                new_password: input.new_password.as_deref(),
+                revoke_other_sessions: input.revoke_other_sessions,
+            };
+            let outcome = recovery
+                .password_changes
+                .change(&context(ctx, session.owner.site.clone(), lang), &session, request)
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            let refuse = |code: ErrorCode, field: &[&str]| Err(UserError::new(code, field, lang).into());
+            match outcome {
+                ChangeOutcome::Done {
+                    member,
+                    password_expires_at,
+                    active_sessions,
+                } => Ok(ChangePasswordPayload {
+                    member: Some(MemberProfile::new(&member, active_sessions)),
+                    password_expires_at: Some(password_expires_at.into()),
+                    errors: Vec::new(),
+                }),
+                ChangeOutcome::NotEligible => refuse(ErrorCode::NotEligible, &["input", "mode"]),
+                ChangeOutcome::SocialAccount => refuse(ErrorCode::SocialAccount, &[]),
+                ChangeOutcome::InvalidCredentials => {
+                    refuse(ErrorCode::InvalidCredentials, &["input", "currentPassword"])
+                }
+                ChangeOutcome::Missing(field) => refuse(ErrorCode::InvalidInput, &["input", field]),
+                ChangeOutcome::Rejected(problems) => Err(password_problems(problems, lang).into()),
+                ChangeOutcome::Throttled { retry_after } => Err(rate_limited(retry_after, lang).into()),
+            }
         })
+        .await
     }
 }

@@ -3,7 +3,7 @@ use async_graphql::{Context, ErrorExtensions, Object};
 
 use super::{
     errors::{UserError, to_graphql_error, top_level},
-    request::{admit, optional_session, services as request, site, target},
+    request::{admit, answer, optional_session, services, site, target},
     types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, MemberProfile, PasswordPolicyView},
 };
 use crate::{
@@ -26,39 +26,33 @@ impl QueryRoot {
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
         #[graphql(desc = "What to search by: exactly one of `email` or `identity`.")] by: FindIdBy,
     ) -> async_graphql::Result<FindIdPayload> {
-        let (recovery, lang) = request(ctx)?;
-        let fail = |e: UserError| FindIdPayload {
-            accounts: Vec::new(),
-            errors: vec![e],
-        };
-        let site = match site(recovery, site_id, lang) {
-            Ok(s) => s,
-            Err(e) => return Ok(fail(e)),
-        };
-        let found = match by {
-            FindIdBy::Email(raw) => match Email::parse(&raw) {
-                Ok(email) => {
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let site = site(recovery, site_id, lang)?;
+            let found = match by {
+                FindIdBy::Email(raw) => {
+                    let email =
+                        Email::parse(&raw).map_err(|e| UserError::email(e, &["by", "email"], lang))?;
                     admit(ctx, Operation::FindId, target::email(&site, &email)).await?;
                     recovery.find_id.by_email(&site, &email).await
                 }
-                Err(e) => return Ok(fail(UserError::email(e, &["by", "email"], lang))),
-            },
-            FindIdBy::Identity(identity) => match Ci::parse(&identity.ci) {
-                Ok(ci) => {
+                FindIdBy::Identity(identity) => {
+                    let ci = Ci::parse(&identity.ci)
+                        .map_err(|e| UserError::ci(e, &["by", "identity", "ci"], lang))?;
                     admit(ctx, Operation::FindId, target::identity(recovery, &site, &ci)).await?;
                     recovery
                         .find_id
                         .by_identity(&site, &ci, identity.join_type.into())
                         .await
                 }
-                Err(e) => return Ok(fail(UserError::ci(e, &["by", "identity", "ci"], lang))),
-            },
-        };
-        let accounts = found.map_err(|e| to_graphql_error(e, lang))?;
-        Ok(FindIdPayload {
-            accounts: accounts.into_iter().map(Into::into).collect(),
-            errors: Vec::new(),
+            };
+            let accounts = found.map_err(|e| to_graphql_error(e, lang))?;
+            Ok(FindIdPayload {
+                accounts: accounts.into_iter().map(Into::into).collect(),
+                errors: Vec::new(),
+            })
         })
+        .await
     }
 
     /// Tells whether a login ID exists on the site, its kind, whether it can reset its password,
@@ -69,26 +63,20 @@ impl QueryRoot {
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
         #[graphql(desc = "The login ID to check (compared case-insensitively).")] login_id: String,
     ) -> async_graphql::Result<CheckLoginIdPayload> {
-        let (recovery, lang) = request(ctx)?;
-        let fail = |e: UserError| CheckLoginIdPayload {
-            errors: vec![e],
-            ..Default::default()
-        };
-        let site = match site(recovery, site_id, lang) {
-            Ok(s) => s,
-            Err(e) => return Ok(fail(e)),
-        };
-        let login_id = match LoginId::parse(&login_id) {
-            Ok(id) => id,
-            Err(e) => return Ok(fail(UserError::login_id(e, &["loginId"], lang))),
-        };
-        admit(ctx, Operation::CheckLoginId, target::login(&site, &login_id)).await?;
-        let check = recovery
-            .find_id
-            .check_login_id(&site, &login_id)
-            .await
-            .map_err(|e| to_graphql_error(e, lang))?;
-        Ok(check.into())
+        answer(async {
+            let (recovery, lang) = services(ctx)?;
+            let site = site(recovery, site_id, lang)?;
+            let login_id =
+                LoginId::parse(&login_id).map_err(|e| UserError::login_id(e, &["loginId"], lang))?;
+            admit(ctx, Operation::CheckLoginId, target::login(&site, &login_id)).await?;
+            let check = recovery
+                .find_id
+                .check_login_id(&site, &login_id)
+                .await
+                .map_err(|e| to_graphql_error(e, lang))?;
+            Ok(check.into())
+        })
+        .await
     }
 
     /// The password rules of a site, so a client can check a new password as the user types.
@@ -97,7 +85,8 @@ impl QueryRoot {
         ctx: &Context<'_>,
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
     ) -> async_graphql::Result<PasswordPolicyView> {
-        let (recovery, lang) = request(ctx)?;
+        let (recovery, lang) = services(ctx)?;
+        // No payload to carry user errors here: a malformed site is a typed top-level error.
         let site = site(recovery, site_id, lang).map_err(|e| {
             async_graphql::Error::new(e.message).extend_with(|_, ext| {
                 ext.set("code", top_level::INVALID_INPUT);
@@ -115,7 +104,7 @@ impl QueryRoot {
     /// The signed-in member (`Authorization: Bearer …`), or null without a token. An invalid,
     /// expired or revoked token is an UNAUTHENTICATED error.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<MemberProfile>> {
-        let (recovery, lang) = request(ctx)?;
+        let (recovery, lang) = services(ctx)?;
         let Some(session) = optional_session(ctx).await? else {
             return Ok(None);
         };

@@ -95,6 +95,48 @@ pub async fn session(ctx: &Context<'_>) -> async_graphql::Result<SessionInfo> {
     optional_session(ctx).await?.ok_or_else(|| unauthenticated(lang))
 }
 
+/// Why a resolver stops early: problems for the user (the payload's `errors`), or a failure of
+/// the request itself (a top-level error).
+pub enum Stop {
+    User(Vec<UserError>),
+    Request(async_graphql::Error),
+}
+
+impl From<UserError> for Stop {
+    fn from(e: UserError) -> Self {
+        Stop::User(vec![e])
+    }
+}
+
+impl From<Vec<UserError>> for Stop {
+    fn from(e: Vec<UserError>) -> Self {
+        Stop::User(e)
+    }
+}
+
+impl From<async_graphql::Error> for Stop {
+    fn from(e: async_graphql::Error) -> Self {
+        Stop::Request(e)
+    }
+}
+
+/// A payload that can carry user errors (all its other fields then empty).
+pub trait Payload: Default {
+    fn refused(errors: Vec<UserError>) -> Self;
+}
+
+/// Runs a resolver body written with `?`: user errors become the payload's `errors`, request
+/// failures top-level errors.
+pub async fn answer<P: Payload>(
+    body: impl std::future::Future<Output = Result<P, Stop>>,
+) -> async_graphql::Result<P> {
+    match body.await {
+        Ok(payload) => Ok(payload),
+        Err(Stop::User(errors)) => Ok(P::refused(errors)),
+        Err(Stop::Request(e)) => Err(e),
+    }
+}
+
 /// The request-scoped services and language (attached by the HTTP layer).
 pub fn services<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Recovery, Lang)> {
     let recovery = ctx.data::<Recovery>()?;

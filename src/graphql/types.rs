@@ -419,3 +419,25 @@ pub struct ChangePasswordPayload {
     /// Why nothing was changed; empty on success. Every violated password rule is listed.
     pub errors: Vec<UserError>,
 }
+
+/// Payloads answer user errors with everything else empty.
+macro_rules! payloads {
+    ($($payload:ty),+ $(,)?) => {
+        $(impl super::request::Payload for $payload {
+            fn refused(errors: Vec<UserError>) -> Self {
+                Self { errors, ..Default::default() }
+            }
+        })+
+    };
+}
+
+payloads!(
+    FindIdPayload,
+    CheckLoginIdPayload,
+    IssueResetTokenPayload,
+    VerifyResetTokenPayload,
+    ResetPasswordPayload,
+    SignInPayload,
+    ReauthenticatePayload,
+    ChangePasswordPayload,
+);

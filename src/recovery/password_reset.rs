@@ -82,7 +82,6 @@ pub enum IssueResult {
         token: ResetToken,
         expires_at: DateTime<Utc>,
         member_type: MemberType,
-        masked_login_id: String,
     },
     Refused(Refusal),
 }
@@ -334,7 +333,6 @@ impl PasswordReset {
             token,
             expires_at: Utc::now() + self.settings.direct_ttl,
             member_type: member.member_type,
-            masked_login_id: mask_login_id(&member.login_id),
         })
     }
 

@@ -101,6 +101,7 @@ async fn redis_cut_means_service_unavailable_fast_never_zero_attempts_and_it_com
         for query in [ISSUE, CODE] {
             let (took, body) = timed(&app, query).await;
             assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "hang={hang}: {body}");
+            eprintln!("redis cut (hang={hang}): SERVICE_UNAVAILABLE after {took:?}");
             assert!(
                 body["data"].is_null(),
                 "no partial answer, and never 'zero attempts': {body}"
@@ -142,6 +143,10 @@ async fn database_cut_means_service_unavailable_fast_and_it_comes_back() {
         for query in [CHECK, ISSUE] {
             let (took, body) = timed(&app, query).await;
             assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "[{}] {body}", app.backend);
+            eprintln!(
+                "[{}] database cut: SERVICE_UNAVAILABLE after {took:?}",
+                app.backend
+            );
             assert!(took < FAST, "[{}] took {took:?}", app.backend);
         }
         let (took, status) = ready_status(&app).await;

@@ -183,7 +183,10 @@ async fn production_turns_off_introspection_suggestions_and_graphiql() {
     let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
     let app = app_with(backend, &[("PRODUCTION", "true"), key]).await;
     let (_, body) = post(&app, "{ __schema { types { name } } }", json!({}), &[]).await;
-    assert!(body["data"]["__schema"]["types"].is_null(), "introspection answered: {body}");
+    assert!(
+        body["data"]["__schema"]["types"].is_null(),
+        "introspection answered: {body}"
+    );
     let (_, body) = post(&app, "{ passwordPolicyy { minLength } }", json!({}), &[]).await;
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(!message.contains("Did you mean"), "{message}");
