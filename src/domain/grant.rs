@@ -2,61 +2,19 @@
 //! and what a grant is for. Only hashes are ever stored.
 use std::{fmt, time::Duration};
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::{
     keyed_hash::{KeyedHasher, hex},
     member::MemberId,
+    opaque_token::opaque_token,
     site::SiteId,
 };
 
-/// A reset token: 256 bits from the OS RNG, URL-safe base64. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ResetToken(String);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not a reset token")]
-pub struct TokenFormatError;
-
-impl ResetToken {
-    pub fn generate() -> ResetToken {
-        let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes);
-        ResetToken(URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    /// Accepts what `generate` makes (43 URL-safe characters); anything else is refused before
-    /// any lookup.
-    pub fn parse(raw: &str) -> Result<ResetToken, TokenFormatError> {
-        let raw = raw.trim();
-        let ok = raw.len() == 43
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(ResetToken(raw.to_owned()))
-        } else {
-            Err(TokenFormatError)
-        }
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// SHA-256: enough for a 256-bit random secret, and what the store keeps.
-    pub fn hash(&self) -> TokenHash {
-        TokenHash(hex(&Sha256::digest(self.0.as_bytes())))
-    }
-}
-
-impl fmt::Debug for ResetToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ResetToken([redacted])")
-    }
-}
+opaque_token!(
+    /// A reset token (mailed link, identity path, or exchanged for a code). Never printed.
+    ResetToken
+);
 
 /// A 6-digit code, uniformly random. Never printed.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@ pub mod lang;
 pub mod login_id;
 pub mod masking;
 pub mod member;
+pub mod opaque_token;
 pub mod password_policy;
 pub mod session;
 pub mod site;

@@ -1,58 +1,18 @@
 //! Signed-in sessions: an opaque bearer token (kept only as a hash), its owner, expiry and the
 //! "elevated until" mark that allows changing the password without the current one.
-use std::{fmt, time::Duration};
+use std::time::Duration;
 
-use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 
 use super::{
     grant::{GrantOwner, TokenHash},
-    keyed_hash::hex,
+    opaque_token::opaque_token,
 };
 
-/// A bearer token: 256 bits from the OS RNG, URL-safe. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct AccessToken(String);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("not an access token")]
-pub struct AccessTokenError;
-
-impl AccessToken {
-    pub fn generate() -> AccessToken {
-        let mut bytes = [0u8; 32];
-        rand::fill(&mut bytes);
-        AccessToken(URL_SAFE_NO_PAD.encode(bytes))
-    }
-
-    pub fn parse(raw: &str) -> Result<AccessToken, AccessTokenError> {
-        let raw = raw.trim();
-        let ok = raw.len() == 43
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if ok {
-            Ok(AccessToken(raw.to_owned()))
-        } else {
-            Err(AccessTokenError)
-        }
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    pub fn hash(&self) -> TokenHash {
-        TokenHash(hex(&Sha256::digest(self.0.as_bytes())))
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken([redacted])")
-    }
-}
+opaque_token!(
+    /// A bearer token of a signed-in session. Never printed.
+    AccessToken
+);
 
 /// A session to store.
 #[derive(Debug, Clone)]

@@ -165,25 +165,6 @@ impl PasswordReset {
     }
 
     /// Audit writes never fail a request: the event is logged instead.
-    async fn audit(
-        &self,
-        ctx: &RequestContext,
-        member: Option<&Member>,
-        kind: AuditKind,
-        outcome: &'static str,
-    ) {
-        let event = AuditEvent {
-            site: ctx.site.clone(),
-            member: member.map(|m| m.id.clone()),
-            kind,
-            outcome,
-            client: ctx.client.clone(),
-        };
-        if let Err(e) = self.audit.record(event).await {
-            tracing::error!(error = %e, kind = kind.code(), outcome, "audit event not written");
-        }
-    }
-
     pub async fn issue(
         &self,
         ctx: &RequestContext,
@@ -225,7 +206,8 @@ impl PasswordReset {
         let mut mailed_members = Vec::new();
         let eligible: Vec<Member> = members.into_iter().filter(Member::can_reset_password).collect();
         if eligible.is_empty() {
-            self.audit(ctx, None, AuditKind::ResetRequested, "no_account")
+            self.audit
+                .note(ctx, None, AuditKind::ResetRequested, "no_account")
                 .await;
             return Ok(());
         }
@@ -238,7 +220,8 @@ impl PasswordReset {
                 .has_room(Operation::ResetMailPerMember, &member_key)
                 .await?
             {
-                self.audit(ctx, Some(&member), AuditKind::ResetRequested, "member_limited")
+                self.audit
+                    .note(ctx, Some(&member), AuditKind::ResetRequested, "member_limited")
                     .await;
                 continue;
             }
@@ -268,7 +251,8 @@ impl PasswordReset {
                     mailed_members.push(member);
                 }
                 IssueOutcome::CoolingDown => {
-                    self.audit(ctx, Some(&member), AuditKind::ResetRequested, "cooldown")
+                    self.audit
+                        .note(ctx, Some(&member), AuditKind::ResetRequested, "cooldown")
                         .await;
                 }
             }
@@ -295,7 +279,8 @@ impl PasswordReset {
         }
         self.mail_wake.notify_one();
         for member in &mailed_members {
-            self.audit(ctx, Some(member), AuditKind::ResetRequested, "mail_queued")
+            self.audit
+                .note(ctx, Some(member), AuditKind::ResetRequested, "mail_queued")
                 .await;
         }
         Ok(())
@@ -315,19 +300,22 @@ impl PasswordReset {
                 .is_some_and(|own| bool::from(own.0.as_bytes().ct_eq(presented.0.as_bytes())))
         };
         let Some(member) = member.filter(|m| m.status != MemberStatus::Withdrawn && matches(m)) else {
-            self.audit(ctx, None, AuditKind::FailedAttempt, "identity_mismatch")
+            self.audit
+                .note(ctx, None, AuditKind::FailedAttempt, "identity_mismatch")
                 .await;
             return Ok(IssueResult::Refused(Refusal::IdentityMismatch));
         };
         if let Some(refusal) = refusal_for(&member) {
-            self.audit(ctx, Some(&member), AuditKind::ResetRequested, "refused")
+            self.audit
+                .note(ctx, Some(&member), AuditKind::ResetRequested, "refused")
                 .await;
             return Ok(IssueResult::Refused(refusal));
         }
         let token = ResetToken::generate();
         let grant = NewGrant::new(GrantPurpose::Direct, token.hash(), None, self.settings.direct_ttl);
         self.tokens.issue_grant(&owner_of(&member), &grant, None).await?;
-        self.audit(ctx, Some(&member), AuditKind::ResetRequested, "direct")
+        self.audit
+            .note(ctx, Some(&member), AuditKind::ResetRequested, "direct")
             .await;
         Ok(IssueResult::Direct {
             token,
@@ -383,7 +371,8 @@ impl PasswordReset {
         match credential {
             Credential::Token(token) => match self.by_token(ctx, &token).await? {
                 Some((member, info)) => {
-                    self.audit(ctx, Some(&member), AuditKind::ResetVerified, "token")
+                    self.audit
+                        .note(ctx, Some(&member), AuditKind::ResetVerified, "token")
                         .await;
                     Ok(VerifyResult::Valid {
                         token,
@@ -392,7 +381,8 @@ impl PasswordReset {
                     })
                 }
                 None => {
-                    self.audit(ctx, None, AuditKind::FailedAttempt, "invalid_token")
+                    self.audit
+                        .note(ctx, None, AuditKind::FailedAttempt, "invalid_token")
                         .await;
                     Ok(VerifyResult::Invalid(CredentialError::InvalidToken))
                 }
@@ -419,7 +409,8 @@ impl PasswordReset {
                         .await?;
                     match check {
                         CodeCheck::Valid(info) => {
-                            self.audit(ctx, Some(&member), AuditKind::ResetVerified, "code")
+                            self.audit
+                                .note(ctx, Some(&member), AuditKind::ResetVerified, "code")
                                 .await;
                             return Ok(VerifyResult::Valid {
                                 token,
@@ -430,7 +421,8 @@ impl PasswordReset {
                         CodeCheck::Wrong => {}
                         CodeCheck::TooMany => too_many = true,
                     }
-                    self.audit(ctx, Some(&member), AuditKind::FailedAttempt, "wrong_code")
+                    self.audit
+                        .note(ctx, Some(&member), AuditKind::FailedAttempt, "wrong_code")
                         .await;
                 }
                 Ok(VerifyResult::Invalid(if too_many {
@@ -467,7 +459,8 @@ impl PasswordReset {
                         CodeCheck::Wrong => {}
                         CodeCheck::TooMany => too_many = true,
                     }
-                    self.audit(ctx, Some(&member), AuditKind::FailedAttempt, "wrong_code")
+                    self.audit
+                        .note(ctx, Some(&member), AuditKind::FailedAttempt, "wrong_code")
                         .await;
                 }
                 Ok(Err(if too_many {

@@ -323,6 +323,29 @@ pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
 }
 
+impl dyn AuditLog {
+    /// Records an event about a request. The audit never fails a request: a write that fails is
+    /// logged instead.
+    pub async fn note(
+        &self,
+        ctx: &crate::recovery::password_reset::RequestContext,
+        member: Option<&Member>,
+        kind: AuditKind,
+        outcome: &'static str,
+    ) {
+        let event = AuditEvent {
+            site: ctx.site.clone(),
+            member: member.map(|m| m.id.clone()),
+            kind,
+            outcome,
+            client: ctx.client.clone(),
+        };
+        if let Err(e) = self.record(event).await {
+            tracing::error!(error = %e, kind = kind.code(), outcome, "audit event not written");
+        }
+    }
+}
+
 /// A new password for a member, applied in one database transaction together with its
 /// history, the notice mail and the audit event.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use crate::{
     recovery::{
         errors::RecoveryError,
         password_reset::RequestContext,
-        ports::{AuditEvent, AuditKind, AuditLog, Limiter, MemberStore, PasswordHasher, SessionStore},
+        ports::{AuditKind, AuditLog, Limiter, MemberStore, PasswordHasher, SessionStore},
         site_policy::SitePolicies,
     },
 };
@@ -93,25 +93,6 @@ pub fn password_expires_at(member: &Member, policy: &PasswordPolicy) -> DateTime
 }
 
 impl Sessions {
-    async fn audit(
-        &self,
-        ctx: &RequestContext,
-        member: Option<&Member>,
-        kind: AuditKind,
-        outcome: &'static str,
-    ) {
-        let event = AuditEvent {
-            site: ctx.site.clone(),
-            member: member.map(|m| m.id.clone()),
-            kind,
-            outcome,
-            client: ctx.client.clone(),
-        };
-        if let Err(e) = self.audit.record(event).await {
-            tracing::error!(error = %e, kind = kind.code(), "audit event not written");
-        }
-    }
-
     fn client_key(ctx: &RequestContext) -> Option<String> {
         ctx.client.as_ref().map(|c| format!("signin:client:{c}"))
     }
@@ -178,7 +159,7 @@ impl Sessions {
     ) -> Result<SignInResult, RecoveryError> {
         let id_key = throttle_key_for(ctx.site.as_str(), &login_id.normalized());
         if let Some(retry_after) = self.throttled(ctx, &id_key).await? {
-            self.audit(ctx, None, AuditKind::SignedIn, "throttled").await;
+            self.audit.note(ctx, None, AuditKind::SignedIn, "throttled").await;
             return Ok(SignInResult::Throttled { retry_after });
         }
         let member = self
@@ -191,7 +172,8 @@ impl Sessions {
             Some(m) if right && m.status == MemberStatus::Active => m,
             other => {
                 self.count_failure(ctx, &id_key).await?;
-                self.audit(ctx, other.as_ref(), AuditKind::SignedIn, "invalid_credentials")
+                self.audit
+                    .note(ctx, other.as_ref(), AuditKind::SignedIn, "invalid_credentials")
                     .await;
                 return Ok(SignInResult::InvalidCredentials);
             }
@@ -218,7 +200,9 @@ impl Sessions {
         self.sessions.create_session(&owner, &session).await?;
         let policy = self.policies.policy_for(&member.site_id).await?;
         let active_sessions = self.sessions.count_sessions(&owner).await?;
-        self.audit(ctx, Some(&member), AuditKind::SignedIn, "ok").await;
+        self.audit
+            .note(ctx, Some(&member), AuditKind::SignedIn, "ok")
+            .await;
         Ok(SignInResult::SignedIn {
             session: SessionInfo {
                 owner,
@@ -263,7 +247,8 @@ impl Sessions {
             Ok(PasswordCheck::Right)
         } else {
             self.count_failure(ctx, &id_key).await?;
-            self.audit(ctx, Some(member), AuditKind::FailedAttempt, "wrong_password")
+            self.audit
+                .note(ctx, Some(member), AuditKind::FailedAttempt, "wrong_password")
                 .await;
             Ok(PasswordCheck::Wrong)
         }
