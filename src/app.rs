@@ -102,6 +102,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 member_window: settings.code_member_window,
             },
             reset_elevation_window: settings.reset_elevation_window,
+            reply_floor: settings.email_reply_floor,
             public_reset_url,
         },
         settings.rate_limits.clone(),

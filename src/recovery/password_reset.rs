@@ -40,6 +40,8 @@ pub struct ResetSettings {
     pub direct_ttl: Duration,
     pub cooldown: Duration,
     pub limits: AttemptLimits,
+    /// The e-mail paths answer no sooner than this, whether or not an account matched.
+    pub reply_floor: Duration,
     /// How long after a reset the first sign-in is elevated.
     pub reset_elevation_window: Duration,
     /// Base of the links in mails (`PUBLIC_RESET_URL`), never the request's Host.
@@ -172,21 +174,26 @@ impl PasswordReset {
     ) -> Result<IssueResult, RecoveryError> {
         match request {
             ResetRequest::Email(email) => {
+                let started = tokio::time::Instant::now();
                 let members = self.members.find_by_email(&ctx.site, &email).await?;
                 self.mail_grants(ctx, &email, members).await?;
-                Ok(self.mailed(&email))
+                Ok(self.mailed(&email, started).await)
             }
             ResetRequest::Account { login_id, email } => {
+                let started = tokio::time::Instant::now();
                 let member = self.members.find_by_login_id(&ctx.site, &login_id).await?;
                 let matching = member.into_iter().filter(|m| m.email == email.as_str()).collect();
                 self.mail_grants(ctx, &email, matching).await?;
-                Ok(self.mailed(&email))
+                Ok(self.mailed(&email, started).await)
             }
             ResetRequest::Identity { login_id, ci } => self.issue_direct(ctx, &login_id, &ci).await,
         }
     }
 
-    fn mailed(&self, typed: &Email) -> IssueResult {
+    /// The e-mail paths' one reply, sent no sooner than `reply_floor` after the request began: a
+    /// known address does more work (grant, outbox) than an unknown one, and timing must not tell.
+    async fn mailed(&self, typed: &Email, started: tokio::time::Instant) -> IssueResult {
+        tokio::time::sleep_until(started + self.settings.reply_floor).await;
         IssueResult::Mailed {
             masked_destination: mask_email(typed.as_str()),
             expires_in: self.settings.email_ttl,
