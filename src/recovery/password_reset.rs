@@ -278,7 +278,8 @@ impl PasswordReset {
             grants: grants.clone(),
         };
         if let Err(e) = self.outbox.enqueue(&meta, &mail).await {
-            // No mail will carry these grants: take them back so a retry is not held by the cooldown.
+            // No mail will carry these grants: take them back. (The cooldown stays: a retry right
+            // after an outage waits at most RESET_COOLDOWN_SECS.)
             for (owner, _) in &grants {
                 let _ = self.tokens.revoke_grants(owner).await;
             }

@@ -662,3 +662,61 @@ async fn bad_input_is_typed_and_the_audit_holds_no_secrets() {
         }
     }
 }
+
+#[tokio::test]
+async fn grants_expire_after_their_configured_lifetime() {
+    let backend = &backends()[0];
+    let (app, _smtp) = spawn_app_with_smtp(backend, &[("DIRECT_TOKEN_TTL_SECS", "1")]).await;
+    let app = app.with_fixture().await;
+    let issued = issue(
+        &app,
+        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
+    )
+    .await;
+    let token = json!({"token": issued["token"]});
+    assert_eq!(verify(&app, token.clone()).await["valid"], true);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    assert_eq!(codes(&verify(&app, token).await), ["INVALID_TOKEN"]);
+}
+
+#[tokio::test]
+async fn without_smtp_mail_lands_in_the_outbox_folder() {
+    let backend = &backends()[0];
+    let dir = crate::helpers::scratch_dir().join("outbox");
+    let dir_text = dir.display().to_string();
+    let settings = crate::helpers::backend_settings(backend, &[("OUTBOX_DIR", &dir_text)]).await;
+    let app = crate::helpers::spawn_app_with(backend, settings)
+        .await
+        .with_fixture()
+        .await;
+    issue(
+        &app,
+        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + WAIT;
+    let eml = loop {
+        let files: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if let Some(file) = files.first() {
+            break std::fs::read_to_string(file).unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "no .eml in {dir_text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let parsed = mail_parser::MessageParser::default()
+        .parse(eml.as_bytes())
+        .expect("a MIME message");
+    assert_eq!(parsed.subject(), Some("Reset your password"));
+    let text = parsed.body_text(0).unwrap_or_default();
+    assert!(
+        text.contains("alice01") && text.contains("https://app.example/reset?token="),
+        "{text}"
+    );
+}
