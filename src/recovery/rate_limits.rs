@@ -167,7 +167,7 @@ impl RateLimits {
             };
             let key = match scope {
                 Scope::Target => Self::target_key(op, subject),
-                Scope::Client => format!("rl:{}:{}:{subject}", op.name(), scope.name()),
+                Scope::Client => format!("{}:{}:{subject}", op.name(), scope.name()),
             };
             let decision = self.limiter.hit(&key, limit.count, limit.window).await?;
             if !decision.allowed {
@@ -186,7 +186,7 @@ impl RateLimits {
 
 impl RateLimits {
     fn target_key(op: Operation, target: &str) -> String {
-        format!("rl:{}:{}:{target}", op.name(), Scope::Target.name())
+        format!("{}:{}:{target}", op.name(), Scope::Target.name())
     }
 
     /// Whether `target` has room for one more `op`, without counting (for budgets that only
