@@ -242,7 +242,7 @@ impl Settings {
             email_grant_ttl: secs("EMAIL_GRANT_TTL_SECS", "900")?,
             direct_token_ttl: secs("DIRECT_TOKEN_TTL_SECS", "300")?,
             reset_cooldown: secs("RESET_COOLDOWN_SECS", "60")?,
-            email_reply_floor: millis("EMAIL_REPLY_FLOOR_MS", "10")?,
+            email_reply_floor: millis("EMAIL_REPLY_FLOOR_MS", "50")?,
             code_max_attempts: typed("CODE_MAX_ATTEMPTS", parse("CODE_MAX_ATTEMPTS", "5")?)?,
             code_member_max_failures: typed(
                 "CODE_MEMBER_MAX_FAILURES",

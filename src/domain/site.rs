@@ -1,7 +1,8 @@
 //! Site codes: every member belongs to one site; the same login ID may exist on two sites.
 use std::fmt;
 
-/// A short site code (`[A-Za-z0-9_-]{1,32}`).
+/// A short site code (`[A-Za-z0-9_-]{1,32}`), kept lowercase: `MAIN` and `main` are one site on
+/// every database (MySQL compares case-insensitively by default, and counters must agree).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SiteId(String);
 
@@ -20,7 +21,7 @@ impl SiteId {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
         if valid {
-            Ok(SiteId(raw.to_owned()))
+            Ok(SiteId(raw.to_ascii_lowercase()))
         } else {
             Err(SiteIdError)
         }
@@ -43,9 +44,11 @@ mod tests {
 
     #[test]
     fn accepts_short_codes_and_refuses_the_rest() {
-        for ok in ["main", "site-2", "A_1", &"x".repeat(32)] {
+        for ok in ["main", "site-2", "a_1", &"x".repeat(32)] {
             assert_eq!(SiteId::parse(ok).unwrap().as_str(), ok);
         }
+        assert_eq!(SiteId::parse("Main").unwrap(), SiteId::parse("mAIN").unwrap());
+        assert_eq!(SiteId::parse("A_1").unwrap().as_str(), "a_1");
         assert_eq!(SiteId::parse("  main ").unwrap().as_str(), "main");
         for bad in ["", "  ", "a b", "site/1", &"x".repeat(33), "사이트"] {
             assert!(SiteId::parse(bad).is_err(), "{bad:?} should be refused");

@@ -409,7 +409,7 @@ impl MutationRoot {
                 },
                 current_password: input.current_password.as_deref(),
                 new_password: input.new_password.as_deref(),
-                revoke_other_sessions: input.revoke_other_sessions,
+                revoke_other_sessions: input.revoke_other_sessions.unwrap_or(true),
             };
             let outcome = recovery
                 .password_changes

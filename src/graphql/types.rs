@@ -404,9 +404,9 @@ pub struct ChangePasswordInput {
     /// The new password (WITHOUT_CURRENT, WITH_CURRENT).
     #[graphql(secret)]
     pub new_password: Option<String>,
-    /// Sign out every other session of the member (default true).
-    #[graphql(default = true)]
-    pub revoke_other_sessions: bool,
+    /// Sign out every other session of the member (default true; null also means true).
+    #[graphql(default_with = "Some(true)")]
+    pub revoke_other_sessions: Option<bool>,
 }
 
 /// Result of `changePassword`.

@@ -21,7 +21,9 @@ pub struct MailDelivery {
 
 /// How long a claimed message is reserved for the instance that claimed it.
 const LEASE: Duration = Duration::from_secs(120);
-const BATCH: u64 = 20;
+/// Claimed one at a time: a claimed message is always sent well within its lease (SMTP timeout
+/// ≪ LEASE), so no other instance can take it over and send it twice.
+const BATCH: u64 = 1;
 
 /// 1 s, 2 s, 4 s … capped at 5 minutes.
 pub fn backoff(attempts: u32) -> Duration {
@@ -67,14 +69,19 @@ impl MailDelivery {
         tracing::info!("mail delivery stopped");
     }
 
-    /// One round: returns how many messages were handled.
+    /// One round: delivers due messages until none is left; returns how many were handled.
     pub async fn deliver_due(&self) -> Result<usize, crate::recovery::ports::StoreError> {
-        let claimed = self.outbox.claim_due(BATCH, LEASE).await?;
-        let count = claimed.len();
-        for mail in claimed {
-            self.deliver(mail).await?;
+        let mut count = 0;
+        loop {
+            let claimed = self.outbox.claim_due(BATCH, LEASE).await?;
+            if claimed.is_empty() {
+                return Ok(count);
+            }
+            count += claimed.len();
+            for mail in claimed {
+                self.deliver(mail).await?;
+            }
         }
-        Ok(count)
     }
 
     async fn still_wanted(&self, mail: &ClaimedMail) -> Result<bool, crate::recovery::ports::StoreError> {

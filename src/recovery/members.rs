@@ -164,8 +164,7 @@ impl MemberAdmin {
                 continue;
             }
             let fail = |problem: String| AdminError::Line { line, problem };
-            let parsed: ImportLine =
-                serde_json::from_str(raw).map_err(|e| fail(format!("not a valid member record: {e}")))?;
+            let parsed: ImportLine = serde_json::from_str(raw).map_err(|e| fail(record_problem(&e)))?;
             let password = match (parsed.password, parsed.password_hash) {
                 (Some(_), Some(_)) => {
                     return Err(fail("give either password or passwordHash, not both".into()));
@@ -384,6 +383,27 @@ impl MemberAdmin {
         self.store.ensure_sites(&sites).await?;
         Ok(self.store.insert_members(&members).await?)
     }
+}
+
+/// What is wrong with a line, without echoing its values (a misplaced password could be one).
+fn record_problem(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let what = if message.contains("unknown field") || message.contains("missing field") {
+        // Field names only: serde puts the name in backticks, no value.
+        message
+            .split(" at line")
+            .next()
+            .unwrap_or("a field is wrong")
+            .to_owned()
+    } else {
+        match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON".to_owned()
+            }
+            _ => "a field has the wrong type".to_owned(),
+        }
+    };
+    format!("not a valid member record ({what}, column {})", e.column())
 }
 
 fn parse_code<T>(

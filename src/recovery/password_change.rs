@@ -128,6 +128,13 @@ impl PasswordChanges {
             }
         };
         let changed = new_hash.is_some();
+        // Other sessions go before the new password exists, so none opened with the old one
+        // outlives a change that went through.
+        if changed && request.revoke_other_sessions {
+            self.sessions
+                .revoke_sessions(&session.owner, Some(&session.token))
+                .await?;
+        }
         let updated = self
             .members
             .apply_password_change(PasswordChange {
@@ -146,14 +153,10 @@ impl PasswordChanges {
             })
             .await?;
         if changed {
-            if request.revoke_other_sessions {
-                self.sessions
-                    .revoke_sessions(&session.owner, Some(&session.token))
-                    .await?;
-            }
             self.mail_wake.notify_one();
         }
-        let active_sessions = self.sessions.count_sessions(&session.owner).await?;
+        // The change is committed: a failing count must not turn it into an error.
+        let active_sessions = self.sessions.count_sessions(&session.owner).await.unwrap_or(0);
         Ok(ChangeOutcome::Done {
             password_expires_at: password_expires_at(&updated, &policy),
             member: Box::new(updated),

@@ -518,6 +518,9 @@ impl PasswordReset {
                 GrantProof::Code(_) => CredentialError::InvalidCode,
             }));
         }
+        // Sessions die before the new password exists: whatever fails later, no session opened
+        // with the old password outlives the reset.
+        self.sessions.revoke_sessions(&owner, None).await?;
         let now = Utc::now();
         let notice = password_changed_mail(ctx.lang, &member.email, &member.login_id, now);
         let updated = self
@@ -545,16 +548,30 @@ impl PasswordReset {
                 },
             })
             .await?;
-        self.tokens.revoke_grants(&owner).await?;
-        self.sessions.revoke_sessions(&owner, None).await?;
-        // The first sign-in after a reset may change the password without the current one.
-        self.sessions
-            .mark_reset(&owner, self.settings.reset_elevation_window)
-            .await?;
-        // A throttled sign-in must never keep the owner out after recovering.
-        self.limiter.clear(&signin_throttle_key(&member)).await?;
+        // The password is changed: what follows is tidying up and must not turn the answer into
+        // an error. Failures are logged.
+        let after = [
+            ("revoke grants", self.tokens.revoke_grants(&owner).await),
+            // The first sign-in after a reset may change the password without the current one.
+            (
+                "mark the reset",
+                self.sessions
+                    .mark_reset(&owner, self.settings.reset_elevation_window)
+                    .await,
+            ),
+            // A throttled sign-in must never keep the owner out after recovering.
+            (
+                "clear the sign-in throttle",
+                self.limiter.clear(&signin_throttle_key(&member)).await,
+            ),
+        ];
+        for (step, result) in after {
+            if let Err(e) = result {
+                tracing::warn!(member = %member.id.0, error = %e, "after a reset, could not {step}");
+            }
+        }
         self.mail_wake.notify_one();
-        let active_sessions = self.sessions.count_sessions(&owner).await?;
+        let active_sessions = self.sessions.count_sessions(&owner).await.unwrap_or(0);
         Ok(ResetOutcome::Done(Box::new(updated), active_sessions))
     }
 }

@@ -97,9 +97,19 @@ impl Sessions {
         ctx.client.as_ref().map(|c| format!("signin:client:{c}"))
     }
 
-    /// Refuses early while the login ID or the client has too many recent failures.
-    async fn throttled(&self, ctx: &RequestContext, id_key: &str) -> Result<Option<Duration>, RecoveryError> {
-        let by_id = self.limiter.peek(id_key, self.settings.member_failures).await?;
+    /// Counts this password attempt against the login ID *before* any verification (so a burst
+    /// of parallel guesses cannot all pass a check made before the first failure is counted), and
+    /// refuses it while the login ID or the client has too many recent failures.
+    async fn take_attempt(
+        &self,
+        ctx: &RequestContext,
+        id_key: &str,
+    ) -> Result<Option<Duration>, RecoveryError> {
+        let window = self.settings.failure_window;
+        let by_id = self
+            .limiter
+            .hit(id_key, self.settings.member_failures, window)
+            .await?;
         if !by_id.allowed {
             return Ok(Some(by_id.retry_after));
         }
@@ -112,14 +122,11 @@ impl Sessions {
         Ok(None)
     }
 
-    async fn count_failure(&self, ctx: &RequestContext, id_key: &str) -> Result<(), RecoveryError> {
-        let window = self.settings.failure_window;
-        self.limiter
-            .hit(id_key, self.settings.member_failures, window)
-            .await?;
+    /// A failed attempt also counts against the client address.
+    async fn count_client_failure(&self, ctx: &RequestContext) -> Result<(), RecoveryError> {
         if let Some(key) = Self::client_key(ctx) {
             self.limiter
-                .hit(&key, self.settings.client_failures, window)
+                .hit(&key, self.settings.client_failures, self.settings.failure_window)
                 .await?;
         }
         Ok(())
@@ -158,7 +165,7 @@ impl Sessions {
         password: &str,
     ) -> Result<SignInResult, RecoveryError> {
         let id_key = throttle_key_for(ctx.site.as_str(), &login_id.normalized());
-        if let Some(retry_after) = self.throttled(ctx, &id_key).await? {
+        if let Some(retry_after) = self.take_attempt(ctx, &id_key).await? {
             self.audit.note(ctx, None, AuditKind::SignedIn, "throttled").await;
             return Ok(SignInResult::Throttled { retry_after });
         }
@@ -171,7 +178,7 @@ impl Sessions {
         let member = match member {
             Some(m) if right && m.status == MemberStatus::Active => m,
             other => {
-                self.count_failure(ctx, &id_key).await?;
+                self.count_client_failure(ctx).await?;
                 self.audit
                     .note(ctx, other.as_ref(), AuditKind::SignedIn, "invalid_credentials")
                     .await;
@@ -240,13 +247,14 @@ impl Sessions {
         password: &str,
     ) -> Result<PasswordCheck, RecoveryError> {
         let id_key = signin_throttle_key(member);
-        if let Some(retry_after) = self.throttled(ctx, &id_key).await? {
+        if let Some(retry_after) = self.take_attempt(ctx, &id_key).await? {
             return Ok(PasswordCheck::Throttled { retry_after });
         }
         if self.verify(Some(member), password).await? {
+            self.limiter.clear(&id_key).await?;
             Ok(PasswordCheck::Right)
         } else {
-            self.count_failure(ctx, &id_key).await?;
+            self.count_client_failure(ctx).await?;
             self.audit
                 .note(ctx, Some(member), AuditKind::FailedAttempt, "wrong_password")
                 .await;

@@ -19,6 +19,12 @@ async fn answers_for_each_kind_of_account() {
     for backend in backends() {
         let app = spawn_app(&backend).await.with_fixture().await;
         let cases = [
+            // Site codes compare case-insensitively too.
+            (
+                "alice01",
+                Some("OTHER"),
+                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ot***.example", "errors": []}),
+            ),
             // Login IDs compare case-insensitively on every backend.
             (
                 "ALICE01",

@@ -103,6 +103,11 @@ async fn import_reports_each_kind_of_bad_line() {
     let url = fresh_database(backend).await;
     let dir = scratch_dir();
     let cases = [
+        // A value of the wrong type is reported without echoing it.
+        (
+            r#"{"loginId":"a1234","email":"a@example.com","password":987654321}"#,
+            "wrong type",
+        ),
         ("{not json", "line 1"),
         (
             r#"{"loginId":"a1234","email":"a@example.com","password":"x","unknownField":1}"#,
@@ -136,6 +141,11 @@ async fn import_reports_each_kind_of_bad_line() {
         let out = run(&url, &["member", "import", file.to_str().unwrap()]);
         assert!(!out.status.success(), "{line}");
         assert!(text(&out).contains(expect), "{line}: {}", text(&out));
+        assert!(
+            !text(&out).contains("987654321"),
+            "a value was echoed: {}",
+            text(&out)
+        );
     }
     let dup = dir.join("dup.jsonl");
     std::fs::write(

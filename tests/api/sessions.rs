@@ -455,3 +455,45 @@ async fn social_members_cannot_change_a_password() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_is_cut_at_the_failure_limit() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let guesses = (0..20).map(|i| {
+            let app = &app;
+            async move {
+                app.graphql(
+                    SIGN_IN,
+                    json!({"id": "kim01", "pw": format!("Guess-{i:02}-Harbor")}),
+                )
+                .await
+            }
+        });
+        let bodies = futures::future::join_all(guesses).await;
+        let checked = bodies
+            .iter()
+            .filter(|b| b["data"]["signIn"]["errors"][0]["code"] == "INVALID_CREDENTIALS")
+            .count();
+        let throttled = bodies.iter().filter(|b| top_code(b) == "RATE_LIMITED").count();
+        assert_eq!(
+            (checked, throttled),
+            (5, 15),
+            "[{}] only five passwords are ever checked",
+            app.backend
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_null_revoke_other_sessions_means_true() {
+    let app = app_for(&backends()[0]).await;
+    let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
+    let other = token_of(&app, "kim01", "Blue-Harbor-47").await;
+    let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58", "revokeOtherSessions": null})).await;
+    assert_eq!(done["member"]["activeSessions"], 1, "{done}");
+    assert_eq!(
+        top_code(&as_bearer(&app, &other, ME, json!({})).await),
+        "UNAUTHENTICATED"
+    );
+}
