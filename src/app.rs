@@ -173,6 +173,7 @@ impl Application {
                 max_aliases: settings.graphql_max_aliases,
                 graphiql: !settings.production,
                 metrics: crate::http::metrics::handle(),
+                metrics_allow: Arc::new(settings.metrics_allow.clone()),
             },
             settings,
             delivery,

@@ -23,6 +23,8 @@ pub struct Settings {
     pub secret_key: SecretString,
     pub cors_origins: Vec<String>,
     pub trusted_proxies: Vec<IpNet>,
+    /// Peers allowed to read /metrics (its counters would tell who has an account).
+    pub metrics_allow: Vec<IpNet>,
     pub default_site: SiteId,
     pub log_filter: String,
     pub log_json: bool,
@@ -174,8 +176,20 @@ impl Settings {
         })?;
         let trusted_proxies = list("TRUSTED_PROXIES")
             .into_iter()
-            .map(|p| parse_network(&p))
+            .map(|p| parse_network("TRUSTED_PROXIES", &p))
             .collect::<Result<_, _>>()?;
+        let metrics_allow = match var("METRICS_ALLOW") {
+            Some(raw) => raw
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|p| parse_network("METRICS_ALLOW", p))
+                .collect::<Result<_, _>>()?,
+            None => vec![
+                parse_network("METRICS_ALLOW", "127.0.0.0/8")?,
+                parse_network("METRICS_ALLOW", "::1")?,
+            ],
+        };
         let public_reset_url = parse("PUBLIC_RESET_URL", "http://127.0.0.1:8080/reset-password")?;
         url::Url::parse(&public_reset_url).map_err(|e| SettingsError {
             name: "PUBLIC_RESET_URL",
@@ -220,6 +234,7 @@ impl Settings {
             secret_key: secret_key.into(),
             cors_origins: list("CORS_ORIGINS"),
             trusted_proxies,
+            metrics_allow,
             default_site,
             log_filter: parse("RUST_LOG", "info")?,
             log_json: typed("LOG_JSON", parse("LOG_JSON", &production.to_string())?)?,
@@ -282,11 +297,11 @@ impl Settings {
 }
 
 /// A trusted proxy entry: a network (`10.0.0.0/8`) or a single address (`10.0.0.7`).
-fn parse_network(raw: &str) -> Result<IpNet, SettingsError> {
+fn parse_network(name: &'static str, raw: &str) -> Result<IpNet, SettingsError> {
     raw.parse::<IpNet>()
         .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
         .map_err(|_| SettingsError {
-            name: "TRUSTED_PROXIES",
+            name,
             problem: format!("{raw:?} is neither an address nor a network"),
         })
 }

@@ -11,7 +11,7 @@ use crate::{
         session::{AccessToken, SessionInfo},
         site::SiteId,
     },
-    http::client_addr::ClientAddr,
+    http::client_addr::{ClientAddr, limit_subject},
     recovery::{Recovery, password_reset::RequestContext, rate_limits::Operation},
 };
 
@@ -42,7 +42,7 @@ impl Bearer {
 /// RATE_LIMITED with `retryAfter` when over.
 pub async fn admit(ctx: &Context<'_>, op: Operation, target: Option<String>) -> async_graphql::Result<()> {
     let (recovery, lang) = services(ctx)?;
-    let client = ctx.data_opt::<ClientAddr>().map(|c| c.0.to_string());
+    let client = ctx.data_opt::<ClientAddr>().map(|c| limit_subject(c.0));
     match recovery
         .rate_limits
         .admit(op, client.as_deref(), target.as_deref())

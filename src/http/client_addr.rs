@@ -11,25 +11,48 @@ pub struct ClientAddr(pub IpAddr);
 
 pub fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
-    let peer_ip = peer.ip().to_canonical();
-    if !is_trusted(&peer_ip) {
-        return ClientAddr(peer_ip);
+    let mut hop = peer.ip().to_canonical();
+    if !is_trusted(&hop) {
+        return ClientAddr(hop);
     }
-    // Every X-Forwarded-For header, in order, as one list; walk it from the right.
-    let hops: Vec<IpAddr> = headers
+    // Every X-Forwarded-For header, in order, as one list, walked from the right: each trusted
+    // hop vouches for the entry to its left. An entry that does not parse ends the walk at the
+    // last hop that did (nobody trustworthy wrote it).
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|s| s.trim().parse::<IpAddr>().map(|ip| ip.to_canonical()))
-        .collect::<Result<_, _>>()
-        .unwrap_or_default();
-    ClientAddr(
-        hops.into_iter()
-            .rev()
-            .find(|ip| !is_trusted(ip))
-            .unwrap_or(peer_ip),
-    )
+        .map(str::trim)
+        .collect();
+    for entry in entries.into_iter().rev() {
+        let Some(ip) = parse_hop(entry) else { break };
+        hop = ip;
+        if !is_trusted(&hop) {
+            break;
+        }
+    }
+    ClientAddr(hop)
+}
+
+/// An address as proxies write it: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:443`.
+fn parse_hop(entry: &str) -> Option<IpAddr> {
+    if let Ok(ip) = entry.parse::<IpAddr>() {
+        return Some(ip.to_canonical());
+    }
+    entry.parse::<SocketAddr>().ok().map(|s| s.ip().to_canonical())
+}
+
+/// The subject rate limits count for an address: the address itself for IPv4, its /64 for IPv6
+/// (one subscriber usually holds a whole /64).
+pub fn limit_subject(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
 }
 
 #[cfg(test)]
@@ -63,7 +86,13 @@ mod tests {
             (proxy, vec!["6.6.6.6, 1.2.3.4, 10.9.9.9"], "1.2.3.4"),
             (proxy, vec!["6.6.6.6", "1.2.3.4"], "1.2.3.4"),
             (proxy, vec!["garbage"], "10.1.2.3"),
-            (proxy, vec!["10.0.0.1, 10.0.0.2"], "10.1.2.3"),
+            // A forged entry on the left does not spoil the chain the proxies wrote.
+            (proxy, vec!["garbage, 1.2.3.4"], "1.2.3.4"),
+            (proxy, vec!["1.2.3.4:5678"], "1.2.3.4"),
+            (proxy, vec!["[2001:db8::7]:443"], "2001:db8::7"),
+            (proxy, vec!["1.2.3.4, garbage, 10.0.0.9"], "10.0.0.9"),
+            // Every hop trusted: the client is the left-most (an internal caller).
+            (proxy, vec!["10.0.0.1, 10.0.0.2"], "10.0.0.1"),
         ];
         for (peer, xff, want) in cases {
             assert_eq!(
@@ -72,6 +101,15 @@ mod tests {
                 "{peer} {xff:?}"
             );
         }
+        assert_eq!(limit_subject(ip("203.0.113.9")), "203.0.113.9");
+        assert_eq!(
+            limit_subject(ip("2001:db8:1:2:aaaa::1")),
+            limit_subject(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            limit_subject(ip("2001:db8:1:2::1")),
+            limit_subject(ip("2001:db8:1:3::1"))
+        );
         let mapped: SocketAddr = "[::ffff:203.0.113.9]:1".parse().unwrap();
         assert_eq!(
             client_addr(mapped, &HeaderMap::new(), &[]),

@@ -2,7 +2,13 @@
 //! app a process starts), plus gauges read at scrape time.
 use std::sync::OnceLock;
 
-use axum::{extract::State, http::header, response::IntoResponse};
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
@@ -22,9 +28,16 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-pub async fn render(State(state): State<AppState>) -> impl IntoResponse {
+/// Only for the peers in METRICS_ALLOW (loopback by default): the counters move when mail goes
+/// to a real account, so the public must not read them.
+pub async fn render(State(state): State<AppState>, ConnectInfo(peer): ConnectInfo<SocketAddr>) -> Response {
+    let ip = peer.ip().to_canonical();
+    if !state.metrics_allow.iter().any(|net| net.contains(&ip)) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }

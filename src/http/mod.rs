@@ -36,6 +36,8 @@ pub struct AppState {
     /// GraphiQL on `GET /graphql` (off in production).
     pub graphiql: bool,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Peers that may read /metrics.
+    pub metrics_allow: std::sync::Arc<Vec<ipnet::IpNet>>,
 }
 
 pub fn router(state: AppState, settings: &Settings) -> Router {

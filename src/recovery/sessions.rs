@@ -94,7 +94,14 @@ pub fn password_expires_at(member: &Member, policy: &PasswordPolicy) -> DateTime
 
 impl Sessions {
     fn client_key(ctx: &RequestContext) -> Option<String> {
-        ctx.client.as_ref().map(|c| format!("signin:client:{c}"))
+        ctx.client.as_ref().map(|c| {
+            // IPv6 clients count per /64, like the rate limits.
+            let subject = c
+                .parse()
+                .map(crate::http::client_addr::limit_subject)
+                .unwrap_or_else(|_| c.clone());
+            format!("signin:client:{subject}")
+        })
     }
 
     /// Counts this password attempt against the login ID *before* any verification (so a burst

@@ -288,3 +288,15 @@ async fn metrics_count_operations_mail_limits_and_hashing() {
         assert!(text.contains(needle), "/metrics lacks {needle}:\n{text}");
     }
 }
+
+#[tokio::test]
+async fn metrics_are_only_for_allowed_peers() {
+    let app = app_with(&backends()[0], &[("METRICS_ALLOW", "10.0.0.0/8")]).await;
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404, "loopback is not in METRICS_ALLOW here");
+}
