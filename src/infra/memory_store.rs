@@ -240,6 +240,17 @@ impl TokenStore for MemoryTokenStore {
         })
     }
 
+    async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError> {
+        self.with(|state, _| {
+            state
+                .owners
+                .get(owner)
+                .and_then(|o| o.grant.as_ref())
+                .and_then(|g| g.code.as_ref())
+                .is_some_and(|own| same(&own.0, &code.0))
+        })
+    }
+
     async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError> {
         self.with(|state, _| {
             state

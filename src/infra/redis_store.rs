@@ -129,6 +129,12 @@ end
 return 0
 "#;
 
+/// KEYS: grant. ARGV: code hash. Reads only: counts nothing.
+const CODE_MATCHES: &str = r#"
+if same(redis.call('HGET', KEYS[1], 'code'), ARGV[1]) then return 1 end
+return 0
+"#;
+
 /// KEYS: grant. ARGV: grant id.
 const IS_LIVE: &str = r#"
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return 1 end
@@ -147,6 +153,7 @@ struct Scripts {
     check_code: Script,
     exchange_code: Script,
     spend: Script,
+    code_matches: Script,
     is_live: Script,
     revoke: Script,
 }
@@ -160,6 +167,7 @@ impl Scripts {
             check_code: script(CHECK_CODE),
             exchange_code: script(EXCHANGE_CODE),
             spend: script(SPEND),
+            code_matches: script(CODE_MATCHES),
             is_live: script(IS_LIVE),
             revoke: script(REVOKE),
         }
@@ -553,6 +561,18 @@ impl TokenStore for RedisTokenStore {
         };
         let spent: i64 = self.invoke(&self.scripts.spend, &[&keys.grant], &args).await?;
         Ok(spent == 1)
+    }
+
+    async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError> {
+        let keys = self.owner_keys(owner);
+        let matches: i64 = self
+            .invoke(
+                &self.scripts.code_matches,
+                &[&keys.grant],
+                std::slice::from_ref(&code.0),
+            )
+            .await?;
+        Ok(matches == 1)
     }
 
     async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError> {

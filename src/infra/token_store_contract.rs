@@ -40,6 +40,7 @@ pub async fn run_contract(store: &dyn TokenStore) {
     cooldown_keeps_the_first_grant(store).await;
     grants_are_bound_to_their_owner(store).await;
     codes_are_checked_without_being_spent(store).await;
+    matching_a_code_counts_nothing(store).await;
     wrong_codes_burn_the_grant(store).await;
     grants_without_a_code_are_not_burnt(store).await;
     the_member_window_spans_grants(store).await;
@@ -320,6 +321,28 @@ async fn codes_are_checked_without_being_spent(store: &dyn TokenStore) {
         "after one miss",
     );
     assert!(live(store, &owner, &g).await);
+}
+
+async fn matching_a_code_counts_nothing(store: &dyn TokenStore) {
+    let owner = new_owner();
+    let g = email_grant(&owner);
+    assert!(
+        !store.code_matches(&owner, &g.code).await.expect("match"),
+        "no grant yet"
+    );
+    issue(store, &owner, &g, None).await;
+    let limits = AttemptLimits::default();
+    for _ in 0..(limits.per_grant * 2) {
+        assert!(store.code_matches(&owner, &g.code).await.expect("match"));
+        assert!(!store.code_matches(&owner, &g.wrong).await.expect("match"));
+    }
+    // Ten looks, nothing counted: the right code still checks out.
+    assert_valid(&check(store, &owner, &g.code, &limits).await, &g, "after looking");
+    let other = new_owner();
+    assert!(
+        !store.code_matches(&other, &g.code).await.expect("match"),
+        "bound to its owner"
+    );
 }
 
 async fn wrong_codes_burn_the_grant(store: &dyn TokenStore) {

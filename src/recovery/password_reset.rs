@@ -353,10 +353,14 @@ impl PasswordReset {
     }
 
     /// The password accounts a code may belong to.
+    /// The accounts a code is judged against: when one address owns several, the one whose grant
+    /// the code matches (so a right code for B is not a wrong one for A); when none matches,
+    /// all of them, and each counts the miss.
     async fn code_candidates(
         &self,
         ctx: &RequestContext,
         by: &CodeIdentifier,
+        code: &ResetCode,
     ) -> Result<Vec<Member>, RecoveryError> {
         let members = match by {
             CodeIdentifier::Email(email) => self.members.find_by_email(&ctx.site, email).await?,
@@ -367,7 +371,20 @@ impl PasswordReset {
                 .into_iter()
                 .collect(),
         };
-        Ok(members.into_iter().filter(Member::can_reset_password).collect())
+        let candidates: Vec<Member> = members.into_iter().filter(Member::can_reset_password).collect();
+        if candidates.len() > 1 {
+            for member in &candidates {
+                let owner = owner_of(member);
+                if self
+                    .tokens
+                    .code_matches(&owner, &code.hash(&self.keys, &owner))
+                    .await?
+                {
+                    return Ok(vec![member.clone()]);
+                }
+            }
+        }
+        Ok(candidates)
     }
 
     /// Checks a credential without spending it. A right code is exchanged for a reset-only token.
@@ -397,7 +414,7 @@ impl PasswordReset {
             },
             Credential::Code { by, code } => {
                 let mut too_many = false;
-                for member in self.code_candidates(ctx, &by).await? {
+                for member in self.code_candidates(ctx, &by, &code).await? {
                     let owner = owner_of(&member);
                     let token = ResetToken::generate();
                     let replacement = NewGrant::new(
@@ -455,7 +472,7 @@ impl PasswordReset {
             }),
             Credential::Code { by, code } => {
                 let mut too_many = false;
-                for member in self.code_candidates(ctx, by).await? {
+                for member in self.code_candidates(ctx, by, code).await? {
                     let owner = owner_of(&member);
                     let hash = code.hash(&self.keys, &owner);
                     match self

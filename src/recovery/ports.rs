@@ -156,6 +156,10 @@ pub trait TokenStore: Send + Sync {
         replacement: &NewGrant,
         limits: &AttemptLimits,
     ) -> Result<CodeCheck, StoreError>;
+    /// Whether `code` is the code of the owner's live grant — counting nothing. Only to find which
+    /// of several accounts a code belongs to; every miss must then be counted with `check_code`
+    /// or `exchange_code`.
+    async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError>;
     /// Deletes the owner's grant if `proof` matches it; true for exactly one caller.
     async fn spend_grant(&self, owner: &GrantOwner, proof: &GrantProof) -> Result<bool, StoreError>;
     /// Whether the owner's current grant is `grant_id` (the mail worker drops mail of dead grants).

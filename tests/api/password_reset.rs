@@ -720,3 +720,35 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling() {
+    for backend in backends() {
+        let (app, smtp) = setup(&backend).await;
+        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
+        let (first, sibling) = (&grants[0], &grants[1]);
+        assert_eq!(
+            (first.login_id.as_str(), sibling.login_id.as_str()),
+            ("alice01", "AliceBiz")
+        );
+        // The sibling's code, given with the shared address, is judged against the sibling only.
+        let v = verify(
+            &app,
+            json!({"code": {"email": "alice@example.com", "code": sibling.code}}),
+        )
+        .await;
+        assert_eq!(v["maskedLoginId"], "Al****iz", "[{}] {v}", app.backend);
+        // So alice01 still has all five attempts: four misses, then her code works.
+        let wrong = if first.code == "000000" {
+            "111111"
+        } else {
+            "000000"
+        };
+        for _ in 0..4 {
+            let miss = verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await;
+            assert_eq!(codes(&miss), ["INVALID_CODE"], "[{}]", app.backend);
+        }
+        let right = verify(&app, json!({"code": {"loginId": "alice01", "code": first.code}})).await;
+        assert_eq!(right["valid"], true, "[{}] {right}", app.backend);
+    }
+}
