@@ -101,6 +101,7 @@ impl Recovery {
             password_changes: PasswordChanges {
                 members: ports.members.clone(),
                 sessions: ports.sessions.clone(),
+                tokens: ports.tokens.clone(),
                 hasher: ports.hasher.clone(),
                 signed_in: sessions.clone(),
                 new_passwords: new_passwords.clone(),

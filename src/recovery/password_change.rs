@@ -18,7 +18,7 @@ use crate::{
         password_reset::RequestContext,
         ports::{
             AuditEvent, AuditKind, MailKind, MailMeta, MemberStore, PasswordChange, PasswordHasher,
-            SessionStore,
+            SessionStore, TokenStore,
         },
         sessions::{PasswordCheck, Sessions, password_expires_at},
     },
@@ -61,6 +61,7 @@ pub enum ChangeOutcome {
 pub struct PasswordChanges {
     pub(crate) members: Arc<dyn MemberStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) signed_in: Sessions,
     pub(crate) new_passwords: NewPasswords,
@@ -153,6 +154,10 @@ impl PasswordChanges {
             })
             .await?;
         if changed {
+            // A reset link still out there would undo the change the owner just made.
+            if let Err(e) = self.tokens.revoke_grants(&session.owner).await {
+                tracing::warn!(member = %member.id.0, error = %e, "after a change, could not revoke grants");
+            }
             self.mail_wake.notify_one();
         }
         // The change is committed: a failing count must not turn it into an error.

@@ -497,3 +497,28 @@ async fn a_null_revoke_other_sessions_means_true() {
         "UNAUTHENTICATED"
     );
 }
+
+#[tokio::test]
+async fn a_change_kills_reset_links_still_out_there() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let issued = app
+            .graphql("mutation { issueResetToken(by: {identity: {loginId: \"kim01\", ci: \"CI-KIM\"}}) { token } }", json!({}))
+            .await;
+        let reset_token = issued["data"]["issueResetToken"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58"})).await;
+        assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
+        let verify = app
+            .graphql("mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }", json!({"t": reset_token}))
+            .await;
+        assert_eq!(
+            verify["data"]["verifyResetToken"]["errors"][0]["code"], "INVALID_TOKEN",
+            "[{}] {verify}",
+            app.backend
+        );
+    }
+}
