@@ -7,5 +7,3 @@ pub mod memory_store;
 pub mod redis_sessions;
 pub mod redis_store;
 pub mod sealer;
-pub mod session_store_contract;
-pub mod token_store_contract;

@@ -193,8 +193,6 @@ impl Sessions {
             }
         };
         self.limiter.clear(&id_key).await?;
-        // The upgrade may have replaced the hash: read the member again.
-        let member = self.members.find_by_id(&member.id).await?.unwrap_or(member);
         let owner = crate::domain::grant::GrantOwner {
             site: member.site_id.clone(),
             member: member.id.clone(),

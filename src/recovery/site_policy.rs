@@ -27,10 +27,6 @@ impl SitePolicies {
         site.unwrap_or_else(|| self.default_site.clone())
     }
 
-    pub fn default_site(&self) -> &SiteId {
-        &self.default_site
-    }
-
     /// The site's own policy when it has one, else the configured default. An unknown site gets
     /// the default too, so the answer does not reveal which site codes exist.
     pub async fn policy_for(&self, site: &SiteId) -> Result<PasswordPolicy, RecoveryError> {

@@ -2,6 +2,7 @@
 //! leaves in Redis.
 use std::time::Duration;
 
+use crate::session_store_contract::{run_limiter_contract, run_session_contract};
 use account_recovery::{
     domain::{
         grant::{GrantOwner, TokenHash},
@@ -9,11 +10,7 @@ use account_recovery::{
         session::{AccessToken, NewSession},
         site::SiteId,
     },
-    infra::{
-        memory_sessions::MemorySessionStore,
-        redis_store::RedisTokenStore,
-        session_store_contract::{run_limiter_contract, run_session_contract},
-    },
+    infra::{memory_sessions::MemorySessionStore, redis_store::RedisTokenStore},
     recovery::ports::{Limiter, SessionStore},
 };
 

@@ -1,6 +1,7 @@
 //! Runs the `TokenStore` contract against both adapters, and checks what the Redis one leaves in Redis.
 use std::time::{Duration, Instant};
 
+use crate::token_store_contract::run_contract;
 use account_recovery::{
     domain::{
         grant::{AttemptLimits, CodeCheck, GrantOwner, GrantPurpose, NewGrant, ResetCode, ResetToken},
@@ -8,9 +9,7 @@ use account_recovery::{
         member::MemberId,
         site::SiteId,
     },
-    infra::{
-        memory_store::MemoryTokenStore, redis_store::RedisTokenStore, token_store_contract::run_contract,
-    },
+    infra::{memory_store::MemoryTokenStore, redis_store::RedisTokenStore},
     recovery::ports::{StoreError, TokenStore},
 };
 

@@ -10,7 +10,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use crate::{
+use account_recovery::{
     domain::{
         grant::{
             AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, GrantPurpose,

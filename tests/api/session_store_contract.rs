@@ -11,7 +11,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 
-use crate::{
+use account_recovery::{
     domain::{
         grant::{GrantOwner, TokenHash},
         member::MemberId,
