@@ -1,0 +1,473 @@
+//! Throughput bench (issue 11): the release service on PostgreSQL + Redis with 2,000 members and a
+//! local SMTP server, driven by a closed-loop load generator. For each operation it prints req/s,
+//! p50/p99, errors found in the bodies, database transactions per request and the service's RSS,
+//! each next to a limit measured in the same run: `pgbench -S -c 32 -j 2` for the light queries,
+//! raw argon2id ops/s ÷ hashes per reset for `resetPassword`. Then the mail backlog and its drain.
+//!
+//! `cargo bench --bench load` (not part of CI). Needs psql and pgbench on PATH, PostgreSQL at
+//! BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and Redis at
+//! BENCH_REDIS_URL (default redis://127.0.0.1:6379). BENCH_SECONDS per run (default 20),
+//! BENCH_MEMBERS (default 2000).
+#[path = "support/driver.rs"]
+mod driver;
+#[path = "support/service.rs"]
+mod service;
+#[path = "../tests/api/smtp_server.rs"]
+mod smtp_server;
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use bytes::Bytes;
+use driver::{Run, body, payload_ok};
+use serde_json::json;
+use service::{BenchDatabase, Service, env_or};
+
+const PASSWORD: &str = "Harbor-Blue-47";
+const CHECK_LOGIN_ID: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists errors { code } } }";
+const FIND_ID: &str =
+    "query($e: String!) { findId(by: {email: $e}) { accounts { maskedLoginId } errors { code } } }";
+const ISSUE_BY_EMAIL: &str =
+    "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel errors { code } } }";
+const ISSUE_DIRECT: &str = "mutation($id: String!, $ci: String!) { issueResetToken(by: {identity: {loginId: $id, ci: $ci}}) { token errors { code } } }";
+const RESET: &str = "mutation($t: String!, $p: String!) { resetPassword(input: {credential: {token: $t}, newPassword: $p}) { member { id } errors { code } } }";
+
+fn login_id(i: u64) -> String {
+    format!("bench{i:05}")
+}
+fn email(i: u64) -> String {
+    format!("bench{i:05}@bench.example")
+}
+
+/// A distinct password per reset that every default rule accepts (no runs, no repeats).
+fn new_password(i: u64) -> String {
+    const LETTERS: &[u8] = b"bdfhkmprtw";
+    let tail: String = format!("{i:06}")
+        .bytes()
+        .map(|d| format!("{}9", LETTERS[usize::from(d - b'0')] as char))
+        .collect();
+    format!("Qz7!{tail}")
+}
+
+struct Row {
+    name: String,
+    connections: usize,
+    run: Run,
+    transactions: Option<f64>,
+    rss_max: u64,
+}
+
+fn print_row(row: &Row) {
+    println!(
+        "{:<40} {:>5} {:>9.0} {:>8.2} {:>8.2} {:>7} {:>8} {:>8.1}",
+        row.name,
+        row.connections,
+        row.run.rate(),
+        row.run.percentile_ms(0.5),
+        row.run.percentile_ms(0.99),
+        row.run.errors,
+        row.transactions.map_or("n/a".into(), |t| format!("{t:.2}")),
+        row.rss_max as f64 / 1_048_576.0,
+    );
+    if let Some(e) = &row.run.first_error {
+        println!("    first error: {e}");
+    }
+}
+
+struct Bench {
+    service: Service,
+    db: BenchDatabase,
+    seconds: Duration,
+    settle: Duration,
+}
+
+impl Bench {
+    /// One measured run after a short warm-up with the same load, sampling RSS throughout.
+    async fn measure(
+        &self,
+        name: &str,
+        connections: usize,
+        next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
+        check: driver::Check,
+        warm_up: bool,
+    ) -> Row {
+        if warm_up {
+            driver::run(
+                self.service.port,
+                connections,
+                Duration::from_secs(2),
+                next.clone(),
+                check,
+            )
+            .await;
+        }
+        let before = self.transactions().await;
+        let rss_max = Arc::new(AtomicU64::new(0));
+        let sampling = {
+            let rss_max = rss_max.clone();
+            let pid = self.service.pid();
+            tokio::spawn(async move {
+                loop {
+                    let rss = service::rss_of(pid);
+                    rss_max.fetch_max(rss, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        let run = driver::run(self.service.port, connections, self.seconds, next, check).await;
+        sampling.abort();
+        let after = self.transactions().await;
+        let row = Row {
+            name: name.to_owned(),
+            connections,
+            transactions: Some((after - before) as f64 / run.requests().max(1) as f64),
+            rss_max: rss_max.load(Ordering::Relaxed),
+            run,
+        };
+        print_row(&row);
+        row
+    }
+
+    /// Transaction count once the backends have flushed their statistics.
+    async fn transactions(&self) -> u64 {
+        tokio::time::sleep(self.settle).await;
+        self.db.transactions()
+    }
+
+    fn backlog(&self) -> u64 {
+        self.db
+            .scalar("select count(*) from mail_outbox where status = 'PENDING'")
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+fn goal(ok: bool, text: String) {
+    println!("  [{}] {text}", if ok { "met" } else { "MISSED" });
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let admin_url = env_or("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
+    let redis_url = env_or("BENCH_REDIS_URL", "redis://127.0.0.1:6379");
+    let seconds = Duration::from_secs(env_or("BENCH_SECONDS", "20").parse().expect("BENCH_SECONDS"));
+    let members: u64 = env_or("BENCH_MEMBERS", "2000").parse().expect("BENCH_MEMBERS");
+    let hash_concurrency: usize = env_or("HASH_CONCURRENCY", "2").parse().expect("HASH_CONCURRENCY");
+    let dir = std::env::temp_dir().join(format!("ar-load-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+
+    // Limits first, with the machine to ourselves.
+    let pgbench_tps = service::pgbench_select_tps(&admin_url, 32, 10);
+    let argon2_ops = service::raw_argon2_ops_per_sec(hash_concurrency, 5.0);
+    println!(
+        "limits measured now: pgbench -S -c 32 -j 2: {pgbench_tps:.0} tps; raw argon2id (m=19456 t=2 p=1) on {hash_concurrency} threads: {argon2_ops:.1} ops/s"
+    );
+
+    let smtp = smtp_server::SmtpServer::start().await;
+    let db = BenchDatabase::create(&admin_url, "load");
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", db.url()),
+        ("REDIS_URL", redis_url),
+        (
+            "REDIS_KEY_PREFIX",
+            format!("bench-{}", uuid::Uuid::new_v4().simple()),
+        ),
+        ("SMTP_URL", smtp.url()),
+        ("DEMO", "false".into()),
+        ("SECRET_KEY", service::BENCH_SECRET_KEY.into()),
+        ("RATE_LIMITS", service::HIGH_LIMITS.into()),
+        ("HASH_CONCURRENCY", hash_concurrency.to_string()),
+        ("RUST_LOG", "warn".into()),
+        ("OUTBOX_DIR", dir.join("outbox").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+
+    // Members: one argon2id hash made here, shared by all, imported through the real CLI.
+    let phc = {
+        use argon2::PasswordHasher as _;
+        argon2::Argon2::default()
+            .hash_password(PASSWORD.as_bytes())
+            .unwrap()
+            .to_string()
+    };
+    let lines: String = (0..members)
+        .map(|i| {
+            json!({"loginId": login_id(i), "email": email(i), "name": format!("Member {i}"),
+                   "ci": format!("bench-ci-{i:05}"), "joinType": "CITIZEN", "passwordHash": phc})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    let import = dir.join("members.jsonl");
+    std::fs::write(&import, lines).unwrap();
+    service::cli(&env, &["migrate"]);
+    service::cli(&env, &["member", "import", import.to_str().unwrap()]);
+
+    let service = Service::start(&env, &dir);
+    let bench = Bench {
+        service,
+        db,
+        seconds,
+        settle: Duration::from_secs(env_or("BENCH_STATS_SETTLE_SECS", "11").parse().unwrap()),
+    };
+    println!(
+        "service pid {} on port {}, {members} members, idle RSS {:.1} MiB, {} s per run",
+        bench.service.pid(),
+        bench.service.port,
+        bench.service.rss_bytes() as f64 / 1_048_576.0,
+        seconds.as_secs()
+    );
+    println!(
+        "{:<40} {:>5} {:>9} {:>8} {:>8} {:>7} {:>8} {:>8}",
+        "operation", "conns", "req/s", "p50 ms", "p99 ms", "errors", "tx/req", "RSS MiB"
+    );
+
+    let known = move |i: u64| i.wrapping_mul(7919) % members;
+    let check_login = bench
+        .measure(
+            "checkLoginId (known)",
+            32,
+            Arc::new(move |i| Some(body(CHECK_LOGIN_ID, json!({"id": login_id(known(i))})))),
+            |v| {
+                payload_ok(v, "checkLoginId")?;
+                (v["data"]["checkLoginId"]["exists"] == true)
+                    .then_some(())
+                    .ok_or("exists false".into())
+            },
+            true,
+        )
+        .await;
+    let find_id = bench
+        .measure(
+            "findId by e-mail (known)",
+            32,
+            Arc::new(move |i| Some(body(FIND_ID, json!({"e": email(known(i))})))),
+            |v| {
+                payload_ok(v, "findId")?;
+                (v["data"]["findId"]["accounts"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1))
+                .then_some(())
+                .ok_or("no account".into())
+            },
+            true,
+        )
+        .await;
+    let issue_check: driver::Check = |v| {
+        payload_ok(v, "issueResetToken")?;
+        (v["data"]["issueResetToken"]["accepted"] == true)
+            .then_some(())
+            .ok_or("not accepted".into())
+    };
+    let unknown_counter = Arc::new(AtomicU64::new(0));
+    let unknown = {
+        let c = unknown_counter.clone();
+        move || format!("nobody{}@bench.example", c.fetch_add(1, Ordering::Relaxed))
+    };
+    let mut issue_rows = Vec::new();
+    for connections in [32, 256] {
+        let u = unknown.clone();
+        let known_row = bench
+            .measure(
+                "issueResetToken by e-mail, known",
+                connections,
+                Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": email(known(i))})))),
+                issue_check,
+                true,
+            )
+            .await;
+        let unknown_row = bench
+            .measure(
+                "issueResetToken by e-mail, unknown",
+                connections,
+                Arc::new(move |_| Some(body(ISSUE_BY_EMAIL, json!({"e": u()})))),
+                issue_check,
+                true,
+            )
+            .await;
+        issue_rows.push((connections, known_row, unknown_row));
+    }
+    let backlog = bench.backlog();
+    let drain_started = Instant::now();
+    while bench.backlog() > 0 && drain_started.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let drained_in = drain_started.elapsed();
+    let still_pending = bench.backlog();
+    println!(
+        "mail backlog after the issue runs: {backlog} pending; {} after {drained_in:.1?} ({} mails reached SMTP)",
+        still_pending,
+        smtp.messages().len()
+    );
+
+    // Reset tokens, issued directly (identity path) before the reset run.
+    let client = reqwest::Client::new();
+    let url = bench.service.graphql_url();
+    let mut tokens = Vec::new();
+    for chunk in (0..members).collect::<Vec<_>>().chunks(16) {
+        let answers = futures::future::join_all(chunk.iter().map(|&i| {
+            let client = client.clone();
+            let url = url.clone();
+            async move {
+                let v: serde_json::Value = client
+                    .post(&url)
+                    .json(&json!({"query": ISSUE_DIRECT, "variables": {"id": login_id(i), "ci": format!("bench-ci-{i:05}")}}))
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                v["data"]["issueResetToken"]["token"].as_str().map(str::to_owned)
+            }
+        }))
+        .await;
+        tokens.extend(answers.into_iter().flatten());
+    }
+    let tokens = Arc::new(tokens);
+    let idle_probe = driver::run(
+        bench.service.port,
+        4,
+        Duration::from_secs(5),
+        Arc::new(move |i| Some(body(CHECK_LOGIN_ID, json!({"id": login_id(known(i))})))),
+        |v| payload_ok(v, "checkLoginId"),
+    )
+    .await;
+    let hashes_before = bench.service.metric_sum("password_hash_total").await;
+    let probe = tokio::spawn({
+        let port = bench.service.port;
+        let seconds = bench.seconds;
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            driver::run(
+                port,
+                4,
+                seconds.saturating_sub(Duration::from_secs(2)),
+                Arc::new(move |i| Some(body(CHECK_LOGIN_ID, json!({"id": login_id(known(i))})))),
+                |v| payload_ok(v, "checkLoginId"),
+            )
+            .await
+        }
+    });
+    let reset = {
+        let tokens = tokens.clone();
+        bench
+            .measure(
+                "resetPassword (token)",
+                32,
+                Arc::new(move |i| {
+                    let token = tokens.get(i as usize)?;
+                    Some(body(RESET, json!({"t": token, "p": new_password(i)})))
+                }),
+                |v| payload_ok(v, "resetPassword"),
+                false,
+            )
+            .await
+    };
+    let loaded_probe = probe.await.unwrap();
+    let hashes_after = bench.service.metric_sum("password_hash_total").await;
+    let hashes_per_reset = match (hashes_before, hashes_after) {
+        (Some(b), Some(a)) if reset.run.ok > 0 => (a - b) / reset.run.ok as f64,
+        _ => 2.0,
+    };
+    println!(
+        "checkLoginId at 4 connections: idle p99 {:.2} ms; while resets run p99 {:.2} ms",
+        idle_probe.percentile_ms(0.99),
+        loaded_probe.percentile_ms(0.99)
+    );
+
+    println!("\ngoals (issue 11), against limits measured in this run:");
+    let light_floor = pgbench_tps * 0.25;
+    for row in [&check_login, &find_id] {
+        goal(
+            row.run.rate() >= 8000.0 && row.run.rate() >= light_floor && row.run.errors == 0,
+            format!(
+                "{}: {:.0} req/s = {:.2} × pgbench -S ({:.0} tps); goal ≥ 8,000 and ≥ 0.25 ×",
+                row.name,
+                row.run.rate(),
+                row.run.rate() / pgbench_tps,
+                pgbench_tps
+            ),
+        );
+    }
+    for (connections, k, u) in &issue_rows {
+        let rate_gap = (k.run.rate() / u.run.rate() - 1.0).abs();
+        let p50_gap = (k.run.percentile_ms(0.5) / u.run.percentile_ms(0.5) - 1.0).abs();
+        goal(
+            rate_gap <= 0.05 && p50_gap <= 0.05,
+            format!(
+                "issueResetToken at {connections} connections: known/unknown throughput {:+.1} %, p50 {:+.1} %; goal within 5 %",
+                (k.run.rate() / u.run.rate() - 1.0) * 100.0,
+                (k.run.percentile_ms(0.5) / u.run.percentile_ms(0.5) - 1.0) * 100.0
+            ),
+        );
+        if *connections == 32 {
+            goal(
+                k.run.rate() >= 3000.0 && k.run.errors == 0,
+                format!(
+                    "issueResetToken known at 32 connections: {:.0} req/s; goal ≥ 3,000",
+                    k.run.rate()
+                ),
+            );
+        }
+    }
+    goal(
+        still_pending == 0 && drained_in <= Duration::from_secs(5),
+        format!("backlog {backlog} drained in {drained_in:.1?}; goal within 5 s"),
+    );
+    let bound = argon2_ops / hashes_per_reset;
+    goal(
+        reset.run.rate() >= 0.9 * bound,
+        format!(
+            "resetPassword: {:.1} req/s = {:.2} × the argon2 bound ({argon2_ops:.1} ops/s ÷ {hashes_per_reset:.2} hashes per reset = {bound:.1}); goal ≥ 0.90",
+            reset.run.rate(),
+            reset.run.rate() / bound
+        ),
+    );
+    goal(
+        reset.transactions.is_some_and(|t| t <= 3.0),
+        format!(
+            "resetPassword: {} db transactions per reset; goal ≤ 3",
+            reset.transactions.map_or("n/a".into(), |t| format!("{t:.2}"))
+        ),
+    );
+    let rss_cap = 32.0 * 1_048_576.0 + hash_concurrency as f64 * 19456.0 * 1024.0;
+    goal(
+        (reset.rss_max as f64) <= rss_cap,
+        format!(
+            "RSS during resets {:.1} MiB; goal ≤ 32 MiB + {hash_concurrency} × 19 MiB = {:.1} MiB",
+            reset.rss_max as f64 / 1_048_576.0,
+            rss_cap / 1_048_576.0
+        ),
+    );
+    goal(
+        loaded_probe.percentile_ms(0.99) <= 3.0 * idle_probe.percentile_ms(0.99),
+        format!(
+            "checkLoginId p99 under reset load = {:.2} × idle; goal ≤ 3",
+            loaded_probe.percentile_ms(0.99) / idle_probe.percentile_ms(0.99)
+        ),
+    );
+    let rss_256 = issue_rows
+        .iter()
+        .filter(|(c, _, _)| *c == 256)
+        .flat_map(|(_, k, u)| [k.rss_max, u.rss_max])
+        .max()
+        .unwrap_or(0);
+    goal(
+        rss_256 < 64 * 1_048_576,
+        format!(
+            "RSS under 256 connections {:.1} MiB; goal < 64 MiB",
+            rss_256 as f64 / 1_048_576.0
+        ),
+    );
+    drop(bench);
+    let _ = std::fs::remove_dir_all(&dir);
+}

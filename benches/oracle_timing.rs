@@ -1,0 +1,382 @@
+//! Existence oracle bench (issue 10.6): for each path a stranger can call, 300 interleaved pairs of
+//! requests about an identifier that names an account and one that names none, on the release
+//! service. Prints the medians, their difference, and the two-sample Kolmogorov–Smirnov D and p;
+//! the goal is p > 0.01 and |Δmedian| < 0.5 ms on every path, also while a backend is down.
+//! It also compares the answers' shape (error codes, flags): any difference is printed.
+//!
+//! `cargo bench --bench oracle_timing` (not part of CI). BENCH_BACKEND = postgres (default, with
+//! Redis), mysql (with Redis) or sqlite (in-process store); SAMPLES (default 300).
+#[path = "support/service.rs"]
+mod service;
+#[path = "../tests/api/smtp_server.rs"]
+mod smtp_server;
+#[path = "../tests/api/tcp_proxy.rs"]
+mod tcp_proxy;
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use service::{BenchDatabase, Service, env_or};
+use tcp_proxy::TcpProxy;
+
+const ISSUE_BY_EMAIL: &str = "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel maskedDestination errors { code } } }";
+const ISSUE_BY_ACCOUNT: &str = "mutation($id: String!, $e: String!) { issueResetToken(by: {account: {loginId: $id, email: $e}}) { accepted channel errors { code } } }";
+const VERIFY_BY_EMAIL: &str = "mutation($e: String!) { verifyResetToken(credential: {code: {email: $e, code: \"000000\"}}) { valid errors { code } } }";
+const VERIFY_BY_LOGIN: &str = "mutation($id: String!) { verifyResetToken(credential: {code: {loginId: $id, code: \"000000\"}}) { valid errors { code } } }";
+const RESET_BY_EMAIL: &str = "mutation($e: String!) { resetPassword(input: {credential: {code: {email: $e, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
+const RESET_BY_LOGIN: &str = "mutation($id: String!) { resetPassword(input: {credential: {code: {loginId: $id, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
+
+fn login_id(i: usize) -> String {
+    format!("timing{i:05}")
+}
+fn email(i: usize) -> String {
+    format!("timing{i:05}@bench.example")
+}
+fn stranger(kind: &str, i: usize) -> String {
+    format!("nobody-{kind}-{i:05}")
+}
+
+/// A path: the request about account `i`, and the one about nobody `i`.
+struct Path {
+    name: &'static str,
+    known: fn(usize) -> Value,
+    unknown: fn(usize) -> Value,
+}
+
+fn paths() -> Vec<Path> {
+    vec![
+        Path {
+            name: "issueResetToken by e-mail",
+            known: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
+            unknown: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("ie", i))}}),
+        },
+        Path {
+            name: "issueResetToken by account",
+            known: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": email(i)}}),
+            // The login ID exists; the address is not its own.
+            unknown: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": format!("{}@bench.example", stranger("ia", i))}}),
+        },
+        Path {
+            name: "verifyResetToken, wrong code by e-mail",
+            known: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": email(i)}}),
+            unknown: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("ve", i))}}),
+        },
+        Path {
+            name: "verifyResetToken, wrong code by login ID",
+            known: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": login_id(i)}}),
+            unknown: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": stranger("vl", i)}}),
+        },
+        Path {
+            name: "resetPassword, wrong code by e-mail",
+            known: |i| json!({"query": RESET_BY_EMAIL, "variables": {"e": email(i)}}),
+            unknown: |i| json!({"query": RESET_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("re", i))}}),
+        },
+        Path {
+            name: "resetPassword, wrong code by login ID",
+            known: |i| json!({"query": RESET_BY_LOGIN, "variables": {"id": login_id(i)}}),
+            unknown: |i| json!({"query": RESET_BY_LOGIN, "variables": {"id": stranger("rl", i)}}),
+        },
+    ]
+}
+
+/// Two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value.
+fn kolmogorov_smirnov(a: &[f64], b: &[f64]) -> (f64, f64) {
+    let mut a = a.to_vec();
+    let mut b = b.to_vec();
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    let (n, m) = (a.len() as f64, b.len() as f64);
+    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
+    while i < a.len() && j < b.len() {
+        let x = a[i].min(b[j]);
+        while i < a.len() && a[i] <= x {
+            i += 1;
+        }
+        while j < b.len() && b[j] <= x {
+            j += 1;
+        }
+        d = d.max((i as f64 / n - j as f64 / m).abs());
+    }
+    let ne = n * m / (n + m);
+    let lambda = (ne.sqrt() + 0.12 + 0.11 / ne.sqrt()) * d;
+    let mut p = 0.0;
+    for k in 1..=100 {
+        let k = f64::from(k);
+        let term = 2.0 * (-1f64).powf(k - 1.0) * (-2.0 * k * k * lambda * lambda).exp();
+        p += term;
+        if term.abs() < 1e-12 {
+            break;
+        }
+    }
+    (d, p.clamp(0.0, 1.0))
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    s[s.len() / 2]
+}
+
+/// What an answer says, minus the echo of what was typed: top-level codes, payload flags and codes.
+fn shape(v: &Value) -> String {
+    let top: Vec<&str> = v["errors"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["extensions"]["code"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    let payload = v["data"]
+        .as_object()
+        .and_then(|d| d.values().next())
+        .cloned()
+        .unwrap_or(Value::Null);
+    let codes: Vec<&str> = payload["errors"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["code"].as_str()).collect())
+        .unwrap_or_default();
+    format!(
+        "top={top:?} codes={codes:?} accepted={} channel={} valid={} member={}",
+        payload["accepted"],
+        payload["channel"],
+        payload["valid"],
+        !payload["member"].is_null()
+    )
+}
+
+async fn timed(client: &reqwest::Client, url: &str, body: &Value) -> (f64, String) {
+    let t = Instant::now();
+    let answer: Value = client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON answer");
+    (t.elapsed().as_secs_f64() * 1000.0, shape(&answer))
+}
+
+/// `samples` interleaved pairs on one path, in random order within each pair.
+async fn measure(
+    client: &reqwest::Client,
+    url: &str,
+    label: &str,
+    path: &Path,
+    offset: usize,
+    samples: usize,
+) -> bool {
+    let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    let mut mismatch = None;
+    for s in 0..samples {
+        let i = offset + s;
+        let (k, u) = if rand::random::<bool>() {
+            let k = timed(client, url, &(path.known)(i)).await;
+            (k, timed(client, url, &(path.unknown)(i)).await)
+        } else {
+            let u = timed(client, url, &(path.unknown)(i)).await;
+            (timed(client, url, &(path.known)(i)).await, u)
+        };
+        if k.1 != u.1 && mismatch.is_none() {
+            mismatch = Some(format!("known: {} / unknown: {}", k.1, u.1));
+        }
+        known.push(k.0);
+        unknown.push(u.0);
+    }
+    let (d, p) = kolmogorov_smirnov(&known, &unknown);
+    let delta = median(&known) - median(&unknown);
+    let met = p > 0.01 && delta.abs() < 0.5 && mismatch.is_none();
+    println!(
+        "{:<10} {:<42} {:>8.3} {:>8.3} {:>+7.3} {:>6.3} {:>9.2e}  {}",
+        label,
+        path.name,
+        median(&known),
+        median(&unknown),
+        delta,
+        d,
+        p,
+        if met { "met" } else { "MISSED" }
+    );
+    if let Some(m) = mismatch {
+        println!("          answers differ: {m}");
+    }
+    met
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let samples: usize = env_or("SAMPLES", "300").parse().expect("SAMPLES");
+    let backend = env_or("BENCH_BACKEND", "postgres");
+    let dir = std::env::temp_dir().join(format!("ar-timing-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let smtp = smtp_server::SmtpServer::start().await;
+    let mut _pg = None;
+    let mut mysql_db = None;
+    let (database, redis): (String, Option<String>) = match backend.as_str() {
+        "postgres" => {
+            let db = BenchDatabase::create(
+                &env_or("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test"),
+                "timing",
+            );
+            let url = db.url();
+            _pg = Some(db);
+            (url, Some(env_or("BENCH_REDIS_URL", "redis://127.0.0.1:6379")))
+        }
+        "mysql" => {
+            let name = format!(
+                "ar_bench_timing_{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            );
+            let status = std::process::Command::new("mariadb")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-u",
+                    "root",
+                    "-e",
+                    &format!("create database {name}"),
+                ])
+                .status()
+                .expect("mariadb client on PATH");
+            assert!(status.success(), "create database {name}");
+            mysql_db = Some(name.clone());
+            (
+                format!(
+                    "{}/{name}",
+                    env_or("BENCH_MYSQL_SERVER", "mysql://root@127.0.0.1:3306")
+                ),
+                Some(env_or("BENCH_REDIS_URL", "redis://127.0.0.1:6379")),
+            )
+        }
+        "sqlite" => (
+            format!("sqlite://{}?mode=rwc", dir.join("timing.db").display()),
+            None,
+        ),
+        other => panic!("BENCH_BACKEND={other}: postgres, mysql or sqlite"),
+    };
+    // The service reaches its backends through proxies the bench can cut.
+    let db_host = url::Url::parse(&database)
+        .ok()
+        .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port()?)));
+    let db_proxy = match &db_host {
+        Some(host) => Some(TcpProxy::start(host).await),
+        None => None,
+    };
+    let redis_proxy = match &redis {
+        Some(r) => {
+            let u = url::Url::parse(r).unwrap();
+            Some(TcpProxy::start(&format!("{}:{}", u.host_str().unwrap(), u.port().unwrap_or(6379))).await)
+        }
+        None => None,
+    };
+    let proxied_db = match (&db_host, &db_proxy) {
+        (Some(host), Some(p)) => database.replacen(host, &p.addr(), 1),
+        _ => database.clone(),
+    };
+    let mut env: Vec<(String, String)> = [
+        ("DATABASE_URL", proxied_db),
+        ("SMTP_URL", smtp.url()),
+        ("DEMO", "false".into()),
+        ("SECRET_KEY", service::BENCH_SECRET_KEY.into()),
+        ("RATE_LIMITS", service::HIGH_LIMITS.into()),
+        ("RUST_LOG", "error".into()),
+        ("OUTBOX_DIR", dir.join("outbox").display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    if let (Some(r), Some(p)) = (&redis, &redis_proxy) {
+        let u = url::Url::parse(r).unwrap();
+        env.push(("REDIS_URL".into(), format!("redis://{}", p.addr()) + u.path()));
+        env.push((
+            "REDIS_KEY_PREFIX".into(),
+            format!("timing-{}", uuid::Uuid::new_v4().simple()),
+        ));
+    }
+    let paths = paths();
+    let members = samples * paths.len();
+    let phc = {
+        use argon2::PasswordHasher as _;
+        argon2::Argon2::default()
+            .hash_password(b"Harbor-Blue-47")
+            .unwrap()
+            .to_string()
+    };
+    let lines: String = (0..members)
+        .map(|i| json!({"loginId": login_id(i), "email": email(i), "passwordHash": phc}).to_string() + "\n")
+        .collect();
+    let import = dir.join("members.jsonl");
+    std::fs::write(&import, lines).unwrap();
+    service::cli(&env, &["migrate"]);
+    service::cli(&env, &["member", "import", import.to_str().unwrap()]);
+    let service = Service::start(&env, &dir);
+    let url = service.graphql_url();
+    let client = reqwest::Client::new();
+
+    // The accounts the code paths probe have a live mailed grant, as after a stranger's request.
+    for i in (2 * samples)..members {
+        timed(
+            &client,
+            &url,
+            &json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
+        )
+        .await;
+    }
+    for i in 0..20 {
+        timed(&client, &url, &(paths[0].unknown)(members + i)).await;
+    }
+    println!("backend {backend}: {samples} interleaved pairs per path, known vs unknown identifier (ms)");
+    println!(
+        "{:<10} {:<42} {:>8} {:>8} {:>7} {:>6} {:>9}",
+        "state", "path", "known", "unknown", "Δ", "D", "p"
+    );
+    let mut all_met = true;
+    for (n, path) in paths.iter().enumerate() {
+        all_met &= measure(&client, &url, "healthy", path, n * samples, samples).await;
+    }
+    // The same paths with a backend refusing connections: the answer must not depend on
+    // whether the identifier names an account either.
+    let failure_paths = [&paths[0], &paths[2]];
+    let offset = members + 100;
+    if let Some(p) = &redis_proxy {
+        p.cut_refusing();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (n, path) in failure_paths.iter().enumerate() {
+            all_met &= measure(&client, &url, "redis down", path, offset + n * samples, samples).await;
+        }
+        p.restore();
+    }
+    if let Some(p) = &db_proxy {
+        p.cut_refusing();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for (n, path) in failure_paths.iter().enumerate() {
+            all_met &= measure(&client, &url, "db down", path, offset + n * samples, samples).await;
+        }
+        p.restore();
+    }
+    println!(
+        "goal (p > 0.01 and |Δmedian| < 0.5 ms, same answers) {}",
+        if all_met {
+            "met on every path"
+        } else {
+            "MISSED on a path above"
+        }
+    );
+    drop(service);
+    if let Some(name) = mysql_db {
+        let _ = std::process::Command::new("mariadb")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-u",
+                "root",
+                "-e",
+                &format!("drop database {name}"),
+            ])
+            .status();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
