@@ -2,23 +2,21 @@
 //! runs a query (never a mutation) from the query string.
 use std::net::SocketAddr;
 
-use async_graphql::{
-    http::GraphiQLSource,
-    parser::{parse_query, types::OperationType},
-};
+use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Bytes,
     extract::{ConnectInfo, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use serde_json::json;
 
 use super::{
     AppState,
     client_addr::client_addr,
+    graphiql,
     query_limits::{QUERY_TOO_COMPLEX, tag_shape_errors, too_many_aliases},
 };
 use crate::graphql::{errors::top_level, i18n::Lang, request::Bearer};
@@ -112,7 +110,7 @@ pub async fn get_graphql(
                 "GraphiQL is off; POST operations here",
             );
         }
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return graphiql::page();
     };
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,

@@ -1,9 +1,11 @@
-//! The HTTP edge: router, GraphQL endpoint, health checks, request ids, CORS, limits.
+//! The HTTP edge: router, GraphQL endpoint, browser pages, health checks, request ids, CORS, limits.
 pub mod client_addr;
+pub mod graphiql;
 pub mod graphql_endpoint;
 pub mod health;
 pub mod metrics;
 pub mod query_limits;
+pub mod web;
 
 use std::time::Duration;
 
@@ -50,7 +52,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/graphiql/init.js", get(graphiql::init_script))
+        .route("/graphiql/{version}/{file}", get(graphiql::vendored))
         .with_state(state)
+        .merge(web::pages(&settings.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&settings.cors_origins))
         .layer(TimeoutLayer::with_status_code(

@@ -20,3 +20,4 @@ mod smtp_server;
 mod tcp_proxy;
 mod token_store;
 mod token_store_contract;
+mod web_pages;
