@@ -21,6 +21,8 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return element;
 }
 
+let fieldCount = 0;
+
 /** A form whose fields are named by the GraphQL input path their errors come back on. */
 export class Form {
   readonly element: HTMLFormElement;
@@ -55,9 +57,11 @@ export class Form {
    * `input.newPassword`) whose UserErrors belong under it.
    */
   field<E extends HTMLElement>(label: string, control: E, ...paths: string[]): E {
-    const errors = h('ul', { class: 'errors' });
+    control.id ||= `field-${++fieldCount}`;
+    const errors = h('ul', { class: 'errors', id: `${control.id}-errors` });
+    control.setAttribute('aria-describedby', errors.id);
     for (const path of paths) this.errorLists.set(path, errors);
-    this.element.insertBefore(h('label', {}, h('span', {}, label), control, errors), this.status);
+    this.element.insertBefore(h('div', { class: 'field' }, h('label', { for: control.id }, label), control, errors), this.status);
     return control;
   }
 

@@ -14,7 +14,7 @@ export function newPasswordField(form: Form, path: string, loginId?: () => strin
   const input = h('input', { name: 'newPassword', type: 'password', autocomplete: 'new-password' });
   const rules = h('ul', { class: 'rules' });
   form.field(t().newPassword, input, path);
-  input.closest('label')?.after(rules);
+  input.parentElement?.append(rules);
 
   void loadPolicy().then((p) => {
     const text = t();
