@@ -9,6 +9,7 @@ import { grants, mailsNow, nextMail, startService } from './service.mjs';
 
 const screenshots = resolve(process.env.SCREENSHOT_DIR ?? join(import.meta.dirname, '../screenshots'));
 mkdirSync(screenshots, { recursive: true });
+console.log(`screenshots: ${screenshots}`);
 
 let browser;
 let service;
@@ -207,4 +208,42 @@ test('GraphiQL loads from the service and runs passwordPolicy', async () => {
   await page.locator('.graphiql-response').getByText('"minLength": 8').waitFor();
   await shot(page, 'graphiql');
   await page.context().close();
+});
+
+test('without a built SPA the mailed link opens the embedded page, which completes the reset', async () => {
+  const bare = await startService({ WEB_DIR: join(service.outbox, 'no-build-here') });
+  try {
+    const before = mailsNow(bare.outbox);
+    const asked = await fetch(`${bare.url}/graphql`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query: 'mutation { issueResetToken(by: {email: "family@example.com"}) { accepted } }' }),
+    }).then((r) => r.json());
+    assert.equal(asked.data.issueResetToken.accepted, true);
+    const mailed = grants(await nextMail(bare.outbox, 'family@example.com', before));
+
+    const page = await browser.newPage();
+    await page.goto(mailed.find((g) => g.loginId === 'joon.lee').link);
+    await page.getByText('New password for jo****ee').waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('abc');
+    await page.getByLabel('New password again').fill('abc');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    await page.getByText('The password is too short.').waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('Gentle-Harbor-64');
+    await page.getByLabel('New password again').fill('Gentle-Harbor-64');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    await page.getByText('Your password is changed.').waitFor();
+    await shot(page, 'embedded-reset-by-link');
+
+    // The other account by its code.
+    await page.goto(`${bare.url}/reset-password`);
+    await page.getByLabel('E-mail address or login ID').fill('joon.biz');
+    await page.getByLabel('Code').fill(mailed.find((g) => g.loginId === 'joon.biz').code);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('New password for jo****iz').waitFor();
+    await shot(page, 'embedded-reset-by-code');
+    await page.close();
+  } finally {
+    await bare.stop();
+  }
 });
