@@ -5,6 +5,7 @@ pub mod graphql_endpoint;
 pub mod health;
 pub mod metrics;
 pub mod query_limits;
+pub mod trusted_documents;
 pub mod web;
 
 use std::time::Duration;
@@ -35,8 +36,10 @@ pub struct AppState {
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
     /// Most aliases a document may hold.
     pub max_aliases: usize,
-    /// GraphiQL on `GET /graphql` (off in production).
+    /// GraphiQL on `GET /graphql` (off in production and with trusted documents).
     pub graphiql: bool,
+    /// With TRUSTED_DOCUMENTS, the only operations that run.
+    pub trusted_documents: Option<std::sync::Arc<trusted_documents::TrustedDocuments>>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Peers that may read /metrics.
     pub metrics_allow: std::sync::Arc<Vec<ipnet::IpNet>>,

@@ -17,7 +17,7 @@ async fn get(app: &TestApp, path: &str) -> Response {
         .unwrap()
 }
 
-fn header_of<'a>(response: &'a Response, name: header::HeaderName) -> &'a str {
+fn header_of(response: &Response, name: header::HeaderName) -> &str {
     response.headers().get(&name).map_or("", |v| v.to_str().unwrap())
 }
 

@@ -247,3 +247,37 @@ test('without a built SPA the mailed link opens the embedded page, which complet
     await bare.stop();
   }
 });
+
+test('with TRUSTED_DOCUMENTS the SPA works and nothing else runs', async () => {
+  const locked = await startService({ TRUSTED_DOCUMENTS: resolve(import.meta.dirname, '../src/gql/persisted-documents.json') });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${locked.url}/find-id`);
+    await page.getByLabel('E-mail address', { exact: true }).fill('old@example.com');
+    await page.getByRole('button', { name: 'Find' }).first().click();
+    await page.getByTestId('accounts').getByText('ol*****er').waitFor();
+
+    await page.goto(`${locked.url}/sign-in`);
+    await page.getByLabel('Login ID').fill('old.timer');
+    await page.getByLabel('Password').fill('Amber-Falcon-36');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('login-id').getByText('old.timer').waitFor();
+    // The new-password rules come from passwordPolicy, a listed query too.
+    await page.locator('.rules li', { hasText: '8 to 30 characters' }).waitFor();
+    await shot(page, 'trusted-documents-account');
+
+    const adHoc = await page.evaluate(() =>
+      fetch('/graphql', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ query: '{ passwordPolicy { minLength } }' }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() })),
+    );
+    assert.equal(adHoc.status, 400);
+    assert.equal(adHoc.body.errors[0].extensions.code, 'DOCUMENT_NOT_TRUSTED');
+    assert.equal((await page.goto(`${locked.url}/graphql`)).status(), 404);
+    await page.close();
+  } finally {
+    await locked.stop();
+  }
+});
