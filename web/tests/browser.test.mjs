@@ -182,6 +182,17 @@ test('an expired password is offered EXTEND', async () => {
   await page.context().close();
 });
 
+test('a session the service no longer knows sends the member to sign in', async () => {
+  const page = await open('/sign-in');
+  await page.evaluate(() =>
+    sessionStorage.setItem('account-recovery.session', JSON.stringify({ token: 'revoked-or-made-up', passwordExpired: false })),
+  );
+  await page.goto(`${service.url}/account`);
+  await page.waitForURL(`${service.url}/sign-in`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('account-recovery.session')), null);
+  await page.context().close();
+});
+
 test('Korean: the UI and the service messages', async () => {
   const page = await open('/sign-in', 'ko');
   await page.getByRole('heading', { name: '로그인' }).waitFor();

@@ -1,7 +1,7 @@
 // The signed-in member: profile, sign out, and changePassword in its three modes —
 // WITH_CURRENT, WITHOUT_CURRENT (after reauthenticate, or right after a reset) and EXTEND
 // (offered when sign-in said the password has expired).
-import { request } from '../api';
+import { RequestFailed, request } from '../api';
 import { Form, describeFailure, h, when } from '../forms';
 import type { ChangePasswordMode, ProfileFragment } from '../gql/graphql';
 import { t } from '../i18n';
@@ -20,7 +20,15 @@ export function accountScreen(go: (path: string) => void): Node {
       if (me) section.append(profile(me, go), changePassword(me));
       else go('/sign-in');
     },
-    (error) => section.append(h('p', { class: 'status error' }, describeFailure(error))),
+    (error) => {
+      // A session revoked elsewhere (a reset, another device's change) means signing in again.
+      if (error instanceof RequestFailed && error.code === 'UNAUTHENTICATED') {
+        keepSession(null);
+        go('/sign-in');
+      } else {
+        section.append(h('p', { class: 'status error' }, describeFailure(error)));
+      }
+    },
   );
   return section;
 }

@@ -9,7 +9,8 @@ export function signInScreen(go: (path: string) => void): Node {
   const text = t();
   const form = new Form(text.signIn);
   const loginId = form.input(text.loginId, 'loginId', 'text', 'loginId');
-  const password = form.input(text.password, 'password', 'password', 'password');
+  // A refused sign-in names no field: which of the two was wrong is not told.
+  const password = form.input(text.password, 'password', 'password');
   form.onSubmit(async () => {
     const { signIn: r } = await request(SignInMutation, { loginId: loginId.value, password: password.value });
     if (r.accessToken) {
