@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Rebuilds the vendored GraphiQL files in this folder from pinned npm packages (their published
 # production builds; nothing is compiled here). Run it after changing a version below, then
-# update the versions in src/http/graphiql.rs. npm checks each tarball against the registry's
-# integrity hash; the sha256 lines below pin what we committed.
+# update GRAPHIQL_VERSION in src/http/graphiql.rs and SHA256SUMS from what this prints. npm
+# checks each tarball against the registry's integrity hash; SHA256SUMS pins what we committed,
+# so re-running it for the same versions must reproduce the same bytes.
 set -euo pipefail
 cd "$(dirname "$0")"
 GRAPHIQL=4.1.2
@@ -25,3 +26,4 @@ sed -i '/^\/\/# sourceMappingURL=/d' ./*.min.js
   echo "react, react-dom $REACT (MIT)"; cat "$work/react-$REACT/package/LICENSE"
 } > LICENSES.txt
 sha256sum graphiql.min.js graphiql.min.css react.production.min.js react-dom.production.min.js
+sha256sum --quiet -c SHA256SUMS || echo "vendor.sh: the files differ from SHA256SUMS (expected after a version change)" >&2
