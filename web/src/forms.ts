@@ -2,7 +2,7 @@
 // `field` path names, request failures (RATE_LIMITED with its retryAfter) under the form.
 import { RequestFailed } from './api';
 import type { ProblemFragment } from './gql/graphql';
-import { t } from './i18n';
+import { currentLang, t } from './i18n';
 
 type Child = Node | string | null | undefined | false;
 
@@ -98,5 +98,5 @@ export function describeFailure(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** A date-time from the API, shown in the reader's locale. */
-export const when = (iso: string | null | undefined): string => (iso ? new Date(iso).toLocaleString() : '');
+/** A date-time from the API, in the UI's language and the reader's time zone. */
+export const when = (iso: string | null | undefined): string => (iso ? new Date(iso).toLocaleString(currentLang()) : '');

@@ -1,7 +1,6 @@
 // The new-password control: a checklist of the site's rules that updates as the user types.
 import { request } from './api';
-import type { Form } from './forms';
-import { h } from './forms';
+import { type Form, h } from './forms';
 import { t } from './i18n';
 import { PasswordPolicyQuery } from './operations';
 import { checkRules, type Policy } from './password-rules';
