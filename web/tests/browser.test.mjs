@@ -209,6 +209,24 @@ test('Korean: the UI and the service messages', async () => {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText('The login ID or password is wrong.').waitFor();
   await page.context().close();
+
+  // A reset in Korean: the mail, and every refused rule under the field, in Korean.
+  const reset = await open('/reset-password', 'ko');
+  const before = mailsNow(service.outbox);
+  await reset.getByLabel('이메일 주소', { exact: true }).fill('old@example.com');
+  await reset.getByRole('button', { name: '보내기' }).click();
+  const [grant] = grants(await nextMail(service.outbox, 'old@example.com', before));
+  await reset.getByLabel('이메일 주소 또는 아이디').fill('old.timer');
+  await reset.getByLabel('인증번호 6자리').fill(grant.code);
+  await reset.getByRole('button', { name: '다음' }).click();
+  await reset.getByLabel('새 비밀번호', { exact: true }).fill('aaa');
+  await reset.getByLabel('새 비밀번호 확인').fill('aaa');
+  await reset.getByRole('button', { name: '새 비밀번호 저장' }).click();
+  const reported = reset.locator('.field:has(input[name="newPassword"]) .errors li');
+  await reported.getByText('비밀번호가 너무 짧습니다.').waitFor();
+  assert.equal(await reported.count(), 2, 'too short and repeated');
+  await shot(reset, 'korean-refused-password');
+  await reset.context().close();
 });
 
 test('GraphiQL loads from the service and runs passwordPolicy', async () => {
