@@ -1,7 +1,7 @@
 // Starts the real service binary for the browser tests: SQLite and the outbox folder in a temp
 // dir, the built SPA from ../dist, members imported from a fixture, and reads the mail it writes.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -57,7 +57,10 @@ export async function startService(extraEnv = {}) {
   return {
     url,
     outbox: env.OUTBOX_DIR,
-    stop: () => new Promise((ok) => (child.exitCode !== null ? ok() : (child.once('exit', ok), child.kill('SIGTERM')))),
+    stop: async () => {
+      if (child.exitCode === null) await new Promise((ok) => (child.once('exit', ok), child.kill('SIGTERM')));
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
 }
 
