@@ -9,7 +9,7 @@ use crate::{
     config::Settings,
     domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
     graphql::{SchemaOptions, build_schema},
-    http::{AppState, router},
+    http::{AppState, router, trusted_documents::TrustedDocuments},
     infra::{
         db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
@@ -157,6 +157,14 @@ impl Application {
         } else {
             Vec::new()
         };
+        let trusted_documents = match &settings.trusted_documents {
+            Some(path) => {
+                let documents = TrustedDocuments::load(path).context("TRUSTED_DOCUMENTS")?;
+                tracing::info!(documents = documents.len(), "only trusted documents run");
+                Some(Arc::new(documents))
+            }
+            None => None,
+        };
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
@@ -171,7 +179,9 @@ impl Application {
                 recovery,
                 trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
                 max_aliases: settings.graphql_max_aliases,
-                graphiql: !settings.production,
+                // An explorer for ad-hoc queries has nothing to do where only listed ones run.
+                graphiql: !settings.production && trusted_documents.is_none(),
+                trusted_documents,
                 metrics: crate::http::metrics::handle(),
                 metrics_allow: Arc::new(settings.metrics_allow.clone()),
             },

@@ -31,6 +31,11 @@ pub struct Settings {
     pub demo: bool,
     pub production: bool,
     pub outbox_dir: PathBuf,
+    /// The built SPA to serve (`npm run build` in web/); without its index.html the service
+    /// serves an embedded reset page instead.
+    pub web_dir: PathBuf,
+    /// A graphql-codegen persisted-documents manifest: when set, only its operations run.
+    pub trusted_documents: Option<PathBuf>,
     pub argon2: Argon2Settings,
     pub hash_concurrency: usize,
     pub password_policy: PasswordPolicy,
@@ -241,6 +246,8 @@ impl Settings {
             demo: typed("DEMO", parse("DEMO", "true")?)?,
             production,
             outbox_dir: PathBuf::from(parse("OUTBOX_DIR", "outbox")?),
+            web_dir: PathBuf::from(parse("WEB_DIR", "web/dist")?),
+            trusted_documents: var("TRUSTED_DOCUMENTS").map(PathBuf::from),
             argon2: Argon2Settings {
                 memory_kib: typed("ARGON2_MEMORY_KIB", parse("ARGON2_MEMORY_KIB", "19456")?)?,
                 iterations: typed("ARGON2_ITERATIONS", parse("ARGON2_ITERATIONS", "2")?)?,

@@ -2,24 +2,23 @@
 //! runs a query (never a mutation) from the query string.
 use std::net::SocketAddr;
 
-use async_graphql::{
-    http::GraphiQLSource,
-    parser::{parse_query, types::OperationType},
-};
+use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Bytes,
     extract::{ConnectInfo, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
 };
 use serde_json::json;
 
 use super::{
     AppState,
     client_addr::client_addr,
+    graphiql,
     query_limits::{QUERY_TOO_COMPLEX, tag_shape_errors, too_many_aliases},
+    trusted_documents::DOCUMENT_NOT_TRUSTED,
 };
 use crate::graphql::{errors::top_level, i18n::Lang, request::Bearer};
 
@@ -30,6 +29,14 @@ fn reject(status: StatusCode, code: &str, message: &str) -> Response {
         Json(json!({"errors": [{"message": message, "extensions": {"code": code}}]})),
     )
         .into_response()
+}
+
+fn not_trusted() -> Response {
+    reject(
+        StatusCode::BAD_REQUEST,
+        DOCUMENT_NOT_TRUSTED,
+        "only the trusted documents of this service's clients run here",
+    )
 }
 
 fn lang(headers: &HeaderMap) -> Lang {
@@ -88,13 +95,24 @@ pub async fn post_graphql(
             "one operation per request: batches are not accepted",
         );
     }
-    match serde_json::from_slice::<async_graphql::Request>(&body) {
-        Ok(request) => execute(&state, peer, &headers, request).await,
-        Err(_) => reject(
+    let not_a_request = || {
+        reject(
             StatusCode::BAD_REQUEST,
             top_level::BAD_REQUEST,
             "the body is not a GraphQL request object",
-        ),
+        )
+    };
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return not_a_request();
+    };
+    if let Some(trusted) = &state.trusted_documents
+        && trusted.admit(&mut body).is_err()
+    {
+        return not_trusted();
+    }
+    match serde_json::from_value::<async_graphql::Request>(body) {
+        Ok(request) => execute(&state, peer, &headers, request).await,
+        Err(_) => not_a_request(),
     }
 }
 
@@ -112,7 +130,7 @@ pub async fn get_graphql(
                 "GraphiQL is off; POST operations here",
             );
         }
-        return Html(GraphiQLSource::build().endpoint("/graphql").finish()).into_response();
+        return graphiql::page();
     };
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(r) => r,
@@ -124,6 +142,11 @@ pub async fn get_graphql(
             );
         }
     };
+    if let Some(trusted) = &state.trusted_documents
+        && !trusted.admits_text(&request.query)
+    {
+        return not_trusted();
+    }
     let is_mutation = parse_query(&request.query).is_ok_and(|doc| {
         doc.operations
             .iter()

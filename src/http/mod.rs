@@ -1,9 +1,12 @@
-//! The HTTP edge: router, GraphQL endpoint, health checks, request ids, CORS, limits.
+//! The HTTP edge: router, GraphQL endpoint, browser pages, health checks, request ids, CORS, limits.
 pub mod client_addr;
+pub mod graphiql;
 pub mod graphql_endpoint;
 pub mod health;
 pub mod metrics;
 pub mod query_limits;
+pub mod trusted_documents;
+pub mod web;
 
 use std::time::Duration;
 
@@ -33,8 +36,10 @@ pub struct AppState {
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
     /// Most aliases a document may hold.
     pub max_aliases: usize,
-    /// GraphiQL on `GET /graphql` (off in production).
+    /// GraphiQL on `GET /graphql` (off in production and with trusted documents).
     pub graphiql: bool,
+    /// With TRUSTED_DOCUMENTS, the only operations that run.
+    pub trusted_documents: Option<std::sync::Arc<trusted_documents::TrustedDocuments>>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Peers that may read /metrics.
     pub metrics_allow: std::sync::Arc<Vec<ipnet::IpNet>>,
@@ -50,7 +55,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/graphiql/init.js", get(graphiql::init_script))
+        .route("/graphiql/{version}/{file}", get(graphiql::vendored))
         .with_state(state)
+        .merge(web::pages(&settings.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&settings.cors_origins))
         .layer(TimeoutLayer::with_status_code(

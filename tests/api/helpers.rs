@@ -117,6 +117,11 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
             "OUTBOX_DIR".into(),
             scratch_dir().join("outbox").display().to_string(),
         ),
+        // No built SPA unless a test gives one: the same pages whether or not web/dist exists.
+        (
+            "WEB_DIR".into(),
+            scratch_dir().join("no-web-build").display().to_string(),
+        ),
     ]);
     for (k, v) in extra {
         vars.insert((*k).into(), (*v).into());

@@ -20,3 +20,5 @@ mod smtp_server;
 mod tcp_proxy;
 mod token_store;
 mod token_store_contract;
+mod trusted_documents;
+mod web_pages;

@@ -1,0 +1,66 @@
+// Completes a reset with the token of the mailed link (?token=…) or a mailed code.
+// Served with the embedded reset page; the SPA in web/ does the same with more screens.
+'use strict';
+const $ = (id) => document.getElementById(id);
+let token = new URLSearchParams(location.search).get('token');
+// The token leaves the address bar (history, screenshots, shoulder surfers).
+history.replaceState(null, '', location.pathname);
+
+async function call(query, variables) {
+  const response = await fetch('/graphql', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' }, // the browser sends Accept-Language
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) {
+    const e = body.errors[0];
+    const wait = e.extensions && e.extensions.retryAfter;
+    throw new Error(wait ? `${e.message} (${wait} s)` : e.message);
+  }
+  return body.data;
+}
+
+function showErrors(messages) {
+  $('errors').replaceChildren(...messages.map((m) => Object.assign(document.createElement('li'), { textContent: m })));
+}
+
+async function verify(credential) {
+  const { verifyResetToken: r } = await call(
+    'mutation($c: ResetCredential!) { verifyResetToken(credential: $c) { valid token maskedLoginId errors { message } } }',
+    { c: credential },
+  );
+  showErrors(r.errors.map((e) => e.message));
+  if (!r.valid) return;
+  token = r.token;
+  $('login-id').textContent = r.maskedLoginId;
+  $('code-form').hidden = true;
+  $('password-form').hidden = false;
+}
+
+$('code-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  const who = event.target.who.value.trim();
+  const code = { code: event.target.code.value.trim(), ...(who.includes('@') ? { email: who } : { loginId: who }) };
+  verify({ code }).catch((e) => showErrors([e.message]));
+});
+
+$('password-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try {
+    const { resetPassword: r } = await call(
+      'mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { member { loginId } errors { message } } }',
+      { i: { credential: { token }, newPassword: event.target.newPassword.value, newPasswordConfirmation: event.target.confirmation.value } },
+    );
+    showErrors(r.errors.map((e) => e.message));
+    if (r.member) {
+      $('password-form').hidden = true;
+      $('done').hidden = false;
+    }
+  } catch (e) {
+    showErrors([e.message]);
+  }
+});
+
+if (token) verify({ token }).catch((e) => showErrors([e.message]));
+else $('code-form').hidden = false;

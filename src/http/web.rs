@@ -1,0 +1,79 @@
+//! The browser pages: the built SPA from WEB_DIR (its index.html for every route it owns), or,
+//! when no build is there, an embedded page on /reset-password that completes a reset by link or
+//! code — so the link of a development reset mail works on a fresh clone without Node.
+use std::path::Path;
+
+use axum::{
+    Router,
+    http::{HeaderValue, header},
+    middleware::map_response,
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use tower_http::services::{ServeDir, ServeFile};
+
+/// Same-origin scripts only: the reset pages hold live tokens. Inline styles are allowed for
+/// GraphiQL's editor and the embedded page's `<style>`.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// For files whose URL changes with their content.
+pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+
+/// The SPA from `web_dir` when it holds an index.html (checked once, at start), else the
+/// embedded reset page.
+pub fn pages(web_dir: &Path) -> Router {
+    let index = web_dir.join("index.html");
+    let pages = if index.is_file() {
+        tracing::info!(web_dir = %web_dir.display(), "serving the single-page app");
+        // Vite names built assets by content hash: cache them for ever, and a missing one is a
+        // 404, not index.html.
+        let assets = Router::new()
+            .fallback_service(ServeDir::new(web_dir.join("assets")))
+            .layer(map_response(async |mut response: Response| {
+                if response.status().is_success() {
+                    response
+                        .headers_mut()
+                        .insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+                }
+                response
+            }));
+        Router::new()
+            .nest("/assets", assets)
+            .fallback_service(ServeDir::new(web_dir).fallback(ServeFile::new(index)))
+    } else {
+        tracing::info!(web_dir = %web_dir.display(), "no built single-page app: serving the embedded reset page");
+        Router::new()
+            .route("/reset-password", get(embedded_reset_page))
+            .route("/reset-password/page.js", get(embedded_reset_script))
+    };
+    pages.layer(map_response(async |response| secure_page(response)))
+}
+
+async fn embedded_reset_page() -> Html<&'static str> {
+    Html(include_str!("reset_page.html"))
+}
+
+async fn embedded_reset_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("reset_page.js"),
+    )
+}
+
+/// Headers for a page that may carry a reset token in its URL: no Referer to other sites, no
+/// framing, same-origin scripts, and revalidation before reuse (index.html names new builds).
+pub fn secure_page(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-cache"));
+    response
+}

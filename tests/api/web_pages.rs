@@ -1,0 +1,103 @@
+//! The browser pages: the built SPA from WEB_DIR, the embedded reset page without one, and
+//! GraphiQL from vendored files (no request leaves the service).
+use reqwest::{Response, header};
+
+use crate::helpers::{TestApp, backend_settings, backends, scratch_dir, spawn_app_with};
+
+async fn app_with(extra: &[(&str, &str)]) -> TestApp {
+    let backend = &backends()[0];
+    spawn_app_with(backend, backend_settings(backend, extra).await).await
+}
+
+async fn get(app: &TestApp, path: &str) -> Response {
+    app.client
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn header_of(response: &Response, name: header::HeaderName) -> &str {
+    response.headers().get(&name).map_or("", |v| v.to_str().unwrap())
+}
+
+#[tokio::test]
+async fn a_built_spa_answers_its_routes_with_index_html_and_caches_hashed_assets() {
+    let dir = scratch_dir().join("dist");
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("index.html"), "<title>the spa</title>").unwrap();
+    std::fs::write(dir.join("assets/app-1234.js"), "console.log(1)").unwrap();
+    let app = app_with(&[("WEB_DIR", dir.to_str().unwrap())]).await;
+
+    for route in ["/", "/reset-password", "/account"] {
+        let page = get(&app, route).await;
+        assert_eq!(page.status(), 200, "{route}");
+        assert_eq!(
+            header_of(&page, header::REFERRER_POLICY),
+            "no-referrer",
+            "{route}"
+        );
+        assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("default-src 'self'"));
+        assert_eq!(header_of(&page, header::CACHE_CONTROL), "no-cache");
+        assert_eq!(page.text().await.unwrap(), "<title>the spa</title>", "{route}");
+    }
+    let asset = get(&app, "/assets/app-1234.js").await;
+    assert_eq!(asset.status(), 200);
+    assert!(header_of(&asset, header::CACHE_CONTROL).contains("immutable"));
+    assert_eq!(asset.text().await.unwrap(), "console.log(1)");
+    assert_eq!(get(&app, "/assets/gone-5678.js").await.status(), 404);
+    // The API keeps its routes.
+    assert_eq!(get(&app, "/healthz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn without_a_build_the_reset_link_opens_the_embedded_page() {
+    let app = app_with(&[]).await;
+    let page = get(&app, "/reset-password?token=abc").await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(header_of(&page, header::REFERRER_POLICY), "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("/reset-password/page.js"), "{html}");
+    let script = get(&app, "/reset-password/page.js").await;
+    assert_eq!(script.status(), 200);
+    assert!(header_of(&script, header::CONTENT_TYPE).starts_with("text/javascript"));
+    assert!(script.text().await.unwrap().contains("resetPassword"));
+    // Nothing else pretends to be a page.
+    assert_eq!(get(&app, "/account").await.status(), 404);
+}
+
+#[tokio::test]
+async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
+    let app = app_with(&[]).await;
+    let page = get(&app, "/graphql").await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("://"),
+        "an outside URL in the GraphiQL page: {html}"
+    );
+    let paths: Vec<&str> = html
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/graphiql/"))
+        .collect();
+    assert_eq!(paths.len(), 5, "{paths:?}");
+    for path in &paths {
+        let file = get(&app, path).await;
+        assert_eq!(file.status(), 200, "{path}");
+        if path.contains("/4.") {
+            assert!(
+                header_of(&file, header::CACHE_CONTROL).contains("immutable"),
+                "{path}"
+            );
+        }
+        assert!(file.bytes().await.unwrap().len() > 100, "{path}");
+    }
+    assert_eq!(get(&app, "/graphiql/0.0.1/graphiql.min.js").await.status(), 404);
+
+    let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
+    let production = app_with(&[("PRODUCTION", "true"), key]).await;
+    assert_eq!(get(&production, "/graphql").await.status(), 404);
+    for path in &paths {
+        assert_eq!(get(&production, path).await.status(), 404, "{path}");
+    }
+}

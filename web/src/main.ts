@@ -1,0 +1,50 @@
+// Boots the SPA: one screen per path, links handled in the page, language switch.
+import { h } from './forms';
+import { chooseLang, currentLang, t, type Lang } from './i18n';
+import { accountScreen } from './screens/account';
+import { checkLoginIdScreen } from './screens/check-login-id';
+import { findIdScreen } from './screens/find-id';
+import { resetPasswordScreen } from './screens/reset-password';
+import { signInScreen } from './screens/sign-in';
+
+// New screens (issue 14's report, recovery codes, activity) are one line here and one file.
+const screens: Record<string, { label: () => string; render: () => Node }> = {
+  '/find-id': { label: () => t().navFindId, render: findIdScreen },
+  '/check-login-id': { label: () => t().navCheckId, render: checkLoginIdScreen },
+  '/reset-password': { label: () => t().navReset, render: resetPasswordScreen },
+  '/sign-in': { label: () => t().navSignIn, render: () => signInScreen(go) },
+  '/account': { label: () => t().navAccount, render: () => accountScreen(go) },
+};
+
+function render(): void {
+  const path = location.pathname in screens ? location.pathname : '/find-id';
+  document.documentElement.lang = currentLang();
+  document.title = t().title;
+  document.getElementById('nav')!.replaceChildren(
+    ...Object.entries(screens).map(([href, s]) => h('a', { href, 'aria-current': href === path ? 'page' : false }, s.label())),
+  );
+  document.getElementById('app')!.replaceChildren(screens[path].render());
+}
+
+function go(path: string): void {
+  history.pushState(null, '', path);
+  render();
+}
+
+document.addEventListener('click', (event) => {
+  const link = (event.target as Element).closest('a');
+  if (link && link.origin === location.origin && link.pathname in screens) {
+    event.preventDefault();
+    go(link.pathname + link.search);
+  }
+});
+window.addEventListener('popstate', render);
+
+const langSelect = document.getElementById('lang') as HTMLSelectElement;
+langSelect.value = currentLang();
+langSelect.addEventListener('change', () => {
+  chooseLang(langSelect.value as Lang);
+  render();
+});
+
+render();

@@ -1,0 +1,82 @@
+// Reset the password: from the mailed link (`?token=…`), or by asking for a mail and typing its
+// 6-digit code with the e-mail address or login ID. Either way a token ends up in the last form.
+import { request } from '../api';
+import { Form, describeFailure, h } from '../forms';
+import type { ResetCredential } from '../gql/graphql';
+import { t } from '../i18n';
+import { IssueResetTokenMutation, ResetPasswordMutation, VerifyResetTokenMutation } from '../operations';
+import { newPasswordField } from '../password-field';
+
+export function resetPasswordScreen(): Node {
+  const section = h('section', {}, h('h1', {}, t().navReset));
+  const token = new URLSearchParams(location.search).get('token');
+  if (token) {
+    // The token leaves the address bar (history, screenshots); it lives on in this closure.
+    history.replaceState(null, '', location.pathname);
+    const checking = h('p', { class: 'status' }, t().checkingLink);
+    section.append(checking);
+    void verify({ token }).then(
+      (result) => checking.replaceWith(result),
+      (error) => checking.replaceWith(h('p', { class: 'status error' }, describeFailure(error))),
+    );
+  } else {
+    section.append(requestMailForm(), codeForm(section));
+  }
+  return section;
+}
+
+/** Checks a credential; a valid one opens the new-password form, an invalid one says why. */
+async function verify(credential: ResetCredential): Promise<Node> {
+  const { verifyResetToken: r } = await request(VerifyResetTokenMutation, { credential });
+  if (!r.valid || !r.token) {
+    return h('p', { class: 'status error' }, r.errors.map((e) => e.message).join(' '));
+  }
+  return newPasswordForm(r.token, r.maskedLoginId ?? '');
+}
+
+function requestMailForm(): Node {
+  const text = t();
+  const form = new Form(text.send);
+  const email = form.input(text.email, 'email', 'email', 'by.email');
+  form.onSubmit(async () => {
+    const { issueResetToken: r } = await request(IssueResetTokenMutation, { by: { email: email.value } });
+    if (r.accepted) form.say(`${text.mailSent} ${r.maskedDestination}`);
+    return r.errors;
+  });
+  return h('div', {}, h('h2', {}, text.requestMail), form.element);
+}
+
+function codeForm(section: HTMLElement): Node {
+  const text = t();
+  const form = new Form(text.verify);
+  const identifier = form.input(text.emailOrLoginId, 'identifier', 'text', 'credential.code.email', 'credential.code.loginId');
+  const code = form.input(text.code, 'code', 'text', 'credential.code', 'credential.code.code');
+  code.inputMode = 'numeric';
+  code.autocomplete = 'one-time-code';
+  form.onSubmit(async () => {
+    const who = identifier.value.trim();
+    const credential = { code: { ...(who.includes('@') ? { email: who } : { loginId: who }), code: code.value.trim() } };
+    const { verifyResetToken: r } = await request(VerifyResetTokenMutation, { credential });
+    if (r.valid && r.token) section.replaceChildren(h('h1', {}, text.navReset), newPasswordForm(r.token, r.maskedLoginId ?? ''));
+    return r.errors;
+  });
+  return h('div', {}, h('h2', {}, text.haveCode), form.element);
+}
+
+function newPasswordForm(token: string, maskedLoginId: string): Node {
+  const text = t();
+  const form = new Form(text.setPassword);
+  const password = newPasswordField(form, 'input.newPassword');
+  const confirmation = form.input(text.confirmPassword, 'newPasswordConfirmation', 'password', 'input.newPasswordConfirmation');
+  confirmation.autocomplete = 'new-password';
+  form.onSubmit(async () => {
+    const { resetPassword: r } = await request(ResetPasswordMutation, {
+      input: { credential: { token }, newPassword: password.value, newPasswordConfirmation: confirmation.value },
+    });
+    if (r.member) {
+      form.element.replaceWith(h('p', { class: 'status ok' }, text.resetDone, ' ', h('a', { href: '/sign-in' }, text.signIn)));
+    }
+    return r.errors;
+  });
+  return h('div', {}, h('p', {}, text.resetFor, ' ', h('strong', {}, maskedLoginId)), form.element);
+}

@@ -1,0 +1,312 @@
+// The SPA and GraphiQL in headless Chromium against the real service (SQLite, outbox folder),
+// reading the mail the service really wrote. Screenshots go to SCREENSHOT_DIR.
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, before, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { grants, mailsNow, nextMail, startService } from './service.mjs';
+
+const screenshots = resolve(process.env.SCREENSHOT_DIR ?? join(import.meta.dirname, '../screenshots'));
+mkdirSync(screenshots, { recursive: true });
+console.log(`screenshots: ${screenshots}`);
+
+let browser;
+let service;
+/** Every request the pages made that did not go to the service. */
+const outside = [];
+
+before(async () => {
+  // checkLoginId is limited tightly so that RATE_LIMITED can be seen; the rest as shipped.
+  service = await startService({ RATE_LIMITS: 'checkLoginId.client=3/600' });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await service?.stop();
+  assert.deepEqual(outside, [], 'pages asked for something outside the service');
+});
+
+/** A fresh page (own storage) in `lang`; requests to anywhere but the service are refused. */
+async function open(path, lang = 'en') {
+  const context = await browser.newContext({ locale: lang === 'ko' ? 'ko-KR' : 'en-US', viewport: { width: 900, height: 900 } });
+  await context.route('**/*', (route) => {
+    if (route.request().url().startsWith(service.url)) return route.continue();
+    outside.push(route.request().url());
+    return route.abort();
+  });
+  const page = await context.newPage();
+  await page.goto(service.url + path);
+  return page;
+}
+
+const shot = (page, name) => page.screenshot({ path: join(screenshots, `${name}.png`), fullPage: true });
+
+/** The form that holds the element with this label. */
+const form = (page, label) => page.locator('form', { has: page.getByLabel(label, { exact: true }) });
+
+test('find my login ID by e-mail and by identity check', async () => {
+  const page = await open('/find-id');
+  await form(page, 'E-mail address').getByLabel('E-mail address').fill('mina@example.com');
+  await form(page, 'E-mail address').getByRole('button').click();
+  await page.getByTestId('accounts').getByText('mi*****rk').waitFor();
+
+  const identity = form(page, 'Identity check value (ci)');
+  await identity.getByLabel('Identity check value (ci)').fill('CI-MINA');
+  await identity.getByLabel('Nationality').selectOption('CITIZEN');
+  await identity.getByRole('button').click();
+  await page.getByTestId('accounts').getByText('Mina Park').waitFor();
+  await shot(page, 'find-id');
+  await page.context().close();
+});
+
+test('check a login ID, then RATE_LIMITED shows its retryAfter', async () => {
+  const page = await open('/check-login-id');
+  await page.getByLabel('Login ID').fill('mina.park');
+  await page.getByRole('button', { name: 'Check' }).click();
+  await page.getByText('This login ID exists. GENERAL. Its password can be reset; mail goes to mi**@ex*****.com').waitFor();
+  await shot(page, 'check-login-id');
+  // The limit is 3 per client address: the fourth check is refused with a wait.
+  for (let i = 0; i < 3; i++) await page.getByRole('button', { name: 'Check' }).click();
+  await page.getByText(/^Too many attempts\. Try again in \d+ seconds\.$/).waitFor();
+  await shot(page, 'rate-limited');
+  await page.context().close();
+});
+
+test('reset by the link in the mail', async () => {
+  const page = await open('/reset-password');
+  const before = mailsNow(service.outbox);
+  await form(page, 'E-mail address').getByLabel('E-mail address').fill('mina@example.com');
+  await form(page, 'E-mail address').getByRole('button').click();
+  await page.getByText('a link and a code are on their way to mi**@ex*****.com').waitFor();
+  const [grant] = grants(await nextMail(service.outbox, 'mina@example.com', before));
+  assert.equal(grant.loginId, 'mina.park');
+
+  await page.goto(grant.link);
+  await page.getByText('Choose a new password for mi*****rk').waitFor();
+  assert.equal(new URL(page.url()).search, '', 'the token stays in the address bar');
+  await page.getByLabel('New password', { exact: true }).fill('Calm-River-58');
+  await page.getByLabel('New password again').fill('Calm-River-58');
+  await shot(page, 'reset-by-link');
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await page.getByText('Your password is changed. You can sign in now.').waitFor();
+  await page.context().close();
+});
+
+test('reset by code: a refused password shows every rule and the grant stays usable', async () => {
+  const page = await open('/reset-password');
+  const before = mailsNow(service.outbox);
+  await form(page, 'E-mail address').getByLabel('E-mail address').fill('family@example.com');
+  await form(page, 'E-mail address').getByRole('button').click();
+  const mailed = grants(await nextMail(service.outbox, 'family@example.com', before));
+  assert.deepEqual(mailed.map((g) => g.loginId).sort(), ['joon.biz', 'joon.lee']);
+  const lee = mailed.find((g) => g.loginId === 'joon.lee');
+
+  await page.getByLabel('E-mail address or login ID').fill('joon.lee');
+  await page.getByLabel('6-digit code').fill(lee.code);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  const password = page.getByLabel('New password', { exact: true });
+  await password.fill('aaa123');
+  // The live checklist marks what the policy refuses as it is typed.
+  await page.locator('.rules li.unmet', { hasText: '8 to 30 characters' }).waitFor();
+  await page.getByLabel('New password again').fill('aaa123');
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  const reported = page.locator('.field:has(input[name="newPassword"]) .errors li');
+  await reported.first().waitFor();
+  assert.deepEqual(
+    (await reported.evaluateAll((lis) => lis.map((li) => li.dataset.code))).sort(),
+    ['PASSWORD_REPEATED', 'PASSWORD_SEQUENTIAL', 'PASSWORD_TOO_SHORT'],
+  );
+  await shot(page, 'refused-password');
+
+  await password.fill('Warm-Lantern-29');
+  await page.getByLabel('New password again').fill('Warm-Lantern-29');
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await page.getByText('Your password is changed. You can sign in now.').waitFor();
+
+  // The other account of the address, by e-mail and its own code.
+  const biz = mailed.find((g) => g.loginId === 'joon.biz');
+  await page.goto(`${service.url}/reset-password`);
+  await page.getByLabel('E-mail address or login ID').fill('family@example.com');
+  await page.getByLabel('6-digit code').fill(biz.code);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByText('Choose a new password for jo****iz').waitFor();
+  await shot(page, 'reset-by-code');
+  await page.context().close();
+});
+
+test('sign in and change the password with and without the current one', async () => {
+  const page = await open('/sign-in');
+  await page.getByLabel('Login ID').fill('mina.park');
+  await page.getByLabel('Password').fill('Calm-River-58');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('login-id').getByText('mina.park').waitFor();
+  await shot(page, 'account');
+
+  await page.getByLabel('Current password', { exact: true }).fill('Calm-River-58');
+  await page.getByLabel('New password', { exact: true }).fill('Bright-Stone-73');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText(/^Your password is changed\. It expires on /).waitFor();
+
+  await page.getByLabel('Without it (confirm it is you first)').check();
+  await page.getByLabel('Current password', { exact: true }).fill('Bright-Stone-73');
+  await page.getByRole('button', { name: 'Confirm it is you' }).click();
+  await page.getByText(/^Confirmed\./).waitFor();
+  await page.getByLabel('New password', { exact: true }).fill('Silver-Cloud-94');
+  await page.getByRole('button', { name: 'Change password' }).click();
+  await page.getByText(/^Your password is changed\. It expires on /).waitFor();
+  await shot(page, 'change-password');
+
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('Login ID').fill('mina.park');
+  await page.getByLabel('Password').fill('Silver-Cloud-94');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByTestId('login-id').getByText('mina.park').waitFor();
+  await page.context().close();
+});
+
+test('an expired password is offered EXTEND', async () => {
+  const page = await open('/sign-in');
+  await page.getByLabel('Login ID').fill('old.timer');
+  await page.getByLabel('Password').fill('Amber-Falcon-36');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('Your password has expired.', { exact: false }).waitFor();
+  await page.getByLabel('Keep the current password').check();
+  await page.getByRole('button', { name: 'Keep my current password' }).click();
+  await page.getByText(/^Your password is kept until /).waitFor();
+  await shot(page, 'extend');
+  await page.context().close();
+});
+
+test('a session the service no longer knows sends the member to sign in', async () => {
+  const page = await open('/sign-in');
+  await page.evaluate(() =>
+    sessionStorage.setItem('account-recovery.session', JSON.stringify({ token: 'revoked-or-made-up', passwordExpired: false })),
+  );
+  await page.goto(`${service.url}/account`);
+  await page.waitForURL(`${service.url}/sign-in`);
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('account-recovery.session')), null);
+  await page.context().close();
+});
+
+test('Korean: the UI and the service messages', async () => {
+  const page = await open('/sign-in', 'ko');
+  await page.getByRole('heading', { name: '로그인' }).waitFor();
+  await page.getByLabel('아이디').fill('mina.park');
+  await page.getByLabel('비밀번호').fill('Wrong-Guess-11');
+  await page.getByRole('button', { name: '로그인' }).click();
+  await page.getByText('아이디 또는 비밀번호가 올바르지 않습니다.').waitFor();
+  await shot(page, 'korean-sign-in');
+
+  // Switching the language re-renders in English and the service answers in English.
+  await page.locator('#lang').selectOption('en');
+  await page.getByLabel('Login ID').fill('mina.park');
+  await page.getByLabel('Password').fill('Wrong-Guess-11');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('The login ID or password is wrong.').waitFor();
+  await page.context().close();
+
+  // A reset in Korean: the mail, and every refused rule under the field, in Korean.
+  const reset = await open('/reset-password', 'ko');
+  const before = mailsNow(service.outbox);
+  await reset.getByLabel('이메일 주소', { exact: true }).fill('old@example.com');
+  await reset.getByRole('button', { name: '보내기' }).click();
+  const [grant] = grants(await nextMail(service.outbox, 'old@example.com', before));
+  await reset.getByLabel('이메일 주소 또는 아이디').fill('old.timer');
+  await reset.getByLabel('인증번호 6자리').fill(grant.code);
+  await reset.getByRole('button', { name: '다음' }).click();
+  await reset.getByLabel('새 비밀번호', { exact: true }).fill('aaa');
+  await reset.getByLabel('새 비밀번호 확인').fill('aaa');
+  await reset.getByRole('button', { name: '새 비밀번호 저장' }).click();
+  const reported = reset.locator('.field:has(input[name="newPassword"]) .errors li');
+  await reported.getByText('비밀번호가 너무 짧습니다.').waitFor();
+  assert.equal(await reported.count(), 2, 'too short and repeated');
+  await shot(reset, 'korean-refused-password');
+  await reset.context().close();
+});
+
+test('GraphiQL loads from the service and runs passwordPolicy', async () => {
+  const page = await open('/graphql');
+  await page.locator('.graphiql-container').waitFor();
+  await page.getByText('passwordPolicy').first().waitFor();
+  await page.locator('.graphiql-execute-button').click();
+  await page.locator('.graphiql-response').getByText('"minLength": 8').waitFor();
+  await shot(page, 'graphiql');
+  await page.context().close();
+});
+
+test('without a built SPA the mailed link opens the embedded page, which completes the reset', async () => {
+  const bare = await startService({ WEB_DIR: join(service.outbox, 'no-build-here') });
+  try {
+    const before = mailsNow(bare.outbox);
+    const asked = await fetch(`${bare.url}/graphql`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ query: 'mutation { issueResetToken(by: {email: "family@example.com"}) { accepted } }' }),
+    }).then((r) => r.json());
+    assert.equal(asked.data.issueResetToken.accepted, true);
+    const mailed = grants(await nextMail(bare.outbox, 'family@example.com', before));
+
+    const page = await browser.newPage();
+    await page.goto(mailed.find((g) => g.loginId === 'joon.lee').link);
+    await page.getByText('New password for jo****ee').waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('abc');
+    await page.getByLabel('New password again').fill('abc');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    await page.getByText('The password is too short.').waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('Gentle-Harbor-64');
+    await page.getByLabel('New password again').fill('Gentle-Harbor-64');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    await page.getByText('Your password is changed.').waitFor();
+    await shot(page, 'embedded-reset-by-link');
+
+    // The other account by its code.
+    await page.goto(`${bare.url}/reset-password`);
+    await page.getByLabel('E-mail address or login ID').fill('joon.biz');
+    await page.getByLabel('Code').fill(mailed.find((g) => g.loginId === 'joon.biz').code);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('New password for jo****iz').waitFor();
+    await shot(page, 'embedded-reset-by-code');
+    await page.close();
+  } finally {
+    await bare.stop();
+  }
+});
+
+test('with TRUSTED_DOCUMENTS the SPA works and nothing else runs', async () => {
+  const locked = await startService({ TRUSTED_DOCUMENTS: resolve(import.meta.dirname, '../src/gql/persisted-documents.json') });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${locked.url}/find-id`);
+    await page.getByLabel('E-mail address', { exact: true }).fill('old@example.com');
+    await page.getByRole('button', { name: 'Find' }).first().click();
+    await page.getByTestId('accounts').getByText('ol*****er').waitFor();
+
+    await page.goto(`${locked.url}/sign-in`);
+    await page.getByLabel('Login ID').fill('old.timer');
+    await page.getByLabel('Password').fill('Amber-Falcon-36');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('login-id').getByText('old.timer').waitFor();
+    // The new-password rules come from passwordPolicy, a listed query too.
+    await page.locator('.rules li', { hasText: '8 to 30 characters' }).waitFor();
+    await shot(page, 'trusted-documents-account');
+
+    const adHoc = await page.evaluate(() =>
+      fetch('/graphql', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ query: '{ passwordPolicy { minLength } }' }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() })),
+    );
+    assert.equal(adHoc.status, 400);
+    assert.equal(adHoc.body.errors[0].extensions.code, 'DOCUMENT_NOT_TRUSTED');
+    assert.equal((await page.goto(`${locked.url}/graphql`)).status(), 404);
+    await page.close();
+  } finally {
+    await locked.stop();
+  }
+});
