@@ -6,6 +6,7 @@ mod cli;
 mod failures;
 mod find_id;
 mod hardening;
+mod hashing_cap;
 mod helpers;
 mod http_edge;
 mod password_policy;
