@@ -136,8 +136,13 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, adds demo members to an empty database (unless DEMO=false) and binds.
+    /// Checks what a production start needs, connects, migrates, adds demo members to an empty
+    /// database (unless DEMO=false or PRODUCTION=true) and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.check_production_start()?;
+        if let Some(warning) = settings.single_instance_warning() {
+            tracing::warn!("{warning}");
+        }
         let recovery = connect_services(&settings, TokenBackend::Configured).await?;
         let delivery = MailDelivery::new(
             recovery.ports.outbox.clone(),

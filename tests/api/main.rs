@@ -12,6 +12,7 @@ mod http_edge;
 mod password_policy;
 mod password_reset;
 mod processes;
+mod production_start;
 mod schema;
 mod service_process;
 mod session_store;
