@@ -9,7 +9,11 @@ use crate::{
     config::Settings,
     domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
     graphql::{SchemaOptions, build_schema},
-    http::{AppState, router},
+    http::{
+        AppState,
+        connections::{self, ConnectionLimits},
+        router,
+    },
     infra::{
         db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
@@ -206,12 +210,11 @@ impl Application {
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
         let app = router(self.state, &self.settings);
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = ConnectionLimits {
+            header_read_timeout: self.settings.header_read_timeout,
+            max_connections: self.settings.max_connections,
+        };
+        let served = connections::serve(self.listener, app, limits, shutdown).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
         served

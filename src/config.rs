@@ -37,6 +37,8 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub db_timeout: Duration,
     pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
     pub smtp_timeout: Duration,
@@ -252,6 +254,24 @@ impl Settings {
             db_max_connections: typed("DB_MAX_CONNECTIONS", parse("DB_MAX_CONNECTIONS", "10")?)?,
             db_timeout: millis("DB_TIMEOUT_MS", "1500")?,
             request_timeout: millis("REQUEST_TIMEOUT_MS", "10000")?,
+            header_read_timeout: match millis("HEADER_READ_TIMEOUT_MS", "10000")? {
+                zero if zero.is_zero() => {
+                    return Err(SettingsError {
+                        name: "HEADER_READ_TIMEOUT_MS",
+                        problem: "must be above 0".into(),
+                    });
+                }
+                timeout => timeout,
+            },
+            max_connections: match typed("MAX_CONNECTIONS", parse("MAX_CONNECTIONS", "1024")?)? {
+                0 => {
+                    return Err(SettingsError {
+                        name: "MAX_CONNECTIONS",
+                        problem: "must be above 0".into(),
+                    });
+                }
+                n => n,
+            },
             redis_key_prefix: parse("REDIS_KEY_PREFIX", "ar")?,
             redis_timeout: millis("REDIS_TIMEOUT_MS", "1500")?,
             smtp_timeout: millis("SMTP_TIMEOUT_MS", "10000")?,

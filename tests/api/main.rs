@@ -18,6 +18,7 @@ mod service_process;
 mod session_store;
 mod session_store_contract;
 mod sessions;
+mod slow_clients;
 mod smtp_server;
 mod tcp_proxy;
 mod token_store;
