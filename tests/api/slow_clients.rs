@@ -177,3 +177,30 @@ async fn shutdown_lets_the_request_in_flight_finish_and_stops_accepting() {
         "still accepting after shutdown"
     );
 }
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_at_the_same_deadline() {
+    let backend = &backends()[0];
+    let settings = backend_settings(backend, &[("HEADER_READ_TIMEOUT_MS", "1000")]).await;
+    let app = spawn_app_with(backend, settings).await;
+    let address = app.address.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 512];
+    while !String::from_utf8_lossy(&answer).ends_with("ok") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    // Kept alive after the answer, then cut off once no next request comes within the deadline.
+    let took = closed_within(stream, Duration::from_secs(10)).await;
+    assert!(
+        took.is_some_and(|t| t >= Duration::from_millis(800)),
+        "idle connection: {took:?}"
+    );
+}
