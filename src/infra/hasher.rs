@@ -96,12 +96,12 @@ impl Argon2Hasher {
         .map_err(|e| HashError::Internal(format!("argon2 parameters: {e}")))?;
         let mut random = [0u8; 32];
         rand::fill(&mut random);
-        let dummy = hash_into(&params, &random, &mut memory_for(&params))?;
+        let dummy = hash_into(&params, &random, &mut memory_for(&params)?)?;
         let threads = concurrency.max(1);
         let (jobs, queue) = flume::bounded::<Job>(threads * QUEUE_PER_THREAD);
         for n in 0..threads {
             let queue = queue.clone();
-            let mut memory = memory_for(&params);
+            let mut memory = memory_for(&params)?;
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
                 .spawn(move || {
@@ -160,8 +160,16 @@ impl Argon2Hasher {
     }
 }
 
-fn memory_for(params: &Params) -> Memory {
-    vec![Block::new(); params.block_count()]
+/// A working area for `params`; an error, not an abort, when it cannot be had (a stored hash
+/// may name any memory cost).
+fn memory_for(params: &Params) -> Result<Memory, HashError> {
+    let blocks = params.block_count();
+    let mut memory = Vec::new();
+    memory
+        .try_reserve_exact(blocks)
+        .map_err(|_| HashError::Internal(format!("argon2 memory of {blocks} KiB unavailable")))?;
+    memory.resize(blocks, Block::new());
+    Ok(memory)
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
@@ -226,7 +234,7 @@ fn verify_into(
     // area for this one verification; it is freed right after.
     let mut larger;
     let area = if current.block_count() > memory.len() {
-        larger = memory_for(&current);
+        larger = memory_for(&current)?;
         &mut larger
     } else {
         memory
