@@ -39,6 +39,8 @@ pub struct Argon2Hasher {
 pub struct HashLoad {
     running: AtomicUsize,
     peak: AtomicUsize,
+    /// Hashes whose caller had gone by the time they finished.
+    orphaned: AtomicUsize,
 }
 
 impl HashLoad {
@@ -56,6 +58,10 @@ impl HashLoad {
 
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
+    }
+
+    pub fn orphaned(&self) -> usize {
+        self.orphaned.load(Ordering::SeqCst)
     }
 }
 
@@ -145,6 +151,7 @@ impl Argon2Hasher {
             metrics::counter!("password_hash_total").increment(1);
             if reply.send(span.in_scope(|| work(memory))).is_err() {
                 // The caller left while its hash ran: the thread was still busy until now.
+                load.orphaned.fetch_add(1, Ordering::SeqCst);
                 metrics::counter!("password_hash_orphaned_total").increment(1);
             }
         });
@@ -417,7 +424,14 @@ mod tests {
             .map(|n| {
                 let h = h.clone();
                 tokio::spawn(async move {
-                    let call = h.verify_dummy("Some-Guess-1");
+                    // New hashes and verifications share the pool and its cap.
+                    let call = async {
+                        if n % 2 == 0 {
+                            let _ = h.hash("Some-Guess-1").await;
+                        } else {
+                            h.verify_dummy("Some-Guess-1").await;
+                        }
+                    };
                     if n % 8 == 0 {
                         call.await;
                     } else {
@@ -435,6 +449,10 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         assert_eq!(load.running(), 0);
+        assert!(
+            load.orphaned() >= 1,
+            "no hash outlived its caller: the case was not exercised"
+        );
         assert_eq!(load.peak(), 2, "both threads busy at some point, never more");
     }
 }
