@@ -1,8 +1,10 @@
-//! The hashing cap over HTTP: sign-ins whose clients hang up after 10 ms never run more than
-//! `HASH_CONCURRENCY` argon2 hashes at once in the service process (read from its /metrics).
+//! The hashing cap over HTTP: sign-ins whose clients hang up while their hashes run never make
+//! the service process run more than `HASH_CONCURRENCY` argon2 hashes at once (read from its
+//! /metrics), while the clients that stay are still answered.
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::sync::watch;
 
 use crate::{
     helpers::{
@@ -20,9 +22,9 @@ fn gauge(metrics: &str, name: &str) -> Option<f64> {
         .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// Sends one signIn over a raw connection and closes it 10 + 10·n ms later; true when no answer
-/// came by then.
-async fn sign_in_and_hang_up(port: u16, n: usize) -> bool {
+/// Sends one signIn over a raw connection and closes it 10 ms after `leave` fires; true when no
+/// answer had come by then.
+async fn sign_in_and_hang_up(port: u16, n: usize, mut leave: watch::Receiver<bool>) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let body = json!({
         "query": "mutation($id: String!) { signIn(loginId: $id, password: \"Some-Guess-1\") { errors { code } } }",
@@ -38,17 +40,25 @@ async fn sign_in_and_hang_up(port: u16, n: usize) -> bool {
     );
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut first = [0u8; 1];
-    let answered = tokio::time::timeout(Duration::from_millis(10 + 10 * n as u64), stream.read(&mut first))
-        .await
-        .is_ok();
+    let hang_up = async {
+        let _ = leave.wait_for(|go| *go).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let answered = tokio::select! {
+        _ = stream.read(&mut first) => true,
+        () = hang_up => false,
+    };
     drop(stream);
     !answered
 }
 
-async fn sign_in(base: &str) -> serde_json::Value {
+async fn sign_in(base: String, id: String) -> serde_json::Value {
     http_client()
         .post(format!("{base}/graphql"))
-        .json(&json!({"query": "mutation { signIn(loginId: \"ghost99\", password: \"Some-Guess-1\") { errors { code } } }"}))
+        .json(&json!({
+            "query": "mutation($id: String!) { signIn(loginId: $id, password: \"Some-Guess-1\") { errors { code } } }",
+            "variables": {"id": id},
+        }))
         .send()
         .await
         .expect("signIn")
@@ -91,29 +101,49 @@ async fn clients_that_hang_up_never_lift_the_hashing_cap() {
         let service = ServiceProcess::start(BINARY, &["serve"], &env).await;
         let base = service.base_url();
 
-        // Warm the connection pools so that requests reach hashing within their 10 ms.
-        for _ in 0..3 {
+        // Warm the connection pools.
+        for n in 0..3 {
             assert_eq!(
-                sign_in(&base).await["data"]["signIn"]["errors"][0]["code"],
+                sign_in(base.clone(), format!("warm{n}")).await["data"]["signIn"]["errors"][0]["code"],
                 "INVALID_CREDENTIALS"
             );
         }
         let before = gauge(&metrics(&base).await, "password_hash_total").unwrap_or(0.0);
 
-        // Unknown login IDs: each sign-in runs the dummy verification, a full argon2 hash. Each
-        // client writes its whole request and closes the connection 10 ms later, plus 10 ms per
-        // client before it: on the server databases a debug build needs more than 10 ms to reach
-        // hashing at all, and the spread makes clients leave while their hashes run.
+        // Unknown login IDs: each sign-in runs the dummy verification, a full argon2 hash. Three
+        // clients in four hang up 10 ms after both hashing threads are seen busy (so their hashes
+        // are running when they leave); the others wait for their answers, and must not start
+        // hashing beside the orphans.
         let port = service.port();
-        let calls: Vec<_> = (0..40)
-            .map(|n| tokio::spawn(sign_in_and_hang_up(port, n)))
+        let (leave, left) = watch::channel(false);
+        let hanging: Vec<_> = (0..40)
+            .filter(|n| n % 4 != 0)
+            .map(|n| tokio::spawn(sign_in_and_hang_up(port, n, left.clone())))
             .collect();
+        let staying: Vec<_> = (0..40)
+            .filter(|n| n % 4 == 0)
+            .map(|n| tokio::spawn(sign_in(base.clone(), format!("ghost{n:02}"))))
+            .collect();
+        let busy_by = tokio::time::Instant::now() + Duration::from_secs(30);
+        while gauge(&metrics(&base).await, "password_hash_in_flight") != Some(2.0)
+            && tokio::time::Instant::now() < busy_by
+        {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        leave.send(true).unwrap();
         let mut hung_up = 0;
-        for call in calls {
+        for call in hanging {
             hung_up += usize::from(call.await.unwrap());
         }
-        // How many hang up depends on the machine's speed; what matters is asserted below: some
-        // hashes outlived their clients, and still no more than two ran at once.
+        for call in staying {
+            let body = call.await.unwrap();
+            assert_eq!(
+                body["data"]["signIn"]["errors"][0]["code"],
+                "INVALID_CREDENTIALS",
+                "[{}] a client that stayed got: {body}",
+                backend.name()
+            );
+        }
 
         // Hashes already started finish after their clients left; wait for the pool to go idle.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -152,7 +182,7 @@ async fn clients_that_hang_up_never_lift_the_hashing_cap() {
             backend.name()
         );
         // The service still answers a sign-in normally afterwards.
-        let body = sign_in(&base).await;
+        let body = sign_in(base.clone(), "ghost99".into()).await;
         assert_eq!(
             body["data"]["signIn"]["errors"][0]["code"],
             "INVALID_CREDENTIALS",
