@@ -9,7 +9,12 @@ use crate::{
     config::Settings,
     domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
     graphql::{SchemaOptions, build_schema},
-    http::{AppState, router, trusted_documents::TrustedDocuments},
+    http::{
+        AppState,
+        connections::{self, ConnectionLimits},
+        router,
+        trusted_documents::TrustedDocuments,
+    },
     infra::{
         db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
@@ -136,8 +141,13 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects, migrates, adds demo members to an empty database (unless DEMO=false) and binds.
+    /// Checks what a production start needs, connects, migrates, adds demo members to an empty
+    /// database (unless DEMO=false or PRODUCTION=true) and binds.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        settings.check_production_start()?;
+        if let Some(warning) = settings.single_instance_warning() {
+            tracing::warn!("{warning}");
+        }
         let recovery = connect_services(&settings, TokenBackend::Configured).await?;
         let delivery = MailDelivery::new(
             recovery.ports.outbox.clone(),
@@ -211,12 +221,11 @@ impl Application {
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
         let app = router(self.state, &self.settings);
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let limits = ConnectionLimits {
+            header_read_timeout: self.settings.header_read_timeout,
+            max_connections: self.settings.max_connections,
+        };
+        let served = connections::serve(self.listener, app, limits, shutdown).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
         served

@@ -42,6 +42,8 @@ pub struct Settings {
     pub db_max_connections: u32,
     pub db_timeout: Duration,
     pub request_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub max_connections: usize,
     pub redis_key_prefix: String,
     pub redis_timeout: Duration,
     pub smtp_timeout: Duration,
@@ -243,7 +245,8 @@ impl Settings {
             default_site,
             log_filter: parse("RUST_LOG", "info")?,
             log_json: typed("LOG_JSON", parse("LOG_JSON", &production.to_string())?)?,
-            demo: typed("DEMO", parse("DEMO", "true")?)?,
+            // Demo members have published passwords: a production start never adds them.
+            demo: typed::<bool>("DEMO", parse("DEMO", "true")?)? && !production,
             production,
             outbox_dir: PathBuf::from(parse("OUTBOX_DIR", "outbox")?),
             web_dir: PathBuf::from(parse("WEB_DIR", "web/dist")?),
@@ -258,6 +261,24 @@ impl Settings {
             db_max_connections: typed("DB_MAX_CONNECTIONS", parse("DB_MAX_CONNECTIONS", "10")?)?,
             db_timeout: millis("DB_TIMEOUT_MS", "1500")?,
             request_timeout: millis("REQUEST_TIMEOUT_MS", "10000")?,
+            header_read_timeout: match millis("HEADER_READ_TIMEOUT_MS", "10000")? {
+                zero if zero.is_zero() => {
+                    return Err(SettingsError {
+                        name: "HEADER_READ_TIMEOUT_MS",
+                        problem: "must be above 0".into(),
+                    });
+                }
+                timeout => timeout,
+            },
+            max_connections: match typed("MAX_CONNECTIONS", parse("MAX_CONNECTIONS", "1024")?)? {
+                0 => {
+                    return Err(SettingsError {
+                        name: "MAX_CONNECTIONS",
+                        problem: "must be above 0".into(),
+                    });
+                }
+                n => n,
+            },
             redis_key_prefix: parse("REDIS_KEY_PREFIX", "ar")?,
             redis_timeout: millis("REDIS_TIMEOUT_MS", "1500")?,
             smtp_timeout: millis("SMTP_TIMEOUT_MS", "10000")?,
@@ -300,6 +321,29 @@ impl Settings {
 
     pub fn uses_development_key(&self) -> bool {
         self.secret_key.expose_secret() == DEVELOPMENT_SECRET_KEY
+    }
+
+    /// What serving with PRODUCTION=true needs beyond any start. Checked when the server starts,
+    /// not when settings load, so `migrate` and the member commands run without a mail server.
+    pub fn check_production_start(&self) -> Result<(), SettingsError> {
+        if self.production && self.smtp_url.is_none() {
+            return Err(SettingsError {
+                name: "SMTP_URL",
+                problem: "must be set when PRODUCTION=true: without it reset codes and links would go \
+                          to the outbox folder and the log instead of the members' mailboxes"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The warning a production start without Redis prints: it runs, but as one instance only.
+    pub fn single_instance_warning(&self) -> Option<&'static str> {
+        (self.production && self.redis_url.is_none()).then_some(
+            "PRODUCTION=true without REDIS_URL: grants, sessions and rate-limit counters live in this \
+             process only, so this instance CANNOT BE SCALED OUT (a second instance would not see them) \
+             and a restart forgets them; set REDIS_URL before running more than one instance",
+        )
     }
 }
 
@@ -367,6 +411,40 @@ mod tests {
             from(&[("TRUSTED_PROXIES", "10.0.0.0/99")]).unwrap_err().name,
             "TRUSTED_PROXIES"
         );
+    }
+
+    const PRODUCTION_KEY: (&str, &str) = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
+
+    #[test]
+    fn production_never_adds_demo_members() {
+        for demo in [None, Some("true"), Some("false")] {
+            let mut vars = vec![("PRODUCTION", "true"), PRODUCTION_KEY];
+            vars.extend(demo.map(|d| ("DEMO", d)));
+            assert!(!from(&vars).unwrap().demo, "DEMO={demo:?}");
+        }
+        assert!(from(&[("DEMO", "true")]).unwrap().demo);
+    }
+
+    #[test]
+    fn production_start_needs_smtp_and_warns_without_redis() {
+        let bare = from(&[("PRODUCTION", "true"), PRODUCTION_KEY]).unwrap();
+        assert_eq!(bare.check_production_start().unwrap_err().name, "SMTP_URL");
+        assert!(
+            bare.single_instance_warning()
+                .unwrap()
+                .contains("CANNOT BE SCALED OUT")
+        );
+
+        let smtp = ("SMTP_URL", "smtp://127.0.0.1:2525");
+        let mailing = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp]).unwrap();
+        assert!(mailing.check_production_start().is_ok());
+        let redis = ("REDIS_URL", "redis://127.0.0.1:6379");
+        let full = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, redis]).unwrap();
+        assert!(full.check_production_start().is_ok() && full.single_instance_warning().is_none());
+
+        // Development starts need neither.
+        let dev = from(&[]).unwrap();
+        assert!(dev.check_production_start().is_ok() && dev.single_instance_warning().is_none());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The HTTP edge: router, GraphQL endpoint, browser pages, health checks, request ids, CORS, limits.
 pub mod client_addr;
+pub mod connections;
 pub mod graphiql;
 pub mod graphql_endpoint;
 pub mod health;

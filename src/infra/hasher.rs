@@ -1,11 +1,17 @@
-//! Password hashing: argon2id PHC strings with configured parameters, legacy bcrypt verification,
-//! all on the blocking pool behind a semaphore so light queries stay fast under hashing load.
-use std::sync::Arc;
+//! Password hashing: argon2id PHC strings with configured parameters and legacy bcrypt
+//! verification, on a fixed pool of `HASH_CONCURRENCY` threads that each reuse one argon2 memory
+//! block, so at most that many hashes ever run and memory stays bounded.
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
 
-use argon2::{Algorithm, Argon2, Params, PasswordHash, PasswordHasher as _, PasswordVerifier, Version};
+use argon2::{
+    Algorithm, Argon2, Block, Params, PasswordHash,
+    password_hash::phc::{Output, ParamsString, Salt},
+};
 use async_trait::async_trait;
-use tokio::sync::Semaphore;
-use tracing::Instrument;
+use tokio::sync::oneshot;
 
 use crate::{
     config::Argon2Settings,
@@ -13,11 +19,76 @@ use crate::{
     recovery::ports::{HashError, PasswordHasher, Verification},
 };
 
+/// One argon2 working area, owned by one pool thread and reused by every hash it runs.
+type Memory = Vec<Block>;
+type Job = Box<dyn FnOnce(&mut Memory) + Send>;
+
+/// Jobs queued per thread before callers wait (asynchronously) to hand theirs over.
+const QUEUE_PER_THREAD: usize = 4;
+
 pub struct Argon2Hasher {
     params: Params,
-    permits: Arc<Semaphore>,
+    jobs: flume::Sender<Job>,
+    load: Arc<HashLoad>,
     /// A real hash of a random password, verified for unknown accounts so timing reveals nothing.
     dummy: StoredHash,
+}
+
+/// Hashes running right now and the most ever seen at once: the cap made observable.
+#[derive(Default)]
+pub struct HashLoad {
+    running: AtomicUsize,
+    peak: AtomicUsize,
+    /// Hashes whose caller had gone by the time they finished.
+    orphaned: AtomicUsize,
+}
+
+impl HashLoad {
+    fn start(self: &Arc<Self>) -> Running {
+        let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        let peak = self.peak.fetch_max(now, Ordering::SeqCst).max(now);
+        metrics::gauge!("password_hash_in_flight").set(now as f64);
+        metrics::gauge!("password_hash_in_flight_max").set(peak as f64);
+        Running(self.clone())
+    }
+
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+
+    pub fn orphaned(&self) -> usize {
+        self.orphaned.load(Ordering::SeqCst)
+    }
+}
+
+/// Held by a pool thread for exactly as long as one hash runs.
+struct Running(Arc<HashLoad>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let now = self.0.running.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("password_hash_in_flight").set(now as f64);
+    }
+}
+
+/// Counts a caller waiting to hand its job to the pool, however the wait ends.
+struct Waiting;
+
+impl Waiting {
+    fn new() -> Waiting {
+        metrics::gauge!("password_hash_waiting").increment(1.0);
+        Waiting
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        metrics::gauge!("password_hash_waiting").decrement(1.0);
+    }
 }
 
 impl Argon2Hasher {
@@ -31,49 +102,118 @@ impl Argon2Hasher {
         .map_err(|e| HashError::Internal(format!("argon2 parameters: {e}")))?;
         let mut random = [0u8; 32];
         rand::fill(&mut random);
-        let dummy = hash_blocking(&params, &random)?;
+        let dummy = hash_into(&params, &random, &mut memory_for(&params)?)?;
+        let threads = concurrency.max(1);
+        let (jobs, queue) = flume::bounded::<Job>(threads * QUEUE_PER_THREAD);
+        for n in 0..threads {
+            let queue = queue.clone();
+            let mut memory = memory_for(&params)?;
+            std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || {
+                    // Ends when the hasher (the only sender) is dropped.
+                    while let Ok(job) = queue.recv() {
+                        job(&mut memory);
+                    }
+                })
+                .map_err(|e| HashError::Internal(format!("starting a hashing thread: {e}")))?;
+        }
+        metrics::gauge!("password_hash_in_flight").set(0.0);
         Ok(Argon2Hasher {
             params,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
+            jobs,
+            load: Arc::new(HashLoad::default()),
             dummy,
         })
     }
 
-    /// Runs CPU-heavy work on the blocking pool, at most `concurrency` at a time, keeping the span.
-    async fn offload<T: Send + 'static>(
+    /// How many hashes run now and the most that ever ran at once (also `/metrics` gauges).
+    pub fn load(&self) -> Arc<HashLoad> {
+        self.load.clone()
+    }
+
+    /// Runs `work` on a pool thread and waits for its answer. Once a thread has started the job
+    /// it finishes it even if this future is dropped, and only then takes the next one, so the
+    /// cap holds for the life of every hash. A job whose caller left before it started is skipped.
+    async fn on_pool<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Memory) -> T + Send + 'static,
     ) -> Result<T, HashError> {
-        // Requests waiting for a hashing slot: the "hashing queue depth" of /metrics.
-        metrics::gauge!("password_hash_waiting").increment(1.0);
-        let permit = self.permits.acquire().await;
-        metrics::gauge!("password_hash_waiting").decrement(1.0);
-        let _permit = permit.map_err(|_| HashError::Internal("hasher closed".into()))?;
-        metrics::counter!("password_hash_total").increment(1);
+        let (reply, answer) = oneshot::channel();
+        let load = self.load.clone();
         let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(work))
-            .instrument(tracing::Span::current())
+        let job: Job = Box::new(move |memory| {
+            if reply.is_closed() {
+                metrics::counter!("password_hash_abandoned_total").increment(1);
+                return;
+            }
+            let _running = load.start();
+            metrics::counter!("password_hash_total").increment(1);
+            if reply.send(span.in_scope(|| work(memory))).is_err() {
+                // The caller left while its hash ran: the thread was still busy until now.
+                load.orphaned.fetch_add(1, Ordering::SeqCst);
+                metrics::counter!("password_hash_orphaned_total").increment(1);
+            }
+        });
+        let waiting = Waiting::new();
+        self.jobs
+            .send_async(job)
             .await
-            .map_err(|e| HashError::Internal(format!("hashing task failed: {e}")))
+            .map_err(|_| HashError::Internal("hashing threads stopped".into()))?;
+        drop(waiting);
+        answer
+            .await
+            .map_err(|_| HashError::Internal("a hashing thread failed".into()))
     }
 }
 
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+/// A working area for `params`; an error, not an abort, when it cannot be had (a stored hash
+/// may name any memory cost).
+fn memory_for(params: &Params) -> Result<Memory, HashError> {
+    let blocks = params.block_count();
+    let mut memory = Vec::new();
+    memory
+        .try_reserve_exact(blocks)
+        .map_err(|_| HashError::Internal(format!("argon2 memory of {blocks} KiB unavailable")))?;
+    memory.resize(blocks, Block::new());
+    Ok(memory)
 }
 
-fn hash_blocking(params: &Params, password: &[u8]) -> Result<StoredHash, HashError> {
+fn argon2(params: &Params) -> Argon2<'static> {
+    Argon2::new(Algorithm::Argon2id, argon2::Version::V0x13, params.clone())
+}
+
+/// Hashes into `memory` with a fresh 16-byte salt and formats the PHC string exactly as
+/// `argon2::PasswordHasher::hash_password` does (verified both ways by a unit test).
+fn hash_into(params: &Params, password: &[u8], memory: &mut Memory) -> Result<StoredHash, HashError> {
+    let fail = |e: &dyn std::fmt::Display| HashError::Internal(format!("argon2: {e}"));
+    let mut salt = [0u8; Salt::RECOMMENDED_LENGTH];
+    rand::fill(&mut salt);
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = &mut buffer[..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     argon2(params)
-        .hash_password(password)
-        .map(|h| StoredHash(h.to_string()))
-        .map_err(|e| HashError::Internal(format!("argon2: {e}")))
+        .hash_password_into_with_memory(password, &salt, &mut *out, memory.as_mut_slice())
+        .map_err(|e| fail(&e))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(argon2::Version::V0x13.into()),
+        params: ParamsString::try_from(params).map_err(|e| fail(&e))?,
+        salt: Some(Salt::new(&salt).map_err(|e| fail(&e))?),
+        hash: Some(Output::new(out).map_err(|e| fail(&e))?),
+    };
+    Ok(StoredHash(phc.to_string()))
 }
 
 fn is_bcrypt(stored: &str) -> bool {
     ["$2a$", "$2b$", "$2y$"].iter().any(|p| stored.starts_with(p)) && stored.len() == 60
 }
 
-fn verify_blocking(params: &Params, password: &[u8], stored: &str) -> Result<Verification, HashError> {
+fn verify_into(
+    params: &Params,
+    password: &[u8],
+    stored: &str,
+    memory: &mut Memory,
+) -> Result<Verification, HashError> {
     if is_bcrypt(stored) {
         let matches = bcrypt::verify(password, stored).map_err(|_| HashError::UnsupportedHash)?;
         return Ok(Verification {
@@ -82,12 +222,37 @@ fn verify_blocking(params: &Params, password: &[u8], stored: &str) -> Result<Ver
         });
     }
     let parsed = PasswordHash::new(stored).map_err(|_| HashError::UnsupportedHash)?;
+    let algorithm = Algorithm::new(parsed.algorithm.as_str()).map_err(|_| HashError::UnsupportedHash)?;
+    let version = parsed
+        .version
+        .map(argon2::Version::try_from)
+        .transpose()
+        .map_err(|_| HashError::UnsupportedHash)?
+        .unwrap_or_default();
     let current = Params::try_from(&parsed).map_err(|_| HashError::UnsupportedHash)?;
-    let needs_rehash = parsed.algorithm.as_str() != "argon2id"
+    let (Some(salt), Some(expected)) = (&parsed.salt, &parsed.hash) else {
+        return Err(HashError::UnsupportedHash);
+    };
+    let needs_rehash = algorithm != Algorithm::Argon2id
         || current.m_cost() < params.m_cost()
         || current.t_cost() < params.t_cost()
         || current.p_cost() != params.p_cost();
-    let matches = argon2(params).verify_password(password, &parsed).is_ok();
+    // A hash stored with more memory than configured (parameters since lowered) needs a larger
+    // area for this one verification; it is freed right after.
+    let mut larger;
+    let area = if current.block_count() > memory.len() {
+        larger = memory_for(&current)?;
+        &mut larger
+    } else {
+        memory
+    };
+    let mut buffer = [0u8; Output::MAX_LENGTH];
+    let out = &mut buffer[..expected.len()];
+    Argon2::new(algorithm, version, current)
+        .hash_password_into_with_memory(password, salt.as_ref(), &mut *out, area.as_mut_slice())
+        .map_err(|e| HashError::Internal(format!("argon2: {e}")))?;
+    // `Output` compares in constant time.
+    let matches = Output::new(out).is_ok_and(|computed| &computed == expected);
     Ok(Verification {
         matches,
         needs_rehash,
@@ -99,14 +264,15 @@ impl PasswordHasher for Argon2Hasher {
     async fn hash(&self, password: &str) -> Result<StoredHash, HashError> {
         let params = self.params.clone();
         let password = password.as_bytes().to_vec();
-        self.offload(move || hash_blocking(&params, &password)).await?
+        self.on_pool(move |memory| hash_into(&params, &password, memory))
+            .await?
     }
 
     async fn verify(&self, password: &str, stored: &StoredHash) -> Result<Verification, HashError> {
         let params = self.params.clone();
         let password = password.as_bytes().to_vec();
         let stored = stored.0.clone();
-        self.offload(move || verify_blocking(&params, &password, &stored))
+        self.on_pool(move |memory| verify_into(&params, &password, &stored, memory))
             .await?
     }
 
@@ -126,6 +292,10 @@ impl PasswordHasher for Argon2Hasher {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use argon2::{PasswordHasher as _, PasswordVerifier as _};
+
     use super::*;
 
     fn hasher(memory_kib: u32) -> Argon2Hasher {
@@ -189,5 +359,100 @@ mod tests {
             h.verify("x", &StoredHash("plain".into())).await,
             Err(HashError::UnsupportedHash)
         ));
+    }
+
+    #[tokio::test]
+    async fn pool_hashes_match_the_crate_s_own_both_ways() {
+        let settings = Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = Argon2Hasher::new(settings, 2).unwrap();
+        let reference = argon2(&h.params);
+        let old_way = reference.hash_password(b"Correct-Horse-9").unwrap().to_string();
+        let v = h
+            .verify("Correct-Horse-9", &StoredHash(old_way.clone()))
+            .await
+            .unwrap();
+        assert!(v.matches && !v.needs_rehash);
+        assert!(
+            !h.verify("Correct-Horse-8", &StoredHash(old_way))
+                .await
+                .unwrap()
+                .matches
+        );
+
+        let new_way = h.hash("Correct-Horse-9").await.unwrap();
+        let parsed = PasswordHash::new(&new_way.0).unwrap();
+        assert!(reference.verify_password(b"Correct-Horse-9", &parsed).is_ok());
+        assert!(reference.verify_password(b"Correct-Horse-8", &parsed).is_err());
+        // Same layout as the crate's strings: 16-byte salt, 32-byte output.
+        assert_eq!(parsed.salt.unwrap().len(), Salt::RECOMMENDED_LENGTH);
+        assert_eq!(parsed.hash.unwrap().len(), Params::DEFAULT_OUTPUT_LEN);
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_more_memory_than_configured_still_verify() {
+        let strong = hasher(2048).hash("Correct-Horse-9").await.unwrap();
+        let v = hasher(1024).verify("Correct-Horse-9", &strong).await.unwrap();
+        assert!(v.matches && !v.needs_rehash);
+    }
+
+    #[tokio::test]
+    async fn argon2i_and_argon2d_hashes_verify_and_ask_for_a_rehash() {
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        for algorithm in [Algorithm::Argon2i, Algorithm::Argon2d] {
+            let stored = Argon2::new(algorithm, argon2::Version::V0x13, params.clone())
+                .hash_password(b"Correct-Horse-9")
+                .unwrap()
+                .to_string();
+            let v = hasher(1024)
+                .verify("Correct-Horse-9", &StoredHash(stored))
+                .await
+                .unwrap();
+            assert!(v.matches && v.needs_rehash, "{algorithm:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn cancelled_callers_never_lift_the_cap() {
+        // Production parameters: one hash outlives the 10 ms after which most callers give up.
+        let h = Arc::new(Argon2Hasher::new(Argon2Settings::default(), 2).unwrap());
+        let load = h.load();
+        let calls: Vec<_> = (0..40)
+            .map(|n| {
+                let h = h.clone();
+                tokio::spawn(async move {
+                    // New hashes and verifications share the pool and its cap.
+                    let call = async {
+                        if n % 2 == 0 {
+                            let _ = h.hash("Some-Guess-1").await;
+                        } else {
+                            h.verify_dummy("Some-Guess-1").await;
+                        }
+                    };
+                    if n % 8 == 0 {
+                        call.await;
+                    } else {
+                        let _ = tokio::time::timeout(Duration::from_millis(10), call).await;
+                    }
+                })
+            })
+            .collect();
+        for call in calls {
+            call.await.unwrap();
+        }
+        // Started jobs finish after their callers left; wait for the pool to go idle.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while load.running() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(load.running(), 0);
+        assert!(
+            load.orphaned() >= 1,
+            "no hash outlived its caller: the case was not exercised"
+        );
+        assert_eq!(load.peak(), 2, "both threads busy at some point, never more");
     }
 }

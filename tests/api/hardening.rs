@@ -181,7 +181,10 @@ async fn shape_limits_aliases_depth_and_get_mutations() {
 async fn production_turns_off_introspection_suggestions_and_graphiql() {
     let backend = &backends()[0];
     let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
-    let app = app_with(backend, &[("PRODUCTION", "true"), key]).await;
+    // A production start needs a mail server.
+    let smtp = crate::smtp_server::SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let app = app_with(backend, &[("PRODUCTION", "true"), key, ("SMTP_URL", &smtp_url)]).await;
     let (_, body) = post(&app, "{ __schema { types { name } } }", json!({}), &[]).await;
     assert!(
         body["data"]["__schema"]["types"].is_null(),

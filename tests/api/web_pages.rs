@@ -95,7 +95,8 @@ async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
     assert_eq!(get(&app, "/graphiql/0.0.1/graphiql.min.js").await.status(), 404);
 
     let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
-    let production = app_with(&[("PRODUCTION", "true"), key]).await;
+    // Production refuses to start without SMTP; nothing is mailed here, so any address will do.
+    let production = app_with(&[("PRODUCTION", "true"), key, ("SMTP_URL", "smtp://127.0.0.1:9")]).await;
     assert_eq!(get(&production, "/graphql").await.status(), 404);
     for path in &paths {
         assert_eq!(get(&production, path).await.status(), 404, "{path}");
