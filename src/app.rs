@@ -23,6 +23,7 @@ use crate::{
         Ports, Recovery,
         mail_delivery::MailDelivery,
         members::DemoMember,
+        password_check::ThrottleSettings,
         password_reset::ResetSettings,
         ports::{Limiter, Mailer, SessionStore, TokenStore},
         sessions::SessionSettings,
@@ -109,9 +110,11 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         SessionSettings {
             ttl: settings.session_ttl,
             elevation: settings.elevation,
-            member_failures: settings.signin_max_failures,
-            client_failures: settings.signin_client_max_failures,
-            failure_window: settings.signin_failure_window,
+            throttle: ThrottleSettings {
+                member_failures: settings.signin_max_failures,
+                client_failures: settings.signin_client_max_failures,
+                failure_window: settings.signin_failure_window,
+            },
         },
     ))
 }

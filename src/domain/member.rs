@@ -3,7 +3,7 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::{keyed_hash::CiHash, site::SiteId};
+use super::{keyed_hash::CiHash, password_policy::PasswordPolicy, site::SiteId};
 
 macro_rules! code_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
@@ -84,6 +84,12 @@ impl Member {
         self.status == MemberStatus::Active
             && self.member_type != MemberType::Social
             && self.password_hash.is_some()
+    }
+
+    /// When the member's password stops being valid under `policy`.
+    pub fn password_expires_at(&self, policy: &PasswordPolicy) -> DateTime<Utc> {
+        self.password_changed_at.unwrap_or(self.joined_at)
+            + chrono::Duration::days(i64::from(policy.expires_after_days))
     }
 }
 

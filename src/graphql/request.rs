@@ -8,11 +8,11 @@ use super::{
 };
 use crate::{
     domain::{
+        client::ClientAddress,
         session::{AccessToken, SessionInfo},
         site::SiteId,
     },
-    http::client_addr::{ClientAddr, limit_subject},
-    recovery::{Recovery, password_reset::RequestContext, rate_limits::Operation},
+    recovery::{Recovery, context::RequestContext, rate_limits::Operation},
 };
 
 /// The `Authorization` header of the request, as the HTTP layer found it.
@@ -42,7 +42,7 @@ impl Bearer {
 /// RATE_LIMITED with `retryAfter` when over.
 pub async fn admit(ctx: &Context<'_>, op: Operation, target: Option<String>) -> async_graphql::Result<()> {
     let (recovery, lang) = services(ctx)?;
-    let client = ctx.data_opt::<ClientAddr>().map(|c| limit_subject(c.0));
+    let client = ctx.data_opt::<ClientAddress>().map(ClientAddress::limit_subject);
     match recovery
         .rate_limits
         .admit(op, client.as_deref(), target.as_deref())
@@ -157,7 +157,7 @@ pub fn context(ctx: &Context<'_>, site: SiteId, lang: Lang) -> RequestContext {
     RequestContext {
         site,
         lang,
-        client: ctx.data_opt::<ClientAddr>().map(|c| c.0.to_string()),
+        client: ctx.data_opt::<ClientAddress>().copied(),
     }
 }
 

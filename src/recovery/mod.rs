@@ -1,4 +1,5 @@
 //! The use cases of account recovery and the ports (traits) they need from the outside world.
+pub mod context;
 pub mod errors;
 pub mod find_id;
 pub mod mail_delivery;
@@ -6,10 +7,12 @@ pub mod mail_templates;
 pub mod members;
 pub mod new_password;
 pub mod password_change;
+pub mod password_check;
 pub mod password_reset;
 pub mod ports;
 pub mod rate_limits;
 pub mod sessions;
+pub mod signed_in;
 pub mod site_policy;
 
 use std::sync::Arc;
@@ -23,10 +26,12 @@ use crate::{
         members::MemberAdmin,
         new_password::NewPasswords,
         password_change::PasswordChanges,
+        password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
         ports::{AuditLog, Limiter, MailOutbox, MemberStore, PasswordHasher, SessionStore, TokenStore},
         rate_limits::{RateLimitTable, RateLimits},
         sessions::{SessionSettings, Sessions},
+        signed_in::SignedIn,
         site_policy::SitePolicies,
     },
 };
@@ -80,13 +85,24 @@ impl Recovery {
             hasher: ports.hasher.clone(),
             policies: policies.clone(),
         };
-        let sessions = Sessions {
+        let passwords = PasswordChecks {
             members: ports.members.clone(),
-            sessions: ports.sessions.clone(),
             limiter: ports.limiter.clone(),
             hasher: ports.hasher.clone(),
             audit: ports.audit.clone(),
+            settings: session_settings.throttle.clone(),
+        };
+        let signed_in = SignedIn {
+            members: ports.members.clone(),
+            sessions: ports.sessions.clone(),
+        };
+        let sessions = Sessions {
+            members: ports.members.clone(),
+            sessions: ports.sessions.clone(),
+            audit: ports.audit.clone(),
             policies: policies.clone(),
+            passwords: passwords.clone(),
+            signed_in: signed_in.clone(),
             settings: session_settings,
         };
         Recovery {
@@ -103,7 +119,8 @@ impl Recovery {
                 sessions: ports.sessions.clone(),
                 tokens: ports.tokens.clone(),
                 hasher: ports.hasher.clone(),
-                signed_in: sessions.clone(),
+                signed_in,
+                passwords,
                 new_passwords: new_passwords.clone(),
                 mail_wake: mail_wake.clone(),
             },

@@ -12,15 +12,16 @@ use crate::{
         session::SessionInfo,
     },
     recovery::{
+        context::RequestContext,
         errors::RecoveryError,
         mail_templates::password_changed_mail,
         new_password::{NewPasswords, PasswordProblem},
-        password_reset::RequestContext,
+        password_check::{PasswordCheck, PasswordChecks},
         ports::{
             AuditEvent, AuditKind, MailKind, MailMeta, MemberStore, PasswordChange, PasswordHasher,
             SessionStore, TokenStore,
         },
-        sessions::{PasswordCheck, Sessions, password_expires_at},
+        signed_in::SignedIn,
     },
 };
 
@@ -63,7 +64,8 @@ pub struct PasswordChanges {
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
-    pub(crate) signed_in: Sessions,
+    pub(crate) signed_in: SignedIn,
+    pub(crate) passwords: PasswordChecks,
     pub(crate) new_passwords: NewPasswords,
     pub(crate) mail_wake: Arc<Notify>,
 }
@@ -85,7 +87,7 @@ impl PasswordChanges {
         let now = Utc::now();
         let (new_hash, notice, outcome) = match request.mode {
             ChangeMode::Extend => {
-                if password_expires_at(&member, &policy) > now {
+                if member.password_expires_at(&policy) > now {
                     return Ok(ChangeOutcome::NotEligible);
                 }
                 (None, None, "extended")
@@ -101,7 +103,7 @@ impl PasswordChanges {
                     let Some(current) = request.current_password else {
                         return Ok(ChangeOutcome::Missing("currentPassword"));
                     };
-                    match self.signed_in.check_password(ctx, &member, current).await? {
+                    match self.passwords.check_password(ctx, &member, current).await? {
                         PasswordCheck::Right => {}
                         PasswordCheck::Wrong => return Ok(ChangeOutcome::InvalidCredentials),
                         PasswordCheck::Throttled { retry_after } => {
@@ -149,7 +151,7 @@ impl PasswordChanges {
                     member: Some(member.id.clone()),
                     kind: AuditKind::PasswordChanged,
                     outcome,
-                    client: ctx.client.clone(),
+                    client: ctx.client_text(),
                 },
             })
             .await?;
@@ -163,7 +165,7 @@ impl PasswordChanges {
         // The change is committed: a failing count must not turn it into an error.
         let active_sessions = self.sessions.count_sessions(&session.owner).await.unwrap_or(0);
         Ok(ChangeOutcome::Done {
-            password_expires_at: password_expires_at(&updated, &policy),
+            password_expires_at: updated.password_expires_at(&policy),
             member: Box::new(updated),
             active_sessions,
         })

@@ -14,22 +14,21 @@ use crate::{
             NewGrant, ResetCode, ResetToken,
         },
         keyed_hash::{Ci, KeyedHasher},
-        lang::Lang,
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
         member::{Member, MemberStatus, MemberType},
-        site::SiteId,
     },
     recovery::{
+        context::RequestContext,
         errors::RecoveryError,
         mail_templates::{ResetEntry, password_changed_mail, reset_mail},
         new_password::{NewPasswords, PasswordProblem},
+        password_check::member_throttle_key,
         ports::{
             AuditEvent, AuditKind, AuditLog, Limiter, MailKind, MailMeta, MailOutbox, MemberStore,
             PasswordChange, PasswordHasher, SessionStore, TokenStore,
         },
         rate_limits::{Operation, RateLimits},
-        sessions::signin_throttle_key,
     },
 };
 
@@ -46,14 +45,6 @@ pub struct ResetSettings {
     pub reset_elevation_window: Duration,
     /// Base of the links in mails (`PUBLIC_RESET_URL`), never the request's Host.
     pub public_reset_url: url::Url,
-}
-
-/// Who is asking: the site, the language of any mail, and the client address for the audit.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    pub site: SiteId,
-    pub lang: Lang,
-    pub client: Option<String>,
 }
 
 pub enum ResetRequest {
@@ -561,7 +552,7 @@ impl PasswordReset {
                     member: Some(member.id.clone()),
                     kind: AuditKind::PasswordReset,
                     outcome: "ok",
-                    client: ctx.client.clone(),
+                    client: ctx.client_text(),
                 },
             })
             .await?;
@@ -579,7 +570,7 @@ impl PasswordReset {
             // A throttled sign-in must never keep the owner out after recovering.
             (
                 "clear the sign-in throttle",
-                self.limiter.clear(&signin_throttle_key(&member)).await,
+                self.limiter.clear(&member_throttle_key(&member)).await,
             ),
         ];
         for (step, result) in after {

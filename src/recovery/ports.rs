@@ -4,18 +4,21 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{
-    email::Email,
-    grant::{
-        AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, IssueOutcome, NewGrant,
-        TokenHash,
+use crate::{
+    domain::{
+        email::Email,
+        grant::{
+            AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, IssueOutcome, NewGrant,
+            TokenHash,
+        },
+        keyed_hash::CiHash,
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
+        password_policy::PasswordPolicy,
+        session::{LimitDecision, NewSession, SessionInfo},
+        site::SiteId,
     },
-    keyed_hash::CiHash,
-    login_id::LoginId,
-    member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
-    password_policy::PasswordPolicy,
-    session::{LimitDecision, NewSession, SessionInfo},
-    site::SiteId,
+    recovery::context::RequestContext,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -332,7 +335,7 @@ impl dyn AuditLog {
     /// logged instead.
     pub async fn note(
         &self,
-        ctx: &crate::recovery::password_reset::RequestContext,
+        ctx: &RequestContext,
         member: Option<&Member>,
         kind: AuditKind,
         outcome: &'static str,
@@ -342,7 +345,7 @@ impl dyn AuditLog {
             member: member.map(|m| m.id.clone()),
             kind,
             outcome,
-            client: ctx.client.clone(),
+            client: ctx.client_text(),
         };
         if let Err(e) = self.record(event).await {
             tracing::error!(error = %e, kind = kind.code(), outcome, "audit event not written");

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
 
-use super::{entities::audit_event, map_db_err, member_store::to_naive};
+use super::{entities::audit_event, map_db_err, time::to_naive};
 use crate::recovery::ports::{AuditEvent, AuditLog, StoreError};
 
 pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEvent) -> Result<(), StoreError> {

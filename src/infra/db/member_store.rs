@@ -1,6 +1,6 @@
 //! `MemberStore` on SeaORM: the same code for SQLite, PostgreSQL and MySQL/MariaDB.
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
@@ -11,6 +11,7 @@ use super::{
     entities::{member, password_history, site},
     map_db_err,
     outbox::insert_outbox,
+    time::{to_naive, to_utc},
 };
 use crate::{
     domain::{
@@ -35,14 +36,6 @@ impl SeaMemberStore {
     pub fn new(db: DatabaseConnection, sealer: Sealer) -> Self {
         SeaMemberStore { db, sealer }
     }
-}
-
-pub(crate) fn to_utc(t: NaiveDateTime) -> DateTime<Utc> {
-    t.and_utc()
-}
-
-pub(crate) fn to_naive(t: DateTime<Utc>) -> NaiveDateTime {
-    t.naive_utc()
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {

@@ -3,6 +3,7 @@ pub mod audit;
 pub mod entities;
 pub mod member_store;
 pub mod outbox;
+pub mod time;
 pub mod timeouts;
 
 use std::time::Duration;
