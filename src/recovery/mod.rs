@@ -103,10 +103,11 @@ impl Recovery {
             policies: policies.clone(),
             passwords: passwords.clone(),
             signed_in: signed_in.clone(),
+            rate_limits: rate_limits.clone(),
             settings: session_settings,
         };
         Recovery {
-            find_id: FindId::new(ports.members.clone(), keys.clone()),
+            find_id: FindId::new(ports.members.clone(), keys.clone(), rate_limits.clone()),
             members: MemberAdmin::new(
                 ports.members.clone(),
                 ports.hasher.clone(),

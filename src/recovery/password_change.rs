@@ -39,6 +39,13 @@ pub struct ChangeRequest<'a> {
     pub revoke_other_sessions: bool,
 }
 
+/// Which password of a change request is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingPassword {
+    Current,
+    New,
+}
+
 #[derive(Debug)]
 pub enum ChangeOutcome {
     Done {
@@ -53,8 +60,8 @@ pub enum ChangeOutcome {
     Throttled {
         retry_after: std::time::Duration,
     },
-    /// A field the mode needs is missing: `currentPassword` or `newPassword`.
-    Missing(&'static str),
+    /// A password the mode needs is missing.
+    Missing(MissingPassword),
     Rejected(Vec<PasswordProblem>),
 }
 
@@ -71,6 +78,8 @@ pub struct PasswordChanges {
 }
 
 impl PasswordChanges {
+    /// Changes the signed-in member's password in the mode asked for.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "change_password"))]
     pub async fn change(
         &self,
         ctx: &RequestContext,
@@ -97,11 +106,11 @@ impl PasswordChanges {
                     return Ok(ChangeOutcome::NotEligible);
                 }
                 let Some(new_password) = request.new_password else {
-                    return Ok(ChangeOutcome::Missing("newPassword"));
+                    return Ok(ChangeOutcome::Missing(MissingPassword::New));
                 };
                 if request.mode == ChangeMode::WithCurrent {
                     let Some(current) = request.current_password else {
-                        return Ok(ChangeOutcome::Missing("currentPassword"));
+                        return Ok(ChangeOutcome::Missing(MissingPassword::Current));
                     };
                     match self.passwords.check_password(ctx, &member, current).await? {
                         PasswordCheck::Right => {}

@@ -15,6 +15,7 @@ use crate::{
         errors::RecoveryError,
         password_check::{PasswordCheck, PasswordChecks, ThrottleSettings, signin_throttle_key},
         ports::{AuditKind, AuditLog, MemberStore, SessionStore},
+        rate_limits::{Operation, RateLimits, target},
         signed_in::SignedIn,
         site_policy::SitePolicies,
     },
@@ -59,16 +60,23 @@ pub struct Sessions {
     pub(crate) policies: SitePolicies,
     pub(crate) passwords: PasswordChecks,
     pub(crate) signed_in: SignedIn,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) settings: SessionSettings,
 }
 
 impl Sessions {
+    /// Signs in with a login ID and password: counted by the sign-in rate limits, then throttled
+    /// per login ID and client on failures.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "sign_in"))]
     pub async fn sign_in(
         &self,
         ctx: &RequestContext,
         login_id: &LoginId,
         password: &str,
     ) -> Result<SignInResult, RecoveryError> {
+        self.rate_limits
+            .admit(Operation::SignIn, ctx, Some(target::login(&ctx.site, login_id)))
+            .await?;
         let id_key = signin_throttle_key(&ctx.site, login_id);
         if let Some(retry_after) = self.passwords.take_attempt(ctx, &id_key).await? {
             self.audit.note(ctx, None, AuditKind::SignedIn, "throttled").await;
@@ -128,16 +136,19 @@ impl Sessions {
     }
 
     /// The live session of a bearer token.
+    #[tracing::instrument(skip_all, fields(op = "authenticate"))]
     pub async fn authenticate(&self, token: &AccessToken) -> Result<Option<SessionInfo>, RecoveryError> {
         Ok(self.sessions.find_session(&token.hash()).await?)
     }
 
     /// The signed-in member (active) with their number of sessions.
+    #[tracing::instrument(skip_all, fields(site = %session.owner.site, op = "me"))]
     pub async fn member(&self, session: &SessionInfo) -> Result<Option<(Member, u32)>, RecoveryError> {
         self.signed_in.member(session).await
     }
 
     /// The right password elevates the session for a while.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "reauthenticate"))]
     pub async fn reauthenticate(
         &self,
         ctx: &RequestContext,
@@ -164,6 +175,7 @@ impl Sessions {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(site = %session.owner.site, op = "sign_out"))]
     pub async fn sign_out(&self, session: &SessionInfo) -> Result<(), RecoveryError> {
         Ok(self
             .sessions

@@ -263,7 +263,8 @@ fn referenced_paths(code: &str) -> Vec<String> {
     paths
 }
 
-/// Resolves a path written in `module` to the deepest known module it names.
+/// Resolves a path written in `module` to the deepest known module it names. (`super::` is read
+/// from the file's module, so inline modules name their imports with `crate::` paths.)
 fn resolve(module: &str, path: &str, modules: &BTreeSet<String>) -> Option<String> {
     let mut segments: Vec<String> = if let Some(rest) = path.strip_prefix("crate") {
         let mut s = vec!["crate".to_owned()];
