@@ -11,7 +11,7 @@ use crate::{
     graphql::{SchemaOptions, build_schema},
     http::{AppState, router},
     infra::{
-        db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
+        db::{self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
         memory_sessions::MemorySessionStore,
@@ -72,11 +72,10 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 (Arc::new(MemoryTokenStore::new()), memory.clone(), memory)
             }
         };
+    let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
-        members: Arc::new(Timed::new(
-            SeaMemberStore::new(db.clone(), sealer.clone()),
-            settings.db_timeout,
-        )),
+        members: Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
+        member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,
         limiter,

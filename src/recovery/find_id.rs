@@ -14,7 +14,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::MemberStore,
+        ports::MemberDirectory,
         rate_limits::{Operation, RateLimits, target},
     },
 };
@@ -39,7 +39,7 @@ pub struct LoginIdCheck {
 
 #[derive(Clone)]
 pub struct FindId {
-    store: Arc<dyn MemberStore>,
+    store: Arc<dyn MemberDirectory>,
     keys: KeyedHasher,
     rate_limits: RateLimits,
 }
@@ -50,7 +50,7 @@ fn visible(member: &Member) -> bool {
 }
 
 impl FindId {
-    pub fn new(store: Arc<dyn MemberStore>, keys: KeyedHasher, rate_limits: RateLimits) -> Self {
+    pub fn new(store: Arc<dyn MemberDirectory>, keys: KeyedHasher, rate_limits: RateLimits) -> Self {
         FindId {
             store,
             keys,

@@ -16,7 +16,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        ports::{HashError, MemberStore, NewMember, PasswordHasher, StoreError},
+        ports::{HashError, MemberAdminStore, NewMember, PasswordHasher, StoreError},
     },
 };
 
@@ -109,7 +109,7 @@ pub struct DemoMember {
 
 #[derive(Clone)]
 pub struct MemberAdmin {
-    store: Arc<dyn MemberStore>,
+    store: Arc<dyn MemberAdminStore>,
     hasher: Arc<dyn PasswordHasher>,
     keys: KeyedHasher,
     default_site: SiteId,
@@ -118,7 +118,7 @@ pub struct MemberAdmin {
 
 impl MemberAdmin {
     pub fn new(
-        store: Arc<dyn MemberStore>,
+        store: Arc<dyn MemberAdminStore>,
         hasher: Arc<dyn PasswordHasher>,
         keys: KeyedHasher,
         default_site: SiteId,

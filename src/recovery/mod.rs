@@ -28,7 +28,10 @@ use crate::{
         password_change::PasswordChanges,
         password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
-        ports::{AuditLog, Limiter, MailOutbox, MemberStore, PasswordHasher, SessionStore, TokenStore},
+        ports::{
+            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, SessionStore,
+            TokenStore,
+        },
         rate_limits::{RateLimitTable, RateLimits},
         sessions::{SessionSettings, Sessions},
         signed_in::SignedIn,
@@ -39,7 +42,10 @@ use crate::{
 /// The adapters the use cases run on.
 #[derive(Clone)]
 pub struct Ports {
-    pub members: Arc<dyn MemberStore>,
+    /// The hot-path member directory of the use cases.
+    pub members: Arc<dyn MemberDirectory>,
+    /// Bulk and listing work of the CLI, imports and demo data.
+    pub member_admin: Arc<dyn MemberAdminStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub limiter: Arc<dyn Limiter>,
@@ -109,7 +115,7 @@ impl Recovery {
         Recovery {
             find_id: FindId::new(ports.members.clone(), keys.clone(), rate_limits.clone()),
             members: MemberAdmin::new(
-                ports.members.clone(),
+                ports.member_admin.clone(),
                 ports.hasher.clone(),
                 keys.clone(),
                 default_site,

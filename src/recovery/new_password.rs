@@ -9,7 +9,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        ports::{MemberStore, PasswordHasher},
+        ports::{MemberDirectory, PasswordHasher},
         site_policy::SitePolicies,
     },
 };
@@ -23,7 +23,7 @@ pub enum PasswordProblem {
 
 #[derive(Clone)]
 pub struct NewPasswords {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) policies: SitePolicies,
 }

@@ -18,7 +18,7 @@ use crate::{
         new_password::{NewPasswords, PasswordProblem},
         password_check::{PasswordCheck, PasswordChecks},
         ports::{
-            AuditEvent, AuditKind, MailKind, MailMeta, MemberStore, PasswordChange, PasswordHasher,
+            AuditEvent, AuditKind, MailKind, MailMeta, MemberDirectory, PasswordChange, PasswordHasher,
             SessionStore, TokenStore,
         },
         signed_in::SignedIn,
@@ -67,7 +67,7 @@ pub enum ChangeOutcome {
 
 #[derive(Clone)]
 pub struct PasswordChanges {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,

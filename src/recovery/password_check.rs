@@ -7,7 +7,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::{AuditKind, AuditLog, Limiter, MemberStore, PasswordHasher},
+        ports::{AuditKind, AuditLog, Limiter, MemberDirectory, PasswordHasher},
     },
 };
 
@@ -46,7 +46,7 @@ pub enum PasswordCheck {
 
 #[derive(Clone)]
 pub struct PasswordChecks {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) limiter: Arc<dyn Limiter>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) audit: Arc<dyn AuditLog>,

@@ -1,4 +1,5 @@
-//! The traits the use cases need (members, hashing, grants, sessions, limits, mail, audit); `infra/` implements them.
+//! The traits the use cases need (member directory and admin store, hashing, grants, sessions,
+//! limits, mail, audit); `infra/` implements them.
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,11 +58,10 @@ pub struct Site {
     pub password_policy: Option<PasswordPolicy>,
 }
 
+/// The members the use cases look up and update on every request (deadline-bound in production).
 #[async_trait]
-pub trait MemberStore: Send + Sync {
+pub trait MemberDirectory: Send + Sync {
     async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError>;
-    /// Creates each site that does not exist yet (name = code), leaving existing ones alone.
-    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError>;
     async fn find_by_login_id(&self, site: &SiteId, login_id: &LoginId)
     -> Result<Option<Member>, StoreError>;
     /// Every member of the site with that e-mail, oldest first.
@@ -73,14 +73,6 @@ pub trait MemberStore: Send + Sync {
         ci: &CiHash,
         join_type: JoinType,
     ) -> Result<Vec<Member>, StoreError>;
-    /// Which of these login IDs already exist on their sites (for import pre-checks).
-    async fn existing_login_ids(
-        &self,
-        ids: &[(SiteId, LoginId)],
-    ) -> Result<Vec<(SiteId, LoginId)>, StoreError>;
-    /// Inserts all members in one transaction: all or nothing. Sites must exist.
-    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
-    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError>;
     /// Earlier password hashes of the member, newest first.
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError>;
@@ -91,8 +83,24 @@ pub trait MemberStore: Send + Sync {
     /// legacy bcrypt hash), if it is still `old`. History and `passwordChangedAt` stay.
     async fn upgrade_hash(&self, id: &MemberId, old: &StoredHash, new: &StoredHash)
     -> Result<(), StoreError>;
-    async fn count_members(&self) -> Result<u64, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Bulk and listing work of the CLI, imports and demo data: no per-call deadline (an import checks
+/// and writes many rows at once; the pool's own timeouts still apply).
+#[async_trait]
+pub trait MemberAdminStore: Send + Sync {
+    /// Creates each site that does not exist yet (name = code), leaving existing ones alone.
+    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError>;
+    /// Which of these login IDs already exist on their sites (for import pre-checks).
+    async fn existing_login_ids(
+        &self,
+        ids: &[(SiteId, LoginId)],
+    ) -> Result<Vec<(SiteId, LoginId)>, StoreError>;
+    /// Inserts all members in one transaction: all or nothing. Sites must exist.
+    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
+    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
+    async fn count_members(&self) -> Result<u64, StoreError>;
 }
 
 /// The result of checking a password against a stored hash.

@@ -14,7 +14,7 @@ use crate::{
         context::RequestContext,
         errors::RecoveryError,
         password_check::{PasswordCheck, PasswordChecks, ThrottleSettings, signin_throttle_key},
-        ports::{AuditKind, AuditLog, MemberStore, SessionStore},
+        ports::{AuditKind, AuditLog, MemberDirectory, SessionStore},
         rate_limits::{Operation, RateLimits, target},
         signed_in::SignedIn,
         site_policy::SitePolicies,
@@ -54,7 +54,7 @@ pub enum ReauthResult {
 
 #[derive(Clone)]
 pub struct Sessions {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) policies: SitePolicies,

@@ -9,13 +9,13 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        ports::{MemberStore, SessionStore},
+        ports::{MemberDirectory, SessionStore},
     },
 };
 
 #[derive(Clone)]
 pub struct SignedIn {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) sessions: Arc<dyn SessionStore>,
 }
 

@@ -1,7 +1,7 @@
 //! The database: connection, migrations, SeaORM entities and the member store adapter.
 pub mod audit;
 pub mod entities;
-pub mod member_store;
+pub mod members;
 pub mod outbox;
 pub mod time;
 pub mod timeouts;

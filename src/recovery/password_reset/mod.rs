@@ -24,7 +24,7 @@ use crate::{
     },
     recovery::{
         new_password::NewPasswords,
-        ports::{AuditLog, Limiter, MailOutbox, MemberStore, PasswordHasher, SessionStore, TokenStore},
+        ports::{AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, SessionStore, TokenStore},
         rate_limits::RateLimits,
     },
 };
@@ -73,7 +73,7 @@ pub enum CredentialError {
 
 #[derive(Clone)]
 pub struct PasswordReset {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) limiter: Arc<dyn Limiter>,
