@@ -8,6 +8,7 @@ pub mod login_id;
 pub mod masking;
 pub mod member;
 pub mod opaque_token;
+pub mod password;
 pub mod password_policy;
 pub mod session;
 pub mod site;

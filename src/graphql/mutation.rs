@@ -11,7 +11,10 @@ use super::{
         SignInPayload, VerifyResetTokenPayload,
     },
 };
-use crate::recovery::password_change::{ChangeMode, ChangeRequest};
+use crate::{
+    domain::password::Password,
+    recovery::password_change::{ChangeMode, ChangeRequest},
+};
 
 pub struct MutationRoot;
 
@@ -80,8 +83,8 @@ impl MutationRoot {
                 .reset(
                     &on,
                     credential,
-                    &input.new_password,
-                    input.new_password_confirmation.as_deref(),
+                    &Password::new(input.new_password),
+                    input.new_password_confirmation.map(Password::new).as_ref(),
                 )
                 .await?;
             Ok(answers::reset(outcome, call.lang))
@@ -104,7 +107,11 @@ impl MutationRoot {
         call.answer(async {
             let on = call.on_site(site_id)?;
             let login_id = parse::login_id(&login_id, &["loginId"], call.lang)?;
-            let result = call.recovery.sessions.sign_in(&on, &login_id, &password).await?;
+            let result = call
+                .recovery
+                .sessions
+                .sign_in(&on, &login_id, &Password::new(password))
+                .await?;
             answers::signed_in(result, call.lang)
         })
         .await
@@ -125,7 +132,7 @@ impl MutationRoot {
             let result = call
                 .recovery
                 .sessions
-                .reauthenticate(&on, &session, &password)
+                .reauthenticate(&on, &session, &Password::new(password))
                 .await?;
             answers::reauthenticated(result, call.lang)
         })
@@ -154,14 +161,18 @@ impl MutationRoot {
         let call = Call::of(ctx)?;
         call.answer(async {
             let session = session(ctx).await?;
+            let (current, new) = (
+                input.current_password.map(Password::new),
+                input.new_password.map(Password::new),
+            );
             let request = ChangeRequest {
                 mode: match input.mode {
                     ChangePasswordMode::Extend => ChangeMode::Extend,
                     ChangePasswordMode::WithoutCurrent => ChangeMode::WithoutCurrent,
                     ChangePasswordMode::WithCurrent => ChangeMode::WithCurrent,
                 },
-                current_password: input.current_password.as_deref(),
-                new_password: input.new_password.as_deref(),
+                current_password: current.as_ref(),
+                new_password: new.as_ref(),
                 revoke_other_sessions: input.revoke_other_sessions.unwrap_or(true),
             };
             let on = call.on(session.owner.site.clone());

@@ -9,7 +9,7 @@ use tracing::Instrument;
 
 use crate::{
     config::Argon2Settings,
-    domain::member::StoredHash,
+    domain::{member::StoredHash, password::Password},
     recovery::ports::{HashError, PasswordHasher, Verification},
 };
 
@@ -96,21 +96,21 @@ fn verify_blocking(params: &Params, password: &[u8], stored: &str) -> Result<Ver
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &str) -> Result<StoredHash, HashError> {
+    async fn hash(&self, password: &Password) -> Result<StoredHash, HashError> {
         let params = self.params.clone();
-        let password = password.as_bytes().to_vec();
+        let password = password.expose().as_bytes().to_vec();
         self.offload(move || hash_blocking(&params, &password)).await?
     }
 
-    async fn verify(&self, password: &str, stored: &StoredHash) -> Result<Verification, HashError> {
+    async fn verify(&self, password: &Password, stored: &StoredHash) -> Result<Verification, HashError> {
         let params = self.params.clone();
-        let password = password.as_bytes().to_vec();
+        let password = password.expose().as_bytes().to_vec();
         let stored = stored.0.clone();
         self.offload(move || verify_blocking(&params, &password, &stored))
             .await?
     }
 
-    async fn verify_dummy(&self, password: &str) {
+    async fn verify_dummy(&self, password: &Password) {
         let _ = self.verify(password, &self.dummy.clone()).await;
     }
 
@@ -143,10 +143,10 @@ mod tests {
     #[tokio::test]
     async fn argon2id_round_trip() {
         let h = hasher(1024);
-        let stored = h.hash("Correct-Horse-9").await.unwrap();
+        let stored = h.hash(&"Correct-Horse-9".into()).await.unwrap();
         assert!(stored.0.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert!(h.is_supported_hash(&stored.0));
-        let ok = h.verify("Correct-Horse-9", &stored).await.unwrap();
+        let ok = h.verify(&"Correct-Horse-9".into(), &stored).await.unwrap();
         assert_eq!(
             ok,
             Verification {
@@ -154,14 +154,19 @@ mod tests {
                 needs_rehash: false
             }
         );
-        assert!(!h.verify("correct-horse-9", &stored).await.unwrap().matches);
+        assert!(
+            !h.verify(&"correct-horse-9".into(), &stored)
+                .await
+                .unwrap()
+                .matches
+        );
     }
 
     #[tokio::test]
     async fn weaker_parameters_ask_for_a_rehash() {
-        let weak = hasher(1024).hash("Correct-Horse-9").await.unwrap();
+        let weak = hasher(1024).hash(&"Correct-Horse-9".into()).await.unwrap();
         let strong = hasher(2048);
-        let v = strong.verify("Correct-Horse-9", &weak).await.unwrap();
+        let v = strong.verify(&"Correct-Horse-9".into(), &weak).await.unwrap();
         assert!(v.matches && v.needs_rehash);
     }
 
@@ -172,11 +177,16 @@ mod tests {
         let h = hasher(1024);
         assert!(h.is_supported_hash(&legacy));
         let v = h
-            .verify("Legacy-Pass-42", &StoredHash(legacy.clone()))
+            .verify(&"Legacy-Pass-42".into(), &StoredHash(legacy.clone()))
             .await
             .unwrap();
         assert!(v.matches && v.needs_rehash);
-        assert!(!h.verify("wrong", &StoredHash(legacy)).await.unwrap().matches);
+        assert!(
+            !h.verify(&"wrong".into(), &StoredHash(legacy))
+                .await
+                .unwrap()
+                .matches
+        );
     }
 
     #[tokio::test]
@@ -186,7 +196,7 @@ mod tests {
             assert!(!h.is_supported_hash(bad), "{bad:?}");
         }
         assert!(matches!(
-            h.verify("x", &StoredHash("plain".into())).await,
+            h.verify(&"x".into(), &StoredHash("plain".into())).await,
             Err(HashError::UnsupportedHash)
         ));
     }

@@ -1,7 +1,7 @@
 //! Why a use case could not serve a request: a rate limit refused it, or a backend failed.
 use std::time::Duration;
 
-use crate::recovery::ports::StoreError;
+use crate::recovery::ports::{HashError, StoreError};
 
 /// A request that could not be served. Expected outcomes (unknown account, bad input) are not
 /// errors: they are part of each use case's result.
@@ -16,6 +16,13 @@ pub enum RecoveryError {
     /// A bug or an unexpected state; logged, answered generically.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Hashing a password that passed the policy cannot fail for the user's reasons.
+impl From<HashError> for RecoveryError {
+    fn from(e: HashError) -> Self {
+        RecoveryError::Internal(e.to_string())
+    }
 }
 
 impl From<StoreError> for RecoveryError {

@@ -116,7 +116,7 @@ impl FindId {
                 exists: true,
                 member_type: Some(m.member_type),
                 can_reset_password: m.can_reset_password(),
-                masked_email: Some(mask_email(&m.email)),
+                masked_email: Some(mask_email(m.email.as_str())),
             },
             None => LoginIdCheck {
                 exists: false,
@@ -130,7 +130,7 @@ impl FindId {
 
 fn found(member: &Member, with_name: bool) -> FoundAccount {
     FoundAccount {
-        masked_login_id: mask_login_id(&member.login_id),
+        masked_login_id: mask_login_id(member.login_id.as_str()),
         member_type: member.member_type,
         joined_at: member.joined_at,
         name: with_name.then(|| member.name.clone()),

@@ -9,17 +9,18 @@ use tokio::sync::Notify;
 use crate::{
     domain::{
         member::{Member, MemberType},
+        password::Password,
         session::SessionInfo,
     },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
         mail_templates::password_changed_mail,
-        new_password::{NewPasswords, PasswordProblem},
+        new_password::{Judgement, NewPasswords, PasswordProblem},
         password_check::{PasswordCheck, PasswordChecks},
         ports::{
-            AuditEvent, AuditKind, MailKind, MailMeta, MemberDirectory, PasswordChange, PasswordHasher,
-            SessionStore, TokenStore,
+            AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, MemberDirectory, PasswordChange,
+            PasswordHasher, SessionStore, TokenStore,
         },
         signed_in::SignedIn,
     },
@@ -34,8 +35,8 @@ pub enum ChangeMode {
 
 pub struct ChangeRequest<'a> {
     pub mode: ChangeMode,
-    pub current_password: Option<&'a str>,
-    pub new_password: Option<&'a str>,
+    pub current_password: Option<&'a Password>,
+    pub new_password: Option<&'a Password>,
     pub revoke_other_sessions: bool,
 }
 
@@ -99,7 +100,7 @@ impl PasswordChanges {
                 if member.password_expires_at(&policy) > now {
                     return Ok(ChangeOutcome::NotEligible);
                 }
-                (None, None, "extended")
+                (None, None, AuditOutcome::Extended)
             }
             ChangeMode::WithoutCurrent | ChangeMode::WithCurrent => {
                 if request.mode == ChangeMode::WithoutCurrent && !session.is_elevated(now) {
@@ -121,22 +122,19 @@ impl PasswordChanges {
                     }
                 }
                 let accepted = match self.new_passwords.judge(&member, new_password, None).await? {
-                    Ok((accepted, _)) => accepted,
-                    Err(problems) => return Ok(ChangeOutcome::Rejected(problems)),
+                    Judgement::Accepted(accepted, _) => accepted,
+                    Judgement::Rejected(problems) => return Ok(ChangeOutcome::Rejected(problems)),
                 };
-                let hash = self
-                    .hasher
-                    .hash(accepted.expose())
-                    .await
-                    .map_err(|e| RecoveryError::Internal(e.to_string()))?;
-                let notice = password_changed_mail(ctx.lang, &member.email, &member.login_id, now);
+                let hash = self.hasher.hash(accepted.password()).await?;
+                let notice =
+                    password_changed_mail(ctx.lang, member.email.as_str(), member.login_id.as_str(), now);
                 let meta = MailMeta {
                     site: member.site_id.clone(),
                     member: Some(member.id.clone()),
                     kind: MailKind::PasswordChanged,
                     grants: Vec::new(),
                 };
-                (Some(hash), Some((meta, notice)), "changed")
+                (Some(hash), Some((meta, notice)), AuditOutcome::Changed)
             }
         };
         let changed = new_hash.is_some();

@@ -3,11 +3,11 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    domain::{login_id::LoginId, member::Member, password_policy::nfkc, site::SiteId},
+    domain::{login_id::LoginId, member::Member, password::Password, site::SiteId},
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::{AuditKind, AuditLog, Limiter, MemberDirectory, PasswordHasher},
+        ports::{AuditKind, AuditLog, AuditOutcome, Limiter, MemberDirectory, PasswordHasher},
     },
 };
 
@@ -29,11 +29,7 @@ pub fn signin_throttle_key(site: &SiteId, login_id: &LoginId) -> String {
 
 /// The throttle key of a member's own login ID.
 pub fn member_throttle_key(member: &Member) -> String {
-    match LoginId::parse(&member.login_id) {
-        Ok(id) => signin_throttle_key(&member.site_id, &id),
-        // A stored ID that no longer parses still gets a stable key of its own.
-        Err(_) => format!("signin:id:{}:{}", member.site_id, member.login_id.to_lowercase()),
-    }
+    signin_throttle_key(&member.site_id, &member.login_id)
 }
 
 /// The outcome of checking a signed-in member's password.
@@ -102,14 +98,14 @@ impl PasswordChecks {
 
     /// Verifies `password` against the member's hash (or a dummy one), upgrading a weak or
     /// legacy hash on success.
-    pub async fn verify(&self, member: Option<&Member>, password: &str) -> Result<bool, RecoveryError> {
+    pub async fn verify(&self, member: Option<&Member>, password: &Password) -> Result<bool, RecoveryError> {
         let hash = member.and_then(|m| m.password_hash.as_ref());
         let (Some(member), Some(hash), true) = (member, hash, password.len() <= MAX_PASSWORD_BYTES) else {
             // Unknown account, social account or absurd input: spend the same time anyway.
             self.hasher.verify_dummy(password).await;
             return Ok(false);
         };
-        let normalised = nfkc(password);
+        let normalised = password.normalized();
         let verdict = match self.hasher.verify(&normalised, hash).await {
             Ok(v) => v,
             Err(e) => {
@@ -131,7 +127,7 @@ impl PasswordChecks {
         &self,
         ctx: &RequestContext,
         member: &Member,
-        password: &str,
+        password: &Password,
     ) -> Result<PasswordCheck, RecoveryError> {
         let id_key = member_throttle_key(member);
         if let Some(retry_after) = self.take_attempt(ctx, &id_key).await? {
@@ -143,7 +139,12 @@ impl PasswordChecks {
         } else {
             self.count_client_failure(ctx).await?;
             self.audit
-                .note(ctx, Some(member), AuditKind::FailedAttempt, "wrong_password")
+                .note(
+                    ctx,
+                    Some(member),
+                    AuditKind::FailedAttempt,
+                    AuditOutcome::WrongPassword,
+                )
                 .await;
             Ok(PasswordCheck::Wrong)
         }

@@ -15,6 +15,7 @@ use crate::{
         keyed_hash::CiHash,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
+        password::Password,
         password_policy::PasswordPolicy,
         session::{LimitDecision, NewSession, SessionInfo},
         site::SiteId,
@@ -123,10 +124,10 @@ pub enum HashError {
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// Hashes an already normalised password with the configured argon2id parameters.
-    async fn hash(&self, password: &str) -> Result<StoredHash, HashError>;
-    async fn verify(&self, password: &str, stored: &StoredHash) -> Result<Verification, HashError>;
+    async fn hash(&self, password: &Password) -> Result<StoredHash, HashError>;
+    async fn verify(&self, password: &Password, stored: &StoredHash) -> Result<Verification, HashError>;
     /// Spends the same time as a real verification, for unknown accounts.
-    async fn verify_dummy(&self, password: &str);
+    async fn verify_dummy(&self, password: &Password);
     /// Whether a string is a stored hash this service can verify (argon2 PHC or bcrypt).
     fn is_supported_hash(&self, stored: &str) -> bool;
 }
@@ -304,7 +305,7 @@ pub struct AuditEvent {
     pub site: SiteId,
     pub member: Option<MemberId>,
     pub kind: AuditKind,
-    pub outcome: &'static str,
+    pub outcome: AuditOutcome,
     pub client: Option<String>,
 }
 
@@ -333,6 +334,76 @@ impl AuditKind {
     }
 }
 
+/// How a recorded event ended. The codes are what the audit table stores: stable, so old rows
+/// keep their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    NoAccount,
+    MemberLimited,
+    Cooldown,
+    MailQueued,
+    IdentityMismatch,
+    Refused,
+    Direct,
+    Token,
+    Code,
+    InvalidToken,
+    WrongCode,
+    Ok,
+    Extended,
+    Changed,
+    Throttled,
+    InvalidCredentials,
+    WrongPassword,
+    Sent,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 18] = [
+        AuditOutcome::NoAccount,
+        AuditOutcome::MemberLimited,
+        AuditOutcome::Cooldown,
+        AuditOutcome::MailQueued,
+        AuditOutcome::IdentityMismatch,
+        AuditOutcome::Refused,
+        AuditOutcome::Direct,
+        AuditOutcome::Token,
+        AuditOutcome::Code,
+        AuditOutcome::InvalidToken,
+        AuditOutcome::WrongCode,
+        AuditOutcome::Ok,
+        AuditOutcome::Extended,
+        AuditOutcome::Changed,
+        AuditOutcome::Throttled,
+        AuditOutcome::InvalidCredentials,
+        AuditOutcome::WrongPassword,
+        AuditOutcome::Sent,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditOutcome::NoAccount => "no_account",
+            AuditOutcome::MemberLimited => "member_limited",
+            AuditOutcome::Cooldown => "cooldown",
+            AuditOutcome::MailQueued => "mail_queued",
+            AuditOutcome::IdentityMismatch => "identity_mismatch",
+            AuditOutcome::Refused => "refused",
+            AuditOutcome::Direct => "direct",
+            AuditOutcome::Token => "token",
+            AuditOutcome::Code => "code",
+            AuditOutcome::InvalidToken => "invalid_token",
+            AuditOutcome::WrongCode => "wrong_code",
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Extended => "extended",
+            AuditOutcome::Changed => "changed",
+            AuditOutcome::Throttled => "throttled",
+            AuditOutcome::InvalidCredentials => "invalid_credentials",
+            AuditOutcome::WrongPassword => "wrong_password",
+            AuditOutcome::Sent => "sent",
+        }
+    }
+}
+
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
@@ -346,7 +417,7 @@ impl dyn AuditLog {
         ctx: &RequestContext,
         member: Option<&Member>,
         kind: AuditKind,
-        outcome: &'static str,
+        outcome: AuditOutcome,
     ) {
         let event = AuditEvent {
             site: ctx.site.clone(),
@@ -356,7 +427,7 @@ impl dyn AuditLog {
             client: ctx.client_text(),
         };
         if let Err(e) = self.record(event).await {
-            tracing::error!(error = %e, kind = kind.code(), outcome, "audit event not written");
+            tracing::error!(error = %e, kind = kind.code(), outcome = outcome.code(), "audit event not written");
         }
     }
 }
@@ -373,4 +444,41 @@ pub struct PasswordChange {
     pub history_size: usize,
     pub notice: Option<(MailMeta, OutgoingMail)>,
     pub audit: AuditEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// The audit table keeps these codes: changing one would change what stored rows mean.
+    #[test]
+    fn audit_outcome_codes_are_stable_and_distinct() {
+        let codes: Vec<&str> = AuditOutcome::ALL.iter().map(|o| o.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "no_account",
+                "member_limited",
+                "cooldown",
+                "mail_queued",
+                "identity_mismatch",
+                "refused",
+                "direct",
+                "token",
+                "code",
+                "invalid_token",
+                "wrong_code",
+                "ok",
+                "extended",
+                "changed",
+                "throttled",
+                "invalid_credentials",
+                "wrong_password",
+                "sent",
+            ]
+        );
+        assert_eq!(codes.iter().collect::<HashSet<_>>().len(), codes.len());
+    }
 }

@@ -8,13 +8,14 @@ use crate::{
     domain::{
         login_id::LoginId,
         member::{Member, MemberStatus},
+        password::Password,
         session::{AccessToken, NewSession, SessionInfo},
     },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
         password_check::{PasswordCheck, PasswordChecks, ThrottleSettings, signin_throttle_key},
-        ports::{AuditKind, AuditLog, MemberDirectory, SessionStore},
+        ports::{AuditKind, AuditLog, AuditOutcome, MemberDirectory, SessionStore},
         rate_limits::{Operation, RateLimits, target},
         signed_in::SignedIn,
         site_policy::SitePolicies,
@@ -72,14 +73,16 @@ impl Sessions {
         &self,
         ctx: &RequestContext,
         login_id: &LoginId,
-        password: &str,
+        password: &Password,
     ) -> Result<SignInResult, RecoveryError> {
         self.rate_limits
             .admit(Operation::SignIn, ctx, Some(target::login(&ctx.site, login_id)))
             .await?;
         let id_key = signin_throttle_key(&ctx.site, login_id);
         if let Some(retry_after) = self.passwords.take_attempt(ctx, &id_key).await? {
-            self.audit.note(ctx, None, AuditKind::SignedIn, "throttled").await;
+            self.audit
+                .note(ctx, None, AuditKind::SignedIn, AuditOutcome::Throttled)
+                .await;
             return Ok(SignInResult::Throttled { retry_after });
         }
         let member = self
@@ -93,7 +96,12 @@ impl Sessions {
             other => {
                 self.passwords.count_client_failure(ctx).await?;
                 self.audit
-                    .note(ctx, other.as_ref(), AuditKind::SignedIn, "invalid_credentials")
+                    .note(
+                        ctx,
+                        other.as_ref(),
+                        AuditKind::SignedIn,
+                        AuditOutcome::InvalidCredentials,
+                    )
                     .await;
                 return Ok(SignInResult::InvalidCredentials);
             }
@@ -119,7 +127,7 @@ impl Sessions {
         let policy = self.policies.policy_for(&member.site_id).await?;
         let active_sessions = self.sessions.count_sessions(&owner).await?;
         self.audit
-            .note(ctx, Some(&member), AuditKind::SignedIn, "ok")
+            .note(ctx, Some(&member), AuditKind::SignedIn, AuditOutcome::Ok)
             .await;
         Ok(SignInResult::SignedIn {
             session: SessionInfo {
@@ -153,7 +161,7 @@ impl Sessions {
         &self,
         ctx: &RequestContext,
         session: &SessionInfo,
-        password: &str,
+        password: &Password,
     ) -> Result<ReauthResult, RecoveryError> {
         let Some((member, _)) = self.member(session).await? else {
             return Ok(ReauthResult::InvalidCredentials);

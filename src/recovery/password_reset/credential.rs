@@ -12,7 +12,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::AuditKind,
+        ports::{AuditKind, AuditOutcome},
         rate_limits::{Operation, target},
     },
 };
@@ -31,7 +31,7 @@ pub enum VerifyResult {
 /// What a credential leads to, nothing spent (but a right code may have been exchanged).
 pub(super) enum Resolved {
     Found {
-        member: Member,
+        member: Box<Member>,
         proof: GrantProof,
         expires_at: DateTime<Utc>,
     },
@@ -136,7 +136,7 @@ impl PasswordReset {
             Credential::Token(token) => {
                 return Ok(match self.by_token(ctx, token).await? {
                     Some((member, info)) => Resolved::Found {
-                        member,
+                        member: Box::new(member),
                         proof: GrantProof::Token(token.hash()),
                         expires_at: info.expires_at,
                     },
@@ -161,7 +161,7 @@ impl PasswordReset {
             match check {
                 CodeCheck::Valid(info) => {
                     return Ok(Resolved::Found {
-                        member,
+                        member: Box::new(member),
                         proof: GrantProof::Code(hash),
                         expires_at: info.expires_at,
                     });
@@ -170,7 +170,12 @@ impl PasswordReset {
                 CodeCheck::TooMany => too_many = true,
             }
             self.audit
-                .note(ctx, Some(&member), AuditKind::FailedAttempt, "wrong_code")
+                .note(
+                    ctx,
+                    Some(&member),
+                    AuditKind::FailedAttempt,
+                    AuditOutcome::WrongCode,
+                )
                 .await;
         }
         Ok(Resolved::Invalid(if too_many {
@@ -203,7 +208,11 @@ impl PasswordReset {
             Resolved::Found {
                 member, expires_at, ..
             } => {
-                let how = if by_token { "token" } else { "code" };
+                let how = if by_token {
+                    AuditOutcome::Token
+                } else {
+                    AuditOutcome::Code
+                };
                 self.audit
                     .note(ctx, Some(&member), AuditKind::ResetVerified, how)
                     .await;
@@ -213,13 +222,13 @@ impl PasswordReset {
                         Credential::Code { .. } => exchanged,
                     },
                     expires_at,
-                    masked_login_id: mask_login_id(&member.login_id),
+                    masked_login_id: mask_login_id(member.login_id.as_str()),
                 })
             }
             Resolved::Invalid(e) => {
                 if by_token {
                     self.audit
-                        .note(ctx, None, AuditKind::FailedAttempt, "invalid_token")
+                        .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::InvalidToken)
                         .await;
                 }
                 Ok(VerifyResult::Invalid(e))

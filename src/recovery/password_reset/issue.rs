@@ -19,7 +19,7 @@ use crate::{
         context::RequestContext,
         errors::RecoveryError,
         mail_templates::{ResetEntry, reset_mail},
-        ports::{AuditKind, MailKind, MailMeta},
+        ports::{AuditKind, AuditOutcome, MailKind, MailMeta},
         rate_limits::{Operation, target},
     },
 };
@@ -83,7 +83,7 @@ impl PasswordReset {
             ResetRequest::Account { login_id, email } => {
                 let started = tokio::time::Instant::now();
                 let member = self.members.find_by_login_id(&ctx.site, &login_id).await?;
-                let matching = member.into_iter().filter(|m| m.email == email.as_str()).collect();
+                let matching = member.into_iter().filter(|m| m.email == email).collect();
                 self.mail_grants(ctx, &email, matching).await?;
                 Ok(self.mailed(&email, started).await)
             }
@@ -115,7 +115,7 @@ impl PasswordReset {
         let eligible: Vec<Member> = members.into_iter().filter(Member::can_reset_password).collect();
         if eligible.is_empty() {
             self.audit
-                .note(ctx, None, AuditKind::ResetRequested, "no_account")
+                .note(ctx, None, AuditKind::ResetRequested, AuditOutcome::NoAccount)
                 .await;
             return Ok(());
         }
@@ -129,7 +129,12 @@ impl PasswordReset {
                 .await?
             {
                 self.audit
-                    .note(ctx, Some(&member), AuditKind::ResetRequested, "member_limited")
+                    .note(
+                        ctx,
+                        Some(&member),
+                        AuditKind::ResetRequested,
+                        AuditOutcome::MemberLimited,
+                    )
                     .await;
                 continue;
             }
@@ -151,7 +156,7 @@ impl PasswordReset {
                         .spend(Operation::ResetMailPerMember, &member_key)
                         .await?;
                     entries.push(ResetEntry {
-                        login_id: member.login_id.clone(),
+                        login_id: member.login_id.as_str().to_owned(),
                         link: self.link(&token),
                         code: code.expose().to_owned(),
                     });
@@ -160,7 +165,12 @@ impl PasswordReset {
                 }
                 IssueOutcome::CoolingDown => {
                     self.audit
-                        .note(ctx, Some(&member), AuditKind::ResetRequested, "cooldown")
+                        .note(
+                            ctx,
+                            Some(&member),
+                            AuditKind::ResetRequested,
+                            AuditOutcome::Cooldown,
+                        )
                         .await;
                 }
             }
@@ -189,7 +199,12 @@ impl PasswordReset {
         self.mail_wake.notify_one();
         for member in &mailed_members {
             self.audit
-                .note(ctx, Some(member), AuditKind::ResetRequested, "mail_queued")
+                .note(
+                    ctx,
+                    Some(member),
+                    AuditKind::ResetRequested,
+                    AuditOutcome::MailQueued,
+                )
                 .await;
         }
         Ok(())
@@ -210,13 +225,23 @@ impl PasswordReset {
         };
         let Some(member) = member.filter(|m| m.status != MemberStatus::Withdrawn && matches(m)) else {
             self.audit
-                .note(ctx, None, AuditKind::FailedAttempt, "identity_mismatch")
+                .note(
+                    ctx,
+                    None,
+                    AuditKind::FailedAttempt,
+                    AuditOutcome::IdentityMismatch,
+                )
                 .await;
             return Ok(IssueResult::Refused(Refusal::IdentityMismatch));
         };
         if let Some(refusal) = refusal_for(&member) {
             self.audit
-                .note(ctx, Some(&member), AuditKind::ResetRequested, "refused")
+                .note(
+                    ctx,
+                    Some(&member),
+                    AuditKind::ResetRequested,
+                    AuditOutcome::Refused,
+                )
                 .await;
             return Ok(IssueResult::Refused(refusal));
         }
@@ -224,7 +249,12 @@ impl PasswordReset {
         let grant = NewGrant::new(GrantPurpose::Direct, token.hash(), None, self.settings.direct_ttl);
         self.tokens.issue_grant(&owner_of(&member), &grant, None).await?;
         self.audit
-            .note(ctx, Some(&member), AuditKind::ResetRequested, "direct")
+            .note(
+                ctx,
+                Some(&member),
+                AuditKind::ResetRequested,
+                AuditOutcome::Direct,
+            )
             .await;
         Ok(IssueResult::Direct {
             token,

@@ -8,14 +8,14 @@ use super::{
     owner_of, refusal_for,
 };
 use crate::{
-    domain::{grant::GrantProof, member::Member},
+    domain::{grant::GrantProof, member::Member, password::Password},
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
         mail_templates::password_changed_mail,
-        new_password::PasswordProblem,
+        new_password::{Judgement, PasswordProblem},
         password_check::member_throttle_key,
-        ports::{AuditEvent, AuditKind, MailKind, MailMeta, PasswordChange},
+        ports::{AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, PasswordChange},
     },
 };
 
@@ -38,13 +38,13 @@ impl PasswordReset {
         &self,
         ctx: &RequestContext,
         credential: Credential,
-        new_password: &str,
-        confirmation: Option<&str>,
+        new_password: &Password,
+        confirmation: Option<&Password>,
     ) -> Result<ResetOutcome, RecoveryError> {
         // Presenting a credential here is a guess like verifying one: same budget.
         self.admit_guess(ctx, &credential).await?;
         let (member, proof) = match self.resolve(ctx, &credential, OnRightCode::Check).await? {
-            Resolved::Found { member, proof, .. } => (member, proof),
+            Resolved::Found { member, proof, .. } => (*member, proof),
             Resolved::Invalid(e) => return Ok(ResetOutcome::Credential(e)),
         };
         if let Some(refusal) = refusal_for(&member) {
@@ -55,14 +55,10 @@ impl PasswordReset {
             .judge(&member, new_password, confirmation)
             .await?
         {
-            Ok(judged) => judged,
-            Err(problems) => return Ok(ResetOutcome::Rejected(problems)),
+            Judgement::Accepted(accepted, policy) => (accepted, policy),
+            Judgement::Rejected(problems) => return Ok(ResetOutcome::Rejected(problems)),
         };
-        let new_hash = self
-            .hasher
-            .hash(accepted.expose())
-            .await
-            .map_err(|e| RecoveryError::Internal(e.to_string()))?;
+        let new_hash = self.hasher.hash(accepted.password()).await?;
         let owner = owner_of(&member);
         if !self.tokens.spend_grant(&owner, &proof).await? {
             // Someone else used it first.
@@ -75,7 +71,7 @@ impl PasswordReset {
         // with the old password outlives the reset.
         self.sessions.revoke_sessions(&owner, None).await?;
         let now = Utc::now();
-        let notice = password_changed_mail(ctx.lang, &member.email, &member.login_id, now);
+        let notice = password_changed_mail(ctx.lang, member.email.as_str(), member.login_id.as_str(), now);
         let updated = self
             .members
             .apply_password_change(PasswordChange {
@@ -96,7 +92,7 @@ impl PasswordReset {
                     site: ctx.site.clone(),
                     member: Some(member.id.clone()),
                     kind: AuditKind::PasswordReset,
-                    outcome: "ok",
+                    outcome: AuditOutcome::Ok,
                     client: ctx.client_text(),
                 },
             })

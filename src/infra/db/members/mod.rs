@@ -8,7 +8,9 @@ use sea_orm::DatabaseConnection;
 use super::{entities::member, time::to_utc};
 use crate::{
     domain::{
+        email::Email,
         keyed_hash::CiHash,
+        login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password_policy::PasswordPolicy,
         site::SiteId,
@@ -37,8 +39,8 @@ fn to_member(row: member::Model) -> Result<Member, StoreError> {
     Ok(Member {
         id: MemberId(row.id),
         site_id: SiteId::parse(&row.site_id).map_err(|_| corrupt("site", &row.site_id))?,
-        login_id: row.login_id,
-        email: row.email,
+        login_id: LoginId::parse(&row.login_id).map_err(|_| corrupt("login ID", &row.login_id))?,
+        email: Email::parse(&row.email).map_err(|_| corrupt("e-mail", &row.email))?,
         name: row.name,
         member_type: MemberType::from_code(&row.member_type)
             .ok_or_else(|| corrupt("member type", &row.member_type))?,
