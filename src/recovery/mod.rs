@@ -1,4 +1,5 @@
-//! The use cases of account recovery and the ports (traits) they need from the outside world.
+//! The use cases of account recovery, the modules they share and the ports they need; `Recovery`
+//! wires them to their adapters once at start.
 pub mod context;
 pub mod errors;
 pub mod find_id;

@@ -1,5 +1,5 @@
-//! Signing in and out, re-authenticating, and the signed-in member's profile. Failed password
-//! checks are throttled per login ID and per client; the throttle never touches recovery.
+//! Signing in and out, re-authenticating, and the signed-in member's profile (password checks
+//! are throttled in password_check.rs; the throttle never touches recovery).
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};

@@ -1,4 +1,5 @@
-//! The database: connection, migrations, SeaORM entities and the member store adapter.
+//! The database: connection, migrations, SeaORM entities, and the adapters of the member
+//! directory and admin store, the outbox and the audit log.
 pub mod audit;
 pub mod entities;
 pub mod members;

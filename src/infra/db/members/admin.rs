@@ -6,7 +6,7 @@ use sea_orm::{
     TransactionTrait,
 };
 
-use super::{SeaMemberStore, to_members};
+use super::SeaMemberStore;
 use crate::{
     domain::{
         login_id::LoginId,
@@ -115,13 +115,12 @@ impl MemberAdminStore for SeaMemberStore {
         if let Some(site) = site {
             query = query.filter(member::Column::SiteId.eq(site.as_str()));
         }
-        let rows = query
-            .order_by_asc(member::Column::SiteId)
-            .order_by_asc(member::Column::LoginIdKey)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        to_members(rows)
+        self.members(
+            query
+                .order_by_asc(member::Column::SiteId)
+                .order_by_asc(member::Column::LoginIdKey),
+        )
+        .await
     }
 
     async fn count_members(&self) -> Result<u64, StoreError> {

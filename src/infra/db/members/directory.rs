@@ -2,10 +2,11 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select,
+    TransactionTrait,
 };
 
-use super::{SeaMemberStore, parse_policy, to_member, to_members};
+use super::{SeaMemberStore, parse_policy, to_member};
 use crate::{
     domain::{
         email::Email,
@@ -23,6 +24,13 @@ use crate::{
     },
     recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
 };
+
+/// Several accounts of one address or identity are listed oldest first (ties by login ID).
+fn oldest_first(query: Select<member::Entity>) -> Select<member::Entity> {
+    query
+        .order_by_asc(member::Column::JoinedAt)
+        .order_by_asc(member::Column::LoginIdKey)
+}
 
 #[async_trait]
 impl MemberDirectory for SeaMemberStore {
@@ -62,15 +70,10 @@ impl MemberDirectory for SeaMemberStore {
     }
 
     async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
-        let rows = member::Entity::find()
+        let query = member::Entity::find()
             .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::Email.eq(email.as_str()))
-            .order_by_asc(member::Column::JoinedAt)
-            .order_by_asc(member::Column::LoginIdKey)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        to_members(rows)
+            .filter(member::Column::Email.eq(email.as_str()));
+        self.members(oldest_first(query)).await
     }
 
     async fn find_by_identity(
@@ -79,16 +82,11 @@ impl MemberDirectory for SeaMemberStore {
         ci: &CiHash,
         join_type: JoinType,
     ) -> Result<Vec<Member>, StoreError> {
-        let rows = member::Entity::find()
+        let query = member::Entity::find()
             .filter(member::Column::SiteId.eq(site.as_str()))
             .filter(member::Column::CiHash.eq(ci.0.as_str()))
-            .filter(member::Column::JoinType.eq(join_type.code()))
-            .order_by_asc(member::Column::JoinedAt)
-            .order_by_asc(member::Column::LoginIdKey)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        to_members(rows)
+            .filter(member::Column::JoinType.eq(join_type.code()));
+        self.members(oldest_first(query)).await
     }
 
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {

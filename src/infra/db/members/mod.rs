@@ -3,9 +3,9 @@
 mod admin;
 mod directory;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, Select};
 
-use super::{entities::member, time::to_utc};
+use super::{entities::member, map_db_err, time::to_utc};
 use crate::{
     domain::{
         email::Email,
@@ -29,6 +29,12 @@ impl SeaMemberStore {
     pub fn new(db: DatabaseConnection, sealer: Sealer) -> Self {
         SeaMemberStore { db, sealer }
     }
+
+    /// The members a query finds, each row parsed.
+    async fn members(&self, query: Select<member::Entity>) -> Result<Vec<Member>, StoreError> {
+        let rows = query.all(&self.db).await.map_err(map_db_err)?;
+        rows.into_iter().map(to_member).collect()
+    }
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
@@ -51,10 +57,6 @@ fn to_member(row: member::Model) -> Result<Member, StoreError> {
         joined_at: to_utc(row.joined_at),
         status: MemberStatus::from_code(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
     })
-}
-
-fn to_members(rows: Vec<member::Model>) -> Result<Vec<Member>, StoreError> {
-    rows.into_iter().map(to_member).collect()
 }
 
 /// The stored form of a site's own password policy.
