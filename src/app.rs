@@ -16,7 +16,7 @@ use crate::{
         trusted_documents::TrustedDocuments,
     },
     infra::{
-        db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
+        db::{self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
         memory_sessions::MemorySessionStore,
@@ -28,6 +28,7 @@ use crate::{
         Ports, Recovery,
         mail_delivery::MailDelivery,
         members::DemoMember,
+        password_check::ThrottleSettings,
         password_reset::ResetSettings,
         ports::{Limiter, Mailer, SessionStore, TokenStore},
         sessions::SessionSettings,
@@ -76,11 +77,10 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 (Arc::new(MemoryTokenStore::new()), memory.clone(), memory)
             }
         };
+    let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
-        members: Arc::new(Timed::new(
-            SeaMemberStore::new(db.clone(), sealer.clone()),
-            settings.db_timeout,
-        )),
+        members: Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
+        member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,
         limiter,
@@ -114,9 +114,11 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         SessionSettings {
             ttl: settings.session_ttl,
             elevation: settings.elevation,
-            member_failures: settings.signin_max_failures,
-            client_failures: settings.signin_client_max_failures,
-            failure_window: settings.signin_failure_window,
+            throttle: ThrottleSettings {
+                member_failures: settings.signin_max_failures,
+                client_failures: settings.signin_client_max_failures,
+                failure_window: settings.signin_failure_window,
+            },
         },
     ))
 }

@@ -205,8 +205,8 @@ async fn member_command(settings: Settings, command: MemberCommand) -> anyhow::R
                 println!(
                     "{:<10} {:<24} {:<30} {:<11} {:<9} {:<20}",
                     m.site_id,
-                    m.login_id,
-                    m.email,
+                    m.login_id.as_str(),
+                    m.email.as_str(),
                     m.member_type.code(),
                     m.status.code(),
                     m.joined_at.format("%Y-%m-%d %H:%M:%S")

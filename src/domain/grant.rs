@@ -62,8 +62,8 @@ impl fmt::Debug for ResetCode {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TokenHash(pub String);
+/// The stored form of a token (defined with the tokens, named here with the grants it finds).
+pub use super::opaque_token::TokenHash;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CodeHash(pub String);

@@ -3,7 +3,9 @@ use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use super::{keyed_hash::CiHash, site::SiteId};
+use super::{
+    email::Email, keyed_hash::CiHash, login_id::LoginId, password_policy::PasswordPolicy, site::SiteId,
+};
 
 macro_rules! code_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $code:literal),+ $(,)? }) => {
@@ -65,8 +67,8 @@ pub struct MemberId(pub String);
 pub struct Member {
     pub id: MemberId,
     pub site_id: SiteId,
-    pub login_id: String,
-    pub email: String,
+    pub login_id: LoginId,
+    pub email: Email,
     pub name: String,
     pub member_type: MemberType,
     pub join_type: JoinType,
@@ -85,6 +87,12 @@ impl Member {
             && self.member_type != MemberType::Social
             && self.password_hash.is_some()
     }
+
+    /// When the member's password stops being valid under `policy`.
+    pub fn password_expires_at(&self, policy: &PasswordPolicy) -> DateTime<Utc> {
+        self.password_changed_at.unwrap_or(self.joined_at)
+            + chrono::Duration::days(i64::from(policy.expires_after_days))
+    }
 }
 
 #[cfg(test)]
@@ -95,8 +103,8 @@ mod tests {
         Member {
             id: MemberId("id".into()),
             site_id: SiteId::parse("main").unwrap(),
-            login_id: "alice".into(),
-            email: "alice@example.com".into(),
+            login_id: LoginId::parse("alice").unwrap(),
+            email: Email::parse("alice@example.com").unwrap(),
             name: "Alice".into(),
             member_type,
             join_type: JoinType::Citizen,

@@ -1,4 +1,5 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
+pub mod client;
 pub mod email;
 pub mod grant;
 pub mod keyed_hash;
@@ -7,6 +8,7 @@ pub mod login_id;
 pub mod masking;
 pub mod member;
 pub mod opaque_token;
+pub mod password;
 pub mod password_policy;
 pub mod session;
 pub mod site;

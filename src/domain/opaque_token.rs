@@ -1,6 +1,10 @@
 //! Opaque bearer secrets (reset tokens, access tokens): 256 bits from the OS RNG, URL-safe
 //! base64, parsed strictly, stored only as their SHA-256, never printed.
 
+/// The SHA-256 of a token, hex: what stores keep and look up by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(pub String);
+
 /// A string that is not a token this service issues.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("not a token issued by this service")]
@@ -50,9 +54,9 @@ macro_rules! opaque_token {
             }
 
             /// SHA-256: enough for a 256-bit random secret.
-            pub fn hash(&self) -> $crate::domain::grant::TokenHash {
+            pub fn hash(&self) -> $crate::domain::opaque_token::TokenHash {
                 use sha2::Digest;
-                $crate::domain::grant::TokenHash($crate::domain::keyed_hash::hex(&sha2::Sha256::digest(
+                $crate::domain::opaque_token::TokenHash($crate::domain::keyed_hash::hex(&sha2::Sha256::digest(
                     self.0.as_bytes(),
                 )))
             }

@@ -11,8 +11,6 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::LazyLock;
 
-use unicode_normalization::UnicodeNormalization;
-
 /// Bytes allowed per permitted character before normalising. A character is at
 /// most 4 bytes of UTF-8, and NFKC can fold several code points into one (a
 /// letter plus combining marks, three Hangul jamo into one syllable), so the
@@ -78,12 +76,17 @@ pub enum PasswordRule {
 
 /// A candidate password that passed the policy, already NFKC-normalised.
 /// It prints as `[redacted]` and has no `Display`, so it cannot leak into logs.
-pub struct AcceptedPassword(String);
+pub struct AcceptedPassword(super::password::Password);
 
 impl AcceptedPassword {
-    /// The normalised password text, for hashing.
-    pub fn expose(&self) -> &str {
+    /// The normalised password, for hashing.
+    pub fn password(&self) -> &super::password::Password {
         &self.0
+    }
+
+    /// The normalised password text.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
     }
 }
 
@@ -136,18 +139,15 @@ impl PasswordPolicy {
         }
 
         if violations.is_empty() {
-            Ok(AcceptedPassword(normalized))
+            Ok(AcceptedPassword(super::password::Password::new(normalized)))
         } else {
             Err(violations)
         }
     }
 }
 
-/// NFKC-normalises text. Used for new passwords and for sign-in verification,
-/// so the hash always sees the same normalised text.
-pub fn nfkc(s: &str) -> String {
-    s.nfkc().collect()
-}
+/// NFKC normalisation lives with the password type; the rules and login IDs use it too.
+pub use super::password::nfkc;
 
 /// The position of a character on the sequence scales: ASCII digits, and ASCII
 /// letters folded to lowercase (so `aBc` is a sequence). Other characters

@@ -191,9 +191,24 @@ pub fn rate_limited(retry_after: std::time::Duration, lang: Lang) -> async_graph
     })
 }
 
+/// Input problems where no payload can carry them: one top-level INVALID_INPUT error with the
+/// first problem's message and field.
+pub fn invalid_input(errors: Vec<UserError>) -> async_graphql::Error {
+    let first = errors.into_iter().next();
+    let message = first.as_ref().map(|e| e.message.clone()).unwrap_or_default();
+    let field = first.and_then(|e| e.field);
+    async_graphql::Error::new(message).extend_with(move |_, ext| {
+        ext.set("code", top_level::INVALID_INPUT);
+        if let Some(field) = &field {
+            ext.set("field", field.clone());
+        }
+    })
+}
+
 /// Turns a use-case failure into a top-level GraphQL error; internals are logged, never sent.
 pub fn to_graphql_error(e: RecoveryError, lang: Lang) -> async_graphql::Error {
     match e {
+        RecoveryError::RateLimited { retry_after } => rate_limited(retry_after, lang),
         RecoveryError::Unavailable(detail) => {
             tracing::warn!(error = %detail, "backend unavailable");
             let message = match lang {

@@ -1,8 +1,10 @@
 //! The GraphQL API: types, thin resolvers, error mapping and the schema builder (no I/O).
+pub mod answers;
 pub mod errors;
 pub mod i18n;
 pub mod mutation;
 pub mod operation_metrics;
+pub mod parse;
 pub mod query;
 pub mod request;
 pub mod scalars;

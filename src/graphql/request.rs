@@ -1,18 +1,18 @@
-//! What every resolver reads from the request: the services, the language, the client address,
-//! and the site it names.
+//! What every resolver reads from the request (services, language, client, site, session) and
+//! how a resolver body written with `?` becomes its answer.
 use async_graphql::Context;
 
 use super::{
-    errors::{UserError, rate_limited, to_graphql_error, unauthenticated},
+    errors::{UserError, invalid_input, to_graphql_error, unauthenticated},
     i18n::Lang,
 };
 use crate::{
     domain::{
+        client::ClientAddress,
         session::{AccessToken, SessionInfo},
         site::SiteId,
     },
-    http::client_addr::{ClientAddr, limit_subject},
-    recovery::{Recovery, password_reset::RequestContext, rate_limits::Operation},
+    recovery::{Recovery, context::RequestContext, errors::RecoveryError},
 };
 
 /// The `Authorization` header of the request, as the HTTP layer found it.
@@ -38,46 +38,10 @@ impl Bearer {
     }
 }
 
-/// Counts this call against the rate limits of `op` (per client address and per `target`);
-/// RATE_LIMITED with `retryAfter` when over.
-pub async fn admit(ctx: &Context<'_>, op: Operation, target: Option<String>) -> async_graphql::Result<()> {
-    let (recovery, lang) = services(ctx)?;
-    let client = ctx.data_opt::<ClientAddr>().map(|c| limit_subject(c.0));
-    match recovery
-        .rate_limits
-        .admit(op, client.as_deref(), target.as_deref())
-        .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(limited)) => Err(rate_limited(limited.retry_after, lang)),
-        Err(e) => Err(to_graphql_error(e, lang)),
-    }
-}
-
-/// Rate-limit targets: normalised identifiers, and only keyed hashes of identity values.
-pub mod target {
-    use crate::{
-        domain::{email::Email, keyed_hash::Ci, login_id::LoginId, site::SiteId},
-        recovery::Recovery,
-    };
-
-    pub fn email(site: &SiteId, email: &Email) -> Option<String> {
-        Some(format!("{site}:email:{}", email.as_str()))
-    }
-
-    pub fn login(site: &SiteId, id: &LoginId) -> Option<String> {
-        Some(format!("{site}:login:{}", id.normalized()))
-    }
-
-    pub fn identity(recovery: &Recovery, site: &SiteId, ci: &Ci) -> Option<String> {
-        Some(format!("{site}:ci:{}", recovery.find_id.identity_key(ci)))
-    }
-}
-
 /// The signed-in session, or `None` when the request carries no `Authorization` header.
 /// A malformed, unknown, expired or revoked token is UNAUTHENTICATED: never silently anonymous.
 pub async fn optional_session(ctx: &Context<'_>) -> async_graphql::Result<Option<SessionInfo>> {
-    let (recovery, lang) = services(ctx)?;
+    let Call { recovery, lang, .. } = Call::of(ctx)?;
     match ctx.data_opt::<Bearer>().unwrap_or(&Bearer::Absent) {
         Bearer::Absent => Ok(None),
         Bearer::Malformed => Err(unauthenticated(lang)),
@@ -95,10 +59,11 @@ pub async fn session(ctx: &Context<'_>) -> async_graphql::Result<SessionInfo> {
     optional_session(ctx).await?.ok_or_else(|| unauthenticated(lang))
 }
 
-/// Why a resolver stops early: problems for the user (the payload's `errors`), or a failure of
-/// the request itself (a top-level error).
+/// Why a resolver stops early: problems for the user (the payload's `errors`), a use case that
+/// could not serve the request, or another failure of the request itself (top-level errors).
 pub enum Stop {
     User(Vec<UserError>),
+    Failed(RecoveryError),
     Request(async_graphql::Error),
 }
 
@@ -114,6 +79,12 @@ impl From<Vec<UserError>> for Stop {
     }
 }
 
+impl From<RecoveryError> for Stop {
+    fn from(e: RecoveryError) -> Self {
+        Stop::Failed(e)
+    }
+}
+
 impl From<async_graphql::Error> for Stop {
     fn from(e: async_graphql::Error) -> Self {
         Stop::Request(e)
@@ -125,39 +96,75 @@ pub trait Payload: Default {
     fn refused(errors: Vec<UserError>) -> Self;
 }
 
-/// Runs a resolver body written with `?`: user errors become the payload's `errors`, request
-/// failures top-level errors.
-pub async fn answer<P: Payload>(
-    body: impl std::future::Future<Output = Result<P, Stop>>,
-) -> async_graphql::Result<P> {
-    match body.await {
-        Ok(payload) => Ok(payload),
-        Err(Stop::User(errors)) => Ok(P::refused(errors)),
-        Err(Stop::Request(e)) => Err(e),
+/// What every resolver reads from the request, in one place: the use cases, the language, the
+/// client address; and the one point where a resolver body's stop becomes its answer.
+pub struct Call<'a> {
+    pub recovery: &'a Recovery,
+    pub lang: Lang,
+    client: Option<ClientAddress>,
+}
+
+impl<'a> Call<'a> {
+    /// The request-scoped services (attached by the HTTP layer); a schema run without them is a
+    /// top-level error, never a panic.
+    pub fn of(ctx: &Context<'a>) -> async_graphql::Result<Call<'a>> {
+        Ok(Call {
+            recovery: ctx.data::<Recovery>()?,
+            lang: ctx.data_opt::<Lang>().copied().unwrap_or_default(),
+            client: ctx.data_opt::<ClientAddress>().copied(),
+        })
     }
-}
 
-/// The request-scoped services and language (attached by the HTTP layer).
-pub fn services<'a>(ctx: &Context<'a>) -> async_graphql::Result<(&'a Recovery, Lang)> {
-    let recovery = ctx.data::<Recovery>()?;
-    let lang = ctx.data_opt::<Lang>().copied().unwrap_or_default();
-    Ok((recovery, lang))
-}
+    /// The site named by the request, or the default one.
+    pub fn site(&self, raw: Option<String>) -> Result<SiteId, UserError> {
+        raw.map(|r| SiteId::parse(&r))
+            .transpose()
+            .map(|s| self.recovery.policies.site_or_default(s))
+            .map_err(|e| UserError::site(e, self.lang))
+    }
 
-/// The site named by the request, or the default one.
-pub fn site(recovery: &Recovery, raw: Option<String>, lang: Lang) -> Result<SiteId, UserError> {
-    raw.map(|r| SiteId::parse(&r))
-        .transpose()
-        .map(|s| recovery.policies.site_or_default(s))
-        .map_err(|e| UserError::site(e, lang))
-}
+    /// The use-case context of a request about the site it names (or the default one).
+    pub fn on_site(&self, raw: Option<String>) -> Result<RequestContext, UserError> {
+        Ok(self.on(self.site(raw)?))
+    }
 
-/// The use-case context of a request about `site`.
-pub fn context(ctx: &Context<'_>, site: SiteId, lang: Lang) -> RequestContext {
-    RequestContext {
-        site,
-        lang,
-        client: ctx.data_opt::<ClientAddr>().map(|c| c.0.to_string()),
+    /// The use-case context of a request about `site`.
+    pub fn on(&self, site: SiteId) -> RequestContext {
+        RequestContext {
+            site,
+            lang: self.lang,
+            client: self.client,
+        }
+    }
+
+    /// Runs a resolver body written with `?`: user errors become the payload's `errors`, use-case
+    /// failures and other request failures top-level errors (internals logged, never sent).
+    pub async fn answer<P: Payload>(
+        &self,
+        body: impl std::future::Future<Output = Result<P, Stop>>,
+    ) -> async_graphql::Result<P> {
+        match body.await {
+            Ok(payload) => Ok(payload),
+            Err(Stop::User(errors)) => Ok(P::refused(errors)),
+            Err(stop) => Err(self.top_level(stop)),
+        }
+    }
+
+    /// Like `answer`, for results with no payload to carry user errors: a malformed input is then
+    /// a top-level INVALID_INPUT error naming the field.
+    pub async fn run<T>(
+        &self,
+        body: impl std::future::Future<Output = Result<T, Stop>>,
+    ) -> async_graphql::Result<T> {
+        body.await.map_err(|stop| self.top_level(stop))
+    }
+
+    fn top_level(&self, stop: Stop) -> async_graphql::Error {
+        match stop {
+            Stop::User(errors) => invalid_input(errors),
+            Stop::Failed(e) => to_graphql_error(e, self.lang),
+            Stop::Request(e) => e,
+        }
     }
 }
 

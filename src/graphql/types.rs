@@ -337,9 +337,9 @@ impl From<&member::Member> for MemberProfile {
         MemberProfile {
             active_sessions: 0,
             id: async_graphql::ID(m.id.0.clone()),
-            login_id: m.login_id.clone(),
+            login_id: m.login_id.as_str().to_owned(),
             name: m.name.clone(),
-            masked_email: crate::domain::masking::mask_email(&m.email),
+            masked_email: crate::domain::masking::mask_email(m.email.as_str()),
             member_type: m.member_type.into(),
             status: m.status.into(),
             joined_at: m.joined_at.into(),

@@ -6,8 +6,7 @@ use axum::http::HeaderMap;
 use ipnet::IpNet;
 
 /// The address of whoever sent the request, as rate limits and the audit see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub IpAddr);
+pub use crate::domain::client::ClientAddress as ClientAddr;
 
 pub fn client_addr(peer: SocketAddr, headers: &HeaderMap, trusted: &[IpNet]) -> ClientAddr {
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
@@ -41,18 +40,6 @@ fn parse_hop(entry: &str) -> Option<IpAddr> {
         return Some(ip.to_canonical());
     }
     entry.parse::<SocketAddr>().ok().map(|s| s.ip().to_canonical())
-}
-
-/// The subject rate limits count for an address: the address itself for IPv4, its /64 for IPv6
-/// (one subscriber usually holds a whole /64).
-pub fn limit_subject(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
 }
 
 #[cfg(test)]
@@ -101,15 +88,6 @@ mod tests {
                 "{peer} {xff:?}"
             );
         }
-        assert_eq!(limit_subject(ip("203.0.113.9")), "203.0.113.9");
-        assert_eq!(
-            limit_subject(ip("2001:db8:1:2:aaaa::1")),
-            limit_subject(ip("2001:db8:1:2:bbbb::9"))
-        );
-        assert_ne!(
-            limit_subject(ip("2001:db8:1:2::1")),
-            limit_subject(ip("2001:db8:1:3::1"))
-        );
         let mapped: SocketAddr = "[::ffff:203.0.113.9]:1".parse().unwrap();
         assert_eq!(
             client_addr(mapped, &HeaderMap::new(), &[]),

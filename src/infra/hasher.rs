@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 
 use crate::{
     config::Argon2Settings,
-    domain::member::StoredHash,
+    domain::{member::StoredHash, password::Password},
     recovery::ports::{HashError, PasswordHasher, Verification},
 };
 
@@ -261,22 +261,22 @@ fn verify_into(
 
 #[async_trait]
 impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &str) -> Result<StoredHash, HashError> {
+    async fn hash(&self, password: &Password) -> Result<StoredHash, HashError> {
         let params = self.params.clone();
-        let password = password.as_bytes().to_vec();
+        let password = password.expose().as_bytes().to_vec();
         self.on_pool(move |memory| hash_into(&params, &password, memory))
             .await?
     }
 
-    async fn verify(&self, password: &str, stored: &StoredHash) -> Result<Verification, HashError> {
+    async fn verify(&self, password: &Password, stored: &StoredHash) -> Result<Verification, HashError> {
         let params = self.params.clone();
-        let password = password.as_bytes().to_vec();
+        let password = password.expose().as_bytes().to_vec();
         let stored = stored.0.clone();
         self.on_pool(move |memory| verify_into(&params, &password, &stored, memory))
             .await?
     }
 
-    async fn verify_dummy(&self, password: &str) {
+    async fn verify_dummy(&self, password: &Password) {
         let _ = self.verify(password, &self.dummy.clone()).await;
     }
 
@@ -313,10 +313,10 @@ mod tests {
     #[tokio::test]
     async fn argon2id_round_trip() {
         let h = hasher(1024);
-        let stored = h.hash("Correct-Horse-9").await.unwrap();
+        let stored = h.hash(&"Correct-Horse-9".into()).await.unwrap();
         assert!(stored.0.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"));
         assert!(h.is_supported_hash(&stored.0));
-        let ok = h.verify("Correct-Horse-9", &stored).await.unwrap();
+        let ok = h.verify(&"Correct-Horse-9".into(), &stored).await.unwrap();
         assert_eq!(
             ok,
             Verification {
@@ -324,14 +324,19 @@ mod tests {
                 needs_rehash: false
             }
         );
-        assert!(!h.verify("correct-horse-9", &stored).await.unwrap().matches);
+        assert!(
+            !h.verify(&"correct-horse-9".into(), &stored)
+                .await
+                .unwrap()
+                .matches
+        );
     }
 
     #[tokio::test]
     async fn weaker_parameters_ask_for_a_rehash() {
-        let weak = hasher(1024).hash("Correct-Horse-9").await.unwrap();
+        let weak = hasher(1024).hash(&"Correct-Horse-9".into()).await.unwrap();
         let strong = hasher(2048);
-        let v = strong.verify("Correct-Horse-9", &weak).await.unwrap();
+        let v = strong.verify(&"Correct-Horse-9".into(), &weak).await.unwrap();
         assert!(v.matches && v.needs_rehash);
     }
 
@@ -342,11 +347,16 @@ mod tests {
         let h = hasher(1024);
         assert!(h.is_supported_hash(&legacy));
         let v = h
-            .verify("Legacy-Pass-42", &StoredHash(legacy.clone()))
+            .verify(&"Legacy-Pass-42".into(), &StoredHash(legacy.clone()))
             .await
             .unwrap();
         assert!(v.matches && v.needs_rehash);
-        assert!(!h.verify("wrong", &StoredHash(legacy)).await.unwrap().matches);
+        assert!(
+            !h.verify(&"wrong".into(), &StoredHash(legacy))
+                .await
+                .unwrap()
+                .matches
+        );
     }
 
     #[tokio::test]
@@ -356,7 +366,7 @@ mod tests {
             assert!(!h.is_supported_hash(bad), "{bad:?}");
         }
         assert!(matches!(
-            h.verify("x", &StoredHash("plain".into())).await,
+            h.verify(&"x".into(), &StoredHash("plain".into())).await,
             Err(HashError::UnsupportedHash)
         ));
     }
@@ -372,18 +382,18 @@ mod tests {
         let reference = argon2(&h.params);
         let old_way = reference.hash_password(b"Correct-Horse-9").unwrap().to_string();
         let v = h
-            .verify("Correct-Horse-9", &StoredHash(old_way.clone()))
+            .verify(&"Correct-Horse-9".into(), &StoredHash(old_way.clone()))
             .await
             .unwrap();
         assert!(v.matches && !v.needs_rehash);
         assert!(
-            !h.verify("Correct-Horse-8", &StoredHash(old_way))
+            !h.verify(&"Correct-Horse-8".into(), &StoredHash(old_way))
                 .await
                 .unwrap()
                 .matches
         );
 
-        let new_way = h.hash("Correct-Horse-9").await.unwrap();
+        let new_way = h.hash(&"Correct-Horse-9".into()).await.unwrap();
         let parsed = PasswordHash::new(&new_way.0).unwrap();
         assert!(reference.verify_password(b"Correct-Horse-9", &parsed).is_ok());
         assert!(reference.verify_password(b"Correct-Horse-8", &parsed).is_err());
@@ -394,8 +404,11 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_made_with_more_memory_than_configured_still_verify() {
-        let strong = hasher(2048).hash("Correct-Horse-9").await.unwrap();
-        let v = hasher(1024).verify("Correct-Horse-9", &strong).await.unwrap();
+        let strong = hasher(2048).hash(&"Correct-Horse-9".into()).await.unwrap();
+        let v = hasher(1024)
+            .verify(&"Correct-Horse-9".into(), &strong)
+            .await
+            .unwrap();
         assert!(v.matches && !v.needs_rehash);
     }
 
@@ -408,7 +421,7 @@ mod tests {
                 .unwrap()
                 .to_string();
             let v = hasher(1024)
-                .verify("Correct-Horse-9", &StoredHash(stored))
+                .verify(&"Correct-Horse-9".into(), &StoredHash(stored))
                 .await
                 .unwrap();
             assert!(v.matches && v.needs_rehash, "{algorithm:?}");
@@ -427,9 +440,9 @@ mod tests {
                     // New hashes and verifications share the pool and its cap.
                     let call = async {
                         if n % 2 == 0 {
-                            let _ = h.hash("Some-Guess-1").await;
+                            let _ = h.hash(&"Some-Guess-1".into()).await;
                         } else {
-                            h.verify_dummy("Some-Guess-1").await;
+                            h.verify_dummy(&"Some-Guess-1".into()).await;
                         }
                     };
                     if n % 8 == 0 {

@@ -10,9 +10,13 @@ use crate::{
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
         member::{JoinType, Member, MemberStatus, MemberType},
-        site::SiteId,
     },
-    recovery::{errors::RecoveryError, ports::MemberStore},
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        ports::MemberDirectory,
+        rate_limits::{Operation, RateLimits, target},
+    },
 };
 
 /// An account shown to someone who forgot their login ID: never the ID in clear.
@@ -35,8 +39,9 @@ pub struct LoginIdCheck {
 
 #[derive(Clone)]
 pub struct FindId {
-    store: Arc<dyn MemberStore>,
+    store: Arc<dyn MemberDirectory>,
     keys: KeyedHasher,
+    rate_limits: RateLimits,
 }
 
 /// Withdrawn members are gone as far as recovery is concerned.
@@ -45,18 +50,25 @@ fn visible(member: &Member) -> bool {
 }
 
 impl FindId {
-    pub fn new(store: Arc<dyn MemberStore>, keys: KeyedHasher) -> Self {
-        FindId { store, keys }
-    }
-
-    /// The keyed hash of an identity value: what may stand for it in keys and counters.
-    pub fn identity_key(&self, ci: &Ci) -> String {
-        self.keys.ci(ci).0
+    pub fn new(store: Arc<dyn MemberDirectory>, keys: KeyedHasher, rate_limits: RateLimits) -> Self {
+        FindId {
+            store,
+            keys,
+            rate_limits,
+        }
     }
 
     /// Every account of that e-mail on the site (empty when none).
-    pub async fn by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<FoundAccount>, RecoveryError> {
-        let members = self.store.find_by_email(site, email).await?;
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "find_id_by_email"))]
+    pub async fn by_email(
+        &self,
+        ctx: &RequestContext,
+        email: &Email,
+    ) -> Result<Vec<FoundAccount>, RecoveryError> {
+        self.rate_limits
+            .admit(Operation::FindId, ctx, Some(target::email(&ctx.site, email)))
+            .await?;
+        let members = self.store.find_by_email(&ctx.site, email).await?;
         Ok(members
             .iter()
             .filter(|m| visible(m))
@@ -65,14 +77,19 @@ impl FindId {
     }
 
     /// Every account of that verified identity on the site, with the member's name.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "find_id_by_identity"))]
     pub async fn by_identity(
         &self,
-        site: &SiteId,
+        ctx: &RequestContext,
         ci: &Ci,
         join_type: JoinType,
     ) -> Result<Vec<FoundAccount>, RecoveryError> {
         let hash = self.keys.ci(ci);
-        let members = self.store.find_by_identity(site, &hash, join_type).await?;
+        // Only the keyed hash of the identity value stands for it in counters.
+        self.rate_limits
+            .admit(Operation::FindId, ctx, Some(target::identity(&ctx.site, &hash.0)))
+            .await?;
+        let members = self.store.find_by_identity(&ctx.site, &hash, join_type).await?;
         Ok(members
             .iter()
             .filter(|m| visible(m))
@@ -80,18 +97,26 @@ impl FindId {
             .collect())
     }
 
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "check_login_id"))]
     pub async fn check_login_id(
         &self,
-        site: &SiteId,
+        ctx: &RequestContext,
         login_id: &LoginId,
     ) -> Result<LoginIdCheck, RecoveryError> {
-        let member = self.store.find_by_login_id(site, login_id).await?;
+        self.rate_limits
+            .admit(
+                Operation::CheckLoginId,
+                ctx,
+                Some(target::login(&ctx.site, login_id)),
+            )
+            .await?;
+        let member = self.store.find_by_login_id(&ctx.site, login_id).await?;
         Ok(match member.filter(visible) {
             Some(m) => LoginIdCheck {
                 exists: true,
                 member_type: Some(m.member_type),
                 can_reset_password: m.can_reset_password(),
-                masked_email: Some(mask_email(&m.email)),
+                masked_email: Some(mask_email(m.email.as_str())),
             },
             None => LoginIdCheck {
                 exists: false,
@@ -105,7 +130,7 @@ impl FindId {
 
 fn found(member: &Member, with_name: bool) -> FoundAccount {
     FoundAccount {
-        masked_login_id: mask_login_id(&member.login_id),
+        masked_login_id: mask_login_id(member.login_id.as_str()),
         member_type: member.member_type,
         joined_at: member.joined_at,
         name: with_name.then(|| member.name.clone()),

@@ -5,7 +5,8 @@ use std::{sync::Arc, time::Duration};
 use tokio::sync::{Notify, watch};
 
 use crate::recovery::ports::{
-    AuditEvent, AuditKind, AuditLog, ClaimedMail, MailError, MailKind, MailOutbox, Mailer, TokenStore,
+    AuditEvent, AuditKind, AuditLog, AuditOutcome, ClaimedMail, MailError, MailKind, MailOutbox, Mailer,
+    TokenStore,
 };
 
 #[derive(Clone)]
@@ -116,7 +117,7 @@ impl MailDelivery {
                             site: owner.site.clone(),
                             member: Some(owner.member.clone()),
                             kind: AuditKind::ResetMailed,
-                            outcome: "sent",
+                            outcome: AuditOutcome::Sent,
                             client: None,
                         };
                         if let Err(e) = self.audit.record(event).await {

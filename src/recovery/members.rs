@@ -11,12 +11,13 @@ use crate::{
         keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
-        password_policy::{PasswordPolicy, PasswordRule, nfkc},
+        password::Password,
+        password_policy::{PasswordPolicy, PasswordRule},
         site::SiteId,
     },
     recovery::{
         errors::RecoveryError,
-        ports::{HashError, MemberStore, NewMember, PasswordHasher, StoreError},
+        ports::{HashError, MemberAdminStore, NewMember, PasswordHasher, StoreError},
     },
 };
 
@@ -46,7 +47,7 @@ impl From<StoreError> for AdminError {
 
 impl From<HashError> for AdminError {
     fn from(e: HashError) -> Self {
-        AdminError::Recovery(RecoveryError::Internal(e.to_string()))
+        AdminError::Recovery(e.into())
     }
 }
 
@@ -96,7 +97,7 @@ struct ImportLine {
 /// A draft that passed every check, waiting for its password to be hashed.
 struct Checked {
     member: NewMember,
-    plain_password: Option<String>,
+    plain_password: Option<Password>,
 }
 
 /// A demo member printed at start so a developer can try every flow.
@@ -109,7 +110,7 @@ pub struct DemoMember {
 
 #[derive(Clone)]
 pub struct MemberAdmin {
-    store: Arc<dyn MemberStore>,
+    store: Arc<dyn MemberAdminStore>,
     hasher: Arc<dyn PasswordHasher>,
     keys: KeyedHasher,
     default_site: SiteId,
@@ -118,7 +119,7 @@ pub struct MemberAdmin {
 
 impl MemberAdmin {
     pub fn new(
-        store: Arc<dyn MemberStore>,
+        store: Arc<dyn MemberAdminStore>,
         hasher: Arc<dyn PasswordHasher>,
         keys: KeyedHasher,
         default_site: SiteId,
@@ -331,14 +332,14 @@ impl MemberAdmin {
                     self.policy
                         .check(&p, Some(login_id.as_str()))
                         .map_err(|rules| format!("password breaks the policy: {rules:?}"))?
-                        .expose()
-                        .to_owned()
+                        .password()
+                        .clone()
                 } else if p.is_empty() || p.len() > MAX_IMPORTED_PASSWORD_BYTES {
                     return Err(format!(
                         "password: must be 1 to {MAX_IMPORTED_PASSWORD_BYTES} bytes"
                     ));
                 } else {
-                    nfkc(&p)
+                    Password::new(p).normalized()
                 };
                 (None, Some(normalised))
             }

@@ -1,4 +1,6 @@
-//! The use cases of account recovery and the ports (traits) they need from the outside world.
+//! The use cases of account recovery, the modules they share and the ports they need; `Recovery`
+//! wires them to their adapters once at start.
+pub mod context;
 pub mod errors;
 pub mod find_id;
 pub mod mail_delivery;
@@ -6,10 +8,12 @@ pub mod mail_templates;
 pub mod members;
 pub mod new_password;
 pub mod password_change;
+pub mod password_check;
 pub mod password_reset;
 pub mod ports;
 pub mod rate_limits;
 pub mod sessions;
+pub mod signed_in;
 pub mod site_policy;
 
 use std::sync::Arc;
@@ -23,10 +27,15 @@ use crate::{
         members::MemberAdmin,
         new_password::NewPasswords,
         password_change::PasswordChanges,
+        password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
-        ports::{AuditLog, Limiter, MailOutbox, MemberStore, PasswordHasher, SessionStore, TokenStore},
+        ports::{
+            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, SessionStore,
+            TokenStore,
+        },
         rate_limits::{RateLimitTable, RateLimits},
         sessions::{SessionSettings, Sessions},
+        signed_in::SignedIn,
         site_policy::SitePolicies,
     },
 };
@@ -34,7 +43,10 @@ use crate::{
 /// The adapters the use cases run on.
 #[derive(Clone)]
 pub struct Ports {
-    pub members: Arc<dyn MemberStore>,
+    /// The hot-path member directory of the use cases.
+    pub members: Arc<dyn MemberDirectory>,
+    /// Bulk and listing work of the CLI, imports and demo data.
+    pub member_admin: Arc<dyn MemberAdminStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub sessions: Arc<dyn SessionStore>,
     pub limiter: Arc<dyn Limiter>,
@@ -80,19 +92,31 @@ impl Recovery {
             hasher: ports.hasher.clone(),
             policies: policies.clone(),
         };
-        let sessions = Sessions {
+        let passwords = PasswordChecks {
             members: ports.members.clone(),
-            sessions: ports.sessions.clone(),
             limiter: ports.limiter.clone(),
             hasher: ports.hasher.clone(),
             audit: ports.audit.clone(),
+            settings: session_settings.throttle.clone(),
+        };
+        let signed_in = SignedIn {
+            members: ports.members.clone(),
+            sessions: ports.sessions.clone(),
+        };
+        let sessions = Sessions {
+            members: ports.members.clone(),
+            sessions: ports.sessions.clone(),
+            audit: ports.audit.clone(),
             policies: policies.clone(),
+            passwords: passwords.clone(),
+            signed_in: signed_in.clone(),
+            rate_limits: rate_limits.clone(),
             settings: session_settings,
         };
         Recovery {
-            find_id: FindId::new(ports.members.clone(), keys.clone()),
+            find_id: FindId::new(ports.members.clone(), keys.clone(), rate_limits.clone()),
             members: MemberAdmin::new(
-                ports.members.clone(),
+                ports.member_admin.clone(),
                 ports.hasher.clone(),
                 keys.clone(),
                 default_site,
@@ -103,7 +127,8 @@ impl Recovery {
                 sessions: ports.sessions.clone(),
                 tokens: ports.tokens.clone(),
                 hasher: ports.hasher.clone(),
-                signed_in: sessions.clone(),
+                signed_in,
+                passwords,
                 new_passwords: new_passwords.clone(),
                 mail_wake: mail_wake.clone(),
             },

@@ -5,11 +5,12 @@ use std::sync::Arc;
 use crate::{
     domain::{
         member::Member,
-        password_policy::{AcceptedPassword, PasswordPolicy, PasswordRule, nfkc},
+        password::Password,
+        password_policy::{AcceptedPassword, PasswordPolicy, PasswordRule},
     },
     recovery::{
         errors::RecoveryError,
-        ports::{MemberStore, PasswordHasher},
+        ports::{MemberDirectory, PasswordHasher},
         site_policy::SitePolicies,
     },
 };
@@ -21,9 +22,17 @@ pub enum PasswordProblem {
     Reused,
 }
 
+/// The verdict on a new password.
+pub enum Judgement {
+    /// Accepted (normalised), with the policy it was judged by.
+    Accepted(AcceptedPassword, PasswordPolicy),
+    /// Every problem found.
+    Rejected(Vec<PasswordProblem>),
+}
+
 #[derive(Clone)]
 pub struct NewPasswords {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) policies: SitePolicies,
 }
@@ -34,12 +43,12 @@ impl NewPasswords {
     pub async fn judge(
         &self,
         member: &Member,
-        candidate: &str,
-        confirmation: Option<&str>,
-    ) -> Result<Result<(AcceptedPassword, PasswordPolicy), Vec<PasswordProblem>>, RecoveryError> {
+        candidate: &Password,
+        confirmation: Option<&Password>,
+    ) -> Result<Judgement, RecoveryError> {
         let policy = self.policies.policy_for(&member.site_id).await?;
         let mut problems = Vec::new();
-        let accepted = match policy.check(candidate, Some(&member.login_id)) {
+        let accepted = match policy.check(candidate.expose(), Some(member.login_id.as_str())) {
             Ok(accepted) => Some(accepted),
             Err(rules) => {
                 problems.extend(rules.into_iter().map(PasswordProblem::Rule));
@@ -47,26 +56,28 @@ impl NewPasswords {
             }
         };
         // A confirmation far longer than the password cannot match: no need to normalise it.
-        if confirmation.is_some_and(|c| c.len() > 4 * candidate.len().max(1) || nfkc(c) != nfkc(candidate)) {
+        if confirmation.is_some_and(|c| {
+            c.len() > 4 * candidate.len().max(1) || c.normalized().expose() != candidate.normalized().expose()
+        }) {
             problems.push(PasswordProblem::Mismatch);
         }
         let Some(accepted) = accepted.filter(|_| problems.is_empty()) else {
-            return Ok(Err(problems));
+            return Ok(Judgement::Rejected(problems));
         };
         if self
-            .is_reused(member, accepted.expose(), policy.history_size)
+            .is_reused(member, accepted.password(), policy.history_size)
             .await?
         {
-            return Ok(Err(vec![PasswordProblem::Reused]));
+            return Ok(Judgement::Rejected(vec![PasswordProblem::Reused]));
         }
-        Ok(Ok((accepted, policy)))
+        Ok(Judgement::Accepted(accepted, policy))
     }
 
     /// Whether the password is the current one or one of the last `history_size`.
     async fn is_reused(
         &self,
         member: &Member,
-        password: &str,
+        password: &Password,
         history_size: usize,
     ) -> Result<bool, RecoveryError> {
         let mut hashes: Vec<_> = member.password_hash.iter().cloned().collect();

@@ -9,18 +9,20 @@ use tokio::sync::Notify;
 use crate::{
     domain::{
         member::{Member, MemberType},
+        password::Password,
         session::SessionInfo,
     },
     recovery::{
+        context::RequestContext,
         errors::RecoveryError,
         mail_templates::password_changed_mail,
-        new_password::{NewPasswords, PasswordProblem},
-        password_reset::RequestContext,
+        new_password::{Judgement, NewPasswords, PasswordProblem},
+        password_check::{PasswordCheck, PasswordChecks},
         ports::{
-            AuditEvent, AuditKind, MailKind, MailMeta, MemberStore, PasswordChange, PasswordHasher,
-            SessionStore, TokenStore,
+            AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, MemberDirectory, PasswordChange,
+            PasswordHasher, SessionStore, TokenStore,
         },
-        sessions::{PasswordCheck, Sessions, password_expires_at},
+        signed_in::SignedIn,
     },
 };
 
@@ -33,9 +35,16 @@ pub enum ChangeMode {
 
 pub struct ChangeRequest<'a> {
     pub mode: ChangeMode,
-    pub current_password: Option<&'a str>,
-    pub new_password: Option<&'a str>,
+    pub current_password: Option<&'a Password>,
+    pub new_password: Option<&'a Password>,
     pub revoke_other_sessions: bool,
+}
+
+/// Which password of a change request is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MissingPassword {
+    Current,
+    New,
 }
 
 #[derive(Debug)]
@@ -52,23 +61,26 @@ pub enum ChangeOutcome {
     Throttled {
         retry_after: std::time::Duration,
     },
-    /// A field the mode needs is missing: `currentPassword` or `newPassword`.
-    Missing(&'static str),
+    /// A password the mode needs is missing.
+    Missing(MissingPassword),
     Rejected(Vec<PasswordProblem>),
 }
 
 #[derive(Clone)]
 pub struct PasswordChanges {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
-    pub(crate) signed_in: Sessions,
+    pub(crate) signed_in: SignedIn,
+    pub(crate) passwords: PasswordChecks,
     pub(crate) new_passwords: NewPasswords,
     pub(crate) mail_wake: Arc<Notify>,
 }
 
 impl PasswordChanges {
+    /// Changes the signed-in member's password in the mode asked for.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "change_password"))]
     pub async fn change(
         &self,
         ctx: &RequestContext,
@@ -85,23 +97,23 @@ impl PasswordChanges {
         let now = Utc::now();
         let (new_hash, notice, outcome) = match request.mode {
             ChangeMode::Extend => {
-                if password_expires_at(&member, &policy) > now {
+                if member.password_expires_at(&policy) > now {
                     return Ok(ChangeOutcome::NotEligible);
                 }
-                (None, None, "extended")
+                (None, None, AuditOutcome::Extended)
             }
             ChangeMode::WithoutCurrent | ChangeMode::WithCurrent => {
                 if request.mode == ChangeMode::WithoutCurrent && !session.is_elevated(now) {
                     return Ok(ChangeOutcome::NotEligible);
                 }
                 let Some(new_password) = request.new_password else {
-                    return Ok(ChangeOutcome::Missing("newPassword"));
+                    return Ok(ChangeOutcome::Missing(MissingPassword::New));
                 };
                 if request.mode == ChangeMode::WithCurrent {
                     let Some(current) = request.current_password else {
-                        return Ok(ChangeOutcome::Missing("currentPassword"));
+                        return Ok(ChangeOutcome::Missing(MissingPassword::Current));
                     };
-                    match self.signed_in.check_password(ctx, &member, current).await? {
+                    match self.passwords.check_password(ctx, &member, current).await? {
                         PasswordCheck::Right => {}
                         PasswordCheck::Wrong => return Ok(ChangeOutcome::InvalidCredentials),
                         PasswordCheck::Throttled { retry_after } => {
@@ -110,22 +122,19 @@ impl PasswordChanges {
                     }
                 }
                 let accepted = match self.new_passwords.judge(&member, new_password, None).await? {
-                    Ok((accepted, _)) => accepted,
-                    Err(problems) => return Ok(ChangeOutcome::Rejected(problems)),
+                    Judgement::Accepted(accepted, _) => accepted,
+                    Judgement::Rejected(problems) => return Ok(ChangeOutcome::Rejected(problems)),
                 };
-                let hash = self
-                    .hasher
-                    .hash(accepted.expose())
-                    .await
-                    .map_err(|e| RecoveryError::Internal(e.to_string()))?;
-                let notice = password_changed_mail(ctx.lang, &member.email, &member.login_id, now);
+                let hash = self.hasher.hash(accepted.password()).await?;
+                let notice =
+                    password_changed_mail(ctx.lang, member.email.as_str(), member.login_id.as_str(), now);
                 let meta = MailMeta {
                     site: member.site_id.clone(),
                     member: Some(member.id.clone()),
                     kind: MailKind::PasswordChanged,
                     grants: Vec::new(),
                 };
-                (Some(hash), Some((meta, notice)), "changed")
+                (Some(hash), Some((meta, notice)), AuditOutcome::Changed)
             }
         };
         let changed = new_hash.is_some();
@@ -149,7 +158,7 @@ impl PasswordChanges {
                     member: Some(member.id.clone()),
                     kind: AuditKind::PasswordChanged,
                     outcome,
-                    client: ctx.client.clone(),
+                    client: ctx.client_text(),
                 },
             })
             .await?;
@@ -163,7 +172,7 @@ impl PasswordChanges {
         // The change is committed: a failing count must not turn it into an error.
         let active_sessions = self.sessions.count_sessions(&session.owner).await.unwrap_or(0);
         Ok(ChangeOutcome::Done {
-            password_expires_at: password_expires_at(&updated, &policy),
+            password_expires_at: updated.password_expires_at(&policy),
             member: Box::new(updated),
             active_sessions,
         })

@@ -1,21 +1,26 @@
-//! The traits the use cases need (members, hashing, grants, sessions, limits, mail, audit); `infra/` implements them.
+//! The traits the use cases need (member directory and admin store, hashing, grants, sessions,
+//! limits, mail, audit); `infra/` implements them.
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{
-    email::Email,
-    grant::{
-        AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, IssueOutcome, NewGrant,
-        TokenHash,
+use crate::{
+    domain::{
+        email::Email,
+        grant::{
+            AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, IssueOutcome, NewGrant,
+            TokenHash,
+        },
+        keyed_hash::CiHash,
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
+        password::Password,
+        password_policy::PasswordPolicy,
+        session::{LimitDecision, NewSession, SessionInfo},
+        site::SiteId,
     },
-    keyed_hash::CiHash,
-    login_id::LoginId,
-    member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
-    password_policy::PasswordPolicy,
-    session::{LimitDecision, NewSession, SessionInfo},
-    site::SiteId,
+    recovery::context::RequestContext,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -54,11 +59,10 @@ pub struct Site {
     pub password_policy: Option<PasswordPolicy>,
 }
 
+/// The members the use cases look up and update on every request (deadline-bound in production).
 #[async_trait]
-pub trait MemberStore: Send + Sync {
+pub trait MemberDirectory: Send + Sync {
     async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError>;
-    /// Creates each site that does not exist yet (name = code), leaving existing ones alone.
-    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError>;
     async fn find_by_login_id(&self, site: &SiteId, login_id: &LoginId)
     -> Result<Option<Member>, StoreError>;
     /// Every member of the site with that e-mail, oldest first.
@@ -70,14 +74,6 @@ pub trait MemberStore: Send + Sync {
         ci: &CiHash,
         join_type: JoinType,
     ) -> Result<Vec<Member>, StoreError>;
-    /// Which of these login IDs already exist on their sites (for import pre-checks).
-    async fn existing_login_ids(
-        &self,
-        ids: &[(SiteId, LoginId)],
-    ) -> Result<Vec<(SiteId, LoginId)>, StoreError>;
-    /// Inserts all members in one transaction: all or nothing. Sites must exist.
-    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
-    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError>;
     /// Earlier password hashes of the member, newest first.
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError>;
@@ -88,8 +84,24 @@ pub trait MemberStore: Send + Sync {
     /// legacy bcrypt hash), if it is still `old`. History and `passwordChangedAt` stay.
     async fn upgrade_hash(&self, id: &MemberId, old: &StoredHash, new: &StoredHash)
     -> Result<(), StoreError>;
-    async fn count_members(&self) -> Result<u64, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Bulk and listing work of the CLI, imports and demo data: no per-call deadline (an import checks
+/// and writes many rows at once; the pool's own timeouts still apply).
+#[async_trait]
+pub trait MemberAdminStore: Send + Sync {
+    /// Creates each site that does not exist yet (name = code), leaving existing ones alone.
+    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError>;
+    /// Which of these login IDs already exist on their sites (for import pre-checks).
+    async fn existing_login_ids(
+        &self,
+        ids: &[(SiteId, LoginId)],
+    ) -> Result<Vec<(SiteId, LoginId)>, StoreError>;
+    /// Inserts all members in one transaction: all or nothing. Sites must exist.
+    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
+    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
+    async fn count_members(&self) -> Result<u64, StoreError>;
 }
 
 /// The result of checking a password against a stored hash.
@@ -112,10 +124,10 @@ pub enum HashError {
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
     /// Hashes an already normalised password with the configured argon2id parameters.
-    async fn hash(&self, password: &str) -> Result<StoredHash, HashError>;
-    async fn verify(&self, password: &str, stored: &StoredHash) -> Result<Verification, HashError>;
+    async fn hash(&self, password: &Password) -> Result<StoredHash, HashError>;
+    async fn verify(&self, password: &Password, stored: &StoredHash) -> Result<Verification, HashError>;
     /// Spends the same time as a real verification, for unknown accounts.
-    async fn verify_dummy(&self, password: &str);
+    async fn verify_dummy(&self, password: &Password);
     /// Whether a string is a stored hash this service can verify (argon2 PHC or bcrypt).
     fn is_supported_hash(&self, stored: &str) -> bool;
 }
@@ -293,7 +305,7 @@ pub struct AuditEvent {
     pub site: SiteId,
     pub member: Option<MemberId>,
     pub kind: AuditKind,
-    pub outcome: &'static str,
+    pub outcome: AuditOutcome,
     pub client: Option<String>,
 }
 
@@ -322,6 +334,76 @@ impl AuditKind {
     }
 }
 
+/// How a recorded event ended. The codes are what the audit table stores: stable, so old rows
+/// keep their meaning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditOutcome {
+    NoAccount,
+    MemberLimited,
+    Cooldown,
+    MailQueued,
+    IdentityMismatch,
+    Refused,
+    Direct,
+    Token,
+    Code,
+    InvalidToken,
+    WrongCode,
+    Ok,
+    Extended,
+    Changed,
+    Throttled,
+    InvalidCredentials,
+    WrongPassword,
+    Sent,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 18] = [
+        AuditOutcome::NoAccount,
+        AuditOutcome::MemberLimited,
+        AuditOutcome::Cooldown,
+        AuditOutcome::MailQueued,
+        AuditOutcome::IdentityMismatch,
+        AuditOutcome::Refused,
+        AuditOutcome::Direct,
+        AuditOutcome::Token,
+        AuditOutcome::Code,
+        AuditOutcome::InvalidToken,
+        AuditOutcome::WrongCode,
+        AuditOutcome::Ok,
+        AuditOutcome::Extended,
+        AuditOutcome::Changed,
+        AuditOutcome::Throttled,
+        AuditOutcome::InvalidCredentials,
+        AuditOutcome::WrongPassword,
+        AuditOutcome::Sent,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            AuditOutcome::NoAccount => "no_account",
+            AuditOutcome::MemberLimited => "member_limited",
+            AuditOutcome::Cooldown => "cooldown",
+            AuditOutcome::MailQueued => "mail_queued",
+            AuditOutcome::IdentityMismatch => "identity_mismatch",
+            AuditOutcome::Refused => "refused",
+            AuditOutcome::Direct => "direct",
+            AuditOutcome::Token => "token",
+            AuditOutcome::Code => "code",
+            AuditOutcome::InvalidToken => "invalid_token",
+            AuditOutcome::WrongCode => "wrong_code",
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Extended => "extended",
+            AuditOutcome::Changed => "changed",
+            AuditOutcome::Throttled => "throttled",
+            AuditOutcome::InvalidCredentials => "invalid_credentials",
+            AuditOutcome::WrongPassword => "wrong_password",
+            AuditOutcome::Sent => "sent",
+        }
+    }
+}
+
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
@@ -332,20 +414,20 @@ impl dyn AuditLog {
     /// logged instead.
     pub async fn note(
         &self,
-        ctx: &crate::recovery::password_reset::RequestContext,
+        ctx: &RequestContext,
         member: Option<&Member>,
         kind: AuditKind,
-        outcome: &'static str,
+        outcome: AuditOutcome,
     ) {
         let event = AuditEvent {
             site: ctx.site.clone(),
             member: member.map(|m| m.id.clone()),
             kind,
             outcome,
-            client: ctx.client.clone(),
+            client: ctx.client_text(),
         };
         if let Err(e) = self.record(event).await {
-            tracing::error!(error = %e, kind = kind.code(), outcome, "audit event not written");
+            tracing::error!(error = %e, kind = kind.code(), outcome = outcome.code(), "audit event not written");
         }
     }
 }
@@ -362,4 +444,41 @@ pub struct PasswordChange {
     pub history_size: usize,
     pub notice: Option<(MailMeta, OutgoingMail)>,
     pub audit: AuditEvent,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use super::*;
+
+    /// The audit table keeps these codes: changing one would change what stored rows mean.
+    #[test]
+    fn audit_outcome_codes_are_stable_and_distinct() {
+        let codes: Vec<&str> = AuditOutcome::ALL.iter().map(|o| o.code()).collect();
+        assert_eq!(
+            codes,
+            [
+                "no_account",
+                "member_limited",
+                "cooldown",
+                "mail_queued",
+                "identity_mismatch",
+                "refused",
+                "direct",
+                "token",
+                "code",
+                "invalid_token",
+                "wrong_code",
+                "ok",
+                "extended",
+                "changed",
+                "throttled",
+                "invalid_credentials",
+                "wrong_password",
+                "sent",
+            ]
+        );
+        assert_eq!(codes.iter().collect::<HashSet<_>>().len(), codes.len());
+    }
 }

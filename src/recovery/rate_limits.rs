@@ -3,7 +3,7 @@
 //! to identifiers that match no account, so a limit never reveals that an account exists.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use crate::recovery::{errors::RecoveryError, ports::Limiter};
+use crate::recovery::{context::RequestContext, errors::RecoveryError, ports::Limiter};
 
 /// The operations that are limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -134,10 +134,23 @@ impl RateLimitTable {
     }
 }
 
-/// A refused call: when to try again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limited {
-    pub retry_after: Duration,
+/// Whom a call is about, for the per-target limits: normalised identifiers, and only keyed hashes
+/// of identity values.
+pub mod target {
+    use crate::domain::{email::Email, login_id::LoginId, site::SiteId};
+
+    pub fn email(site: &SiteId, email: &Email) -> String {
+        format!("{site}:email:{}", email.as_str())
+    }
+
+    pub fn login(site: &SiteId, id: &LoginId) -> String {
+        format!("{site}:login:{}", id.normalized())
+    }
+
+    /// `identity_key` is the keyed hash of the identity value, never the value itself.
+    pub fn identity(site: &SiteId, identity_key: &str) -> String {
+        format!("{site}:ci:{identity_key}")
+    }
 }
 
 #[derive(Clone)]
@@ -151,15 +164,25 @@ impl RateLimits {
         RateLimits { limiter, table }
     }
 
-    /// Counts one call of `op` by `client` about `target` (a normalised identifier, or a keyed
-    /// hash of one); refuses it when either count is over its limit. Every call counts, refused or
-    /// not, so hammering does not reopen the window.
+    /// Counts one call of `op` by the request's client about `target` (see [`target`]); refuses
+    /// it (`RecoveryError::RateLimited`) when either count is over its limit. Every call counts,
+    /// refused or not, so hammering does not reopen the window.
     pub async fn admit(
+        &self,
+        op: Operation,
+        ctx: &RequestContext,
+        target: Option<String>,
+    ) -> Result<(), RecoveryError> {
+        self.admit_subjects(op, ctx.client_subject().as_deref(), target.as_deref())
+            .await
+    }
+
+    async fn admit_subjects(
         &self,
         op: Operation,
         client: Option<&str>,
         target: Option<&str>,
-    ) -> Result<Result<(), Limited>, RecoveryError> {
+    ) -> Result<(), RecoveryError> {
         let mut refused: Option<Duration> = None;
         for (scope, subject) in [(Scope::Client, client), (Scope::Target, target)] {
             let (Some(subject), Some(limit)) = (subject, self.table.get(op, scope)) else {
@@ -177,10 +200,10 @@ impl RateLimits {
                 refused = Some(refused.map_or(decision.retry_after, |r| r.max(decision.retry_after)));
             }
         }
-        Ok(match refused {
-            Some(retry_after) => Err(Limited { retry_after }),
+        match refused {
+            Some(retry_after) => Err(RecoveryError::RateLimited { retry_after }),
             None => Ok(()),
-        })
+        }
     }
 }
 
@@ -259,16 +282,17 @@ mod tests {
             let limits = limits.clone();
             async move {
                 limits
-                    .admit(Operation::FindId, Some(client), Some(target))
+                    .admit_subjects(Operation::FindId, Some(client), Some(target))
                     .await
-                    .unwrap()
             }
         };
         assert!(admit("1.1.1.1", "a@x.io").await.is_ok());
         assert!(admit("2.2.2.2", "a@x.io").await.is_ok());
         // Third call about the same target, from a third address: over the target limit.
-        let refused = admit("3.3.3.3", "a@x.io").await.unwrap_err();
-        assert!(refused.retry_after > Duration::from_secs(590));
+        let Err(RecoveryError::RateLimited { retry_after }) = admit("3.3.3.3", "a@x.io").await else {
+            panic!("the third call about one target must be refused");
+        };
+        assert!(retry_after > Duration::from_secs(590));
         assert!(admit("1.1.1.1", "b@x.io").await.is_ok());
         assert!(admit("1.1.1.1", "c@x.io").await.is_ok());
         assert!(

@@ -1,5 +1,5 @@
-//! Signing in and out, re-authenticating, and the signed-in member's profile. Failed password
-//! checks are throttled per login ID and per client; the throttle never touches recovery.
+//! Signing in and out, re-authenticating, and the signed-in member's profile (password checks
+//! are throttled in password_check.rs; the throttle never touches recovery).
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
@@ -8,13 +8,16 @@ use crate::{
     domain::{
         login_id::LoginId,
         member::{Member, MemberStatus},
-        password_policy::{PasswordPolicy, nfkc},
+        password::Password,
         session::{AccessToken, NewSession, SessionInfo},
     },
     recovery::{
+        context::RequestContext,
         errors::RecoveryError,
-        password_reset::RequestContext,
-        ports::{AuditKind, AuditLog, Limiter, MemberStore, PasswordHasher, SessionStore},
+        password_check::{PasswordCheck, PasswordChecks, ThrottleSettings, signin_throttle_key},
+        ports::{AuditKind, AuditLog, AuditOutcome, MemberDirectory, SessionStore},
+        rate_limits::{Operation, RateLimits, target},
+        signed_in::SignedIn,
         site_policy::SitePolicies,
     },
 };
@@ -24,25 +27,8 @@ pub struct SessionSettings {
     pub ttl: Duration,
     /// How long `reauthenticate` (or the first sign-in after a reset) elevates a session.
     pub elevation: Duration,
-    /// Failed password checks per login ID, and per client address, within `failure_window`.
-    pub member_failures: u32,
-    pub client_failures: u32,
-    pub failure_window: Duration,
-}
-
-/// Longest password worth verifying; anything longer is wrong without hashing it.
-const MAX_PASSWORD_BYTES: usize = 1024;
-
-/// The throttle key of a login ID: the same for accounts that exist and that do not.
-pub fn signin_throttle_key(member: &Member) -> String {
-    let normalised = LoginId::parse(&member.login_id)
-        .map(|id| id.normalized())
-        .unwrap_or_else(|_| member.login_id.to_lowercase());
-    throttle_key_for(member.site_id.as_str(), &normalised)
-}
-
-fn throttle_key_for(site: &str, normalised_login_id: &str) -> String {
-    format!("signin:id:{site}:{normalised_login_id}")
+    /// Failed password checks per login ID, and per client address.
+    pub throttle: ThrottleSettings,
 }
 
 #[derive(Debug)]
@@ -60,14 +46,6 @@ pub enum SignInResult {
     },
 }
 
-/// The outcome of checking a signed-in member's password.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PasswordCheck {
-    Right,
-    Wrong,
-    Throttled { retry_after: Duration },
-}
-
 #[derive(Debug)]
 pub enum ReauthResult {
     Elevated(DateTime<Utc>),
@@ -77,103 +55,34 @@ pub enum ReauthResult {
 
 #[derive(Clone)]
 pub struct Sessions {
-    pub(crate) members: Arc<dyn MemberStore>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
     pub(crate) sessions: Arc<dyn SessionStore>,
-    pub(crate) limiter: Arc<dyn Limiter>,
-    pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) policies: SitePolicies,
+    pub(crate) passwords: PasswordChecks,
+    pub(crate) signed_in: SignedIn,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) settings: SessionSettings,
 }
 
-/// When the member's password stops being valid under `policy`.
-pub fn password_expires_at(member: &Member, policy: &PasswordPolicy) -> DateTime<Utc> {
-    member.password_changed_at.unwrap_or(member.joined_at)
-        + chrono::Duration::days(i64::from(policy.expires_after_days))
-}
-
 impl Sessions {
-    fn client_key(ctx: &RequestContext) -> Option<String> {
-        ctx.client.as_ref().map(|c| {
-            // IPv6 clients count per /64, like the rate limits.
-            let subject = c
-                .parse()
-                .map(crate::http::client_addr::limit_subject)
-                .unwrap_or_else(|_| c.clone());
-            format!("signin:client:{subject}")
-        })
-    }
-
-    /// Counts this password attempt against the login ID *before* any verification (so a burst
-    /// of parallel guesses cannot all pass a check made before the first failure is counted), and
-    /// refuses it while the login ID or the client has too many recent failures.
-    async fn take_attempt(
-        &self,
-        ctx: &RequestContext,
-        id_key: &str,
-    ) -> Result<Option<Duration>, RecoveryError> {
-        let window = self.settings.failure_window;
-        let by_id = self
-            .limiter
-            .hit(id_key, self.settings.member_failures, window)
-            .await?;
-        if !by_id.allowed {
-            return Ok(Some(by_id.retry_after));
-        }
-        if let Some(key) = Self::client_key(ctx) {
-            let by_client = self.limiter.peek(&key, self.settings.client_failures).await?;
-            if !by_client.allowed {
-                return Ok(Some(by_client.retry_after));
-            }
-        }
-        Ok(None)
-    }
-
-    /// A failed attempt also counts against the client address.
-    async fn count_client_failure(&self, ctx: &RequestContext) -> Result<(), RecoveryError> {
-        if let Some(key) = Self::client_key(ctx) {
-            self.limiter
-                .hit(&key, self.settings.client_failures, self.settings.failure_window)
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Verifies `password` against the member's hash (or a dummy one), counting a failure, and
-    /// upgrading a weak or legacy hash on success.
-    async fn verify(&self, member: Option<&Member>, password: &str) -> Result<bool, RecoveryError> {
-        let hash = member.and_then(|m| m.password_hash.as_ref());
-        let (Some(member), Some(hash), true) = (member, hash, password.len() <= MAX_PASSWORD_BYTES) else {
-            // Unknown account, social account or absurd input: spend the same time anyway.
-            self.hasher.verify_dummy(password).await;
-            return Ok(false);
-        };
-        let normalised = nfkc(password);
-        let verdict = match self.hasher.verify(&normalised, hash).await {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(member = %member.id.0, error = %e, "stored hash not verifiable");
-                return Ok(false);
-            }
-        };
-        if verdict.matches && verdict.needs_rehash {
-            match self.hasher.hash(&normalised).await {
-                Ok(stronger) => self.members.upgrade_hash(&member.id, hash, &stronger).await?,
-                Err(e) => tracing::warn!(error = %e, "hash upgrade skipped"),
-            }
-        }
-        Ok(verdict.matches)
-    }
-
+    /// Signs in with a login ID and password: counted by the sign-in rate limits, then throttled
+    /// per login ID and client on failures.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "sign_in"))]
     pub async fn sign_in(
         &self,
         ctx: &RequestContext,
         login_id: &LoginId,
-        password: &str,
+        password: &Password,
     ) -> Result<SignInResult, RecoveryError> {
-        let id_key = throttle_key_for(ctx.site.as_str(), &login_id.normalized());
-        if let Some(retry_after) = self.take_attempt(ctx, &id_key).await? {
-            self.audit.note(ctx, None, AuditKind::SignedIn, "throttled").await;
+        self.rate_limits
+            .admit(Operation::SignIn, ctx, Some(target::login(&ctx.site, login_id)))
+            .await?;
+        let id_key = signin_throttle_key(&ctx.site, login_id);
+        if let Some(retry_after) = self.passwords.take_attempt(ctx, &id_key).await? {
+            self.audit
+                .note(ctx, None, AuditKind::SignedIn, AuditOutcome::Throttled)
+                .await;
             return Ok(SignInResult::Throttled { retry_after });
         }
         let member = self
@@ -181,18 +90,23 @@ impl Sessions {
             .find_by_login_id(&ctx.site, login_id)
             .await?
             .filter(|m| m.status != MemberStatus::Withdrawn);
-        let right = self.verify(member.as_ref(), password).await?;
+        let right = self.passwords.verify(member.as_ref(), password).await?;
         let member = match member {
             Some(m) if right && m.status == MemberStatus::Active => m,
             other => {
-                self.count_client_failure(ctx).await?;
+                self.passwords.count_client_failure(ctx).await?;
                 self.audit
-                    .note(ctx, other.as_ref(), AuditKind::SignedIn, "invalid_credentials")
+                    .note(
+                        ctx,
+                        other.as_ref(),
+                        AuditKind::SignedIn,
+                        AuditOutcome::InvalidCredentials,
+                    )
                     .await;
                 return Ok(SignInResult::InvalidCredentials);
             }
         };
-        self.limiter.clear(&id_key).await?;
+        self.passwords.clear(&id_key).await?;
         let owner = crate::domain::grant::GrantOwner {
             site: member.site_id.clone(),
             member: member.id.clone(),
@@ -213,7 +127,7 @@ impl Sessions {
         let policy = self.policies.policy_for(&member.site_id).await?;
         let active_sessions = self.sessions.count_sessions(&owner).await?;
         self.audit
-            .note(ctx, Some(&member), AuditKind::SignedIn, "ok")
+            .note(ctx, Some(&member), AuditKind::SignedIn, AuditOutcome::Ok)
             .await;
         Ok(SignInResult::SignedIn {
             session: SessionInfo {
@@ -223,61 +137,36 @@ impl Sessions {
                 elevated_until,
             },
             token,
-            password_expired: password_expires_at(&member, &policy) <= now,
+            password_expired: member.password_expires_at(&policy) <= now,
             member: Box::new(member),
             active_sessions,
         })
     }
 
     /// The live session of a bearer token.
+    #[tracing::instrument(skip_all, fields(op = "authenticate"))]
     pub async fn authenticate(&self, token: &AccessToken) -> Result<Option<SessionInfo>, RecoveryError> {
         Ok(self.sessions.find_session(&token.hash()).await?)
     }
 
     /// The signed-in member (active) with their number of sessions.
+    #[tracing::instrument(skip_all, fields(site = %session.owner.site, op = "me"))]
     pub async fn member(&self, session: &SessionInfo) -> Result<Option<(Member, u32)>, RecoveryError> {
-        let member = self.members.find_by_id(&session.owner.member).await?;
-        let Some(member) = member.filter(|m| m.status == MemberStatus::Active) else {
-            return Ok(None);
-        };
-        let count = self.sessions.count_sessions(&session.owner).await?;
-        Ok(Some((member, count)))
-    }
-
-    /// Checks the signed-in member's password, throttled and counted like a sign-in.
-    pub async fn check_password(
-        &self,
-        ctx: &RequestContext,
-        member: &Member,
-        password: &str,
-    ) -> Result<PasswordCheck, RecoveryError> {
-        let id_key = signin_throttle_key(member);
-        if let Some(retry_after) = self.take_attempt(ctx, &id_key).await? {
-            return Ok(PasswordCheck::Throttled { retry_after });
-        }
-        if self.verify(Some(member), password).await? {
-            self.limiter.clear(&id_key).await?;
-            Ok(PasswordCheck::Right)
-        } else {
-            self.count_client_failure(ctx).await?;
-            self.audit
-                .note(ctx, Some(member), AuditKind::FailedAttempt, "wrong_password")
-                .await;
-            Ok(PasswordCheck::Wrong)
-        }
+        self.signed_in.member(session).await
     }
 
     /// The right password elevates the session for a while.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "reauthenticate"))]
     pub async fn reauthenticate(
         &self,
         ctx: &RequestContext,
         session: &SessionInfo,
-        password: &str,
+        password: &Password,
     ) -> Result<ReauthResult, RecoveryError> {
         let Some((member, _)) = self.member(session).await? else {
             return Ok(ReauthResult::InvalidCredentials);
         };
-        match self.check_password(ctx, &member, password).await? {
+        match self.passwords.check_password(ctx, &member, password).await? {
             PasswordCheck::Right => {
                 let until = Utc::now() + self.settings.elevation;
                 if !self
@@ -294,6 +183,7 @@ impl Sessions {
         }
     }
 
+    #[tracing::instrument(skip_all, fields(site = %session.owner.site, op = "sign_out"))]
     pub async fn sign_out(&self, session: &SessionInfo) -> Result<(), RecoveryError> {
         Ok(self
             .sessions

@@ -3,18 +3,22 @@ use std::sync::Arc;
 
 use crate::{
     domain::{password_policy::PasswordPolicy, site::SiteId},
-    recovery::{errors::RecoveryError, ports::MemberStore},
+    recovery::{errors::RecoveryError, ports::MemberDirectory},
 };
 
 #[derive(Clone)]
 pub struct SitePolicies {
-    store: Arc<dyn MemberStore>,
+    store: Arc<dyn MemberDirectory>,
     default_site: SiteId,
     default_policy: PasswordPolicy,
 }
 
 impl SitePolicies {
-    pub fn new(store: Arc<dyn MemberStore>, default_site: SiteId, default_policy: PasswordPolicy) -> Self {
+    pub fn new(
+        store: Arc<dyn MemberDirectory>,
+        default_site: SiteId,
+        default_policy: PasswordPolicy,
+    ) -> Self {
         SitePolicies {
             store,
             default_site,

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real application on port 0, spoken to over HTTP, on every configured
 //! database backend (SQLite always; PostgreSQL and MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL
 //! are set).
+mod architecture;
 mod byte_wise_keys;
 mod check_login_id;
 mod cli;

@@ -3,7 +3,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
 
-use super::{entities::audit_event, map_db_err, member_store::to_naive};
+use super::{entities::audit_event, map_db_err, time::to_naive};
 use crate::recovery::ports::{AuditEvent, AuditLog, StoreError};
 
 pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEvent) -> Result<(), StoreError> {
@@ -11,7 +11,7 @@ pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEven
         site_id: Set(event.site.as_str().to_owned()),
         member_id: Set(event.member.as_ref().map(|m| m.0.clone())),
         kind: Set(event.kind.code().to_owned()),
-        outcome: Set(event.outcome.to_owned()),
+        outcome: Set(event.outcome.code().to_owned()),
         client_addr: Set(event.client.clone()),
         occurred_at: Set(to_naive(Utc::now())),
         ..Default::default()

@@ -1,8 +1,10 @@
-//! The database: connection, migrations, SeaORM entities and the member store adapter.
+//! The database: connection, migrations, SeaORM entities, and the adapters of the member
+//! directory and admin store, the outbox and the audit log.
 pub mod audit;
 pub mod entities;
-pub mod member_store;
+pub mod members;
 pub mod outbox;
+pub mod time;
 pub mod timeouts;
 
 use std::time::Duration;

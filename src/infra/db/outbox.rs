@@ -9,7 +9,7 @@ use sea_orm::{
     QuerySelect, sea_query::Expr,
 };
 
-use super::{entities::mail_outbox, map_db_err, member_store::to_naive};
+use super::{entities::mail_outbox, map_db_err, time::to_naive};
 use crate::{
     domain::{grant::GrantOwner, member::MemberId, site::SiteId},
     infra::sealer::Sealer,

@@ -1,5 +1,6 @@
-//! A deadline on every database call: a decorator over the SeaORM stores, so a database that
-//! stops answering turns into `StoreError::Unavailable` after DB_TIMEOUT_MS instead of a hang.
+//! A deadline on every hot-path database call (member directory, outbox, audit): a decorator, so
+//! a database that stops answering turns into `StoreError::Unavailable` after DB_TIMEOUT_MS
+//! instead of a hang.
 use std::{future::Future, time::Duration};
 
 use async_trait::async_trait;
@@ -13,7 +14,7 @@ use crate::{
         site::SiteId,
     },
     recovery::ports::{
-        AuditEvent, AuditLog, ClaimedMail, MailMeta, MailOutbox, MemberStore, NewMember, OutgoingMail,
+        AuditEvent, AuditLog, ClaimedMail, MailMeta, MailOutbox, MemberDirectory, OutgoingMail,
         PasswordChange, Site, StoreError,
     },
 };
@@ -37,12 +38,9 @@ impl<S> Timed<S> {
 }
 
 #[async_trait]
-impl<S: MemberStore> MemberStore for Timed<S> {
+impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
         self.run(self.inner.find_site(site)).await
-    }
-    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError> {
-        self.run(self.inner.ensure_sites(sites)).await
     }
     async fn find_by_login_id(
         &self,
@@ -62,19 +60,6 @@ impl<S: MemberStore> MemberStore for Timed<S> {
     ) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_identity(site, ci, join_type)).await
     }
-    async fn existing_login_ids(
-        &self,
-        ids: &[(SiteId, LoginId)],
-    ) -> Result<Vec<(SiteId, LoginId)>, StoreError> {
-        // Imports check many IDs at once: no deadline beyond the pool's own.
-        self.inner.existing_login_ids(ids).await
-    }
-    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
-        self.inner.insert_members(members).await
-    }
-    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError> {
-        self.inner.list_members(site).await
-    }
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
         self.run(self.inner.find_by_id(id)).await
     }
@@ -91,9 +76,6 @@ impl<S: MemberStore> MemberStore for Timed<S> {
         new: &StoredHash,
     ) -> Result<(), StoreError> {
         self.run(self.inner.upgrade_hash(id, old, new)).await
-    }
-    async fn count_members(&self) -> Result<u64, StoreError> {
-        self.run(self.inner.count_members()).await
     }
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(self.inner.ping()).await

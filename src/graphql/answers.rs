@@ -1,0 +1,184 @@
+//! The use cases' outcomes as payloads: expected refusals become the payload's `errors` (with the
+//! field paths of this API), throttling a top-level RATE_LIMITED error.
+use super::{
+    errors::{ErrorCode, UserError, rate_limited},
+    i18n::Lang,
+    parse::at,
+    request::{Payload, Stop},
+    types::{
+        ChangePasswordPayload, DeliveryChannel, IssueResetTokenPayload, MemberProfile, ReauthenticatePayload,
+        ResetPasswordPayload, SignInPayload, VerifyResetTokenPayload,
+    },
+};
+use crate::recovery::{
+    new_password::PasswordProblem,
+    password_change::{ChangeOutcome, MissingPassword},
+    password_reset::{CredentialError, IssueResult, Refusal, ResetOutcome, VerifyResult},
+    sessions::{ReauthResult, SignInResult},
+};
+
+/// The path of the credential argument of `verifyResetToken` and of `resetPassword`.
+pub const VERIFY_CREDENTIAL: &[&str] = &["credential"];
+pub const RESET_CREDENTIAL: &[&str] = &["input", "credential"];
+
+fn credential_error(e: CredentialError, prefix: &[&'static str], lang: Lang) -> UserError {
+    let (code, field) = match e {
+        CredentialError::InvalidToken => (ErrorCode::InvalidToken, &["token"][..]),
+        CredentialError::InvalidCode => (ErrorCode::InvalidCode, &["code", "code"][..]),
+        CredentialError::TooManyAttempts => (ErrorCode::TooManyAttempts, &["code", "code"][..]),
+    };
+    UserError::new(code, &at(prefix, field), lang)
+}
+
+fn refusal_error(r: Refusal, field: &[&str], lang: Lang) -> UserError {
+    let code = match r {
+        Refusal::IdentityMismatch => ErrorCode::IdentityMismatch,
+        Refusal::SocialAccount => ErrorCode::SocialAccount,
+        Refusal::AccountInactive => ErrorCode::AccountInactive,
+    };
+    UserError::new(code, field, lang)
+}
+
+/// One error per problem with a new password, on the `input` fields.
+fn password_problems(problems: Vec<PasswordProblem>, lang: Lang) -> Vec<UserError> {
+    problems
+        .into_iter()
+        .map(|p| match p {
+            PasswordProblem::Rule(rule) => {
+                UserError::password_rules(&[rule], &["input", "newPassword"], lang).remove(0)
+            }
+            PasswordProblem::Mismatch => UserError::new(
+                ErrorCode::PasswordMismatch,
+                &["input", "newPasswordConfirmation"],
+                lang,
+            ),
+            PasswordProblem::Reused => {
+                UserError::new(ErrorCode::PasswordReused, &["input", "newPassword"], lang)
+            }
+        })
+        .collect()
+}
+
+fn refused<P: Payload>(error: UserError) -> P {
+    P::refused(vec![error])
+}
+
+pub fn issued(result: IssueResult, lang: Lang) -> IssueResetTokenPayload {
+    match result {
+        IssueResult::Mailed {
+            masked_destination,
+            expires_in,
+        } => IssueResetTokenPayload {
+            accepted: true,
+            channel: Some(DeliveryChannel::Email),
+            masked_destination: Some(masked_destination),
+            expires_in_seconds: Some(i32::try_from(expires_in.as_secs()).unwrap_or(i32::MAX)),
+            ..Default::default()
+        },
+        IssueResult::Direct {
+            token,
+            expires_at,
+            member_type,
+        } => IssueResetTokenPayload {
+            accepted: true,
+            channel: Some(DeliveryChannel::Direct),
+            expires_at: Some(expires_at.into()),
+            token: Some(token.expose().to_owned()),
+            member_type: Some(member_type.into()),
+            ..Default::default()
+        },
+        IssueResult::Refused(r) => refused(refusal_error(r, &["by", "identity"], lang)),
+    }
+}
+
+pub fn verified(result: VerifyResult, lang: Lang) -> VerifyResetTokenPayload {
+    match result {
+        VerifyResult::Valid {
+            token,
+            expires_at,
+            masked_login_id,
+        } => VerifyResetTokenPayload {
+            valid: true,
+            token: Some(token.expose().to_owned()),
+            expires_at: Some(expires_at.into()),
+            masked_login_id: Some(masked_login_id),
+            errors: Vec::new(),
+        },
+        VerifyResult::Invalid(e) => refused(credential_error(e, VERIFY_CREDENTIAL, lang)),
+    }
+}
+
+pub fn reset(outcome: ResetOutcome, lang: Lang) -> ResetPasswordPayload {
+    match outcome {
+        ResetOutcome::Done(member, active_sessions) => ResetPasswordPayload {
+            member: Some(MemberProfile::new(&member, active_sessions)),
+            errors: Vec::new(),
+        },
+        ResetOutcome::Credential(e) => refused(credential_error(e, RESET_CREDENTIAL, lang)),
+        ResetOutcome::Refused(r) => refused(refusal_error(r, RESET_CREDENTIAL, lang)),
+        ResetOutcome::Rejected(problems) => ResetPasswordPayload::refused(password_problems(problems, lang)),
+    }
+}
+
+pub fn signed_in(result: SignInResult, lang: Lang) -> Result<SignInPayload, Stop> {
+    Ok(match result {
+        SignInResult::SignedIn {
+            token,
+            session,
+            password_expired,
+            member,
+            active_sessions,
+        } => SignInPayload {
+            access_token: Some(token.expose().to_owned()),
+            expires_at: Some(session.expires_at.into()),
+            password_expired,
+            member: Some(MemberProfile::new(&member, active_sessions)),
+            errors: Vec::new(),
+        },
+        SignInResult::InvalidCredentials => refused(UserError::new(ErrorCode::InvalidCredentials, &[], lang)),
+        SignInResult::Throttled { retry_after } => return Err(rate_limited(retry_after, lang).into()),
+    })
+}
+
+pub fn reauthenticated(result: ReauthResult, lang: Lang) -> Result<ReauthenticatePayload, Stop> {
+    Ok(match result {
+        ReauthResult::Elevated(until) => ReauthenticatePayload {
+            elevated_until: Some(until.into()),
+            errors: Vec::new(),
+        },
+        ReauthResult::InvalidCredentials => {
+            refused(UserError::new(ErrorCode::InvalidCredentials, &["password"], lang))
+        }
+        ReauthResult::Throttled { retry_after } => return Err(rate_limited(retry_after, lang).into()),
+    })
+}
+
+pub fn changed(outcome: ChangeOutcome, lang: Lang) -> Result<ChangePasswordPayload, Stop> {
+    let refuse = |code: ErrorCode, field: &[&str]| refused(UserError::new(code, field, lang));
+    Ok(match outcome {
+        ChangeOutcome::Done {
+            member,
+            password_expires_at,
+            active_sessions,
+        } => ChangePasswordPayload {
+            member: Some(MemberProfile::new(&member, active_sessions)),
+            password_expires_at: Some(password_expires_at.into()),
+            errors: Vec::new(),
+        },
+        ChangeOutcome::NotEligible => refuse(ErrorCode::NotEligible, &["input", "mode"]),
+        ChangeOutcome::SocialAccount => refuse(ErrorCode::SocialAccount, &[]),
+        ChangeOutcome::InvalidCredentials => {
+            refuse(ErrorCode::InvalidCredentials, &["input", "currentPassword"])
+        }
+        ChangeOutcome::Missing(MissingPassword::Current) => {
+            refuse(ErrorCode::InvalidInput, &["input", "currentPassword"])
+        }
+        ChangeOutcome::Missing(MissingPassword::New) => {
+            refuse(ErrorCode::InvalidInput, &["input", "newPassword"])
+        }
+        ChangeOutcome::Rejected(problems) => {
+            ChangePasswordPayload::refused(password_problems(problems, lang))
+        }
+        ChangeOutcome::Throttled { retry_after } => return Err(rate_limited(retry_after, lang).into()),
+    })
+}

@@ -1,0 +1,129 @@
+//! The admin store of `member add/import/list` and the demo data, on SeaORM.
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
+
+use super::SeaMemberStore;
+use crate::{
+    domain::{
+        login_id::LoginId,
+        member::{Member, MemberId},
+        site::SiteId,
+    },
+    infra::db::{
+        entities::{member, site},
+        map_db_err,
+        time::to_naive,
+    },
+    recovery::ports::{MemberAdminStore, NewMember, StoreError},
+};
+
+#[async_trait]
+impl MemberAdminStore for SeaMemberStore {
+    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError> {
+        for id in sites {
+            let exists = site::Entity::find_by_id(id.as_str())
+                .one(&self.db)
+                .await
+                .map_err(map_db_err)?
+                .is_some();
+            if exists {
+                continue;
+            }
+            let row = site::ActiveModel {
+                id: Set(id.as_str().to_owned()),
+                name: Set(id.as_str().to_owned()),
+                password_policy: Set(None),
+                created_at: Set(to_naive(Utc::now())),
+            };
+            match site::Entity::insert(row).exec(&self.db).await.map_err(map_db_err) {
+                // Another process created it meanwhile: that is what we wanted.
+                Ok(_) | Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn existing_login_ids(
+        &self,
+        ids: &[(SiteId, LoginId)],
+    ) -> Result<Vec<(SiteId, LoginId)>, StoreError> {
+        let mut found = Vec::new();
+        // Chunks keep each statement well under every backend's parameter limit.
+        for chunk in ids.chunks(200) {
+            let mut any = Condition::any();
+            for (site, id) in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(member::Column::SiteId.eq(site.as_str()))
+                        .add(member::Column::LoginIdKey.eq(id.normalized())),
+                );
+            }
+            let rows = member::Entity::find()
+                .filter(any)
+                .all(&self.db)
+                .await
+                .map_err(map_db_err)?;
+            for row in rows {
+                if let Some(pair) = chunk
+                    .iter()
+                    .find(|(site, id)| site.as_str() == row.site_id && id.normalized() == row.login_id_key)
+                {
+                    found.push(pair.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let now = to_naive(Utc::now());
+        let mut ids = Vec::with_capacity(members.len());
+        for m in members {
+            let id = uuid::Uuid::new_v4().to_string();
+            let row = member::ActiveModel {
+                id: Set(id.clone()),
+                site_id: Set(m.site_id.as_str().to_owned()),
+                login_id: Set(m.login_id.as_str().to_owned()),
+                login_id_key: Set(m.login_id.normalized()),
+                email: Set(m.email.as_str().to_owned()),
+                name: Set(m.name.clone()),
+                member_type: Set(m.member_type.code().to_owned()),
+                join_type: Set(m.join_type.code().to_owned()),
+                ci_hash: Set(m.ci_hash.as_ref().map(|h| h.0.clone())),
+                password_hash: Set(m.password_hash.as_ref().map(|h| h.0.clone())),
+                password_changed_at: Set(m.password_changed_at.map(to_naive)),
+                joined_at: Set(to_naive(m.joined_at)),
+                status: Set(m.status.code().to_owned()),
+                created_at: Set(now),
+                updated_at: Set(now),
+            };
+            member::Entity::insert(row).exec(&txn).await.map_err(map_db_err)?;
+            ids.push(MemberId(id));
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        Ok(ids)
+    }
+
+    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError> {
+        let mut query = member::Entity::find();
+        if let Some(site) = site {
+            query = query.filter(member::Column::SiteId.eq(site.as_str()));
+        }
+        self.members(
+            query
+                .order_by_asc(member::Column::SiteId)
+                .order_by_asc(member::Column::LoginIdKey),
+        )
+        .await
+    }
+
+    async fn count_members(&self) -> Result<u64, StoreError> {
+        member::Entity::find().count(&self.db).await.map_err(map_db_err)
+    }
+}

@@ -1,0 +1,188 @@
+//! The member directory the use cases read and write on every request, on SeaORM.
+use async_trait::async_trait;
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select,
+    TransactionTrait,
+};
+
+use super::{SeaMemberStore, parse_policy, to_member};
+use crate::{
+    domain::{
+        email::Email,
+        keyed_hash::CiHash,
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId, StoredHash},
+        site::SiteId,
+    },
+    infra::db::{
+        audit::insert_audit,
+        entities::{member, password_history, site},
+        map_db_err,
+        outbox::insert_outbox,
+        time::to_naive,
+    },
+    recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
+};
+
+/// Several accounts of one address or identity are listed oldest first (ties by login ID).
+fn oldest_first(query: Select<member::Entity>) -> Select<member::Entity> {
+    query
+        .order_by_asc(member::Column::JoinedAt)
+        .order_by_asc(member::Column::LoginIdKey)
+}
+
+#[async_trait]
+impl MemberDirectory for SeaMemberStore {
+    async fn find_site(&self, id: &SiteId) -> Result<Option<Site>, StoreError> {
+        let Some(row) = site::Entity::find_by_id(id.as_str())
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+        else {
+            return Ok(None);
+        };
+        let password_policy = row
+            .password_policy
+            .as_deref()
+            .map(|json| parse_policy(&row.id, json))
+            .transpose()?;
+        Ok(Some(Site {
+            id: id.clone(),
+            name: row.name,
+            password_policy,
+        }))
+    }
+
+    async fn find_by_login_id(
+        &self,
+        site: &SiteId,
+        login_id: &LoginId,
+    ) -> Result<Option<Member>, StoreError> {
+        member::Entity::find()
+            .filter(member::Column::SiteId.eq(site.as_str()))
+            .filter(member::Column::LoginIdKey.eq(login_id.normalized()))
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(to_member)
+            .transpose()
+    }
+
+    async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
+        let query = member::Entity::find()
+            .filter(member::Column::SiteId.eq(site.as_str()))
+            .filter(member::Column::Email.eq(email.as_str()));
+        self.members(oldest_first(query)).await
+    }
+
+    async fn find_by_identity(
+        &self,
+        site: &SiteId,
+        ci: &CiHash,
+        join_type: JoinType,
+    ) -> Result<Vec<Member>, StoreError> {
+        let query = member::Entity::find()
+            .filter(member::Column::SiteId.eq(site.as_str()))
+            .filter(member::Column::CiHash.eq(ci.0.as_str()))
+            .filter(member::Column::JoinType.eq(join_type.code()));
+        self.members(oldest_first(query)).await
+    }
+
+    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
+        member::Entity::find_by_id(id.0.as_str())
+            .one(&self.db)
+            .await
+            .map_err(map_db_err)?
+            .map(to_member)
+            .transpose()
+    }
+
+    async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
+        let rows = password_history::Entity::find()
+            .filter(password_history::Column::MemberId.eq(id.0.as_str()))
+            .order_by_desc(password_history::Column::Id)
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(rows.into_iter().map(|r| StoredHash(r.password_hash)).collect())
+    }
+
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let row = member::Entity::find_by_id(change.member.0.as_str())
+            .one(&txn)
+            .await
+            .map_err(map_db_err)?
+            .ok_or_else(|| StoreError::Internal("member vanished during a password change".into()))?;
+        let replaced = change.new_hash.is_some();
+        if let (Some(old), true) = (&row.password_hash, replaced) {
+            let entry = password_history::ActiveModel {
+                member_id: Set(row.id.clone()),
+                password_hash: Set(old.clone()),
+                created_at: Set(to_naive(change.changed_at)),
+                ..Default::default()
+            };
+            password_history::Entity::insert(entry)
+                .exec(&txn)
+                .await
+                .map_err(map_db_err)?;
+        }
+        // Keep only the newest `history_size` entries (few rows: trimmed here, not with OFFSET,
+        // which SQLite accepts only after a LIMIT).
+        let stale: Vec<i64> = password_history::Entity::find()
+            .filter(password_history::Column::MemberId.eq(row.id.as_str()))
+            .order_by_desc(password_history::Column::Id)
+            .all(&txn)
+            .await
+            .map_err(map_db_err)?
+            .into_iter()
+            .skip(change.history_size)
+            .map(|r| r.id)
+            .collect();
+        if !stale.is_empty() {
+            password_history::Entity::delete_many()
+                .filter(password_history::Column::Id.is_in(stale))
+                .exec(&txn)
+                .await
+                .map_err(map_db_err)?;
+        }
+        let mut active: member::ActiveModel = row.into();
+        if let Some(new_hash) = &change.new_hash {
+            active.password_hash = Set(Some(new_hash.0.clone()));
+        }
+        active.password_changed_at = Set(Some(to_naive(change.changed_at)));
+        active.updated_at = Set(to_naive(Utc::now()));
+        let updated = active.update(&txn).await.map_err(map_db_err)?;
+        if let Some((meta, mail)) = &change.notice {
+            insert_outbox(&txn, &self.sealer, meta, mail).await?;
+        }
+        insert_audit(&txn, &change.audit).await?;
+        txn.commit().await.map_err(map_db_err)?;
+        to_member(updated)
+    }
+
+    async fn upgrade_hash(
+        &self,
+        id: &MemberId,
+        old: &StoredHash,
+        new: &StoredHash,
+    ) -> Result<(), StoreError> {
+        // Only if nobody changed the password meanwhile.
+        member::Entity::update_many()
+            .col_expr(
+                member::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(new.0.clone()),
+            )
+            .filter(member::Column::Id.eq(id.0.as_str()))
+            .filter(member::Column::PasswordHash.eq(old.0.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(map_db_err)
+    }
+}

@@ -1,0 +1,106 @@
+//! Password reset: issue a grant (mailed link + code, or a direct token after an identity
+//! check), verify it without spending, and reset the password with it — exactly once. One file
+//! per step; this one holds the use case, its settings and what the steps share.
+mod credential;
+mod issue;
+mod reset;
+
+use std::{sync::Arc, time::Duration};
+
+use tokio::sync::Notify;
+
+pub use self::{
+    credential::VerifyResult,
+    issue::{IssueResult, ResetRequest},
+    reset::ResetOutcome,
+};
+use crate::{
+    domain::{
+        email::Email,
+        grant::{AttemptLimits, GrantOwner, ResetCode, ResetToken},
+        keyed_hash::KeyedHasher,
+        login_id::LoginId,
+        member::{Member, MemberStatus, MemberType},
+    },
+    recovery::{
+        new_password::NewPasswords,
+        ports::{AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, SessionStore, TokenStore},
+        rate_limits::RateLimits,
+    },
+};
+
+/// Lifetimes and limits of reset grants (from settings).
+#[derive(Debug, Clone)]
+pub struct ResetSettings {
+    pub email_ttl: Duration,
+    pub direct_ttl: Duration,
+    pub cooldown: Duration,
+    pub limits: AttemptLimits,
+    /// The e-mail paths answer no sooner than this, whether or not an account matched.
+    pub reply_floor: Duration,
+    /// How long after a reset the first sign-in is elevated.
+    pub reset_elevation_window: Duration,
+    /// Base of the links in mails (`PUBLIC_RESET_URL`), never the request's Host.
+    pub public_reset_url: url::Url,
+}
+
+/// Why a request about a known account is refused (identity path only; the e-mail paths never say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    IdentityMismatch,
+    SocialAccount,
+    AccountInactive,
+}
+
+/// What a mailed code is presented with.
+pub enum CodeIdentifier {
+    Email(Email),
+    LoginId(LoginId),
+}
+
+/// What proves the right to reset: a token, or a mailed code with its address or login ID.
+pub enum Credential {
+    Token(ResetToken),
+    Code { by: CodeIdentifier, code: ResetCode },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialError {
+    InvalidToken,
+    InvalidCode,
+    TooManyAttempts,
+}
+
+#[derive(Clone)]
+pub struct PasswordReset {
+    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) tokens: Arc<dyn TokenStore>,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) limiter: Arc<dyn Limiter>,
+    pub(crate) hasher: Arc<dyn PasswordHasher>,
+    pub(crate) outbox: Arc<dyn MailOutbox>,
+    pub(crate) audit: Arc<dyn AuditLog>,
+    pub(crate) keys: KeyedHasher,
+    pub(crate) new_passwords: NewPasswords,
+    pub(crate) rate_limits: RateLimits,
+    pub(crate) settings: ResetSettings,
+    pub(crate) mail_wake: Arc<Notify>,
+}
+
+fn owner_of(member: &Member) -> GrantOwner {
+    GrantOwner {
+        site: member.site_id.clone(),
+        member: member.id.clone(),
+    }
+}
+
+/// Why a found account may not reset its password, if it may not.
+fn refusal_for(member: &Member) -> Option<Refusal> {
+    if member.member_type == MemberType::Social || member.password_hash.is_none() {
+        Some(Refusal::SocialAccount)
+    } else if member.status != MemberStatus::Active {
+        Some(Refusal::AccountInactive)
+    } else {
+        None
+    }
+}

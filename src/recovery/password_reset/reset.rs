@@ -1,0 +1,126 @@
+//! Resetting the password with a credential: judged by the site's policy, the grant spent once,
+//! sessions revoked, and the hash, history, notice and audit written in one transaction.
+use chrono::Utc;
+
+use super::{
+    Credential, CredentialError, PasswordReset, Refusal,
+    credential::{OnRightCode, Resolved},
+    owner_of, refusal_for,
+};
+use crate::{
+    domain::{grant::GrantProof, member::Member, password::Password},
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        mail_templates::password_changed_mail,
+        new_password::{Judgement, PasswordProblem},
+        password_check::member_throttle_key,
+        ports::{AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, PasswordChange},
+    },
+};
+
+#[derive(Debug)]
+pub enum ResetOutcome {
+    /// The member after the reset, with their (remaining) number of sessions.
+    Done(Box<Member>, u32),
+    Credential(CredentialError),
+    Refused(Refusal),
+    /// The new password is refused; the grant stays usable.
+    Rejected(Vec<PasswordProblem>),
+}
+
+impl PasswordReset {
+    /// Sets a new password with a token or a code. A refused password leaves the grant usable;
+    /// on success the grant is spent (once, even under concurrent use), and the hash, history,
+    /// notice mail and audit event are written in one transaction.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "reset_password"))]
+    pub async fn reset(
+        &self,
+        ctx: &RequestContext,
+        credential: Credential,
+        new_password: &Password,
+        confirmation: Option<&Password>,
+    ) -> Result<ResetOutcome, RecoveryError> {
+        // Presenting a credential here is a guess like verifying one: same budget.
+        self.admit_guess(ctx, &credential).await?;
+        let (member, proof) = match self.resolve(ctx, &credential, OnRightCode::Check).await? {
+            Resolved::Found { member, proof, .. } => (*member, proof),
+            Resolved::Invalid(e) => return Ok(ResetOutcome::Credential(e)),
+        };
+        if let Some(refusal) = refusal_for(&member) {
+            return Ok(ResetOutcome::Refused(refusal));
+        }
+        let (accepted, policy) = match self
+            .new_passwords
+            .judge(&member, new_password, confirmation)
+            .await?
+        {
+            Judgement::Accepted(accepted, policy) => (accepted, policy),
+            Judgement::Rejected(problems) => return Ok(ResetOutcome::Rejected(problems)),
+        };
+        let new_hash = self.hasher.hash(accepted.password()).await?;
+        let owner = owner_of(&member);
+        if !self.tokens.spend_grant(&owner, &proof).await? {
+            // Someone else used it first.
+            return Ok(ResetOutcome::Credential(match proof {
+                GrantProof::Token(_) => CredentialError::InvalidToken,
+                GrantProof::Code(_) => CredentialError::InvalidCode,
+            }));
+        }
+        // Sessions die before the new password exists: whatever fails later, no session opened
+        // with the old password outlives the reset.
+        self.sessions.revoke_sessions(&owner, None).await?;
+        let now = Utc::now();
+        let notice = password_changed_mail(ctx.lang, member.email.as_str(), member.login_id.as_str(), now);
+        let updated = self
+            .members
+            .apply_password_change(PasswordChange {
+                member: member.id.clone(),
+                new_hash: Some(new_hash),
+                changed_at: now,
+                history_size: policy.history_size,
+                notice: Some((
+                    MailMeta {
+                        site: ctx.site.clone(),
+                        member: Some(member.id.clone()),
+                        kind: MailKind::PasswordChanged,
+                        grants: Vec::new(),
+                    },
+                    notice,
+                )),
+                audit: AuditEvent {
+                    site: ctx.site.clone(),
+                    member: Some(member.id.clone()),
+                    kind: AuditKind::PasswordReset,
+                    outcome: AuditOutcome::Ok,
+                    client: ctx.client_text(),
+                },
+            })
+            .await?;
+        // The password is changed: what follows is tidying up and must not turn the answer into
+        // an error. Failures are logged.
+        // (The grant itself died when it was spent: one grant per member.)
+        let after = [
+            // The first sign-in after a reset may change the password without the current one.
+            (
+                "mark the reset",
+                self.sessions
+                    .mark_reset(&owner, self.settings.reset_elevation_window)
+                    .await,
+            ),
+            // A throttled sign-in must never keep the owner out after recovering.
+            (
+                "clear the sign-in throttle",
+                self.limiter.clear(&member_throttle_key(&member)).await,
+            ),
+        ];
+        for (step, result) in after {
+            if let Err(e) = result {
+                tracing::warn!(member = %member.id.0, error = %e, "after a reset, could not {step}");
+            }
+        }
+        self.mail_wake.notify_one();
+        let active_sessions = self.sessions.count_sessions(&owner).await.unwrap_or(0);
+        Ok(ResetOutcome::Done(Box::new(updated), active_sessions))
+    }
+}
