@@ -14,9 +14,8 @@ use crate::{
         db::{self, audit::SeaAuditLog, member_store::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
-        memory_sessions::MemorySessionStore,
-        memory_store::MemoryTokenStore,
-        redis_store::RedisTokenStore,
+        memory::MemoryStore,
+        redis::RedisStore,
         sealer::Sealer,
     },
     recovery::{
@@ -56,7 +55,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         match (&settings.redis_url, tokens) {
             (Some(url), TokenBackend::Configured) => {
                 let redis = Arc::new(
-                    RedisTokenStore::connect(
+                    RedisStore::connect(
                         url.expose_secret(),
                         &settings.redis_key_prefix,
                         settings.redis_timeout,
@@ -67,8 +66,8 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 (redis.clone(), redis.clone(), redis)
             }
             _ => {
-                let memory = Arc::new(MemorySessionStore::new());
-                (Arc::new(MemoryTokenStore::new()), memory.clone(), memory)
+                let memory = Arc::new(MemoryStore::new());
+                (memory.clone(), memory.clone(), memory)
             }
         };
     let ports = Ports {

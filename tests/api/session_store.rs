@@ -10,7 +10,7 @@ use account_recovery::{
         session::{AccessToken, NewSession},
         site::SiteId,
     },
-    infra::{memory_sessions::MemorySessionStore, redis_store::RedisTokenStore},
+    infra::{memory::MemoryStore, redis::RedisStore},
     recovery::ports::{Limiter, SessionStore},
 };
 
@@ -32,20 +32,20 @@ fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn redis_store(prefix: &str) -> RedisTokenStore {
-    RedisTokenStore::connect(&redis_url(), prefix, Duration::from_secs(2))
+async fn redis_store(prefix: &str) -> RedisStore {
+    RedisStore::connect(&redis_url(), prefix, Duration::from_secs(2))
         .await
         .expect("connect to Redis")
 }
 
 #[tokio::test]
 async fn memory_sessions_meet_the_session_contract() {
-    run_session_contract(&MemorySessionStore::new()).await;
+    run_session_contract(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn memory_sessions_meet_the_limiter_contract() {
-    run_limiter_contract(&MemorySessionStore::new()).await;
+    run_limiter_contract(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
@@ -125,7 +125,7 @@ async fn redis_session_keys_expire_and_hold_no_secrets() {
     };
     let hour = Duration::from_secs(3600);
     let mut secrets: Vec<AccessToken> = Vec::new();
-    let mut create = async |store: &RedisTokenStore, owner: &GrantOwner, elevated: bool| -> TokenHash {
+    let mut create = async |store: &RedisStore, owner: &GrantOwner, elevated: bool| -> TokenHash {
         let token = AccessToken::generate();
         let session = NewSession {
             token: token.hash(),
@@ -325,6 +325,6 @@ async fn the_sessions_key_lives_as_long_as_its_latest_session() {
 #[test]
 fn the_store_is_shareable() {
     fn shareable<T: SessionStore + Limiter + Send + Sync + 'static>() {}
-    shareable::<RedisTokenStore>();
-    shareable::<MemorySessionStore>();
+    shareable::<RedisStore>();
+    shareable::<MemoryStore>();
 }

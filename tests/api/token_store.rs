@@ -9,7 +9,7 @@ use account_recovery::{
         member::MemberId,
         site::SiteId,
     },
-    infra::{memory_store::MemoryTokenStore, redis_store::RedisTokenStore},
+    infra::{memory::MemoryStore, redis::RedisStore},
     recovery::ports::{StoreError, TokenStore},
 };
 
@@ -27,15 +27,15 @@ fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn redis_store(url: &str, prefix: &str) -> RedisTokenStore {
-    RedisTokenStore::connect(url, prefix, Duration::from_secs(2))
+async fn redis_store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url, prefix, Duration::from_secs(2))
         .await
         .expect("connect to Redis")
 }
 
 #[tokio::test]
 async fn memory_store_meets_the_contract() {
-    run_contract(&MemoryTokenStore::new()).await;
+    run_contract(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
@@ -234,8 +234,7 @@ async fn redis_keys_expire_and_hold_no_secrets() {
 #[tokio::test]
 async fn a_closed_port_is_unavailable_quickly() {
     let started = Instant::now();
-    let result =
-        RedisTokenStore::connect("redis://127.0.0.1:1", &unique_prefix(), Duration::from_secs(2)).await;
+    let result = RedisStore::connect("redis://127.0.0.1:1", &unique_prefix(), Duration::from_secs(2)).await;
     match result {
         Err(StoreError::Unavailable(message)) => assert!(message.starts_with("redis:"), "{message}"),
         Err(other) => panic!("expected Unavailable, got {other:?}"),
@@ -252,7 +251,7 @@ async fn a_closed_port_is_unavailable_quickly() {
 #[tokio::test]
 async fn an_unreachable_host_times_out() {
     let started = Instant::now();
-    let result = RedisTokenStore::connect(
+    let result = RedisStore::connect(
         "redis://10.255.255.1:6379",
         &unique_prefix(),
         Duration::from_millis(500),
@@ -271,7 +270,7 @@ async fn a_cluster_url_that_is_no_cluster_fails_cleanly() {
     let Some(url) = redis_url() else { return };
     let started = Instant::now();
     let url = url.replacen("redis://", "redis+cluster://", 1);
-    let result = RedisTokenStore::connect(&url, &unique_prefix(), Duration::from_secs(2)).await;
+    let result = RedisStore::connect(&url, &unique_prefix(), Duration::from_secs(2)).await;
     if let Ok(store) = &result {
         assert!(
             store.ping().await.is_err(),
@@ -287,12 +286,12 @@ async fn a_cluster_url_that_is_no_cluster_fails_cleanly() {
 
 #[tokio::test]
 async fn braces_in_the_prefix_are_refused() {
-    let result = RedisTokenStore::connect("redis://127.0.0.1:6379", "a{b}", Duration::from_secs(2)).await;
+    let result = RedisStore::connect("redis://127.0.0.1:6379", "a{b}", Duration::from_secs(2)).await;
     assert!(matches!(result, Err(StoreError::Internal(_))));
 }
 
 #[test]
 fn the_store_is_shareable() {
     fn shareable<T: TokenStore + Send + Sync + 'static>() {}
-    shareable::<RedisTokenStore>();
+    shareable::<RedisStore>();
 }
