@@ -28,6 +28,18 @@ pub fn redis_url() -> Option<String> {
     std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// A Redis Cluster of the tests (`redis+cluster://…`, as `.ci/redis-cluster.sh` prints it), when
+/// TEST_REDIS_CLUSTER_URL is set; a set URL that does not answer fails the tests that use it.
+pub fn redis_cluster_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_CLUSTER_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("TEST_REDIS_CLUSTER_URL is unset: Redis Cluster is not exercised by this test");
+    }
+    url
+}
+
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {

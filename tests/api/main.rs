@@ -11,6 +11,7 @@ mod http_edge;
 mod password_policy;
 mod password_reset;
 mod processes;
+mod redis_cluster;
 mod schema;
 mod service_process;
 mod session_store;

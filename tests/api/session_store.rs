@@ -33,7 +33,11 @@ fn unique_prefix() -> String {
 }
 
 async fn redis_store(prefix: &str) -> RedisStore {
-    RedisStore::connect(&redis_url(), prefix, Duration::from_secs(2))
+    store_at(&redis_url(), prefix).await
+}
+
+async fn store_at(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url, prefix, Duration::from_secs(2))
         .await
         .expect("connect to Redis")
 }
@@ -74,14 +78,36 @@ async fn redis_meets_both_contracts_on_a_multi_threaded_runtime() {
     run_limiter_contract(&store).await;
 }
 
-/// Two instances (two connections, one prefix) see the same sessions, marks and counters.
+#[tokio::test]
+async fn redis_cluster_meets_both_contracts() {
+    let Some(url) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
+    let store = store_at(&url, &unique_prefix()).await;
+    run_session_contract(&store).await;
+    run_limiter_contract(&store).await;
+}
+
 #[tokio::test]
 async fn two_instances_share_sessions_and_limits() {
     if !redis_configured() {
         return;
     }
+    two_instances_share(&redis_url()).await;
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_and_limits_on_a_cluster() {
+    let Some(url) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
+    two_instances_share(&url).await;
+}
+
+/// Two instances (two connections, one prefix) see the same sessions, marks and counters.
+async fn two_instances_share(url: &str) {
     let prefix = unique_prefix();
-    let (one, two) = (redis_store(&prefix).await, redis_store(&prefix).await);
+    let (one, two) = (store_at(url, &prefix).await, store_at(url, &prefix).await);
     let owner = GrantOwner {
         site: SiteId::parse("main").unwrap(),
         member: MemberId(uuid::Uuid::new_v4().to_string()),

@@ -50,6 +50,14 @@ async fn redis_store_meets_the_contract_on_a_multi_threaded_runtime() {
     run_contract(&redis_store(&url, &unique_prefix()).await).await;
 }
 
+#[tokio::test]
+async fn redis_cluster_meets_the_contract() {
+    let Some(url) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
+    run_contract(&redis_store(&url, &unique_prefix()).await).await;
+}
+
 /// Every key has a TTL and holds only hashes: never the token or the code in clear.
 #[tokio::test]
 async fn redis_keys_expire_and_hold_no_secrets() {
