@@ -19,5 +19,6 @@ mod session_store_contract;
 mod sessions;
 mod smtp_server;
 mod tcp_proxy;
+mod tls;
 mod token_store;
 mod token_store_contract;

@@ -3,7 +3,8 @@
 use std::{future::Future, time::Duration};
 
 use redis::{
-    Cmd, ErrorKind, FromRedisValue, RedisError, RedisFuture, RedisResult, Script, ServerErrorKind, Value,
+    Cmd, ErrorKind, FromRedisValue, RedisError, RedisFuture, RedisResult, Script, ServerErrorKind,
+    TlsCertificates, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
     cluster::ClusterClient,
     cluster_async::ClusterConnection,
@@ -162,20 +163,42 @@ impl RedisStore {
     /// Connects to a single node (`redis://`, `rediss://`) through a reconnecting connection
     /// manager, or to a cluster (`redis+cluster://`, `rediss+cluster://`, or a comma-separated list
     /// of node URLs). `prefix` starts every key; `timeout` bounds connecting and every command.
+    /// TLS servers are checked against the system roots.
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<RedisStore, StoreError> {
+        RedisStore::connect_trusting(url, prefix, timeout, None).await
+    }
+
+    /// As `connect`, with `ca_pem` (PEM CA certificates) trusted for TLS instead of the system
+    /// roots: a server whose certificate that CA did not sign is refused.
+    pub async fn connect_trusting(
+        url: &str,
+        prefix: &str,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<RedisStore, StoreError> {
         let layout = KeyLayout::new(prefix)
             .ok_or_else(|| StoreError::Internal("redis: the key prefix may not contain braces".into()))?;
+        let certs = ca_pem.map(|pem| TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem.to_vec()),
+        });
         let conn = match cluster_nodes(url) {
             Some(nodes) => {
-                let client = ClusterClient::builder(nodes)
+                let mut builder = ClusterClient::builder(nodes)
                     .connection_timeout(timeout)
-                    .response_timeout(timeout)
-                    .build()
-                    .map_err(|e| store_error(&e))?;
+                    .response_timeout(timeout);
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let client = builder.build().map_err(|e| store_error(&e))?;
                 Conn::Cluster(timed(timeout, client.get_async_connection()).await?)
             }
             None => {
-                let client = redis::Client::open(url.trim()).map_err(|e| store_error(&e))?;
+                let client = match certs {
+                    Some(certs) => redis::Client::build_with_tls(url.trim(), certs),
+                    None => redis::Client::open(url.trim()),
+                }
+                .map_err(|e| store_error(&e))?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
