@@ -1,6 +1,7 @@
 //! Redis Cluster: every key layout keeps one owner's keys in one slot (asked of the cluster itself),
 //! and a master killed under traffic costs only `SERVICE_UNAVAILABLE` until its replica takes over.
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     process::Command,
     time::{Duration, Instant},
@@ -8,12 +9,16 @@ use std::{
 
 use account_recovery::{
     domain::{grant::GrantOwner, member::MemberId, site::SiteId},
-    infra::redis::keys::{Key, KeyLayout},
+    infra::redis::{RedisStore, keys::KeyLayout},
 };
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Backend, fresh_database, redis_cluster_url, scratch_dir, spawn_app_with, test_settings, unique_name,
+use crate::{
+    helpers::{
+        Backend, fresh_database, redis_cluster_url, scratch_dir, spawn_app_with, test_settings, unique_name,
+    },
+    session_store_contract::{run_limiter_contract, run_session_contract},
+    token_store_contract::run_contract,
 };
 
 /// Where `.ci/redis-cluster.sh` lives.
@@ -103,9 +108,81 @@ async fn the_keys_of_one_owner_share_a_slot_on_the_cluster() {
     }
     // Owners spread over the cluster rather than all landing on one slot.
     assert!(slots_seen.len() > 40, "{slots_seen:?}");
-    // A route and a counter are touched alone; they are still keys of the layout's prefix.
-    let route = layout.key(Key::Counter("signin:member:main:x"));
-    assert!(route.starts_with("ar:rl:"));
+}
+
+/// What the store really writes on the cluster: every key is one of the layout's, and the keys of
+/// one owner sit in one slot.
+#[tokio::test]
+async fn every_key_the_store_writes_follows_the_layout() {
+    let Some(url) = redis_cluster_url() else { return };
+    let prefix = unique_name();
+    let store = RedisStore::connect(&url, &prefix, Duration::from_secs(2))
+        .await
+        .expect("connect to the cluster");
+    run_contract(&store).await;
+    run_session_contract(&store).await;
+    run_limiter_contract(&store).await;
+
+    let layout = KeyLayout::new(&prefix).unwrap();
+    let mut slot_of_owner: HashMap<String, u16> = HashMap::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    for port in cluster_ports(&url) {
+        let mut conn = node(port).await;
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
+        if !matches!(&role[0], redis::Value::BulkString(r) if r == b"master") {
+            continue;
+        }
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{prefix}:*"))
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            for key in keys {
+                let slot: u16 = redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let rest = &key[prefix.len() + 1..];
+                if let Some(tagged) = rest.strip_prefix("{m:") {
+                    let (tag, _) = tagged.split_once('}').expect("a closed hash tag");
+                    let owner = GrantOwner::parse_tag(tag).expect("an owner tag");
+                    assert!(
+                        layout.owner_keys(&owner).contains(&key),
+                        "{key} is not in the layout"
+                    );
+                    let first = *slot_of_owner.entry(tag.to_owned()).or_insert(slot);
+                    assert_eq!(slot, first, "{key} is not in its owner's slot");
+                    kinds.insert(key.rsplit(':').next().unwrap().to_owned());
+                } else {
+                    let kind = rest.split(':').next().unwrap();
+                    assert!(
+                        ["tok", "sess", "rl"].contains(&kind),
+                        "{key} is not in the layout"
+                    );
+                    kinds.insert(kind.to_owned());
+                }
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+    }
+    // The contracts leave most kinds behind; a layout change that stops writing them shows here.
+    for kind in [
+        "grant", "fails", "burnt", "cooldown", "sessions", "tok", "sess", "rl",
+    ] {
+        assert!(kinds.contains(kind), "no {kind} key written: {kinds:?}");
+    }
+    assert!(slot_of_owner.len() > 10, "{} owners", slot_of_owner.len());
 }
 
 fn code(body: &Value) -> &str {

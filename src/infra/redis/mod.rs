@@ -1,5 +1,5 @@
-//! The Redis adapter (single node or Redis Cluster): one neutral `RedisStore` holding the connection,
-//! the key layout and the command timeout; one file per port it implements.
+//! The Redis adapter: one neutral `RedisStore` holding the connection (single node or Redis Cluster,
+//! plain or TLS with an optional CA of its own), the key layout and the command timeout; one file per port.
 use std::{future::Future, time::Duration};
 
 use redis::{
