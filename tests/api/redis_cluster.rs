@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        Backend, fresh_database, redis_cluster_url, scratch_dir, spawn_app_with, test_settings, unique_name,
+        Backend, fresh_database, redis_cluster_url, redis_keys, scratch_dir, spawn_app_with, test_settings,
+        unique_name,
     },
     session_store_contract::{run_limiter_contract, run_session_contract},
     token_store_contract::run_contract,
@@ -70,6 +71,11 @@ impl Drop for OwnCluster {
 async fn node(port: u16) -> redis::aio::MultiplexedConnection {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}")).unwrap();
     client.get_multiplexed_async_connection().await.unwrap()
+}
+
+async fn is_master(conn: &mut redis::aio::MultiplexedConnection) -> bool {
+    let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(conn).await.unwrap();
+    matches!(&role[0], redis::Value::BulkString(r) if r == b"master")
 }
 
 /// The ports of the nodes listed in a `redis+cluster://a:1,b:2` URL.
@@ -128,51 +134,34 @@ async fn every_key_the_store_writes_follows_the_layout() {
     let mut kinds = std::collections::BTreeSet::new();
     for port in cluster_ports(&url) {
         let mut conn = node(port).await;
-        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
-        if !matches!(&role[0], redis::Value::BulkString(r) if r == b"master") {
+        if !is_master(&mut conn).await {
             continue;
         }
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(format!("{prefix}:*"))
-                .arg("COUNT")
-                .arg(1000)
+        for key in redis_keys(&mut conn, &format!("{prefix}:*")).await {
+            let slot: u16 = redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(&key)
                 .query_async(&mut conn)
                 .await
                 .unwrap();
-            for key in keys {
-                let slot: u16 = redis::cmd("CLUSTER")
-                    .arg("KEYSLOT")
-                    .arg(&key)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                let rest = &key[prefix.len() + 1..];
-                if let Some(tagged) = rest.strip_prefix("{m:") {
-                    let (tag, _) = tagged.split_once('}').expect("a closed hash tag");
-                    let owner = GrantOwner::parse_tag(tag).expect("an owner tag");
-                    assert!(
-                        layout.owner_keys(&owner).contains(&key),
-                        "{key} is not in the layout"
-                    );
-                    let first = *slot_of_owner.entry(tag.to_owned()).or_insert(slot);
-                    assert_eq!(slot, first, "{key} is not in its owner's slot");
-                    kinds.insert(key.rsplit(':').next().unwrap().to_owned());
-                } else {
-                    let kind = rest.split(':').next().unwrap();
-                    assert!(
-                        ["tok", "sess", "rl"].contains(&kind),
-                        "{key} is not in the layout"
-                    );
-                    kinds.insert(kind.to_owned());
-                }
-            }
-            cursor = next;
-            if cursor == 0 {
-                break;
+            let rest = &key[prefix.len() + 1..];
+            if let Some(tagged) = rest.strip_prefix("{m:") {
+                let (tag, _) = tagged.split_once('}').expect("a closed hash tag");
+                let owner = GrantOwner::parse_tag(tag).expect("an owner tag");
+                assert!(
+                    layout.owner_keys(&owner).contains(&key),
+                    "{key} is not in the layout"
+                );
+                let first = *slot_of_owner.entry(tag.to_owned()).or_insert(slot);
+                assert_eq!(slot, first, "{key} is not in its owner's slot");
+                kinds.insert(key.rsplit(':').next().unwrap().to_owned());
+            } else {
+                let kind = rest.split(':').next().unwrap();
+                assert!(
+                    ["tok", "sess", "rl"].contains(&kind),
+                    "{key} is not in the layout"
+                );
+                kinds.insert(kind.to_owned());
             }
         }
     }
@@ -241,19 +230,10 @@ async fn a_killed_master_costs_only_service_unavailable_until_its_replica_takes_
     let mut grant_key = String::new();
     for port in cluster.ports() {
         let mut conn = node(port).await;
-        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
-        if !matches!(&role[0], redis::Value::BulkString(r) if r == b"master") {
+        if !is_master(&mut conn).await {
             continue;
         }
-        let (_, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(0)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*:grant"))
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        let keys = redis_keys(&mut conn, &format!("{prefix}:*:grant")).await;
         if let Some(key) = keys.into_iter().next() {
             victim = Some(port);
             grant_key = key;
@@ -301,8 +281,7 @@ async fn a_killed_master_costs_only_service_unavailable_until_its_replica_takes_
     let mut new_owner = None;
     for port in cluster.ports().filter(|p| *p != victim) {
         let mut conn = node(port).await;
-        let role: Vec<redis::Value> = redis::cmd("ROLE").query_async(&mut conn).await.unwrap();
-        let is_master = matches!(&role[0], redis::Value::BulkString(r) if r == b"master");
+        let is_master = is_master(&mut conn).await;
         let owns: redis::RedisResult<i64> = redis::cmd("EXISTS").arg(&grant_key).query_async(&mut conn).await;
         if is_master && owns.is_ok() {
             new_owner = Some(port);

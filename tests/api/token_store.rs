@@ -160,24 +160,7 @@ async fn redis_keys_expire_and_hold_no_secrets() {
     // Look at everything under the prefix with a raw connection.
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut found = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        found.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let mut found = crate::helpers::redis_keys(&mut conn, &format!("{prefix}:*")).await;
     found.sort();
     found.dedup();
     let kinds = |suffix: &str| found.iter().filter(|k| k.ends_with(suffix)).count();
