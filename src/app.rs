@@ -19,9 +19,8 @@ use crate::{
         db::{self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
-        memory_sessions::MemorySessionStore,
-        memory_store::MemoryTokenStore,
-        redis_store::RedisTokenStore,
+        memory::MemoryStore,
+        redis::RedisStore,
         sealer::Sealer,
     },
     recovery::{
@@ -61,11 +60,13 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     let (token_store, sessions, limiter): (Arc<dyn TokenStore>, Arc<dyn SessionStore>, Arc<dyn Limiter>) =
         match (&settings.redis_url, tokens) {
             (Some(url), TokenBackend::Configured) => {
+                let ca = read_ca(settings.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
                 let redis = Arc::new(
-                    RedisTokenStore::connect(
+                    RedisStore::connect_trusting(
                         url.expose_secret(),
                         &settings.redis_key_prefix,
                         settings.redis_timeout,
+                        ca.as_deref(),
                     )
                     .await
                     .context("connecting to Redis (REDIS_URL)")?,
@@ -73,8 +74,8 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 (redis.clone(), redis.clone(), redis)
             }
             _ => {
-                let memory = Arc::new(MemorySessionStore::new());
-                (Arc::new(MemoryTokenStore::new()), memory.clone(), memory)
+                let memory = Arc::new(MemoryStore::new());
+                (memory.clone(), memory.clone(), memory)
             }
         };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
@@ -123,13 +124,23 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     ))
 }
 
+/// The PEM CA file a setting names, read at start so a missing file stops the start.
+fn read_ca(path: Option<&std::path::Path>, setting: &str) -> anyhow::Result<Option<Vec<u8>>> {
+    path.map(|p| std::fs::read(p).with_context(|| format!("reading {setting} ({})", p.display())))
+        .transpose()
+}
+
 /// SMTP when SMTP_URL is set, else the development outbox folder.
 pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     let from = parse_from(&settings.mail_from).map_err(anyhow::Error::msg)?;
     Ok(match &settings.smtp_url {
-        Some(url) => Arc::new(
-            SmtpMailer::new(url.expose_secret(), from, settings.smtp_timeout).map_err(anyhow::Error::msg)?,
-        ),
+        Some(url) => {
+            let ca = read_ca(settings.smtp_ca_file.as_deref(), "SMTP_CA_FILE")?;
+            Arc::new(
+                SmtpMailer::new(url.expose_secret(), from, settings.smtp_timeout, ca.as_deref())
+                    .map_err(anyhow::Error::msg)?,
+            )
+        }
         None => Arc::new(FolderMailer::new(settings.outbox_dir.clone(), from).map_err(anyhow::Error::msg)?),
     })
 }

@@ -17,6 +17,10 @@ pub struct Settings {
     pub database_url: SecretString,
     pub redis_url: Option<SecretString>,
     pub smtp_url: Option<SecretString>,
+    /// PEM CA certificates trusted for `rediss://` instead of the system roots.
+    pub redis_ca_file: Option<PathBuf>,
+    /// PEM CA certificates trusted for SMTP STARTTLS / `smtps://` instead of the system roots.
+    pub smtp_ca_file: Option<PathBuf>,
     pub mail_from: String,
     pub public_reset_url: String,
     pub bind: SocketAddr,
@@ -235,6 +239,8 @@ impl Settings {
             database_url: parse("DATABASE_URL", "sqlite://account-recovery.db?mode=rwc")?.into(),
             redis_url: var("REDIS_URL").map(Into::into),
             smtp_url: var("SMTP_URL").map(Into::into),
+            redis_ca_file: var("REDIS_CA_FILE").map(PathBuf::from),
+            smtp_ca_file: var("SMTP_CA_FILE").map(PathBuf::from),
             mail_from: parse("MAIL_FROM", "Account Recovery <no-reply@localhost>")?,
             public_reset_url,
             bind: typed("BIND", parse("BIND", "127.0.0.1:8080")?)?,

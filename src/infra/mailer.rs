@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
+    transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters},
 };
 
 use crate::recovery::ports::{MailError, Mailer, OutgoingMail};
@@ -38,13 +39,45 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn new(url: &str, from: Mailbox, timeout: Duration) -> Result<SmtpMailer, String> {
+    /// `ca_pem` (PEM CA certificates), when given, is trusted for STARTTLS and `smtps://` instead
+    /// of the system roots: a server whose certificate that CA did not sign is refused.
+    pub fn new(
+        url: &str,
+        from: Mailbox,
+        timeout: Duration,
+        ca_pem: Option<&[u8]>,
+    ) -> Result<SmtpMailer, String> {
         // The URL may carry credentials: never echo it.
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-            .map_err(|_| "SMTP_URL is not a valid smtp:// or smtps:// URL".to_owned())?
-            .timeout(Some(timeout))
-            .build();
-        Ok(SmtpMailer { transport, from })
+        let invalid = || "SMTP_URL is not a valid smtp:// or smtps:// URL".to_owned();
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(|_| invalid())?
+            .timeout(Some(timeout));
+        if let Some(pem) = ca_pem {
+            let parsed = url::Url::parse(url).map_err(|_| invalid())?;
+            let host = parsed.host_str().ok_or_else(invalid)?.to_owned();
+            let ca =
+                Certificate::from_pem(pem).map_err(|_| "SMTP_CA_FILE holds no PEM certificate".to_owned())?;
+            let params = TlsParameters::builder(host)
+                .certificate_store(CertificateStore::None)
+                .add_root_certificate(ca)
+                .build()
+                .map_err(|_| "SMTP TLS settings cannot be built".to_owned())?;
+            let mode = parsed
+                .query_pairs()
+                .find(|(k, _)| k == "tls")
+                .map(|(_, v)| v.into_owned());
+            // The same modes `from_url` chose, now with the CA.
+            builder = match (parsed.scheme(), mode.as_deref()) {
+                ("smtps", _) => builder.tls(Tls::Wrapper(params)),
+                ("smtp", Some("required")) => builder.tls(Tls::Required(params)),
+                ("smtp", Some("opportunistic")) => builder.tls(Tls::Opportunistic(params)),
+                _ => builder,
+            };
+        }
+        Ok(SmtpMailer {
+            transport: builder.build(),
+            from,
+        })
     }
 }
 

@@ -273,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn client_and_target_limits_count_every_call() {
-        let limiter = Arc::new(crate::infra::memory_sessions::MemorySessionStore::new());
+        let limiter = Arc::new(crate::infra::memory::MemoryStore::new());
         let table = RateLimitTable::default()
             .with_overrides("findId.client=3/600,findId.id=2/600")
             .unwrap();

@@ -28,6 +28,40 @@ pub fn redis_url() -> Option<String> {
     std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty())
 }
 
+/// Every key matching `pattern` on the Redis node behind `conn` (SCAN to the end).
+pub async fn redis_keys(conn: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        found.extend(batch);
+        cursor = next;
+        if cursor == 0 {
+            return found;
+        }
+    }
+}
+
+/// A Redis Cluster of the tests (`redis+cluster://…`, as `.ci/redis-cluster.sh` prints it), when
+/// TEST_REDIS_CLUSTER_URL is set; a set URL that does not answer fails the tests that use it.
+pub fn redis_cluster_url() -> Option<String> {
+    let url = std::env::var("TEST_REDIS_CLUSTER_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!("TEST_REDIS_CLUSTER_URL is unset: Redis Cluster is not exercised by this test");
+    }
+    url
+}
+
 impl Backend {
     pub fn name(&self) -> &'static str {
         match self {

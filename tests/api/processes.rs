@@ -237,6 +237,19 @@ async fn two_instances_share_grants_attempts_limits_and_sessions() {
         eprintln!("TEST_REDIS_URL is unset: two instances cannot share state; not exercised");
         return;
     };
+    two_instances_share(&redis).await;
+}
+
+#[tokio::test]
+async fn two_instances_share_grants_attempts_limits_and_sessions_on_a_cluster() {
+    let Some(cluster) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
+    two_instances_share(&cluster).await;
+}
+
+/// Two service processes on one database and one Redis (`redis`: a node or a cluster) act as one.
+async fn two_instances_share(redis: &str) {
     let servers: Vec<Backend> = backends()
         .into_iter()
         .filter(|b| !matches!(b, Backend::Sqlite))
@@ -252,7 +265,7 @@ async fn two_instances_share_grants_attempts_limits_and_sessions() {
             &url,
             &smtp,
             &[
-                ("REDIS_URL", &redis),
+                ("REDIS_URL", redis),
                 ("REDIS_KEY_PREFIX", &prefix),
                 ("RATE_LIMITS", "checkLoginId.client=4/600"),
             ],

@@ -10,7 +10,7 @@ use account_recovery::{
         session::{AccessToken, NewSession},
         site::SiteId,
     },
-    infra::{memory_sessions::MemorySessionStore, redis_store::RedisTokenStore},
+    infra::{memory::MemoryStore, redis::RedisStore},
     recovery::ports::{Limiter, SessionStore},
 };
 
@@ -32,20 +32,24 @@ fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn redis_store(prefix: &str) -> RedisTokenStore {
-    RedisTokenStore::connect(&redis_url(), prefix, Duration::from_secs(2))
+async fn redis_store(prefix: &str) -> RedisStore {
+    store_at(&redis_url(), prefix).await
+}
+
+async fn store_at(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url, prefix, Duration::from_secs(2))
         .await
         .expect("connect to Redis")
 }
 
 #[tokio::test]
 async fn memory_sessions_meet_the_session_contract() {
-    run_session_contract(&MemorySessionStore::new()).await;
+    run_session_contract(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
 async fn memory_sessions_meet_the_limiter_contract() {
-    run_limiter_contract(&MemorySessionStore::new()).await;
+    run_limiter_contract(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
@@ -74,14 +78,36 @@ async fn redis_meets_both_contracts_on_a_multi_threaded_runtime() {
     run_limiter_contract(&store).await;
 }
 
-/// Two instances (two connections, one prefix) see the same sessions, marks and counters.
+#[tokio::test]
+async fn redis_cluster_meets_both_contracts() {
+    let Some(url) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
+    let store = store_at(&url, &unique_prefix()).await;
+    run_session_contract(&store).await;
+    run_limiter_contract(&store).await;
+}
+
 #[tokio::test]
 async fn two_instances_share_sessions_and_limits() {
     if !redis_configured() {
         return;
     }
+    two_instances_share(&redis_url()).await;
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions_and_limits_on_a_cluster() {
+    let Some(url) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
+    two_instances_share(&url).await;
+}
+
+/// Two instances (two connections, one prefix) see the same sessions, marks and counters.
+async fn two_instances_share(url: &str) {
     let prefix = unique_prefix();
-    let (one, two) = (redis_store(&prefix).await, redis_store(&prefix).await);
+    let (one, two) = (store_at(url, &prefix).await, store_at(url, &prefix).await);
     let owner = GrantOwner {
         site: SiteId::parse("main").unwrap(),
         member: MemberId(uuid::Uuid::new_v4().to_string()),
@@ -125,7 +151,7 @@ async fn redis_session_keys_expire_and_hold_no_secrets() {
     };
     let hour = Duration::from_secs(3600);
     let mut secrets: Vec<AccessToken> = Vec::new();
-    let mut create = async |store: &RedisTokenStore, owner: &GrantOwner, elevated: bool| -> TokenHash {
+    let mut create = async |store: &RedisStore, owner: &GrantOwner, elevated: bool| -> TokenHash {
         let token = AccessToken::generate();
         let session = NewSession {
             token: token.hash(),
@@ -171,24 +197,7 @@ async fn redis_session_keys_expire_and_hold_no_secrets() {
     // Look at everything under the prefix with a raw connection.
     let client = redis::Client::open(redis_url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut found = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        found.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let mut found = crate::helpers::redis_keys(&mut conn, &format!("{prefix}:*")).await;
     found.sort();
     found.dedup();
     let count = |f: &dyn Fn(&String) -> bool| found.iter().filter(|k| f(k)).count();
@@ -325,6 +334,6 @@ async fn the_sessions_key_lives_as_long_as_its_latest_session() {
 #[test]
 fn the_store_is_shareable() {
     fn shareable<T: SessionStore + Limiter + Send + Sync + 'static>() {}
-    shareable::<RedisTokenStore>();
-    shareable::<MemorySessionStore>();
+    shareable::<RedisStore>();
+    shareable::<MemoryStore>();
 }

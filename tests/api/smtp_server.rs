@@ -1,5 +1,5 @@
-//! A small, real SMTP server on 127.0.0.1 for the integration tests: plain SMTP (no TLS, no AUTH) over TCP,
-//! records every accepted message (decoded with mail-parser), can answer slowly, and can be stopped and
+//! A small, real SMTP server on 127.0.0.1 for the integration tests: SMTP (no AUTH) over TCP, plain or
+//! with TLS (STARTTLS or implicit, with a certificate the test made), records every accepted message (decoded with mail-parser), can answer slowly, and can be stopped and
 //! started again on the same port.
 // A test binary that does not (yet) use every item must still build without warnings.
 #![allow(dead_code)]
@@ -44,6 +44,16 @@ pub struct ReceivedMail {
     pub text: String,
     /// Decoded text/html part
     pub html: Option<String>,
+    /// Whether the message came over TLS
+    pub tls: bool,
+}
+
+/// How a TLS test server speaks TLS, with the certificate and key of `config`.
+#[derive(Clone)]
+pub struct SmtpTls {
+    /// `true`: TLS from the first byte (`smtps://`); `false`: STARTTLS offered after EHLO.
+    pub implicit: bool,
+    pub config: Arc<tokio_rustls::rustls::ServerConfig>,
 }
 
 /// State shared between the handle and the background tasks.
@@ -52,6 +62,7 @@ struct Shared {
     /// Number of messages accepted so far; `wait_for_messages` waits on it.
     count: watch::Sender<usize>,
     reply_delay: Mutex<Duration>,
+    tls: Option<SmtpTls>,
 }
 
 impl Shared {
@@ -85,7 +96,15 @@ impl SmtpServer {
     /// If the bind fails.
     pub async fn start() -> SmtpServer {
         match TcpListener::bind("127.0.0.1:0").await {
-            Ok(listener) => Self::serve(listener),
+            Ok(listener) => Self::serve(listener, None),
+            Err(e) => panic!("test SMTP server: cannot bind 127.0.0.1:0: {e}"),
+        }
+    }
+
+    /// As `start`, speaking TLS as `tls` says.
+    pub async fn start_tls(tls: SmtpTls) -> SmtpServer {
+        match TcpListener::bind("127.0.0.1:0").await {
+            Ok(listener) => Self::serve(listener, Some(tls)),
             Err(e) => panic!("test SMTP server: cannot bind 127.0.0.1:0: {e}"),
         }
     }
@@ -99,7 +118,7 @@ impl SmtpServer {
         let deadline = Instant::now() + BIND_RETRY_FOR;
         loop {
             match TcpListener::bind(addr).await {
-                Ok(listener) => return Self::serve(listener),
+                Ok(listener) => return Self::serve(listener, None),
                 Err(e) if Instant::now() >= deadline => {
                     panic!("test SMTP server: cannot bind {addr} within {BIND_RETRY_FOR:?}: {e}")
                 }
@@ -108,7 +127,7 @@ impl SmtpServer {
         }
     }
 
-    fn serve(listener: TcpListener) -> SmtpServer {
+    fn serve(listener: TcpListener, tls: Option<SmtpTls>) -> SmtpServer {
         let port = match listener.local_addr() {
             Ok(addr) => addr.port(),
             Err(e) => panic!("test SMTP server: no local address: {e}"),
@@ -117,6 +136,7 @@ impl SmtpServer {
             messages: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
             reply_delay: Mutex::new(Duration::ZERO),
+            tls,
         });
         let (shutdown, shutdown_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown_rx));
@@ -246,12 +266,54 @@ impl Session {
     }
 }
 
+/// How a conversation ended.
+enum Ended {
+    /// QUIT, end of stream.
+    Closed,
+    /// STARTTLS was accepted: the handshake comes next, then a new conversation without greeting.
+    StartTls,
+}
+
 async fn handle_connection(mut stream: TcpStream, shared: &Shared) {
     let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.split();
+    // An I/O or handshake error just ends the connection.
+    match shared.tls.clone() {
+        None => {
+            let _ = converse_on(&mut stream, shared, Stage::Plain).await;
+        }
+        Some(tls) if tls.implicit => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+            if let Ok(mut stream) = acceptor.accept(stream).await {
+                let _ = converse_on(&mut stream, shared, Stage::Tls { greet: true }).await;
+            }
+        }
+        Some(tls) => {
+            if let Ok(Ended::StartTls) = converse_on(&mut stream, shared, Stage::OffersStartTls).await {
+                let acceptor = tokio_rustls::TlsAcceptor::from(tls.config);
+                if let Ok(mut stream) = acceptor.accept(stream).await {
+                    let _ = converse_on(&mut stream, shared, Stage::Tls { greet: false }).await;
+                }
+            }
+        }
+    }
+}
+
+/// Where a conversation stands with respect to TLS.
+#[derive(Clone, Copy)]
+enum Stage {
+    Plain,
+    OffersStartTls,
+    Tls { greet: bool },
+}
+
+async fn converse_on<S>(stream: &mut S, shared: &Shared, stage: Stage) -> io::Result<Ended>
+where
+    S: tokio::io::AsyncRead + AsyncWrite + Unpin,
+{
+    let (reader, mut writer) = tokio::io::split(stream);
+    // Empty when STARTTLS returns: the client waits for the 220 before its handshake.
     let mut reader = BufReader::new(reader);
-    // An I/O error just ends the connection.
-    let _ = converse(&mut reader, &mut writer, shared).await;
+    converse(&mut reader, &mut writer, shared, stage).await
 }
 
 async fn reply<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared, text: &str) -> io::Result<()> {
@@ -263,17 +325,20 @@ async fn reply<W: AsyncWrite + Unpin>(w: &mut W, shared: &Shared, text: &str) ->
     w.flush().await
 }
 
-async fn converse<R, W>(r: &mut R, w: &mut W, shared: &Shared) -> io::Result<()>
+async fn converse<R, W>(r: &mut R, w: &mut W, shared: &Shared, stage: Stage) -> io::Result<Ended>
 where
     R: AsyncBufRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    reply(w, shared, "220 localhost ESMTP test\r\n").await?;
+    if !matches!(stage, Stage::Tls { greet: false }) {
+        reply(w, shared, "220 localhost ESMTP test\r\n").await?;
+    }
+    let over_tls = matches!(stage, Stage::Tls { .. });
     let mut session = Session::default();
     let mut line = Vec::new();
     loop {
         match read_line(r, &mut line, MAX_COMMAND_LINE).await? {
-            Line::Eof => return Ok(()),
+            Line::Eof => return Ok(Ended::Closed),
             Line::TooLong => {
                 skip_rest_of_line(r).await?;
                 reply(w, shared, "500 5.5.2 Line too long\r\n").await?;
@@ -291,12 +356,19 @@ where
             "EHLO" => {
                 session.reset();
                 session.greeted = true;
-                reply(
-                    w,
-                    shared,
-                    "250-localhost\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n",
-                )
-                .await?;
+                let starttls = if matches!(stage, Stage::OffersStartTls) {
+                    "250-STARTTLS\r\n"
+                } else {
+                    ""
+                };
+                let text = format!(
+                    "250-localhost\r\n{starttls}250-8BITMIME\r\n250-SMTPUTF8\r\n250 SIZE 10485760\r\n"
+                );
+                reply(w, shared, &text).await?;
+            }
+            "STARTTLS" if matches!(stage, Stage::OffersStartTls) => {
+                reply(w, shared, "220 2.0.0 Ready to start TLS\r\n").await?;
+                return Ok(Ended::StartTls);
             }
             "HELO" => {
                 session.reset();
@@ -346,7 +418,10 @@ where
                 };
                 let from = session.from.take().unwrap_or_default();
                 let to = std::mem::take(&mut session.to);
-                shared.record(decode(from, to, data));
+                shared.record(ReceivedMail {
+                    tls: over_tls,
+                    ..decode(from, to, data)
+                });
                 reply(w, shared, "250 2.0.0 OK: queued\r\n").await?;
             }
             "RSET" => {
@@ -357,7 +432,7 @@ where
             "QUIT" => {
                 reply(w, shared, "221 2.0.0 Bye\r\n").await?;
                 w.shutdown().await?;
-                return Ok(());
+                return Ok(Ended::Closed);
             }
             _ => reply(w, shared, "502 5.5.2 Command not implemented\r\n").await?,
         }
@@ -482,6 +557,7 @@ fn decode(from: String, to: Vec<String>, data: Vec<u8>) -> ReceivedMail {
         subject,
         text,
         html,
+        tls: false,
     }
 }
 

@@ -9,7 +9,7 @@ use account_recovery::{
         member::MemberId,
         site::SiteId,
     },
-    infra::{memory_store::MemoryTokenStore, redis_store::RedisTokenStore},
+    infra::{memory::MemoryStore, redis::RedisStore},
     recovery::ports::{StoreError, TokenStore},
 };
 
@@ -27,15 +27,15 @@ fn unique_prefix() -> String {
     format!("test-{}", uuid::Uuid::new_v4().simple())
 }
 
-async fn redis_store(url: &str, prefix: &str) -> RedisTokenStore {
-    RedisTokenStore::connect(url, prefix, Duration::from_secs(2))
+async fn redis_store(url: &str, prefix: &str) -> RedisStore {
+    RedisStore::connect(url, prefix, Duration::from_secs(2))
         .await
         .expect("connect to Redis")
 }
 
 #[tokio::test]
 async fn memory_store_meets_the_contract() {
-    run_contract(&MemoryTokenStore::new()).await;
+    run_contract(&MemoryStore::new()).await;
 }
 
 #[tokio::test]
@@ -47,6 +47,14 @@ async fn redis_store_meets_the_contract() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_store_meets_the_contract_on_a_multi_threaded_runtime() {
     let Some(url) = redis_url() else { return };
+    run_contract(&redis_store(&url, &unique_prefix()).await).await;
+}
+
+#[tokio::test]
+async fn redis_cluster_meets_the_contract() {
+    let Some(url) = crate::helpers::redis_cluster_url() else {
+        return;
+    };
     run_contract(&redis_store(&url, &unique_prefix()).await).await;
 }
 
@@ -152,24 +160,7 @@ async fn redis_keys_expire_and_hold_no_secrets() {
     // Look at everything under the prefix with a raw connection.
     let client = redis::Client::open(url.as_str()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let mut found = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-            .arg(cursor)
-            .arg("MATCH")
-            .arg(format!("{prefix}:*"))
-            .arg("COUNT")
-            .arg(1000)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        found.extend(batch);
-        cursor = next;
-        if cursor == 0 {
-            break;
-        }
-    }
+    let mut found = crate::helpers::redis_keys(&mut conn, &format!("{prefix}:*")).await;
     found.sort();
     found.dedup();
     let kinds = |suffix: &str| found.iter().filter(|k| k.ends_with(suffix)).count();
@@ -234,8 +225,7 @@ async fn redis_keys_expire_and_hold_no_secrets() {
 #[tokio::test]
 async fn a_closed_port_is_unavailable_quickly() {
     let started = Instant::now();
-    let result =
-        RedisTokenStore::connect("redis://127.0.0.1:1", &unique_prefix(), Duration::from_secs(2)).await;
+    let result = RedisStore::connect("redis://127.0.0.1:1", &unique_prefix(), Duration::from_secs(2)).await;
     match result {
         Err(StoreError::Unavailable(message)) => assert!(message.starts_with("redis:"), "{message}"),
         Err(other) => panic!("expected Unavailable, got {other:?}"),
@@ -252,7 +242,7 @@ async fn a_closed_port_is_unavailable_quickly() {
 #[tokio::test]
 async fn an_unreachable_host_times_out() {
     let started = Instant::now();
-    let result = RedisTokenStore::connect(
+    let result = RedisStore::connect(
         "redis://10.255.255.1:6379",
         &unique_prefix(),
         Duration::from_millis(500),
@@ -271,7 +261,7 @@ async fn a_cluster_url_that_is_no_cluster_fails_cleanly() {
     let Some(url) = redis_url() else { return };
     let started = Instant::now();
     let url = url.replacen("redis://", "redis+cluster://", 1);
-    let result = RedisTokenStore::connect(&url, &unique_prefix(), Duration::from_secs(2)).await;
+    let result = RedisStore::connect(&url, &unique_prefix(), Duration::from_secs(2)).await;
     if let Ok(store) = &result {
         assert!(
             store.ping().await.is_err(),
@@ -287,12 +277,12 @@ async fn a_cluster_url_that_is_no_cluster_fails_cleanly() {
 
 #[tokio::test]
 async fn braces_in_the_prefix_are_refused() {
-    let result = RedisTokenStore::connect("redis://127.0.0.1:6379", "a{b}", Duration::from_secs(2)).await;
+    let result = RedisStore::connect("redis://127.0.0.1:6379", "a{b}", Duration::from_secs(2)).await;
     assert!(matches!(result, Err(StoreError::Internal(_))));
 }
 
 #[test]
 fn the_store_is_shareable() {
     fn shareable<T: TokenStore + Send + Sync + 'static>() {}
-    shareable::<RedisTokenStore>();
+    shareable::<RedisStore>();
 }

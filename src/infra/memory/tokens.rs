@@ -1,8 +1,6 @@
-//! The in-process `TokenStore` used when REDIS_URL is unset: the same semantics as the Redis
-//! adapter (one mutex makes each operation atomic), with expiry. One process only.
+//! `TokenStore` in process: grants, code attempts, burnt-grant markers, cooldowns and token routes.
 use std::{
     collections::HashMap,
-    sync::Mutex,
     time::{Duration, Instant},
 };
 
@@ -10,6 +8,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use subtle::ConstantTimeEq;
 
+use super::{Expiring, MemoryStore};
 use crate::{
     domain::grant::{
         AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IssueOutcome,
@@ -40,34 +39,15 @@ struct OwnerState {
 }
 
 #[derive(Default)]
-struct State {
+pub(super) struct TokenState {
     owners: HashMap<GrantOwner, OwnerState>,
     routes: HashMap<TokenHash, (GrantOwner, Instant)>,
 }
 
-#[derive(Default)]
-pub struct MemoryTokenStore {
-    state: Mutex<State>,
-}
-
-fn same(a: &str, b: &str) -> bool {
-    a.as_bytes().ct_eq(b.as_bytes()).into()
-}
-
-impl MemoryTokenStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn with<T>(&self, f: impl FnOnce(&mut State, Instant) -> T) -> Result<T, StoreError> {
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| StoreError::Internal("token store lock poisoned".into()))?;
-        let now = Instant::now();
-        // Drop what has expired before looking (cheap enough for a development store).
-        state.routes.retain(|_, (_, until)| *until > now);
-        for owner in state.owners.values_mut() {
+impl Expiring for TokenState {
+    fn sweep(&mut self, now: Instant) {
+        self.routes.retain(|_, (_, until)| *until > now);
+        for owner in self.owners.values_mut() {
             if owner.grant.as_ref().is_some_and(|g| g.expires <= now) {
                 owner.grant = None;
             }
@@ -79,11 +59,14 @@ impl MemoryTokenStore {
                 owner.burnt_until = None;
             }
         }
-        Ok(f(&mut state, now))
     }
 }
 
-fn store_grant(state: &mut State, owner: &GrantOwner, grant: &NewGrant, now: Instant) -> GrantInfo {
+fn same(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+fn store_grant(state: &mut TokenState, owner: &GrantOwner, grant: &NewGrant, now: Instant) -> GrantInfo {
     let expires_at = Utc::now() + grant.ttl;
     let entry = state.owners.entry(owner.clone()).or_default();
     entry.burnt_until = None;
@@ -118,7 +101,7 @@ fn info(g: &Grant) -> GrantInfo {
 /// counted, a wrong one is, and the fifth wrong one burns the grant: until a new grant (or the burnt
 /// one's expiry), every code answers `TooMany` without being counted.
 fn judge_code(
-    state: &mut State,
+    state: &mut TokenState,
     owner: &GrantOwner,
     code: &CodeHash,
     limits: &AttemptLimits,
@@ -163,14 +146,14 @@ fn judge_code(
 }
 
 #[async_trait]
-impl TokenStore for MemoryTokenStore {
+impl TokenStore for MemoryStore {
     async fn issue_grant(
         &self,
         owner: &GrantOwner,
         grant: &NewGrant,
         cooldown: Option<Duration>,
     ) -> Result<IssueOutcome, StoreError> {
-        self.with(|state, now| {
+        self.tokens.with(|state, now| {
             let entry = state.owners.entry(owner.clone()).or_default();
             if let Some(cooldown) = cooldown {
                 if entry.cooldown_until.is_some_and(|t| t > now) {
@@ -184,7 +167,8 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn owner_of_token(&self, token: &TokenHash) -> Result<Option<GrantOwner>, StoreError> {
-        self.with(|state, _| state.routes.get(token).map(|(owner, _)| owner.clone()))
+        self.tokens
+            .with(|state, _| state.routes.get(token).map(|(owner, _)| owner.clone()))
     }
 
     async fn check_token(
@@ -192,7 +176,7 @@ impl TokenStore for MemoryTokenStore {
         owner: &GrantOwner,
         token: &TokenHash,
     ) -> Result<Option<GrantInfo>, StoreError> {
-        self.with(|state, _| {
+        self.tokens.with(|state, _| {
             state
                 .owners
                 .get(owner)
@@ -208,7 +192,8 @@ impl TokenStore for MemoryTokenStore {
         code: &CodeHash,
         limits: &AttemptLimits,
     ) -> Result<CodeCheck, StoreError> {
-        self.with(|state, now| judge_code(state, owner, code, limits, now))
+        self.tokens
+            .with(|state, now| judge_code(state, owner, code, limits, now))
     }
 
     async fn exchange_code(
@@ -218,14 +203,15 @@ impl TokenStore for MemoryTokenStore {
         replacement: &NewGrant,
         limits: &AttemptLimits,
     ) -> Result<CodeCheck, StoreError> {
-        self.with(|state, now| match judge_code(state, owner, code, limits, now) {
-            CodeCheck::Valid(_) => CodeCheck::Valid(store_grant(state, owner, replacement, now)),
-            other => other,
-        })
+        self.tokens
+            .with(|state, now| match judge_code(state, owner, code, limits, now) {
+                CodeCheck::Valid(_) => CodeCheck::Valid(store_grant(state, owner, replacement, now)),
+                other => other,
+            })
     }
 
     async fn spend_grant(&self, owner: &GrantOwner, proof: &GrantProof) -> Result<bool, StoreError> {
-        self.with(|state, _| {
+        self.tokens.with(|state, _| {
             let Some(entry) = state.owners.get_mut(owner) else {
                 return false;
             };
@@ -241,7 +227,7 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError> {
-        self.with(|state, _| {
+        self.tokens.with(|state, _| {
             state
                 .owners
                 .get(owner)
@@ -252,7 +238,7 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError> {
-        self.with(|state, _| {
+        self.tokens.with(|state, _| {
             state
                 .owners
                 .get(owner)
@@ -262,7 +248,7 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn revoke_grants(&self, owner: &GrantOwner) -> Result<(), StoreError> {
-        self.with(|state, _| {
+        self.tokens.with(|state, _| {
             if let Some(entry) = state.owners.get_mut(owner) {
                 entry.grant = None;
                 entry.burnt_until = None;
@@ -271,6 +257,6 @@ impl TokenStore for MemoryTokenStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.with(|_, _| ())
+        self.tokens.with(|_, _| ())
     }
 }

@@ -1,0 +1,144 @@
+//! The Redis key layout, and the one function that formats every key.
+//!
+//! `P` = the configured prefix, `T` = `GrantOwner::tag()`, `H` = a token hash.
+//!
+//! | key | type | TTL | holds | written by |
+//! |---|---|---|---|---|
+//! | `P:{m:T}:grant` | hash | the grant's ttl | `id`, `purpose`, `token` (hash), `code` (hash, if any), `attempts`, `expires_at_ms` | tokens |
+//! | `P:{m:T}:cooldown` | string | the cooldown | `1` while a new grant is refused | tokens |
+//! | `P:{m:T}:fails` | string | `member_window`, set when created | wrong codes of the member in the window | tokens |
+//! | `P:{m:T}:burnt` | string | what was left of the burnt grant's ttl | `1`: codes answer `TooMany` until a new grant | tokens |
+//! | `P:tok:H` | string | the grant's ttl | the owner tag (routing only: the grant decides) | tokens |
+//! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>` | sessions |
+//! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
+//! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
+//! | `P:rl:<key>` | string | the window, set by the first hit | hits counted in the window | limiter |
+//!
+//! Every key of one owner carries the hash tag `{m:T}`, so each script, which only ever touches the
+//! keys of one owner, runs in one slot on Redis Cluster. A route and a counter are each touched
+//! alone (one command or a one-key script), so they need no tag.
+use crate::domain::grant::{GrantOwner, TokenHash};
+
+/// One key of the layout above.
+#[derive(Debug, Clone, Copy)]
+pub enum Key<'a> {
+    Grant(&'a GrantOwner),
+    Cooldown(&'a GrantOwner),
+    Fails(&'a GrantOwner),
+    Burnt(&'a GrantOwner),
+    Sessions(&'a GrantOwner),
+    ResetMark(&'a GrantOwner),
+    TokenRoute(&'a TokenHash),
+    SessionRoute(&'a TokenHash),
+    Counter(&'a str),
+}
+
+/// The prefix every key of this deployment starts with.
+#[derive(Debug, Clone)]
+pub struct KeyLayout {
+    prefix: String,
+}
+
+impl KeyLayout {
+    /// `None` when the prefix holds a brace: it would become (or break) the hash tag.
+    pub fn new(prefix: &str) -> Option<KeyLayout> {
+        (!prefix.contains(['{', '}'])).then(|| KeyLayout {
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// The one place a key is spelled.
+    pub fn key(&self, key: Key<'_>) -> String {
+        let p = &self.prefix;
+        let owned = |owner: &GrantOwner, name: &str| format!("{p}:{{m:{}}}:{name}", owner.tag());
+        match key {
+            Key::Grant(owner) => owned(owner, "grant"),
+            Key::Cooldown(owner) => owned(owner, "cooldown"),
+            Key::Fails(owner) => owned(owner, "fails"),
+            Key::Burnt(owner) => owned(owner, "burnt"),
+            Key::Sessions(owner) => owned(owner, "sessions"),
+            Key::ResetMark(owner) => owned(owner, "reset_mark"),
+            Key::TokenRoute(token) => format!("{p}:tok:{}", token.0),
+            Key::SessionRoute(token) => format!("{p}:sess:{}", token.0),
+            Key::Counter(name) => format!("{p}:rl:{name}"),
+        }
+    }
+
+    /// Every key an owner can have: one script may touch any of them together, so they must share a
+    /// slot. Listed here so the cluster test checks the whole layout, not a sample.
+    pub fn owner_keys(&self, owner: &GrantOwner) -> [String; 6] {
+        [
+            Key::Grant(owner),
+            Key::Cooldown(owner),
+            Key::Fails(owner),
+            Key::Burnt(owner),
+            Key::Sessions(owner),
+            Key::ResetMark(owner),
+        ]
+        .map(|k| self.key(k))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{member::MemberId, site::SiteId};
+
+    /// The Redis Cluster hash slot (CRC16/XMODEM of the hash tag, or of the key without one).
+    fn slot(key: &str) -> u16 {
+        let bytes = key.as_bytes();
+        let tagged = bytes.iter().position(|&b| b == b'{').and_then(|open| {
+            let close = bytes[open + 1..].iter().position(|&b| b == b'}')?;
+            (close > 0).then(|| &bytes[open + 1..open + 1 + close])
+        });
+        let mut crc: u16 = 0;
+        for &b in tagged.unwrap_or(bytes) {
+            crc ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 {
+                    (crc << 1) ^ 0x1021
+                } else {
+                    crc << 1
+                };
+            }
+        }
+        crc % 16384
+    }
+
+    #[test]
+    fn the_slot_function_matches_redis() {
+        // Values from CLUSTER KEYSLOT on Redis 7.
+        assert_eq!(slot("123456789"), 12739);
+        assert_eq!(slot("foo"), 12182);
+        assert_eq!(slot("{user1000}.following"), slot("user1000"));
+    }
+
+    #[test]
+    fn an_owners_keys_share_one_slot() {
+        let layout = KeyLayout::new("ar").unwrap();
+        for member in [
+            "alice",
+            "b",
+            "c{d",
+            "with}brace",
+            "00000000-0000-0000-0000-000000000000",
+        ] {
+            let owner = GrantOwner {
+                site: SiteId::parse("main").unwrap(),
+                member: MemberId(member.to_owned()),
+            };
+            let keys = layout.owner_keys(&owner);
+            let first = slot(&keys[0]);
+            for key in &keys {
+                assert_eq!(slot(key), first, "{key} is not in the slot of {}", keys[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn braces_in_the_prefix_are_refused() {
+        assert!(KeyLayout::new("a{b").is_none());
+        assert!(KeyLayout::new("a}b").is_none());
+        assert!(KeyLayout::new("ar:test").is_some());
+    }
+}

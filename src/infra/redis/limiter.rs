@@ -1,0 +1,77 @@
+//! `Limiter` on Redis: fixed-window counters, one key each, counted by one script (INCR and the
+//! window's PEXPIRE together, so a counter never lives without a window).
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{RedisStore, keys::Key, millis, saturating_u32, scripts::SCRIPTS};
+use crate::{
+    domain::session::LimitDecision,
+    recovery::ports::{Limiter, StoreError},
+};
+
+/// A PTTL reply as the time left (nothing for "no key" / "no expiry").
+fn time_left(pttl: i64) -> Duration {
+    Duration::from_millis(u64::try_from(pttl).unwrap_or(0))
+}
+
+/// Reads a `{count, pttl}` reply.
+fn counter(reply: &[i64]) -> Result<(u32, Duration), StoreError> {
+    match reply {
+        [count, pttl] => Ok((saturating_u32(*count), time_left(*pttl))),
+        _ => Err(StoreError::Internal("redis: unexpected counter reply".into())),
+    }
+}
+
+#[async_trait]
+impl Limiter for RedisStore {
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<LimitDecision, StoreError> {
+        let reply: Vec<i64> = self
+            .invoke(
+                &SCRIPTS.hit,
+                &[&self.key(Key::Counter(key))],
+                &[millis(window).to_string()],
+            )
+            .await?;
+        let (count, retry_after) = counter(&reply)?;
+        Ok(LimitDecision {
+            allowed: count <= limit,
+            count,
+            retry_after,
+        })
+    }
+
+    async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError> {
+        let reply: Vec<i64> = self
+            .invoke(&SCRIPTS.peek, &[&self.key(Key::Counter(key))], &[])
+            .await?;
+        let (count, retry_after) = counter(&reply)?;
+        Ok(LimitDecision {
+            allowed: count < limit,
+            count,
+            retry_after: if count == 0 { Duration::ZERO } else { retry_after },
+        })
+    }
+
+    async fn clear(&self, key: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(Key::Counter(key)));
+        self.query::<()>(&cmd).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pttl_replies_become_durations() {
+        assert_eq!(time_left(-2), Duration::ZERO);
+        assert_eq!(time_left(-1), Duration::ZERO);
+        assert_eq!(time_left(1500), Duration::from_millis(1500));
+        assert_eq!(counter(&[3, 250]).unwrap(), (3, Duration::from_millis(250)));
+        assert!(counter(&[3]).is_err());
+        assert_eq!(saturating_u32(-1), 0);
+        assert_eq!(saturating_u32(i64::MAX), u32::MAX);
+    }
+}

@@ -1,0 +1,308 @@
+//! The Lua scripts of the Redis adapter: each deciding operation is one script over the keys of one
+//! owner (see `keys.rs`), so it is atomic on a single node and on Redis Cluster alike.
+use std::sync::LazyLock;
+
+use redis::Script;
+
+// ---- tokens ----
+
+/// Shared by every script: a constant-time comparison and the grant writer.
+const GRANT_PRELUDE: &str = r#"
+local function same(a, b)
+  if type(a) ~= 'string' or type(b) ~= 'string' then return false end
+  if #a ~= #b then return false end
+  local diff = 0
+  for i = 1, #a do
+    diff = bit.bor(diff, bit.bxor(string.byte(a, i), string.byte(b, i)))
+  end
+  return diff == 0
+end
+
+-- Replaces the grant at `key` with the one in ARGV[a .. a+6]
+-- (id, purpose, token, has_code, code, ttl_ms, expires_at_ms) and clears the burnt marker.
+local function put_grant(key, burnt, a)
+  redis.call('DEL', key, burnt)
+  local ttl = tonumber(ARGV[a + 5])
+  if ttl > 0 then
+    redis.call('HSET', key, 'id', ARGV[a], 'purpose', ARGV[a + 1], 'token', ARGV[a + 2],
+      'attempts', 0, 'expires_at_ms', ARGV[a + 6])
+    if ARGV[a + 3] == '1' then redis.call('HSET', key, 'code', ARGV[a + 4]) end
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+
+-- KEYS: grant, fails, burnt. ARGV[1..4]: code, per_grant, per_member, window_ms.
+-- Member window first; a right code is not counted; a wrong one counts against the member and the
+-- grant, and the per_grant-th wrong one burns the grant.
+local function judge()
+  local per_grant = tonumber(ARGV[2])
+  local per_member = tonumber(ARGV[3])
+  local fails = tonumber(redis.call('GET', KEYS[2]) or '0')
+  if fails >= per_member then return {'too_many'} end
+  local g = redis.call('HMGET', KEYS[1], 'id', 'purpose', 'code', 'attempts', 'expires_at_ms')
+  if not g[1] and redis.call('EXISTS', KEYS[3]) == 1 then return {'too_many'} end
+  if g[1] and same(g[3], ARGV[1]) then
+    if tonumber(g[4]) >= per_grant then return {'too_many'} end
+    return {'valid', g[1], g[2], g[5]}
+  end
+  fails = redis.call('INCR', KEYS[2])
+  if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+  if g[1] and g[3] then
+    local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+    if attempts >= per_grant then
+      local left = redis.call('PTTL', KEYS[1])
+      redis.call('DEL', KEYS[1])
+      if left > 0 then redis.call('SET', KEYS[3], '1', 'PX', left) end
+      return {'too_many'}
+    end
+  end
+  if fails >= per_member then return {'too_many'} end
+  return {'wrong'}
+end
+"#;
+
+/// KEYS: grant, cooldown, burnt. ARGV: cooldown_ms (-1: none), then the grant (7 values).
+const ISSUE: &str = r#"
+local cooldown = tonumber(ARGV[1])
+if cooldown >= 0 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+  if cooldown > 0 then redis.call('SET', KEYS[2], '1', 'PX', cooldown) end
+end
+put_grant(KEYS[1], KEYS[3], 2)
+return 1
+"#;
+
+/// KEYS: grant. ARGV: token hash.
+const CHECK_TOKEN: &str = r#"
+local g = redis.call('HMGET', KEYS[1], 'id', 'purpose', 'token', 'expires_at_ms')
+if g[1] and same(g[3], ARGV[1]) then return {'valid', g[1], g[2], g[4]} end
+return false
+"#;
+
+/// KEYS: grant, fails, burnt. ARGV: see `judge`.
+const CHECK_CODE: &str = r#"
+return judge()
+"#;
+
+/// KEYS: grant, fails, burnt. ARGV: see `judge`, then the replacement grant (7 values).
+const EXCHANGE_CODE: &str = r#"
+local r = judge()
+if r[1] == 'valid' then
+  put_grant(KEYS[1], KEYS[3], 5)
+  return {'valid', ARGV[5], ARGV[6], ARGV[11]}
+end
+return r
+"#;
+
+/// KEYS: grant. ARGV: field (`token` or `code`), proof hash.
+const SPEND: &str = r#"
+if same(redis.call('HGET', KEYS[1], ARGV[1]), ARGV[2]) then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"#;
+
+/// KEYS: grant. ARGV: code hash. Reads only: counts nothing.
+const CODE_MATCHES: &str = r#"
+if same(redis.call('HGET', KEYS[1], 'code'), ARGV[1]) then return 1 end
+return 0
+"#;
+
+/// KEYS: grant. ARGV: grant id.
+const IS_LIVE: &str = r#"
+if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return 1 end
+return 0
+"#;
+
+/// KEYS: grant, burnt.
+const REVOKE: &str = r#"
+redis.call('DEL', KEYS[1], KEYS[2])
+return 1
+"#;
+
+// ---- sessions ----
+
+/// Shared by the session scripts: server time, the field format and pruning.
+const SESSION_PRELUDE: &str = r#"
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- '<expires_at_ms>|<elevated_until_ms or 0>' -> expires, elevated; nil when absent or unreadable.
+local function parse(v)
+  if type(v) ~= 'string' then return nil end
+  local e, u = string.match(v, '^(%-?%d+)|(%-?%d+)$')
+  if not e then return nil end
+  return tonumber(e), tonumber(u)
+end
+
+local function field(expires, elevated)
+  return string.format('%d|%s', expires, elevated)
+end
+
+-- Deletes the expired (and unreadable) sessions of hash `key`. When a field went (here, or by the
+-- caller: `dirty`), the key's TTL is pulled in to the latest remaining expiry. Returns how many remain.
+local function prune(key, now, dirty)
+  local all = redis.call('HGETALL', key)
+  local removed, remaining, latest = 0, 0, 0
+  for i = 1, #all, 2 do
+    local e = parse(all[i + 1])
+    if not e or e <= now then
+      redis.call('HDEL', key, all[i])
+      removed = removed + 1
+    else
+      remaining = remaining + 1
+      if e > latest then latest = e end
+    end
+  end
+  if (removed > 0 or dirty) and remaining > 0 then redis.call('PEXPIRE', key, latest - now) end
+  return remaining
+end
+"#;
+
+/// KEYS: sessions. ARGV: token hash, ttl_ms, elevated_until_ms (0: none). Returns expires_at_ms (0 when
+/// the ttl is not positive: nothing is stored).
+const CREATE: &str = r#"
+local now = now_ms()
+local ttl = tonumber(ARGV[2])
+prune(KEYS[1], now, false)
+if ttl <= 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 0
+end
+local expires = now + ttl
+redis.call('HSET', KEYS[1], ARGV[1], field(expires, ARGV[3]))
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return expires
+"#;
+
+/// KEYS: sessions. ARGV: token hash. Returns {expires_at_ms, elevated_until_ms} or nil.
+const FIND: &str = r#"
+prune(KEYS[1], now_ms(), false)
+local e, u = parse(redis.call('HGET', KEYS[1], ARGV[1]))
+if not e then return false end
+return {e, u}
+"#;
+
+/// KEYS: sessions. ARGV: token hash, elevated_until_ms. The expiry stays.
+const ELEVATE: &str = r#"
+prune(KEYS[1], now_ms(), false)
+local e = parse(redis.call('HGET', KEYS[1], ARGV[1]))
+if not e then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], field(e, ARGV[2]))
+return 1
+"#;
+
+/// KEYS: sessions. ARGV: token hash. Returns 1 when a live session went.
+const REVOKE_ONE: &str = r#"
+local now = now_ms()
+local e = parse(redis.call('HGET', KEYS[1], ARGV[1]))
+local removed = redis.call('HDEL', KEYS[1], ARGV[1])
+prune(KEYS[1], now, removed == 1)
+if e and e > now then return 1 end
+return 0
+"#;
+
+/// KEYS: sessions. ARGV: '1' and the token hash to keep, or '0' and ''. Returns how many live sessions
+/// were revoked.
+const REVOKE_ALL: &str = r#"
+local now = now_ms()
+local remaining = prune(KEYS[1], now, false)
+if remaining == 0 then return 0 end
+if ARGV[1] == '1' then
+  local kept = parse(redis.call('HGET', KEYS[1], ARGV[2]))
+  if kept then
+    local revoked = 0
+    for _, f in ipairs(redis.call('HKEYS', KEYS[1])) do
+      if f ~= ARGV[2] then
+        redis.call('HDEL', KEYS[1], f)
+        revoked = revoked + 1
+      end
+    end
+    if revoked > 0 then redis.call('PEXPIRE', KEYS[1], kept - now) end
+    return revoked
+  end
+end
+redis.call('DEL', KEYS[1])
+return remaining
+"#;
+
+/// KEYS: sessions.
+const COUNT: &str = r#"
+return prune(KEYS[1], now_ms(), false)
+"#;
+
+/// KEYS: route. ARGV: owner tag. Deletes the route only when it points at that owner.
+const UNROUTE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+// ---- limiter ----
+
+/// KEYS: counter. ARGV: window_ms. The first hit starts the window. Returns {count, pttl}.
+const HIT: &str = r#"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -1 then
+  -- A counter without a window (written by something else): give it one, never count forever.
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  pttl = tonumber(ARGV[1])
+end
+return {count, pttl}
+"#;
+
+/// KEYS: counter. GET and PTTL in one read-only step. Returns {count, pttl}.
+const PEEK: &str = r#"
+local count = redis.call('GET', KEYS[1])
+if not count then return {0, 0} end
+return {tonumber(count) or 0, redis.call('PTTL', KEYS[1])}
+"#;
+
+/// Every script, compiled once (the SHA is computed here; Redis caches the body on first use).
+pub struct Scripts {
+    pub issue: Script,
+    pub check_token: Script,
+    pub check_code: Script,
+    pub exchange_code: Script,
+    pub spend: Script,
+    pub code_matches: Script,
+    pub is_live: Script,
+    pub revoke_grants: Script,
+    pub create_session: Script,
+    pub find_session: Script,
+    pub elevate_session: Script,
+    pub revoke_session: Script,
+    pub revoke_sessions: Script,
+    pub count_sessions: Script,
+    pub unroute: Script,
+    pub hit: Script,
+    pub peek: Script,
+}
+
+pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
+    let token = |body: &str| Script::new(&format!("{GRANT_PRELUDE}{body}"));
+    let session = |body: &str| Script::new(&format!("{SESSION_PRELUDE}{body}"));
+    Scripts {
+        issue: token(ISSUE),
+        check_token: token(CHECK_TOKEN),
+        check_code: token(CHECK_CODE),
+        exchange_code: token(EXCHANGE_CODE),
+        spend: token(SPEND),
+        code_matches: token(CODE_MATCHES),
+        is_live: token(IS_LIVE),
+        revoke_grants: token(REVOKE),
+        create_session: session(CREATE),
+        find_session: session(FIND),
+        elevate_session: session(ELEVATE),
+        revoke_session: session(REVOKE_ONE),
+        revoke_sessions: session(REVOKE_ALL),
+        count_sessions: session(COUNT),
+        unroute: Script::new(UNROUTE),
+        hit: Script::new(HIT),
+        peek: Script::new(PEEK),
+    }
+});
