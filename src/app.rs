@@ -8,11 +8,11 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     config::Settings,
     domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
-    graphql::{SchemaOptions, build_schema},
+    graphql::{SchemaOptions, build_schema, operation_metrics::operation_names},
     http::{
         AppState,
         connections::{self, ConnectionLimits},
-        router,
+        metric_families, router,
         trusted_documents::TrustedDocuments,
     },
     infra::{
@@ -147,6 +147,8 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
 
 pub struct Application {
     listener: TcpListener,
+    /// METRICS_BIND's listener, serving only `/metrics`.
+    metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
     delivery: MailDelivery,
@@ -191,8 +193,19 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("binding {}", settings.bind))?;
+        let metrics_listener = match settings.metrics_bind {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding METRICS_BIND {addr}"))?,
+            ),
+            None => None,
+        };
+        let metrics = crate::http::metrics::handle();
+        metric_families::register(&operation_names().await);
         Ok(Application {
             listener,
+            metrics_listener,
             state: AppState {
                 schema: build_schema(SchemaOptions {
                     production: settings.production,
@@ -205,7 +218,7 @@ impl Application {
                 // An explorer for ad-hoc queries has nothing to do where only listed ones run.
                 graphiql: !settings.production && trusted_documents.is_none(),
                 trusted_documents,
-                metrics: crate::http::metrics::handle(),
+                metrics,
                 metrics_allow: Arc::new(settings.metrics_allow.clone()),
             },
             settings,
@@ -216,6 +229,12 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of METRICS_BIND's listener, when it is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        let listener = self.metrics_listener.as_ref()?;
+        listener.local_addr().ok().map(|a| a.port())
     }
 
     /// The wired use cases, for test fixtures and tooling.
@@ -233,14 +252,27 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, worker_stop) = watch::channel(false);
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
-        let app = router(self.state, &self.settings);
         let limits = ConnectionLimits {
             header_read_timeout: self.settings.header_read_timeout,
             max_connections: self.settings.max_connections,
         };
+        let metrics_server = self.metrics_listener.map(|listener| {
+            let app = crate::http::metrics::own_listener(self.state.clone());
+            let mut stopping = stop_worker.subscribe();
+            let stopped = async move {
+                let _ = stopping.changed().await;
+            };
+            tokio::spawn(connections::serve(listener, app, limits, stopped))
+        });
+        let app = router(self.state, &self.settings);
         let served = connections::serve(self.listener, app, limits, shutdown).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        if let Some(metrics_server) = metrics_server
+            && let Ok(Err(e)) = metrics_server.await
+        {
+            tracing::error!(error = %e, "the /metrics listener failed");
+        }
         served
     }
 }

@@ -133,6 +133,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         settings.bind.ip(),
         app.port()
     );
+    if let (Some(addr), Some(port)) = (settings.metrics_bind, app.metrics_port()) {
+        tracing::info!("serving /metrics on http://{}:{port}/metrics", addr.ip());
+    }
     app.run_until(shutdown_signal()).await.context("serving")
 }
 

@@ -29,6 +29,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<IpNet>,
     /// Peers allowed to read /metrics (its counters would tell who has an account).
     pub metrics_allow: Vec<IpNet>,
+    /// A listener of its own for `/metrics` (then off the main one): the production setup.
+    pub metrics_bind: Option<SocketAddr>,
     pub default_site: SiteId,
     pub log_filter: String,
     pub log_json: bool,
@@ -248,6 +250,9 @@ impl Settings {
             cors_origins: list("CORS_ORIGINS"),
             trusted_proxies,
             metrics_allow,
+            metrics_bind: var("METRICS_BIND")
+                .map(|raw| typed("METRICS_BIND", raw))
+                .transpose()?,
             default_site,
             log_filter: parse("RUST_LOG", "info")?,
             log_json: typed("LOG_JSON", parse("LOG_JSON", &production.to_string())?)?,
@@ -373,6 +378,7 @@ impl fmt::Debug for Settings {
             .field("mail_from", &self.mail_from)
             .field("public_reset_url", &self.public_reset_url)
             .field("bind", &self.bind)
+            .field("metrics_bind", &self.metrics_bind)
             .field("cors_origins", &self.cors_origins)
             .field("default_site", &self.default_site)
             .field("demo", &self.demo)

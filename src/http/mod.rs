@@ -4,6 +4,7 @@ pub mod connections;
 pub mod graphiql;
 pub mod graphql_endpoint;
 pub mod health;
+pub mod metric_families;
 pub mod metrics;
 pub mod query_limits;
 pub mod trusted_documents;
@@ -48,16 +49,20 @@ pub struct AppState {
 
 pub fn router(state: AppState, settings: &Settings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut routes = Router::new()
         .route(
             "/graphql",
             get(graphql_endpoint::get_graphql).post(graphql_endpoint::post_graphql),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render))
         .route("/graphiql/init.js", get(graphiql::init_script))
-        .route("/graphiql/{version}/{file}", get(graphiql::vendored))
+        .route("/graphiql/{version}/{file}", get(graphiql::vendored));
+    // With METRICS_BIND, /metrics lives on that listener only (see metrics::own_listener).
+    if settings.metrics_bind.is_none() {
+        routes = routes.route("/metrics", get(metrics::render));
+    }
+    routes
         .with_state(state)
         .merge(web::pages(&settings.web_dir))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -252,6 +252,8 @@ pub enum MailKind {
 }
 
 impl MailKind {
+    pub const ALL: [MailKind; 2] = [MailKind::ResetRequested, MailKind::PasswordChanged];
+
     pub fn code(self) -> &'static str {
         match self {
             MailKind::ResetRequested => "RESET_REQUESTED",

@@ -47,7 +47,9 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn name(self) -> &'static str {
+    pub const ALL: [Scope; 2] = [Scope::Client, Scope::Target];
+
+    pub fn name(self) -> &'static str {
         match self {
             Scope::Client => "client",
             Scope::Target => "id",

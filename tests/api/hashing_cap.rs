@@ -15,11 +15,13 @@ use crate::{
 
 const BINARY: &str = env!("CARGO_BIN_EXE_account-recovery");
 
-/// The value of an unlabelled gauge in Prometheus text, if present.
+/// The value of an unlabelled gauge or counter in Prometheus text (named without the
+/// `account_recovery_` prefix), if present.
 fn gauge(metrics: &str, name: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    metrics.lines().find_map(|line| {
+        let family = line.strip_prefix("account_recovery_")?.strip_prefix(name)?;
+        family.strip_prefix(' ')?.trim().parse().ok()
+    })
 }
 
 /// Sends one signIn over a raw connection and closes it 10 ms after `leave` fires; true when no

@@ -362,3 +362,170 @@ async fn two_instances_share(redis: &str) {
         b.stop(Duration::from_secs(10)).await;
     }
 }
+
+/// The exported families and their types: the contract dashboards and alerts are written against.
+const METRIC_FAMILIES: [(&str, &str); 15] = [
+    ("account_recovery_graphql_operations_total", "counter"),
+    ("account_recovery_graphql_operation_duration_seconds", "histogram"),
+    ("account_recovery_mail_queued_total", "counter"),
+    ("account_recovery_mail_sent_total", "counter"),
+    ("account_recovery_mail_dropped_total", "counter"),
+    ("account_recovery_mail_retried_total", "counter"),
+    ("account_recovery_mail_failed_total", "counter"),
+    ("account_recovery_rate_limited_total", "counter"),
+    ("account_recovery_password_hash_waiting", "gauge"),
+    ("account_recovery_password_hash_total", "counter"),
+    ("account_recovery_password_hash_in_flight", "gauge"),
+    ("account_recovery_password_hash_in_flight_max", "gauge"),
+    ("account_recovery_password_hash_orphaned_total", "counter"),
+    ("account_recovery_password_hash_abandoned_total", "counter"),
+    ("account_recovery_build_info", "gauge"),
+];
+
+#[tokio::test]
+async fn a_fresh_instance_shows_every_metric_family_at_zero_on_metrics_bind_only() {
+    use account_recovery::recovery::{ports::MailKind, rate_limits};
+
+    let smtp = SmtpServer::start().await;
+    let url = fresh_database(&Backend::Sqlite).await;
+    let env = env_for(&url, &smtp, &[("METRICS_BIND", "127.0.0.1:0")]);
+    let mut service = start(&env).await;
+    let announced = "serving /metrics on http://127.0.0.1:";
+    assert!(
+        service.wait_for_output(announced, Duration::from_secs(5)).await,
+        "{}",
+        service.output_plain()
+    );
+    let output = service.output_plain();
+    let port: String = output[output.find(announced).unwrap() + announced.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let metrics_base = format!("http://127.0.0.1:{port}");
+    let client = http_client();
+
+    let scrape = client
+        .get(format!("{metrics_base}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scrape.status(), 200);
+    let text = scrape.text().await.unwrap();
+    let on_main = client
+        .get(format!("{}/metrics", service.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_main.status(), 404, "/metrics must be off the main listener");
+    let graphql_on_metrics = client
+        .post(format!("{metrics_base}/graphql"))
+        .json(&json!({"query": "{ passwordPolicy { minLength } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        graphql_on_metrics.status(),
+        404,
+        "the metrics listener serves /metrics only"
+    );
+
+    for (name, kind) in METRIC_FAMILIES {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "no {kind} {name}:\n{text}"
+        );
+    }
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let name = line.trim_start_matches("# TYPE ").trim_start_matches("# HELP ");
+        assert!(name.starts_with("account_recovery_"), "unprefixed: {line}");
+    }
+    let counted: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("account_recovery_graphql_operations_total{") && !l.ends_with(" 0"))
+        .collect();
+    assert!(
+        counted.is_empty(),
+        "a fresh instance counted operations: {counted:?}"
+    );
+    let has = |line: String| assert!(text.contains(&format!("{line}\n")), "no `{line}` in:\n{text}");
+    has(format!(
+        "account_recovery_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    ));
+
+    // Every root field of the schema, taken from the running service after the scrape.
+    let roots = gql(
+        &service.base_url(),
+        "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
+        json!({}),
+        None,
+    )
+    .await;
+    let operations: Vec<String> = ["queryType", "mutationType"]
+        .iter()
+        .flat_map(|root| {
+            roots["data"]["__schema"][root]["fields"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .map(|field| field["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(operations.len() > 8, "{roots}");
+    let histogram = "account_recovery_graphql_operation_duration_seconds";
+    for operation in &operations {
+        for outcome in ["ok", "error"] {
+            has(format!(
+                "account_recovery_graphql_operations_total{{operation=\"{operation}\",outcome=\"{outcome}\"}} 0"
+            ));
+        }
+        has(format!(
+            "{histogram}_bucket{{operation=\"{operation}\",le=\"0.1\"}} 0"
+        ));
+        has(format!(
+            "{histogram}_bucket{{operation=\"{operation}\",le=\"+Inf\"}} 0"
+        ));
+        has(format!("{histogram}_sum{{operation=\"{operation}\"}} 0"));
+        has(format!("{histogram}_count{{operation=\"{operation}\"}} 0"));
+    }
+    for kind in MailKind::ALL {
+        has(format!(
+            "account_recovery_mail_queued_total{{kind=\"{}\"}} 0",
+            kind.code()
+        ));
+        has(format!(
+            "account_recovery_mail_sent_total{{kind=\"{}\"}} 0",
+            kind.code()
+        ));
+    }
+    for operation in rate_limits::Operation::ALL {
+        for scope in rate_limits::Scope::ALL {
+            has(format!(
+                "account_recovery_rate_limited_total{{operation=\"{}\",scope=\"{}\"}} 0",
+                operation.name(),
+                scope.name()
+            ));
+        }
+    }
+    has("account_recovery_password_hash_waiting 0".into());
+
+    // The same listener shows the counters move.
+    gql(
+        &service.base_url(),
+        "{ passwordPolicy { minLength } }",
+        json!({}),
+        None,
+    )
+    .await;
+    let again = client
+        .get(format!("{metrics_base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let moved = "account_recovery_graphql_operations_total{operation=\"passwordPolicy\",outcome=\"ok\"} 1\n";
+    assert!(again.contains(moved), "{again}");
+    service.stop(Duration::from_secs(10)).await;
+}
