@@ -256,7 +256,8 @@ impl Service {
             .await
             .ok()?;
         let mut found = None;
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
+        // The exporter separates families with blank lines.
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
             let (name, value) = line.rsplit_once(' ')?;
             let family = name.split('{').next().unwrap_or(name);
             if family.ends_with(suffix) {
