@@ -58,7 +58,6 @@ impl PasswordReset {
             Judgement::Accepted(accepted, policy) => (accepted, policy),
             Judgement::Rejected(problems) => return Ok(ResetOutcome::Rejected(problems)),
         };
-        let new_hash = self.hasher.hash(accepted.password()).await?;
         let owner = owner_of(&member);
         if !self.tokens.spend_grant(&owner, &proof).await? {
             // Someone else used it first.
@@ -67,6 +66,9 @@ impl PasswordReset {
                 GrantProof::Code(_) => CredentialError::InvalidCode,
             }));
         }
+        // Hashed only by the one caller that spent the grant: a token replayed forty times in
+        // parallel costs one hash, not forty.
+        let new_hash = self.hasher.hash(accepted.password()).await?;
         // Sessions die before the new password exists: whatever fails later, no session opened
         // with the old password outlives the reset.
         self.sessions.revoke_sessions(&owner, None).await?;
