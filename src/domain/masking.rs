@@ -1,4 +1,4 @@
-//! Masking of login IDs and e-mail addresses shown to people who have not proved they own them (SPEC §3).
+//! Masking of login IDs, e-mail addresses and client addresses shown to people (SPEC §3).
 //!
 //! Every function counts `char`s, not bytes, so Korean and other non-ASCII
 //! text is masked one character for one `*`, and the output always has as
@@ -51,6 +51,26 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// Masks a client address as stored in the audit (`203.0.113.9` → `203.0.113.0/24`,
+/// `2001:db8:1:2::9` → `2001:db8:1::/48`): enough to tell "my home network" from "abroad",
+/// not enough to point at one device. Anything that is not an IP address gives `None`.
+pub fn mask_client_address(raw: &str) -> Option<String> {
+    match raw.trim().parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            Some(format!("{a}.{b}.{c}.0/24"))
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return mask_client_address(&v4.to_string());
+            }
+            let s = v6.segments();
+            let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            Some(format!("{prefix}/48"))
+        }
+    }
+}
+
 /// One part of an address: keep two characters of three or more, one of two,
 /// none of one.
 fn mask_segment(segment: &str) -> String {
@@ -76,6 +96,23 @@ fn mask_keeping(text: &str, count: usize, head: usize, tail: usize) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn client_addresses_keep_their_network_only() {
+        let cases = [
+            ("203.0.113.9", Some("203.0.113.0/24")),
+            ("10.0.0.255", Some("10.0.0.0/24")),
+            ("2001:db8:1:2:aaaa::1", Some("2001:db8:1::/48")),
+            ("2001:db8::1", Some("2001:db8::/48")),
+            ("::ffff:198.51.100.7", Some("198.51.100.0/24")),
+            ("::1", Some("::/48")),
+            ("not an address", None),
+            ("", None),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(mask_client_address(raw).as_deref(), want, "{raw}");
+        }
+    }
 
     #[test]
     fn login_id_table() {

@@ -1,11 +1,16 @@
 //! Query resolvers: parse the input, call one use case, map the result. No rules here.
-use async_graphql::{Context, Object};
+use async_graphql::{ComplexObject, Context, Object};
 
 use super::{
+    errors::{ErrorCode, UserError, unauthenticated},
     parse,
-    request::{Call, optional_session},
-    types::{CheckLoginIdPayload, FindIdBy, FindIdPayload, MemberProfile, PasswordPolicyView},
+    request::{Call, Stop, optional_session, session},
+    types::{
+        CheckLoginIdPayload, FindIdBy, FindIdPayload, MemberProfile, PasswordPolicyView,
+        RecoveryEventConnection,
+    },
 };
+use crate::{domain::member::MemberId, recovery::recovery_activity::ActivityRefusal};
 
 pub struct QueryRoot;
 
@@ -86,6 +91,46 @@ impl QueryRoot {
             };
             let found = call.recovery.sessions.member(&session).await?;
             Ok(found.map(|(member, sessions)| MemberProfile::new(&member, sessions)))
+        })
+        .await
+    }
+}
+
+#[ComplexObject]
+impl MemberProfile {
+    /// The recovery events of this account, newest first: resets asked for, codes and passwords
+    /// tried (by anyone), resets, changes, sign-ins, reports, recovery codes. Only the member
+    /// themself may read it: it needs the member's own bearer session (e.g. through `me`);
+    /// anyone else gets UNAUTHENTICATED.
+    #[graphql(complexity = "5 + child_complexity")]
+    async fn recovery_activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 20, desc = "How many events to return (1 to 100; null means 20).")] first: Option<
+            i32,
+        >,
+        #[graphql(desc = "The `cursor` of the last event already seen: returns the older ones.")]
+        after: Option<String>,
+    ) -> async_graphql::Result<RecoveryEventConnection> {
+        let call = Call::of(ctx)?;
+        call.run(async {
+            let session = session(ctx).await?;
+            let member = MemberId(self.id.to_string());
+            match call
+                .recovery
+                .activity
+                .page(&session, &member, first.unwrap_or(20), after.as_deref())
+                .await?
+            {
+                Ok(page) => Ok(page.into()),
+                Err(ActivityRefusal::PageSize) => {
+                    Err(UserError::new(ErrorCode::InvalidInput, &["first"], call.lang).into())
+                }
+                Err(ActivityRefusal::Cursor) => {
+                    Err(UserError::new(ErrorCode::InvalidInput, &["after"], call.lang).into())
+                }
+                Err(ActivityRefusal::NotOwnAccount) => Err(Stop::Request(unauthenticated(call.lang))),
+            }
         })
         .await
     }

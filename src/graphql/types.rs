@@ -2,7 +2,7 @@
 use super::{errors::UserError, scalars::DateTime};
 use crate::{
     domain::{member, password_policy},
-    recovery::find_id,
+    recovery::{find_id, recovery_activity},
 };
 use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
 
@@ -302,6 +302,7 @@ pub struct VerifyResetTokenPayload {
 
 /// A member's own view of their account.
 #[derive(SimpleObject, Debug)]
+#[graphql(complex)]
 pub struct MemberProfile {
     /// Opaque member identifier.
     pub id: async_graphql::ID,
@@ -344,6 +345,111 @@ impl From<&member::Member> for MemberProfile {
             status: m.status.into(),
             joined_at: m.joined_at.into(),
             password_changed_at: m.password_changed_at.map(Into::into),
+        }
+    }
+}
+
+/// What happened in a recovery event of the member's account.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryEventKind {
+    /// A reset was asked for (by anyone: the mail, if any, went to the member), or its mail went out.
+    ResetRequested,
+    /// A reset link, token or code was checked and was right.
+    ResetVerified,
+    /// A wrong code, token, identity or password was tried against the account.
+    FailedAttempt,
+    /// The password was reset.
+    PasswordReset,
+    /// The password was changed (or its expiry clock restarted) while signed in.
+    PasswordChanged,
+    /// Someone signed in.
+    SignedIn,
+    /// The member said "that wasn't me" about a password change.
+    ChangeReported,
+    /// A new set of recovery codes was generated.
+    RecoveryCodesGenerated,
+    /// A recovery code was used.
+    RecoveryCodeUsed,
+}
+
+impl From<recovery_activity::RecoveryEventKind> for RecoveryEventKind {
+    fn from(k: recovery_activity::RecoveryEventKind) -> Self {
+        use recovery_activity::RecoveryEventKind as K;
+        match k {
+            K::ResetRequested => RecoveryEventKind::ResetRequested,
+            K::ResetVerified => RecoveryEventKind::ResetVerified,
+            K::FailedAttempt => RecoveryEventKind::FailedAttempt,
+            K::PasswordReset => RecoveryEventKind::PasswordReset,
+            K::PasswordChanged => RecoveryEventKind::PasswordChanged,
+            K::SignedIn => RecoveryEventKind::SignedIn,
+            K::ChangeReported => RecoveryEventKind::ChangeReported,
+            K::RecoveryCodesGenerated => RecoveryEventKind::RecoveryCodesGenerated,
+            K::RecoveryCodeUsed => RecoveryEventKind::RecoveryCodeUsed,
+        }
+    }
+}
+
+/// One recovery event of the member's account.
+#[derive(SimpleObject, Debug)]
+pub struct RecoveryEvent {
+    /// When it happened.
+    pub at: DateTime,
+    /// What happened.
+    pub kind: RecoveryEventKind,
+    /// How it ended, as a stable lower-case code (e.g. `ok`, `wrong_code`, `mail_queued`).
+    pub outcome: String,
+    /// The network the request came from, masked (IPv4 /24, IPv6 /48); null when unknown.
+    pub client_address: Option<String>,
+}
+
+/// One event of a `RecoveryEventConnection`, with its cursor.
+#[derive(SimpleObject, Debug)]
+pub struct RecoveryEventEdge {
+    /// Opaque: pass it as `after` to get the events older than this one.
+    pub cursor: String,
+    /// The event.
+    pub node: RecoveryEvent,
+}
+
+/// Where a page of a connection ends.
+#[derive(SimpleObject, Debug)]
+pub struct PageInfo {
+    /// Whether older events follow this page.
+    pub has_next_page: bool,
+    /// The cursor of the last edge of the page; null when the page is empty.
+    pub end_cursor: Option<String>,
+}
+
+/// A page of the member's recovery events, newest first (Relay connection).
+#[derive(SimpleObject, Debug)]
+pub struct RecoveryEventConnection {
+    /// The events of this page, newest first.
+    pub edges: Vec<RecoveryEventEdge>,
+    /// Whether more follow, and the cursor to ask for them.
+    pub page_info: PageInfo,
+}
+
+impl From<recovery_activity::ActivityPage> for RecoveryEventConnection {
+    fn from(page: recovery_activity::ActivityPage) -> Self {
+        let end_cursor = page.events.last().map(|e| e.cursor.clone());
+        RecoveryEventConnection {
+            edges: page
+                .events
+                .into_iter()
+                .map(|e| RecoveryEventEdge {
+                    cursor: e.cursor,
+                    node: RecoveryEvent {
+                        at: e.at.into(),
+                        kind: e.kind.into(),
+                        outcome: e.outcome,
+                        client_address: e.client_network,
+                    },
+                })
+                .collect(),
+            page_info: PageInfo {
+                has_next_page: page.has_next_page,
+                end_cursor,
+            },
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod password_check;
 pub mod password_reset;
 pub mod ports;
 pub mod rate_limits;
+pub mod recovery_activity;
 pub mod sessions;
 pub mod signed_in;
 pub mod site_policy;
@@ -34,6 +35,7 @@ use crate::{
             TokenStore,
         },
         rate_limits::{RateLimitTable, RateLimits},
+        recovery_activity::RecoveryActivity,
         sessions::{SessionSettings, Sessions},
         signed_in::SignedIn,
         site_policy::SitePolicies,
@@ -64,6 +66,7 @@ pub struct Recovery {
     pub password_reset: PasswordReset,
     pub sessions: Sessions,
     pub password_changes: PasswordChanges,
+    pub activity: RecoveryActivity,
     pub rate_limits: RateLimits,
     pub ports: Ports,
     /// Woken when mail is queued, so the delivery worker sends at once.
@@ -145,6 +148,9 @@ impl Recovery {
                 rate_limits: rate_limits.clone(),
                 settings: reset,
                 mail_wake: mail_wake.clone(),
+            },
+            activity: RecoveryActivity {
+                audit: ports.audit.clone(),
             },
             sessions,
             rate_limits,

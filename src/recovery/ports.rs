@@ -320,9 +320,31 @@ pub enum AuditKind {
     PasswordReset,
     PasswordChanged,
     SignedIn,
+    /// The member said "that wasn't me" about a password change.
+    ChangeReported,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
 }
 
 impl AuditKind {
+    pub const ALL: [AuditKind; 10] = [
+        AuditKind::ResetRequested,
+        AuditKind::ResetMailed,
+        AuditKind::ResetVerified,
+        AuditKind::FailedAttempt,
+        AuditKind::PasswordReset,
+        AuditKind::PasswordChanged,
+        AuditKind::SignedIn,
+        AuditKind::ChangeReported,
+        AuditKind::RecoveryCodesGenerated,
+        AuditKind::RecoveryCodeUsed,
+    ];
+
+    /// The kind of a stored code; `None` for a code this build does not know.
+    pub fn from_code(code: &str) -> Option<AuditKind> {
+        AuditKind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             AuditKind::ResetRequested => "RESET_REQUESTED",
@@ -332,6 +354,9 @@ impl AuditKind {
             AuditKind::PasswordReset => "PASSWORD_RESET",
             AuditKind::PasswordChanged => "PASSWORD_CHANGED",
             AuditKind::SignedIn => "SIGNED_IN",
+            AuditKind::ChangeReported => "CHANGE_REPORTED",
+            AuditKind::RecoveryCodesGenerated => "RECOVERY_CODES_GENERATED",
+            AuditKind::RecoveryCodeUsed => "RECOVERY_CODE_USED",
         }
     }
 }
@@ -406,9 +431,30 @@ impl AuditOutcome {
     }
 }
 
+/// One stored audit event of a member, as their recovery activity lists it.
+#[derive(Debug, Clone)]
+pub struct RecordedEvent {
+    /// Position in the log: later events have larger ids.
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub kind: AuditKind,
+    /// The stored outcome code (`AuditOutcome::code`).
+    pub outcome: String,
+    /// The client address as stored (unmasked).
+    pub client: Option<String>,
+}
+
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
+    /// The member's events, newest first, only those before `before` (an event id) when given,
+    /// at most `limit`. Rows of kinds this build does not know are left out.
+    async fn member_events(
+        &self,
+        member: &MemberId,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
 }
 
 impl dyn AuditLog {
@@ -482,5 +528,13 @@ mod tests {
             ]
         );
         assert_eq!(codes.iter().collect::<HashSet<_>>().len(), codes.len());
+    }
+
+    #[test]
+    fn audit_kind_codes_round_trip() {
+        for kind in AuditKind::ALL {
+            assert_eq!(AuditKind::from_code(kind.code()), Some(kind));
+        }
+        assert_eq!(AuditKind::from_code("SOMETHING_ELSE"), None);
     }
 }

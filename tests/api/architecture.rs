@@ -17,6 +17,7 @@ const USE_CASES: &[&str] = &[
     "crate::recovery::sessions",
     "crate::recovery::members",
     "crate::recovery::mail_delivery",
+    "crate::recovery::recovery_activity",
 ];
 
 /// (rule, modules under this prefix, may not depend on modules under any of these prefixes).

@@ -15,6 +15,7 @@ mod password_policy;
 mod password_reset;
 mod processes;
 mod production_start;
+mod recovery_activity;
 mod redis_cluster;
 mod schema;
 mod service_process;

@@ -1,10 +1,20 @@
 //! `AuditLog` on SeaORM: one row per recovery event, never a secret.
 use async_trait::async_trait;
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
-use super::{entities::audit_event, map_db_err, time::to_naive};
-use crate::recovery::ports::{AuditEvent, AuditLog, StoreError};
+use super::{
+    entities::audit_event,
+    map_db_err,
+    time::{to_naive, to_utc},
+};
+use crate::{
+    domain::member::MemberId,
+    recovery::ports::{AuditEvent, AuditKind, AuditLog, RecordedEvent, StoreError},
+};
 
 pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEvent) -> Result<(), StoreError> {
     let row = audit_event::ActiveModel {
@@ -38,5 +48,38 @@ impl SeaAuditLog {
 impl AuditLog for SeaAuditLog {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         insert_audit(&self.db, &event).await
+    }
+
+    async fn member_events(
+        &self,
+        member: &MemberId,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // Ids grow with time on every backend (auto-increment), so they order and page the list;
+        // the (member_id, occurred_at) index narrows it to the member.
+        let mut query =
+            audit_event::Entity::find().filter(audit_event::Column::MemberId.eq(member.0.as_str()));
+        if let Some(before) = before {
+            query = query.filter(audit_event::Column::Id.lt(before));
+        }
+        let rows = query
+            .order_by_desc(audit_event::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(RecordedEvent {
+                    id: row.id,
+                    at: to_utc(row.occurred_at),
+                    kind: AuditKind::from_code(&row.kind)?,
+                    outcome: row.outcome,
+                    client: row.client_addr,
+                })
+            })
+            .collect())
     }
 }

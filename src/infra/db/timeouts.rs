@@ -15,7 +15,7 @@ use crate::{
     },
     recovery::ports::{
         AuditEvent, AuditLog, ClaimedMail, MailMeta, MailOutbox, MemberDirectory, OutgoingMail,
-        PasswordChange, Site, StoreError,
+        PasswordChange, RecordedEvent, Site, StoreError,
     },
 };
 
@@ -105,5 +105,13 @@ impl<S: MailOutbox> MailOutbox for Timed<S> {
 impl<S: AuditLog> AuditLog for Timed<S> {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError> {
         self.run(self.inner.record(event)).await
+    }
+    async fn member_events(
+        &self,
+        member: &MemberId,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.run(self.inner.member_events(member, before, limit)).await
     }
 }

@@ -1,0 +1,174 @@
+//! The member's own recovery activity: their audit events, newest first, in pages with opaque
+//! cursors, client addresses masked — strangers' attempts against the account included.
+use std::sync::Arc;
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{masking::mask_client_address, member::MemberId, session::SessionInfo},
+    recovery::{
+        errors::RecoveryError,
+        ports::{AuditKind, AuditLog},
+    },
+};
+
+/// How many events one page may hold.
+pub const PAGE_SIZES: std::ops::RangeInclusive<i32> = 1..=100;
+
+/// What an event was, as the member sees it (several stored kinds may show as one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecoveryEventKind {
+    ResetRequested,
+    ResetVerified,
+    FailedAttempt,
+    PasswordReset,
+    PasswordChanged,
+    SignedIn,
+    ChangeReported,
+    RecoveryCodesGenerated,
+    RecoveryCodeUsed,
+}
+
+impl From<AuditKind> for RecoveryEventKind {
+    fn from(kind: AuditKind) -> Self {
+        match kind {
+            // The mail worker's "the reset mail went out" belongs to the request it answers.
+            AuditKind::ResetRequested | AuditKind::ResetMailed => RecoveryEventKind::ResetRequested,
+            AuditKind::ResetVerified => RecoveryEventKind::ResetVerified,
+            AuditKind::FailedAttempt => RecoveryEventKind::FailedAttempt,
+            AuditKind::PasswordReset => RecoveryEventKind::PasswordReset,
+            AuditKind::PasswordChanged => RecoveryEventKind::PasswordChanged,
+            AuditKind::SignedIn => RecoveryEventKind::SignedIn,
+            AuditKind::ChangeReported => RecoveryEventKind::ChangeReported,
+            AuditKind::RecoveryCodesGenerated => RecoveryEventKind::RecoveryCodesGenerated,
+            AuditKind::RecoveryCodeUsed => RecoveryEventKind::RecoveryCodeUsed,
+        }
+    }
+}
+
+/// One event of the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityEvent {
+    pub cursor: String,
+    pub at: DateTime<Utc>,
+    pub kind: RecoveryEventKind,
+    pub outcome: String,
+    /// The client's network (IPv4 /24, IPv6 /48), never the full address.
+    pub client_network: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityPage {
+    pub events: Vec<ActivityEvent>,
+    pub has_next_page: bool,
+}
+
+/// Why a page cannot be served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActivityRefusal {
+    /// `first` is outside `PAGE_SIZES`.
+    PageSize,
+    /// `after` is not a cursor this service gave out.
+    Cursor,
+    /// The session is not the member's own.
+    NotOwnAccount,
+}
+
+/// The cursor of an event: opaque to clients, so the paging key can change without breaking them.
+fn cursor_of(id: i64) -> String {
+    URL_SAFE_NO_PAD.encode(format!("event:{id}"))
+}
+
+fn event_id(cursor: &str) -> Option<i64> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).ok()?;
+    let text = std::str::from_utf8(&bytes).ok()?;
+    text.strip_prefix("event:")?
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+}
+
+#[derive(Clone)]
+pub struct RecoveryActivity {
+    pub(crate) audit: Arc<dyn AuditLog>,
+}
+
+impl RecoveryActivity {
+    /// A page of `member`'s events for the signed-in `session`, which must be the member's own.
+    #[tracing::instrument(skip_all, fields(op = "recovery_activity"))]
+    pub async fn page(
+        &self,
+        session: &SessionInfo,
+        member: &MemberId,
+        first: i32,
+        after: Option<&str>,
+    ) -> Result<Result<ActivityPage, ActivityRefusal>, RecoveryError> {
+        if &session.owner.member != member {
+            return Ok(Err(ActivityRefusal::NotOwnAccount));
+        }
+        if !PAGE_SIZES.contains(&first) {
+            return Ok(Err(ActivityRefusal::PageSize));
+        }
+        let before = match after {
+            None => None,
+            Some(cursor) => match event_id(cursor) {
+                Some(id) => Some(id),
+                None => return Ok(Err(ActivityRefusal::Cursor)),
+            },
+        };
+        let size = usize::try_from(first).unwrap_or(1);
+        // One more than asked tells whether another page follows.
+        let mut rows = self.audit.member_events(member, before, size as u64 + 1).await?;
+        let has_next_page = rows.len() > size;
+        rows.truncate(size);
+        let events = rows
+            .into_iter()
+            .map(|row| ActivityEvent {
+                cursor: cursor_of(row.id),
+                at: row.at,
+                kind: row.kind.into(),
+                outcome: row.outcome,
+                client_network: row.client.as_deref().and_then(mask_client_address),
+            })
+            .collect();
+        Ok(Ok(ActivityPage {
+            events,
+            has_next_page,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_strangers_are_refused() {
+        for id in [1, 42, i64::MAX] {
+            assert_eq!(event_id(&cursor_of(id)), Some(id));
+        }
+        for bad in [
+            "",
+            "42",
+            "ZXZlbnQ6",
+            "ZXZlbnQ6LTE",
+            "not base64!",
+            &URL_SAFE_NO_PAD.encode("event:x"),
+        ] {
+            assert_eq!(event_id(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_stored_kind_shows_and_a_mailed_reset_is_a_request() {
+        assert_eq!(
+            RecoveryEventKind::from(AuditKind::ResetMailed),
+            RecoveryEventKind::ResetRequested
+        );
+        let shown: std::collections::HashSet<_> =
+            AuditKind::ALL.into_iter().map(RecoveryEventKind::from).collect();
+        // Ten stored kinds, nine shown: only RESET_MAILED folds into another.
+        assert_eq!(shown.len(), 9);
+    }
+}
