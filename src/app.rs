@@ -110,6 +110,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
             reset_elevation_window: settings.reset_elevation_window,
             reply_floor: settings.email_reply_floor,
             public_reset_url,
+            report_ttl: settings.report_token_ttl,
         },
         settings.rate_limits.clone(),
         SessionSettings {

@@ -65,6 +65,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub elevation: Duration,
     pub reset_elevation_window: Duration,
+    /// How long the "that wasn't me" link of a password-changed notice works.
+    pub report_token_ttl: Duration,
     pub signin_max_failures: u32,
     pub signin_client_max_failures: u32,
     pub signin_failure_window: Duration,
@@ -308,6 +310,7 @@ impl Settings {
             session_ttl: secs("SESSION_TTL_SECS", "28800")?,
             elevation: secs("ELEVATION_SECS", "600")?,
             reset_elevation_window: secs("RESET_ELEVATION_WINDOW_SECS", "3600")?,
+            report_token_ttl: secs("REPORT_TOKEN_TTL_SECS", "604800")?,
             signin_max_failures: typed("SIGNIN_MAX_FAILURES", parse("SIGNIN_MAX_FAILURES", "5")?)?,
             signin_client_max_failures: typed(
                 "SIGNIN_CLIENT_MAX_FAILURES",

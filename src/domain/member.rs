@@ -77,6 +77,9 @@ pub struct Member {
     pub password_changed_at: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,
     pub status: MemberStatus,
+    /// The member reported a password change they did not make: password sign-in is refused
+    /// until the next reset.
+    pub sign_in_locked: bool,
 }
 
 impl Member {
@@ -113,6 +116,7 @@ mod tests {
             password_changed_at: None,
             joined_at: Utc::now(),
             status,
+            sign_in_locked: false,
         }
     }
 

@@ -1,4 +1,5 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
+pub mod change_report;
 pub mod client;
 pub mod email;
 pub mod grant;

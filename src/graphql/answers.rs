@@ -7,13 +7,13 @@ use super::{
     request::{Payload, Stop},
     types::{
         ChangePasswordPayload, DeliveryChannel, IssueResetTokenPayload, MemberProfile, ReauthenticatePayload,
-        ResetPasswordPayload, SignInPayload, VerifyResetTokenPayload,
+        ReportUnrecognizedChangePayload, ResetPasswordPayload, SignInPayload, VerifyResetTokenPayload,
     },
 };
 use crate::recovery::{
     new_password::PasswordProblem,
     password_change::{ChangeOutcome, MissingPassword},
-    password_reset::{CredentialError, IssueResult, Refusal, ResetOutcome, VerifyResult},
+    password_reset::{CredentialError, IssueResult, Refusal, ReportOutcome, ResetOutcome, VerifyResult},
     sessions::{ReauthResult, SignInResult},
 };
 
@@ -181,4 +181,19 @@ pub fn changed(outcome: ChangeOutcome, lang: Lang) -> Result<ChangePasswordPaylo
         }
         ChangeOutcome::Throttled { retry_after } => return Err(rate_limited(retry_after, lang).into()),
     })
+}
+
+pub fn reported(outcome: ReportOutcome, lang: Lang) -> ReportUnrecognizedChangePayload {
+    match outcome {
+        ReportOutcome::Locked { masked_destination } => ReportUnrecognizedChangePayload {
+            locked: true,
+            masked_destination: Some(masked_destination),
+            errors: Vec::new(),
+        },
+        ReportOutcome::InvalidToken => ReportUnrecognizedChangePayload::refused(vec![UserError::new(
+            ErrorCode::InvalidToken,
+            &["token"],
+            lang,
+        )]),
+    }
 }

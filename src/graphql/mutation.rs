@@ -7,8 +7,8 @@ use super::{
     request::{Call, session},
     types::{
         ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, IssueResetTokenPayload,
-        ReauthenticatePayload, ResetCredential, ResetPasswordInput, ResetPasswordPayload, ResetRequest,
-        SignInPayload, VerifyResetTokenPayload,
+        ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential, ResetPasswordInput,
+        ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
     },
 };
 use crate::{
@@ -59,6 +59,30 @@ impl MutationRoot {
             let credential = parse::credential(credential, VERIFY_CREDENTIAL, call.lang)?;
             let result = call.recovery.password_reset.verify(&on, credential).await?;
             Ok(answers::verified(result, call.lang))
+        })
+        .await
+    }
+
+    /// "That wasn't me": acts on the link of a password-changed notice. In one step every session
+    /// and reset link of the member is revoked, password sign-in is locked until the next reset,
+    /// the token is spent, a fresh reset link and code are mailed to the member, and the report is
+    /// audited. The link's page calls this after asking (opening the link does nothing by itself).
+    #[graphql(complexity = "child_complexity + 100")]
+    async fn report_unrecognized_change(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(secret, desc = "The `report` token of the notice's link.")] token: String,
+    ) -> async_graphql::Result<ReportUnrecognizedChangePayload> {
+        let call = Call::of(ctx)?;
+        call.answer(async {
+            let on = call.on_site(None)?;
+            let token = parse::report_token(&token, call.lang)?;
+            let outcome = call
+                .recovery
+                .password_reset
+                .report_unrecognized_change(&on, &token)
+                .await?;
+            Ok(answers::reported(outcome, call.lang))
         })
         .await
     }

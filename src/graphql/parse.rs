@@ -6,6 +6,7 @@ use super::{
 };
 use crate::{
     domain::{
+        change_report::ReportToken,
         email::Email,
         grant::{ResetCode, ResetToken},
         keyed_hash::Ci,
@@ -66,6 +67,11 @@ pub fn credential(
             Ok(Credential::Code { by, code })
         }
     }
+}
+
+/// Parses the token of a "that wasn't me" link.
+pub fn report_token(raw: &str, lang: Lang) -> Result<ReportToken, UserError> {
+    ReportToken::parse(raw).map_err(|_| UserError::new(ErrorCode::InvalidToken, &["token"], lang))
 }
 
 /// Parses the `by` argument of `issueResetToken`.

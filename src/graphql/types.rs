@@ -463,6 +463,18 @@ pub struct ResetPasswordPayload {
     pub errors: Vec<UserError>,
 }
 
+/// Result of `reportUnrecognizedChange`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct ReportUnrecognizedChangePayload {
+    /// True when every session and reset link of the account was revoked, password sign-in is
+    /// locked until the next reset, and a fresh reset link and code were mailed.
+    pub locked: bool,
+    /// Where the fresh reset link and code were sent, masked.
+    pub masked_destination: Option<String>,
+    /// Why nothing was done (INVALID_TOKEN: unknown, used or expired); empty on success.
+    pub errors: Vec<UserError>,
+}
+
 /// Result of `signIn`.
 #[derive(SimpleObject, Debug, Default)]
 pub struct SignInPayload {
@@ -546,4 +558,5 @@ payloads!(
     SignInPayload,
     ReauthenticatePayload,
     ChangePasswordPayload,
+    ReportUnrecognizedChangePayload,
 );

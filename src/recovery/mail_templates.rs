@@ -80,28 +80,63 @@ pub fn reset_mail(lang: Lang, to: &str, entries: &[ResetEntry], expires_minutes:
     }
 }
 
+/// What a "your password was changed" notice says: when, from where, and the "that wasn't me"
+/// link with its lifetime.
+pub struct ChangeNotice<'a> {
+    pub login_id: &'a str,
+    pub at: DateTime<Utc>,
+    /// The client's network, already masked (IPv4 /24, IPv6 /48).
+    pub from_network: Option<&'a str>,
+    pub report_link: &'a str,
+    pub report_days: u64,
+}
+
 /// The notice sent after a password was reset or changed.
-pub fn password_changed_mail(lang: Lang, to: &str, login_id: &str, at: DateTime<Utc>) -> OutgoingMail {
-    let when = at.format("%Y-%m-%d %H:%M UTC").to_string();
-    let (subject, body, not_you) = match lang {
+pub fn password_changed_mail(lang: Lang, to: &str, notice: &ChangeNotice<'_>) -> OutgoingMail {
+    let when = notice.at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let login_id = notice.login_id;
+    let days = notice.report_days;
+    let (subject, body, from, not_you) = match lang {
         Lang::En => (
             "Your password was changed",
             format!("The password of your account {login_id} was changed at {when}."),
-            "If this was not you, reset your password now and contact support.",
+            notice
+                .from_network
+                .map(|n| format!("The change came from the network {n}."))
+                .unwrap_or_else(|| "The network of the change is not known.".to_owned()),
+            format!(
+                "If this was not you, open the link below (\"that wasn't me\", valid {days} days): every \
+                 session is signed out, password sign-in is locked and a fresh reset link is mailed to you."
+            ),
         ),
         Lang::Ko => (
             "비밀번호가 변경되었습니다",
             format!("{login_id} 계정의 비밀번호가 {when}에 변경되었습니다."),
-            "본인이 변경하지 않았다면 지금 비밀번호를 재설정하고 고객센터에 알려주세요.",
+            notice
+                .from_network
+                .map(|n| format!("변경 요청은 {n} 네트워크에서 왔습니다."))
+                .unwrap_or_else(|| "변경 요청의 네트워크는 알 수 없습니다.".to_owned()),
+            format!(
+                "본인이 변경하지 않았다면 아래 링크를 여세요({days}일간 유효): 모든 세션이 로그아웃되고 \
+                 비밀번호 로그인이 잠기며 새 재설정 링크가 메일로 발송됩니다."
+            ),
         ),
     };
+    let link = notice.report_link;
     OutgoingMail {
         to: to.to_owned(),
         subject: subject.to_owned(),
-        text: format!("{body}\n\n{not_you}\n"),
+        text: format!("{body}\n{from}\n\n{not_you}\n{link}\n"),
         html: html_page(
             subject,
-            &format!("<p>{}</p><p>{}</p>", escape(&body), escape(not_you)),
+            &format!(
+                "<p>{}<br>{}</p><p>{}</p><p><a href=\"{}\">{}</a></p>",
+                escape(&body),
+                escape(&from),
+                escape(&not_you),
+                escape(link),
+                escape(link)
+            ),
         ),
     }
 }
@@ -168,13 +203,25 @@ mod tests {
     }
 
     #[test]
-    fn change_notice_names_the_account() {
-        let mail = password_changed_mail(Lang::En, "a@b.co", "kim01", Utc::now());
-        assert!(mail.text.contains("kim01") && mail.subject.contains("changed"));
+    fn change_notice_names_the_account_the_network_and_the_report_link() {
+        let notice = ChangeNotice {
+            login_id: "kim01",
+            at: Utc::now(),
+            from_network: Some("203.0.113.0/24"),
+            report_link: "https://x.example/reset?report=R&x=1",
+            report_days: 7,
+        };
+        for lang in [Lang::En, Lang::Ko] {
+            let mail = password_changed_mail(lang, "a@b.co", &notice);
+            for needle in ["kim01", "203.0.113.0/24", "?report=R&x=1", "7"] {
+                assert!(mail.text.contains(needle), "{lang:?} text lacks {needle}");
+            }
+            assert!(mail.html.contains("?report=R&amp;x=1"), "{lang:?}");
+        }
         assert!(
-            password_changed_mail(Lang::Ko, "a@b.co", "kim01", Utc::now())
-                .text
-                .contains("kim01")
+            password_changed_mail(Lang::En, "a@b.co", &notice)
+                .subject
+                .contains("changed")
         );
     }
 }

@@ -1,5 +1,6 @@
 //! The use cases of account recovery, the modules they share and the ports they need; `Recovery`
 //! wires them to their adapters once at start.
+pub mod change_notice;
 pub mod context;
 pub mod errors;
 pub mod find_id;
@@ -24,6 +25,7 @@ use tokio::sync::Notify;
 use crate::{
     domain::{keyed_hash::KeyedHasher, password_policy::PasswordPolicy, site::SiteId},
     recovery::{
+        change_notice::ChangeNotices,
         find_id::FindId,
         members::MemberAdmin,
         new_password::NewPasswords,
@@ -90,6 +92,10 @@ impl Recovery {
             default_policy.clone(),
         );
         let mail_wake = Arc::new(Notify::new());
+        let notices = ChangeNotices {
+            public_reset_url: reset.public_reset_url.clone(),
+            report_ttl: reset.report_ttl,
+        };
         let new_passwords = NewPasswords {
             members: ports.members.clone(),
             hasher: ports.hasher.clone(),
@@ -133,6 +139,7 @@ impl Recovery {
                 signed_in,
                 passwords,
                 new_passwords: new_passwords.clone(),
+                notices: notices.clone(),
                 mail_wake: mail_wake.clone(),
             },
             password_reset: PasswordReset {
@@ -147,6 +154,7 @@ impl Recovery {
                 new_passwords,
                 rate_limits: rate_limits.clone(),
                 settings: reset,
+                notices,
                 mail_wake: mail_wake.clone(),
             },
             activity: RecoveryActivity {

@@ -13,14 +13,14 @@ use crate::{
         session::SessionInfo,
     },
     recovery::{
+        change_notice::ChangeNotices,
         context::RequestContext,
         errors::RecoveryError,
-        mail_templates::password_changed_mail,
         new_password::{Judgement, NewPasswords, PasswordProblem},
         password_check::{PasswordCheck, PasswordChecks},
         ports::{
-            AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, MemberDirectory, PasswordChange,
-            PasswordHasher, SessionStore, TokenStore,
+            AuditEvent, AuditKind, AuditOutcome, MemberDirectory, PasswordChange, PasswordHasher,
+            SessionStore, TokenStore,
         },
         signed_in::SignedIn,
     },
@@ -75,6 +75,7 @@ pub struct PasswordChanges {
     pub(crate) signed_in: SignedIn,
     pub(crate) passwords: PasswordChecks,
     pub(crate) new_passwords: NewPasswords,
+    pub(crate) notices: ChangeNotices,
     pub(crate) mail_wake: Arc<Notify>,
 }
 
@@ -126,15 +127,11 @@ impl PasswordChanges {
                     Judgement::Rejected(problems) => return Ok(ChangeOutcome::Rejected(problems)),
                 };
                 let hash = self.hasher.hash(accepted.password()).await?;
-                let notice =
-                    password_changed_mail(ctx.lang, member.email.as_str(), member.login_id.as_str(), now);
-                let meta = MailMeta {
-                    site: member.site_id.clone(),
-                    member: Some(member.id.clone()),
-                    kind: MailKind::PasswordChanged,
-                    grants: Vec::new(),
-                };
-                (Some(hash), Some((meta, notice)), AuditOutcome::Changed)
+                (
+                    Some(hash),
+                    Some(self.notices.notice(ctx, &member, now)),
+                    AuditOutcome::Changed,
+                )
             }
         };
         let changed = new_hash.is_some();
@@ -152,7 +149,8 @@ impl PasswordChanges {
                 new_hash,
                 changed_at: now,
                 history_size: policy.history_size,
-                notice,
+                report: notice.as_ref().map(|(_, report)| report.clone()),
+                notice: notice.map(|(notice, _)| notice),
                 audit: AuditEvent {
                     site: member.site_id.clone(),
                     member: Some(member.id.clone()),

@@ -80,6 +80,14 @@ pub trait MemberDirectory: Send + Sync {
     /// Sets the new hash, moves the old one into the history (trimmed to `history_size`), queues
     /// the notice and writes the audit event — all in one transaction.
     async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError>;
+    /// "That wasn't me": spends the report token (once, if live at `now`) and locks the member's
+    /// password sign-in, in one transaction. The member, or `None` for an unknown, used or
+    /// expired token.
+    async fn report_change(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Member>, StoreError>;
     /// Replaces the hash of the same password with a stronger one (argon2 parameters raised, or a
     /// legacy bcrypt hash), if it is still `old`. History and `passwordChangedAt` stay.
     async fn upgrade_hash(&self, id: &MemberId, old: &StoredHash, new: &StoredHash)
@@ -491,7 +499,16 @@ pub struct PasswordChange {
     /// Earlier hashes to keep (the replaced current one included); older ones are deleted.
     pub history_size: usize,
     pub notice: Option<(MailMeta, OutgoingMail)>,
+    /// The "that wasn't me" token the notice carries, stored with it.
+    pub report: Option<NewChangeReport>,
     pub audit: AuditEvent,
+}
+
+/// A "that wasn't me" token to store (its hash) with the notice that carries it.
+#[derive(Debug, Clone)]
+pub struct NewChangeReport {
+    pub token: TokenHash,
+    pub expires_at: DateTime<Utc>,
 }
 
 #[cfg(test)]

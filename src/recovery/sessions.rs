@@ -92,7 +92,9 @@ impl Sessions {
             .filter(|m| m.status != MemberStatus::Withdrawn);
         let right = self.passwords.verify(member.as_ref(), password).await?;
         let member = match member {
-            Some(m) if right && m.status == MemberStatus::Active => m,
+            // A member who reported a change they did not make signs in again only after a reset;
+            // until then the right password answers like a wrong one.
+            Some(m) if right && m.status == MemberStatus::Active && !m.sign_in_locked => m,
             other => {
                 self.passwords.count_client_failure(ctx).await?;
                 self.audit

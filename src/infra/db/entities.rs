@@ -41,6 +41,7 @@ pub mod member {
         pub status: String,
         pub created_at: DateTime,
         pub updated_at: DateTime,
+        pub sign_in_locked: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -110,6 +111,26 @@ pub mod mail_outbox {
         pub last_error: Option<String>,
         pub created_at: DateTime,
         pub sent_at: Option<DateTime>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod change_report {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "change_reports")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub token_hash: String,
+        pub member_id: String,
+        pub expires_at: DateTime,
+        pub used_at: Option<DateTime>,
+        pub created_at: DateTime,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -4,6 +4,7 @@
 use std::{future::Future, time::Duration};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
@@ -11,6 +12,7 @@ use crate::{
         keyed_hash::CiHash,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
+        opaque_token::TokenHash,
         site::SiteId,
     },
     recovery::ports::{
@@ -68,6 +70,13 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     }
     async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError> {
         self.run(self.inner.apply_password_change(change)).await
+    }
+    async fn report_change(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Member>, StoreError> {
+        self.run(self.inner.report_change(token, now)).await
     }
     async fn upgrade_hash(
         &self,

@@ -49,7 +49,7 @@ pub enum IssueResult {
 }
 
 impl PasswordReset {
-    fn link(&self, token: &ResetToken) -> String {
+    pub(super) fn link(&self, token: &ResetToken) -> String {
         let mut url = self.settings.public_reset_url.clone();
         url.query_pairs_mut().append_pair("token", token.expose());
         url.to_string()

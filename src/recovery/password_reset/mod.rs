@@ -3,6 +3,7 @@
 //! per step; this one holds the use case, its settings and what the steps share.
 mod credential;
 mod issue;
+mod report;
 mod reset;
 
 use std::{sync::Arc, time::Duration};
@@ -12,6 +13,7 @@ use tokio::sync::Notify;
 pub use self::{
     credential::VerifyResult,
     issue::{IssueResult, ResetRequest},
+    report::ReportOutcome,
     reset::ResetOutcome,
 };
 use crate::{
@@ -23,6 +25,7 @@ use crate::{
         member::{Member, MemberStatus, MemberType},
     },
     recovery::{
+        change_notice::ChangeNotices,
         new_password::NewPasswords,
         ports::{AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, SessionStore, TokenStore},
         rate_limits::RateLimits,
@@ -42,6 +45,8 @@ pub struct ResetSettings {
     pub reset_elevation_window: Duration,
     /// Base of the links in mails (`PUBLIC_RESET_URL`), never the request's Host.
     pub public_reset_url: url::Url,
+    /// How long the "that wasn't me" token of a password-changed notice lives.
+    pub report_ttl: Duration,
 }
 
 /// Why a request about a known account is refused (identity path only; the e-mail paths never say).
@@ -84,6 +89,7 @@ pub struct PasswordReset {
     pub(crate) new_passwords: NewPasswords,
     pub(crate) rate_limits: RateLimits,
     pub(crate) settings: ResetSettings,
+    pub(crate) notices: ChangeNotices,
     pub(crate) mail_wake: Arc<Notify>,
 }
 

@@ -12,10 +12,9 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        mail_templates::password_changed_mail,
         new_password::{Judgement, PasswordProblem},
         password_check::member_throttle_key,
-        ports::{AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, PasswordChange},
+        ports::{AuditEvent, AuditKind, AuditOutcome, PasswordChange},
     },
 };
 
@@ -73,7 +72,7 @@ impl PasswordReset {
         // with the old password outlives the reset.
         self.sessions.revoke_sessions(&owner, None).await?;
         let now = Utc::now();
-        let notice = password_changed_mail(ctx.lang, member.email.as_str(), member.login_id.as_str(), now);
+        let (notice, report) = self.notices.notice(ctx, &member, now);
         let updated = self
             .members
             .apply_password_change(PasswordChange {
@@ -81,15 +80,8 @@ impl PasswordReset {
                 new_hash: Some(new_hash),
                 changed_at: now,
                 history_size: policy.history_size,
-                notice: Some((
-                    MailMeta {
-                        site: ctx.site.clone(),
-                        member: Some(member.id.clone()),
-                        kind: MailKind::PasswordChanged,
-                        grants: Vec::new(),
-                    },
-                    notice,
-                )),
+                notice: Some(notice),
+                report: Some(report),
                 audit: AuditEvent {
                     site: ctx.site.clone(),
                     member: Some(member.id.clone()),

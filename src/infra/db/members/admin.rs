@@ -102,6 +102,7 @@ impl MemberAdminStore for SeaMemberStore {
                 status: Set(m.status.code().to_owned()),
                 created_at: Set(now),
                 updated_at: Set(now),
+                sign_in_locked: Set(false),
             };
             member::Entity::insert(row).exec(&txn).await.map_err(map_db_err)?;
             ids.push(MemberId(id));

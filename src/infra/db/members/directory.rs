@@ -1,9 +1,9 @@
 //! The member directory the use cases read and write on every request, on SeaORM.
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select,
-    TransactionTrait,
+    TransactionTrait, sea_query::Expr,
 };
 
 use super::{SeaMemberStore, parse_policy, to_member};
@@ -13,11 +13,12 @@ use crate::{
         keyed_hash::CiHash,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
+        opaque_token::TokenHash,
         site::SiteId,
     },
     infra::db::{
         audit::insert_audit,
-        entities::{member, password_history, site},
+        entities::{change_report, member, password_history, site},
         map_db_err,
         outbox::insert_outbox,
         time::to_naive,
@@ -150,6 +151,8 @@ impl MemberDirectory for SeaMemberStore {
         let mut active: member::ActiveModel = row.into();
         if let Some(new_hash) = &change.new_hash {
             active.password_hash = Set(Some(new_hash.0.clone()));
+            // A new password ends a "that wasn't me" lock (only a reset can get here then).
+            active.sign_in_locked = Set(false);
         }
         active.password_changed_at = Set(Some(to_naive(change.changed_at)));
         active.updated_at = Set(to_naive(Utc::now()));
@@ -157,9 +160,60 @@ impl MemberDirectory for SeaMemberStore {
         if let Some((meta, mail)) = &change.notice {
             insert_outbox(&txn, &self.sealer, meta, mail).await?;
         }
+        if let Some(report) = &change.report {
+            let row = change_report::ActiveModel {
+                token_hash: Set(report.token.0.clone()),
+                member_id: Set(change.member.0.clone()),
+                expires_at: Set(to_naive(report.expires_at)),
+                used_at: Set(None),
+                created_at: Set(to_naive(change.changed_at)),
+            };
+            change_report::Entity::insert(row)
+                .exec(&txn)
+                .await
+                .map_err(map_db_err)?;
+        }
         insert_audit(&txn, &change.audit).await?;
         txn.commit().await.map_err(map_db_err)?;
         to_member(updated)
+    }
+
+    async fn report_change(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Member>, StoreError> {
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        // Spent by exactly one caller: the row changes only while unused and unexpired.
+        let spent = change_report::Entity::update_many()
+            .col_expr(change_report::Column::UsedAt, Expr::value(to_naive(now)))
+            .filter(change_report::Column::TokenHash.eq(token.0.as_str()))
+            .filter(change_report::Column::UsedAt.is_null())
+            .filter(change_report::Column::ExpiresAt.gt(to_naive(now)))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        if spent.rows_affected != 1 {
+            return Ok(None);
+        }
+        let report = change_report::Entity::find_by_id(token.0.as_str())
+            .one(&txn)
+            .await
+            .map_err(map_db_err)?
+            .ok_or_else(|| StoreError::Internal("report vanished while spent".into()))?;
+        member::Entity::update_many()
+            .col_expr(member::Column::SignInLocked, Expr::value(true))
+            .col_expr(member::Column::UpdatedAt, Expr::value(to_naive(now)))
+            .filter(member::Column::Id.eq(report.member_id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        let row = member::Entity::find_by_id(report.member_id.as_str())
+            .one(&txn)
+            .await
+            .map_err(map_db_err)?;
+        txn.commit().await.map_err(map_db_err)?;
+        row.map(to_member).transpose()
     }
 
     async fn upgrade_hash(

@@ -1,0 +1,103 @@
+//! "That wasn't me": the member reports a password change they did not make. In one step the
+//! report token is spent and password sign-in locked (one transaction), every session and grant of
+//! the member dies, and a fresh reset link and code go to the member's address.
+use chrono::Utc;
+
+use super::{PasswordReset, owner_of};
+use crate::{
+    domain::{
+        change_report::ReportToken,
+        grant::{GrantPurpose, NewGrant, ResetCode, ResetToken},
+        masking::mask_email,
+        member::Member,
+    },
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        mail_templates::{ResetEntry, reset_mail},
+        ports::{AuditKind, AuditOutcome, MailKind, MailMeta},
+        rate_limits::Operation,
+    },
+};
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Sign-in is locked and a reset mail is on its way to this (masked) address.
+    Locked { masked_destination: String },
+    /// Unknown, used or expired token.
+    InvalidToken,
+}
+
+impl PasswordReset {
+    /// Acts on a "that wasn't me" link. The token is guessed no more cheaply than a reset token:
+    /// the same per-client budget.
+    #[tracing::instrument(skip_all, fields(op = "report_unrecognized_change"))]
+    pub async fn report_unrecognized_change(
+        &self,
+        ctx: &RequestContext,
+        token: &ReportToken,
+    ) -> Result<ReportOutcome, RecoveryError> {
+        self.rate_limits
+            .admit(Operation::VerifyResetToken, ctx, None)
+            .await?;
+        let Some(member) = self.members.report_change(&token.hash(), Utc::now()).await? else {
+            self.audit
+                .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::InvalidToken)
+                .await;
+            return Ok(ReportOutcome::InvalidToken);
+        };
+        let owner = owner_of(&member);
+        // Whoever changed the password is signed out, and no link they may hold still works.
+        self.sessions.revoke_sessions(&owner, None).await?;
+        self.tokens.revoke_grants(&owner).await?;
+        let on_site = RequestContext {
+            site: member.site_id.clone(),
+            ..ctx.clone()
+        };
+        self.mail_fresh_reset(&on_site, &member).await?;
+        self.audit
+            .note(
+                &on_site,
+                Some(&member),
+                AuditKind::ChangeReported,
+                AuditOutcome::MailQueued,
+            )
+            .await;
+        Ok(ReportOutcome::Locked {
+            masked_destination: mask_email(member.email.as_str()),
+        })
+    }
+
+    /// A new link and code for the member, replacing any grant, past every cooldown: the owner
+    /// needs them now.
+    async fn mail_fresh_reset(&self, ctx: &RequestContext, member: &Member) -> Result<(), RecoveryError> {
+        let owner = owner_of(member);
+        let token = ResetToken::generate();
+        let code = ResetCode::generate();
+        let grant = NewGrant::new(
+            GrantPurpose::Email,
+            token.hash(),
+            Some(code.hash(&self.keys, &owner)),
+            self.settings.email_ttl,
+        );
+        self.tokens.issue_grant(&owner, &grant, None).await?;
+        let minutes = i64::try_from(self.settings.email_ttl.as_secs() / 60)
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let entry = ResetEntry {
+            login_id: member.login_id.as_str().to_owned(),
+            link: self.link(&token),
+            code: code.expose().to_owned(),
+        };
+        let mail = reset_mail(ctx.lang, member.email.as_str(), &[entry], minutes);
+        let meta = MailMeta {
+            site: member.site_id.clone(),
+            member: Some(member.id.clone()),
+            kind: MailKind::ResetRequested,
+            grants: vec![(owner, grant.id)],
+        };
+        self.outbox.enqueue(&meta, &mail).await?;
+        self.mail_wake.notify_one();
+        Ok(())
+    }
+}
