@@ -11,5 +11,6 @@ pub mod member;
 pub mod opaque_token;
 pub mod password;
 pub mod password_policy;
+pub mod recovery_code;
 pub mod session;
 pub mod site;
