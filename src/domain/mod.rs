@@ -10,5 +10,6 @@ pub mod member;
 pub mod opaque_token;
 pub mod password;
 pub mod password_policy;
+pub mod reset_nonce;
 pub mod session;
 pub mod site;

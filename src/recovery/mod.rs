@@ -30,8 +30,8 @@ use crate::{
         password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
         ports::{
-            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, SessionStore,
-            TokenStore,
+            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, ResetQueue,
+            SessionStore, TokenStore,
         },
         rate_limits::{RateLimitTable, RateLimits},
         sessions::{SessionSettings, Sessions},
@@ -53,6 +53,8 @@ pub struct Ports {
     pub hasher: Arc<dyn PasswordHasher>,
     pub outbox: Arc<dyn MailOutbox>,
     pub audit: Arc<dyn AuditLog>,
+    /// The hand-off of e-mail reset requests to the resolvers.
+    pub reset_queue: Arc<dyn ResetQueue>,
 }
 
 /// Every use case, wired to its ports once at start; cheap to clone into each request.
@@ -145,6 +147,8 @@ impl Recovery {
                 rate_limits: rate_limits.clone(),
                 settings: reset,
                 mail_wake: mail_wake.clone(),
+                queue: ports.reset_queue.clone(),
+                resolve_wake: Arc::new(Notify::new()),
             },
             sessions,
             rate_limits,
