@@ -84,6 +84,8 @@ struct Bench {
     db: BenchDatabase,
     seconds: Duration,
     settle: Duration,
+    /// The Redis URL and the key of the reset hand-off stream.
+    handoff: (String, String),
 }
 
 impl Bench {
@@ -140,10 +142,30 @@ impl Bench {
     }
 
     fn backlog(&self) -> u64 {
+        self.mail_backlog() + self.handoff_backlog()
+    }
+
+    fn mail_backlog(&self) -> u64 {
         self.db
             .scalar("select count(*) from mail_outbox where status = 'PENDING'")
             .parse()
             .unwrap_or(0)
+    }
+
+    /// Reset requests handed off and not yet resolved: the stream's length (acknowledged entries
+    /// are deleted), plus any rows of the table hand-off.
+    fn handoff_backlog(&self) -> u64 {
+        let (url, key) = &self.handoff;
+        let stream = redis::Client::open(url.as_str())
+            .and_then(|c| c.get_connection())
+            .and_then(|mut conn| redis::cmd("XLEN").arg(key).query::<u64>(&mut conn))
+            .unwrap_or(0);
+        let table: u64 = self
+            .db
+            .scalar("select count(*) from reset_requests")
+            .parse()
+            .unwrap_or(0);
+        stream + table
     }
 }
 
@@ -171,13 +193,12 @@ async fn main() {
 
     let smtp = smtp_server::SmtpServer::start().await;
     let db = BenchDatabase::create(&admin_url, "load");
+    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let handoff = (redis_url.clone(), format!("{prefix}:resets"));
     let env: Vec<(String, String)> = [
         ("DATABASE_URL", db.url()),
         ("REDIS_URL", redis_url),
-        (
-            "REDIS_KEY_PREFIX",
-            format!("bench-{}", uuid::Uuid::new_v4().simple()),
-        ),
+        ("REDIS_KEY_PREFIX", prefix),
         ("SMTP_URL", smtp.url()),
         ("DEMO", "false".into()),
         ("SECRET_KEY", service::BENCH_SECRET_KEY.into()),
@@ -217,6 +238,7 @@ async fn main() {
         db,
         seconds,
         settle: Duration::from_secs(env_or("BENCH_STATS_SETTLE_SECS", "11").parse().unwrap()),
+        handoff,
     };
     println!(
         "service pid {} on port {}, {members} members, idle RSS {:.1} MiB, {} s per run",
@@ -295,7 +317,8 @@ async fn main() {
             .await;
         issue_rows.push((connections, known_row, unknown_row));
     }
-    let backlog = bench.backlog();
+    let (handed_off, queued_mail) = (bench.handoff_backlog(), bench.mail_backlog());
+    let backlog = handed_off + queued_mail;
     let drain_started = Instant::now();
     while bench.backlog() > 0 && drain_started.elapsed() < Duration::from_secs(300) {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -303,7 +326,7 @@ async fn main() {
     let drained_in = drain_started.elapsed();
     let still_pending = bench.backlog();
     println!(
-        "mail backlog after the issue runs: {backlog} pending; {} after {drained_in:.1?} ({} mails reached SMTP)",
+        "backlog after the issue runs: {backlog} pending ({handed_off} reset requests handed off and unresolved, {queued_mail} mails queued); {} after {drained_in:.1?} ({} mails reached SMTP)",
         still_pending,
         smtp.messages().len()
     );

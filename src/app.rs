@@ -16,11 +16,14 @@ use crate::{
         trusted_documents::TrustedDocuments,
     },
     infra::{
-        db::{self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox, timeouts::Timed},
+        db::{
+            self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox,
+            reset_requests::SeaResetQueue, timeouts::Timed,
+        },
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
         memory::MemoryStore,
-        redis::RedisStore,
+        redis::{RedisStore, reset_queue::RedisResetQueue},
         sealer::Sealer,
     },
     recovery::{
@@ -28,8 +31,8 @@ use crate::{
         mail_delivery::MailDelivery,
         members::DemoMember,
         password_check::ThrottleSettings,
-        password_reset::ResetSettings,
-        ports::{Limiter, Mailer, SessionStore, TokenStore},
+        password_reset::{ResetSettings, ResolverSettings},
+        ports::{Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
         sessions::SessionSettings,
     },
 };
@@ -41,6 +44,14 @@ pub enum TokenBackend {
     Configured,
     InProcess,
 }
+
+/// Grants, sessions, counters and the reset hand-off.
+type StateStores = (
+    Arc<dyn TokenStore>,
+    Arc<dyn SessionStore>,
+    Arc<dyn Limiter>,
+    Arc<dyn ResetQueue>,
+);
 
 /// Connects to the database (applying pending migrations) and the token store, and wires every
 /// use case.
@@ -56,28 +67,30 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     let hasher = Argon2Hasher::new(settings.argon2, settings.hash_concurrency).context("argon2 settings")?;
     let keys = KeyedHasher::new(settings.secret_key_bytes());
     let sealer = Sealer::new(&keys);
-    // Grants, sessions and counters share one Redis connection, or live in this process.
-    let (token_store, sessions, limiter): (Arc<dyn TokenStore>, Arc<dyn SessionStore>, Arc<dyn Limiter>) =
-        match (&settings.redis_url, tokens) {
-            (Some(url), TokenBackend::Configured) => {
-                let ca = read_ca(settings.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
-                let redis = Arc::new(
-                    RedisStore::connect_trusting(
-                        url.expose_secret(),
-                        &settings.redis_key_prefix,
-                        settings.redis_timeout,
-                        ca.as_deref(),
-                    )
-                    .await
-                    .context("connecting to Redis (REDIS_URL)")?,
-                );
-                (redis.clone(), redis.clone(), redis)
-            }
-            _ => {
-                let memory = Arc::new(MemoryStore::new());
-                (memory.clone(), memory.clone(), memory)
-            }
-        };
+    // Grants, sessions, counters and the reset hand-off share one Redis connection; without Redis
+    // the first three live in this process and the hand-off is a table.
+    let (token_store, sessions, limiter, reset_queue): StateStores = match (&settings.redis_url, tokens) {
+        (Some(url), TokenBackend::Configured) => {
+            let ca = read_ca(settings.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
+            let redis = Arc::new(
+                RedisStore::connect_trusting(
+                    url.expose_secret(),
+                    &settings.redis_key_prefix,
+                    settings.redis_timeout,
+                    ca.as_deref(),
+                )
+                .await
+                .context("connecting to Redis (REDIS_URL)")?,
+            );
+            let queue = Arc::new(RedisResetQueue::new(redis.clone()));
+            (redis.clone(), redis.clone(), redis, queue)
+        }
+        _ => {
+            let memory = Arc::new(MemoryStore::new());
+            let queue = Arc::new(Timed::new(SeaResetQueue::new(db.clone()), settings.db_timeout));
+            (memory.clone(), memory.clone(), memory, queue)
+        }
+    };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
         members: Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
@@ -91,6 +104,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
             settings.db_timeout,
         )),
         audit: Arc::new(Timed::new(SeaAuditLog::new(db), settings.db_timeout)),
+        reset_queue,
     };
     let public_reset_url = url::Url::parse(&settings.public_reset_url).context("PUBLIC_RESET_URL")?;
     Ok(Recovery::new(
@@ -248,10 +262,24 @@ impl Application {
         &self.demo_members
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight and lets the mail
-    /// worker finish the message it is sending.
+    /// Serves until `shutdown` completes, then finishes the requests in flight, lets the resolver
+    /// finish its batch and the mail worker the message it is sending.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, worker_stop) = watch::channel(false);
+        let resolver: Option<JoinHandle<()>> = self.settings.reset_resolver.then(|| {
+            let settings = ResolverSettings {
+                lease: self.settings.reset_resolver_lease,
+                poll_every: self.settings.reset_resolver_poll,
+                batch: self.settings.reset_resolver_batch.max(1),
+            };
+            tokio::spawn(
+                self.state
+                    .recovery
+                    .password_reset
+                    .clone()
+                    .run_resolver(settings, worker_stop.clone()),
+            )
+        });
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
         let limits = ConnectionLimits {
             header_read_timeout: self.settings.header_read_timeout,
@@ -268,6 +296,9 @@ impl Application {
         let app = router(self.state, &self.settings);
         let served = connections::serve(self.listener, app, limits, shutdown).await;
         let _ = stop_worker.send(true);
+        if let Some(resolver) = resolver {
+            let _ = resolver.await;
+        }
         let _ = worker.await;
         if let Some(metrics_server) = metrics_server
             && let Ok(Err(e)) = metrics_server.await

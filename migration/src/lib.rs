@@ -8,6 +8,7 @@ mod m20261124_000004_create_audit_events;
 mod m20261124_000005_create_mail_outbox;
 mod m20261201_000006_byte_wise_member_keys;
 mod m20261202_000007_change_reports;
+mod m20261202_000008_reset_hand_off;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000005_create_mail_outbox::Migration),
             Box::new(m20261201_000006_byte_wise_member_keys::Migration),
             Box::new(m20261202_000007_change_reports::Migration),
+            Box::new(m20261202_000008_reset_hand_off::Migration),
         ]
     }
 }

@@ -12,5 +12,6 @@ pub mod opaque_token;
 pub mod password;
 pub mod password_policy;
 pub mod recovery_code;
+pub mod reset_nonce;
 pub mod session;
 pub mod site;

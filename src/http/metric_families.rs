@@ -87,6 +87,11 @@ pub const FAMILIES: &[Family] = &[
         "Queued mails not sent because their grant was spent or expired.",
     ),
     family(
+        "reset_requests_resolved_total",
+        Kind::Counter,
+        "E-mail reset requests handed off and resolved (accounts found, grants issued, mail queued).",
+    ),
+    family(
         "mail_retried_total",
         Kind::Counter,
         "Mail attempts that failed and will be retried.",

@@ -4,4 +4,5 @@ pub mod hasher;
 pub mod mailer;
 pub mod memory;
 pub mod redis;
+pub mod reset_entry;
 pub mod sealer;

@@ -33,8 +33,8 @@ use crate::{
         password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
         ports::{
-            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, SessionStore,
-            TokenStore,
+            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, ResetQueue,
+            SessionStore, TokenStore,
         },
         rate_limits::{RateLimitTable, RateLimits},
         recovery_activity::RecoveryActivity,
@@ -57,6 +57,8 @@ pub struct Ports {
     pub hasher: Arc<dyn PasswordHasher>,
     pub outbox: Arc<dyn MailOutbox>,
     pub audit: Arc<dyn AuditLog>,
+    /// The hand-off of e-mail reset requests to the resolvers.
+    pub reset_queue: Arc<dyn ResetQueue>,
 }
 
 /// Every use case, wired to its ports once at start; cheap to clone into each request.
@@ -156,6 +158,8 @@ impl Recovery {
                 settings: reset,
                 notices,
                 mail_wake: mail_wake.clone(),
+                queue: ports.reset_queue.clone(),
+                resolve_wake: Arc::new(Notify::new()),
             },
             activity: RecoveryActivity {
                 audit: ports.audit.clone(),

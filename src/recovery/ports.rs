@@ -13,10 +13,12 @@ use crate::{
             TokenHash,
         },
         keyed_hash::CiHash,
+        lang::Lang,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password::Password,
         password_policy::PasswordPolicy,
+        reset_nonce::ResetNonce,
         session::{LimitDecision, NewSession, SessionInfo},
         site::SiteId,
     },
@@ -67,6 +69,14 @@ pub trait MemberDirectory: Send + Sync {
     -> Result<Option<Member>, StoreError>;
     /// Every member of the site with that e-mail, oldest first.
     async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError>;
+    /// Every member of the site with one of these e-mails, oldest first: one query for a batch.
+    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError>;
+    /// The members of the site with one of these login IDs: one query for a batch.
+    async fn find_by_login_ids(
+        &self,
+        site: &SiteId,
+        login_ids: &[LoginId],
+    ) -> Result<Vec<Member>, StoreError>;
     /// Every member of the site with that identity and join type, oldest first.
     async fn find_by_identity(
         &self,
@@ -291,6 +301,72 @@ pub trait MailOutbox: Send + Sync {
     async fn mark_failed(&self, id: i64, error: &str, retry_in: Option<Duration>) -> Result<(), StoreError>;
     /// Obsolete (its grant was spent or expired): the body is erased, nothing is sent.
     async fn mark_dropped(&self, id: i64) -> Result<(), StoreError>;
+    /// Queues the mails and writes the audit events of one resolved batch, all in one transaction.
+    /// A mail whose key is already queued is not added again (a batch resolved twice mails once).
+    async fn enqueue_resolved(&self, mails: &[KeyedMail], events: &[AuditEvent]) -> Result<(), StoreError>;
+}
+
+/// A mail with the key that makes queueing it idempotent.
+#[derive(Debug, Clone)]
+pub struct KeyedMail {
+    pub key: String,
+    pub meta: MailMeta,
+    pub mail: OutgoingMail,
+}
+
+/// What a reset request on an e-mail path names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResetTarget {
+    /// Every password account of this address.
+    Email(Email),
+    /// This account, if the address is its own.
+    Account { login_id: LoginId, email: Email },
+}
+
+impl ResetTarget {
+    /// The address the mail would go to (the one the caller typed).
+    pub fn email(&self) -> &Email {
+        match self {
+            ResetTarget::Email(email) | ResetTarget::Account { email, .. } => email,
+        }
+    }
+}
+
+/// A reset request handed off by the request path, resolved later by any instance's resolver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandedOffReset {
+    pub site: SiteId,
+    pub lang: Lang,
+    /// The client address as the audit stores it.
+    pub client: Option<String>,
+    pub target: ResetTarget,
+    pub nonce: ResetNonce,
+}
+
+/// A handed-off request claimed by a resolver.
+#[derive(Debug, Clone)]
+pub struct ClaimedReset {
+    /// The queue's id, for `acknowledge`.
+    pub id: String,
+    /// Claimed before by a resolver that never acknowledged it (it may have done part of the work).
+    pub redelivered: bool,
+    pub request: HandedOffReset,
+}
+
+/// The durable hand-off between the request path and the resolvers (a Redis stream with a consumer
+/// group, or a table). Each request is claimed by one resolver at a time; one that is not
+/// acknowledged within its lease is claimed again, so a resolver that dies loses nothing.
+#[async_trait]
+pub trait ResetQueue: Send + Sync {
+    /// One durable write, the same for every address.
+    async fn hand_off(&self, request: &HandedOffReset) -> Result<(), StoreError>;
+    /// Up to `limit` requests: ones claimed more than `lease` ago and never acknowledged first,
+    /// then new ones. An entry that cannot be read is logged and removed.
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<ClaimedReset>, StoreError>;
+    /// Resolved: these requests are done.
+    async fn acknowledge(&self, ids: &[String]) -> Result<(), StoreError>;
+    /// Requests handed off and not yet acknowledged.
+    async fn backlog(&self) -> Result<u64, StoreError>;
 }
 
 #[derive(Debug, thiserror::Error)]

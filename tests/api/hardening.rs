@@ -116,6 +116,7 @@ async fn client_addresses_come_from_forwarded_for_only_behind_trusted_proxies() 
         &[("x-forwarded-for", "203.0.113.7, 127.0.0.1")],
     )
     .await;
+    trusted.wait_until_resolved().await;
     let addrs = trusted.sql_strings("SELECT client_addr FROM audit_events").await;
     assert!(addrs.iter().any(|a| a == "203.0.113.7"), "{addrs:?}");
 }

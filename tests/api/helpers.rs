@@ -263,6 +263,24 @@ pub const FIXTURE: &str = r#"{"loginId":"alice01","email":"alice@example.com","n
 "#;
 
 impl TestApp {
+    /// Waits until every handed-off reset request is resolved (its mail queued, its audit written).
+    pub async fn wait_until_resolved(&self) {
+        let queue = self.recovery.ports.reset_queue.clone();
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            let backlog = queue.backlog().await.expect("reset backlog");
+            if backlog == 0 {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "[{}] {backlog} reset requests still unresolved",
+                self.backend
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Runs a SQL query on the app's database and returns the first column of each row as text.
     pub async fn sql_strings(&self, sql: &str) -> Vec<String> {
         use sea_orm::{ConnectionTrait, Statement};

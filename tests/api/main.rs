@@ -18,6 +18,7 @@ mod processes;
 mod production_start;
 mod recovery_activity;
 mod redis_cluster;
+mod reset_hand_off;
 mod schema;
 mod service_process;
 mod session_store;

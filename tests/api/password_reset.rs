@@ -555,6 +555,7 @@ async fn mail_whose_grant_was_replaced_is_dropped_not_sent() {
             json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
         )
         .await;
+        app.wait_until_resolved().await;
         // The identity path replaces the mailed grant before the mail could go out.
         issue(
             &app,

@@ -38,6 +38,7 @@ pub async fn run_contract(store: &dyn TokenStore) {
     store.ping().await.expect("ping");
     issue_replaces_the_older_grant(store).await;
     cooldown_keeps_the_first_grant(store).await;
+    reissuing_the_live_grant_changes_nothing(store).await;
     grants_are_bound_to_their_owner(store).await;
     codes_are_checked_without_being_spent(store).await;
     matching_a_code_counts_nothing(store).await;
@@ -224,6 +225,45 @@ async fn issue_replaces_the_older_grant(store: &dyn TokenStore) {
     );
     assert!(!spend(store, &owner, GrantProof::Token(first.token.clone())).await);
     assert!(live(store, &owner, &second).await);
+}
+
+/// A handed-off request resolved twice issues the same grant (same id) twice: the second time is
+/// answered as issued, inside the cooldown too, and leaves the grant as it was (its wrong-code count
+/// included). A grant that died meanwhile is not brought back.
+async fn reissuing_the_live_grant_changes_nothing(store: &dyn TokenStore) {
+    let owner = new_owner();
+    let first = email_grant(&owner);
+    assert_eq!(
+        issue(store, &owner, &first, Some(COOLDOWN)).await,
+        IssueOutcome::Issued
+    );
+    assert_eq!(
+        check(store, &owner, &first.wrong, &LENIENT).await,
+        CodeCheck::Wrong
+    );
+    assert_eq!(
+        issue(store, &owner, &first, Some(COOLDOWN)).await,
+        IssueOutcome::Issued,
+        "the live grant again"
+    );
+    assert!(token_info(store, &owner, &first.token).await.is_some());
+    for _ in 0..3 {
+        assert_eq!(
+            check(store, &owner, &first.wrong, &LENIENT).await,
+            CodeCheck::Wrong
+        );
+    }
+    assert_eq!(
+        check(store, &owner, &first.wrong, &LENIENT).await,
+        CodeCheck::TooMany,
+        "the count went on: five wrong codes in all burn it"
+    );
+    assert_eq!(
+        issue(store, &owner, &first, Some(COOLDOWN)).await,
+        IssueOutcome::CoolingDown,
+        "a burnt grant is not issued again within the cooldown"
+    );
+    assert_eq!(token_info(store, &owner, &first.token).await, None);
 }
 
 async fn cooldown_keeps_the_first_grant(store: &dyn TokenStore) {

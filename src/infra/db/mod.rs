@@ -4,6 +4,7 @@ pub mod audit;
 pub mod entities;
 pub mod members;
 pub mod outbox;
+pub mod reset_requests;
 pub mod time;
 pub mod timeouts;
 

@@ -6,14 +6,16 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    QuerySelect, TransactionTrait, sea_query::Expr,
 };
 
-use super::{entities::mail_outbox, map_db_err, time::to_naive};
+use super::{audit::insert_audit_many, entities::mail_outbox, map_db_err, time::to_naive};
 use crate::{
     domain::{grant::GrantOwner, member::MemberId, site::SiteId},
     infra::sealer::Sealer,
-    recovery::ports::{ClaimedMail, MailKind, MailMeta, MailOutbox, OutgoingMail, StoreError},
+    recovery::ports::{
+        AuditEvent, ClaimedMail, KeyedMail, MailKind, MailMeta, MailOutbox, OutgoingMail, StoreError,
+    },
 };
 
 const PENDING: &str = "PENDING";
@@ -63,6 +65,7 @@ pub(crate) async fn insert_outbox<C: ConnectionTrait>(
         last_error: Set(None),
         created_at: Set(now),
         sent_at: Set(None),
+        dedup_key: Set(None),
         ..Default::default()
     };
     mail_outbox::Entity::insert(row)
@@ -196,6 +199,43 @@ impl MailOutbox for SeaOutbox {
 
     async fn mark_dropped(&self, id: i64) -> Result<(), StoreError> {
         self.finish(id, DROPPED, None).await
+    }
+
+    async fn enqueue_resolved(&self, mails: &[KeyedMail], events: &[AuditEvent]) -> Result<(), StoreError> {
+        let now = to_naive(Utc::now());
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        if !mails.is_empty() {
+            let rows = mails.iter().map(|keyed| mail_outbox::ActiveModel {
+                site_id: Set(keyed.meta.site.as_str().to_owned()),
+                member_id: Set(keyed.meta.member.as_ref().map(|m| m.0.clone())),
+                kind: Set(keyed.meta.kind.code().to_owned()),
+                recipient: Set(keyed.mail.to.clone()),
+                sealed: Set(Some(self.sealer.seal(&keyed.mail))),
+                grant_ref: Set(grant_ref(&keyed.meta)),
+                status: Set(PENDING.to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                last_error: Set(None),
+                created_at: Set(now),
+                sent_at: Set(None),
+                dedup_key: Set(Some(keyed.key.clone())),
+                ..Default::default()
+            });
+            // A key already queued (the batch was resolved before) adds nothing.
+            mail_outbox::Entity::insert_many(rows)
+                .on_conflict_do_nothing_on([mail_outbox::Column::DedupKey])
+                .exec(&txn)
+                .await
+                .map_err(map_db_err)?;
+        }
+        if !events.is_empty() {
+            insert_audit_many(&txn, events).await?;
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        for keyed in mails {
+            metrics::counter!("mail_queued_total", "kind" => keyed.meta.kind.code()).increment(1);
+        }
+        Ok(())
     }
 }
 

@@ -16,8 +16,8 @@ use crate::{
         site::SiteId,
     },
     recovery::ports::{
-        AuditEvent, AuditLog, ClaimedMail, MailMeta, MailOutbox, MemberDirectory, OutgoingMail,
-        PasswordChange, RecordedEvent, Site, StoreError,
+        AuditEvent, AuditLog, ClaimedMail, ClaimedReset, HandedOffReset, KeyedMail, MailMeta, MailOutbox,
+        MemberDirectory, OutgoingMail, PasswordChange, RecordedEvent, ResetQueue, Site, StoreError,
     },
 };
 
@@ -53,6 +53,16 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     }
     async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_email(site, email)).await
+    }
+    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
+        self.run(self.inner.find_by_emails(site, emails)).await
+    }
+    async fn find_by_login_ids(
+        &self,
+        site: &SiteId,
+        login_ids: &[LoginId],
+    ) -> Result<Vec<Member>, StoreError> {
+        self.run(self.inner.find_by_login_ids(site, login_ids)).await
     }
     async fn find_by_identity(
         &self,
@@ -107,6 +117,25 @@ impl<S: MailOutbox> MailOutbox for Timed<S> {
     }
     async fn mark_dropped(&self, id: i64) -> Result<(), StoreError> {
         self.run(self.inner.mark_dropped(id)).await
+    }
+    async fn enqueue_resolved(&self, mails: &[KeyedMail], events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.run(self.inner.enqueue_resolved(mails, events)).await
+    }
+}
+
+#[async_trait]
+impl<S: ResetQueue> ResetQueue for Timed<S> {
+    async fn hand_off(&self, request: &HandedOffReset) -> Result<(), StoreError> {
+        self.run(self.inner.hand_off(request)).await
+    }
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<ClaimedReset>, StoreError> {
+        self.run(self.inner.claim(limit, lease)).await
+    }
+    async fn acknowledge(&self, ids: &[String]) -> Result<(), StoreError> {
+        self.run(self.inner.acknowledge(ids)).await
+    }
+    async fn backlog(&self) -> Result<u64, StoreError> {
+        self.run(self.inner.backlog()).await
     }
 }
 

@@ -155,6 +155,10 @@ impl TokenStore for MemoryStore {
     ) -> Result<IssueOutcome, StoreError> {
         self.tokens.with(|state, now| {
             let entry = state.owners.entry(owner.clone()).or_default();
+            // The grant already live (a handed-off request resolved again): nothing changes.
+            if entry.grant.as_ref().is_some_and(|g| g.id == grant.id) {
+                return IssueOutcome::Issued;
+            }
             if let Some(cooldown) = cooldown {
                 if entry.cooldown_until.is_some_and(|t| t > now) {
                     return IssueOutcome::CoolingDown;

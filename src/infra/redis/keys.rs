@@ -13,6 +13,7 @@
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
 //! | `P:rl:<key>` | string | the window, set by the first hit | hits counted in the window | limiter |
+//! | `P:resets` | stream, consumer group `resolvers` | none (entries are deleted once acknowledged) | handed-off e-mail reset requests, field `r` = the request (JSON, with its nonce) | reset_queue |
 //!
 //! Every key of one owner carries the hash tag `{m:T}`, so each script, which only ever touches the
 //! keys of one owner, runs in one slot on Redis Cluster. A route and a counter are each touched
@@ -31,6 +32,7 @@ pub enum Key<'a> {
     TokenRoute(&'a TokenHash),
     SessionRoute(&'a TokenHash),
     Counter(&'a str),
+    ResetStream,
 }
 
 /// The prefix every key of this deployment starts with.
@@ -61,6 +63,7 @@ impl KeyLayout {
             Key::TokenRoute(token) => format!("{p}:tok:{}", token.0),
             Key::SessionRoute(token) => format!("{p}:sess:{}", token.0),
             Key::Counter(name) => format!("{p}:rl:{name}"),
+            Key::ResetStream => format!("{p}:resets"),
         }
     }
 

@@ -14,6 +14,7 @@ use crate::recovery::ports::StoreError;
 
 pub mod keys;
 mod limiter;
+pub mod reset_queue;
 mod scripts;
 mod sessions;
 mod tokens;

@@ -62,7 +62,10 @@ end
 "#;
 
 /// KEYS: grant, cooldown, burnt. ARGV: cooldown_ms (-1: none), then the grant (7 values).
+/// Issuing the grant that is already live (same id: a handed-off request resolved again) changes
+/// nothing and answers issued, whatever the cooldown.
 const ISSUE: &str = r#"
+if redis.call('HGET', KEYS[1], 'id') == ARGV[2] then return 1 end
 local cooldown = tonumber(ARGV[1])
 if cooldown >= 0 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -262,6 +265,33 @@ if not count then return {0, 0} end
 return {tonumber(count) or 0, redis.call('PTTL', KEYS[1])}
 "#;
 
+// ---- reset hand-off ----
+
+/// KEYS: stream. ARGV: group, consumer, min_idle_ms, cursor, count. Creates the group when missing
+/// (from the stream's start, so nothing handed off earlier is skipped), takes over entries idle
+/// longer than the lease, then reads new ones. Returns {next_cursor, taken_over, new}.
+const CLAIM_RESETS: &str = r#"
+redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[1], '0', 'MKSTREAM')
+local n = tonumber(ARGV[5])
+local auto = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4], 'COUNT', n)
+local taken = auto[2]
+local fresh = {}
+if n - #taken > 0 then
+  local r = redis.call('XREADGROUP', 'GROUP', ARGV[1], ARGV[2], 'COUNT', n - #taken, 'STREAMS', KEYS[1], '>')
+  if r then fresh = r[1][2] end
+end
+return {auto[1], taken, fresh}
+"#;
+
+/// KEYS: stream. ARGV: group, then entry ids. Acknowledged entries are deleted, so the stream's
+/// length is the backlog.
+const ACK_RESETS: &str = r#"
+local ids = {}
+for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+redis.call('XACK', KEYS[1], ARGV[1], unpack(ids))
+return redis.call('XDEL', KEYS[1], unpack(ids))
+"#;
+
 /// Every script, compiled once (the SHA is computed here; Redis caches the body on first use).
 pub struct Scripts {
     pub issue: Script,
@@ -281,6 +311,8 @@ pub struct Scripts {
     pub unroute: Script,
     pub hit: Script,
     pub peek: Script,
+    pub claim_resets: Script,
+    pub ack_resets: Script,
 }
 
 pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
@@ -304,5 +336,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         unroute: Script::new(UNROUTE),
         hit: Script::new(HIT),
         peek: Script::new(PEEK),
+        claim_resets: Script::new(CLAIM_RESETS),
+        ack_resets: Script::new(ACK_RESETS),
     }
 });

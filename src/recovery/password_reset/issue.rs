@@ -1,5 +1,5 @@
-//! Issuing a reset grant: one mail for every password account of an address (each with its own
-//! link and code), or a direct token for an account whose identity check just passed.
+//! Asking for a reset: the e-mail paths hand the request off (resolve.rs mails it), the identity
+//! path returns a direct token for an account whose identity check just passed.
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -9,17 +9,17 @@ use super::{PasswordReset, Refusal, owner_of, refusal_for};
 use crate::{
     domain::{
         email::Email,
-        grant::{GrantPurpose, IssueOutcome, NewGrant, ResetCode, ResetToken},
+        grant::{GrantPurpose, NewGrant, ResetToken},
         keyed_hash::Ci,
         login_id::LoginId,
         masking::mask_email,
         member::{Member, MemberStatus, MemberType},
+        reset_nonce::ResetNonce,
     },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        mail_templates::{ResetEntry, reset_mail},
-        ports::{AuditKind, AuditOutcome, MailKind, MailMeta},
+        ports::{AuditKind, AuditOutcome, HandedOffReset, ResetTarget},
         rate_limits::{Operation, target},
     },
 };
@@ -49,15 +49,10 @@ pub enum IssueResult {
 }
 
 impl PasswordReset {
-    pub(super) fn link(&self, token: &ResetToken) -> String {
-        let mut url = self.settings.public_reset_url.clone();
-        url.query_pairs_mut().append_pair("token", token.expose());
-        url.to_string()
-    }
-
     /// Starts a reset: counted by the issue rate limits (per client, and per address or login
-    /// ID), then a mail for the e-mail paths or a direct token for the identity path. Audit
-    /// writes never fail a request: the event is logged instead.
+    /// ID), then, on the e-mail paths, one durable hand-off of the request and the same answer at
+    /// once, whatever the address (a resolver finds the accounts and queues the mail); on the
+    /// identity path a direct token. Audit writes never fail a request: the event is logged instead.
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "issue_reset"))]
     pub async fn issue(
         &self,
@@ -73,141 +68,33 @@ impl PasswordReset {
         self.rate_limits
             .admit(Operation::IssueResetToken, ctx, Some(about))
             .await?;
-        match request {
-            ResetRequest::Email(email) => {
-                let started = tokio::time::Instant::now();
-                let members = self.members.find_by_email(&ctx.site, &email).await?;
-                self.mail_grants(ctx, &email, members).await?;
-                Ok(self.mailed(&email, started).await)
-            }
-            ResetRequest::Account { login_id, email } => {
-                let started = tokio::time::Instant::now();
-                let member = self.members.find_by_login_id(&ctx.site, &login_id).await?;
-                let matching = member.into_iter().filter(|m| m.email == email).collect();
-                self.mail_grants(ctx, &email, matching).await?;
-                Ok(self.mailed(&email, started).await)
-            }
-            ResetRequest::Identity { login_id, ci } => self.issue_direct(ctx, &login_id, &ci).await,
-        }
-    }
-
-    /// The e-mail paths' one reply, sent no sooner than `reply_floor` after the request began: a
-    /// known address does more work (grant, outbox) than an unknown one, and timing must not tell.
-    async fn mailed(&self, typed: &Email, started: tokio::time::Instant) -> IssueResult {
-        tokio::time::sleep_until(started + self.settings.reply_floor).await;
-        IssueResult::Mailed {
-            masked_destination: mask_email(typed.as_str()),
-            expires_in: self.settings.email_ttl,
-        }
-    }
-
-    /// One mail for all of the address's password accounts, each with its own link and code.
-    /// Accounts inside their cooldown get nothing new; unknown addresses get no mail.
-    async fn mail_grants(
-        &self,
-        ctx: &RequestContext,
-        email: &Email,
-        members: Vec<Member>,
-    ) -> Result<(), RecoveryError> {
-        let mut entries = Vec::new();
-        let mut grants = Vec::new();
-        let mut mailed_members = Vec::new();
-        let eligible: Vec<Member> = members.into_iter().filter(Member::can_reset_password).collect();
-        if eligible.is_empty() {
-            self.audit
-                .note(ctx, None, AuditKind::ResetRequested, AuditOutcome::NoAccount)
-                .await;
-            return Ok(());
-        }
-        for member in eligible {
-            let owner = owner_of(&member);
-            // However many addresses or paths ask, one member gets only so many mails.
-            let member_key = format!("{}:{}", member.site_id, member.id.0);
-            if !self
-                .rate_limits
-                .has_room(Operation::ResetMailPerMember, &member_key)
-                .await?
-            {
-                self.audit
-                    .note(
-                        ctx,
-                        Some(&member),
-                        AuditKind::ResetRequested,
-                        AuditOutcome::MemberLimited,
-                    )
-                    .await;
-                continue;
-            }
-            let token = ResetToken::generate();
-            let code = ResetCode::generate();
-            let grant = NewGrant::new(
-                GrantPurpose::Email,
-                token.hash(),
-                Some(code.hash(&self.keys, &owner)),
-                self.settings.email_ttl,
-            );
-            match self
-                .tokens
-                .issue_grant(&owner, &grant, Some(self.settings.cooldown))
-                .await?
-            {
-                IssueOutcome::Issued => {
-                    self.rate_limits
-                        .spend(Operation::ResetMailPerMember, &member_key)
-                        .await?;
-                    entries.push(ResetEntry {
-                        login_id: member.login_id.as_str().to_owned(),
-                        link: self.link(&token),
-                        code: code.expose().to_owned(),
-                    });
-                    grants.push((owner, grant.id));
-                    mailed_members.push(member);
-                }
-                IssueOutcome::CoolingDown => {
-                    self.audit
-                        .note(
-                            ctx,
-                            Some(&member),
-                            AuditKind::ResetRequested,
-                            AuditOutcome::Cooldown,
-                        )
-                        .await;
-                }
-            }
-        }
-        if entries.is_empty() {
-            return Ok(());
-        }
-        let minutes = i64::try_from(self.settings.email_ttl.as_secs() / 60)
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let mail = reset_mail(ctx.lang, email.as_str(), &entries, minutes);
-        let meta = MailMeta {
-            site: ctx.site.clone(),
-            member: (mailed_members.len() == 1).then(|| mailed_members[0].id.clone()),
-            kind: MailKind::ResetRequested,
-            grants: grants.clone(),
+        let started = tokio::time::Instant::now();
+        let target = match request {
+            ResetRequest::Email(email) => ResetTarget::Email(email),
+            ResetRequest::Account { login_id, email } => ResetTarget::Account { login_id, email },
+            ResetRequest::Identity { login_id, ci } => return self.issue_direct(ctx, &login_id, &ci).await,
         };
-        if let Err(e) = self.outbox.enqueue(&meta, &mail).await {
-            // No mail will carry these grants: take them back. (The cooldown stays: a retry right
-            // after an outage waits at most RESET_COOLDOWN_SECS.)
-            for (owner, _) in &grants {
-                let _ = self.tokens.revoke_grants(owner).await;
-            }
-            return Err(e.into());
+        let masked_destination = mask_email(target.email().as_str());
+        let handed_off = HandedOffReset {
+            site: ctx.site.clone(),
+            lang: ctx.lang,
+            client: ctx.client_text(),
+            target,
+            nonce: ResetNonce::generate(),
+        };
+        // The same one write for every address: nothing here depends on whether it has accounts.
+        self.queue.hand_off(&handed_off).await.map_err(|e| {
+            tracing::error!(error = %e, "reset request not handed off");
+            RecoveryError::Unavailable(e.to_string())
+        })?;
+        self.resolve_wake.notify_one();
+        if !self.settings.reply_floor.is_zero() {
+            tokio::time::sleep_until(started + self.settings.reply_floor).await;
         }
-        self.mail_wake.notify_one();
-        for member in &mailed_members {
-            self.audit
-                .note(
-                    ctx,
-                    Some(member),
-                    AuditKind::ResetRequested,
-                    AuditOutcome::MailQueued,
-                )
-                .await;
-        }
-        Ok(())
+        Ok(IssueResult::Mailed {
+            masked_destination,
+            expires_in: self.settings.email_ttl,
+        })
     }
 
     async fn issue_direct(

@@ -1,10 +1,11 @@
-//! Password reset: issue a grant (mailed link + code, or a direct token after an identity
-//! check), verify it without spending, and reset the password with it — exactly once. One file
-//! per step; this one holds the use case, its settings and what the steps share.
+//! Password reset: issue a grant (mailed link + code, resolved behind a hand-off, or a direct token
+//! after an identity check), verify it without spending, and reset the password with it — exactly
+//! once. One file per step; this one holds the use case, its settings and what the steps share.
 mod credential;
 mod issue;
 mod report;
 mod reset;
+mod resolve;
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,6 +16,7 @@ pub use self::{
     issue::{IssueResult, ResetRequest},
     report::ReportOutcome,
     reset::ResetOutcome,
+    resolve::ResolverSettings,
 };
 use crate::{
     domain::{
@@ -27,7 +29,10 @@ use crate::{
     recovery::{
         change_notice::ChangeNotices,
         new_password::NewPasswords,
-        ports::{AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, SessionStore, TokenStore},
+        ports::{
+            AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, ResetQueue, SessionStore,
+            TokenStore,
+        },
         rate_limits::RateLimits,
     },
 };
@@ -39,7 +44,8 @@ pub struct ResetSettings {
     pub direct_ttl: Duration,
     pub cooldown: Duration,
     pub limits: AttemptLimits,
-    /// The e-mail paths answer no sooner than this, whether or not an account matched.
+    /// The e-mail paths answer no sooner than this after the request began (0 by default: their
+    /// work no longer depends on the address; kept for deployments that want a fixed pace).
     pub reply_floor: Duration,
     /// How long after a reset the first sign-in is elevated.
     pub reset_elevation_window: Duration,
@@ -91,6 +97,10 @@ pub struct PasswordReset {
     pub(crate) settings: ResetSettings,
     pub(crate) notices: ChangeNotices,
     pub(crate) mail_wake: Arc<Notify>,
+    /// Where the e-mail paths hand requests off to the resolvers.
+    pub(crate) queue: Arc<dyn ResetQueue>,
+    /// Woken when a request is handed off, so this instance's resolver starts at once.
+    pub(crate) resolve_wake: Arc<Notify>,
 }
 
 fn owner_of(member: &Member) -> GrantOwner {

@@ -77,6 +77,30 @@ impl MemberDirectory for SeaMemberStore {
         self.members(oldest_first(query)).await
     }
 
+    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = member::Entity::find()
+            .filter(member::Column::SiteId.eq(site.as_str()))
+            .filter(member::Column::Email.is_in(emails.iter().map(Email::as_str)));
+        self.members(oldest_first(query)).await
+    }
+
+    async fn find_by_login_ids(
+        &self,
+        site: &SiteId,
+        login_ids: &[LoginId],
+    ) -> Result<Vec<Member>, StoreError> {
+        if login_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = member::Entity::find()
+            .filter(member::Column::SiteId.eq(site.as_str()))
+            .filter(member::Column::LoginIdKey.is_in(login_ids.iter().map(LoginId::normalized)));
+        self.members(query).await
+    }
+
     async fn find_by_identity(
         &self,
         site: &SiteId,

@@ -1,0 +1,279 @@
+//! Resolving handed-off reset requests in batches, on every instance: one member lookup per site
+//! and path for the whole batch, every SPEC §3/§5 rule of the e-mail paths (one mail per address
+//! listing each password account with its own link and code, nothing for unknown addresses or
+//! ineligible accounts, cooldown, per-member mail budget, a new grant replacing older ones), then
+//! all mail and audit rows of the batch in one transaction, then the acknowledgement.
+//!
+//! Exactly once: a request's grant ids, tokens, codes and mail key derive from the nonce it
+//! carries, so resolving it again after a crash re-issues the same grants (which the token store
+//! treats as already issued) and queues a mail the outbox already holds (which adds nothing).
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
+
+use tokio::sync::watch;
+
+use super::{PasswordReset, owner_of};
+use crate::{
+    domain::{
+        email::Email,
+        grant::{GrantOwner, GrantPurpose, IssueOutcome, NewGrant, ResetToken},
+        member::Member,
+        site::SiteId,
+    },
+    recovery::{
+        errors::RecoveryError,
+        mail_templates::{ResetEntry, reset_mail},
+        ports::{
+            AuditEvent, AuditKind, AuditOutcome, ClaimedReset, HandedOffReset, KeyedMail, MailKind, MailMeta,
+            ResetTarget,
+        },
+        rate_limits::Operation,
+    },
+};
+
+/// How the resolver of an instance runs (from settings).
+#[derive(Debug, Clone)]
+pub struct ResolverSettings {
+    /// A claimed request not acknowledged within this is claimed again by any resolver.
+    pub lease: Duration,
+    /// How often to look for requests handed off by other instances.
+    pub poll_every: Duration,
+    /// Requests claimed and resolved together.
+    pub batch: usize,
+}
+
+/// What one batch produces, written in one transaction.
+#[derive(Default)]
+struct Resolved {
+    mails: Vec<KeyedMail>,
+    events: Vec<AuditEvent>,
+}
+
+impl Resolved {
+    fn note(&mut self, request: &HandedOffReset, member: Option<&Member>, outcome: AuditOutcome) {
+        self.events.push(AuditEvent {
+            site: request.site.clone(),
+            member: member.map(|m| m.id.clone()),
+            kind: AuditKind::ResetRequested,
+            outcome,
+            client: request.client.clone(),
+        });
+    }
+}
+
+impl PasswordReset {
+    pub(super) fn link(&self, token: &ResetToken) -> String {
+        let mut url = self.settings.public_reset_url.clone();
+        url.query_pairs_mut().append_pair("token", token.expose());
+        url.to_string()
+    }
+
+    /// Resolves until `shutdown` turns true; a batch being resolved is finished first.
+    pub async fn run_resolver(self, settings: ResolverSettings, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            if let Err(e) = self.resolve_pending(settings.batch, settings.lease).await {
+                tracing::warn!(error = %e, "reset resolution round failed; retrying");
+            }
+            tokio::select! {
+                _ = self.resolve_wake.notified() => {}
+                _ = tokio::time::sleep(settings.poll_every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        tracing::info!("reset resolver stopped");
+    }
+
+    /// Claims and resolves batches until none is left; returns how many requests were resolved.
+    pub async fn resolve_pending(&self, batch: usize, lease: Duration) -> Result<usize, RecoveryError> {
+        let mut count = 0;
+        loop {
+            let claimed = self.queue.claim(batch, lease).await?;
+            if claimed.is_empty() {
+                return Ok(count);
+            }
+            count += claimed.len();
+            self.resolve_batch(&claimed).await?;
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(requests = claimed.len()))]
+    pub async fn resolve_batch(&self, claimed: &[ClaimedReset]) -> Result<(), RecoveryError> {
+        let (by_email, by_login) = self.look_up(claimed).await?;
+        let mut resolved = Resolved::default();
+        for entry in claimed {
+            let request = &entry.request;
+            let members: Vec<Member> = match &request.target {
+                ResetTarget::Email(email) => by_email
+                    .get(&(request.site.clone(), email.clone()))
+                    .cloned()
+                    .unwrap_or_default(),
+                ResetTarget::Account { login_id, email } => by_login
+                    .get(&(request.site.clone(), login_id.normalized()))
+                    .filter(|m| m.email == *email)
+                    .cloned()
+                    .into_iter()
+                    .collect(),
+            };
+            self.resolve_one(entry, members, &mut resolved).await?;
+        }
+        self.outbox
+            .enqueue_resolved(&resolved.mails, &resolved.events)
+            .await?;
+        if !resolved.mails.is_empty() {
+            self.mail_wake.notify_one();
+        }
+        let ids: Vec<String> = claimed.iter().map(|c| c.id.clone()).collect();
+        self.queue.acknowledge(&ids).await?;
+        metrics::counter!("reset_requests_resolved_total").increment(claimed.len() as u64);
+        Ok(())
+    }
+
+    /// The members a batch names: one query per site for its addresses, one for its login IDs.
+    #[allow(clippy::type_complexity)]
+    async fn look_up(
+        &self,
+        claimed: &[ClaimedReset],
+    ) -> Result<
+        (
+            HashMap<(SiteId, Email), Vec<Member>>,
+            HashMap<(SiteId, String), Member>,
+        ),
+        RecoveryError,
+    > {
+        let mut emails: BTreeMap<&str, (SiteId, Vec<Email>)> = BTreeMap::new();
+        let mut logins: BTreeMap<&str, (SiteId, Vec<crate::domain::login_id::LoginId>)> = BTreeMap::new();
+        for entry in claimed {
+            let site = &entry.request.site;
+            match &entry.request.target {
+                ResetTarget::Email(email) => emails
+                    .entry(site.as_str())
+                    .or_insert_with(|| (site.clone(), Vec::new()))
+                    .1
+                    .push(email.clone()),
+                ResetTarget::Account { login_id, .. } => logins
+                    .entry(site.as_str())
+                    .or_insert_with(|| (site.clone(), Vec::new()))
+                    .1
+                    .push(login_id.clone()),
+            }
+        }
+        let mut by_email: HashMap<(SiteId, Email), Vec<Member>> = HashMap::new();
+        for (site, mut list) in emails.into_values() {
+            list.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            list.dedup();
+            // Oldest first from the store, so each address's accounts keep that order.
+            for member in self.members.find_by_emails(&site, &list).await? {
+                by_email
+                    .entry((site.clone(), member.email.clone()))
+                    .or_default()
+                    .push(member);
+            }
+        }
+        let mut by_login = HashMap::new();
+        for (site, mut list) in logins.into_values() {
+            list.sort_by_key(|l| l.normalized());
+            list.dedup_by_key(|l| l.normalized());
+            for member in self.members.find_by_login_ids(&site, &list).await? {
+                by_login.insert((site.clone(), member.login_id.normalized()), member);
+            }
+        }
+        Ok((by_email, by_login))
+    }
+
+    /// One request: a grant for each eligible account that is neither cooling down nor out of mail
+    /// budget, and one mail listing them.
+    async fn resolve_one(
+        &self,
+        entry: &ClaimedReset,
+        members: Vec<Member>,
+        resolved: &mut Resolved,
+    ) -> Result<(), RecoveryError> {
+        let request = &entry.request;
+        let eligible: Vec<Member> = members.into_iter().filter(Member::can_reset_password).collect();
+        if eligible.is_empty() {
+            resolved.note(request, None, AuditOutcome::NoAccount);
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        let mut grants: Vec<(GrantOwner, String)> = Vec::new();
+        let mut mailed = Vec::new();
+        for member in eligible {
+            let owner = owner_of(&member);
+            let grant_id = request.nonce.grant_id(&self.keys, &owner);
+            // A request claimed before may already have issued this grant: it is not issued (nor
+            // counted) again, and its mail is queued as if for the first time.
+            let already = entry.redelivered && self.tokens.grant_is_live(&owner, &grant_id).await?;
+            let token = request.nonce.token(&self.keys, &owner);
+            let code = request.nonce.code(&self.keys, &owner);
+            if !already {
+                // However many addresses or paths ask, one member gets only so many mails.
+                let member_key = format!("{}:{}", member.site_id, member.id.0);
+                if !self
+                    .rate_limits
+                    .has_room(Operation::ResetMailPerMember, &member_key)
+                    .await?
+                {
+                    resolved.note(request, Some(&member), AuditOutcome::MemberLimited);
+                    continue;
+                }
+                let grant = NewGrant {
+                    id: grant_id.clone(),
+                    purpose: GrantPurpose::Email,
+                    token: token.hash(),
+                    code: Some(code.hash(&self.keys, &owner)),
+                    ttl: self.settings.email_ttl,
+                };
+                match self
+                    .tokens
+                    .issue_grant(&owner, &grant, Some(self.settings.cooldown))
+                    .await?
+                {
+                    IssueOutcome::Issued => {
+                        self.rate_limits
+                            .spend(Operation::ResetMailPerMember, &member_key)
+                            .await?;
+                    }
+                    IssueOutcome::CoolingDown => {
+                        resolved.note(request, Some(&member), AuditOutcome::Cooldown);
+                        continue;
+                    }
+                }
+            }
+            entries.push(ResetEntry {
+                login_id: member.login_id.as_str().to_owned(),
+                link: self.link(&token),
+                code: code.expose().to_owned(),
+            });
+            grants.push((owner, grant_id));
+            mailed.push(member);
+        }
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let minutes = i64::try_from(self.settings.email_ttl.as_secs() / 60)
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let email = request.target.email();
+        let mail = reset_mail(request.lang, email.as_str(), &entries, minutes);
+        let meta = MailMeta {
+            site: request.site.clone(),
+            member: (mailed.len() == 1).then(|| mailed[0].id.clone()),
+            kind: MailKind::ResetRequested,
+            grants,
+        };
+        resolved.mails.push(KeyedMail {
+            key: request.nonce.mail_key(&self.keys),
+            meta,
+            mail,
+        });
+        for member in &mailed {
+            resolved.note(request, Some(member), AuditOutcome::MailQueued);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,360 @@
+//! The e-mail reset paths behind their hand-off, on every backend pair (SQLite + table, and
+//! PostgreSQL/MariaDB both with Redis's stream and with the table): the resolver applies every rule
+//! in batches, a request resolved twice mails once, a lease that runs out hands the request to
+//! another resolver, and an instance killed between hand-off and resolution loses nothing.
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::{
+    helpers::{Backend, TestApp, backend_settings, backends, mailed_grants, spawn_app_with},
+    smtp_server::SmtpServer,
+};
+
+const ISSUE: &str = r#"mutation($by: ResetRequest!) {
+  issueResetToken(by: $by) { accepted channel maskedDestination expiresInSeconds token errors { code } }
+}"#;
+
+const VERIFY: &str = r#"mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid } }"#;
+
+/// Every database, with the hand-off it gets by default (Redis for server databases when
+/// TEST_REDIS_URL is set), plus the server databases without Redis (the table, claimed with
+/// `FOR UPDATE SKIP LOCKED`).
+async fn pairs(extra: &[(&str, &str)]) -> Vec<(String, Backend, account_recovery::config::Settings)> {
+    let mut out = Vec::new();
+    for backend in backends() {
+        let server = !matches!(backend, Backend::Sqlite);
+        let settings = backend_settings(&backend, extra).await;
+        let label = if settings.redis_url.is_some() {
+            format!("{}+redis", backend.name())
+        } else {
+            format!("{}+table", backend.name())
+        };
+        let had_redis = settings.redis_url.is_some();
+        out.push((label, backend.clone(), settings));
+        if server && had_redis {
+            let mut table = backend_settings(&backend, extra).await;
+            table.redis_url = None;
+            out.push((format!("{}+table", backend.name()), backend, table));
+        }
+    }
+    out
+}
+
+async fn start(
+    settings: account_recovery::config::Settings,
+    backend: &Backend,
+    smtp: &SmtpServer,
+) -> TestApp {
+    let mut settings = settings;
+    settings.smtp_url = Some(secrecy::SecretString::from(smtp.url()));
+    spawn_app_with(backend, settings).await.with_fixture().await
+}
+
+async fn issue(app: &TestApp, by: Value) -> Value {
+    app.graphql(ISSUE, json!({"by": by})).await["data"]["issueResetToken"].clone()
+}
+
+fn without_destination(mut payload: Value) -> Value {
+    payload["maskedDestination"] = Value::Null;
+    payload
+}
+
+#[tokio::test]
+async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch() {
+    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+        let smtp = SmtpServer::start().await;
+        let app = start(settings, &backend, &smtp).await;
+        // Handed off while no resolver runs, so one batch holds them all.
+        let requests = [
+            json!({"email": "alice@example.com"}),
+            json!({"email": "nobody@example.com"}),
+            json!({"account": {"loginId": "alice01", "email": "mallory@example.com"}}),
+            json!({"email": "bob@example.com"}),
+            json!({"email": "locked@example.com"}),
+            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+        ];
+        let mut answers = Vec::new();
+        for by in &requests {
+            let payload = issue(&app, by.clone()).await;
+            assert_eq!(payload["accepted"], true, "[{label}] {payload}");
+            assert_eq!(payload["channel"], "EMAIL", "[{label}]");
+            answers.push(without_destination(payload));
+        }
+        assert!(
+            answers.windows(2).all(|w| w[0] == w[1]),
+            "[{label}] the same answer for every address: {answers:?}"
+        );
+        assert_eq!(
+            app.recovery.ports.reset_queue.backlog().await.unwrap(),
+            6,
+            "[{label}] one hand-off per request, nothing resolved yet"
+        );
+        assert!(
+            app.sql_strings("SELECT id FROM mail_outbox").await.is_empty(),
+            "[{label}] the request path queues no mail"
+        );
+        let resolved = app
+            .recovery
+            .password_reset
+            .resolve_pending(100, Duration::from_secs(30))
+            .await
+            .unwrap();
+        assert_eq!(resolved, 6, "[{label}]");
+        assert_eq!(app.recovery.ports.reset_queue.backlog().await.unwrap(), 0);
+
+        // One mail for alice@example.com listing both password accounts (not the withdrawn one);
+        // the repeated request for alice01 in the same batch is inside the cooldown.
+        let mails = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let mails_now = smtp.messages();
+        assert_eq!(mails_now.len(), 1, "[{label}] only the real address got mail");
+        assert_eq!(mails[0].to, vec!["alice@example.com".to_owned()]);
+        let grants = mailed_grants(&mails[0]);
+        let ids: Vec<&str> = grants.iter().map(|g| g.login_id.as_str()).collect();
+        assert_eq!(ids, ["alice01", "AliceBiz"], "[{label}]");
+        for grant in &grants {
+            let verified = app.graphql(VERIFY, json!({"t": grant.token})).await;
+            assert_eq!(
+                verified["data"]["verifyResetToken"]["valid"], true,
+                "[{label}] {verified}"
+            );
+        }
+        let mut outcomes = app
+            .sql_strings("SELECT outcome FROM audit_events WHERE kind = 'RESET_REQUESTED'")
+            .await;
+        outcomes.sort();
+        assert_eq!(
+            outcomes,
+            [
+                "cooldown",
+                "mail_queued",
+                "mail_queued",
+                "no_account",
+                "no_account",
+                "no_account",
+                "no_account"
+            ],
+            "[{label}]"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_per_member_mail_budget_holds_behind_the_hand_off() {
+    let limits = crate::helpers::GENEROUS_LIMITS.replace("resetMail.id=10000/600", "resetMail.id=2/3600");
+    for (label, backend, settings) in pairs(&[("RATE_LIMITS", &limits), ("RESET_COOLDOWN_SECS", "1")]).await {
+        let smtp = SmtpServer::start().await;
+        let app = start(settings, &backend, &smtp).await;
+        for _ in 0..4 {
+            issue(
+                &app,
+                json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+            )
+            .await;
+            app.wait_until_resolved().await;
+            // Past the cooldown: only the budget can refuse the next one.
+            tokio::time::sleep(Duration::from_millis(1100)).await;
+        }
+        smtp.wait_for_messages(2, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(
+            smtp.messages().len(),
+            2,
+            "[{label}] two mails, then the budget is spent"
+        );
+        let limited = app
+            .sql_strings("SELECT outcome FROM audit_events WHERE outcome = 'member_limited'")
+            .await;
+        assert_eq!(limited.len(), 2, "[{label}]");
+    }
+}
+
+#[tokio::test]
+async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails_once() {
+    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+        let smtp = SmtpServer::start().await;
+        let app = start(settings, &backend, &smtp).await;
+        issue(&app, json!({"email": "alice@example.com"})).await;
+        let queue = app.recovery.ports.reset_queue.clone();
+        let claimed = queue.claim(10, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(claimed.len(), 1, "[{label}]");
+        let reset = &app.recovery.password_reset;
+        reset.resolve_batch(&claimed).await.unwrap();
+        let first = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+        let grants = mailed_grants(&first[0]);
+        assert_eq!(grants.len(), 2, "[{label}]");
+        // The same request again, as a resolver that issued the grants and queued the mail but
+        // died before acknowledging would leave it: once as redelivered, once as if new.
+        for redelivered in [true, false] {
+            let mut again = claimed[0].clone();
+            again.redelivered = redelivered;
+            again.id = "0".into();
+            reset.resolve_batch(&[again]).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(smtp.messages().len(), 1, "[{label}] no second mail");
+        assert_eq!(
+            app.sql_strings("SELECT id FROM mail_outbox").await.len(),
+            1,
+            "[{label}] no second outbox row"
+        );
+        // The mailed grants are still the live ones.
+        for grant in &grants {
+            let verified = app.graphql(VERIFY, json!({"t": grant.token})).await;
+            assert_eq!(
+                verified["data"]["verifyResetToken"]["valid"], true,
+                "[{label}] {verified}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once() {
+    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+        let smtp = SmtpServer::start().await;
+        let app = start(settings, &backend, &smtp).await;
+        issue(
+            &app,
+            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+        )
+        .await;
+        let queue = app.recovery.ports.reset_queue.clone();
+        let lease = Duration::from_secs(2);
+        // A resolver claims the request and dies.
+        assert_eq!(queue.claim(10, lease).await.unwrap().len(), 1, "[{label}]");
+        let reset = &app.recovery.password_reset;
+        assert_eq!(
+            reset.resolve_pending(10, lease).await.unwrap(),
+            0,
+            "[{label}] nobody else takes it while the lease runs"
+        );
+        tokio::time::sleep(lease + Duration::from_millis(1200)).await;
+        assert_eq!(reset.resolve_pending(10, lease).await.unwrap(), 1, "[{label}]");
+        assert_eq!(reset.resolve_pending(10, lease).await.unwrap(), 0, "[{label}]");
+        smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert_eq!(smtp.messages().len(), 1, "[{label}]");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_hand_off_is_service_unavailable_for_every_address() {
+    let backend = Backend::Sqlite;
+    let smtp = SmtpServer::start().await;
+    let app = start(backend_settings(&backend, &[]).await, &backend, &smtp).await;
+    // The hand-off table is gone: every e-mail request fails alike, known address or not.
+    let db = sea_orm::Database::connect(app.database_url.as_str())
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(&db, "DROP TABLE reset_requests")
+        .await
+        .unwrap();
+    let mut answers = Vec::new();
+    for by in [
+        json!({"email": "alice@example.com"}),
+        json!({"email": "alicf@example.com"}),
+    ] {
+        let body = app.graphql(ISSUE, json!({"by": by})).await;
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
+            "{body}"
+        );
+        answers.push(body.to_string());
+    }
+    assert_eq!(answers[0], answers[1]);
+}
+
+const BINARY: &str = env!("CARGO_BIN_EXE_account-recovery");
+
+fn process_env(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("DATABASE_URL".into(), database_url.into()),
+        ("SECRET_KEY".into(), crate::helpers::TEST_SECRET_KEY.into()),
+        ("DEMO".into(), "false".into()),
+        ("SMTP_URL".into(), smtp.url()),
+        ("MAIL_POLL_MS".into(), "200".into()),
+        ("RESET_RESOLVER_POLL_MS".into(), "200".into()),
+        ("RATE_LIMITS".into(), crate::helpers::GENEROUS_LIMITS.into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+    env
+}
+
+async fn start_process(env: &[(String, String)]) -> crate::service_process::ServiceProcess {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    crate::service_process::ServiceProcess::start(BINARY, &["serve"], &pairs).await
+}
+
+/// Instance A hands the request off and is killed (SIGKILL) before any resolver ran; instance B,
+/// started on the same database (and Redis), resolves it: the mail goes out exactly once.
+#[tokio::test]
+async fn an_instance_killed_between_hand_off_and_resolution_loses_no_mail_and_sends_one() {
+    for backend in backends() {
+        let smtp = SmtpServer::start().await;
+        let url = crate::helpers::fresh_database(&backend).await;
+        let prefix = crate::helpers::unique_name();
+        let mut shared: Vec<(&str, &str)> = Vec::new();
+        let redis = crate::helpers::redis_url();
+        if let (Some(redis), false) = (&redis, matches!(backend, Backend::Sqlite)) {
+            shared.push(("REDIS_URL", redis));
+            shared.push(("REDIS_KEY_PREFIX", &prefix));
+        }
+        let env_b = process_env(&url, &smtp, &shared);
+        let mut with_a = shared.clone();
+        with_a.push(("RESET_RESOLVER", "false"));
+        let env_a = process_env(&url, &smtp, &with_a);
+        let file = crate::helpers::scratch_dir().join("fixture.jsonl");
+        std::fs::write(&file, crate::helpers::FIXTURE).unwrap();
+        let out = std::process::Command::new(BINARY)
+            .args(["member", "import", file.to_str().unwrap()])
+            .envs(env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+        let mut a = start_process(&env_a).await;
+        let answer: Value = crate::helpers::http_client()
+            .post(format!("{}/graphql", a.base_url()))
+            .json(&json!({"query": ISSUE, "variables": {"by": {"email": "alice@example.com"}}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["data"]["issueResetToken"]["accepted"], true, "{answer}");
+        let pid = libc::pid_t::try_from(a.pid().expect("A runs")).unwrap();
+        // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own unreaped child.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        }
+        a.stop(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            smtp.messages().is_empty(),
+            "[{}] A resolved nothing",
+            backend.name()
+        );
+
+        let mut b = start_process(&env_b).await;
+        let mails = smtp.wait_for_messages(1, Duration::from_secs(15)).await;
+        assert_eq!(mails.len(), 1, "[{}] B resolved A's request", backend.name());
+        let grants = mailed_grants(&mails[0]);
+        assert_eq!(grants.len(), 2, "[{}]", backend.name());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(smtp.messages().len(), 1, "[{}] exactly once", backend.name());
+        let verified: Value = crate::helpers::http_client()
+            .post(format!("{}/graphql", b.base_url()))
+            .json(&json!({"query": VERIFY, "variables": {"t": grants[0].token}}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(verified["data"]["verifyResetToken"]["valid"], true, "{verified}");
+        b.stop(Duration::from_secs(10)).await;
+    }
+}
