@@ -53,6 +53,10 @@ impl ServiceProcess {
         if !env.iter().any(|(name, _)| *name == "BIND") {
             command.env("BIND", "127.0.0.1:0");
         }
+        // Like the in-process apps: the same answers whether or not web/dist has been built here.
+        if !env.iter().any(|(name, _)| *name == "WEB_DIR") {
+            command.env("WEB_DIR", "/nonexistent/web-dist");
+        }
         command
             .envs(env.iter().copied())
             .stdin(Stdio::null())
