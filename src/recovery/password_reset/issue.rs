@@ -9,7 +9,7 @@ use super::{PasswordReset, Refusal, owner_of, refusal_for};
 use crate::{
     domain::{
         email::Email,
-        grant::{GrantPurpose, IssueOutcome, NewGrant, ResetCode, ResetToken},
+        grant::{GrantPurpose, IdentifierKey, IndexedCode, IssueOutcome, NewGrant, ResetCode, ResetToken},
         keyed_hash::Ci,
         login_id::LoginId,
         masking::mask_email,
@@ -140,12 +140,23 @@ impl PasswordReset {
             }
             let token = ResetToken::generate();
             let code = ResetCode::generate();
+            // Findable from either identifier the owner may type, without knowing the owner.
+            let code_index = [
+                IdentifierKey::email(&member.site_id, &member.email),
+                IdentifierKey::login(&member.site_id, &member.login_id),
+            ]
+            .map(|identifier| IndexedCode {
+                code: code.index_hash(&self.keys, &identifier),
+                identifier,
+            })
+            .to_vec();
             let grant = NewGrant::new(
                 GrantPurpose::Email,
                 token.hash(),
                 Some(code.hash(&self.keys, &owner)),
                 self.settings.email_ttl,
-            );
+            )
+            .indexed_under(code_index);
             match self
                 .tokens
                 .issue_grant(&owner, &grant, Some(self.settings.cooldown))
