@@ -1,5 +1,14 @@
 //! Finding what a credential proves — the member and the grant behind a token or a code — once,
 //! for both verifying and resetting; and verifying, which exchanges a right code for a token.
+//!
+//! Wrong codes are counted per identifier as typed (site + e-mail or login ID), whether or not it
+//! names an account, and never per member: a per-member count answers differently for an address
+//! with an account, and one shared by the e-mail and the login ID tells that they belong together.
+//! When strangers have exhausted an identifier, the owner's code typed with it is refused until the
+//! window ends (checking it would give strangers unlimited guesses; nothing about the refusal says
+//! whether a mail was sent), but the same code typed with the other identifier (e-mail or login ID)
+//! works, and so does the mailed link: code counters never burn a link or a direct token, which a
+//! stranger cannot guess.
 use chrono::{DateTime, Utc};
 
 use super::{CodeIdentifier, Credential, CredentialError, PasswordReset};
