@@ -341,9 +341,15 @@ mod tests {
             &SiteId::parse("other").unwrap(),
             &Email::parse("alice@example.com").unwrap(),
         );
-        assert_eq!(code.index_hash(&keys, &email), code.index_hash(&keys, &same_email));
+        assert_eq!(
+            code.index_hash(&keys, &email),
+            code.index_hash(&keys, &same_email)
+        );
         assert_ne!(code.index_hash(&keys, &email), code.index_hash(&keys, &login));
-        assert_ne!(code.index_hash(&keys, &email), code.index_hash(&keys, &other_site));
+        assert_ne!(
+            code.index_hash(&keys, &email),
+            code.index_hash(&keys, &other_site)
+        );
         assert_ne!(
             code.index_hash(&keys, &email),
             ResetCode::parse("012346").unwrap().index_hash(&keys, &email)

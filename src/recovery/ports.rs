@@ -9,8 +9,8 @@ use crate::{
     domain::{
         email::Email,
         grant::{
-            AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, IdentifierKey, IssueOutcome, NewGrant,
-            TokenHash,
+            AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, IdentifierKey,
+            IssueOutcome, NewGrant, TokenHash,
         },
         keyed_hash::CiHash,
         login_id::LoginId,

@@ -179,7 +179,14 @@ async fn every_key_the_store_writes_follows_the_layout() {
     }
     // The contracts leave most kinds behind; a layout change that stops writing them shows here.
     for kind in [
-        "grant", "cooldown", "sessions", "tok", "sess", "rl", "code", "code_failures",
+        "grant",
+        "cooldown",
+        "sessions",
+        "tok",
+        "sess",
+        "rl",
+        "code",
+        "code_failures",
     ] {
         assert!(kinds.contains(kind), "no {kind} key written: {kinds:?}");
     }

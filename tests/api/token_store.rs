@@ -6,8 +6,8 @@ use account_recovery::{
     domain::{
         email::Email,
         grant::{
-            AttemptLimits, CodeLookup, GrantOwner, GrantPurpose, IdentifierKey, IndexedCode, NewGrant, ResetCode,
-            ResetToken,
+            AttemptLimits, CodeLookup, GrantOwner, GrantPurpose, IdentifierKey, IndexedCode, NewGrant,
+            ResetCode, ResetToken,
         },
         keyed_hash::KeyedHasher,
         login_id::LoginId,
@@ -133,7 +133,10 @@ async fn redis_keys_expire_and_hold_no_secrets() {
         .await
         .unwrap();
     let wrong = other_code(&code);
-    assert_eq!(judged(&store, &keys, &alice_ids[0], &wrong).await.unwrap(), CodeLookup::Wrong);
+    assert_eq!(
+        judged(&store, &keys, &alice_ids[0], &wrong).await.unwrap(),
+        CodeLookup::Wrong
+    );
     assert!(matches!(
         judged(&store, &keys, &alice_ids[0], &code).await.unwrap(),
         CodeLookup::Found { .. }
@@ -167,7 +170,10 @@ async fn redis_keys_expire_and_hold_no_secrets() {
     for _ in 0..limits.per_identifier {
         judged(&store, &keys, &bob_ids[1], &wrong).await.unwrap();
     }
-    assert_eq!(judged(&store, &keys, &bob_ids[1], &code).await.unwrap(), CodeLookup::TooMany);
+    assert_eq!(
+        judged(&store, &keys, &bob_ids[1], &code).await.unwrap(),
+        CodeLookup::TooMany
+    );
     secrets.extend([token.expose().to_owned(), code.expose().to_owned()]);
 
     // A direct grant.

@@ -394,9 +394,15 @@ async fn codes_are_found_under_both_identifiers_without_being_spent(store: &dyn 
     let limits = AttemptLimits::default();
     for _ in 0..limits.per_identifier * 2 {
         for identifier in [&g.email, &g.login] {
-            assert_eq!(judge(store, identifier, &g.right, &limits).await, found(&owner, &g));
+            assert_eq!(
+                judge(store, identifier, &g.right, &limits).await,
+                found(&owner, &g)
+            );
         }
-        assert!(check(store, &owner, &g).await.is_some(), "check_code spends nothing");
+        assert!(
+            check(store, &owner, &g).await.is_some(),
+            "check_code spends nothing"
+        );
         assert!(token_info(store, &owner, &g.token).await.is_some());
     }
     // A found code counts nothing: a whole budget of wrong ones is still there.
@@ -413,7 +419,10 @@ async fn codes_are_found_under_both_identifiers_without_being_spent(store: &dyn 
         site: SiteId::parse("contract-2").expect("site"),
         ..g.email.clone()
     };
-    assert_eq!(judge(store, &elsewhere, &g.right, &LENIENT).await, CodeLookup::Wrong);
+    assert_eq!(
+        judge(store, &elsewhere, &g.right, &LENIENT).await,
+        CodeLookup::Wrong
+    );
     assert!(live(store, &owner, &g).await);
 }
 
@@ -518,11 +527,17 @@ async fn the_window_spans_grants(store: &dyn TokenStore) {
         CodeLookup::TooMany,
         "B's right code"
     );
-    assert!(live(store, &owner, &b).await, "the count refuses codes but burns nothing");
+    assert!(
+        live(store, &owner, &b).await,
+        "the count refuses codes but burns nothing"
+    );
     // A new grant does not reset the window.
     let c = next_grant(&owner, &b);
     issue(store, &owner, &c, None).await;
-    assert_eq!(judge(store, &c.login, &c.right, &limits).await, CodeLookup::TooMany);
+    assert_eq!(
+        judge(store, &c.login, &c.right, &limits).await,
+        CodeLookup::TooMany
+    );
     assert_eq!(judge(store, &c.email, &c.right, &limits).await, found(&owner, &c));
 }
 
@@ -533,7 +548,10 @@ async fn a_stale_entry_leads_to_a_dead_grant(store: &dyn TokenStore) {
     let new = next_grant(&owner, &old);
     issue(store, &owner, &new, None).await;
     // The old code is still found (its entry names the old grant)...
-    assert_eq!(judge(store, &old.email, &old.right, &LENIENT).await, found(&owner, &old));
+    assert_eq!(
+        judge(store, &old.email, &old.right, &LENIENT).await,
+        found(&owner, &old)
+    );
     // ...and following it finds nothing: the owner's slot decides.
     assert_eq!(check(store, &owner, &old).await, None);
     let replacement = grant(&owner, GrantPurpose::Exchanged, false, LONG);
@@ -545,7 +563,10 @@ async fn a_stale_entry_leads_to_a_dead_grant(store: &dyn TokenStore) {
         None
     );
     assert!(live(store, &owner, &new).await, "the stale entry touched nothing");
-    assert_eq!(judge(store, &new.email, &new.right, &LENIENT).await, found(&owner, &new));
+    assert_eq!(
+        judge(store, &new.email, &new.right, &LENIENT).await,
+        found(&owner, &new)
+    );
 }
 
 async fn one_address_with_several_accounts(store: &dyn TokenStore) {
@@ -572,18 +593,33 @@ async fn one_address_with_several_accounts(store: &dyn TokenStore) {
         new_identifier(IdentifierKind::Login),
     );
     while b.right == a.right || b.right == a.bad || b.bad == a.right {
-        b = grant_for(&second, GrantPurpose::Email, true, LONG, email.clone(), b.login.clone());
+        b = grant_for(
+            &second,
+            GrantPurpose::Email,
+            true,
+            LONG,
+            email.clone(),
+            b.login.clone(),
+        );
     }
     issue(store, &first, &a, None).await;
     issue(store, &second, &b, None).await;
     assert_eq!(judge(store, &email, &a.right, &limits).await, found(&first, &a));
     assert_eq!(judge(store, &email, &b.right, &limits).await, found(&second, &b));
     // One count for the address, whichever account a stranger aims at.
-    for want in [CodeLookup::Wrong, CodeLookup::Wrong, CodeLookup::Wrong, CodeLookup::TooMany] {
+    for want in [
+        CodeLookup::Wrong,
+        CodeLookup::Wrong,
+        CodeLookup::Wrong,
+        CodeLookup::TooMany,
+    ] {
         assert_eq!(judge(store, &email, &a.bad, &limits).await, want);
     }
     assert_eq!(judge(store, &email, &b.right, &limits).await, CodeLookup::TooMany);
-    assert_eq!(judge(store, &b.login, &b.right, &limits).await, found(&second, &b));
+    assert_eq!(
+        judge(store, &b.login, &b.right, &limits).await,
+        found(&second, &b)
+    );
 }
 
 async fn grants_without_a_code_are_not_indexed(store: &dyn TokenStore) {
@@ -591,7 +627,10 @@ async fn grants_without_a_code_are_not_indexed(store: &dyn TokenStore) {
     let g = grant(&owner, GrantPurpose::Direct, false, LONG);
     issue(store, &owner, &g, None).await;
     for identifier in [&g.email, &g.login] {
-        assert_eq!(judge(store, identifier, &g.right, &LENIENT).await, CodeLookup::Wrong);
+        assert_eq!(
+            judge(store, identifier, &g.right, &LENIENT).await,
+            CodeLookup::Wrong
+        );
     }
     assert_eq!(check(store, &owner, &g).await, None, "no code matches");
     assert!(token_info(store, &owner, &g.token).await.is_some());
@@ -709,7 +748,10 @@ async fn everything_expires(store: &dyn TokenStore) {
     let g = grant(&owner, GrantPurpose::Email, true, short);
     issue(store, &owner, &g, None).await;
     assert!(token_info(store, &owner, &g.token).await.is_some());
-    assert_eq!(judge(store, &g.email, &g.right, &LENIENT).await, found(&owner, &g));
+    assert_eq!(
+        judge(store, &g.email, &g.right, &LENIENT).await,
+        found(&owner, &g)
+    );
     // A cooldown.
     let cooled = new_owner();
     assert_eq!(
@@ -730,7 +772,10 @@ async fn everything_expires(store: &dyn TokenStore) {
     issue(store, &counted, &c, None).await;
     assert_eq!(judge(store, &c.login, &c.bad, &limits).await, CodeLookup::Wrong);
     assert_eq!(judge(store, &c.login, &c.bad, &limits).await, CodeLookup::TooMany);
-    assert_eq!(judge(store, &c.login, &c.right, &limits).await, CodeLookup::TooMany);
+    assert_eq!(
+        judge(store, &c.login, &c.right, &limits).await,
+        CodeLookup::TooMany
+    );
 
     tokio::time::sleep(Duration::from_millis(600)).await;
 
@@ -787,7 +832,12 @@ async fn concurrent_wrong_codes_are_all_counted(store: &dyn TokenStore) {
     let g = email_grant(&owner);
     issue(store, &owner, &g, None).await;
     let hash = g.bad.index_hash(&keys(), &g.email);
-    let results = join_all((0..20).map(|_| store.judge_code(&g.email, &hash, &roomy)).collect()).await;
+    let results = join_all(
+        (0..20)
+            .map(|_| store.judge_code(&g.email, &hash, &roomy))
+            .collect(),
+    )
+    .await;
     assert!(
         results
             .into_iter()
@@ -822,10 +872,16 @@ async fn concurrent_wrong_codes_are_all_counted(store: &dyn TokenStore) {
     .await;
     let results: Vec<CodeLookup> = results.into_iter().map(|r| r.expect("judge_code")).collect();
     let wrong = results.iter().filter(|r| **r == CodeLookup::Wrong).count() as u32;
-    let found_ = results.iter().filter(|r| matches!(r, CodeLookup::Found { .. })).count() as u32;
+    let found_ = results
+        .iter()
+        .filter(|r| matches!(r, CodeLookup::Found { .. }))
+        .count() as u32;
     assert_eq!(wrong, limits.per_identifier - 1, "{results:?}");
     assert!(wrong + found_ < limits.per_identifier + 1, "{results:?}");
-    assert_eq!(judge(store, &g.login, &g.right, &limits).await, CodeLookup::TooMany);
+    assert_eq!(
+        judge(store, &g.login, &g.right, &limits).await,
+        CodeLookup::TooMany
+    );
     assert!(live(store, &owner, &g).await);
 }
 

@@ -24,8 +24,11 @@ const RESET: &str = r#"mutation($input: ResetPasswordInput!) {
 
 /// One full answer (data and top-level errors, with `retryAfter`), as a stranger sees it.
 async fn verify_code(app: &TestApp, by: (&str, &str), code: &str) -> Value {
-    app.graphql(VERIFY, json!({"credential": {"code": {by.0: by.1, "code": code}}}))
-        .await
+    app.graphql(
+        VERIFY,
+        json!({"credential": {"code": {by.0: by.1, "code": code}}}),
+    )
+    .await
 }
 
 async fn reset_with(app: &TestApp, credential: Value) -> Value {
@@ -72,7 +75,9 @@ async fn issue_and_read(app: &TestApp, smtp: &SmtpServer, by: Value, n: usize) -
     if n == 0 {
         return Vec::new();
     }
-    let mails = smtp.wait_for_messages(n, std::time::Duration::from_secs(10)).await;
+    let mails = smtp
+        .wait_for_messages(n, std::time::Duration::from_secs(10))
+        .await;
     assert_eq!(mails.len(), n, "[{}] mail {n}", app.backend);
     mailed_grants(&mails[n - 1])
 }
@@ -83,7 +88,8 @@ async fn issue_and_read(app: &TestApp, smtp: &SmtpServer, by: Value, n: usize) -
 async fn wrong_codes_by_email_answer_alike_for_known_and_unknown_addresses() {
     for backend in backends() {
         // The default per-target limit of verifyResetToken, so that its answers are compared too.
-        let (app, smtp) = spawn_app_with_smtp(&backend, &[("RATE_LIMITS", "verifyResetToken.id=10/600")]).await;
+        let (app, smtp) =
+            spawn_app_with_smtp(&backend, &[("RATE_LIMITS", "verifyResetToken.id=10/600")]).await;
         let app = app.with_fixture().await;
         let mailed = issue_and_read(&app, &smtp, json!({"email": "alice@example.com"}), 1).await;
         assert_eq!(mailed.len(), 2, "[{}] alice01 and AliceBiz", app.backend);
@@ -114,7 +120,13 @@ async fn wrong_codes_by_email_answer_alike_for_known_and_unknown_addresses() {
         expected.extend(["TOO_MANY_ATTEMPTS"; 6]);
         expected.extend(["RATE_LIMITED"; 2]);
         assert_eq!(sequence, expected, "[{}]", app.backend);
-        assert!(last["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap_or(0) > 500, "{last}");
+        assert!(
+            last["errors"][0]["extensions"]["retryAfter"]
+                .as_u64()
+                .unwrap_or(0)
+                > 500,
+            "{last}"
+        );
         assert!(
             smtp.wait_for_messages(2, std::time::Duration::from_millis(300))
                 .await
@@ -148,7 +160,12 @@ async fn wrong_codes_by_login_id_do_not_tell_whether_the_email_was_its_address()
             }
             sequences.push(answers);
         }
-        assert_eq!(mails, [1, 0], "[{}] only the matching pair gets mail", backend.name());
+        assert_eq!(
+            mails,
+            [1, 0],
+            "[{}] only the matching pair gets mail",
+            backend.name()
+        );
         assert_eq!(
             sequences[0],
             sequences[1],
@@ -177,7 +194,10 @@ async fn after_strangers_wrong_codes_the_owner_resets_with_the_link() {
         }
         let mailed = issue_and_read(&app, &smtp, json!({"email": "alice@example.com"}), 1).await;
         let (alice, biz) = (&mailed[0], &mailed[1]);
-        assert_eq!((alice.login_id.as_str(), biz.login_id.as_str()), ("alice01", "AliceBiz"));
+        assert_eq!(
+            (alice.login_id.as_str(), biz.login_id.as_str()),
+            ("alice01", "AliceBiz")
+        );
         for by in [("email", "alice@example.com"), ("loginId", "AliceBiz")] {
             let right = verify_code(&app, by, &biz.code).await;
             assert_eq!(
@@ -238,7 +258,10 @@ async fn reset_by_code_spends_the_same_budget_as_verify() {
             for i in 0..6 {
                 let credential = json!({"code": {"email": email, "code": wrong}});
                 let (body, field) = if i % 2 == 0 {
-                    (app.graphql(VERIFY, json!({"credential": credential})).await, "verifyResetToken")
+                    (
+                        app.graphql(VERIFY, json!({"credential": credential})).await,
+                        "verifyResetToken",
+                    )
                 } else {
                     (reset_with(&app, credential).await, "resetPassword")
                 };

@@ -182,13 +182,10 @@ impl TokenStore for MemoryStore {
                     grant_id: entry.grant_id.clone(),
                 };
             }
-            let failures = state
-                .code_failures
-                .entry(identifier.clone())
-                .or_insert(Failures {
-                    count: 0,
-                    until: now + limits.window,
-                });
+            let failures = state.code_failures.entry(identifier.clone()).or_insert(Failures {
+                count: 0,
+                until: now + limits.window,
+            });
             failures.count += 1;
             if failures.count >= limits.per_identifier {
                 CodeLookup::TooMany

@@ -103,9 +103,7 @@ impl TokenStore for RedisStore {
         let mut args = vec![cooldown.map_or(-1, millis).to_string()];
         args.extend(grant_args);
         let keys = [self.key(Key::Grant(owner)), self.key(Key::Cooldown(owner))];
-        let issued: i64 = self
-            .invoke(&SCRIPTS.issue, &[&keys[0], &keys[1]], &args)
-            .await?;
+        let issued: i64 = self.invoke(&SCRIPTS.issue, &[&keys[0], &keys[1]], &args).await?;
         if issued == 0 {
             return Ok(IssueOutcome::CoolingDown);
         }
@@ -222,9 +220,7 @@ impl TokenStore for RedisStore {
 
     async fn revoke_grants(&self, owner: &GrantOwner) -> Result<(), StoreError> {
         let grant = self.key(Key::Grant(owner));
-        let _: i64 = self
-            .invoke(&SCRIPTS.revoke_grants, &[&grant], &[])
-            .await?;
+        let _: i64 = self.invoke(&SCRIPTS.revoke_grants, &[&grant], &[]).await?;
         Ok(())
     }
 
