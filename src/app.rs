@@ -117,9 +117,8 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
             direct_ttl: settings.direct_token_ttl,
             cooldown: settings.reset_cooldown,
             limits: AttemptLimits {
-                per_grant: settings.code_max_attempts,
-                per_member: settings.code_member_max_failures,
-                member_window: settings.code_member_window,
+                per_identifier: settings.code_max_attempts,
+                window: settings.code_failure_window,
             },
             reset_elevation_window: settings.reset_elevation_window,
             reply_floor: settings.email_reply_floor,

@@ -5,7 +5,9 @@ use std::{fmt, time::Duration};
 use chrono::{DateTime, Utc};
 
 use super::{
+    email::Email,
     keyed_hash::{KeyedHasher, hex},
+    login_id::LoginId,
     member::MemberId,
     opaque_token::opaque_token,
     site::SiteId,
@@ -54,6 +56,79 @@ impl ResetCode {
             ],
         )))
     }
+}
+
+impl ResetCode {
+    /// Keyed and bound to what the caller typed (site + identifier), not to a member: computable
+    /// before anyone knows whom the identifier names, so a wrong code costs the same whoever it is.
+    pub fn index_hash(&self, keys: &KeyedHasher, identifier: &IdentifierKey) -> CodeHash {
+        CodeHash(hex(&keys.mac(
+            "reset-code-index",
+            &[
+                identifier.site.as_str().as_bytes(),
+                identifier.kind.code().as_bytes(),
+                identifier.value.as_bytes(),
+                self.0.as_bytes(),
+            ],
+        )))
+    }
+}
+
+/// Which identifier a code is typed with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum IdentifierKind {
+    Email,
+    Login,
+}
+
+impl IdentifierKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            IdentifierKind::Email => "email",
+            IdentifierKind::Login => "login",
+        }
+    }
+}
+
+/// An identifier as typed, normalised: site + e-mail or login ID. Wrong codes are counted per
+/// identifier key, whether or not it names an account, so no count tells an account apart; the
+/// codes of the grants mailed for it are indexed under it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdentifierKey {
+    pub site: SiteId,
+    pub kind: IdentifierKind,
+    /// The normalised e-mail or login ID.
+    pub value: String,
+}
+
+impl IdentifierKey {
+    pub fn email(site: &SiteId, email: &Email) -> IdentifierKey {
+        IdentifierKey {
+            site: site.clone(),
+            kind: IdentifierKind::Email,
+            value: email.as_str().to_owned(),
+        }
+    }
+
+    pub fn login(site: &SiteId, id: &LoginId) -> IdentifierKey {
+        IdentifierKey {
+            site: site.clone(),
+            kind: IdentifierKind::Login,
+            value: id.normalized(),
+        }
+    }
+
+    /// The identifier's own slot (Redis hash tag): its failure counter and code index live there.
+    pub fn tag(&self) -> String {
+        format!("{}:{}:{}", self.site, self.kind.code(), self.value)
+    }
+}
+
+/// An index entry of a mailed grant: its code, hashed for one identifier of the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedCode {
+    pub identifier: IdentifierKey,
+    pub code: CodeHash,
 }
 
 impl fmt::Debug for ResetCode {
@@ -125,6 +200,9 @@ pub struct NewGrant {
     pub token: TokenHash,
     pub code: Option<CodeHash>,
     pub ttl: Duration,
+    /// Where the code is found from what the caller types (e-mail, login ID): written with the
+    /// grant, for its ttl. A newer grant makes these entries stale (they name a dead grant id).
+    pub code_index: Vec<IndexedCode>,
 }
 
 impl NewGrant {
@@ -135,7 +213,14 @@ impl NewGrant {
             token,
             code,
             ttl,
+            code_index: Vec::new(),
         }
+    }
+
+    /// The same grant, its code findable under `entries`.
+    pub fn indexed_under(mut self, entries: Vec<IndexedCode>) -> NewGrant {
+        self.code_index = entries;
+        self
     }
 }
 
@@ -147,32 +232,34 @@ pub struct GrantInfo {
     pub expires_at: DateTime<Utc>,
 }
 
-/// How many wrong codes are tolerated.
+/// How many wrong codes are tolerated, per identifier as typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AttemptLimits {
-    /// Wrong codes that burn a grant.
-    pub per_grant: u32,
-    /// Wrong codes per member within `member_window`, across grants: a new code does not reset it.
-    pub per_member: u32,
-    pub member_window: Duration,
+    /// Wrong codes per identifier within `window`; the limit-th answers `TooMany`, and from then on
+    /// no code is even looked at (checking it would give unlimited guesses).
+    pub per_identifier: u32,
+    /// Starts with the first failure and outlives a grant, so asking for a new code never resets it.
+    pub window: Duration,
 }
 
 impl Default for AttemptLimits {
     fn default() -> Self {
         AttemptLimits {
-            per_grant: 5,
-            per_member: 10,
-            member_window: Duration::from_secs(3600),
+            per_identifier: 5,
+            window: Duration::from_secs(3600),
         }
     }
 }
 
-/// The outcome of presenting a code.
+/// What a code typed with an identifier leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CodeCheck {
-    Valid(GrantInfo),
+pub enum CodeLookup {
+    /// The code of a grant mailed for this identifier (which may since have been replaced: the
+    /// owner's slot decides). No failure counted.
+    Found { owner: GrantOwner, grant_id: String },
+    /// Not a code of this identifier: one failure counted.
     Wrong,
-    /// The grant is burnt, or the member has too many recent failures.
+    /// The identifier's failures are at the limit.
     TooMany,
 }
 
@@ -240,6 +327,34 @@ mod tests {
             assert!(ResetCode::parse(bad).is_err(), "{bad:?}");
         }
         assert!(!format!("{code:?}").contains("012345"));
+    }
+
+    #[test]
+    fn index_hashes_are_bound_to_the_identifier_as_typed() {
+        let keys = KeyedHasher::new(b"k");
+        let site = SiteId::parse("main").unwrap();
+        let code = ResetCode::parse("012345").unwrap();
+        let email = IdentifierKey::email(&site, &Email::parse("Alice@Example.com").unwrap());
+        let same_email = IdentifierKey::email(&site, &Email::parse(" alice@example.com").unwrap());
+        let login = IdentifierKey::login(&site, &LoginId::parse("alice01").unwrap());
+        let other_site = IdentifierKey::email(
+            &SiteId::parse("other").unwrap(),
+            &Email::parse("alice@example.com").unwrap(),
+        );
+        assert_eq!(
+            code.index_hash(&keys, &email),
+            code.index_hash(&keys, &same_email)
+        );
+        assert_ne!(code.index_hash(&keys, &email), code.index_hash(&keys, &login));
+        assert_ne!(
+            code.index_hash(&keys, &email),
+            code.index_hash(&keys, &other_site)
+        );
+        assert_ne!(
+            code.index_hash(&keys, &email),
+            ResetCode::parse("012346").unwrap().index_hash(&keys, &email)
+        );
+        assert_ne!(email.tag(), login.tag());
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub enum ErrorCode {
     InvalidToken,
     /// The verification code is wrong or expired.
     InvalidCode,
-    /// Too many wrong attempts: the grant is burnt; ask for a new one later.
+    /// Too many wrong codes with this e-mail or login ID: codes typed with it are refused for a
+    /// while (the mailed link still works).
     TooManyAttempts,
     /// The identity check does not match this account.
     IdentityMismatch,

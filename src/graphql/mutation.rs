@@ -43,8 +43,8 @@ impl MutationRoot {
     }
 
     /// Checks a reset credential without spending it. A link or direct token stays usable; a
-    /// right code is exchanged for a reset-only token (the code is spent). Five wrong codes burn
-    /// the grant.
+    /// right code is exchanged for a reset-only token (the code is spent). Five wrong codes with one
+    /// e-mail or login ID, account or not, refuse its codes for an hour; links are never burnt.
     #[graphql(complexity = "child_complexity + 100")]
     async fn verify_reset_token(
         &self,

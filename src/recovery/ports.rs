@@ -9,8 +9,8 @@ use crate::{
     domain::{
         email::Email,
         grant::{
-            AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, IssueOutcome, NewGrant,
-            TokenHash,
+            AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, IdentifierKey,
+            IssueOutcome, NewGrant, TokenHash,
         },
         keyed_hash::CiHash,
         lang::Lang,
@@ -154,8 +154,8 @@ pub trait PasswordHasher: Send + Sync {
 /// decides something is one atomic operation in the store.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
-    /// Stores `grant` as the owner's only grant (older ones die), unless `cooldown` is given and a
-    /// grant was issued within it, in which case nothing changes.
+    /// Stores `grant` as the owner's only grant (older ones die) and its code index entries, unless
+    /// `cooldown` is given and a grant was issued within it, in which case nothing changes.
     async fn issue_grant(
         &self,
         owner: &GrantOwner,
@@ -170,26 +170,32 @@ pub trait TokenStore: Send + Sync {
         owner: &GrantOwner,
         token: &TokenHash,
     ) -> Result<Option<GrantInfo>, StoreError>;
-    /// Checks a code without spending it. A wrong code counts against the grant (burning it at
-    /// the limit) and against the member's window, even when no grant exists.
+    /// Looks a code up as typed, in the identifier's own slot, in one atomic step: at the limit of
+    /// failures, `TooMany` without looking at the code; else a code of a grant mailed for the
+    /// identifier is `Found` (nothing counted), and any other counts one failure (the limit-th
+    /// answers `TooMany`). The same work whether or not the identifier names anyone.
+    async fn judge_code(
+        &self,
+        identifier: &IdentifierKey,
+        code: &CodeHash,
+        limits: &AttemptLimits,
+    ) -> Result<CodeLookup, StoreError>;
+    /// The owner's live grant when it is `grant_id` and `code` is its code. Counts and spends nothing
+    /// (the caller has found the code with `judge_code`).
     async fn check_code(
         &self,
         owner: &GrantOwner,
         code: &CodeHash,
-        limits: &AttemptLimits,
-    ) -> Result<CodeCheck, StoreError>;
-    /// Like `check_code`, but a right code replaces the grant with `replacement` in the same step.
+        grant_id: &str,
+    ) -> Result<Option<GrantInfo>, StoreError>;
+    /// Like `check_code`, but replaces the grant with `replacement` in the same step.
     async fn exchange_code(
         &self,
         owner: &GrantOwner,
         code: &CodeHash,
+        grant_id: &str,
         replacement: &NewGrant,
-        limits: &AttemptLimits,
-    ) -> Result<CodeCheck, StoreError>;
-    /// Whether `code` is the code of the owner's live grant — counting nothing. Only to find which
-    /// of several accounts a code belongs to; every miss must then be counted with `check_code`
-    /// or `exchange_code`.
-    async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError>;
+    ) -> Result<Option<GrantInfo>, StoreError>;
     /// Deletes the owner's grant if `proof` matches it; true for exactly one caller.
     async fn spend_grant(&self, owner: &GrantOwner, proof: &GrantProof) -> Result<bool, StoreError>;
     /// Whether the owner's current grant is `grant_id` (the mail worker drops mail of dead grants).

@@ -32,3 +32,4 @@ mod token_store;
 mod token_store_contract;
 mod trusted_documents;
 mod web_pages;
+mod wrong_codes;

@@ -295,7 +295,7 @@ async fn two_instances_share(redis: &str) {
             "INVALID_TOKEN"
         );
 
-        // Wrong codes add up across instances: 3 on A + 2 on B burn the grant.
+        // Wrong codes add up across instances: 3 on A + 2 on B exhaust the login ID.
         gql(&b_url, r#"mutation { issueResetToken(by: {account: {loginId: "AliceBiz", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
         // After the reset notice for alice01, the reset mail for AliceBiz.
         let mail = smtp.wait_for_messages(3, Duration::from_secs(10)).await;

@@ -131,6 +131,7 @@ async fn every_key_the_store_writes_follows_the_layout() {
 
     let layout = KeyLayout::new(&prefix).unwrap();
     let mut slot_of_owner: HashMap<String, u16> = HashMap::new();
+    let mut slot_of_identifier: HashMap<String, u16> = HashMap::new();
     let mut kinds = std::collections::BTreeSet::new();
     for port in cluster_ports(&url) {
         let mut conn = node(port).await;
@@ -155,6 +156,17 @@ async fn every_key_the_store_writes_follows_the_layout() {
                 let first = *slot_of_owner.entry(tag.to_owned()).or_insert(slot);
                 assert_eq!(slot, first, "{key} is not in its owner's slot");
                 kinds.insert(key.rsplit(':').next().unwrap().to_owned());
+            } else if let Some(tagged) = rest.strip_prefix("{i:") {
+                // An identifier's keys: its failure counter and its code index entries.
+                let (tag, name) = tagged.split_once("}:").expect("a closed hash tag");
+                let kind = match name.split_once(':') {
+                    Some(("code", hash)) if hash.bytes().all(|b| b.is_ascii_hexdigit()) => "code",
+                    None if name == "code_failures" => "code_failures",
+                    _ => panic!("{key} is not in the layout"),
+                };
+                let first = *slot_of_identifier.entry(tag.to_owned()).or_insert(slot);
+                assert_eq!(slot, first, "{key} is not in its identifier's slot");
+                kinds.insert(kind.to_owned());
             } else {
                 let kind = rest.split(':').next().unwrap();
                 assert!(
@@ -167,7 +179,14 @@ async fn every_key_the_store_writes_follows_the_layout() {
     }
     // The contracts leave most kinds behind; a layout change that stops writing them shows here.
     for kind in [
-        "grant", "fails", "burnt", "cooldown", "sessions", "tok", "sess", "rl",
+        "grant",
+        "cooldown",
+        "sessions",
+        "tok",
+        "sess",
+        "rl",
+        "code",
+        "code_failures",
     ] {
         assert!(kinds.contains(kind), "no {kind} key written: {kinds:?}");
     }

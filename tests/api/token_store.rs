@@ -4,8 +4,13 @@ use std::time::{Duration, Instant};
 use crate::token_store_contract::run_contract;
 use account_recovery::{
     domain::{
-        grant::{AttemptLimits, CodeCheck, GrantOwner, GrantPurpose, NewGrant, ResetCode, ResetToken},
+        email::Email,
+        grant::{
+            AttemptLimits, CodeLookup, GrantOwner, GrantPurpose, IdentifierKey, IndexedCode, NewGrant,
+            ResetCode, ResetToken,
+        },
         keyed_hash::KeyedHasher,
+        login_id::LoginId,
         member::MemberId,
         site::SiteId,
     },
@@ -73,33 +78,69 @@ async fn redis_keys_expire_and_hold_no_secrets() {
     let limits = AttemptLimits::default();
     let ttl = Duration::from_secs(900);
 
-    // An e-mail grant with a cooldown, a wrong code, then an exchange.
+    let identifiers = |n: &str| {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let site = SiteId::parse("main").unwrap();
+        [
+            IdentifierKey::email(&site, &Email::parse(&format!("{n}-{id}@example.com")).unwrap()),
+            IdentifierKey::login(&site, &LoginId::parse(&format!("{n}{}", &id[..8])).unwrap()),
+        ]
+    };
+    let mailed = |owner: &GrantOwner, token: &ResetToken, code: &ResetCode, ids: &[IdentifierKey; 2]| {
+        NewGrant::new(
+            GrantPurpose::Email,
+            token.hash(),
+            Some(code.hash(&keys, owner)),
+            ttl,
+        )
+        .indexed_under(
+            ids.iter()
+                .map(|identifier| IndexedCode {
+                    identifier: identifier.clone(),
+                    code: code.index_hash(&keys, identifier),
+                })
+                .collect(),
+        )
+    };
+    async fn judged(
+        store: &RedisStore,
+        keys: &KeyedHasher,
+        identifier: &IdentifierKey,
+        code: &ResetCode,
+    ) -> Result<CodeLookup, StoreError> {
+        let limits = AttemptLimits::default();
+        store
+            .judge_code(identifier, &code.index_hash(keys, identifier), &limits)
+            .await
+    }
+    let other_code = |code: &ResetCode| {
+        ResetCode::parse(if code.expose() == "000000" {
+            "111111"
+        } else {
+            "000000"
+        })
+        .unwrap()
+    };
+
+    // An e-mail grant with a cooldown, a wrong code by e-mail, then an exchange.
     let alice = owner("alice");
+    let alice_ids = identifiers("alice");
     let token = ResetToken::generate();
     let code = ResetCode::generate();
-    let grant = NewGrant::new(
-        GrantPurpose::Email,
-        token.hash(),
-        Some(code.hash(&keys, &alice)),
-        ttl,
-    );
+    let grant = mailed(&alice, &token, &code, &alice_ids);
     store
         .issue_grant(&alice, &grant, Some(Duration::from_secs(60)))
         .await
         .unwrap();
-    let wrong = ResetCode::parse(if code.expose() == "000000" {
-        "111111"
-    } else {
-        "000000"
-    })
-    .unwrap();
+    let wrong = other_code(&code);
     assert_eq!(
-        store
-            .check_code(&alice, &wrong.hash(&keys, &alice), &limits)
-            .await
-            .unwrap(),
-        CodeCheck::Wrong
+        judged(&store, &keys, &alice_ids[0], &wrong).await.unwrap(),
+        CodeLookup::Wrong
     );
+    assert!(matches!(
+        judged(&store, &keys, &alice_ids[0], &code).await.unwrap(),
+        CodeLookup::Found { .. }
+    ));
     let exchanged = ResetToken::generate();
     let replacement = NewGrant::new(
         GrantPurpose::Exchanged,
@@ -107,46 +148,31 @@ async fn redis_keys_expire_and_hold_no_secrets() {
         None,
         Duration::from_secs(300),
     );
-    let check = store
-        .exchange_code(&alice, &code.hash(&keys, &alice), &replacement, &limits)
+    let info = store
+        .exchange_code(&alice, &code.hash(&keys, &alice), &grant.id, &replacement)
         .await
         .unwrap();
-    assert!(matches!(check, CodeCheck::Valid(_)));
+    assert!(info.is_some());
     secrets.extend([
         token.expose().to_owned(),
         code.expose().to_owned(),
         exchanged.expose().to_owned(),
     ]);
 
-    // A burnt grant.
+    // Wrong codes by login ID past the limit.
     let bob = owner("bob");
+    let bob_ids = identifiers("bob");
     let token = ResetToken::generate();
     let code = ResetCode::generate();
-    let grant = NewGrant::new(
-        GrantPurpose::Email,
-        token.hash(),
-        Some(code.hash(&keys, &bob)),
-        ttl,
-    );
+    let grant = mailed(&bob, &token, &code, &bob_ids);
     store.issue_grant(&bob, &grant, None).await.unwrap();
-    let wrong = ResetCode::parse(if code.expose() == "000000" {
-        "111111"
-    } else {
-        "000000"
-    })
-    .unwrap();
-    for _ in 0..limits.per_grant {
-        store
-            .check_code(&bob, &wrong.hash(&keys, &bob), &limits)
-            .await
-            .unwrap();
+    let wrong = other_code(&code);
+    for _ in 0..limits.per_identifier {
+        judged(&store, &keys, &bob_ids[1], &wrong).await.unwrap();
     }
     assert_eq!(
-        store
-            .check_code(&bob, &code.hash(&keys, &bob), &limits)
-            .await
-            .unwrap(),
-        CodeCheck::TooMany
+        judged(&store, &keys, &bob_ids[1], &code).await.unwrap(),
+        CodeLookup::TooMany
     );
     secrets.extend([token.expose().to_owned(), code.expose().to_owned()]);
 
@@ -166,23 +192,31 @@ async fn redis_keys_expire_and_hold_no_secrets() {
     let kinds = |suffix: &str| found.iter().filter(|k| k.ends_with(suffix)).count();
     assert_eq!(
         kinds(":grant"),
-        2,
-        "alice's exchanged grant and carol's: {found:?}"
+        3,
+        "alice's exchanged grant, bob's (wrong codes burn nothing) and carol's: {found:?}"
     );
     assert_eq!(kinds(":cooldown"), 1, "{found:?}");
-    assert_eq!(kinds(":fails"), 2, "{found:?}");
-    assert_eq!(kinds(":burnt"), 1, "{found:?}");
+    assert_eq!(
+        kinds(":code_failures"),
+        2,
+        "alice's e-mail and bob's login ID: {found:?}"
+    );
+    assert_eq!(
+        found.iter().filter(|k| k.contains(":code:")).count(),
+        4,
+        "two index entries each for alice and bob: {found:?}"
+    );
     assert_eq!(
         found.iter().filter(|k| k.contains(":tok:")).count(),
         4,
         "four routes: {found:?}"
     );
-    assert_eq!(found.len(), 10, "{found:?}");
+    assert_eq!(found.len(), 14, "{found:?}");
     for key in &found {
         if !key.contains(":tok:") {
             assert!(
-                key.contains(":{m:main:"),
-                "owner keys carry the member hash tag: {key}"
+                key.contains(":{m:main:") || key.contains(":{i:main:"),
+                "owner and identifier keys carry their hash tag: {key}"
             );
         }
         let pttl: i64 = redis::cmd("PTTL").arg(key).query_async(&mut conn).await.unwrap();
@@ -200,7 +234,7 @@ async fn redis_keys_expire_and_hold_no_secrets() {
         for secret in &secrets {
             assert!(!key.contains(secret.as_str()), "{key} holds a secret");
             for value in &values {
-                // Numeric fields (attempts, expiry) are not secrets; a 6-digit code must not equal them.
+                // Numeric fields (counters, expiry) are not secrets; a 6-digit code must not equal them.
                 let numeric = value.bytes().all(|b| b.is_ascii_digit());
                 if numeric {
                     assert_ne!(value, secret, "{key} holds a secret");

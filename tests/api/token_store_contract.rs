@@ -13,8 +13,9 @@ use chrono::{DateTime, Utc};
 use account_recovery::{
     domain::{
         grant::{
-            AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
-            IssueOutcome, NewGrant, ResetCode, ResetToken, TokenHash,
+            AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
+            IdentifierKey, IdentifierKind, IndexedCode, IssueOutcome, NewGrant, ResetCode, ResetToken,
+            TokenHash,
         },
         keyed_hash::KeyedHasher,
         member::MemberId,
@@ -25,11 +26,10 @@ use account_recovery::{
 
 const LONG: Duration = Duration::from_secs(15 * 60);
 const COOLDOWN: Duration = Duration::from_secs(60);
-/// Limits under which only the grant's own count matters.
+/// Limits no test here reaches unless it means to.
 const LENIENT: AttemptLimits = AttemptLimits {
-    per_grant: 5,
-    per_member: 100,
-    member_window: Duration::from_secs(60),
+    per_identifier: 100,
+    window: Duration::from_secs(60),
 };
 
 /// Runs every check of the contract against `store`; takes about a second.
@@ -40,12 +40,14 @@ pub async fn run_contract(store: &dyn TokenStore) {
     cooldown_keeps_the_first_grant(store).await;
     reissuing_the_live_grant_changes_nothing(store).await;
     grants_are_bound_to_their_owner(store).await;
-    codes_are_checked_without_being_spent(store).await;
-    matching_a_code_counts_nothing(store).await;
-    wrong_codes_burn_the_grant(store).await;
-    grants_without_a_code_are_not_burnt(store).await;
-    the_member_window_spans_grants(store).await;
-    failures_count_without_a_grant(store).await;
+    codes_are_found_under_both_identifiers_without_being_spent(store).await;
+    known_and_unknown_identifiers_answer_wrong_codes_alike(store).await;
+    the_limit_refuses_even_the_right_code_and_burns_nothing(store).await;
+    each_identifier_has_its_own_count(store).await;
+    the_window_spans_grants(store).await;
+    a_stale_entry_leads_to_a_dead_grant(store).await;
+    one_address_with_several_accounts(store).await;
+    grants_without_a_code_are_not_indexed(store).await;
     exchange_replaces_the_grant(store).await;
     spending_needs_the_right_proof_and_works_once(store).await;
     revoke_kills_the_grant(store).await;
@@ -60,12 +62,19 @@ pub async fn run_contract(store: &dyn TokenStore) {
     );
 }
 
-/// A grant with its secrets' hashes, for tests.
+/// A grant with its secrets and their hashes, for tests: the code is indexed under the owner's
+/// e-mail and login ID (fresh ones, unless given).
 struct TestGrant {
     grant: NewGrant,
     token: TokenHash,
+    /// The code, and its hash bound to the owner (as the grant keeps it).
+    right: ResetCode,
     code: CodeHash,
+    /// Another code, and its hash bound to the owner.
+    bad: ResetCode,
     wrong: CodeHash,
+    email: IdentifierKey,
+    login: IdentifierKey,
 }
 
 fn keys() -> KeyedHasher {
@@ -79,27 +88,91 @@ fn new_owner() -> GrantOwner {
     }
 }
 
-/// A right and a (different) wrong code hash for `owner`.
-fn code_pair(owner: &GrantOwner) -> (CodeHash, CodeHash) {
+/// A fresh identifier of `kind` on the contract's site (unique, so Redis can be shared).
+fn new_identifier(kind: IdentifierKind) -> IdentifierKey {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    IdentifierKey {
+        site: SiteId::parse("contract").expect("site"),
+        kind,
+        value: match kind {
+            IdentifierKind::Email => format!("u{id}@contract.test"),
+            IdentifierKind::Login => format!("l{id}"),
+        },
+    }
+}
+
+/// A right code and a different one.
+fn code_pair() -> (ResetCode, ResetCode) {
     let right = ResetCode::generate();
     let n: u32 = right.expose().parse().expect("digits");
     let wrong = ResetCode::parse(&format!("{:06}", (n + 1) % 1_000_000)).expect("code");
-    (right.hash(&keys(), owner), wrong.hash(&keys(), owner))
+    (right, wrong)
+}
+
+fn grant_for(
+    owner: &GrantOwner,
+    purpose: GrantPurpose,
+    with_code: bool,
+    ttl: Duration,
+    email: IdentifierKey,
+    login: IdentifierKey,
+) -> TestGrant {
+    let token = ResetToken::generate().hash();
+    let (right, bad) = code_pair();
+    let (code, wrong) = (right.hash(&keys(), owner), bad.hash(&keys(), owner));
+    let mut new = NewGrant::new(purpose, token.clone(), with_code.then(|| code.clone()), ttl);
+    if with_code {
+        new = new.indexed_under(
+            [&email, &login]
+                .map(|identifier| IndexedCode {
+                    identifier: identifier.clone(),
+                    code: right.index_hash(&keys(), identifier),
+                })
+                .to_vec(),
+        );
+    }
+    TestGrant {
+        grant: new,
+        token,
+        right,
+        code,
+        bad,
+        wrong,
+        email,
+        login,
+    }
 }
 
 fn grant(owner: &GrantOwner, purpose: GrantPurpose, with_code: bool, ttl: Duration) -> TestGrant {
-    let token = ResetToken::generate().hash();
-    let (code, wrong) = code_pair(owner);
-    TestGrant {
-        grant: NewGrant::new(purpose, token.clone(), with_code.then(|| code.clone()), ttl),
-        token,
-        code,
-        wrong,
-    }
+    grant_for(
+        owner,
+        purpose,
+        with_code,
+        ttl,
+        new_identifier(IdentifierKind::Email),
+        new_identifier(IdentifierKind::Login),
+    )
 }
 
 fn email_grant(owner: &GrantOwner) -> TestGrant {
     grant(owner, GrantPurpose::Email, true, LONG)
+}
+
+/// A new e-mail grant for the same owner and identifiers as `g`, with a code other than `g`'s.
+fn next_grant(owner: &GrantOwner, g: &TestGrant) -> TestGrant {
+    loop {
+        let next = grant_for(
+            owner,
+            GrantPurpose::Email,
+            true,
+            LONG,
+            g.email.clone(),
+            g.login.clone(),
+        );
+        if next.right != g.right && next.right != g.bad {
+            return next;
+        }
+    }
 }
 
 async fn issue(
@@ -118,13 +191,33 @@ async fn token_info(store: &dyn TokenStore, owner: &GrantOwner, token: &TokenHas
     store.check_token(owner, token).await.expect("check_token")
 }
 
-async fn check(
+/// `code` typed with `identifier`.
+async fn judge(
     store: &dyn TokenStore,
-    owner: &GrantOwner,
-    code: &CodeHash,
+    identifier: &IdentifierKey,
+    code: &ResetCode,
     limits: &AttemptLimits,
-) -> CodeCheck {
-    store.check_code(owner, code, limits).await.expect("check_code")
+) -> CodeLookup {
+    store
+        .judge_code(identifier, &code.index_hash(&keys(), identifier), limits)
+        .await
+        .expect("judge_code")
+}
+
+/// What a found entry of `g` looks like.
+fn found(owner: &GrantOwner, g: &TestGrant) -> CodeLookup {
+    CodeLookup::Found {
+        owner: owner.clone(),
+        grant_id: g.grant.id.clone(),
+    }
+}
+
+/// The owner's grant checked by `g`'s code and id.
+async fn check(store: &dyn TokenStore, owner: &GrantOwner, g: &TestGrant) -> Option<GrantInfo> {
+    store
+        .check_code(owner, &g.code, &g.grant.id)
+        .await
+        .expect("check_code")
 }
 
 async fn live(store: &dyn TokenStore, owner: &GrantOwner, g: &TestGrant) -> bool {
@@ -136,14 +229,6 @@ async fn live(store: &dyn TokenStore, owner: &GrantOwner, g: &TestGrant) -> bool
 
 async fn spend(store: &dyn TokenStore, owner: &GrantOwner, proof: GrantProof) -> bool {
     store.spend_grant(owner, &proof).await.expect("spend_grant")
-}
-
-#[track_caller]
-fn assert_valid(check: &CodeCheck, g: &TestGrant, what: &str) {
-    match check {
-        CodeCheck::Valid(info) => assert_info(info, g, what),
-        other => panic!("{what}: expected Valid, got {other:?}"),
-    }
 }
 
 /// `info` describes `g`, and its expiry is about now + ttl (stores keep milliseconds).
@@ -196,10 +281,7 @@ async fn issue_replaces_the_older_grant(store: &dyn TokenStore) {
     );
     assert!(live(store, &owner, &first).await);
 
-    let mut second = email_grant(&owner);
-    while second.code == first.code {
-        second = email_grant(&owner);
-    }
+    let second = next_grant(&owner, &first);
     assert_eq!(issue(store, &owner, &second, None).await, IssueOutcome::Issued);
     assert_eq!(
         token_info(store, &owner, &first.token).await,
@@ -213,13 +295,9 @@ async fn issue_replaces_the_older_grant(store: &dyn TokenStore) {
         &second,
         "new token",
     );
-    assert_eq!(
-        check(store, &owner, &first.code, &LENIENT).await,
-        CodeCheck::Wrong,
-        "the old code is dead"
-    );
-    assert_valid(
-        &check(store, &owner, &second.code, &LENIENT).await,
+    assert_eq!(check(store, &owner, &first).await, None, "the old code is dead");
+    assert_info(
+        &check(store, &owner, &second).await.expect("the new code"),
         &second,
         "the new code",
     );
@@ -228,8 +306,8 @@ async fn issue_replaces_the_older_grant(store: &dyn TokenStore) {
 }
 
 /// A handed-off request resolved twice issues the same grant (same id) twice: the second time is
-/// answered as issued, inside the cooldown too, and leaves the grant as it was (its wrong-code count
-/// included). A grant that died meanwhile is not brought back.
+/// answered as issued, inside the cooldown too, and leaves the grant as it was. Another grant
+/// still waits for the cooldown, and a grant that died meanwhile is not brought back.
 async fn reissuing_the_live_grant_changes_nothing(store: &dyn TokenStore) {
     let owner = new_owner();
     let first = email_grant(&owner);
@@ -238,30 +316,27 @@ async fn reissuing_the_live_grant_changes_nothing(store: &dyn TokenStore) {
         IssueOutcome::Issued
     );
     assert_eq!(
-        check(store, &owner, &first.wrong, &LENIENT).await,
-        CodeCheck::Wrong
-    );
-    assert_eq!(
         issue(store, &owner, &first, Some(COOLDOWN)).await,
         IssueOutcome::Issued,
         "the live grant again"
     );
     assert!(token_info(store, &owner, &first.token).await.is_some());
-    for _ in 0..3 {
-        assert_eq!(
-            check(store, &owner, &first.wrong, &LENIENT).await,
-            CodeCheck::Wrong
-        );
-    }
-    assert_eq!(
-        check(store, &owner, &first.wrong, &LENIENT).await,
-        CodeCheck::TooMany,
-        "the count went on: five wrong codes in all burn it"
+    assert_info(
+        &check(store, &owner, &first).await.expect("its code still works"),
+        &first,
+        "the same grant",
     );
+    let other = email_grant(&owner);
+    assert_eq!(
+        issue(store, &owner, &other, Some(COOLDOWN)).await,
+        IssueOutcome::CoolingDown,
+        "another grant waits for the cooldown"
+    );
+    assert!(spend(store, &owner, GrantProof::Token(first.token.clone())).await);
     assert_eq!(
         issue(store, &owner, &first, Some(COOLDOWN)).await,
         IssueOutcome::CoolingDown,
-        "a burnt grant is not issued again within the cooldown"
+        "a spent grant is not issued again within the cooldown"
     );
     assert_eq!(token_info(store, &owner, &first.token).await, None);
 }
@@ -269,7 +344,7 @@ async fn reissuing_the_live_grant_changes_nothing(store: &dyn TokenStore) {
 async fn cooldown_keeps_the_first_grant(store: &dyn TokenStore) {
     let owner = new_owner();
     let first = email_grant(&owner);
-    let second = email_grant(&owner);
+    let second = next_grant(&owner, &first);
     assert_eq!(
         issue(store, &owner, &first, Some(COOLDOWN)).await,
         IssueOutcome::Issued
@@ -290,11 +365,16 @@ async fn cooldown_keeps_the_first_grant(store: &dyn TokenStore) {
     );
     assert!(!live(store, &owner, &second).await);
     assert_eq!(store.owner_of_token(&second.token).await.expect("route"), None);
-    assert_valid(
-        &check(store, &owner, &first.code, &LENIENT).await,
-        &first,
-        "the first code",
+    assert_eq!(
+        judge(store, &second.email, &second.right, &LENIENT).await,
+        CodeLookup::Wrong,
+        "the refused grant's code was not indexed"
     );
+    assert_eq!(
+        judge(store, &first.email, &first.right, &LENIENT).await,
+        found(&owner, &first)
+    );
+    assert!(check(store, &owner, &first).await.is_some(), "the first code");
 
     // Without a cooldown (the identity path) a grant is issued and replaces the first one...
     let direct = grant(&owner, GrantPurpose::Direct, false, LONG);
@@ -325,7 +405,15 @@ async fn grants_are_bound_to_their_owner(store: &dyn TokenStore) {
     assert_eq!(token_info(store, &other, &g.token).await, None);
     assert!(!store.grant_is_live(&other, &g.grant.id).await.expect("live"));
     assert!(!spend(store, &other, GrantProof::Token(g.token.clone())).await);
-    assert_eq!(check(store, &other, &g.code, &LENIENT).await, CodeCheck::Wrong);
+    assert_eq!(check(store, &other, &g).await, None);
+    assert_eq!(
+        store
+            .check_code(&owner, &g.code, "no-such-grant")
+            .await
+            .expect("check_code"),
+        None,
+        "the grant id must match too"
+    );
     assert!(!store.grant_is_live(&owner, "no-such-grant").await.expect("live"));
     let unknown = ResetToken::generate().hash();
     assert_eq!(store.owner_of_token(&unknown).await.expect("route"), None);
@@ -336,224 +424,255 @@ async fn grants_are_bound_to_their_owner(store: &dyn TokenStore) {
     );
 }
 
-async fn codes_are_checked_without_being_spent(store: &dyn TokenStore) {
+async fn codes_are_found_under_both_identifiers_without_being_spent(store: &dyn TokenStore) {
     let owner = new_owner();
     let g = email_grant(&owner);
     issue(store, &owner, &g, None).await;
-    for _ in 0..3 {
+    let limits = AttemptLimits::default();
+    for _ in 0..limits.per_identifier * 2 {
+        for identifier in [&g.email, &g.login] {
+            assert_eq!(
+                judge(store, identifier, &g.right, &limits).await,
+                found(&owner, &g)
+            );
+        }
         assert!(
-            token_info(store, &owner, &g.token).await.is_some(),
-            "check_token spends nothing"
+            check(store, &owner, &g).await.is_some(),
+            "check_code spends nothing"
         );
-        assert_valid(
-            &check(store, &owner, &g.code, &AttemptLimits::default()).await,
-            &g,
-            "right code",
+        assert!(token_info(store, &owner, &g.token).await.is_some());
+    }
+    // A found code counts nothing: a whole budget of wrong ones is still there.
+    for i in 1..limits.per_identifier {
+        assert_eq!(
+            judge(store, &g.email, &g.bad, &limits).await,
+            CodeLookup::Wrong,
+            "wrong code {i}"
         );
     }
+    assert_eq!(judge(store, &g.email, &g.right, &limits).await, found(&owner, &g));
+    // The index is bound to the identifier as typed and to the site.
+    let elsewhere = IdentifierKey {
+        site: SiteId::parse("contract-2").expect("site"),
+        ..g.email.clone()
+    };
     assert_eq!(
-        check(store, &owner, &g.wrong, &AttemptLimits::default()).await,
-        CodeCheck::Wrong
-    );
-    assert_valid(
-        &check(store, &owner, &g.code, &AttemptLimits::default()).await,
-        &g,
-        "after one miss",
+        judge(store, &elsewhere, &g.right, &LENIENT).await,
+        CodeLookup::Wrong
     );
     assert!(live(store, &owner, &g).await);
 }
 
-async fn matching_a_code_counts_nothing(store: &dyn TokenStore) {
+/// The oracle this design closes: the same wrong codes give the same answers whether the identifier
+/// names an account (with a live grant, by e-mail or login ID) or no one.
+async fn known_and_unknown_identifiers_answer_wrong_codes_alike(store: &dyn TokenStore) {
+    let limits = AttemptLimits::default();
     let owner = new_owner();
     let g = email_grant(&owner);
-    assert!(
-        !store.code_matches(&owner, &g.code).await.expect("match"),
-        "no grant yet"
-    );
     issue(store, &owner, &g, None).await;
-    let limits = AttemptLimits::default();
-    for _ in 0..(limits.per_grant * 2) {
-        assert!(store.code_matches(&owner, &g.code).await.expect("match"));
-        assert!(!store.code_matches(&owner, &g.wrong).await.expect("match"));
-    }
-    // Ten looks, nothing counted: the right code still checks out.
-    assert_valid(&check(store, &owner, &g.code, &limits).await, &g, "after looking");
-    let other = new_owner();
-    assert!(
-        !store.code_matches(&other, &g.code).await.expect("match"),
-        "bound to its owner"
-    );
-}
-
-async fn wrong_codes_burn_the_grant(store: &dyn TokenStore) {
-    for limits in [AttemptLimits::default(), LENIENT] {
-        let owner = new_owner();
-        let g = email_grant(&owner);
-        issue(store, &owner, &g, None).await;
-        for i in 1..limits.per_grant {
-            assert_eq!(
-                check(store, &owner, &g.wrong, &limits).await,
-                CodeCheck::Wrong,
-                "wrong code {i}"
-            );
+    let unknown_email = new_identifier(IdentifierKind::Email);
+    let unknown_login = new_identifier(IdentifierKind::Login);
+    let mut answers = Vec::new();
+    for identifier in [&g.email, &unknown_email, &g.login, &unknown_login] {
+        let mut sequence = Vec::new();
+        for _ in 0..limits.per_identifier + 3 {
+            sequence.push(judge(store, identifier, &g.bad, &limits).await);
         }
-        assert_eq!(
-            check(store, &owner, &g.wrong, &limits).await,
-            CodeCheck::TooMany,
-            "the last wrong code"
-        );
-        assert_eq!(
-            check(store, &owner, &g.code, &limits).await,
-            CodeCheck::TooMany,
-            "burnt: right code"
-        );
-        assert_eq!(
-            check(store, &owner, &g.wrong, &limits).await,
-            CodeCheck::TooMany,
-            "burnt: wrong code"
-        );
-        let replacement = grant(&owner, GrantPurpose::Exchanged, false, LONG);
-        let exchanged = store
-            .exchange_code(&owner, &g.code, &replacement.grant, &limits)
-            .await;
-        assert_eq!(exchanged.expect("exchange"), CodeCheck::TooMany);
-        assert_eq!(
-            token_info(store, &owner, &g.token).await,
-            None,
-            "a burnt grant's token is dead"
-        );
-        assert!(!live(store, &owner, &g).await);
-        assert!(!spend(store, &owner, GrantProof::Code(g.code.clone())).await);
-        assert!(!spend(store, &owner, GrantProof::Token(g.token.clone())).await);
-
-        // A new grant has its own count (the member window is not reached here).
-        let next = email_grant(&owner);
-        issue(store, &owner, &next, None).await;
-        assert_valid(
-            &check(store, &owner, &next.code, &limits).await,
-            &next,
-            "a new grant after a burn",
-        );
+        answers.push(sequence);
+    }
+    let expected: Vec<CodeLookup> = (1..=limits.per_identifier + 3)
+        .map(|i| {
+            if i < limits.per_identifier {
+                CodeLookup::Wrong
+            } else {
+                CodeLookup::TooMany
+            }
+        })
+        .collect();
+    for (i, sequence) in answers.iter().enumerate() {
+        assert_eq!(sequence, &expected, "identifier {i}");
     }
 }
 
-async fn grants_without_a_code_are_not_burnt(store: &dyn TokenStore) {
+async fn the_limit_refuses_even_the_right_code_and_burns_nothing(store: &dyn TokenStore) {
+    let limits = AttemptLimits::default();
     let owner = new_owner();
-    let g = grant(&owner, GrantPurpose::Direct, false, LONG);
+    let g = email_grant(&owner);
     issue(store, &owner, &g, None).await;
-    for _ in 0..LENIENT.per_grant + 2 {
-        assert_eq!(
-            check(store, &owner, &g.code, &LENIENT).await,
-            CodeCheck::Wrong,
-            "no code matches"
-        );
+    for _ in 0..limits.per_identifier {
+        judge(store, &g.email, &g.bad, &limits).await;
     }
+    assert_eq!(
+        judge(store, &g.email, &g.right, &limits).await,
+        CodeLookup::TooMany,
+        "checking the code at the limit would give unlimited guesses"
+    );
+    // Code counters never burn the grant: its link still works, and so does its code by login ID.
+    assert!(live(store, &owner, &g).await);
     assert!(token_info(store, &owner, &g.token).await.is_some());
-    assert!(!spend(store, &owner, GrantProof::Code(g.code.clone())).await);
+    assert_eq!(judge(store, &g.login, &g.right, &limits).await, found(&owner, &g));
     assert!(spend(store, &owner, GrantProof::Token(g.token.clone())).await);
 }
 
-async fn the_member_window_spans_grants(store: &dyn TokenStore) {
+async fn each_identifier_has_its_own_count(store: &dyn TokenStore) {
     let limits = AttemptLimits {
-        per_grant: 5,
-        per_member: 7,
-        member_window: Duration::from_secs(60),
+        per_identifier: 3,
+        window: Duration::from_secs(60),
+    };
+    let a = new_identifier(IdentifierKind::Email);
+    let same_value_as_login = IdentifierKey {
+        kind: IdentifierKind::Login,
+        ..a.clone()
+    };
+    let (_, wrong) = code_pair();
+    for want in [CodeLookup::Wrong, CodeLookup::Wrong, CodeLookup::TooMany] {
+        assert_eq!(judge(store, &a, &wrong, &limits).await, want);
+    }
+    assert_eq!(
+        judge(store, &same_value_as_login, &wrong, &limits).await,
+        CodeLookup::Wrong,
+        "kinds count apart"
+    );
+    assert_eq!(
+        judge(store, &new_identifier(IdentifierKind::Email), &wrong, &limits).await,
+        CodeLookup::Wrong
+    );
+}
+
+async fn the_window_spans_grants(store: &dyn TokenStore) {
+    let limits = AttemptLimits {
+        per_identifier: 7,
+        window: Duration::from_secs(60),
     };
     let owner = new_owner();
     let a = email_grant(&owner);
     issue(store, &owner, &a, None).await;
     for i in 1..=4 {
         assert_eq!(
-            check(store, &owner, &a.wrong, &limits).await,
-            CodeCheck::Wrong,
+            judge(store, &a.login, &a.bad, &limits).await,
+            CodeLookup::Wrong,
             "A: wrong code {i}"
         );
     }
-    let b = email_grant(&owner);
+    let b = next_grant(&owner, &a);
     assert_eq!(issue(store, &owner, &b, None).await, IssueOutcome::Issued);
+    for want in [CodeLookup::Wrong, CodeLookup::Wrong, CodeLookup::TooMany] {
+        assert_eq!(judge(store, &b.login, &a.bad, &limits).await, want, "B");
+    }
     assert_eq!(
-        check(store, &owner, &b.wrong, &limits).await,
-        CodeCheck::Wrong,
-        "B: wrong code 1"
-    );
-    assert_eq!(
-        check(store, &owner, &b.wrong, &limits).await,
-        CodeCheck::Wrong,
-        "B: wrong code 2"
-    );
-    assert_eq!(
-        check(store, &owner, &b.wrong, &limits).await,
-        CodeCheck::TooMany,
-        "7th wrong code of the member"
-    );
-    assert_eq!(
-        check(store, &owner, &b.code, &limits).await,
-        CodeCheck::TooMany,
+        judge(store, &b.login, &b.right, &limits).await,
+        CodeLookup::TooMany,
         "B's right code"
     );
-    let replacement = grant(&owner, GrantPurpose::Exchanged, false, LONG);
-    let exchanged = store
-        .exchange_code(&owner, &b.code, &replacement.grant, &limits)
-        .await;
-    assert_eq!(exchanged.expect("exchange"), CodeCheck::TooMany);
     assert!(
         live(store, &owner, &b).await,
-        "the window refuses codes but does not burn B"
+        "the count refuses codes but burns nothing"
     );
-    assert!(!live(store, &owner, &replacement).await);
     // A new grant does not reset the window.
-    let c = email_grant(&owner);
+    let c = next_grant(&owner, &b);
     issue(store, &owner, &c, None).await;
     assert_eq!(
-        check(store, &owner, &c.code, &limits).await,
-        CodeCheck::TooMany,
-        "C's right code"
+        judge(store, &c.login, &c.right, &limits).await,
+        CodeLookup::TooMany
     );
-    // Other members are not affected.
-    let other = new_owner();
-    let d = email_grant(&other);
-    issue(store, &other, &d, None).await;
-    assert_valid(
-        &check(store, &other, &d.code, &limits).await,
-        &d,
-        "another member",
+    assert_eq!(judge(store, &c.email, &c.right, &limits).await, found(&owner, &c));
+}
+
+async fn a_stale_entry_leads_to_a_dead_grant(store: &dyn TokenStore) {
+    let owner = new_owner();
+    let old = email_grant(&owner);
+    issue(store, &owner, &old, None).await;
+    let new = next_grant(&owner, &old);
+    issue(store, &owner, &new, None).await;
+    // The old code is still found (its entry names the old grant)...
+    assert_eq!(
+        judge(store, &old.email, &old.right, &LENIENT).await,
+        found(&owner, &old)
+    );
+    // ...and following it finds nothing: the owner's slot decides.
+    assert_eq!(check(store, &owner, &old).await, None);
+    let replacement = grant(&owner, GrantPurpose::Exchanged, false, LONG);
+    assert_eq!(
+        store
+            .exchange_code(&owner, &old.code, &old.grant.id, &replacement.grant)
+            .await
+            .expect("exchange"),
+        None
+    );
+    assert!(live(store, &owner, &new).await, "the stale entry touched nothing");
+    assert_eq!(
+        judge(store, &new.email, &new.right, &LENIENT).await,
+        found(&owner, &new)
     );
 }
 
-async fn failures_count_without_a_grant(store: &dyn TokenStore) {
+async fn one_address_with_several_accounts(store: &dyn TokenStore) {
     let limits = AttemptLimits {
-        per_grant: 5,
-        per_member: 3,
-        member_window: Duration::from_secs(60),
+        per_identifier: 4,
+        window: Duration::from_secs(60),
     };
-    let owner = new_owner();
-    let (code, wrong) = code_pair(&owner);
-    assert_eq!(check(store, &owner, &wrong, &limits).await, CodeCheck::Wrong);
-    assert_eq!(check(store, &owner, &code, &limits).await, CodeCheck::Wrong);
-    assert_eq!(check(store, &owner, &wrong, &limits).await, CodeCheck::TooMany);
-    let g = email_grant(&owner);
-    issue(store, &owner, &g, None).await;
-    assert_eq!(
-        check(store, &owner, &g.code, &limits).await,
-        CodeCheck::TooMany,
-        "the window still counts"
+    let email = new_identifier(IdentifierKind::Email);
+    let (first, second) = (new_owner(), new_owner());
+    let a = grant_for(
+        &first,
+        GrantPurpose::Email,
+        true,
+        LONG,
+        email.clone(),
+        new_identifier(IdentifierKind::Login),
     );
-
-    // exchange_code counts the same way.
-    let owner = new_owner();
-    let (_, wrong) = code_pair(&owner);
-    let replacement = grant(&owner, GrantPurpose::Exchanged, false, LONG);
-    for expected in [CodeCheck::Wrong, CodeCheck::Wrong, CodeCheck::TooMany] {
-        let got = store
-            .exchange_code(&owner, &wrong, &replacement.grant, &limits)
-            .await
-            .expect("exchange");
-        assert_eq!(got, expected);
+    let mut b = grant_for(
+        &second,
+        GrantPurpose::Email,
+        true,
+        LONG,
+        email.clone(),
+        new_identifier(IdentifierKind::Login),
+    );
+    while b.right == a.right || b.right == a.bad || b.bad == a.right {
+        b = grant_for(
+            &second,
+            GrantPurpose::Email,
+            true,
+            LONG,
+            email.clone(),
+            b.login.clone(),
+        );
     }
-    assert!(!live(store, &owner, &replacement).await);
-    let g = email_grant(&owner);
+    issue(store, &first, &a, None).await;
+    issue(store, &second, &b, None).await;
+    assert_eq!(judge(store, &email, &a.right, &limits).await, found(&first, &a));
+    assert_eq!(judge(store, &email, &b.right, &limits).await, found(&second, &b));
+    // One count for the address, whichever account a stranger aims at.
+    for want in [
+        CodeLookup::Wrong,
+        CodeLookup::Wrong,
+        CodeLookup::Wrong,
+        CodeLookup::TooMany,
+    ] {
+        assert_eq!(judge(store, &email, &a.bad, &limits).await, want);
+    }
+    assert_eq!(judge(store, &email, &b.right, &limits).await, CodeLookup::TooMany);
+    assert_eq!(
+        judge(store, &b.login, &b.right, &limits).await,
+        found(&second, &b)
+    );
+}
+
+async fn grants_without_a_code_are_not_indexed(store: &dyn TokenStore) {
+    let owner = new_owner();
+    let g = grant(&owner, GrantPurpose::Direct, false, LONG);
     issue(store, &owner, &g, None).await;
-    assert_eq!(check(store, &owner, &g.code, &limits).await, CodeCheck::TooMany);
+    for identifier in [&g.email, &g.login] {
+        assert_eq!(
+            judge(store, identifier, &g.right, &LENIENT).await,
+            CodeLookup::Wrong
+        );
+    }
+    assert_eq!(check(store, &owner, &g).await, None, "no code matches");
+    assert!(token_info(store, &owner, &g.token).await.is_some());
+    assert!(!spend(store, &owner, GrantProof::Code(g.code.clone())).await);
+    assert!(spend(store, &owner, GrantProof::Token(g.token.clone())).await);
 }
 
 async fn exchange_replaces_the_grant(store: &dyn TokenStore) {
@@ -568,9 +687,9 @@ async fn exchange_replaces_the_grant(store: &dyn TokenStore) {
     );
 
     let wrong = store
-        .exchange_code(&owner, &g.wrong, &replacement.grant, &LENIENT)
+        .exchange_code(&owner, &g.wrong, &g.grant.id, &replacement.grant)
         .await;
-    assert_eq!(wrong.expect("exchange"), CodeCheck::Wrong);
+    assert_eq!(wrong.expect("exchange"), None);
     assert!(live(store, &owner, &g).await, "a wrong code leaves the grant");
     assert_eq!(token_info(store, &owner, &replacement.token).await, None);
     assert_eq!(
@@ -579,9 +698,11 @@ async fn exchange_replaces_the_grant(store: &dyn TokenStore) {
     );
 
     let right = store
-        .exchange_code(&owner, &g.code, &replacement.grant, &LENIENT)
-        .await;
-    assert_valid(&right.expect("exchange"), &replacement, "exchange_code");
+        .exchange_code(&owner, &g.code, &g.grant.id, &replacement.grant)
+        .await
+        .expect("exchange")
+        .expect("a right code is exchanged");
+    assert_info(&right, &replacement, "exchange_code");
     assert_eq!(
         token_info(store, &owner, &g.token).await,
         None,
@@ -598,14 +719,12 @@ async fn exchange_replaces_the_grant(store: &dyn TokenStore) {
         store.owner_of_token(&replacement.token).await.expect("route"),
         Some(owner.clone())
     );
-    assert_eq!(
-        check(store, &owner, &g.code, &LENIENT).await,
-        CodeCheck::Wrong,
-        "the code is spent"
-    );
+    assert_eq!(check(store, &owner, &g).await, None, "the code is spent");
     let again = grant(&owner, GrantPurpose::Exchanged, false, LONG);
-    let twice = store.exchange_code(&owner, &g.code, &again.grant, &LENIENT).await;
-    assert_eq!(twice.expect("exchange"), CodeCheck::Wrong);
+    let twice = store
+        .exchange_code(&owner, &g.code, &g.grant.id, &again.grant)
+        .await;
+    assert_eq!(twice.expect("exchange"), None);
     assert!(!spend(store, &owner, GrantProof::Code(g.code.clone())).await);
     assert!(live(store, &owner, &replacement).await);
     assert!(spend(store, &owner, GrantProof::Token(replacement.token.clone())).await);
@@ -637,6 +756,7 @@ async fn spending_needs_the_right_proof_and_works_once(store: &dyn TokenStore) {
     assert!(!spend(store, &owner, GrantProof::Code(g.code.clone())).await);
     assert!(!spend(store, &owner, GrantProof::Token(g.token.clone())).await);
     assert_eq!(token_info(store, &owner, &g.token).await, None);
+    assert_eq!(check(store, &owner, &g).await, None);
 }
 
 async fn revoke_kills_the_grant(store: &dyn TokenStore) {
@@ -651,7 +771,7 @@ async fn revoke_kills_the_grant(store: &dyn TokenStore) {
     assert_eq!(token_info(store, &owner, &g.token).await, None);
     assert!(!live(store, &owner, &g).await);
     assert!(!spend(store, &owner, GrantProof::Token(g.token.clone())).await);
-    assert_eq!(check(store, &owner, &g.code, &LENIENT).await, CodeCheck::Wrong);
+    assert_eq!(check(store, &owner, &g).await, None);
     store.revoke_grants(&owner).await.expect("revoke twice");
     let next = email_grant(&owner);
     assert_eq!(issue(store, &owner, &next, None).await, IssueOutcome::Issued);
@@ -660,11 +780,15 @@ async fn revoke_kills_the_grant(store: &dyn TokenStore) {
 
 async fn everything_expires(store: &dyn TokenStore) {
     let short = Duration::from_millis(300);
-    // A grant and its route.
+    // A grant, its route and its index entries.
     let owner = new_owner();
     let g = grant(&owner, GrantPurpose::Email, true, short);
     issue(store, &owner, &g, None).await;
     assert!(token_info(store, &owner, &g.token).await.is_some());
+    assert_eq!(
+        judge(store, &g.email, &g.right, &LENIENT).await,
+        found(&owner, &g)
+    );
     // A cooldown.
     let cooled = new_owner();
     assert_eq!(
@@ -675,16 +799,20 @@ async fn everything_expires(store: &dyn TokenStore) {
         issue(store, &cooled, &email_grant(&cooled), Some(short)).await,
         IssueOutcome::CoolingDown
     );
-    // A member window.
+    // A failure window.
     let limits = AttemptLimits {
-        per_grant: 5,
-        per_member: 2,
-        member_window: short,
+        per_identifier: 2,
+        window: short,
     };
     let counted = new_owner();
-    let (_, wrong) = code_pair(&counted);
-    assert_eq!(check(store, &counted, &wrong, &limits).await, CodeCheck::Wrong);
-    assert_eq!(check(store, &counted, &wrong, &limits).await, CodeCheck::TooMany);
+    let c = email_grant(&counted);
+    issue(store, &counted, &c, None).await;
+    assert_eq!(judge(store, &c.login, &c.bad, &limits).await, CodeLookup::Wrong);
+    assert_eq!(judge(store, &c.login, &c.bad, &limits).await, CodeLookup::TooMany);
+    assert_eq!(
+        judge(store, &c.login, &c.right, &limits).await,
+        CodeLookup::TooMany
+    );
 
     tokio::time::sleep(Duration::from_millis(600)).await;
 
@@ -699,18 +827,21 @@ async fn everything_expires(store: &dyn TokenStore) {
         None,
         "the route expired"
     );
+    assert_eq!(
+        judge(store, &g.email, &g.right, &LENIENT).await,
+        CodeLookup::Wrong,
+        "the index entry expired"
+    );
     assert!(!spend(store, &owner, GrantProof::Token(g.token.clone())).await);
-    assert_eq!(check(store, &owner, &g.code, &LENIENT).await, CodeCheck::Wrong);
+    assert_eq!(check(store, &owner, &g).await, None);
     assert_eq!(
         issue(store, &cooled, &email_grant(&cooled), Some(short)).await,
         IssueOutcome::Issued
     );
-    let fresh = email_grant(&counted);
-    issue(store, &counted, &fresh, None).await;
-    assert_valid(
-        &check(store, &counted, &fresh.code, &limits).await,
-        &fresh,
-        "after the window",
+    assert_eq!(
+        judge(store, &c.login, &c.right, &limits).await,
+        found(&counted, &c),
+        "after the window"
     );
 }
 
@@ -729,30 +860,66 @@ async fn one_spend_wins_under_concurrency(store: &dyn TokenStore) {
 }
 
 async fn concurrent_wrong_codes_are_all_counted(store: &dyn TokenStore) {
-    let limits = AttemptLimits::default();
+    // Below the limit: 20 concurrent wrong codes count exactly 20.
+    let roomy = AttemptLimits {
+        per_identifier: 21,
+        window: Duration::from_secs(60),
+    };
     let owner = new_owner();
     let g = email_grant(&owner);
     issue(store, &owner, &g, None).await;
+    let hash = g.bad.index_hash(&keys(), &g.email);
     let results = join_all(
-        (0..30)
-            .map(|_| store.check_code(&owner, &g.wrong, &limits))
+        (0..20)
+            .map(|_| store.judge_code(&g.email, &hash, &roomy))
             .collect(),
     )
     .await;
-    let results: Vec<CodeCheck> = results.into_iter().map(|r| r.expect("check_code")).collect();
     assert!(
         results
-            .iter()
-            .all(|r| matches!(r, CodeCheck::Wrong | CodeCheck::TooMany))
+            .into_iter()
+            .all(|r| r.expect("judge_code") == CodeLookup::Wrong)
     );
-    let wrong = results.iter().filter(|r| **r == CodeCheck::Wrong).count();
     assert_eq!(
-        wrong as u32,
-        limits.per_grant - 1,
-        "no concurrent attempt went uncounted"
+        judge(store, &g.email, &g.bad, &roomy).await,
+        CodeLookup::TooMany,
+        "the 21st: no concurrent attempt went uncounted"
     );
-    assert_eq!(check(store, &owner, &g.code, &limits).await, CodeCheck::TooMany);
-    assert!(!live(store, &owner, &g).await);
+
+    // At the limit: of 20 concurrent different codes (the right one last), at most `limit` are
+    // looked at, and exactly `limit - 1` answer Wrong.
+    let limits = AttemptLimits::default();
+    let g = email_grant(&owner);
+    issue(store, &owner, &g, None).await;
+    let n: u32 = g.right.expose().parse().expect("digits");
+    let mut codes: Vec<CodeHash> = (1..20)
+        .map(|i| {
+            ResetCode::parse(&format!("{:06}", (n + i) % 1_000_000))
+                .expect("code")
+                .index_hash(&keys(), &g.login)
+        })
+        .collect();
+    codes.push(g.right.index_hash(&keys(), &g.login));
+    let results = join_all(
+        codes
+            .iter()
+            .map(|code| store.judge_code(&g.login, code, &limits))
+            .collect(),
+    )
+    .await;
+    let results: Vec<CodeLookup> = results.into_iter().map(|r| r.expect("judge_code")).collect();
+    let wrong = results.iter().filter(|r| **r == CodeLookup::Wrong).count() as u32;
+    let found_ = results
+        .iter()
+        .filter(|r| matches!(r, CodeLookup::Found { .. }))
+        .count() as u32;
+    assert_eq!(wrong, limits.per_identifier - 1, "{results:?}");
+    assert!(wrong + found_ < limits.per_identifier + 1, "{results:?}");
+    assert_eq!(
+        judge(store, &g.login, &g.right, &limits).await,
+        CodeLookup::TooMany
+    );
+    assert!(live(store, &owner, &g).await);
 }
 
 async fn one_exchange_wins_under_concurrency(store: &dyn TokenStore) {
@@ -765,17 +932,13 @@ async fn one_exchange_wins_under_concurrency(store: &dyn TokenStore) {
     let results = join_all(
         replacements
             .iter()
-            .map(|r| store.exchange_code(&owner, &g.code, &r.grant, &LENIENT))
+            .map(|r| store.exchange_code(&owner, &g.code, &g.grant.id, &r.grant))
             .collect(),
     )
     .await;
-    let results: Vec<CodeCheck> = results.into_iter().map(|r| r.expect("exchange_code")).collect();
-    let winners: Vec<&GrantInfo> = results
-        .iter()
-        .filter_map(|r| match r {
-            CodeCheck::Valid(info) => Some(info),
-            _ => None,
-        })
+    let winners: Vec<GrantInfo> = results
+        .into_iter()
+        .filter_map(|r| r.expect("exchange_code"))
         .collect();
     assert_eq!(winners.len(), 1, "a code is exchanged once");
     let mut live_ids = Vec::new();

@@ -1,4 +1,5 @@
-//! `TokenStore` in process: grants, code attempts, burnt-grant markers, cooldowns and token routes.
+//! `TokenStore` in process: grants, cooldowns, token routes, and per identifier the code index and
+//! the wrong-code counter (one lock: the counter check and increment are one step).
 use std::{
     collections::HashMap,
     time::{Duration, Instant},
@@ -11,8 +12,8 @@ use subtle::ConstantTimeEq;
 use super::{Expiring, MemoryStore};
 use crate::{
     domain::grant::{
-        AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IssueOutcome,
-        NewGrant, TokenHash,
+        AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
+        IssueOutcome, NewGrant, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
 };
@@ -22,7 +23,6 @@ struct Grant {
     purpose: GrantPurpose,
     token: TokenHash,
     code: Option<CodeHash>,
-    attempts: u32,
     expires: Instant,
     expires_at: chrono::DateTime<Utc>,
 }
@@ -31,32 +31,37 @@ struct Grant {
 struct OwnerState {
     grant: Option<Grant>,
     cooldown_until: Option<Instant>,
-    failures: u32,
-    failures_reset: Option<Instant>,
-    /// Set when a grant is burnt, until that grant would have expired: codes answer `TooMany`
-    /// until a new grant is issued.
-    burnt_until: Option<Instant>,
+}
+
+/// A code index entry: whose grant, which one, until when.
+struct IndexEntry {
+    owner: GrantOwner,
+    grant_id: String,
+    until: Instant,
+}
+
+/// Wrong codes typed with one identifier, and when the window that began with the first ends.
+struct Failures {
+    count: u32,
+    until: Instant,
 }
 
 #[derive(Default)]
 pub(super) struct TokenState {
     owners: HashMap<GrantOwner, OwnerState>,
     routes: HashMap<TokenHash, (GrantOwner, Instant)>,
+    code_index: HashMap<(IdentifierKey, CodeHash), IndexEntry>,
+    code_failures: HashMap<IdentifierKey, Failures>,
 }
 
 impl Expiring for TokenState {
     fn sweep(&mut self, now: Instant) {
         self.routes.retain(|_, (_, until)| *until > now);
+        self.code_index.retain(|_, entry| entry.until > now);
+        self.code_failures.retain(|_, failures| failures.until > now);
         for owner in self.owners.values_mut() {
             if owner.grant.as_ref().is_some_and(|g| g.expires <= now) {
                 owner.grant = None;
-            }
-            if owner.failures_reset.is_some_and(|t| t <= now) {
-                owner.failures = 0;
-                owner.failures_reset = None;
-            }
-            if owner.burnt_until.is_some_and(|t| t <= now) {
-                owner.burnt_until = None;
             }
         }
     }
@@ -69,19 +74,27 @@ fn same(a: &str, b: &str) -> bool {
 fn store_grant(state: &mut TokenState, owner: &GrantOwner, grant: &NewGrant, now: Instant) -> GrantInfo {
     let expires_at = Utc::now() + grant.ttl;
     let entry = state.owners.entry(owner.clone()).or_default();
-    entry.burnt_until = None;
     entry.grant = Some(Grant {
         id: grant.id.clone(),
         purpose: grant.purpose,
         token: grant.token.clone(),
         code: grant.code.clone(),
-        attempts: 0,
         expires: now + grant.ttl,
         expires_at,
     });
     state
         .routes
         .insert(grant.token.clone(), (owner.clone(), now + grant.ttl));
+    for indexed in &grant.code_index {
+        state.code_index.insert(
+            (indexed.identifier.clone(), indexed.code.clone()),
+            IndexEntry {
+                owner: owner.clone(),
+                grant_id: grant.id.clone(),
+                until: now + grant.ttl,
+            },
+        );
+    }
     GrantInfo {
         id: grant.id.clone(),
         purpose: grant.purpose,
@@ -97,52 +110,18 @@ fn info(g: &Grant) -> GrantInfo {
     }
 }
 
-/// The shared code rule: member window first, then the grant's own count; a right code is not
-/// counted, a wrong one is, and the fifth wrong one burns the grant: until a new grant (or the burnt
-/// one's expiry), every code answers `TooMany` without being counted.
-fn judge_code(
-    state: &mut TokenState,
+/// The owner's grant when it is `grant_id` and `code` is its code.
+fn grant_with_code<'a>(
+    state: &'a TokenState,
     owner: &GrantOwner,
     code: &CodeHash,
-    limits: &AttemptLimits,
-    now: Instant,
-) -> CodeCheck {
-    let entry = state.owners.entry(owner.clone()).or_default();
-    if entry.failures >= limits.per_member {
-        return CodeCheck::TooMany;
-    }
-    if entry.grant.is_none() && entry.burnt_until.is_some() {
-        return CodeCheck::TooMany;
-    }
-    let matches = entry
-        .grant
-        .as_ref()
-        .and_then(|g| g.code.as_ref().map(|c| same(&c.0, &code.0)))
-        .unwrap_or(false);
-    if matches && let Some(g) = &entry.grant {
-        return if g.attempts >= limits.per_grant {
-            CodeCheck::TooMany
-        } else {
-            CodeCheck::Valid(info(g))
-        };
-    }
-    entry.failures += 1;
-    if entry.failures_reset.is_none() {
-        entry.failures_reset = Some(now + limits.member_window);
-    }
-    if let Some(g) = entry.grant.as_mut().filter(|g| g.code.is_some()) {
-        g.attempts += 1;
-        if g.attempts >= limits.per_grant {
-            entry.burnt_until = Some(g.expires);
-            entry.grant = None;
-            return CodeCheck::TooMany;
-        }
-    }
-    if entry.failures >= limits.per_member {
-        CodeCheck::TooMany
-    } else {
-        CodeCheck::Wrong
-    }
+    grant_id: &str,
+) -> Option<&'a Grant> {
+    state
+        .owners
+        .get(owner)
+        .and_then(|o| o.grant.as_ref())
+        .filter(|g| g.id == grant_id && g.code.as_ref().is_some_and(|own| same(&own.0, &code.0)))
 }
 
 #[async_trait]
@@ -190,28 +169,57 @@ impl TokenStore for MemoryStore {
         })
     }
 
+    async fn judge_code(
+        &self,
+        identifier: &IdentifierKey,
+        code: &CodeHash,
+        limits: &AttemptLimits,
+    ) -> Result<CodeLookup, StoreError> {
+        self.tokens.with(|state, now| {
+            let failures = state.code_failures.get(identifier).map_or(0, |f| f.count);
+            if failures >= limits.per_identifier {
+                return CodeLookup::TooMany;
+            }
+            if let Some(entry) = state.code_index.get(&(identifier.clone(), code.clone())) {
+                return CodeLookup::Found {
+                    owner: entry.owner.clone(),
+                    grant_id: entry.grant_id.clone(),
+                };
+            }
+            let failures = state.code_failures.entry(identifier.clone()).or_insert(Failures {
+                count: 0,
+                until: now + limits.window,
+            });
+            failures.count += 1;
+            if failures.count >= limits.per_identifier {
+                CodeLookup::TooMany
+            } else {
+                CodeLookup::Wrong
+            }
+        })
+    }
+
     async fn check_code(
         &self,
         owner: &GrantOwner,
         code: &CodeHash,
-        limits: &AttemptLimits,
-    ) -> Result<CodeCheck, StoreError> {
+        grant_id: &str,
+    ) -> Result<Option<GrantInfo>, StoreError> {
         self.tokens
-            .with(|state, now| judge_code(state, owner, code, limits, now))
+            .with(|state, _| grant_with_code(state, owner, code, grant_id).map(info))
     }
 
     async fn exchange_code(
         &self,
         owner: &GrantOwner,
         code: &CodeHash,
+        grant_id: &str,
         replacement: &NewGrant,
-        limits: &AttemptLimits,
-    ) -> Result<CodeCheck, StoreError> {
-        self.tokens
-            .with(|state, now| match judge_code(state, owner, code, limits, now) {
-                CodeCheck::Valid(_) => CodeCheck::Valid(store_grant(state, owner, replacement, now)),
-                other => other,
-            })
+    ) -> Result<Option<GrantInfo>, StoreError> {
+        self.tokens.with(|state, now| {
+            grant_with_code(state, owner, code, grant_id)?;
+            Some(store_grant(state, owner, replacement, now))
+        })
     }
 
     async fn spend_grant(&self, owner: &GrantOwner, proof: &GrantProof) -> Result<bool, StoreError> {
@@ -230,17 +238,6 @@ impl TokenStore for MemoryStore {
         })
     }
 
-    async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError> {
-        self.tokens.with(|state, _| {
-            state
-                .owners
-                .get(owner)
-                .and_then(|o| o.grant.as_ref())
-                .and_then(|g| g.code.as_ref())
-                .is_some_and(|own| same(&own.0, &code.0))
-        })
-    }
-
     async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError> {
         self.tokens.with(|state, _| {
             state
@@ -255,7 +252,6 @@ impl TokenStore for MemoryStore {
         self.tokens.with(|state, _| {
             if let Some(entry) = state.owners.get_mut(owner) {
                 entry.grant = None;
-                entry.burnt_until = None;
             }
         })
     }

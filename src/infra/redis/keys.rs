@@ -1,32 +1,34 @@
 //! The Redis key layout, and the one function that formats every key.
 //!
-//! `P` = the configured prefix, `T` = `GrantOwner::tag()`, `H` = a token hash.
+//! `P` = the configured prefix, `T` = `GrantOwner::tag()`, `I` = `IdentifierKey::tag()` (site, kind,
+//! normalised e-mail or login ID), `H` = a token hash, `C` = a code's index hash (`ResetCode::index_hash`).
 //!
 //! | key | type | TTL | holds | written by |
 //! |---|---|---|---|---|
-//! | `P:{m:T}:grant` | hash | the grant's ttl | `id`, `purpose`, `token` (hash), `code` (hash, if any), `attempts`, `expires_at_ms` | tokens |
+//! | `P:{m:T}:grant` | hash | the grant's ttl | `id`, `purpose`, `token` (hash), `code` (hash, if any), `expires_at_ms` | tokens |
 //! | `P:{m:T}:cooldown` | string | the cooldown | `1` while a new grant is refused | tokens |
-//! | `P:{m:T}:fails` | string | `member_window`, set when created | wrong codes of the member in the window | tokens |
-//! | `P:{m:T}:burnt` | string | what was left of the burnt grant's ttl | `1`: codes answer `TooMany` until a new grant | tokens |
 //! | `P:tok:H` | string | the grant's ttl | the owner tag (routing only: the grant decides) | tokens |
+//! | `P:{i:I}:code_failures` | string | `window`, set by the first failure | wrong codes typed with the identifier | tokens |
+//! | `P:{i:I}:code:C` | string | the grant's ttl | `<grant id>\|T`: the grant this code was mailed for (the owner's grant decides) | tokens |
 //! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>` | sessions |
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
 //! | `P:rl:<key>` | string | the window, set by the first hit | hits counted in the window | limiter |
 //! | `P:resets` | stream, consumer group `resolvers` | none (entries are deleted once acknowledged) | handed-off e-mail reset requests, field `r` = the request (JSON, with its nonce) | reset_queue |
 //!
-//! Every key of one owner carries the hash tag `{m:T}`, so each script, which only ever touches the
-//! keys of one owner, runs in one slot on Redis Cluster. A route and a counter are each touched
-//! alone (one command or a one-key script), so they need no tag.
-use crate::domain::grant::{GrantOwner, TokenHash};
+//! Every key of one owner carries the hash tag `{m:T}`, and every key of one identifier the tag
+//! `{i:I}`, so each script, which only ever touches the keys of one owner or of one identifier, runs
+//! in one slot on Redis Cluster. A route and a counter are each touched alone (one command or a
+//! one-key script), so they need no tag.
+use crate::domain::grant::{CodeHash, GrantOwner, IdentifierKey, TokenHash};
 
 /// One key of the layout above.
 #[derive(Debug, Clone, Copy)]
 pub enum Key<'a> {
     Grant(&'a GrantOwner),
     Cooldown(&'a GrantOwner),
-    Fails(&'a GrantOwner),
-    Burnt(&'a GrantOwner),
+    CodeFailures(&'a IdentifierKey),
+    CodeEntry(&'a IdentifierKey, &'a CodeHash),
     Sessions(&'a GrantOwner),
     ResetMark(&'a GrantOwner),
     TokenRoute(&'a TokenHash),
@@ -56,8 +58,8 @@ impl KeyLayout {
         match key {
             Key::Grant(owner) => owned(owner, "grant"),
             Key::Cooldown(owner) => owned(owner, "cooldown"),
-            Key::Fails(owner) => owned(owner, "fails"),
-            Key::Burnt(owner) => owned(owner, "burnt"),
+            Key::CodeFailures(id) => format!("{p}:{{i:{}}}:code_failures", id.tag()),
+            Key::CodeEntry(id, code) => format!("{p}:{{i:{}}}:code:{}", id.tag(), code.0),
             Key::Sessions(owner) => owned(owner, "sessions"),
             Key::ResetMark(owner) => owned(owner, "reset_mark"),
             Key::TokenRoute(token) => format!("{p}:tok:{}", token.0),
@@ -69,16 +71,20 @@ impl KeyLayout {
 
     /// Every key an owner can have: one script may touch any of them together, so they must share a
     /// slot. Listed here so the cluster test checks the whole layout, not a sample.
-    pub fn owner_keys(&self, owner: &GrantOwner) -> [String; 6] {
+    pub fn owner_keys(&self, owner: &GrantOwner) -> [String; 4] {
         [
             Key::Grant(owner),
             Key::Cooldown(owner),
-            Key::Fails(owner),
-            Key::Burnt(owner),
             Key::Sessions(owner),
             Key::ResetMark(owner),
         ]
         .map(|k| self.key(k))
+    }
+
+    /// Every key an identifier can have (`code` stands for any code's entry): the judge script
+    /// touches them together.
+    pub fn identifier_keys(&self, identifier: &IdentifierKey, code: &CodeHash) -> [String; 2] {
+        [Key::CodeFailures(identifier), Key::CodeEntry(identifier, code)].map(|k| self.key(k))
     }
 }
 
@@ -134,6 +140,25 @@ mod tests {
             let first = slot(&keys[0]);
             for key in &keys {
                 assert_eq!(slot(key), first, "{key} is not in the slot of {}", keys[0]);
+            }
+        }
+    }
+
+    #[test]
+    fn an_identifiers_keys_share_one_slot() {
+        use crate::domain::grant::IdentifierKind;
+        let layout = KeyLayout::new("ar").unwrap();
+        for kind in [IdentifierKind::Email, IdentifierKind::Login] {
+            for value in ["alice@example.com", "b", "c{d@x.y", "with}brace@x.y", "{}"] {
+                let identifier = IdentifierKey {
+                    site: SiteId::parse("main").unwrap(),
+                    kind,
+                    value: value.to_owned(),
+                };
+                for code in ["00", "ff{", "}"] {
+                    let keys = layout.identifier_keys(&identifier, &CodeHash(code.to_owned()));
+                    assert_eq!(slot(&keys[0]), slot(&keys[1]), "{keys:?}");
+                }
             }
         }
     }

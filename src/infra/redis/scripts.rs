@@ -19,49 +19,27 @@ local function same(a, b)
 end
 
 -- Replaces the grant at `key` with the one in ARGV[a .. a+6]
--- (id, purpose, token, has_code, code, ttl_ms, expires_at_ms) and clears the burnt marker.
-local function put_grant(key, burnt, a)
-  redis.call('DEL', key, burnt)
+-- (id, purpose, token, has_code, code, ttl_ms, expires_at_ms).
+local function put_grant(key, a)
+  redis.call('DEL', key)
   local ttl = tonumber(ARGV[a + 5])
   if ttl > 0 then
     redis.call('HSET', key, 'id', ARGV[a], 'purpose', ARGV[a + 1], 'token', ARGV[a + 2],
-      'attempts', 0, 'expires_at_ms', ARGV[a + 6])
+      'expires_at_ms', ARGV[a + 6])
     if ARGV[a + 3] == '1' then redis.call('HSET', key, 'code', ARGV[a + 4]) end
     redis.call('PEXPIRE', key, ttl)
   end
 end
 
--- KEYS: grant, fails, burnt. ARGV[1..4]: code, per_grant, per_member, window_ms.
--- Member window first; a right code is not counted; a wrong one counts against the member and the
--- grant, and the per_grant-th wrong one burns the grant.
-local function judge()
-  local per_grant = tonumber(ARGV[2])
-  local per_member = tonumber(ARGV[3])
-  local fails = tonumber(redis.call('GET', KEYS[2]) or '0')
-  if fails >= per_member then return {'too_many'} end
-  local g = redis.call('HMGET', KEYS[1], 'id', 'purpose', 'code', 'attempts', 'expires_at_ms')
-  if not g[1] and redis.call('EXISTS', KEYS[3]) == 1 then return {'too_many'} end
-  if g[1] and same(g[3], ARGV[1]) then
-    if tonumber(g[4]) >= per_grant then return {'too_many'} end
-    return {'valid', g[1], g[2], g[5]}
-  end
-  fails = redis.call('INCR', KEYS[2])
-  if redis.call('PTTL', KEYS[2]) == -1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-  if g[1] and g[3] then
-    local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-    if attempts >= per_grant then
-      local left = redis.call('PTTL', KEYS[1])
-      redis.call('DEL', KEYS[1])
-      if left > 0 then redis.call('SET', KEYS[3], '1', 'PX', left) end
-      return {'too_many'}
-    end
-  end
-  if fails >= per_member then return {'too_many'} end
-  return {'wrong'}
+-- KEYS: grant. ARGV[1..2]: code, grant id. The grant's reply when it is that grant and that code.
+local function grant_with_code()
+  local g = redis.call('HMGET', KEYS[1], 'id', 'purpose', 'code', 'expires_at_ms')
+  if g[1] and g[1] == ARGV[2] and same(g[3], ARGV[1]) then return {'valid', g[1], g[2], g[4]} end
+  return false
 end
 "#;
 
-/// KEYS: grant, cooldown, burnt. ARGV: cooldown_ms (-1: none), then the grant (7 values).
+/// KEYS: grant, cooldown. ARGV: cooldown_ms (-1: none), then the grant (7 values).
 /// Issuing the grant that is already live (same id: a handed-off request resolved again) changes
 /// nothing and answers issued, whatever the cooldown.
 const ISSUE: &str = r#"
@@ -71,7 +49,7 @@ if cooldown >= 0 then
   if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
   if cooldown > 0 then redis.call('SET', KEYS[2], '1', 'PX', cooldown) end
 end
-put_grant(KEYS[1], KEYS[3], 2)
+put_grant(KEYS[1], 2)
 return 1
 "#;
 
@@ -82,19 +60,32 @@ if g[1] and same(g[3], ARGV[1]) then return {'valid', g[1], g[2], g[4]} end
 return false
 "#;
 
-/// KEYS: grant, fails, burnt. ARGV: see `judge`.
-const CHECK_CODE: &str = r#"
-return judge()
+/// KEYS: code_failures, code entry (one identifier's slot). ARGV: limit, window_ms.
+/// At the limit the code is not even looked at; a found entry counts nothing; a miss counts one
+/// failure (the first starts the window) and the limit-th answers too_many. The same commands run
+/// whether or not the identifier names anyone.
+const JUDGE_CODE: &str = r#"
+local limit = tonumber(ARGV[1])
+local fails = tonumber(redis.call('GET', KEYS[1]) or '0')
+if fails >= limit then return {'too_many'} end
+local entry = redis.call('GET', KEYS[2])
+if entry then return {'found', entry} end
+fails = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if fails >= limit then return {'too_many'} end
+return {'wrong'}
 "#;
 
-/// KEYS: grant, fails, burnt. ARGV: see `judge`, then the replacement grant (7 values).
+/// KEYS: grant. ARGV: code, grant id.
+const CHECK_CODE: &str = r#"
+return grant_with_code()
+"#;
+
+/// KEYS: grant. ARGV: code, grant id, then the replacement grant (7 values).
 const EXCHANGE_CODE: &str = r#"
-local r = judge()
-if r[1] == 'valid' then
-  put_grant(KEYS[1], KEYS[3], 5)
-  return {'valid', ARGV[5], ARGV[6], ARGV[11]}
-end
-return r
+if not grant_with_code() then return false end
+put_grant(KEYS[1], 3)
+return {'valid', ARGV[3], ARGV[4], ARGV[9]}
 "#;
 
 /// KEYS: grant. ARGV: field (`token` or `code`), proof hash.
@@ -106,21 +97,15 @@ end
 return 0
 "#;
 
-/// KEYS: grant. ARGV: code hash. Reads only: counts nothing.
-const CODE_MATCHES: &str = r#"
-if same(redis.call('HGET', KEYS[1], 'code'), ARGV[1]) then return 1 end
-return 0
-"#;
-
 /// KEYS: grant. ARGV: grant id.
 const IS_LIVE: &str = r#"
 if redis.call('HGET', KEYS[1], 'id') == ARGV[1] then return 1 end
 return 0
 "#;
 
-/// KEYS: grant, burnt.
+/// KEYS: grant.
 const REVOKE: &str = r#"
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1])
 return 1
 "#;
 
@@ -296,10 +281,10 @@ return redis.call('XDEL', KEYS[1], unpack(ids))
 pub struct Scripts {
     pub issue: Script,
     pub check_token: Script,
+    pub judge_code: Script,
     pub check_code: Script,
     pub exchange_code: Script,
     pub spend: Script,
-    pub code_matches: Script,
     pub is_live: Script,
     pub revoke_grants: Script,
     pub create_session: Script,
@@ -321,10 +306,10 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
     Scripts {
         issue: token(ISSUE),
         check_token: token(CHECK_TOKEN),
+        judge_code: Script::new(JUDGE_CODE),
         check_code: token(CHECK_CODE),
         exchange_code: token(EXCHANGE_CODE),
         spend: token(SPEND),
-        code_matches: token(CODE_MATCHES),
         is_live: token(IS_LIVE),
         revoke_grants: token(REVOKE),
         create_session: session(CREATE),

@@ -1,6 +1,7 @@
-//! `TokenStore` on Redis: grants, code attempts, burnt-grant markers, cooldowns and token routes, each
-//! deciding operation one script over one owner's keys; the route is written by a separate
-//! `SET … PX` after the script (it lives in its own slot and only routes: the grant decides).
+//! `TokenStore` on Redis: grants, cooldowns, token routes, and per identifier the code index and the
+//! wrong-code counter. Each deciding operation is one script over one owner's keys or one
+//! identifier's keys; a route and the index entries are written by separate `SET … PX` after the
+//! grant (each lives in its own slot and only points: the owner's grant decides).
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -9,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::{RedisStore, keys::Key, millis, scripts::SCRIPTS};
 use crate::{
     domain::grant::{
-        AttemptLimits, CodeCheck, CodeHash, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IssueOutcome,
-        NewGrant, TokenHash,
+        AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
+        IssueOutcome, NewGrant, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
 };
@@ -34,12 +35,20 @@ fn grant_info(reply: &[String]) -> Result<GrantInfo, StoreError> {
     })
 }
 
-/// Reads a `judge` reply.
-fn code_check(reply: &[String]) -> Result<CodeCheck, StoreError> {
-    match reply.first().map(String::as_str) {
-        Some("valid") => Ok(CodeCheck::Valid(grant_info(reply)?)),
-        Some("wrong") => Ok(CodeCheck::Wrong),
-        Some("too_many") => Ok(CodeCheck::TooMany),
+/// Reads a `judge_code` reply: `{'found', '<grant id>|<owner tag>'}`, `{'wrong'}` or `{'too_many'}`.
+fn code_lookup(reply: &[String]) -> Result<CodeLookup, StoreError> {
+    match reply {
+        [found, entry] if found == "found" => entry
+            .split_once('|')
+            .and_then(|(grant_id, tag)| {
+                Some(CodeLookup::Found {
+                    owner: GrantOwner::parse_tag(tag)?,
+                    grant_id: grant_id.to_owned(),
+                })
+            })
+            .ok_or_else(|| StoreError::Internal("redis: unreadable code entry".into())),
+        [wrong] if wrong == "wrong" => Ok(CodeLookup::Wrong),
+        [too_many] if too_many == "too_many" => Ok(CodeLookup::TooMany),
         _ => Err(StoreError::Internal("redis: unexpected code reply".into())),
     }
 }
@@ -60,32 +69,25 @@ fn grant_args(grant: &NewGrant) -> (Vec<String>, i64) {
     (args, ttl_ms)
 }
 
-fn limit_args(code: &CodeHash, limits: &AttemptLimits) -> [String; 4] {
-    [
-        code.0.clone(),
-        limits.per_grant.to_string(),
-        limits.per_member.to_string(),
-        millis(limits.member_window).to_string(),
-    ]
-}
-
 impl RedisStore {
-    /// The keys of the code judge, in the order its scripts expect: grant, fails, burnt.
-    fn judged_keys(&self, owner: &GrantOwner) -> [String; 3] {
-        [
-            self.key(Key::Grant(owner)),
-            self.key(Key::Fails(owner)),
-            self.key(Key::Burnt(owner)),
-        ]
-    }
-
-    /// Points the grant's token at its owner for as long as the grant lives.
+    /// Points the grant's token at its owner, and its code (under each identifier) at the grant, for
+    /// as long as the grant lives. Written after the grant, so whatever a pointer finds exists.
     async fn set_route(&self, owner: &GrantOwner, grant: &NewGrant, ttl_ms: i64) -> Result<(), StoreError> {
         if ttl_ms <= 0 {
             return Ok(());
         }
         self.set_for(&self.key(Key::TokenRoute(&grant.token)), &owner.tag(), ttl_ms)
-            .await
+            .await?;
+        let entry = format!("{}|{}", grant.id, owner.tag());
+        for indexed in &grant.code_index {
+            self.set_for(
+                &self.key(Key::CodeEntry(&indexed.identifier, &indexed.code)),
+                &entry,
+                ttl_ms,
+            )
+            .await?;
+        }
+        Ok(())
     }
 }
 
@@ -100,14 +102,8 @@ impl TokenStore for RedisStore {
         let (grant_args, ttl_ms) = grant_args(grant);
         let mut args = vec![cooldown.map_or(-1, millis).to_string()];
         args.extend(grant_args);
-        let keys = [
-            self.key(Key::Grant(owner)),
-            self.key(Key::Cooldown(owner)),
-            self.key(Key::Burnt(owner)),
-        ];
-        let issued: i64 = self
-            .invoke(&SCRIPTS.issue, &[&keys[0], &keys[1], &keys[2]], &args)
-            .await?;
+        let keys = [self.key(Key::Grant(owner)), self.key(Key::Cooldown(owner))];
+        let issued: i64 = self.invoke(&SCRIPTS.issue, &[&keys[0], &keys[1]], &args).await?;
         if issued == 0 {
             return Ok(IssueOutcome::CoolingDown);
         }
@@ -141,42 +137,63 @@ impl TokenStore for RedisStore {
         reply.as_deref().map(grant_info).transpose()
     }
 
+    async fn judge_code(
+        &self,
+        identifier: &IdentifierKey,
+        code: &CodeHash,
+        limits: &AttemptLimits,
+    ) -> Result<CodeLookup, StoreError> {
+        let keys = [
+            self.key(Key::CodeFailures(identifier)),
+            self.key(Key::CodeEntry(identifier, code)),
+        ];
+        let reply: Vec<String> = self
+            .invoke(
+                &SCRIPTS.judge_code,
+                &[&keys[0], &keys[1]],
+                &[
+                    limits.per_identifier.to_string(),
+                    millis(limits.window).to_string(),
+                ],
+            )
+            .await?;
+        code_lookup(&reply)
+    }
+
     async fn check_code(
         &self,
         owner: &GrantOwner,
         code: &CodeHash,
-        limits: &AttemptLimits,
-    ) -> Result<CodeCheck, StoreError> {
-        let keys = self.judged_keys(owner);
-        let reply: Vec<String> = self
+        grant_id: &str,
+    ) -> Result<Option<GrantInfo>, StoreError> {
+        let reply: Option<Vec<String>> = self
             .invoke(
                 &SCRIPTS.check_code,
-                &[&keys[0], &keys[1], &keys[2]],
-                &limit_args(code, limits),
+                &[&self.key(Key::Grant(owner))],
+                &[code.0.clone(), grant_id.to_owned()],
             )
             .await?;
-        code_check(&reply)
+        reply.as_deref().map(grant_info).transpose()
     }
 
     async fn exchange_code(
         &self,
         owner: &GrantOwner,
         code: &CodeHash,
+        grant_id: &str,
         replacement: &NewGrant,
-        limits: &AttemptLimits,
-    ) -> Result<CodeCheck, StoreError> {
-        let keys = self.judged_keys(owner);
+    ) -> Result<Option<GrantInfo>, StoreError> {
         let (grant_args, ttl_ms) = grant_args(replacement);
-        let mut args = limit_args(code, limits).to_vec();
+        let mut args = vec![code.0.clone(), grant_id.to_owned()];
         args.extend(grant_args);
-        let reply: Vec<String> = self
-            .invoke(&SCRIPTS.exchange_code, &[&keys[0], &keys[1], &keys[2]], &args)
+        let reply: Option<Vec<String>> = self
+            .invoke(&SCRIPTS.exchange_code, &[&self.key(Key::Grant(owner))], &args)
             .await?;
-        let check = code_check(&reply)?;
-        if matches!(check, CodeCheck::Valid(_)) {
+        let info = reply.as_deref().map(grant_info).transpose()?;
+        if info.is_some() {
             self.set_route(owner, replacement, ttl_ms).await?;
         }
-        Ok(check)
+        Ok(info)
     }
 
     async fn spend_grant(&self, owner: &GrantOwner, proof: &GrantProof) -> Result<bool, StoreError> {
@@ -188,17 +205,6 @@ impl TokenStore for RedisStore {
             .invoke(&SCRIPTS.spend, &[&self.key(Key::Grant(owner))], &args)
             .await?;
         Ok(spent == 1)
-    }
-
-    async fn code_matches(&self, owner: &GrantOwner, code: &CodeHash) -> Result<bool, StoreError> {
-        let matches: i64 = self
-            .invoke(
-                &SCRIPTS.code_matches,
-                &[&self.key(Key::Grant(owner))],
-                std::slice::from_ref(&code.0),
-            )
-            .await?;
-        Ok(matches == 1)
     }
 
     async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError> {
@@ -213,10 +219,8 @@ impl TokenStore for RedisStore {
     }
 
     async fn revoke_grants(&self, owner: &GrantOwner) -> Result<(), StoreError> {
-        let (grant, burnt) = (self.key(Key::Grant(owner)), self.key(Key::Burnt(owner)));
-        let _: i64 = self
-            .invoke(&SCRIPTS.revoke_grants, &[&grant, &burnt], &[])
-            .await?;
+        let grant = self.key(Key::Grant(owner));
+        let _: i64 = self.invoke(&SCRIPTS.revoke_grants, &[&grant], &[]).await?;
         Ok(())
     }
 

@@ -1,11 +1,20 @@
 //! Finding what a credential proves — the member and the grant behind a token or a code — once,
 //! for both verifying and resetting; and verifying, which exchanges a right code for a token.
+//!
+//! Wrong codes are counted per identifier as typed (site + e-mail or login ID), whether or not it
+//! names an account, and never per member: a per-member count answers differently for an address
+//! with an account, and one shared by the e-mail and the login ID tells that they belong together.
+//! When strangers have exhausted an identifier, the owner's code typed with it is refused until the
+//! window ends (checking it would give strangers unlimited guesses; nothing about the refusal says
+//! whether a mail was sent), but the same code typed with the other identifier (e-mail or login ID)
+//! works, and so does the mailed link: code counters never burn a link or a direct token, which a
+//! stranger cannot guess.
 use chrono::{DateTime, Utc};
 
-use super::{CodeIdentifier, Credential, CredentialError, PasswordReset, owner_of};
+use super::{CodeIdentifier, Credential, CredentialError, PasswordReset};
 use crate::{
     domain::{
-        grant::{CodeCheck, GrantInfo, GrantProof, GrantPurpose, NewGrant, ResetCode, ResetToken},
+        grant::{CodeLookup, GrantInfo, GrantProof, GrantPurpose, IdentifierKey, NewGrant, ResetToken},
         masking::mask_login_id,
         member::Member,
     },
@@ -90,42 +99,11 @@ impl PasswordReset {
         Ok(member.filter(|m| m.site_id == ctx.site).map(|m| (m, info)))
     }
 
-    /// The accounts a code is judged against: when one address owns several, the one whose grant
-    /// the code matches (so a right code for B is not a wrong one for A); when none matches,
-    /// all of them, and each counts the miss.
-    async fn code_candidates(
-        &self,
-        ctx: &RequestContext,
-        by: &CodeIdentifier,
-        code: &ResetCode,
-    ) -> Result<Vec<Member>, RecoveryError> {
-        let members = match by {
-            CodeIdentifier::Email(email) => self.members.find_by_email(&ctx.site, email).await?,
-            CodeIdentifier::LoginId(id) => self
-                .members
-                .find_by_login_id(&ctx.site, id)
-                .await?
-                .into_iter()
-                .collect(),
-        };
-        let candidates: Vec<Member> = members.into_iter().filter(Member::can_reset_password).collect();
-        if candidates.len() > 1 {
-            for member in &candidates {
-                let owner = owner_of(member);
-                if self
-                    .tokens
-                    .code_matches(&owner, &code.hash(&self.keys, &owner))
-                    .await?
-                {
-                    return Ok(vec![member.clone()]);
-                }
-            }
-        }
-        Ok(candidates)
-    }
-
-    /// The member and proof behind a credential. A wrong code counts against every candidate
-    /// account (and is audited); a right one is checked or exchanged as `on_right_code` says.
+    /// The member and proof behind a credential. A code is judged first in the slot of the
+    /// identifier as typed (`TokenStore::judge_code`): a wrong one costs one failure there and
+    /// nothing else — no database, no member slot — whoever the identifier names, so no answer or
+    /// timing tells an account apart. Only a found code (its caller read the mail) reaches the
+    /// owner, where it is checked or exchanged as `on_right_code` says.
     pub(super) async fn resolve(
         &self,
         ctx: &RequestContext,
@@ -145,44 +123,58 @@ impl PasswordReset {
             }
             Credential::Code { by, code } => (by, code),
         };
-        let mut too_many = false;
-        for member in self.code_candidates(ctx, by, code).await? {
-            let owner = owner_of(&member);
-            let hash = code.hash(&self.keys, &owner);
-            let limits = &self.settings.limits;
-            let check = match on_right_code {
-                OnRightCode::Check => self.tokens.check_code(&owner, &hash, limits).await?,
-                OnRightCode::Exchange(replacement) => {
-                    self.tokens
-                        .exchange_code(&owner, &hash, replacement, limits)
-                        .await?
-                }
-            };
-            match check {
-                CodeCheck::Valid(info) => {
-                    return Ok(Resolved::Found {
-                        member: Box::new(member),
-                        proof: GrantProof::Code(hash),
-                        expires_at: info.expires_at,
-                    });
-                }
-                CodeCheck::Wrong => {}
-                CodeCheck::TooMany => too_many = true,
+        let identifier = match by {
+            CodeIdentifier::Email(email) => IdentifierKey::email(&ctx.site, email),
+            CodeIdentifier::LoginId(id) => IdentifierKey::login(&ctx.site, id),
+        };
+        let lookup = self
+            .tokens
+            .judge_code(
+                &identifier,
+                &code.index_hash(&self.keys, &identifier),
+                &self.settings.limits,
+            )
+            .await?;
+        let (owner, grant_id) = match lookup {
+            CodeLookup::Found { owner, grant_id } => (owner, grant_id),
+            refused => {
+                self.audit
+                    .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::WrongCode)
+                    .await;
+                return Ok(Resolved::Invalid(if refused == CodeLookup::TooMany {
+                    CredentialError::TooManyAttempts
+                } else {
+                    CredentialError::InvalidCode
+                }));
             }
-            self.audit
-                .note(
-                    ctx,
-                    Some(&member),
-                    AuditKind::FailedAttempt,
-                    AuditOutcome::WrongCode,
-                )
-                .await;
-        }
-        Ok(Resolved::Invalid(if too_many {
-            CredentialError::TooManyAttempts
-        } else {
-            CredentialError::InvalidCode
-        }))
+        };
+        // The code was mailed for this identifier; its grant may since have been replaced or
+        // spent (a stale entry), or its account closed: then it is simply no longer valid.
+        let member = self
+            .members
+            .find_by_id(&owner.member)
+            .await?
+            .filter(|m| owner.site == ctx.site && m.site_id == ctx.site && m.can_reset_password());
+        let Some(member) = member else {
+            return Ok(Resolved::Invalid(CredentialError::InvalidCode));
+        };
+        let hash = code.hash(&self.keys, &owner);
+        let live = match on_right_code {
+            OnRightCode::Check => self.tokens.check_code(&owner, &hash, &grant_id).await?,
+            OnRightCode::Exchange(replacement) => {
+                self.tokens
+                    .exchange_code(&owner, &hash, &grant_id, replacement)
+                    .await?
+            }
+        };
+        Ok(match live {
+            Some(info) => Resolved::Found {
+                member: Box::new(member),
+                proof: GrantProof::Code(hash),
+                expires_at: info.expires_at,
+            },
+            None => Resolved::Invalid(CredentialError::InvalidCode),
+        })
     }
 
     /// Checks a credential without spending it. A right code is exchanged for a reset-only token.

@@ -21,7 +21,7 @@ pub use self::{
 use crate::{
     domain::{
         email::Email,
-        grant::{AttemptLimits, GrantOwner, ResetCode, ResetToken},
+        grant::{AttemptLimits, GrantOwner, IdentifierKey, IndexedCode, ResetCode, ResetToken},
         keyed_hash::KeyedHasher,
         login_id::LoginId,
         member::{Member, MemberStatus, MemberType},
@@ -101,6 +101,20 @@ pub struct PasswordReset {
     pub(crate) queue: Arc<dyn ResetQueue>,
     /// Woken when a request is handed off, so this instance's resolver starts at once.
     pub(crate) resolve_wake: Arc<Notify>,
+}
+
+/// Where a mailed code is found from what its owner may type — the e-mail or the login ID —
+/// without knowing the owner (see credential.rs).
+fn code_index(keys: &KeyedHasher, member: &Member, code: &ResetCode) -> Vec<IndexedCode> {
+    [
+        IdentifierKey::email(&member.site_id, &member.email),
+        IdentifierKey::login(&member.site_id, &member.login_id),
+    ]
+    .map(|identifier| IndexedCode {
+        code: code.index_hash(keys, &identifier),
+        identifier,
+    })
+    .to_vec()
 }
 
 fn owner_of(member: &Member) -> GrantOwner {

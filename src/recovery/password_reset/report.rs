@@ -3,7 +3,7 @@
 //! the member dies, and a fresh reset link and code go to the member's address.
 use chrono::Utc;
 
-use super::{PasswordReset, owner_of};
+use super::{PasswordReset, code_index, owner_of};
 use crate::{
     domain::{
         change_report::ReportToken,
@@ -79,7 +79,8 @@ impl PasswordReset {
             token.hash(),
             Some(code.hash(&self.keys, &owner)),
             self.settings.email_ttl,
-        );
+        )
+        .indexed_under(code_index(&self.keys, member, &code));
         self.tokens.issue_grant(&owner, &grant, None).await?;
         let minutes = i64::try_from(self.settings.email_ttl.as_secs() / 60)
             .unwrap_or(i64::MAX)

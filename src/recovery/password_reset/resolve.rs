@@ -14,7 +14,7 @@ use std::{
 
 use tokio::sync::watch;
 
-use super::{PasswordReset, owner_of};
+use super::{PasswordReset, code_index, owner_of};
 use crate::{
     domain::{
         email::Email,
@@ -227,6 +227,7 @@ impl PasswordReset {
                     token: token.hash(),
                     code: Some(code.hash(&self.keys, &owner)),
                     ttl: self.settings.email_ttl,
+                    code_index: code_index(&self.keys, &member, &code),
                 };
                 match self
                     .tokens
