@@ -130,6 +130,7 @@ impl Recovery {
                 signed_in,
                 passwords,
                 new_passwords: new_passwords.clone(),
+                rate_limits: rate_limits.clone(),
                 mail_wake: mail_wake.clone(),
             },
             password_reset: PasswordReset {

@@ -22,6 +22,7 @@ use crate::{
             AuditEvent, AuditKind, AuditOutcome, MailKind, MailMeta, MemberDirectory, PasswordChange,
             PasswordHasher, SessionStore, TokenStore,
         },
+        rate_limits::RateLimits,
         signed_in::SignedIn,
     },
 };
@@ -75,6 +76,7 @@ pub struct PasswordChanges {
     pub(crate) signed_in: SignedIn,
     pub(crate) passwords: PasswordChecks,
     pub(crate) new_passwords: NewPasswords,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) mail_wake: Arc<Notify>,
 }
 
@@ -109,6 +111,9 @@ impl PasswordChanges {
                 let Some(new_password) = request.new_password else {
                     return Ok(ChangeOutcome::Missing(MissingPassword::New));
                 };
+                // Both modes hash (the current password, earlier ones for reuse, the new one):
+                // counted before the first hash.
+                self.rate_limits.admit_signed_in(ctx, session).await?;
                 if request.mode == ChangeMode::WithCurrent {
                     let Some(current) = request.current_password else {
                         return Ok(ChangeOutcome::Missing(MissingPassword::Current));
