@@ -78,8 +78,10 @@ pub trait MemberDirectory: Send + Sync {
     /// Earlier password hashes of the member, newest first.
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError>;
     /// Sets the new hash, moves the old one into the history (trimmed to `history_size`), queues
-    /// the notice and writes the audit event — all in one transaction.
-    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError>;
+    /// the notice and writes the audit event — all in one transaction. With `expected_hash`, only
+    /// if the member's hash is still that one (one conditional UPDATE, not read-then-write):
+    /// `None` when it is not, and nothing is written.
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError>;
     /// Replaces the hash of the same password with a stronger one (argon2 parameters raised, or a
     /// legacy bcrypt hash), if it is still `old`. History and `passwordChangedAt` stay.
     async fn upgrade_hash(&self, id: &MemberId, old: &StoredHash, new: &StoredHash)
@@ -441,6 +443,9 @@ pub struct PasswordChange {
     pub member: MemberId,
     /// `None` keeps the current hash and only restarts the expiry clock (EXTEND).
     pub new_hash: Option<StoredHash>,
+    /// The hash the change was judged against (a signed-in change): written only while it is still
+    /// the member's, so a reset that lands meanwhile wins. `None` (a reset) writes regardless.
+    pub expected_hash: Option<StoredHash>,
     pub changed_at: DateTime<Utc>,
     /// Earlier hashes to keep (the replaced current one included); older ones are deleted.
     pub history_size: usize,
