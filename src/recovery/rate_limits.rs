@@ -6,7 +6,11 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use crate::{
     domain::session::SessionInfo,
-    recovery::{context::RequestContext, errors::RecoveryError, ports::Limiter},
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        ports::{CounterHit, Limiter},
+    },
 };
 
 /// The operations that are limited.
@@ -225,13 +229,25 @@ impl RateLimits {
         op: Operation,
         subjects: &[(Scope, Option<&str>)],
     ) -> Result<(), RecoveryError> {
+        let counted: Vec<(Scope, String, Limit)> = subjects
+            .iter()
+            .filter_map(|&(scope, subject)| {
+                let limit = self.table.get(op, scope)?;
+                Some((scope, Self::key(op, scope, subject?), limit))
+            })
+            .collect();
+        let hits: Vec<CounterHit<'_>> = counted
+            .iter()
+            .map(|(_, key, limit)| CounterHit {
+                key,
+                limit: limit.count,
+                window: limit.window,
+            })
+            .collect();
+        // Every limit of the request in one call (one script on Redis).
+        let decisions = self.limiter.hit_all(&hits).await?;
         let mut refused: Option<Duration> = None;
-        for &(scope, subject) in subjects {
-            let (Some(subject), Some(limit)) = (subject, self.table.get(op, scope)) else {
-                continue;
-            };
-            let key = Self::key(op, scope, subject);
-            let decision = self.limiter.hit(&key, limit.count, limit.window).await?;
+        for ((scope, _, _), decision) in counted.iter().zip(decisions) {
             if !decision.allowed {
                 tracing::info!(operation = op.name(), scope = scope.name(), "rate limited");
                 metrics::counter!("rate_limited_total", "operation" => op.name(), "scope" => scope.name())

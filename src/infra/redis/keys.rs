@@ -12,11 +12,13 @@
 //! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>` | sessions |
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
-//! | `P:rl:<key>` | string | the window, set by the first hit | hits counted in the window | limiter |
+//! | `P:rl:{<name>}:<rest>` | string | the window, set by the first hit | hits counted in the window of counter `<name>:<rest>` | limiter |
 //!
 //! Every key of one owner carries the hash tag `{m:T}`, so each script, which only ever touches the
-//! keys of one owner, runs in one slot on Redis Cluster. A route and a counter are each touched
-//! alone (one command or a one-key script), so they need no tag.
+//! keys of one owner, runs in one slot on Redis Cluster. A route is touched alone, so it needs no
+//! tag. Counters are tagged with their first segment (the operation, e.g. `{findId}`): the limits
+//! of one request (client, target, session) are counted by one script, so they share a slot; the
+//! price is that one operation's counters live on one cluster node.
 use crate::domain::grant::{GrantOwner, TokenHash};
 
 /// One key of the layout above.
@@ -60,7 +62,11 @@ impl KeyLayout {
             Key::ResetMark(owner) => owned(owner, "reset_mark"),
             Key::TokenRoute(token) => format!("{p}:tok:{}", token.0),
             Key::SessionRoute(token) => format!("{p}:sess:{}", token.0),
-            Key::Counter(name) => format!("{p}:rl:{name}"),
+            Key::Counter(name) => {
+                let group = name.split(':').next().unwrap_or_default();
+                let rest = &name[group.len()..];
+                format!("{p}:rl:{{{group}}}{rest}")
+            }
         }
     }
 
@@ -133,6 +139,20 @@ mod tests {
                 assert_eq!(slot(key), first, "{key} is not in the slot of {}", keys[0]);
             }
         }
+    }
+
+    #[test]
+    fn the_counters_of_one_operation_share_one_slot() {
+        let layout = KeyLayout::new("ar").unwrap();
+        let key = |name: &str| layout.key(Key::Counter(name));
+        assert_eq!(key("findId:client:1.2.3.4"), "ar:rl:{findId}:client:1.2.3.4");
+        for (a, b) in [
+            ("findId:client:1.2.3.4", "findId:id:main:email:a{b}@x.io"),
+            ("signedInPassword:client:::1", "signedInPassword:session:abc"),
+        ] {
+            assert_eq!(slot(&key(a)), slot(&key(b)), "{a} and {b}");
+        }
+        assert_ne!(key("findId:client:x"), key("findId:id:x"));
     }
 
     #[test]
