@@ -77,6 +77,9 @@ pub struct Member {
     pub password_changed_at: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,
     pub status: MemberStatus,
+    /// Earlier password hashes, newest first, when the lookup read them too (by id: the member of
+    /// a reset or a change, whose new password is checked for reuse); `None` when it did not.
+    pub password_history: Option<Vec<StoredHash>>,
 }
 
 impl Member {
@@ -113,6 +116,7 @@ mod tests {
             password_changed_at: None,
             joined_at: Utc::now(),
             status,
+            password_history: None,
         }
     }
 

@@ -16,6 +16,7 @@ mod password_reset;
 mod processes;
 mod production_start;
 mod redis_cluster;
+mod reset_transactions;
 mod reset_wins;
 mod schema;
 mod service_process;

@@ -90,12 +90,20 @@ impl MemberDirectory for SeaMemberStore {
     }
 
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
-        member::Entity::find_by_id(id.0.as_str())
-            .one(&self.db)
+        // With its password history in the same query (a LEFT JOIN of at most `history_size`
+        // rows): the reuse check of a reset or change then needs no second round trip.
+        let found = member::Entity::find_by_id(id.0.as_str())
+            .find_with_related(password_history::Entity)
+            .order_by_desc(password_history::Column::Id)
+            .all(&self.db)
             .await
-            .map_err(map_db_err)?
-            .map(to_member)
-            .transpose()
+            .map_err(map_db_err)?;
+        let Some((row, history)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let mut member = to_member(row)?;
+        member.password_history = Some(history.into_iter().map(|h| StoredHash(h.password_hash)).collect());
+        Ok(Some(member))
     }
 
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {

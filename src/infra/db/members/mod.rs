@@ -56,6 +56,7 @@ fn to_member(row: member::Model) -> Result<Member, StoreError> {
         password_changed_at: row.password_changed_at.map(to_utc),
         joined_at: to_utc(row.joined_at),
         status: MemberStatus::from_code(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
+        password_history: None,
     })
 }
 
