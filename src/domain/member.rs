@@ -80,6 +80,9 @@ pub struct Member {
     /// The member reported a password change they did not make: password sign-in is refused
     /// until the next reset.
     pub sign_in_locked: bool,
+    /// Earlier password hashes, newest first, when the lookup read them too (by id: the member of
+    /// a reset or a change, whose new password is checked for reuse); `None` when it did not.
+    pub password_history: Option<Vec<StoredHash>>,
 }
 
 impl Member {
@@ -117,6 +120,7 @@ mod tests {
             joined_at: Utc::now(),
             status,
             sign_in_locked: false,
+            password_history: None,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The use cases' outcomes as payloads: expected refusals become the payload's `errors` (with the
 //! field paths of this API), throttling a top-level RATE_LIMITED error.
 use super::{
-    errors::{ErrorCode, UserError, rate_limited},
+    errors::{ErrorCode, UserError, rate_limited, unauthenticated},
     i18n::Lang,
     parse::at,
     request::{Payload, Stop},
@@ -180,6 +180,9 @@ pub fn changed(outcome: ChangeOutcome, lang: Lang) -> Result<ChangePasswordPaylo
             ChangePasswordPayload::refused(password_problems(problems, lang))
         }
         ChangeOutcome::Throttled { retry_after } => return Err(rate_limited(retry_after, lang).into()),
+        // Like any call on a revoked session: the client must sign in again (with the password
+        // that won).
+        ChangeOutcome::SessionEnded => return Err(unauthenticated(lang).into()),
     })
 }
 

@@ -142,6 +142,7 @@ impl Recovery {
                 passwords,
                 new_passwords: new_passwords.clone(),
                 notices: notices.clone(),
+                rate_limits: rate_limits.clone(),
                 mail_wake: mail_wake.clone(),
             },
             password_reset: PasswordReset {

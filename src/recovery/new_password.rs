@@ -81,13 +81,11 @@ impl NewPasswords {
         history_size: usize,
     ) -> Result<bool, RecoveryError> {
         let mut hashes: Vec<_> = member.password_hash.iter().cloned().collect();
-        hashes.extend(
-            self.members
-                .password_history(&member.id)
-                .await?
-                .into_iter()
-                .take(history_size),
-        );
+        let history = match &member.password_history {
+            Some(read_with_the_member) => read_with_the_member.clone(),
+            None => self.members.password_history(&member.id).await?,
+        };
+        hashes.extend(history.into_iter().take(history_size));
         for stored in &hashes {
             match self.hasher.verify(password, stored).await {
                 Ok(v) if v.matches => return Ok(true),

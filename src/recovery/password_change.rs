@@ -22,6 +22,7 @@ use crate::{
             AuditEvent, AuditKind, AuditOutcome, MemberDirectory, PasswordChange, PasswordHasher,
             SessionStore, TokenStore,
         },
+        rate_limits::RateLimits,
         signed_in::SignedIn,
     },
 };
@@ -58,6 +59,8 @@ pub enum ChangeOutcome {
     NotEligible,
     SocialAccount,
     InvalidCredentials,
+    /// The session ended while the change ran (a reset revoked it): nothing was written.
+    SessionEnded,
     Throttled {
         retry_after: std::time::Duration,
     },
@@ -76,10 +79,19 @@ pub struct PasswordChanges {
     pub(crate) passwords: PasswordChecks,
     pub(crate) new_passwords: NewPasswords,
     pub(crate) notices: ChangeNotices,
+    pub(crate) rate_limits: RateLimits,
     pub(crate) mail_wake: Arc<Notify>,
 }
 
 impl PasswordChanges {
+    /// The same use case writing through other stores: where the session is rechecked and the
+    /// password written (store doubles in tests, e.g. ones that pause between check and write).
+    pub fn with_stores(mut self, members: Arc<dyn MemberDirectory>, sessions: Arc<dyn SessionStore>) -> Self {
+        self.members = members;
+        self.sessions = sessions;
+        self
+    }
+
     /// Changes the signed-in member's password in the mode asked for.
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "change_password"))]
     pub async fn change(
@@ -110,6 +122,9 @@ impl PasswordChanges {
                 let Some(new_password) = request.new_password else {
                     return Ok(ChangeOutcome::Missing(MissingPassword::New));
                 };
+                // Both modes hash (the current password, earlier ones for reuse, the new one):
+                // counted before the first hash.
+                self.rate_limits.admit_signed_in(ctx, session).await?;
                 if request.mode == ChangeMode::WithCurrent {
                     let Some(current) = request.current_password else {
                         return Ok(ChangeOutcome::Missing(MissingPassword::Current));
@@ -135,6 +150,12 @@ impl PasswordChanges {
             }
         };
         let changed = new_hash.is_some();
+        // A reset wins over a change in flight: it revokes every session before it writes its hash,
+        // so a session still alive here means no reset has written yet, and the write below only
+        // goes through while the hash verified above is still the member's.
+        if self.sessions.find_session(&session.token).await?.is_none() {
+            return Ok(ChangeOutcome::SessionEnded);
+        }
         // Other sessions go before the new password exists, so none opened with the old one
         // outlives a change that went through.
         if changed && request.revoke_other_sessions {
@@ -147,6 +168,7 @@ impl PasswordChanges {
             .apply_password_change(PasswordChange {
                 member: member.id.clone(),
                 new_hash,
+                expected_hash: member.password_hash.clone(),
                 changed_at: now,
                 history_size: policy.history_size,
                 report: notice.as_ref().map(|(_, report)| report.clone()),
@@ -160,6 +182,15 @@ impl PasswordChanges {
                 },
             })
             .await?;
+        let Some(updated) = updated else {
+            // The hash moved after it was verified: a reset (whose session revocation this session
+            // may have just missed) or another change. Nothing was written.
+            return Ok(if self.sessions.find_session(&session.token).await?.is_none() {
+                ChangeOutcome::SessionEnded
+            } else {
+                ChangeOutcome::InvalidCredentials
+            });
+        };
         if changed {
             // A reset link still out there would undo the change the owner just made.
             if let Err(e) = self.tokens.revoke_grants(&session.owner).await {

@@ -88,8 +88,10 @@ pub trait MemberDirectory: Send + Sync {
     /// Earlier password hashes of the member, newest first.
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError>;
     /// Sets the new hash, moves the old one into the history (trimmed to `history_size`), queues
-    /// the notice and writes the audit event — all in one transaction.
-    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError>;
+    /// the notice and writes the audit event — all in one transaction. With `expected_hash`, only
+    /// if the member's hash is still that one (one conditional UPDATE, not read-then-write):
+    /// `None` when it is not, and nothing is written.
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError>;
     /// "That wasn't me": spends the report token (once, if live at `now`) and locks the member's
     /// password sign-in, in one transaction. The member, or `None` for an unknown, used or
     /// expired token.
@@ -229,12 +231,25 @@ pub trait SessionStore: Send + Sync {
     async fn take_reset_mark(&self, owner: &GrantOwner) -> Result<bool, StoreError>;
 }
 
+/// One counter of a [`Limiter::hit_all`] call.
+#[derive(Debug, Clone, Copy)]
+pub struct CounterHit<'a> {
+    pub key: &'a str,
+    pub limit: u32,
+    pub window: Duration,
+}
+
 /// Fixed-window counters shared by all instances: rate limits and sign-in throttles.
 #[async_trait]
 pub trait Limiter: Send + Sync {
     /// Counts one hit on `key` (the window starts with the first hit) and says whether it is
     /// within `limit`.
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<LimitDecision, StoreError>;
+    /// Counts one hit on each counter at once — one round trip, one script on Redis — and says for
+    /// each (in order) whether it is within its limit. Every counter is counted, refused or not.
+    /// The keys of one call start with the same `name:` segment (one operation's limits), which
+    /// keeps them in one slot on Redis Cluster.
+    async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError>;
     /// Says whether one more hit would still be within `limit` (count < limit), without counting.
     async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError>;
     async fn clear(&self, key: &str) -> Result<(), StoreError>;
@@ -577,6 +592,9 @@ pub struct PasswordChange {
     pub member: MemberId,
     /// `None` keeps the current hash and only restarts the expiry clock (EXTEND).
     pub new_hash: Option<StoredHash>,
+    /// The hash the change was judged against (a signed-in change): written only while it is still
+    /// the member's, so a reset that lands meanwhile wins. `None` (a reset) writes regardless.
+    pub expected_hash: Option<StoredHash>,
     pub changed_at: DateTime<Utc>,
     /// Earlier hashes to keep (the replaced current one included); older ones are deleted.
     pub history_size: usize,

@@ -1,9 +1,17 @@
-//! Rate limits on the operations anonymous callers can repeat: per client address and per target
-//! identifier, shared by every instance through the `Limiter` (Redis), and applied the same way
-//! to identifiers that match no account, so a limit never reveals that an account exists.
+//! Rate limits on the operations callers can repeat: per client address and per target identifier
+//! (or, signed in, per session), shared by every instance through the `Limiter` (Redis), and
+//! applied the same way to identifiers that match no account, so a limit never reveals that an
+//! account exists.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use crate::recovery::{context::RequestContext, errors::RecoveryError, ports::Limiter};
+use crate::{
+    domain::session::SessionInfo,
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        ports::{CounterHit, Limiter},
+    },
+};
 
 /// The operations that are limited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,16 +23,20 @@ pub enum Operation {
     SignIn,
     /// Mails per member, whatever address or path asked (no mail-bombing).
     ResetMailPerMember,
+    /// Signed-in operations that verify or hash a password (`reauthenticate`, `changePassword`):
+    /// a member who knows the password must not keep the hashing threads busy.
+    SignedInPassword,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 6] = [
+    pub const ALL: [Operation; 7] = [
         Operation::FindId,
         Operation::CheckLoginId,
         Operation::IssueResetToken,
         Operation::VerifyResetToken,
         Operation::SignIn,
         Operation::ResetMailPerMember,
+        Operation::SignedInPassword,
     ];
 
     pub fn name(self) -> &'static str {
@@ -35,24 +47,28 @@ impl Operation {
             Operation::VerifyResetToken => "verifyResetToken",
             Operation::SignIn => "signIn",
             Operation::ResetMailPerMember => "resetMail",
+            Operation::SignedInPassword => "signedInPassword",
         }
     }
 }
 
-/// Whom a limit counts: the caller's address, or the account/identifier the call is about.
+/// Whom a limit counts: the caller's address, the account/identifier the call is about, or the
+/// signed-in session making it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Scope {
     Client,
     Target,
+    Session,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 2] = [Scope::Client, Scope::Target];
+    pub const ALL: [Scope; 3] = [Scope::Client, Scope::Target, Scope::Session];
 
     pub fn name(self) -> &'static str {
         match self {
             Scope::Client => "client",
             Scope::Target => "id",
+            Scope::Session => "session",
         }
     }
 }
@@ -92,6 +108,9 @@ impl Default for RateLimitTable {
             ((SignIn, Client), limit(60, 600)),
             ((SignIn, Target), limit(20, 600)),
             ((ResetMailPerMember, Target), limit(5, 3600)),
+            // A person re-enters a password a few times; each try costs up to history + 1 hashes.
+            ((SignedInPassword, Client), limit(30, 600)),
+            ((SignedInPassword, Session), limit(10, 600)),
         ]))
     }
 }
@@ -112,7 +131,7 @@ impl RateLimitTable {
                 .into_iter()
                 .find(|o| o.name() == op.trim())
                 .ok_or_else(bad)?;
-            let scope = [Scope::Client, Scope::Target]
+            let scope = Scope::ALL
                 .into_iter()
                 .find(|s| s.name() == scope.trim())
                 .ok_or_else(bad)?;
@@ -175,26 +194,60 @@ impl RateLimits {
         ctx: &RequestContext,
         target: Option<String>,
     ) -> Result<(), RecoveryError> {
-        self.admit_subjects(op, ctx.client_subject().as_deref(), target.as_deref())
-            .await
+        let client = ctx.client_subject();
+        self.admit_subjects(
+            op,
+            &[
+                (Scope::Client, client.as_deref()),
+                (Scope::Target, target.as_deref()),
+            ],
+        )
+        .await
+    }
+
+    /// Counts one password check (or new-password hashing) by a signed-in session, per session and
+    /// per client, before any hash work; refuses it like [`RateLimits::admit`].
+    pub async fn admit_signed_in(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionInfo,
+    ) -> Result<(), RecoveryError> {
+        let client = ctx.client_subject();
+        self.admit_subjects(
+            Operation::SignedInPassword,
+            &[
+                (Scope::Client, client.as_deref()),
+                // The token's hash: never the bearer token itself.
+                (Scope::Session, Some(session.token.0.as_str())),
+            ],
+        )
+        .await
     }
 
     async fn admit_subjects(
         &self,
         op: Operation,
-        client: Option<&str>,
-        target: Option<&str>,
+        subjects: &[(Scope, Option<&str>)],
     ) -> Result<(), RecoveryError> {
+        let counted: Vec<(Scope, String, Limit)> = subjects
+            .iter()
+            .filter_map(|&(scope, subject)| {
+                let limit = self.table.get(op, scope)?;
+                Some((scope, Self::key(op, scope, subject?), limit))
+            })
+            .collect();
+        let hits: Vec<CounterHit<'_>> = counted
+            .iter()
+            .map(|(_, key, limit)| CounterHit {
+                key,
+                limit: limit.count,
+                window: limit.window,
+            })
+            .collect();
+        // Every limit of the request in one call (one script on Redis).
+        let decisions = self.limiter.hit_all(&hits).await?;
         let mut refused: Option<Duration> = None;
-        for (scope, subject) in [(Scope::Client, client), (Scope::Target, target)] {
-            let (Some(subject), Some(limit)) = (subject, self.table.get(op, scope)) else {
-                continue;
-            };
-            let key = match scope {
-                Scope::Target => Self::target_key(op, subject),
-                Scope::Client => format!("{}:{}:{subject}", op.name(), scope.name()),
-            };
-            let decision = self.limiter.hit(&key, limit.count, limit.window).await?;
+        for ((scope, _, _), decision) in counted.iter().zip(decisions) {
             if !decision.allowed {
                 tracing::info!(operation = op.name(), scope = scope.name(), "rate limited");
                 metrics::counter!("rate_limited_total", "operation" => op.name(), "scope" => scope.name())
@@ -210,8 +263,12 @@ impl RateLimits {
 }
 
 impl RateLimits {
+    fn key(op: Operation, scope: Scope, subject: &str) -> String {
+        format!("{}:{}:{subject}", op.name(), scope.name())
+    }
+
     fn target_key(op: Operation, target: &str) -> String {
-        format!("{}:{}:{target}", op.name(), Scope::Target.name())
+        Self::key(op, Scope::Target, target)
     }
 
     /// Whether `target` has room for one more `op`, without counting (for budgets that only
@@ -284,7 +341,10 @@ mod tests {
             let limits = limits.clone();
             async move {
                 limits
-                    .admit_subjects(Operation::FindId, Some(client), Some(target))
+                    .admit_subjects(
+                        Operation::FindId,
+                        &[(Scope::Client, Some(client)), (Scope::Target, Some(target))],
+                    )
                     .await
             }
         };

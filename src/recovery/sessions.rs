@@ -168,6 +168,7 @@ impl Sessions {
         let Some((member, _)) = self.member(session).await? else {
             return Ok(ReauthResult::InvalidCredentials);
         };
+        self.rate_limits.admit_signed_in(ctx, session).await?;
         match self.passwords.check_password(ctx, &member, password).await? {
             PasswordCheck::Right => {
                 let until = Utc::now() + self.settings.elevation;

@@ -19,6 +19,8 @@ mod production_start;
 mod recovery_activity;
 mod redis_cluster;
 mod reset_hand_off;
+mod reset_transactions;
+mod reset_wins;
 mod schema;
 mod service_process;
 mod session_store;

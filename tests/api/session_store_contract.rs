@@ -18,7 +18,7 @@ use account_recovery::{
         session::{AccessToken, NewSession, SessionInfo},
         site::SiteId,
     },
-    recovery::ports::{Limiter, SessionStore},
+    recovery::ports::{CounterHit, Limiter, SessionStore},
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -51,6 +51,7 @@ pub async fn run_limiter_contract(limiter: &dyn Limiter) {
     keys_are_independent_and_may_hold_any_character(limiter).await;
     the_window_expires(limiter).await;
     concurrent_hits_are_all_counted(limiter).await;
+    one_call_counts_every_limit_of_a_request(limiter).await;
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the limiter contract should run quickly"
@@ -439,6 +440,38 @@ async fn hits_count_up_to_the_limit(limiter: &dyn Limiter) {
         first.retry_after,
         second.retry_after
     );
+}
+
+/// `hit_all` (the client, target and session limits of one request in one call) counts each
+/// counter as `hit` would, refused or not, each with its own limit and window.
+async fn one_call_counts_every_limit_of_a_request(limiter: &dyn Limiter) {
+    // Keys of one call share their first segment, as one operation's limits do.
+    let (client, target) = (new_key("all-client"), new_key("all-target"));
+    let (long, short) = (Duration::from_secs(60), Duration::from_secs(30));
+    for n in 1..=4u32 {
+        let hits = [
+            CounterHit {
+                key: &client,
+                limit: 2,
+                window: long,
+            },
+            CounterHit {
+                key: &target,
+                limit: 3,
+                window: short,
+            },
+        ];
+        let d = limiter.hit_all(&hits).await.expect("hit_all");
+        assert_eq!(d.len(), 2, "one decision per counter");
+        assert_eq!((d[0].count, d[0].allowed), (n, n <= 2), "client, hit {n}");
+        assert_eq!((d[1].count, d[1].allowed), (n, n <= 3), "target, hit {n}");
+        assert!(d[0].retry_after > long - Duration::from_secs(5) && d[0].retry_after <= long);
+        assert!(d[1].retry_after > short - Duration::from_secs(5) && d[1].retry_after <= short);
+    }
+    // The same counters as single hits see.
+    assert_eq!(limiter.hit(&client, 2, long).await.expect("hit").count, 5);
+    assert_eq!(limiter.peek(&target, 10).await.expect("peek").count, 4);
+    assert!(limiter.hit_all(&[]).await.expect("no counters").is_empty());
 }
 
 async fn peek_does_not_count(limiter: &dyn Limiter) {

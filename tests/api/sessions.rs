@@ -522,3 +522,68 @@ async fn a_change_kills_reset_links_still_out_there() {
         );
     }
 }
+
+/// Signed-in operations that verify or hash a password are rate-limited per session (10 in 10
+/// minutes by default) and per client (30), every call counted, before any hashing: a member
+/// who knows the password cannot keep the hashing threads busy, session after session.
+#[tokio::test]
+async fn signed_in_password_checks_are_rate_limited() {
+    for backend in backends() {
+        let app = app_for(&backend).await;
+        let reused = json!({"input": {"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Blue-Harbor-47"}});
+        // Calls a session gets through before RATE_LIMITED (checking retryAfter on the refusal).
+        let accepted_until_limited = |token: String| {
+            let (app, reused) = (&app, reused.clone());
+            async move {
+                for accepted in 0..40 {
+                    let body = as_bearer(app, &token, CHANGE, reused.clone()).await;
+                    if top_code(&body) == "RATE_LIMITED" {
+                        let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64();
+                        assert!(
+                            retry.is_some_and(|s| s > 0 && s <= 600),
+                            "[{}] {body}",
+                            app.backend
+                        );
+                        return accepted;
+                    }
+                    assert_eq!(
+                        codes(&body["data"]["changePassword"]),
+                        ["PASSWORD_REUSED"],
+                        "[{}] {body}",
+                        app.backend
+                    );
+                }
+                panic!(
+                    "[{}] 40 password checks in one session, none refused",
+                    app.backend
+                );
+            }
+        };
+        let first = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        assert_eq!(
+            accepted_until_limited(first.clone()).await,
+            10,
+            "[{}] per session",
+            app.backend
+        );
+        // The session's budget covers reauthenticate too.
+        let body = as_bearer(&app, &first, REAUTH, json!({"pw": "Blue-Harbor-47"})).await;
+        assert_eq!(top_code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
+        // New sessions from the same address share its budget: 30 calls, refused ones included.
+        // So far 12 (11 changes and the reauthentication); the next session counts 11 more.
+        let second = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        assert_eq!(accepted_until_limited(second).await, 10);
+        let third = token_of(&app, "kim01", "Blue-Harbor-47").await;
+        assert_eq!(
+            accepted_until_limited(third).await,
+            7,
+            "[{}] per client",
+            app.backend
+        );
+        // Signing in is not such a check: the member still gets in, and the password is unchanged.
+        assert_eq!(
+            codes(&sign_in(&app, "kim01", "Blue-Harbor-47").await),
+            Vec::<String>::new()
+        );
+    }
+}

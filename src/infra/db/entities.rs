@@ -45,7 +45,17 @@ pub mod member {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        /// Read with the member by id (one query for a reset's member and its reuse check).
+        #[sea_orm(has_many = "super::password_history::Entity")]
+        History,
+    }
+
+    impl Related<super::password_history::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::History.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }
@@ -64,7 +74,20 @@ pub mod password_history {
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
+    pub enum Relation {
+        #[sea_orm(
+            belongs_to = "super::member::Entity",
+            from = "Column::MemberId",
+            to = "super::member::Column::Id"
+        )]
+        Member,
+    }
+
+    impl Related<super::member::Entity> for Entity {
+        fn to() -> RelationDef {
+            Relation::Member.def()
+        }
+    }
 
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -78,7 +78,7 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
         self.run(self.inner.password_history(id)).await
     }
-    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError> {
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError> {
         self.run(self.inner.apply_password_change(change)).await
     }
     async fn report_change(

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::{Expiring, MemoryStore};
 use crate::{
     domain::session::LimitDecision,
-    recovery::ports::{Limiter, StoreError},
+    recovery::ports::{CounterHit, Limiter, StoreError},
 };
 
 /// Hits per key, and when the key's window ends.
@@ -33,6 +33,26 @@ impl Limiter for MemoryStore {
                 count: entry.0,
                 retry_after: entry.1.saturating_duration_since(now),
             }
+        })
+    }
+
+    async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError> {
+        // One lock for all of them, like the one script on Redis.
+        self.counters.with(|counters, now| {
+            hits.iter()
+                .map(|hit| {
+                    let entry = counters
+                        .0
+                        .entry(hit.key.to_owned())
+                        .or_insert((0, now + hit.window));
+                    entry.0 = entry.0.saturating_add(1);
+                    LimitDecision {
+                        allowed: entry.0 <= hit.limit,
+                        count: entry.0,
+                        retry_after: entry.1.saturating_duration_since(now),
+                    }
+                })
+                .collect()
         })
     }
 

@@ -13,13 +13,15 @@
 //! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>` | sessions |
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
-//! | `P:rl:<key>` | string | the window, set by the first hit | hits counted in the window | limiter |
+//! | `P:rl:{<name>}:<rest>` | string | the window, set by the first hit | hits counted in the window of counter `<name>:<rest>` | limiter |
 //! | `P:resets` | stream, consumer group `resolvers` | none (entries are deleted once acknowledged) | handed-off e-mail reset requests, field `r` = the request (JSON, with its nonce) | reset_queue |
 //!
 //! Every key of one owner carries the hash tag `{m:T}`, and every key of one identifier the tag
 //! `{i:I}`, so each script, which only ever touches the keys of one owner or of one identifier, runs
-//! in one slot on Redis Cluster. A route and a counter are each touched alone (one command or a
-//! one-key script), so they need no tag.
+//! in one slot on Redis Cluster. A route is touched alone, so it needs no tag. Counters are tagged
+//! with their first segment (the operation, e.g. `{findId}`): the limits of one request (client,
+//! target, session) are counted by one script, so they share a slot; the price is that one
+//! operation's counters live on one cluster node.
 use crate::domain::grant::{CodeHash, GrantOwner, IdentifierKey, TokenHash};
 
 /// One key of the layout above.
@@ -64,7 +66,11 @@ impl KeyLayout {
             Key::ResetMark(owner) => owned(owner, "reset_mark"),
             Key::TokenRoute(token) => format!("{p}:tok:{}", token.0),
             Key::SessionRoute(token) => format!("{p}:sess:{}", token.0),
-            Key::Counter(name) => format!("{p}:rl:{name}"),
+            Key::Counter(name) => {
+                let group = name.split(':').next().unwrap_or_default();
+                let rest = &name[group.len()..];
+                format!("{p}:rl:{{{group}}}{rest}")
+            }
             Key::ResetStream => format!("{p}:resets"),
         }
     }
@@ -161,6 +167,20 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_counters_of_one_operation_share_one_slot() {
+        let layout = KeyLayout::new("ar").unwrap();
+        let key = |name: &str| layout.key(Key::Counter(name));
+        assert_eq!(key("findId:client:1.2.3.4"), "ar:rl:{findId}:client:1.2.3.4");
+        for (a, b) in [
+            ("findId:client:1.2.3.4", "findId:id:main:email:a{b}@x.io"),
+            ("signedInPassword:client:::1", "signedInPassword:session:abc"),
+        ] {
+            assert_eq!(slot(&key(a)), slot(&key(b)), "{a} and {b}");
+        }
+        assert_ne!(key("findId:client:x"), key("findId:id:x"));
     }
 
     #[test]

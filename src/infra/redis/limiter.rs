@@ -1,5 +1,6 @@
 //! `Limiter` on Redis: fixed-window counters, one key each, counted by one script (INCR and the
-//! window's PEXPIRE together, so a counter never lives without a window).
+//! window's PEXPIRE together, so a counter never lives without a window); all the limits of one
+//! request are counted by one script call.
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -7,7 +8,7 @@ use async_trait::async_trait;
 use super::{RedisStore, keys::Key, millis, saturating_u32, scripts::SCRIPTS};
 use crate::{
     domain::session::LimitDecision,
-    recovery::ports::{Limiter, StoreError},
+    recovery::ports::{CounterHit, Limiter, StoreError},
 };
 
 /// A PTTL reply as the time left (nothing for "no key" / "no expiry").
@@ -39,6 +40,30 @@ impl Limiter for RedisStore {
             count,
             retry_after,
         })
+    }
+
+    async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError> {
+        if hits.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<String> = hits.iter().map(|h| self.key(Key::Counter(h.key))).collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let windows: Vec<String> = hits.iter().map(|h| millis(h.window).to_string()).collect();
+        let reply: Vec<i64> = self.invoke(&SCRIPTS.hit_all, &keys, &windows).await?;
+        if reply.len() != 2 * hits.len() {
+            return Err(StoreError::Internal("redis: unexpected counters reply".into()));
+        }
+        hits.iter()
+            .zip(reply.chunks(2))
+            .map(|(hit, pair)| {
+                let (count, retry_after) = counter(pair)?;
+                Ok(LimitDecision {
+                    allowed: count <= hit.limit,
+                    count,
+                    retry_after,
+                })
+            })
+            .collect()
     }
 
     async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError> {

@@ -230,6 +230,25 @@ return 0
 
 // ---- limiter ----
 
+/// KEYS: counters (one slot: see keys.rs). ARGV: each one's window_ms. Like HIT on each key in turn.
+/// Returns {count1, pttl1, count2, pttl2, ...}.
+const HIT_ALL: &str = r#"
+local out = {}
+for i, key in ipairs(KEYS) do
+  local window = ARGV[i]
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('PEXPIRE', key, window) end
+  local pttl = redis.call('PTTL', key)
+  if pttl == -1 then
+    redis.call('PEXPIRE', key, window)
+    pttl = tonumber(window)
+  end
+  out[#out + 1] = count
+  out[#out + 1] = pttl
+end
+return out
+"#;
+
 /// KEYS: counter. ARGV: window_ms. The first hit starts the window. Returns {count, pttl}.
 const HIT: &str = r#"
 local count = redis.call('INCR', KEYS[1])
@@ -295,6 +314,7 @@ pub struct Scripts {
     pub count_sessions: Script,
     pub unroute: Script,
     pub hit: Script,
+    pub hit_all: Script,
     pub peek: Script,
     pub claim_resets: Script,
     pub ack_resets: Script,
@@ -320,6 +340,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         count_sessions: session(COUNT),
         unroute: Script::new(UNROUTE),
         hit: Script::new(HIT),
+        hit_all: Script::new(HIT_ALL),
         peek: Script::new(PEEK),
         claim_resets: Script::new(CLAIM_RESETS),
         ack_resets: Script::new(ACK_RESETS),

@@ -78,6 +78,9 @@ impl PasswordReset {
             .apply_password_change(PasswordChange {
                 member: member.id.clone(),
                 new_hash: Some(new_hash),
+                // A reset wins: it writes whatever the hash is now (a change in flight that
+                // verified the old one then finds it gone).
+                expected_hash: None,
                 changed_at: now,
                 history_size: policy.history_size,
                 notice: Some(notice),
@@ -90,7 +93,8 @@ impl PasswordReset {
                     client: ctx.client_text(),
                 },
             })
-            .await?;
+            .await?
+            .ok_or_else(|| RecoveryError::Internal("an unconditional reset write matched nothing".into()))?;
         // The password is changed: what follows is tidying up and must not turn the answer into
         // an error. Failures are logged.
         // (The grant itself died when it was spent: one grant per member.)

@@ -2,8 +2,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select,
-    TransactionTrait, sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait, sea_query::Expr,
 };
 
 use super::{SeaMemberStore, parse_policy, to_member};
@@ -115,12 +115,20 @@ impl MemberDirectory for SeaMemberStore {
     }
 
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
-        member::Entity::find_by_id(id.0.as_str())
-            .one(&self.db)
+        // With its password history in the same query (a LEFT JOIN of at most `history_size`
+        // rows): the reuse check of a reset or change then needs no second round trip.
+        let found = member::Entity::find_by_id(id.0.as_str())
+            .find_with_related(password_history::Entity)
+            .order_by_desc(password_history::Column::Id)
+            .all(&self.db)
             .await
-            .map_err(map_db_err)?
-            .map(to_member)
-            .transpose()
+            .map_err(map_db_err)?;
+        let Some((row, history)) = found.into_iter().next() else {
+            return Ok(None);
+        };
+        let mut member = to_member(row)?;
+        member.password_history = Some(history.into_iter().map(|h| StoredHash(h.password_hash)).collect());
+        Ok(Some(member))
     }
 
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
@@ -133,15 +141,50 @@ impl MemberDirectory for SeaMemberStore {
         Ok(rows.into_iter().map(|r| StoredHash(r.password_hash)).collect())
     }
 
-    async fn apply_password_change(&self, change: PasswordChange) -> Result<Member, StoreError> {
-        let txn = self.db.begin().await.map_err(map_db_err)?;
+    async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError> {
+        // SQLite: take the write lock up front, so a write that commits meanwhile makes this one
+        // wait instead of failing on a stale read snapshot (other backends ignore the mode).
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let txn = self.db.begin_with_options(options).await.map_err(map_db_err)?;
         let row = member::Entity::find_by_id(change.member.0.as_str())
             .one(&txn)
             .await
             .map_err(map_db_err)?
             .ok_or_else(|| StoreError::Internal("member vanished during a password change".into()))?;
-        let replaced = change.new_hash.is_some();
-        if let (Some(old), true) = (&row.password_hash, replaced) {
+        // The write is conditional in the database itself (the row read above may already be
+        // stale): a reset that committed meanwhile makes this UPDATE match nothing, and on
+        // PostgreSQL/MySQL one still in flight holds the row until it commits, after which the
+        // condition is evaluated again on its result.
+        let mut update = member::Entity::update_many()
+            .col_expr(
+                member::Column::PasswordChangedAt,
+                Expr::value(to_naive(change.changed_at)),
+            )
+            .col_expr(member::Column::UpdatedAt, Expr::value(to_naive(Utc::now())))
+            .filter(member::Column::Id.eq(row.id.as_str()));
+        if let Some(new_hash) = &change.new_hash {
+            update = update
+                .col_expr(member::Column::PasswordHash, Expr::value(new_hash.0.clone()))
+                // A new password ends a "that wasn't me" lock (only a reset can get here then).
+                .col_expr(member::Column::SignInLocked, Expr::value(false));
+        }
+        if let Some(expected) = &change.expected_hash {
+            update = update.filter(member::Column::PasswordHash.eq(expected.0.as_str()));
+        }
+        if update.exec(&txn).await.map_err(map_db_err)?.rows_affected == 0 {
+            txn.rollback().await.map_err(map_db_err)?;
+            return Ok(None);
+        }
+        // What was replaced: the verified hash when the write was conditional, else what was read.
+        let replaced = change
+            .expected_hash
+            .clone()
+            .map(|h| h.0)
+            .or(row.password_hash.clone());
+        if let (Some(old), true) = (&replaced, change.new_hash.is_some()) {
             let entry = password_history::ActiveModel {
                 member_id: Set(row.id.clone()),
                 password_hash: Set(old.clone()),
@@ -172,15 +215,6 @@ impl MemberDirectory for SeaMemberStore {
                 .await
                 .map_err(map_db_err)?;
         }
-        let mut active: member::ActiveModel = row.into();
-        if let Some(new_hash) = &change.new_hash {
-            active.password_hash = Set(Some(new_hash.0.clone()));
-            // A new password ends a "that wasn't me" lock (only a reset can get here then).
-            active.sign_in_locked = Set(false);
-        }
-        active.password_changed_at = Set(Some(to_naive(change.changed_at)));
-        active.updated_at = Set(to_naive(Utc::now()));
-        let updated = active.update(&txn).await.map_err(map_db_err)?;
         if let Some((meta, mail)) = &change.notice {
             insert_outbox(&txn, &self.sealer, meta, mail).await?;
         }
@@ -199,7 +233,13 @@ impl MemberDirectory for SeaMemberStore {
         }
         insert_audit(&txn, &change.audit).await?;
         txn.commit().await.map_err(map_db_err)?;
-        to_member(updated)
+        let mut updated = row;
+        if let Some(new_hash) = change.new_hash {
+            updated.password_hash = Some(new_hash.0);
+            updated.sign_in_locked = false;
+        }
+        updated.password_changed_at = Some(to_naive(change.changed_at));
+        to_member(updated).map(Some)
     }
 
     async fn report_change(
@@ -248,10 +288,7 @@ impl MemberDirectory for SeaMemberStore {
     ) -> Result<(), StoreError> {
         // Only if nobody changed the password meanwhile.
         member::Entity::update_many()
-            .col_expr(
-                member::Column::PasswordHash,
-                sea_orm::sea_query::Expr::value(new.0.clone()),
-            )
+            .col_expr(member::Column::PasswordHash, Expr::value(new.0.clone()))
             .filter(member::Column::Id.eq(id.0.as_str()))
             .filter(member::Column::PasswordHash.eq(old.0.as_str()))
             .exec(&self.db)

@@ -57,6 +57,7 @@ fn to_member(row: member::Model) -> Result<Member, StoreError> {
         joined_at: to_utc(row.joined_at),
         status: MemberStatus::from_code(&row.status).ok_or_else(|| corrupt("status", &row.status))?,
         sign_in_locked: row.sign_in_locked,
+        password_history: None,
     })
 }
 
