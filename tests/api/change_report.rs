@@ -21,19 +21,6 @@ const SIGN_IN: &str = r#"mutation($pw: String!) {
   signIn(loginId: "kim01", password: $pw) { accessToken errors { code } }
 }"#;
 
-async fn as_bearer(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
-    app.client
-        .post(format!("{}/graphql", app.address))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
-}
-
 async fn sign_in(app: &TestApp, pw: &str) -> Value {
     app.graphql(SIGN_IN, json!({"pw": pw})).await["data"]["signIn"].clone()
 }
@@ -71,9 +58,7 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
         app.recovery.members.import(MEMBERS).await.expect("members");
         // Someone with kim's password signs in, changes it, and keeps a reset token for later.
         let intruder = token_of(&app, "Blue-Harbor-47").await;
-        let changed = as_bearer(
-            &app,
-            &intruder,
+        let changed = app.as_bearer(&intruder,
             r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
             json!({}),
         )
@@ -120,7 +105,9 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
         );
         // Every session is gone, the kept reset token is dead, the password no longer signs in.
         for session in [&intruder, &second] {
-            let me = as_bearer(&app, session, "query { me { loginId } }", json!({})).await;
+            let me = app
+                .as_bearer(session, "query { me { loginId } }", json!({}))
+                .await;
             assert_eq!(me["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{me}");
         }
         let verify = app
@@ -185,9 +172,7 @@ async fn an_expired_report_link_does_nothing() {
         let (app, smtp) = spawn_app_with_smtp(&backend, &[("REPORT_TOKEN_TTL_SECS", "1")]).await;
         app.recovery.members.import(MEMBERS).await.expect("members");
         let session = token_of(&app, "Blue-Harbor-47").await;
-        as_bearer(
-            &app,
-            &session,
+        app.as_bearer(&session,
             r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
             json!({}),
         )
@@ -202,7 +187,9 @@ async fn an_expired_report_link_does_nothing() {
             app.backend
         );
         // Nothing happened: the session lives and the password signs in.
-        let me = as_bearer(&app, &session, "query { me { loginId } }", json!({})).await;
+        let me = app
+            .as_bearer(&session, "query { me { loginId } }", json!({}))
+            .await;
         assert_eq!(me["data"]["me"]["loginId"], "kim01", "{me}");
         token_of(&app, "Green-Valley-58").await;
     }

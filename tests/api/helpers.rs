@@ -345,6 +345,20 @@ impl TestApp {
     pub async fn graphql(&self, query: &str, variables: Value) -> Value {
         self.graphql_lang(query, variables, None).await
     }
+
+    /// Runs an operation with `Authorization: Bearer <token>` (any string, to test bad ones too).
+    pub async fn as_bearer(&self, token: &str, query: &str, variables: Value) -> Value {
+        self.client
+            .post(format!("{}/graphql", self.address))
+            .header("authorization", format!("Bearer {token}"))
+            .json(&json!({"query": query, "variables": variables}))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json")
+    }
 }
 
 /// The `errors` of a payload as (code, field) pairs, for compact assertions.

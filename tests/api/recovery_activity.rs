@@ -21,19 +21,6 @@ async fn app_for(backend: &Backend) -> TestApp {
     app
 }
 
-async fn as_bearer(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
-    app.client
-        .post(format!("{}/graphql", app.address))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
-}
-
 async fn token_of(app: &TestApp, id: &str, pw: &str) -> String {
     let body = app
         .graphql(
@@ -99,7 +86,7 @@ async fn the_owner_sees_strangers_attempts_newest_first_in_pages() {
         let lee = token_of(&app, "lee01", "Quiet-Maple-82").await;
         let kim = token_of(&app, "kim01", "Blue-Harbor-47").await;
 
-        let body = as_bearer(&app, &kim, ACTIVITY, json!({})).await;
+        let body = app.as_bearer(&kim, ACTIVITY, json!({})).await;
         assert!(body["errors"].is_null(), "[{}] {body}", app.backend);
         let all = &body["data"]["me"]["recoveryActivity"];
         assert_eq!(
@@ -120,24 +107,24 @@ async fn the_owner_sees_strangers_attempts_newest_first_in_pages() {
         assert_eq!(all["pageInfo"]["hasNextPage"], false);
 
         // Page by page, the same events in the same order.
-        let first = as_bearer(&app, &kim, ACTIVITY, json!({"first": 2})).await;
+        let first = app.as_bearer(&kim, ACTIVITY, json!({"first": 2})).await;
         let first = &first["data"]["me"]["recoveryActivity"];
         assert_eq!(kinds(first), kinds(all)[..2]);
         assert_eq!(first["pageInfo"]["hasNextPage"], true);
         assert_eq!(first["pageInfo"]["endCursor"], first["edges"][1]["cursor"]);
-        let rest = as_bearer(
-            &app,
-            &kim,
-            ACTIVITY,
-            json!({"first": 2, "after": first["pageInfo"]["endCursor"]}),
-        )
-        .await;
+        let rest = app
+            .as_bearer(
+                &kim,
+                ACTIVITY,
+                json!({"first": 2, "after": first["pageInfo"]["endCursor"]}),
+            )
+            .await;
         let rest = &rest["data"]["me"]["recoveryActivity"];
         assert_eq!(kinds(rest), kinds(all)[2..]);
         assert_eq!(rest["pageInfo"]["hasNextPage"], false);
 
         // lee01 sees only lee01's sign-in, nothing of kim's.
-        let theirs = as_bearer(&app, &lee, ACTIVITY, json!({})).await;
+        let theirs = app.as_bearer(&lee, ACTIVITY, json!({})).await;
         assert_eq!(
             kinds(&theirs["data"]["me"]["recoveryActivity"]),
             [("SIGNED_IN".to_owned(), "ok".to_owned())]
@@ -157,7 +144,7 @@ async fn page_sizes_and_cursors_are_checked_and_only_the_owner_may_read() {
             (json!({"after": "bm90LWEtY3Vyc29y"}), "after"),
             (json!({"after": "!!"}), "after"),
         ] {
-            let body = as_bearer(&app, &kim, ACTIVITY, vars.clone()).await;
+            let body = app.as_bearer(&kim, ACTIVITY, vars.clone()).await;
             assert_eq!(
                 top_code(&body),
                 "INVALID_INPUT",
@@ -166,7 +153,7 @@ async fn page_sizes_and_cursors_are_checked_and_only_the_owner_may_read() {
             );
             assert_eq!(body["errors"][0]["extensions"]["field"], json!([field]), "{body}");
         }
-        let most = as_bearer(&app, &kim, ACTIVITY, json!({"first": 100})).await;
+        let most = app.as_bearer(&kim, ACTIVITY, json!({"first": 100})).await;
         assert!(most["errors"].is_null(), "{most}");
         // A profile reached without the member's session (signIn's payload) does not show it.
         let body = app

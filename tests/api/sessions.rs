@@ -38,20 +38,6 @@ async fn app_for(backend: &Backend) -> TestApp {
     app
 }
 
-/// Runs an operation with `Authorization: Bearer <token>` (any string, to test bad ones too).
-async fn as_bearer(app: &TestApp, token: &str, query: &str, variables: Value) -> Value {
-    app.client
-        .post(format!("{}/graphql", app.address))
-        .header("authorization", format!("Bearer {token}"))
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json")
-}
-
 async fn sign_in(app: &TestApp, id: &str, pw: &str) -> Value {
     app.graphql(SIGN_IN, json!({"id": id, "pw": pw})).await["data"]["signIn"].clone()
 }
@@ -76,7 +62,7 @@ fn codes(payload: &Value) -> Vec<String> {
 }
 
 async fn change(app: &TestApp, token: &str, input: Value) -> Value {
-    let body = as_bearer(app, token, CHANGE, json!({"input": input})).await;
+    let body = app.as_bearer(token, CHANGE, json!({"input": input})).await;
     assert!(body["errors"].is_null(), "[{}] {body}", app.backend);
     body["data"]["changePassword"].clone()
 }
@@ -93,26 +79,26 @@ async fn sign_in_me_and_sign_out() {
         let token = payload["accessToken"].as_str().unwrap().to_owned();
         assert_eq!(token.len(), 43);
 
-        let me = as_bearer(&app, &token, ME, json!({})).await;
+        let me = app.as_bearer(&token, ME, json!({})).await;
         assert_eq!(
             me["data"]["me"],
             json!({"loginId": "kim01", "name": "Kim", "maskedEmail": "ki*@ex*****.com", "activeSessions": 1})
         );
         let second = token_of(&app, "kim01", "Blue-Harbor-47").await;
         assert_eq!(
-            as_bearer(&app, &second, ME, json!({})).await["data"]["me"]["activeSessions"],
+            app.as_bearer(&second, ME, json!({})).await["data"]["me"]["activeSessions"],
             2
         );
         // No token: null. A bad one: UNAUTHENTICATED, never anonymous.
         assert_eq!(app.graphql(ME, json!({})).await, json!({"data": {"me": null}}));
         for bad in ["nonsense", &"A".repeat(43)] {
-            let body = as_bearer(&app, bad, ME, json!({})).await;
+            let body = app.as_bearer(bad, ME, json!({})).await;
             assert_eq!(top_code(&body), "UNAUTHENTICATED", "[{}] {body}", app.backend);
         }
-        let out = as_bearer(&app, &token, "mutation { signOut }", json!({})).await;
+        let out = app.as_bearer(&token, "mutation { signOut }", json!({})).await;
         assert_eq!(out["data"]["signOut"], true);
         assert_eq!(
-            top_code(&as_bearer(&app, &token, ME, json!({})).await),
+            top_code(&app.as_bearer(&token, ME, json!({})).await),
             "UNAUTHENTICATED"
         );
         assert_eq!(
@@ -120,7 +106,7 @@ async fn sign_in_me_and_sign_out() {
             "UNAUTHENTICATED"
         );
         assert_eq!(
-            as_bearer(&app, &second, ME, json!({})).await["data"]["me"]["activeSessions"],
+            app.as_bearer(&second, ME, json!({})).await["data"]["me"]["activeSessions"],
             1
         );
     }
@@ -307,11 +293,11 @@ async fn with_current_needs_the_right_password_and_revokes_other_sessions() {
             "the other session is revoked"
         );
         assert_eq!(
-            top_code(&as_bearer(&app, &other, ME, json!({})).await),
+            top_code(&app.as_bearer(&other, ME, json!({})).await),
             "UNAUTHENTICATED"
         );
         assert_eq!(
-            as_bearer(&app, &token, ME, json!({})).await["data"]["me"]["loginId"],
+            app.as_bearer(&token, ME, json!({})).await["data"]["me"]["loginId"],
             "kim01"
         );
         // The previous password is now history: reusing it is refused; keeping sessions on request.
@@ -321,7 +307,7 @@ async fn with_current_needs_the_right_password_and_revokes_other_sessions() {
         let kept = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Green-Valley-58", "newPassword": "Amber-Falcon-36", "revokeOtherSessions": false})).await;
         assert_eq!(kept["member"]["activeSessions"], 2, "[{}] {kept}", app.backend);
         assert_eq!(
-            as_bearer(&app, &third, ME, json!({})).await["data"]["me"]["loginId"],
+            app.as_bearer(&third, ME, json!({})).await["data"]["me"]["loginId"],
             "kim01"
         );
         assert_eq!(
@@ -347,12 +333,16 @@ async fn without_current_needs_an_elevated_session() {
         )
         .await;
         assert_eq!(codes(&refused), ["NOT_ELIGIBLE"], "[{}] {refused}", app.backend);
-        let wrong = as_bearer(&app, &token, REAUTH, json!({"pw": "Nope-Harbor-47"})).await;
+        let wrong = app
+            .as_bearer(&token, REAUTH, json!({"pw": "Nope-Harbor-47"}))
+            .await;
         assert_eq!(
             user_errors(&wrong["data"]["reauthenticate"]),
             vec![("INVALID_CREDENTIALS".to_owned(), json!(["password"]))]
         );
-        let right = as_bearer(&app, &token, REAUTH, json!({"pw": "Blue-Harbor-47"})).await;
+        let right = app
+            .as_bearer(&token, REAUTH, json!({"pw": "Blue-Harbor-47"}))
+            .await;
         let until = right["data"]["reauthenticate"]["elevatedUntil"]
             .as_str()
             .unwrap_or_else(|| panic!("{right}"));
@@ -365,7 +355,7 @@ async fn without_current_needs_an_elevated_session() {
         .await;
         assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
         assert_eq!(
-            top_code(&as_bearer(&app, "x", REAUTH, json!({"pw": "y"})).await),
+            top_code(&app.as_bearer("x", REAUTH, json!({"pw": "y"})).await),
             "UNAUTHENTICATED"
         );
     }
@@ -391,7 +381,7 @@ async fn a_reset_kills_every_session_and_elevates_the_first_sign_in_after_it() {
             app.backend
         );
         assert_eq!(
-            top_code(&as_bearer(&app, &before, ME, json!({})).await),
+            top_code(&app.as_bearer(&before, ME, json!({})).await),
             "UNAUTHENTICATED"
         );
         // First sign-in after the reset: elevated, so the password can be set without the current one.
@@ -493,7 +483,7 @@ async fn a_null_revoke_other_sessions_means_true() {
     let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58", "revokeOtherSessions": null})).await;
     assert_eq!(done["member"]["activeSessions"], 1, "{done}");
     assert_eq!(
-        top_code(&as_bearer(&app, &other, ME, json!({})).await),
+        top_code(&app.as_bearer(&other, ME, json!({})).await),
         "UNAUTHENTICATED"
     );
 }
@@ -536,7 +526,7 @@ async fn signed_in_password_checks_are_rate_limited() {
             let (app, reused) = (&app, reused.clone());
             async move {
                 for accepted in 0..40 {
-                    let body = as_bearer(app, &token, CHANGE, reused.clone()).await;
+                    let body = app.as_bearer(&token, CHANGE, reused.clone()).await;
                     if top_code(&body) == "RATE_LIMITED" {
                         let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64();
                         assert!(
@@ -567,7 +557,9 @@ async fn signed_in_password_checks_are_rate_limited() {
             app.backend
         );
         // The session's budget covers reauthenticate too.
-        let body = as_bearer(&app, &first, REAUTH, json!({"pw": "Blue-Harbor-47"})).await;
+        let body = app
+            .as_bearer(&first, REAUTH, json!({"pw": "Blue-Harbor-47"}))
+            .await;
         assert_eq!(top_code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
         // New sessions from the same address share its budget: 30 calls, refused ones included.
         // So far 12 (11 changes and the reauthentication); the next session counts 11 more.
