@@ -158,3 +158,37 @@ export const SignOutMutation = graphql(`
     signOut
   }
 `);
+
+export const ReportUnrecognizedChangeMutation = graphql(`
+  mutation ReportUnrecognizedChange($token: String!) {
+    reportUnrecognizedChange(token: $token) {
+      locked
+      maskedDestination
+      errors {
+        ...Problem
+      }
+    }
+  }
+`);
+
+export const RecoveryActivityQuery = graphql(`
+  query RecoveryActivity($first: Int, $after: String) {
+    me {
+      recoveryActivity(first: $first, after: $after) {
+        edges {
+          cursor
+          node {
+            at
+            kind
+            outcome
+            clientAddress
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+  }
+`);

@@ -1,23 +1,38 @@
 // Reset the password: from the mailed link (`?token=…`), or by asking for a mail and typing its
 // 6-digit code with the e-mail address or login ID. Either way a token ends up in the last form.
+// A notice's "that wasn't me" link (`?report=…`) asks first, then leads to the code form.
 import { request } from '../api';
 import { Form, describeFailure, h } from '../forms';
 import type { ResetCredential } from '../gql/graphql';
 import { t } from '../i18n';
 import { IssueResetTokenMutation, ResetPasswordMutation, VerifyResetTokenMutation } from '../operations';
 import { newPasswordField } from '../password-field';
+import { reportChange } from './report-change';
 
 export function resetPasswordScreen(): Node {
   const section = h('section', {}, h('h1', {}, t().navReset));
-  const token = new URLSearchParams(location.search).get('token');
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token');
+  const report = params.get('report');
+  // A token leaves the address bar (history, screenshots); it lives on in this closure.
+  if (token || report) history.replaceState(null, '', location.pathname);
   if (token) {
-    // The token leaves the address bar (history, screenshots); it lives on in this closure.
-    history.replaceState(null, '', location.pathname);
     const checking = h('p', { class: 'status' }, t().checkingLink);
     section.append(checking);
     void verify({ token }).then(
       (result) => checking.replaceWith(result),
       (error) => checking.replaceWith(h('p', { class: 'status error' }, describeFailure(error))),
+    );
+  } else if (report) {
+    // "That wasn't me": once reported, the fresh mail's code (or its link) continues the reset.
+    section.append(
+      reportChange(report, (maskedDestination) =>
+        section.replaceChildren(
+          h('h1', {}, t().navReset),
+          h('p', { class: 'status ok', 'data-testid': 'reported' }, t().reported(maskedDestination)),
+          codeForm(section),
+        ),
+      ),
     );
   } else {
     section.append(requestMailForm(), codeForm(section));
