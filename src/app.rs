@@ -18,7 +18,7 @@ use crate::{
     infra::{
         db::{
             self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox,
-            reset_requests::SeaResetQueue, timeouts::Timed,
+            recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue, timeouts::Timed,
         },
         hasher::Argon2Hasher,
         mailer::{FolderMailer, SmtpMailer, parse_from},
@@ -100,7 +100,11 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         limiter,
         hasher: Arc::new(hasher),
         outbox: Arc::new(Timed::new(
-            SeaOutbox::new(db.clone(), sealer),
+            SeaOutbox::new(db.clone(), sealer.clone()),
+            settings.db_timeout,
+        )),
+        recovery_codes: Arc::new(Timed::new(
+            SeaRecoveryCodes::new(db.clone(), sealer),
             settings.db_timeout,
         )),
         audit: Arc::new(Timed::new(SeaAuditLog::new(db), settings.db_timeout)),

@@ -9,6 +9,7 @@ mod m20261124_000005_create_mail_outbox;
 mod m20261201_000006_byte_wise_member_keys;
 mod m20261202_000007_change_reports;
 mod m20261202_000008_reset_hand_off;
+mod m20261203_000010_recovery_codes;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000006_byte_wise_member_keys::Migration),
             Box::new(m20261202_000007_change_reports::Migration),
             Box::new(m20261202_000008_reset_hand_off::Migration),
+            Box::new(m20261203_000010_recovery_codes::Migration),
         ]
     }
 }

@@ -122,6 +122,19 @@ impl IdentifierKey {
     pub fn tag(&self) -> String {
         format!("{}:{}:{}", self.site, self.kind.code(), self.value)
     }
+
+    /// What the audit stores for an attempt made with this identifier: a keyed hash, never the
+    /// identifier in clear, so the owner's activity can list strangers' attempts against it.
+    pub fn audit_key(&self, keys: &KeyedHasher) -> String {
+        hex(&keys.mac(
+            "audit-identifier",
+            &[
+                self.site.as_str().as_bytes(),
+                self.kind.code().as_bytes(),
+                self.value.as_bytes(),
+            ],
+        ))
+    }
 }
 
 /// An index entry of a mailed grant: its code, hashed for one identifier of the owner.
@@ -263,6 +276,17 @@ pub enum CodeLookup {
     TooMany,
 }
 
+/// An attempt at a code checked outside the token store (a recovery code), counted against the
+/// identifier's wrong-code budget before the code is looked at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeAttempt {
+    /// The identifier's failures are at the limit: nothing counted, the code must not be looked at.
+    TooMany,
+    /// One failure counted; `last` when it reached the limit (a wrong code then answers `TooMany`).
+    /// A right code gives it back.
+    Counted { last: bool },
+}
+
 /// The outcome of issuing a grant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssueOutcome {
@@ -355,6 +379,10 @@ mod tests {
             ResetCode::parse("012346").unwrap().index_hash(&keys, &email)
         );
         assert_ne!(email.tag(), login.tag());
+        assert_eq!(email.audit_key(&keys), same_email.audit_key(&keys));
+        assert_ne!(email.audit_key(&keys), login.audit_key(&keys));
+        assert_ne!(email.audit_key(&keys), other_site.audit_key(&keys));
+        assert!(!email.audit_key(&keys).contains("alice"));
     }
 
     #[test]

@@ -1,11 +1,13 @@
 //! Saved recovery codes (NIST SP 800-63B-4): 70 random bits each, written as grouped Crockford
 //! base32 (`XXXX-XXXX-XXXX-XX`) so they are easy to type; parsed forgivingly, stored only as a
-//! keyed hash bound to the member.
+//! keyed hash bound to the member's login ID on its site (what the member types with the code, so
+//! the hash is computed before anyone knows whom the login ID names: one lookup by hash, the same
+//! work for a login ID that names nobody).
 use std::fmt;
 
 use super::{
+    grant::IdentifierKey,
     keyed_hash::{KeyedHasher, hex},
-    member::MemberId,
 };
 
 /// Crockford's base32: no I, L, O or U, so nothing reads as something else.
@@ -80,12 +82,19 @@ impl RecoveryCode {
         format!("{}-{}-{}-{}", &s[0..4], &s[4..8], &s[8..12], &s[12..14])
     }
 
-    /// Keyed and bound to the member, so a stored hash is worth nothing without the key and a
-    /// code of one member is no code of another.
-    pub fn hash(&self, keys: &KeyedHasher, member: &MemberId) -> RecoveryCodeHash {
-        RecoveryCodeHash(hex(
-            &keys.mac("recovery-code", &[member.0.as_bytes(), self.0.as_bytes()])
-        ))
+    /// Keyed and bound to the member's login ID key (site + normalised login ID, unique per
+    /// site), so a stored hash is worth nothing without the key and a code of one member is no code
+    /// of another.
+    pub fn hash(&self, keys: &KeyedHasher, login: &IdentifierKey) -> RecoveryCodeHash {
+        RecoveryCodeHash(hex(&keys.mac(
+            "recovery-code",
+            &[
+                login.site.as_str().as_bytes(),
+                login.kind.code().as_bytes(),
+                login.value.as_bytes(),
+                self.0.as_bytes(),
+            ],
+        )))
     }
 }
 
@@ -140,10 +149,17 @@ mod tests {
     fn hashes_are_bound_to_the_member_and_codes_never_print() {
         let keys = KeyedHasher::new(b"test-secret-key-0123456789abcdef");
         let code = RecoveryCode::generate();
-        let a = MemberId("a".into());
-        let b = MemberId("b".into());
+        let site = crate::domain::site::SiteId::parse("main").unwrap();
+        let login = |raw: &str| IdentifierKey::login(&site, &crate::domain::login_id::LoginId::parse(raw).unwrap());
+        let (a, b) = (login("alice01"), login("bob0001"));
         assert_eq!(code.hash(&keys, &a), code.hash(&keys, &a));
+        // The login ID as typed, in any case, is the same member.
+        assert_eq!(code.hash(&keys, &a), code.hash(&keys, &login("ALICE01")));
         assert_ne!(code.hash(&keys, &a), code.hash(&keys, &b));
+        assert_ne!(
+            code.hash(&keys, &a),
+            code.hash(&KeyedHasher::new(b"another-key-0123456789abcdef0123"), &a)
+        );
         assert!(!format!("{code:?}").contains(&code.0));
     }
 

@@ -6,14 +6,16 @@ use super::{
     parse::at,
     request::{Payload, Stop},
     types::{
-        ChangePasswordPayload, DeliveryChannel, IssueResetTokenPayload, MemberProfile, ReauthenticatePayload,
-        ReportUnrecognizedChangePayload, ResetPasswordPayload, SignInPayload, VerifyResetTokenPayload,
+        ChangePasswordPayload, DeliveryChannel, GenerateRecoveryCodesPayload, IssueResetTokenPayload,
+        MemberProfile, ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential,
+        ResetPasswordPayload, SignInPayload, VerifyResetTokenPayload,
     },
 };
 use crate::recovery::{
     new_password::PasswordProblem,
     password_change::{ChangeOutcome, MissingPassword},
     password_reset::{CredentialError, IssueResult, Refusal, ReportOutcome, ResetOutcome, VerifyResult},
+    recovery_codes::GenerateOutcome,
     sessions::{ReauthResult, SignInResult},
 };
 
@@ -21,11 +23,34 @@ use crate::recovery::{
 pub const VERIFY_CREDENTIAL: &[&str] = &["credential"];
 pub const RESET_CREDENTIAL: &[&str] = &["input", "credential"];
 
-fn credential_error(e: CredentialError, prefix: &[&'static str], lang: Lang) -> UserError {
+/// Which branch of `ResetCredential` a code came in: where its errors point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeField {
+    Code,
+    RecoveryCode,
+}
+
+impl CodeField {
+    pub fn of(credential: &ResetCredential) -> CodeField {
+        match credential {
+            ResetCredential::RecoveryCode(_) => CodeField::RecoveryCode,
+            ResetCredential::Token(_) | ResetCredential::Code(_) => CodeField::Code,
+        }
+    }
+
+    fn path(self) -> &'static [&'static str] {
+        match self {
+            CodeField::Code => &["code", "code"],
+            CodeField::RecoveryCode => &["recoveryCode", "code"],
+        }
+    }
+}
+
+fn credential_error(e: CredentialError, prefix: &[&'static str], code_field: CodeField, lang: Lang) -> UserError {
     let (code, field) = match e {
         CredentialError::InvalidToken => (ErrorCode::InvalidToken, &["token"][..]),
-        CredentialError::InvalidCode => (ErrorCode::InvalidCode, &["code", "code"][..]),
-        CredentialError::TooManyAttempts => (ErrorCode::TooManyAttempts, &["code", "code"][..]),
+        CredentialError::InvalidCode => (ErrorCode::InvalidCode, code_field.path()),
+        CredentialError::TooManyAttempts => (ErrorCode::TooManyAttempts, code_field.path()),
     };
     UserError::new(code, &at(prefix, field), lang)
 }
@@ -91,7 +116,7 @@ pub fn issued(result: IssueResult, lang: Lang) -> IssueResetTokenPayload {
     }
 }
 
-pub fn verified(result: VerifyResult, lang: Lang) -> VerifyResetTokenPayload {
+pub fn verified(result: VerifyResult, code_field: CodeField, lang: Lang) -> VerifyResetTokenPayload {
     match result {
         VerifyResult::Valid {
             token,
@@ -104,17 +129,17 @@ pub fn verified(result: VerifyResult, lang: Lang) -> VerifyResetTokenPayload {
             masked_login_id: Some(masked_login_id),
             errors: Vec::new(),
         },
-        VerifyResult::Invalid(e) => refused(credential_error(e, VERIFY_CREDENTIAL, lang)),
+        VerifyResult::Invalid(e) => refused(credential_error(e, VERIFY_CREDENTIAL, code_field, lang)),
     }
 }
 
-pub fn reset(outcome: ResetOutcome, lang: Lang) -> ResetPasswordPayload {
+pub fn reset(outcome: ResetOutcome, code_field: CodeField, lang: Lang) -> ResetPasswordPayload {
     match outcome {
         ResetOutcome::Done(member, active_sessions) => ResetPasswordPayload {
             member: Some(MemberProfile::new(&member, active_sessions)),
             errors: Vec::new(),
         },
-        ResetOutcome::Credential(e) => refused(credential_error(e, RESET_CREDENTIAL, lang)),
+        ResetOutcome::Credential(e) => refused(credential_error(e, RESET_CREDENTIAL, code_field, lang)),
         ResetOutcome::Refused(r) => refused(refusal_error(r, RESET_CREDENTIAL, lang)),
         ResetOutcome::Rejected(problems) => ResetPasswordPayload::refused(password_problems(problems, lang)),
     }
@@ -198,5 +223,17 @@ pub fn reported(outcome: ReportOutcome, lang: Lang) -> ReportUnrecognizedChangeP
             &["token"],
             lang,
         )]),
+    }
+}
+
+pub fn generated(outcome: GenerateOutcome, lang: Lang) -> GenerateRecoveryCodesPayload {
+    match outcome {
+        GenerateOutcome::Generated(codes) => GenerateRecoveryCodesPayload {
+            codes: Some(codes.iter().map(|c| c.display()).collect()),
+            errors: Vec::new(),
+        },
+        // Like changePassword WITHOUT_CURRENT in a session that is not elevated.
+        GenerateOutcome::NotEligible => refused(UserError::new(ErrorCode::NotEligible, &[], lang)),
+        GenerateOutcome::SocialAccount => refused(UserError::new(ErrorCode::SocialAccount, &[], lang)),
     }
 }

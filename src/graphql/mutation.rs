@@ -2,11 +2,12 @@
 use async_graphql::{Context, Object};
 
 use super::{
-    answers::{self, RESET_CREDENTIAL, VERIFY_CREDENTIAL},
+    answers::{self, CodeField, RESET_CREDENTIAL, VERIFY_CREDENTIAL},
     parse,
     request::{Call, session},
     types::{
-        ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, IssueResetTokenPayload,
+        ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, GenerateRecoveryCodesPayload,
+        IssueResetTokenPayload,
         ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential, ResetPasswordInput,
         ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
     },
@@ -43,8 +44,10 @@ impl MutationRoot {
     }
 
     /// Checks a reset credential without spending it. A link or direct token stays usable; a
-    /// right code is exchanged for a reset-only token (the code is spent). Five wrong codes with one
-    /// e-mail or login ID, account or not, refuse its codes for an hour; links are never burnt.
+    /// right code — mailed or saved recovery code — is exchanged for a reset-only token (the code
+    /// is spent; a recovery code's use is mailed to the member). Five wrong codes with one e-mail
+    /// or login ID, account or not, mailed or recovery codes alike, refuse its codes for an hour;
+    /// links are never burnt.
     #[graphql(complexity = "child_complexity + 100")]
     async fn verify_reset_token(
         &self,
@@ -56,9 +59,10 @@ impl MutationRoot {
         let call = Call::of(ctx)?;
         call.answer(async {
             let on = call.on_site(site_id)?;
+            let code_field = CodeField::of(&credential);
             let credential = parse::credential(credential, VERIFY_CREDENTIAL, call.lang)?;
             let result = call.recovery.password_reset.verify(&on, credential).await?;
-            Ok(answers::verified(result, call.lang))
+            Ok(answers::verified(result, code_field, call.lang))
         })
         .await
     }
@@ -87,9 +91,10 @@ impl MutationRoot {
         .await
     }
 
-    /// Sets a new password with a reset token or a mailed code. A password the policy refuses
-    /// leaves the credential usable; on success every grant of the member is spent, every session
-    /// signed out, a notice is mailed, and the member's profile is returned.
+    /// Sets a new password with a reset token, a mailed code or a saved recovery code. A password
+    /// the policy refuses leaves the credential usable; on success the credential and every grant
+    /// of the member are spent, every session signed out, a notice is mailed (and for a recovery
+    /// code, a notice of its use), and the member's profile is returned.
     #[graphql(complexity = "child_complexity + 100")]
     async fn reset_password(
         &self,
@@ -100,6 +105,7 @@ impl MutationRoot {
         let call = Call::of(ctx)?;
         call.answer(async {
             let on = call.on_site(site_id)?;
+            let code_field = CodeField::of(&input.credential);
             let credential = parse::credential(input.credential, RESET_CREDENTIAL, call.lang)?;
             let outcome = call
                 .recovery
@@ -111,7 +117,7 @@ impl MutationRoot {
                     input.new_password_confirmation.map(Password::new).as_ref(),
                 )
                 .await?;
-            Ok(answers::reset(outcome, call.lang))
+            Ok(answers::reset(outcome, code_field, call.lang))
         })
         .await
     }
@@ -159,6 +165,23 @@ impl MutationRoot {
                 .reauthenticate(&on, &session, &Password::new(password))
                 .await?;
             answers::reauthenticated(result, call.lang)
+        })
+        .await
+    }
+
+    /// Generates the signed-in member's saved recovery codes: 10 codes, each resetting the password
+    /// once without the mailbox (`resetPassword` or `verifyResetToken` with `recoveryCode`). Only
+    /// in an elevated session (within 10 minutes of `reauthenticate`, or the first sign-in after a
+    /// reset), else NOT_ELIGIBLE. The codes are shown only in this answer and stored only as keyed
+    /// hashes; generating again replaces the whole set. The member is mailed a notice.
+    #[graphql(complexity = "child_complexity + 100")]
+    async fn generate_recovery_codes(&self, ctx: &Context<'_>) -> async_graphql::Result<GenerateRecoveryCodesPayload> {
+        let call = Call::of(ctx)?;
+        call.answer(async {
+            let session = session(ctx).await?;
+            let on = call.on(session.owner.site.clone());
+            let outcome = call.recovery.recovery_codes.generate(&on, &session).await?;
+            Ok(answers::generated(outcome, call.lang))
         })
         .await
     }

@@ -2,7 +2,7 @@
 use super::{
     errors::{ErrorCode, UserError},
     i18n::Lang,
-    types::{CodeInput, ResetCredential, ResetRequest},
+    types::{CodeInput, RecoveryCodeInput, ResetCredential, ResetRequest},
 };
 use crate::{
     domain::{
@@ -11,6 +11,7 @@ use crate::{
         grant::{ResetCode, ResetToken},
         keyed_hash::Ci,
         login_id::LoginId,
+        recovery_code::RecoveryCode,
     },
     recovery::password_reset::{CodeIdentifier, Credential, ResetRequest as Request},
 };
@@ -65,6 +66,13 @@ pub fn credential(
             let code = ResetCode::parse(&code)
                 .map_err(|_| UserError::new(ErrorCode::InvalidCode, &at(prefix, &["code", "code"]), lang))?;
             Ok(Credential::Code { by, code })
+        }
+        ResetCredential::RecoveryCode(RecoveryCodeInput { login_id: raw, code }) => {
+            let login_id = login_id(&raw, &at(prefix, &["recoveryCode", "loginId"]), lang)?;
+            let code = RecoveryCode::parse(&code).map_err(|_| {
+                UserError::new(ErrorCode::InvalidCode, &at(prefix, &["recoveryCode", "code"]), lang)
+            })?;
+            Ok(Credential::RecoveryCode { login_id, code })
         }
     }
 }

@@ -98,6 +98,17 @@ impl QueryRoot {
 
 #[ComplexObject]
 impl MemberProfile {
+    /// How many saved recovery codes of this account are still unused (0 when none were generated).
+    async fn recovery_codes_left(&self, ctx: &Context<'_>) -> async_graphql::Result<i32> {
+        let call = Call::of(ctx)?;
+        call.run(async {
+            let member = MemberId(self.id.to_string());
+            let left = call.recovery.recovery_codes.left(&member).await?;
+            Ok(i32::try_from(left).unwrap_or(i32::MAX))
+        })
+        .await
+    }
+
     /// The recovery events of this account, newest first: resets asked for, codes and passwords
     /// tried (by anyone), resets, changes, sign-ins, reports, recovery codes. Only the member
     /// themself may read it: it needs the member's own bearer session (e.g. through `me`);

@@ -227,6 +227,20 @@ pub enum ResetCredential {
     Token(String),
     /// The mailed 6-digit code with the address or login ID it was sent for.
     Code(CodeInput),
+    /// A saved recovery code (from `generateRecoveryCodes`) with the account's login ID: for a
+    /// member who cannot read the mailbox. Each code works once.
+    RecoveryCode(RecoveryCodeInput),
+}
+
+/// A saved recovery code and the login ID of its account.
+#[derive(InputObject, Debug)]
+pub struct RecoveryCodeInput {
+    /// The login ID of the account the code belongs to.
+    pub login_id: String,
+    /// The recovery code as printed (`XXXX-XXXX-XXXX-XX`); case, spaces and hyphens do not matter,
+    /// and O reads as 0, I and L as 1.
+    #[graphql(secret)]
+    pub code: String,
 }
 
 /// A mailed code and whose it is: give `email` or `loginId`, not both.
@@ -322,6 +336,17 @@ pub struct MemberProfile {
     pub password_changed_at: Option<DateTime>,
     /// How many signed-in sessions the member has now.
     pub active_sessions: i32,
+}
+
+/// Result of `generateRecoveryCodes`.
+#[derive(SimpleObject, Debug, Default)]
+pub struct GenerateRecoveryCodesPayload {
+    /// The new recovery codes (`XXXX-XXXX-XXXX-XX`), shown only this once: each resets the
+    /// password once, without the mailbox. Every earlier code stopped working.
+    pub codes: Option<Vec<String>>,
+    /// Why no codes were made (NOT_ELIGIBLE: the session is not elevated — `reauthenticate` first;
+    /// SOCIAL_ACCOUNT); empty on success.
+    pub errors: Vec<UserError>,
 }
 
 impl MemberProfile {
@@ -559,4 +584,5 @@ payloads!(
     ReauthenticatePayload,
     ChangePasswordPayload,
     ReportUnrecognizedChangePayload,
+    GenerateRecoveryCodesPayload,
 );

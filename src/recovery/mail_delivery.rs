@@ -119,6 +119,7 @@ impl MailDelivery {
                             kind: AuditKind::ResetMailed,
                             outcome: AuditOutcome::Sent,
                             client: None,
+                            identifier: None,
                         };
                         if let Err(e) = self.audit.record(event).await {
                             tracing::error!(error = %e, "audit event not written");

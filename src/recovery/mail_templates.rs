@@ -141,6 +141,85 @@ pub fn password_changed_mail(lang: Lang, to: &str, notice: &ChangeNotice<'_>) ->
     }
 }
 
+/// Which recovery-code event a notice is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecoveryCodeEvent {
+    /// A new set was generated (the old codes no longer work).
+    Generated,
+    /// One code was used to recover the account; `left` unspent codes remain.
+    Used { left: u32 },
+}
+
+/// What a recovery-code notice says: which account, what happened, when and from where. Never a
+/// code.
+pub struct RecoveryCodeNotice<'a> {
+    pub login_id: &'a str,
+    pub event: RecoveryCodeEvent,
+    pub at: DateTime<Utc>,
+    /// The client's network, already masked (IPv4 /24, IPv6 /48).
+    pub from_network: Option<&'a str>,
+}
+
+/// The notice sent when recovery codes are generated or one is used.
+pub fn recovery_codes_mail(lang: Lang, to: &str, notice: &RecoveryCodeNotice<'_>) -> OutgoingMail {
+    let when = notice.at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let login_id = notice.login_id;
+    let (subject, body, from, not_you) = match (lang, notice.event) {
+        (Lang::En, event) => (
+            match event {
+                RecoveryCodeEvent::Generated => "Recovery codes generated",
+                RecoveryCodeEvent::Used { .. } => "A recovery code was used",
+            },
+            match event {
+                RecoveryCodeEvent::Generated => format!(
+                    "New recovery codes were generated for your account {login_id} at {when}.                      Codes generated before no longer work."
+                ),
+                RecoveryCodeEvent::Used { left } => format!(
+                    "A recovery code of your account {login_id} was used at {when} to recover the                      account. {left} unused codes remain."
+                ),
+            },
+            notice
+                .from_network
+                .map(|n| format!("The request came from the network {n}."))
+                .unwrap_or_else(|| "The network of the request is not known.".to_owned()),
+            "If this was not you, reset your password now and generate new recovery codes.",
+        ),
+        (Lang::Ko, event) => (
+            match event {
+                RecoveryCodeEvent::Generated => "복구 코드가 생성되었습니다",
+                RecoveryCodeEvent::Used { .. } => "복구 코드가 사용되었습니다",
+            },
+            match event {
+                RecoveryCodeEvent::Generated => format!(
+                    "{login_id} 계정의 새 복구 코드가 {when}에 생성되었습니다. 이전 복구 코드는 더 이상                      사용할 수 없습니다."
+                ),
+                RecoveryCodeEvent::Used { left } => format!(
+                    "{login_id} 계정의 복구 코드가 {when}에 계정 복구에 사용되었습니다. 남은 복구 코드는                      {left}개입니다."
+                ),
+            },
+            notice
+                .from_network
+                .map(|n| format!("요청은 {n} 네트워크에서 왔습니다."))
+                .unwrap_or_else(|| "요청의 네트워크는 알 수 없습니다.".to_owned()),
+            "본인이 아니라면 지금 비밀번호를 재설정하고 새 복구 코드를 생성하세요.",
+        ),
+    };
+    OutgoingMail {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        text: format!("{body}\n{from}\n\n{not_you}\n"),
+        html: html_page(
+            subject,
+            &format!(
+                "<p>{}<br>{}</p><p>{}</p>",
+                escape(&body),
+                escape(&from),
+                escape(not_you)
+            ),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +279,38 @@ mod tests {
         }];
         let mail = reset_mail(Lang::En, "a@b.co", &e, 15);
         assert!(!mail.html.contains("<script>") && mail.html.contains("a=1&amp;b=2"));
+    }
+
+    #[test]
+    fn recovery_code_notices_name_the_account_the_event_and_the_network() {
+        for lang in [Lang::En, Lang::Ko] {
+            for (event, needle) in [
+                (RecoveryCodeEvent::Generated, None),
+                (RecoveryCodeEvent::Used { left: 7 }, Some("7")),
+            ] {
+                let notice = RecoveryCodeNotice {
+                    login_id: "kim<01>",
+                    event,
+                    at: Utc::now(),
+                    from_network: Some("203.0.113.0/24"),
+                };
+                let mail = recovery_codes_mail(lang, "a@b.co", &notice);
+                for n in ["kim<01>", "203.0.113.0/24"].into_iter().chain(needle) {
+                    assert!(mail.text.contains(n), "{lang:?} {event:?} lacks {n}");
+                }
+                assert!(mail.html.contains("kim&lt;01&gt;"), "{lang:?}");
+            }
+        }
+        let generated = RecoveryCodeNotice {
+            login_id: "kim01",
+            event: RecoveryCodeEvent::Generated,
+            at: Utc::now(),
+            from_network: None,
+        };
+        assert_eq!(
+            recovery_codes_mail(Lang::En, "a@b.co", &generated).subject,
+            "Recovery codes generated"
+        );
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub mod password_reset;
 pub mod ports;
 pub mod rate_limits;
 pub mod recovery_activity;
+pub mod recovery_code_notice;
+pub mod recovery_codes;
 pub mod sessions;
 pub mod signed_in;
 pub mod site_policy;
@@ -33,11 +35,12 @@ use crate::{
         password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
         ports::{
-            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher, ResetQueue,
-            SessionStore, TokenStore,
+            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher,
+            RecoveryCodeStore, ResetQueue, SessionStore, TokenStore,
         },
         rate_limits::{RateLimitTable, RateLimits},
         recovery_activity::RecoveryActivity,
+        recovery_codes::RecoveryCodes,
         sessions::{SessionSettings, Sessions},
         signed_in::SignedIn,
         site_policy::SitePolicies,
@@ -59,6 +62,8 @@ pub struct Ports {
     pub audit: Arc<dyn AuditLog>,
     /// The hand-off of e-mail reset requests to the resolvers.
     pub reset_queue: Arc<dyn ResetQueue>,
+    /// Saved recovery codes (keyed hashes).
+    pub recovery_codes: Arc<dyn RecoveryCodeStore>,
 }
 
 /// Every use case, wired to its ports once at start; cheap to clone into each request.
@@ -71,6 +76,7 @@ pub struct Recovery {
     pub sessions: Sessions,
     pub password_changes: PasswordChanges,
     pub activity: RecoveryActivity,
+    pub recovery_codes: RecoveryCodes,
     pub rate_limits: RateLimits,
     pub ports: Ports,
     /// Woken when mail is queued, so the delivery worker sends at once.
@@ -133,6 +139,17 @@ impl Recovery {
                 default_site,
                 default_policy,
             ),
+            recovery_codes: RecoveryCodes {
+                signed_in: signed_in.clone(),
+                codes: ports.recovery_codes.clone(),
+                keys: keys.clone(),
+                mail_wake: mail_wake.clone(),
+            },
+            activity: RecoveryActivity {
+                audit: ports.audit.clone(),
+                members: ports.members.clone(),
+                keys: keys.clone(),
+            },
             password_changes: PasswordChanges {
                 members: ports.members.clone(),
                 sessions: ports.sessions.clone(),
@@ -153,6 +170,7 @@ impl Recovery {
                 hasher: ports.hasher.clone(),
                 outbox: ports.outbox.clone(),
                 audit: ports.audit.clone(),
+                recovery_codes: ports.recovery_codes.clone(),
                 keys,
                 new_passwords,
                 rate_limits: rate_limits.clone(),
@@ -161,9 +179,6 @@ impl Recovery {
                 mail_wake: mail_wake.clone(),
                 queue: ports.reset_queue.clone(),
                 resolve_wake: Arc::new(Notify::new()),
-            },
-            activity: RecoveryActivity {
-                audit: ports.audit.clone(),
             },
             sessions,
             rate_limits,

@@ -179,6 +179,7 @@ impl PasswordChanges {
                     kind: AuditKind::PasswordChanged,
                     outcome,
                     client: ctx.client_text(),
+                    identifier: None,
                 },
             })
             .await?;

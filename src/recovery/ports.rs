@@ -9,8 +9,8 @@ use crate::{
     domain::{
         email::Email,
         grant::{
-            AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, IdentifierKey,
-            IssueOutcome, NewGrant, TokenHash,
+            AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof,
+            IdentifierKey, IssueOutcome, NewGrant, TokenHash,
         },
         keyed_hash::CiHash,
         lang::Lang,
@@ -18,6 +18,7 @@ use crate::{
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password::Password,
         password_policy::PasswordPolicy,
+        recovery_code::RecoveryCodeHash,
         reset_nonce::ResetNonce,
         session::{LimitDecision, NewSession, SessionInfo},
         site::SiteId,
@@ -182,6 +183,18 @@ pub trait TokenStore: Send + Sync {
         code: &CodeHash,
         limits: &AttemptLimits,
     ) -> Result<CodeLookup, StoreError>;
+    /// Counts one attempt at a code that is checked elsewhere (a recovery code) against the same
+    /// per-identifier budget as `judge_code`, in one atomic step and before the code is looked at:
+    /// at the limit `TooMany` without counting, else one failure counted (`last` when it reached
+    /// the limit). Counting first bounds concurrent guesses by the limit; a right code gives its
+    /// count back with `release_code_attempt`. The same work whoever the identifier names.
+    async fn reserve_code_attempt(
+        &self,
+        identifier: &IdentifierKey,
+        limits: &AttemptLimits,
+    ) -> Result<CodeAttempt, StoreError>;
+    /// Gives back one failure counted by `reserve_code_attempt` (the code was right).
+    async fn release_code_attempt(&self, identifier: &IdentifierKey) -> Result<(), StoreError>;
     /// The owner's live grant when it is `grant_id` and `code` is its code. Counts and spends nothing
     /// (the caller has found the code with `judge_code`).
     async fn check_code(
@@ -288,16 +301,28 @@ pub struct MailMeta {
 pub enum MailKind {
     ResetRequested,
     PasswordChanged,
+    /// A notice that recovery codes were generated or one was used.
+    RecoveryCodes,
 }
 
 impl MailKind {
-    pub const ALL: [MailKind; 2] = [MailKind::ResetRequested, MailKind::PasswordChanged];
+    pub const ALL: [MailKind; 3] = [
+        MailKind::ResetRequested,
+        MailKind::PasswordChanged,
+        MailKind::RecoveryCodes,
+    ];
 
     pub fn code(self) -> &'static str {
         match self {
             MailKind::ResetRequested => "RESET_REQUESTED",
             MailKind::PasswordChanged => "PASSWORD_CHANGED",
+            MailKind::RecoveryCodes => "RECOVERY_CODES",
         }
+    }
+
+    /// The kind of a stored code; `None` for a code this build does not know.
+    pub fn from_code(code: &str) -> Option<MailKind> {
+        MailKind::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -414,6 +439,10 @@ pub struct AuditEvent {
     pub kind: AuditKind,
     pub outcome: AuditOutcome,
     pub client: Option<String>,
+    /// For an attempt made with an identifier as typed (a wrong code), its keyed hash
+    /// (`IdentifierKey::audit_key`, never the identifier in clear): the owners of that e-mail or
+    /// login ID see the attempt in their activity, whether or not the caller's guess named them.
+    pub identifier: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -488,10 +517,12 @@ pub enum AuditOutcome {
     InvalidCredentials,
     WrongPassword,
     Sent,
+    /// Verified or spent with a saved recovery code.
+    RecoveryCode,
 }
 
 impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 18] = [
+    pub const ALL: [AuditOutcome; 19] = [
         AuditOutcome::NoAccount,
         AuditOutcome::MemberLimited,
         AuditOutcome::Cooldown,
@@ -510,6 +541,7 @@ impl AuditOutcome {
         AuditOutcome::InvalidCredentials,
         AuditOutcome::WrongPassword,
         AuditOutcome::Sent,
+        AuditOutcome::RecoveryCode,
     ];
 
     pub fn code(self) -> &'static str {
@@ -532,6 +564,7 @@ impl AuditOutcome {
             AuditOutcome::InvalidCredentials => "invalid_credentials",
             AuditOutcome::WrongPassword => "wrong_password",
             AuditOutcome::Sent => "sent",
+            AuditOutcome::RecoveryCode => "recovery_code",
         }
     }
 }
@@ -552,11 +585,14 @@ pub struct RecordedEvent {
 #[async_trait]
 pub trait AuditLog: Send + Sync {
     async fn record(&self, event: AuditEvent) -> Result<(), StoreError>;
-    /// The member's events, newest first, only those before `before` (an event id) when given,
-    /// at most `limit`. Rows of kinds this build does not know are left out.
+    /// The member's events — rows of the member, and rows whose identifier key is one of
+    /// `identifiers` (the member's own e-mail and login ID keys) — newest first, only those before
+    /// `before` (an event id) when given, at most `limit`. Rows of kinds this build does not know
+    /// are left out.
     async fn member_events(
         &self,
         member: &MemberId,
+        identifiers: &[String],
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
@@ -578,11 +614,79 @@ impl dyn AuditLog {
             kind,
             outcome,
             client: ctx.client_text(),
+            identifier: None,
         };
+        self.write(event).await;
+    }
+
+    /// Records an attempt made with an identifier as typed, under its keyed hash: the same write
+    /// whether or not the identifier names anyone (no lookup), shown to whoever it names.
+    pub async fn note_attempt(
+        &self,
+        ctx: &RequestContext,
+        identifier_key: String,
+        kind: AuditKind,
+        outcome: AuditOutcome,
+    ) {
+        let event = AuditEvent {
+            site: ctx.site.clone(),
+            member: None,
+            kind,
+            outcome,
+            client: ctx.client_text(),
+            identifier: Some(identifier_key),
+        };
+        self.write(event).await;
+    }
+
+    async fn write(&self, event: AuditEvent) {
+        let (kind, outcome) = (event.kind, event.outcome);
         if let Err(e) = self.record(event).await {
             tracing::error!(error = %e, kind = kind.code(), outcome = outcome.code(), "audit event not written");
         }
     }
+}
+
+/// A new set of recovery codes for a member: only their keyed hashes, with the notice and the audit
+/// event written in the same transaction.
+#[derive(Debug, Clone)]
+pub struct NewRecoveryCodeSet {
+    pub site: SiteId,
+    pub member: MemberId,
+    pub codes: Vec<RecoveryCodeHash>,
+    pub notice: (MailMeta, OutgoingMail),
+    pub audit: AuditEvent,
+}
+
+/// An unspent recovery code as the store finds it by its hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecoveryCode {
+    pub site: SiteId,
+    pub member: MemberId,
+}
+
+/// A recovery code being spent, with the notice and the audit event of its use.
+#[derive(Debug, Clone)]
+pub struct RecoveryCodeUse {
+    pub code: RecoveryCodeHash,
+    pub notice: (MailMeta, OutgoingMail),
+    pub audit: AuditEvent,
+}
+
+/// Saved recovery codes, stored only as keyed hashes (the database).
+#[async_trait]
+pub trait RecoveryCodeStore: Send + Sync {
+    /// Replaces the member's whole set (spent codes included) with the new one, queues the notice
+    /// and writes the audit event — one transaction: no moment has both sets, or neither.
+    async fn replace_set(&self, set: NewRecoveryCodeSet) -> Result<(), StoreError>;
+    /// The owner of an unspent code with this hash: one lookup on the hash's unique index, the
+    /// same work whether or not the code or its login ID exists. Spends nothing.
+    async fn find_unspent(&self, code: &RecoveryCodeHash) -> Result<Option<StoredRecoveryCode>, StoreError>;
+    /// Spends the code if it is still unspent — true for exactly one caller, however many try at
+    /// once — and with it queues the notice and writes the audit event, in one transaction.
+    async fn spend(&self, used: RecoveryCodeUse) -> Result<bool, StoreError>;
+    /// How many unspent codes the member has.
+    async fn codes_left(&self, member: &MemberId) -> Result<u32, StoreError>;
 }
 
 /// A new password for a member, applied in one database transaction together with its
@@ -642,6 +746,7 @@ mod tests {
                 "invalid_credentials",
                 "wrong_password",
                 "sent",
+                "recovery_code",
             ]
         );
         assert_eq!(codes.iter().collect::<HashSet<_>>().len(), codes.len());

@@ -1,15 +1,20 @@
 //! The member's own recovery activity: their audit events, newest first, in pages with opaque
-//! cursors, client addresses masked — strangers' attempts against the account included.
+//! cursors, client addresses masked — strangers' attempts against the account included: wrong
+//! codes typed with the member's e-mail or login ID are stored under that identifier's keyed hash
+//! (whoever it named), and listed here for the members it names.
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{masking::mask_client_address, member::MemberId, session::SessionInfo},
+    domain::{
+        grant::IdentifierKey, keyed_hash::KeyedHasher, masking::mask_client_address, member::MemberId,
+        session::SessionInfo,
+    },
     recovery::{
         errors::RecoveryError,
-        ports::{AuditKind, AuditLog},
+        ports::{AuditKind, AuditLog, MemberDirectory},
     },
 };
 
@@ -92,6 +97,8 @@ fn event_id(cursor: &str) -> Option<i64> {
 #[derive(Clone)]
 pub struct RecoveryActivity {
     pub(crate) audit: Arc<dyn AuditLog>,
+    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) keys: KeyedHasher,
 }
 
 impl RecoveryActivity {
@@ -118,8 +125,22 @@ impl RecoveryActivity {
             },
         };
         let size = usize::try_from(first).unwrap_or(1);
+        // Attempts made with the member's own e-mail and login ID, by anyone.
+        let identifiers: Vec<String> = match self.members.find_by_id(member).await? {
+            Some(m) => [
+                IdentifierKey::login(&m.site_id, &m.login_id),
+                IdentifierKey::email(&m.site_id, &m.email),
+            ]
+            .iter()
+            .map(|key| key.audit_key(&self.keys))
+            .collect(),
+            None => Vec::new(),
+        };
         // One more than asked tells whether another page follows.
-        let mut rows = self.audit.member_events(member, before, size as u64 + 1).await?;
+        let mut rows = self
+            .audit
+            .member_events(member, &identifiers, before, size as u64 + 1)
+            .await?;
         let has_next_page = rows.len() > size;
         rows.truncate(size);
         let events = rows

@@ -18,6 +18,7 @@ const USE_CASES: &[&str] = &[
     "crate::recovery::members",
     "crate::recovery::mail_delivery",
     "crate::recovery::recovery_activity",
+    "crate::recovery::recovery_codes",
 ];
 
 /// (rule, modules under this prefix, may not depend on modules under any of these prefixes).

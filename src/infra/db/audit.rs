@@ -2,7 +2,7 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect,
 };
 
@@ -24,6 +24,7 @@ pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEven
         outcome: Set(event.outcome.code().to_owned()),
         client_addr: Set(event.client.clone()),
         occurred_at: Set(to_naive(Utc::now())),
+        identifier_key: Set(event.identifier.clone()),
         ..Default::default()
     };
     audit_event::Entity::insert(row)
@@ -46,6 +47,7 @@ pub(crate) async fn insert_audit_many<C: ConnectionTrait>(
         outcome: Set(event.outcome.code().to_owned()),
         client_addr: Set(event.client.clone()),
         occurred_at: Set(now),
+        identifier_key: Set(event.identifier.clone()),
         ..Default::default()
     });
     audit_event::Entity::insert_many(rows)
@@ -75,13 +77,18 @@ impl AuditLog for SeaAuditLog {
     async fn member_events(
         &self,
         member: &MemberId,
+        identifiers: &[String],
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         // Ids grow with time on every backend (auto-increment), so they order and page the list;
-        // the (member_id, occurred_at) index narrows it to the member.
-        let mut query =
-            audit_event::Entity::find().filter(audit_event::Column::MemberId.eq(member.0.as_str()));
+        // the (member_id, occurred_at) and identifier_key indexes narrow it to the member's rows
+        // and the attempts made with the member's identifiers.
+        let mut mine = Condition::any().add(audit_event::Column::MemberId.eq(member.0.as_str()));
+        if !identifiers.is_empty() {
+            mine = mine.add(audit_event::Column::IdentifierKey.is_in(identifiers.iter().map(String::as_str)));
+        }
+        let mut query = audit_event::Entity::find().filter(mine);
         if let Some(before) = before {
             query = query.filter(audit_event::Column::Id.lt(before));
         }

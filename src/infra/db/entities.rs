@@ -106,6 +106,7 @@ pub mod audit_event {
         pub outcome: String,
         pub client_addr: Option<String>,
         pub occurred_at: DateTime,
+        pub identifier_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -175,6 +176,28 @@ pub mod change_report {
         pub expires_at: DateTime,
         pub used_at: Option<DateTime>,
         pub created_at: DateTime,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod recovery_code {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recovery_codes")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub site_id: String,
+        pub member_id: String,
+        pub code_hash: String,
+        pub set_id: String,
+        pub created_at: DateTime,
+        pub used_at: Option<DateTime>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

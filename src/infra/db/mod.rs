@@ -1,9 +1,10 @@
 //! The database: connection, migrations, SeaORM entities, and the adapters of the member
-//! directory and admin store, the outbox and the audit log.
+//! directory and admin store, the outbox, the audit log and the recovery codes.
 pub mod audit;
 pub mod entities;
 pub mod members;
 pub mod outbox;
+pub mod recovery_codes;
 pub mod reset_requests;
 pub mod time;
 pub mod timeouts;

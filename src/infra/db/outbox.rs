@@ -152,11 +152,7 @@ impl MailOutbox for SeaOutbox {
                     .await?;
                 continue;
             };
-            let kind = if row.kind == MailKind::PasswordChanged.code() {
-                MailKind::PasswordChanged
-            } else {
-                MailKind::ResetRequested
-            };
+            let kind = MailKind::from_code(&row.kind).unwrap_or(MailKind::ResetRequested);
             claimed.push(ClaimedMail {
                 id: row.id,
                 attempts: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),

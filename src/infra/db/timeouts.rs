@@ -13,11 +13,13 @@ use crate::{
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
         opaque_token::TokenHash,
+        recovery_code::RecoveryCodeHash,
         site::SiteId,
     },
     recovery::ports::{
         AuditEvent, AuditLog, ClaimedMail, ClaimedReset, HandedOffReset, KeyedMail, MailMeta, MailOutbox,
-        MemberDirectory, OutgoingMail, PasswordChange, RecordedEvent, ResetQueue, Site, StoreError,
+        MemberDirectory, NewRecoveryCodeSet, OutgoingMail, PasswordChange, RecordedEvent,
+        RecoveryCodeStore, RecoveryCodeUse, ResetQueue, Site, StoreError, StoredRecoveryCode,
     },
 };
 
@@ -147,9 +149,27 @@ impl<S: AuditLog> AuditLog for Timed<S> {
     async fn member_events(
         &self,
         member: &MemberId,
+        identifiers: &[String],
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        self.run(self.inner.member_events(member, before, limit)).await
+        self.run(self.inner.member_events(member, identifiers, before, limit))
+            .await
+    }
+}
+
+#[async_trait]
+impl<S: RecoveryCodeStore> RecoveryCodeStore for Timed<S> {
+    async fn replace_set(&self, set: NewRecoveryCodeSet) -> Result<(), StoreError> {
+        self.run(self.inner.replace_set(set)).await
+    }
+    async fn find_unspent(&self, code: &RecoveryCodeHash) -> Result<Option<StoredRecoveryCode>, StoreError> {
+        self.run(self.inner.find_unspent(code)).await
+    }
+    async fn spend(&self, used: RecoveryCodeUse) -> Result<bool, StoreError> {
+        self.run(self.inner.spend(used)).await
+    }
+    async fn codes_left(&self, member: &MemberId) -> Result<u32, StoreError> {
+        self.run(self.inner.codes_left(member)).await
     }
 }

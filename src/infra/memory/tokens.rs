@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use super::{Expiring, MemoryStore};
 use crate::{
     domain::grant::{
-        AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
+        AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
         IssueOutcome, NewGrant, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
@@ -195,6 +195,34 @@ impl TokenStore for MemoryStore {
                 CodeLookup::TooMany
             } else {
                 CodeLookup::Wrong
+            }
+        })
+    }
+
+    async fn reserve_code_attempt(
+        &self,
+        identifier: &IdentifierKey,
+        limits: &AttemptLimits,
+    ) -> Result<CodeAttempt, StoreError> {
+        self.tokens.with(|state, now| {
+            let failures = state.code_failures.entry(identifier.clone()).or_insert(Failures {
+                count: 0,
+                until: now + limits.window,
+            });
+            if failures.count >= limits.per_identifier {
+                return CodeAttempt::TooMany;
+            }
+            failures.count += 1;
+            CodeAttempt::Counted {
+                last: failures.count >= limits.per_identifier,
+            }
+        })
+    }
+
+    async fn release_code_attempt(&self, identifier: &IdentifierKey) -> Result<(), StoreError> {
+        self.tokens.with(|state, _| {
+            if let Some(failures) = state.code_failures.get_mut(identifier) {
+                failures.count = failures.count.saturating_sub(1);
             }
         })
     }

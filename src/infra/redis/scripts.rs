@@ -76,6 +76,25 @@ if fails >= limit then return {'too_many'} end
 return {'wrong'}
 "#;
 
+/// KEYS: code_failures (one identifier's slot). ARGV: limit, window_ms.
+/// A recovery code's attempt, counted before the code is looked at (in the database): -1 at the
+/// limit (nothing counted), else the count with this attempt (the first starts the window).
+const RESERVE_CODE_ATTEMPT: &str = r#"
+local limit = tonumber(ARGV[1])
+local fails = tonumber(redis.call('GET', KEYS[1]) or '0')
+if fails >= limit then return -1 end
+fails = redis.call('INCR', KEYS[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return fails
+"#;
+
+/// KEYS: code_failures. Gives back one reserved attempt (the code was right); the window stays.
+const RELEASE_CODE_ATTEMPT: &str = r#"
+local fails = tonumber(redis.call('GET', KEYS[1]) or '0')
+if fails > 0 then redis.call('DECR', KEYS[1]) end
+return 1
+"#;
+
 /// KEYS: grant. ARGV: code, grant id.
 const CHECK_CODE: &str = r#"
 return grant_with_code()
@@ -301,6 +320,8 @@ pub struct Scripts {
     pub issue: Script,
     pub check_token: Script,
     pub judge_code: Script,
+    pub reserve_code_attempt: Script,
+    pub release_code_attempt: Script,
     pub check_code: Script,
     pub exchange_code: Script,
     pub spend: Script,
@@ -327,6 +348,8 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         issue: token(ISSUE),
         check_token: token(CHECK_TOKEN),
         judge_code: Script::new(JUDGE_CODE),
+        reserve_code_attempt: Script::new(RESERVE_CODE_ATTEMPT),
+        release_code_attempt: Script::new(RELEASE_CODE_ATTEMPT),
         check_code: token(CHECK_CODE),
         exchange_code: token(EXCHANGE_CODE),
         spend: token(SPEND),

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{RedisStore, keys::Key, millis, scripts::SCRIPTS};
 use crate::{
     domain::grant::{
-        AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
+        AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
         IssueOutcome, NewGrant, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
@@ -158,6 +158,39 @@ impl TokenStore for RedisStore {
             )
             .await?;
         code_lookup(&reply)
+    }
+
+    async fn reserve_code_attempt(
+        &self,
+        identifier: &IdentifierKey,
+        limits: &AttemptLimits,
+    ) -> Result<CodeAttempt, StoreError> {
+        let key = self.key(Key::CodeFailures(identifier));
+        let count: i64 = self
+            .invoke(
+                &SCRIPTS.reserve_code_attempt,
+                &[&key],
+                &[
+                    limits.per_identifier.to_string(),
+                    millis(limits.window).to_string(),
+                ],
+            )
+            .await?;
+        Ok(if count < 0 {
+            CodeAttempt::TooMany
+        } else {
+            CodeAttempt::Counted {
+                last: count >= i64::from(limits.per_identifier),
+            }
+        })
+    }
+
+    async fn release_code_attempt(&self, identifier: &IdentifierKey) -> Result<(), StoreError> {
+        let key = self.key(Key::CodeFailures(identifier));
+        let _: i64 = self
+            .invoke(&SCRIPTS.release_code_attempt, &[&key], &[])
+            .await?;
+        Ok(())
     }
 
     async fn check_code(

@@ -8,7 +8,11 @@
 //! window ends (checking it would give strangers unlimited guesses; nothing about the refusal says
 //! whether a mail was sent), but the same code typed with the other identifier (e-mail or login ID)
 //! works, and so does the mailed link: code counters never burn a link or a direct token, which a
-//! stranger cannot guess.
+//! stranger cannot guess. Saved recovery codes (recovery_code.rs) are typed with a login ID and
+//! spend the same per-identifier budget as mailed codes typed with it: one budget per identifier,
+//! so a stranger cannot double their guesses by switching the kind of code, and both kinds answer
+//! INVALID_CODE, then TOO_MANY_ATTEMPTS, alike. A wrong code is audited under the identifier's
+//! keyed hash, so the owner of that e-mail or login ID sees it in their activity.
 use chrono::{DateTime, Utc};
 
 use super::{CodeIdentifier, Credential, CredentialError, PasswordReset};
@@ -17,6 +21,7 @@ use crate::{
         grant::{CodeLookup, GrantInfo, GrantProof, GrantPurpose, IdentifierKey, NewGrant, ResetToken},
         masking::mask_login_id,
         member::Member,
+        recovery_code::RecoveryCodeHash,
     },
     recovery::{
         context::RequestContext,
@@ -41,10 +46,16 @@ pub enum VerifyResult {
 pub(super) enum Resolved {
     Found {
         member: Box<Member>,
-        proof: GrantProof,
+        proof: Proof,
         expires_at: DateTime<Utc>,
     },
     Invalid(CredentialError),
+}
+
+/// What a reset spends: the member's grant, or one of their saved recovery codes.
+pub(super) enum Proof {
+    Grant(GrantProof),
+    RecoveryCode(RecoveryCodeHash),
 }
 
 /// What to do with a right code: only check it (reset), or exchange it for `replacement` in the
@@ -72,7 +83,8 @@ impl PasswordReset {
             Credential::Code {
                 by: CodeIdentifier::LoginId(id),
                 ..
-            } => Some(target::login(&ctx.site, id)),
+            }
+            | Credential::RecoveryCode { login_id: id, .. } => Some(target::login(&ctx.site, id)),
         };
         self.rate_limits
             .admit(Operation::VerifyResetToken, ctx, about)
@@ -115,13 +127,18 @@ impl PasswordReset {
                 return Ok(match self.by_token(ctx, token).await? {
                     Some((member, info)) => Resolved::Found {
                         member: Box::new(member),
-                        proof: GrantProof::Token(token.hash()),
+                        proof: Proof::Grant(GrantProof::Token(token.hash())),
                         expires_at: info.expires_at,
                     },
                     None => Resolved::Invalid(CredentialError::InvalidToken),
                 });
             }
             Credential::Code { by, code } => (by, code),
+            Credential::RecoveryCode { login_id, code } => {
+                return self
+                    .resolve_recovery_code(ctx, login_id, code, on_right_code)
+                    .await;
+            }
         };
         let identifier = match by {
             CodeIdentifier::Email(email) => IdentifierKey::email(&ctx.site, email),
@@ -139,7 +156,12 @@ impl PasswordReset {
             CodeLookup::Found { owner, grant_id } => (owner, grant_id),
             refused => {
                 self.audit
-                    .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::WrongCode)
+                    .note_attempt(
+                        ctx,
+                        identifier.audit_key(&self.keys),
+                        AuditKind::FailedAttempt,
+                        AuditOutcome::WrongCode,
+                    )
                     .await;
                 return Ok(Resolved::Invalid(if refused == CodeLookup::TooMany {
                     CredentialError::TooManyAttempts
@@ -170,7 +192,7 @@ impl PasswordReset {
         Ok(match live {
             Some(info) => Resolved::Found {
                 member: Box::new(member),
-                proof: GrantProof::Code(hash),
+                proof: Proof::Grant(GrantProof::Code(hash)),
                 expires_at: info.expires_at,
             },
             None => Resolved::Invalid(CredentialError::InvalidCode),
@@ -196,12 +218,15 @@ impl PasswordReset {
             .resolve(ctx, &credential, OnRightCode::Exchange(&replacement))
             .await?;
         let by_token = matches!(credential, Credential::Token(_));
+        let by_recovery_code = matches!(credential, Credential::RecoveryCode { .. });
         match resolved {
             Resolved::Found {
                 member, expires_at, ..
             } => {
                 let how = if by_token {
                     AuditOutcome::Token
+                } else if by_recovery_code {
+                    AuditOutcome::RecoveryCode
                 } else {
                     AuditOutcome::Code
                 };
@@ -211,7 +236,7 @@ impl PasswordReset {
                 Ok(VerifyResult::Valid {
                     token: match credential {
                         Credential::Token(token) => token,
-                        Credential::Code { .. } => exchanged,
+                        Credential::Code { .. } | Credential::RecoveryCode { .. } => exchanged,
                     },
                     expires_at,
                     masked_login_id: mask_login_id(member.login_id.as_str()),

@@ -3,6 +3,7 @@
 //! once. One file per step; this one holds the use case, its settings and what the steps share.
 mod credential;
 mod issue;
+mod recovery_code;
 mod report;
 mod reset;
 mod resolve;
@@ -25,13 +26,14 @@ use crate::{
         keyed_hash::KeyedHasher,
         login_id::LoginId,
         member::{Member, MemberStatus, MemberType},
+        recovery_code::RecoveryCode,
     },
     recovery::{
         change_notice::ChangeNotices,
         new_password::NewPasswords,
         ports::{
-            AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, ResetQueue, SessionStore,
-            TokenStore,
+            AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, RecoveryCodeStore, ResetQueue,
+            SessionStore, TokenStore,
         },
         rate_limits::RateLimits,
     },
@@ -69,10 +71,12 @@ pub enum CodeIdentifier {
     LoginId(LoginId),
 }
 
-/// What proves the right to reset: a token, or a mailed code with its address or login ID.
+/// What proves the right to reset: a token, a mailed code with its address or login ID, or a saved
+/// recovery code with its login ID.
 pub enum Credential {
     Token(ResetToken),
     Code { by: CodeIdentifier, code: ResetCode },
+    RecoveryCode { login_id: LoginId, code: RecoveryCode },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +95,8 @@ pub struct PasswordReset {
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) outbox: Arc<dyn MailOutbox>,
     pub(crate) audit: Arc<dyn AuditLog>,
+    /// Saved recovery codes: a third credential, spent on use.
+    pub(crate) recovery_codes: Arc<dyn RecoveryCodeStore>,
     pub(crate) keys: KeyedHasher,
     pub(crate) new_passwords: NewPasswords,
     pub(crate) rate_limits: RateLimits,

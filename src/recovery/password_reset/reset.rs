@@ -4,11 +4,11 @@ use chrono::Utc;
 
 use super::{
     Credential, CredentialError, PasswordReset, Refusal,
-    credential::{OnRightCode, Resolved},
+    credential::{OnRightCode, Proof, Resolved},
     owner_of, refusal_for,
 };
 use crate::{
-    domain::{grant::GrantProof, member::Member, password::Password},
+    domain::{member::Member, password::Password},
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
@@ -58,12 +58,24 @@ impl PasswordReset {
             Judgement::Rejected(problems) => return Ok(ResetOutcome::Rejected(problems)),
         };
         let owner = owner_of(&member);
-        if !self.tokens.spend_grant(&owner, &proof).await? {
+        let (spent, by_recovery_code) = match proof {
+            Proof::Grant(proof) => (self.tokens.spend_grant(&owner, &proof).await?, false),
+            Proof::RecoveryCode(code) => (
+                self.spend_recovery_code(ctx, &member, code, AuditOutcome::Ok)
+                    .await?,
+                true,
+            ),
+        };
+        if !spent {
             // Someone else used it first.
-            return Ok(ResetOutcome::Credential(match proof {
-                GrantProof::Token(_) => CredentialError::InvalidToken,
-                GrantProof::Code(_) => CredentialError::InvalidCode,
+            return Ok(ResetOutcome::Credential(match credential {
+                Credential::Token(_) => CredentialError::InvalidToken,
+                Credential::Code { .. } | Credential::RecoveryCode { .. } => CredentialError::InvalidCode,
             }));
+        }
+        if by_recovery_code {
+            // A mailed link still out there is no longer needed, and must not outlive the reset.
+            self.tokens.revoke_grants(&owner).await?;
         }
         // Hashed only by the one caller that spent the grant: a token replayed forty times in
         // parallel costs one hash, not forty.
@@ -91,6 +103,7 @@ impl PasswordReset {
                     kind: AuditKind::PasswordReset,
                     outcome: AuditOutcome::Ok,
                     client: ctx.client_text(),
+                    identifier: None,
                 },
             })
             .await?

@@ -59,6 +59,7 @@ impl Resolved {
             kind: AuditKind::ResetRequested,
             outcome,
             client: request.client.clone(),
+            identifier: None,
         });
     }
 }

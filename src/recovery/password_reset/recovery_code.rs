@@ -1,0 +1,148 @@
+//! A saved recovery code as a reset credential: found by its keyed hash (bound to the login ID as
+//! typed), counted against that login ID's wrong-code budget like a mailed code, and spent — with
+//! its notice and audit event — by exactly one caller.
+//!
+//! Verifying spends the code and returns a reset-only token (the token is then the credential, as
+//! for a mailed code); resetting with the code directly spends it when the password is set.
+use chrono::Utc;
+
+use super::{
+    CredentialError, PasswordReset,
+    credential::{OnRightCode, Proof, Resolved},
+    owner_of,
+};
+use crate::{
+    domain::{
+        grant::{CodeAttempt, GrantProof, IdentifierKey},
+        login_id::LoginId,
+        member::Member,
+        recovery_code::{RecoveryCode, RecoveryCodeHash},
+    },
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        mail_templates::RecoveryCodeEvent,
+        ports::{AuditEvent, AuditKind, AuditOutcome, RecoveryCodeUse},
+        recovery_code_notice::recovery_code_notice,
+    },
+};
+
+impl PasswordReset {
+    /// The member behind a recovery code typed with `login_id`. The attempt is counted in the login
+    /// ID's slot before the code is looked at, and the look-up is one indexed read by the code's
+    /// hash: a wrong code costs the same whether or not the login ID names anyone. Only a right
+    /// code (its caller holds the printed set) gives its count back and reaches the member.
+    pub(super) async fn resolve_recovery_code(
+        &self,
+        ctx: &RequestContext,
+        login_id: &LoginId,
+        code: &RecoveryCode,
+        on_right_code: OnRightCode<'_>,
+    ) -> Result<Resolved, RecoveryError> {
+        let identifier = IdentifierKey::login(&ctx.site, login_id);
+        let hash = code.hash(&self.keys, &identifier);
+        let last = match self
+            .tokens
+            .reserve_code_attempt(&identifier, &self.settings.limits)
+            .await?
+        {
+            CodeAttempt::TooMany => {
+                self.note_wrong_code(ctx, &identifier).await;
+                return Ok(Resolved::Invalid(CredentialError::TooManyAttempts));
+            }
+            CodeAttempt::Counted { last } => last,
+        };
+        let stored = self.recovery_codes.find_unspent(&hash).await?;
+        let member = match stored.filter(|s| s.site == ctx.site) {
+            Some(stored) => self.members.find_by_id(&stored.member).await?,
+            None => None,
+        };
+        let Some(member) = member else {
+            self.note_wrong_code(ctx, &identifier).await;
+            return Ok(Resolved::Invalid(if last {
+                CredentialError::TooManyAttempts
+            } else {
+                CredentialError::InvalidCode
+            }));
+        };
+        // A right code is no failure, whatever follows.
+        if let Err(e) = self.tokens.release_code_attempt(&identifier).await {
+            tracing::warn!(error = %e, "could not give back a right recovery code's attempt");
+        }
+        if member.site_id != ctx.site || !member.can_reset_password() {
+            return Ok(Resolved::Invalid(CredentialError::InvalidCode));
+        }
+        match on_right_code {
+            OnRightCode::Check => Ok(Resolved::Found {
+                expires_at: Utc::now(),
+                member: Box::new(member),
+                proof: Proof::RecoveryCode(hash),
+            }),
+            OnRightCode::Exchange(replacement) => {
+                if !self
+                    .spend_recovery_code(ctx, &member, hash, AuditOutcome::Token)
+                    .await?
+                {
+                    // Someone else used it first.
+                    return Ok(Resolved::Invalid(CredentialError::InvalidCode));
+                }
+                self.tokens
+                    .issue_grant(&owner_of(&member), replacement, None)
+                    .await?;
+                Ok(Resolved::Found {
+                    expires_at: Utc::now() + replacement.ttl,
+                    member: Box::new(member),
+                    proof: Proof::Grant(GrantProof::Token(replacement.token.clone())),
+                })
+            }
+        }
+    }
+
+    /// Spends the member's recovery code — true for exactly one caller — and, in the same
+    /// transaction, queues the "a recovery code was used" notice and writes RECOVERY_CODE_USED.
+    /// `how` says what the code was exchanged for (a reset-only token, or the new password).
+    pub(super) async fn spend_recovery_code(
+        &self,
+        ctx: &RequestContext,
+        member: &Member,
+        code: RecoveryCodeHash,
+        how: AuditOutcome,
+    ) -> Result<bool, RecoveryError> {
+        // The count for the notice: this code is among those left until it is spent.
+        let left = self
+            .recovery_codes
+            .codes_left(&member.id)
+            .await?
+            .saturating_sub(1);
+        let spent = self
+            .recovery_codes
+            .spend(RecoveryCodeUse {
+                code,
+                notice: recovery_code_notice(ctx, member, RecoveryCodeEvent::Used { left }, Utc::now()),
+                audit: AuditEvent {
+                    site: member.site_id.clone(),
+                    member: Some(member.id.clone()),
+                    kind: AuditKind::RecoveryCodeUsed,
+                    outcome: how,
+                    client: ctx.client_text(),
+                    identifier: None,
+                },
+            })
+            .await?;
+        if spent {
+            self.mail_wake.notify_one();
+        }
+        Ok(spent)
+    }
+
+    async fn note_wrong_code(&self, ctx: &RequestContext, identifier: &IdentifierKey) {
+        self.audit
+            .note_attempt(
+                ctx,
+                identifier.audit_key(&self.keys),
+                AuditKind::FailedAttempt,
+                AuditOutcome::WrongCode,
+            )
+            .await;
+    }
+}

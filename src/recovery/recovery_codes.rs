@@ -1,0 +1,93 @@
+//! Saved recovery codes (NIST SP 800-63B-4) for a member who loses the mailbox: generated in an
+//! elevated session only (after `reauthenticate`, or the first sign-in after a reset), shown once,
+//! stored as keyed hashes; generating replaces the whole set. Spending one is part of the reset
+//! (password_reset/recovery_code.rs).
+use std::sync::Arc;
+
+use chrono::Utc;
+use tokio::sync::Notify;
+
+use crate::{
+    domain::{
+        grant::IdentifierKey,
+        keyed_hash::KeyedHasher,
+        member::{MemberId, MemberType},
+        recovery_code::RecoveryCode,
+        session::SessionInfo,
+    },
+    recovery::{
+        context::RequestContext,
+        errors::RecoveryError,
+        mail_templates::RecoveryCodeEvent,
+        ports::{AuditEvent, AuditKind, AuditOutcome, NewRecoveryCodeSet, RecoveryCodeStore},
+        recovery_code_notice::recovery_code_notice,
+        signed_in::SignedIn,
+    },
+};
+
+#[derive(Debug)]
+pub enum GenerateOutcome {
+    /// The new set, to show once; every earlier code is dead.
+    Generated(Vec<RecoveryCode>),
+    /// The session is not elevated (nor is the account one that may have codes now).
+    NotEligible,
+    /// A social account has no password to recover.
+    SocialAccount,
+}
+
+#[derive(Clone)]
+pub struct RecoveryCodes {
+    pub(crate) signed_in: SignedIn,
+    pub(crate) codes: Arc<dyn RecoveryCodeStore>,
+    pub(crate) keys: KeyedHasher,
+    pub(crate) mail_wake: Arc<Notify>,
+}
+
+impl RecoveryCodes {
+    /// Generates a new set for the signed-in member, replacing the old one; the notice and the
+    /// RECOVERY_CODES_GENERATED event are written with it, in one transaction.
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "generate_recovery_codes"))]
+    pub async fn generate(
+        &self,
+        ctx: &RequestContext,
+        session: &SessionInfo,
+    ) -> Result<GenerateOutcome, RecoveryError> {
+        let now = Utc::now();
+        // The same rule as a password change without the current password: whoever holds only a
+        // stolen bearer token must not mint a way around the mailbox.
+        if !session.is_elevated(now) {
+            return Ok(GenerateOutcome::NotEligible);
+        }
+        let Some((member, _)) = self.signed_in.member(session).await? else {
+            return Ok(GenerateOutcome::NotEligible);
+        };
+        if member.member_type == MemberType::Social || member.password_hash.is_none() {
+            return Ok(GenerateOutcome::SocialAccount);
+        }
+        let codes = RecoveryCode::generate_set();
+        let login = IdentifierKey::login(&member.site_id, &member.login_id);
+        self.codes
+            .replace_set(NewRecoveryCodeSet {
+                site: member.site_id.clone(),
+                member: member.id.clone(),
+                codes: codes.iter().map(|c| c.hash(&self.keys, &login)).collect(),
+                notice: recovery_code_notice(ctx, &member, RecoveryCodeEvent::Generated, now),
+                audit: AuditEvent {
+                    site: member.site_id.clone(),
+                    member: Some(member.id.clone()),
+                    kind: AuditKind::RecoveryCodesGenerated,
+                    outcome: AuditOutcome::Ok,
+                    client: ctx.client_text(),
+                    identifier: None,
+                },
+            })
+            .await?;
+        self.mail_wake.notify_one();
+        Ok(GenerateOutcome::Generated(codes))
+    }
+
+    /// How many unspent codes the member has.
+    pub async fn left(&self, member: &MemberId) -> Result<u32, RecoveryError> {
+        Ok(self.codes.codes_left(member).await?)
+    }
+}
