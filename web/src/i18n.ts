@@ -115,6 +115,27 @@ const en = {
     invalid_credentials: 'refused: wrong password, or sign-in locked',
     wrong_password: 'wrong password',
   } as Record<string, string>,
+  navRecoveryCodes: 'Recovery codes',
+  codesLeft: (n: number) => (n === 1 ? '1 unused code' : `${n} unused codes`),
+  codesLeftLabel: 'Left now:',
+  codesIntro:
+    'Recovery codes reset your password when you cannot read your mailbox. Each code works once. Print them or keep them somewhere safe, apart from your password.',
+  codesReplace: 'Generating new codes replaces the whole set: every earlier code stops working.',
+  generateCodes: 'Generate 10 new codes',
+  codesTitle: 'Your recovery codes',
+  codesFor: (loginId: string, site: string, made: string) => `For ${loginId} at ${site}, generated ${made}. Each code works once.`,
+  codesFileHeader: (loginId: string, site: string, made: string) =>
+    `Recovery codes for ${loginId} at ${site}, generated ${made}. Each code works once; use one on the reset-password page with your login ID.`,
+  codesOnce: 'These codes are shown only now. Print, copy or download them before you leave this page.',
+  print: 'Print',
+  copy: 'Copy',
+  copied: 'Copied.',
+  copyFailed: 'This browser did not allow copying; print or download them instead.',
+  download: 'Download as .txt',
+  haveRecoveryCode: 'I have a recovery code',
+  recoveryCodeHint: 'Without the mailbox: your login ID and one of the recovery codes you saved. The code is used up.',
+  recoveryCode: 'Recovery code',
+  useRecoveryCode: 'Use the recovery code',
 };
 
 type Dictionary = typeof en;
@@ -232,6 +253,27 @@ const ko: Dictionary = {
     invalid_credentials: '거부됨: 틀린 비밀번호 또는 로그인 잠김',
     wrong_password: '틀린 비밀번호',
   },
+  navRecoveryCodes: '복구 코드',
+  codesLeft: (n: number) => `남은 코드 ${n}개`,
+  codesLeftLabel: '현재:',
+  codesIntro:
+    '복구 코드가 있으면 메일을 받을 수 없을 때도 비밀번호를 재설정할 수 있습니다. 코드마다 한 번만 쓸 수 있습니다. 인쇄하거나 비밀번호와 따로 안전한 곳에 보관하세요.',
+  codesReplace: '새 코드를 만들면 전체가 바뀌어 이전 코드는 모두 쓸 수 없게 됩니다.',
+  generateCodes: '새 코드 10개 만들기',
+  codesTitle: '내 복구 코드',
+  codesFor: (loginId: string, site: string, made: string) => `${site}의 ${loginId} 계정, ${made} 생성. 코드마다 한 번만 쓸 수 있습니다.`,
+  codesFileHeader: (loginId: string, site: string, made: string) =>
+    `${site}의 ${loginId} 계정 복구 코드, ${made} 생성. 코드마다 한 번만 쓸 수 있습니다. 비밀번호 재설정 화면에서 아이디와 함께 입력하세요.`,
+  codesOnce: '이 코드는 지금만 보여 드립니다. 이 화면을 떠나기 전에 인쇄하거나 복사하거나 내려받으세요.',
+  print: '인쇄',
+  copy: '복사',
+  copied: '복사했습니다.',
+  copyFailed: '이 브라우저에서는 복사할 수 없습니다. 인쇄하거나 내려받으세요.',
+  download: '.txt 파일로 내려받기',
+  haveRecoveryCode: '복구 코드가 있습니다',
+  recoveryCodeHint: '메일을 받을 수 없을 때: 아이디와 저장해 둔 복구 코드 하나를 입력하세요. 입력한 코드는 다시 쓸 수 없습니다.',
+  recoveryCode: '복구 코드',
+  useRecoveryCode: '복구 코드 사용',
 };
 
 export type Lang = 'en' | 'ko';

@@ -5,6 +5,7 @@ import { accountScreen } from './screens/account';
 import { activityScreen } from './screens/activity';
 import { checkLoginIdScreen } from './screens/check-login-id';
 import { findIdScreen } from './screens/find-id';
+import { recoveryCodesScreen } from './screens/recovery-codes';
 import { resetPasswordScreen } from './screens/reset-password';
 import { signInScreen } from './screens/sign-in';
 
@@ -17,6 +18,7 @@ const screens: Record<string, { label: () => string; render: () => Node; nav?: f
   '/sign-in': { label: () => t().navSignIn, render: () => signInScreen(go) },
   '/account': { label: () => t().navAccount, render: () => accountScreen(go) },
   '/account/activity': { label: () => t().navActivity, render: () => activityScreen(go), nav: false },
+  '/account/recovery-codes': { label: () => t().navRecoveryCodes, render: () => recoveryCodesScreen(go), nav: false },
 };
 
 function render(): void {

@@ -124,6 +124,7 @@ export const MeQuery = graphql(`
   query Me {
     me {
       ...Profile
+      recoveryCodesLeft
     }
   }
 `);
@@ -188,6 +189,26 @@ export const RecoveryActivityQuery = graphql(`
           hasNextPage
           endCursor
         }
+      }
+    }
+  }
+`);
+
+export const RecoveryCodesLeftQuery = graphql(`
+  query RecoveryCodesLeft {
+    me {
+      loginId
+      recoveryCodesLeft
+    }
+  }
+`);
+
+export const GenerateRecoveryCodesMutation = graphql(`
+  mutation GenerateRecoveryCodes {
+    generateRecoveryCodes {
+      codes
+      errors {
+        ...Problem
       }
     }
   }

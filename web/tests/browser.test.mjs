@@ -1,7 +1,7 @@
 // The SPA and GraphiQL in headless Chromium against the real service (SQLite, outbox folder),
 // reading the mail the service really wrote. Screenshots go to SCREENSHOT_DIR.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
@@ -323,6 +323,10 @@ test('recovery activity: newest first, strangers\' attempts included, older ones
       const body = await gql(busy, 'mutation($p: String!) { signIn(loginId: "yuri.han", password: $p) { errors { code } } }', { p: guess });
       assert.equal(body.data.signIn.errors[0].code, 'INVALID_CREDENTIALS');
     }
+    // …and guesses a mailed code with the login ID: judged without looking the account up, yet
+    // shown to the owner.
+    const guess = await gql(busy, 'mutation { verifyResetToken(credential: {code: {loginId: "yuri.han", code: "000000"}}) { valid } }');
+    assert.equal(guess.data.verifyResetToken.valid, false);
     const before = mailsNow(busy.outbox);
     await gql(busy, 'mutation { issueResetToken(by: {email: "yuri@example.com"}) { accepted } }');
     await nextMail(busy.outbox, 'yuri@example.com', before);
@@ -378,6 +382,7 @@ test('recovery activity: newest first, strangers\' attempts included, older ones
       'Sign-in | refused: wrong password, or sign-in locked | 127.0.0.0/24',
       'Sign-in | refused: wrong password, or sign-in locked | 127.0.0.0/24',
     ]);
+    assert.equal(texts.at(-3), 'Failed attempt | wrong code | 127.0.0.0/24');
     assert.ok(texts.includes('Password reset requested | mail queued | 127.0.0.0/24'), texts.join('\n'));
     for (const row of everything) assert.equal(row.text[0], new Date(row.at).toLocaleString('en'));
 
@@ -390,6 +395,120 @@ test('recovery activity: newest first, strangers\' attempts included, older ones
   } finally {
     await busy.stop();
   }
+});
+
+const VERIFY_RECOVERY_CODE = `mutation($l: String!, $c: String!) {
+  verifyResetToken(credential: {recoveryCode: {loginId: $l, code: $c}}) { valid errors { code field } }
+}`;
+
+test('recovery codes: generated after confirming the password, printed, copied, saved, then a reset without the mailbox', async () => {
+  const page = await open('/sign-in');
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: service.url });
+  await page.getByLabel('Login ID').fill('hana.choi');
+  await page.getByLabel('Password').fill('Coral-Summit-26');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('(0 unused codes)').waitFor();
+  await page.getByRole('link', { name: 'Recovery codes' }).click();
+  await page.getByTestId('codes-left').getByText('0 unused codes').waitFor();
+  await page.getByText('Generating new codes replaces the whole set').waitFor();
+
+  // A wrong password makes no codes.
+  const password = page.getByLabel('Current password', { exact: true });
+  const generate = page.getByRole('button', { name: 'Generate 10 new codes' });
+  await password.fill('Coral-Summit-00');
+  await generate.click();
+  await page.locator('.field:has(input[name="password"]) .errors li[data-code="INVALID_CREDENTIALS"]').waitFor();
+  assert.equal(await page.getByTestId('codes').count(), 0);
+
+  const before = mailsNow(service.outbox);
+  await password.fill('Coral-Summit-26');
+  await generate.click();
+  const list = page.getByTestId('codes').locator('.code-list li');
+  await list.nth(9).waitFor();
+  const codes = await list.allTextContents();
+  assert.equal(codes.length, 10);
+  for (const code of codes) assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}$/);
+  assert.equal(new Set(codes).size, 10);
+  await page.getByTestId('codes-left').getByText('10 unused codes').waitFor();
+  await nextMail(service.outbox, 'hana@example.com', before, /recovery codes were generated/i);
+  await shot(page, 'recovery-codes');
+
+  // Print: the button opens the dialog; the print stylesheet keeps the codes alone.
+  await page.evaluate(() => {
+    window.printed = 0;
+    window.print = () => window.printed++;
+  });
+  await page.getByRole('button', { name: 'Print' }).click();
+  assert.equal(await page.evaluate(() => window.printed), 1);
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('header').isHidden(), true);
+  assert.equal(await generate.isHidden(), true);
+  assert.equal(await page.getByRole('button', { name: 'Print' }).isHidden(), true);
+  assert.equal(await list.first().isVisible(), true);
+  await shot(page, 'recovery-codes-print');
+  await page.emulateMedia({ media: 'screen' });
+
+  // Copy and download give the same ten codes as text.
+  await page.getByRole('button', { name: 'Copy' }).click();
+  await page.getByText('Copied.').waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as .txt' }).click()]);
+  assert.equal(download.suggestedFilename(), 'recovery-codes-hana.choi.txt');
+  const saved = readFileSync(await download.path(), 'utf8');
+  for (const text of [copied, saved]) {
+    assert.match(text, /^Recovery codes for hana\.choi at http:\/\/127\.0\.0\.1:\d+, generated /);
+    assert.deepEqual(text.match(/\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}\b/g), codes);
+  }
+
+  // Generating again replaces the set: the first codes stop working.
+  await password.fill('Coral-Summit-26');
+  await generate.click();
+  await page.waitForFunction((old) => !document.querySelector('.code-list li')?.textContent?.includes(old), codes[0]);
+  const fresh = await list.allTextContents();
+  assert.equal(fresh.length, 10);
+  assert.equal(fresh.filter((c) => codes.includes(c)).length, 0);
+  const old = await gql(service, VERIFY_RECOVERY_CODE, { l: 'hana.choi', c: codes[0] });
+  assert.equal(old.data.verifyResetToken.valid, false, JSON.stringify(old));
+  await page.context().close();
+
+  // Without the mailbox: login ID and a code, typed loosely (lower case, no hyphens).
+  const reset = await open('/reset-password');
+  const typed = fresh[3].toLowerCase().replaceAll('-', ' ');
+  const useCode = async () => {
+    await reset.getByLabel('Login ID', { exact: true }).fill('hana.choi');
+    await reset.getByLabel('Recovery code').fill(typed);
+    await reset.getByRole('button', { name: 'Use the recovery code' }).click();
+  };
+  await useCode();
+  await reset.getByText('Choose a new password for').waitFor();
+  await reset.getByLabel('New password', { exact: true }).fill('Lucky-Orchard-57');
+  await reset.getByLabel('New password again').fill('Lucky-Orchard-57');
+  await shot(reset, 'reset-by-recovery-code');
+  await reset.getByRole('button', { name: 'Set the new password' }).click();
+  await reset.getByText('Your password is changed. You can sign in now.').waitFor();
+  const session = await signInOverApi(service, 'hana.choi', 'Lucky-Orchard-57');
+  const left = await gql(service, 'query { me { recoveryCodesLeft } }', {}, session);
+  assert.equal(left.data.me.recoveryCodesLeft, 9);
+
+  // The code is spent.
+  await reset.goto(`${service.url}/reset-password`);
+  await useCode();
+  await reset.locator('.field:has(input[name="recoveryCode"]) .errors li[data-code="INVALID_CODE"]').waitFor();
+  await shot(reset, 'recovery-code-spent');
+  await reset.context().close();
+
+  // Korean: the codes screen and the reset screen's third way.
+  const ko = await open('/sign-in', 'ko');
+  await ko.getByLabel('아이디').fill('hana.choi');
+  await ko.getByLabel('비밀번호').fill('Lucky-Orchard-57');
+  await ko.getByRole('button', { name: '로그인' }).click();
+  await ko.getByRole('link', { name: '복구 코드' }).click();
+  await ko.getByTestId('codes-left').getByText('남은 코드 9개').waitFor();
+  await shot(ko, 'korean-recovery-codes');
+  await ko.goto(`${service.url}/reset-password`);
+  await ko.getByRole('button', { name: '복구 코드 사용' }).waitFor();
+  await shot(ko, 'korean-reset-password');
+  await ko.context().close();
 });
 
 test('GraphiQL loads from the service and runs passwordPolicy', async () => {

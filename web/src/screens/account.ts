@@ -3,7 +3,7 @@
 // (offered when sign-in said the password has expired).
 import { request } from '../api';
 import { Form, h, when } from '../forms';
-import type { ChangePasswordMode, ProfileFragment } from '../gql/graphql';
+import type { ChangePasswordMode, MeQuery as MeResult, ProfileFragment } from '../gql/graphql';
 import { t } from '../i18n';
 import { ChangePasswordMutation, MeQuery, ReauthenticateMutation, SignOutMutation } from '../operations';
 import { newPasswordField } from '../password-field';
@@ -18,7 +18,7 @@ export function accountScreen(go: (path: string) => void): Node {
   });
 }
 
-function profile(me: ProfileFragment, go: (path: string) => void): Node {
+function profile(me: NonNullable<MeResult['me']>, go: (path: string) => void): Node {
   const text = t();
   const signOut = h('button', { type: 'button' }, text.signOut);
   signOut.addEventListener('click', async () => {
@@ -31,7 +31,14 @@ function profile(me: ProfileFragment, go: (path: string) => void): Node {
     { class: 'profile' },
     h('p', {}, `${text.signedInAs} `, h('strong', { 'data-testid': 'login-id' }, me.loginId), ` (${me.name}, ${me.maskedEmail}, ${me.memberType})`),
     h('p', {}, `${text.passwordChanged}: ${when(me.passwordChangedAt)} · ${me.activeSessions} ${text.sessions}`),
-    h('p', { class: 'links' }, h('a', { href: '/account/activity' }, text.navActivity)),
+    h(
+      'p',
+      { class: 'links' },
+      h('a', { href: '/account/activity' }, text.navActivity),
+      ' · ',
+      h('a', { href: '/account/recovery-codes' }, text.navRecoveryCodes),
+      ` (${text.codesLeft(me.recoveryCodesLeft)})`,
+    ),
     signOut,
   );
 }

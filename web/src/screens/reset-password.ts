@@ -1,5 +1,6 @@
 // Reset the password: from the mailed link (`?token=…`), or by asking for a mail and typing its
 // 6-digit code with the e-mail address or login ID. Either way a token ends up in the last form.
+// Without the mailbox, a saved recovery code with the login ID does the same (spent once used).
 // A notice's "that wasn't me" link (`?report=…`) asks first, then leads to the code form.
 import { request } from '../api';
 import { Form, describeFailure, h } from '../forms';
@@ -35,7 +36,7 @@ export function resetPasswordScreen(): Node {
       ),
     );
   } else {
-    section.append(requestMailForm(), codeForm(section));
+    section.append(requestMailForm(), codeForm(section), recoveryCodeForm(section));
   }
   return section;
 }
@@ -76,6 +77,23 @@ function codeForm(section: HTMLElement): Node {
     return r.errors;
   });
   return h('div', {}, h('h2', {}, text.haveCode), form.element);
+}
+
+/** Without the mailbox: the login ID and one of the saved recovery codes (spent once verified). */
+function recoveryCodeForm(section: HTMLElement): Node {
+  const text = t();
+  const form = new Form(text.useRecoveryCode);
+  const loginId = form.input(text.loginId, 'recoveryLoginId', 'text', 'credential.recoveryCode.loginId');
+  const code = form.input(text.recoveryCode, 'recoveryCode', 'text', 'credential.recoveryCode', 'credential.recoveryCode.code');
+  code.autocapitalize = 'characters';
+  code.spellcheck = false;
+  form.onSubmit(async () => {
+    const credential = { recoveryCode: { loginId: loginId.value.trim(), code: code.value.trim() } };
+    const { verifyResetToken: r } = await request(VerifyResetTokenMutation, { credential });
+    if (r.valid && r.token) section.replaceChildren(h('h1', {}, text.navReset), newPasswordForm(r.token, r.maskedLoginId ?? ''));
+    return r.errors;
+  });
+  return h('div', {}, h('h2', {}, text.haveRecoveryCode), h('p', {}, text.recoveryCodeHint), form.element);
 }
 
 function newPasswordForm(token: string, maskedLoginId: string): Node {
