@@ -17,6 +17,7 @@ mod password_reset;
 mod processes;
 mod production_start;
 mod recovery_activity;
+mod recovery_codes;
 mod redis_cluster;
 mod reset_hand_off;
 mod reset_transactions;

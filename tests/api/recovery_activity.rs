@@ -67,15 +67,21 @@ async fn the_owner_sees_strangers_attempts_newest_first_in_pages() {
             )
             .await;
         assert_eq!(issued["data"]["issueResetToken"]["channel"], "DIRECT", "{issued}");
-        let guess = app
-            .graphql(
-                r#"mutation { verifyResetToken(credential: {code: {loginId: "kim01", code: "000000"}}) { valid } }"#,
-                json!({}),
-            )
-            .await;
-        assert_eq!(guess["data"]["verifyResetToken"]["valid"], false, "{guess}");
-        // A wrong code is judged per identifier without looking the account up (issue 10), so it
-        // names no member and is not (yet) in the owner's activity; a second request is.
+        // Strangers guess codes with kim01's login ID (typed in another case) and e-mail address.
+        // Wrong codes are judged per identifier without looking the account up (issue 10), and
+        // audited under the identifier's keyed hash, so the owner sees them.
+        for credential in [
+            json!({"code": {"loginId": "KIM01", "code": "000000"}}),
+            json!({"code": {"email": "Kim@Example.com", "code": "000000"}}),
+        ] {
+            let guess = app
+                .graphql(
+                    "mutation($c: ResetCredential!) { verifyResetToken(credential: $c) { valid } }",
+                    json!({"c": credential}),
+                )
+                .await;
+            assert_eq!(guess["data"]["verifyResetToken"]["valid"], false, "{guess}");
+        }
         let again = app
             .graphql(
                 r#"mutation { issueResetToken(by: {identity: {loginId: "kim01", ci: "CI-KIM"}}) { channel errors { code } } }"#,
@@ -94,6 +100,8 @@ async fn the_owner_sees_strangers_attempts_newest_first_in_pages() {
             [
                 ("SIGNED_IN".to_owned(), "ok".to_owned()),
                 ("RESET_REQUESTED".to_owned(), "direct".to_owned()),
+                ("FAILED_ATTEMPT".to_owned(), "wrong_code".to_owned()),
+                ("FAILED_ATTEMPT".to_owned(), "wrong_code".to_owned()),
                 ("RESET_REQUESTED".to_owned(), "direct".to_owned()),
             ],
             "[{}] {all}",
@@ -116,14 +124,14 @@ async fn the_owner_sees_strangers_attempts_newest_first_in_pages() {
             .as_bearer(
                 &kim,
                 ACTIVITY,
-                json!({"first": 2, "after": first["pageInfo"]["endCursor"]}),
+                json!({"first": 3, "after": first["pageInfo"]["endCursor"]}),
             )
             .await;
         let rest = &rest["data"]["me"]["recoveryActivity"];
         assert_eq!(kinds(rest), kinds(all)[2..]);
         assert_eq!(rest["pageInfo"]["hasNextPage"], false);
 
-        // lee01 sees only lee01's sign-in, nothing of kim's.
+        // lee01 sees only lee01's sign-in, nothing of kim's (strangers' attempts included).
         let theirs = app.as_bearer(&lee, ACTIVITY, json!({})).await;
         assert_eq!(
             kinds(&theirs["data"]["me"]["recoveryActivity"]),

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use account_recovery::{
     domain::{
         grant::{
-            AttemptLimits, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
+            AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
             IdentifierKey, IdentifierKind, IndexedCode, IssueOutcome, NewGrant, ResetCode, ResetToken,
             TokenHash,
         },
@@ -54,6 +54,7 @@ pub async fn run_contract(store: &dyn TokenStore) {
     everything_expires(store).await;
     one_spend_wins_under_concurrency(store).await;
     concurrent_wrong_codes_are_all_counted(store).await;
+    reserved_attempts_share_the_wrong_code_budget(store).await;
     one_exchange_wins_under_concurrency(store).await;
     one_issue_wins_a_cooldown_race(store).await;
     assert!(
@@ -920,6 +921,69 @@ async fn concurrent_wrong_codes_are_all_counted(store: &dyn TokenStore) {
         CodeLookup::TooMany
     );
     assert!(live(store, &owner, &g).await);
+}
+
+/// Attempts at codes checked outside the store (recovery codes) spend the identifier's wrong-code
+/// budget before they are looked at: the same count as `judge_code`, bounded under concurrency, a
+/// right code's attempt given back.
+async fn reserved_attempts_share_the_wrong_code_budget(store: &dyn TokenStore) {
+    let limits = AttemptLimits {
+        per_identifier: 4,
+        window: Duration::from_secs(60),
+    };
+    let reserve = |id: &IdentifierKey| {
+        let id = id.clone();
+        async move { store.reserve_code_attempt(&id, &limits).await }
+    };
+    let login = new_identifier(IdentifierKind::Login);
+    let (_, wrong) = code_pair();
+    // Two wrong mailed codes, then reserved attempts: one budget.
+    for _ in 0..2 {
+        assert_eq!(judge(store, &login, &wrong, &limits).await, CodeLookup::Wrong);
+    }
+    assert_eq!(
+        reserve(&login).await.expect("reserve"),
+        CodeAttempt::Counted { last: false }
+    );
+    // A right code gives its attempt back: the budget is where it was.
+    store.release_code_attempt(&login).await.expect("release");
+    assert_eq!(
+        reserve(&login).await.expect("reserve"),
+        CodeAttempt::Counted { last: false }
+    );
+    assert_eq!(
+        reserve(&login).await.expect("reserve"),
+        CodeAttempt::Counted { last: true },
+        "the limit-th"
+    );
+    assert_eq!(reserve(&login).await.expect("reserve"), CodeAttempt::TooMany);
+    assert_eq!(
+        judge(store, &login, &wrong, &limits).await,
+        CodeLookup::TooMany,
+        "the mailed codes of the identifier are refused too"
+    );
+    // Giving back at zero, or for an identifier never counted, leaves nothing below zero.
+    let fresh = new_identifier(IdentifierKind::Login);
+    store.release_code_attempt(&fresh).await.expect("release");
+    assert_eq!(
+        reserve(&fresh).await.expect("reserve"),
+        CodeAttempt::Counted { last: false }
+    );
+
+    // Under concurrency: of 12 attempts, exactly `limit` are counted (the last of them `last`).
+    let busy = new_identifier(IdentifierKind::Email);
+    let results = join_all((0..12).map(|_| reserve(&busy)).collect()).await;
+    let results: Vec<CodeAttempt> = results.into_iter().map(|r| r.expect("reserve")).collect();
+    let counted = results
+        .iter()
+        .filter(|r| matches!(r, CodeAttempt::Counted { .. }))
+        .count() as u32;
+    let last = results
+        .iter()
+        .filter(|r| **r == CodeAttempt::Counted { last: true })
+        .count();
+    assert_eq!(counted, limits.per_identifier, "{results:?}");
+    assert_eq!(last, 1, "{results:?}");
 }
 
 async fn one_exchange_wins_under_concurrency(store: &dyn TokenStore) {
