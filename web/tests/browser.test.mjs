@@ -384,7 +384,9 @@ test('recovery activity: newest first, strangers\' attempts included, older ones
     ]);
     assert.equal(texts.at(-3), 'Failed attempt | wrong code | 127.0.0.0/24');
     assert.ok(texts.includes('Password reset requested | mail queued | 127.0.0.0/24'), texts.join('\n'));
-    for (const row of everything) assert.equal(row.text[0], new Date(row.at).toLocaleString('en'));
+    // When, in the reader's time zone and language (formatted by the browser, as the page does).
+    const local = await page.evaluate((ats) => ats.map((at) => new Date(at).toLocaleString('en')), everything.map((r) => r.at));
+    assert.deepEqual(everything.map((r) => r.text[0]), local);
 
     await page.locator('#lang').selectOption('ko');
     await page.getByRole('heading', { name: '계정 복구 기록' }).waitFor();
