@@ -24,6 +24,8 @@ const ISSUE_BY_ACCOUNT: &str = "mutation($id: String!, $e: String!) { issueReset
 const VERIFY_BY_EMAIL: &str = "mutation($e: String!) { verifyResetToken(credential: {code: {email: $e, code: \"000000\"}}) { valid errors { code } } }";
 const VERIFY_BY_LOGIN: &str = "mutation($id: String!) { verifyResetToken(credential: {code: {loginId: $id, code: \"000000\"}}) { valid errors { code } } }";
 const RESET_BY_EMAIL: &str = "mutation($e: String!) { resetPassword(input: {credential: {code: {email: $e, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
+const VERIFY_BY_RECOVERY_CODE: &str = "mutation($id: String!) { verifyResetToken(credential: {recoveryCode: {loginId: $id, code: \"0000-0000-0000-00\"}}) { valid errors { code } } }";
+const RESET_BY_RECOVERY_CODE: &str = "mutation($id: String!) { resetPassword(input: {credential: {recoveryCode: {loginId: $id, code: \"0000-0000-0000-00\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
 const RESET_BY_LOGIN: &str = "mutation($id: String!) { resetPassword(input: {credential: {code: {loginId: $id, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
 
 fn login_id(i: usize) -> String {
@@ -75,6 +77,16 @@ fn paths() -> Vec<Path> {
             name: "resetPassword, wrong code by login ID",
             known: |i| json!({"query": RESET_BY_LOGIN, "variables": {"id": login_id(i)}}),
             unknown: |i| json!({"query": RESET_BY_LOGIN, "variables": {"id": stranger("rl", i)}}),
+        },
+        Path {
+            name: "verifyResetToken, wrong recovery code",
+            known: |i| json!({"query": VERIFY_BY_RECOVERY_CODE, "variables": {"id": login_id(i)}}),
+            unknown: |i| json!({"query": VERIFY_BY_RECOVERY_CODE, "variables": {"id": stranger("vr", i)}}),
+        },
+        Path {
+            name: "resetPassword, wrong recovery code",
+            known: |i| json!({"query": RESET_BY_RECOVERY_CODE, "variables": {"id": login_id(i)}}),
+            unknown: |i| json!({"query": RESET_BY_RECOVERY_CODE, "variables": {"id": stranger("rr", i)}}),
         },
     ]
 }

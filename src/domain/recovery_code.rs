@@ -150,7 +150,8 @@ mod tests {
         let keys = KeyedHasher::new(b"test-secret-key-0123456789abcdef");
         let code = RecoveryCode::generate();
         let site = crate::domain::site::SiteId::parse("main").unwrap();
-        let login = |raw: &str| IdentifierKey::login(&site, &crate::domain::login_id::LoginId::parse(raw).unwrap());
+        let login =
+            |raw: &str| IdentifierKey::login(&site, &crate::domain::login_id::LoginId::parse(raw).unwrap());
         let (a, b) = (login("alice01"), login("bob0001"));
         assert_eq!(code.hash(&keys, &a), code.hash(&keys, &a));
         // The login ID as typed, in any case, is the same member.

@@ -46,7 +46,12 @@ impl CodeField {
     }
 }
 
-fn credential_error(e: CredentialError, prefix: &[&'static str], code_field: CodeField, lang: Lang) -> UserError {
+fn credential_error(
+    e: CredentialError,
+    prefix: &[&'static str],
+    code_field: CodeField,
+    lang: Lang,
+) -> UserError {
     let (code, field) = match e {
         CredentialError::InvalidToken => (ErrorCode::InvalidToken, &["token"][..]),
         CredentialError::InvalidCode => (ErrorCode::InvalidCode, code_field.path()),

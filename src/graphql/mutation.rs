@@ -7,9 +7,8 @@ use super::{
     request::{Call, session},
     types::{
         ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, GenerateRecoveryCodesPayload,
-        IssueResetTokenPayload,
-        ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential, ResetPasswordInput,
-        ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
+        IssueResetTokenPayload, ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential,
+        ResetPasswordInput, ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
     },
 };
 use crate::{
@@ -175,7 +174,10 @@ impl MutationRoot {
     /// reset), else NOT_ELIGIBLE. The codes are shown only in this answer and stored only as keyed
     /// hashes; generating again replaces the whole set. The member is mailed a notice.
     #[graphql(complexity = "child_complexity + 100")]
-    async fn generate_recovery_codes(&self, ctx: &Context<'_>) -> async_graphql::Result<GenerateRecoveryCodesPayload> {
+    async fn generate_recovery_codes(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<GenerateRecoveryCodesPayload> {
         let call = Call::of(ctx)?;
         call.answer(async {
             let session = session(ctx).await?;

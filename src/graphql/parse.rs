@@ -70,7 +70,11 @@ pub fn credential(
         ResetCredential::RecoveryCode(RecoveryCodeInput { login_id: raw, code }) => {
             let login_id = login_id(&raw, &at(prefix, &["recoveryCode", "loginId"]), lang)?;
             let code = RecoveryCode::parse(&code).map_err(|_| {
-                UserError::new(ErrorCode::InvalidCode, &at(prefix, &["recoveryCode", "code"]), lang)
+                UserError::new(
+                    ErrorCode::InvalidCode,
+                    &at(prefix, &["recoveryCode", "code"]),
+                    lang,
+                )
             })?;
             Ok(Credential::RecoveryCode { login_id, code })
         }

@@ -16,7 +16,8 @@ const SIGN_IN: &str = r#"mutation($id: String!, $pw: String!) {
   signIn(loginId: $id, password: $pw) { accessToken member { recoveryCodesLeft } errors { code } }
 }"#;
 
-const REAUTH: &str = r#"mutation($pw: String!) { reauthenticate(password: $pw) { elevatedUntil errors { code } } }"#;
+const REAUTH: &str =
+    r#"mutation($pw: String!) { reauthenticate(password: $pw) { elevatedUntil errors { code } } }"#;
 
 const GENERATE: &str = r#"mutation { generateRecoveryCodes { codes errors { code field message } } }"#;
 
@@ -40,7 +41,8 @@ async fn setup(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpServe
 }
 
 async fn sign_in(app: &TestApp, login_id: &str, password: &str) -> Value {
-    app.graphql(SIGN_IN, json!({"id": login_id, "pw": password})).await
+    app.graphql(SIGN_IN, json!({"id": login_id, "pw": password}))
+        .await
 }
 
 async fn token_of(app: &TestApp, login_id: &str, password: &str) -> String {
@@ -200,7 +202,10 @@ async fn generating_needs_an_elevated_session_and_a_new_set_replaces_the_old() {
         assert_eq!(notices[0].to, ["alice@example.com"]);
         assert!(notices[0].text.contains("alice01"), "{}", notices[0].text);
         for code in &first {
-            assert!(!notices[0].raw.contains(code.as_str()), "the notice holds no code");
+            assert!(
+                !notices[0].raw.contains(code.as_str()),
+                "the notice holds no code"
+            );
         }
 
         // Generating again (still elevated) replaces the whole set.
@@ -264,7 +269,10 @@ async fn a_recovery_code_resets_the_password_once() {
         );
         // The reset behaves as any reset: sessions revoked, the new password signs in, the old not.
         let revoked = app.as_bearer(&old_session, LEFT, json!({})).await;
-        assert_eq!(revoked["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{revoked}");
+        assert_eq!(
+            revoked["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+            "{revoked}"
+        );
         assert_eq!(
             answer_codes(&sign_in(&app, "alice01", PASSWORD).await, "signIn"),
             ["INVALID_CREDENTIALS"]
@@ -289,7 +297,10 @@ async fn a_recovery_code_resets_the_password_once() {
         }
         let used_at = kinds.iter().position(|k| *k == "RECOVERY_CODE_USED").unwrap();
         let reset_at = kinds.iter().position(|k| *k == "PASSWORD_RESET").unwrap();
-        assert!(reset_at < used_at, "newest first: the reset after the use, {kinds:?}");
+        assert!(
+            reset_at < used_at,
+            "newest first: the reset after the use, {kinds:?}"
+        );
         // The spent code's failed replays were audited as attempts against the login ID.
         assert!(kinds.contains(&"FAILED_ATTEMPT"), "{kinds:?}");
         let fresh = generate(&app, &session).await;
@@ -305,7 +316,11 @@ async fn verify_spends_a_recovery_code_for_a_reset_only_token() {
         let (session, codes) = alice_with_codes(&app).await;
         // A code is bound to its own account: alice01's code typed with AliceBiz is wrong.
         let other = verify(&app, recovery_code("AliceBiz", &codes[0])).await;
-        assert_eq!(answer_codes(&other, "verifyResetToken"), ["INVALID_CODE"], "{other}");
+        assert_eq!(
+            answer_codes(&other, "verifyResetToken"),
+            ["INVALID_CODE"],
+            "{other}"
+        );
         let body = verify(&app, recovery_code("alice01", &codes[0])).await;
         let verified = &body["data"]["verifyResetToken"];
         assert_eq!(verified["valid"], true, "[{}] {body}", app.backend);
@@ -369,7 +384,11 @@ async fn wrong_recovery_codes_answer_alike_for_known_and_unknown_login_ids() {
             assert_eq!(k.is_some(), u.is_some(), "[{}] answer {}", app.backend, i + 1);
             assert!((k.unwrap_or(0) - u.unwrap_or(0)).abs() <= 1, "{k:?} vs {u:?}");
             assert_eq!(known, unknown, "[{}] answer {}", app.backend, i + 1);
-            let field = if i % 2 == 0 { "verifyResetToken" } else { "resetPassword" };
+            let field = if i % 2 == 0 {
+                "verifyResetToken"
+            } else {
+                "resetPassword"
+            };
             sequence.push(answer_codes(&known, field)[0].clone());
         }
         let mut expected = vec!["INVALID_CODE"; 4];

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use account_recovery::{
     domain::{
         grant::{
-            AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
-            IdentifierKey, IdentifierKind, IndexedCode, IssueOutcome, NewGrant, ResetCode, ResetToken,
-            TokenHash,
+            AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof,
+            GrantPurpose, IdentifierKey, IdentifierKind, IndexedCode, IssueOutcome, NewGrant, ResetCode,
+            ResetToken, TokenHash,
         },
         keyed_hash::KeyedHasher,
         member::MemberId,

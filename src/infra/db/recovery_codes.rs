@@ -14,7 +14,9 @@ use super::{
 use crate::{
     domain::{member::MemberId, recovery_code::RecoveryCodeHash, site::SiteId},
     infra::sealer::Sealer,
-    recovery::ports::{NewRecoveryCodeSet, RecoveryCodeStore, RecoveryCodeUse, StoreError, StoredRecoveryCode},
+    recovery::ports::{
+        NewRecoveryCodeSet, RecoveryCodeStore, RecoveryCodeUse, StoreError, StoredRecoveryCode,
+    },
 };
 
 #[derive(Clone)]

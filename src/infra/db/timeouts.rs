@@ -18,8 +18,8 @@ use crate::{
     },
     recovery::ports::{
         AuditEvent, AuditLog, ClaimedMail, ClaimedReset, HandedOffReset, KeyedMail, MailMeta, MailOutbox,
-        MemberDirectory, NewRecoveryCodeSet, OutgoingMail, PasswordChange, RecordedEvent,
-        RecoveryCodeStore, RecoveryCodeUse, ResetQueue, Site, StoreError, StoredRecoveryCode,
+        MemberDirectory, NewRecoveryCodeSet, OutgoingMail, PasswordChange, RecordedEvent, RecoveryCodeStore,
+        RecoveryCodeUse, ResetQueue, Site, StoreError, StoredRecoveryCode,
     },
 };
 

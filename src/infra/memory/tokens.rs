@@ -12,8 +12,8 @@ use subtle::ConstantTimeEq;
 use super::{Expiring, MemoryStore};
 use crate::{
     domain::grant::{
-        AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
-        IssueOutcome, NewGrant, TokenHash,
+        AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
+        IdentifierKey, IssueOutcome, NewGrant, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
 };

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::{RedisStore, keys::Key, millis, scripts::SCRIPTS};
 use crate::{
     domain::grant::{
-        AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose, IdentifierKey,
-        IssueOutcome, NewGrant, TokenHash,
+        AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
+        IdentifierKey, IssueOutcome, NewGrant, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
 };
@@ -187,9 +187,7 @@ impl TokenStore for RedisStore {
 
     async fn release_code_attempt(&self, identifier: &IdentifierKey) -> Result<(), StoreError> {
         let key = self.key(Key::CodeFailures(identifier));
-        let _: i64 = self
-            .invoke(&SCRIPTS.release_code_attempt, &[&key], &[])
-            .await?;
+        let _: i64 = self.invoke(&SCRIPTS.release_code_attempt, &[&key], &[]).await?;
         Ok(())
     }
 
