@@ -1,9 +1,12 @@
-// Completes a reset with the token of the mailed link (?token=…) or a mailed code.
+// Completes a reset with the token of the mailed link (?token=…) or a mailed code, and reports a
+// password change the member did not make (?report=…, from the notice) — only when asked to.
 // Served with the embedded reset page; the SPA in web/ does the same with more screens.
 'use strict';
 const $ = (id) => document.getElementById(id);
-let token = new URLSearchParams(location.search).get('token');
-// The token leaves the address bar (history, screenshots, shoulder surfers).
+const params = new URLSearchParams(location.search);
+let token = params.get('token');
+const report = params.get('report');
+// The tokens leave the address bar (history, screenshots, shoulder surfers).
 history.replaceState(null, '', location.pathname);
 
 async function call(query, variables) {
@@ -62,5 +65,26 @@ $('password-form').addEventListener('submit', async (event) => {
   }
 });
 
+// Reports only from the button: mail scanners open links too, and must not lock the account.
+$('report-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  try {
+    const { reportUnrecognizedChange: r } = await call(
+      'mutation($t: String!) { reportUnrecognizedChange(token: $t) { locked maskedDestination errors { message } } }',
+      { t: report },
+    );
+    showErrors(r.errors.map((e) => e.message));
+    if (r.locked) {
+      $('report-form').hidden = true;
+      $('destination').textContent = r.maskedDestination;
+      $('reported').hidden = false;
+      $('code-form').hidden = false;
+    }
+  } catch (e) {
+    showErrors([e.message]);
+  }
+});
+
 if (token) verify({ token }).catch((e) => showErrors([e.message]));
+else if (report) $('report-form').hidden = false;
 else $('code-form').hidden = false;

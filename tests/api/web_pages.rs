@@ -1,8 +1,11 @@
 //! The browser pages: the built SPA from WEB_DIR, the embedded reset page without one, and
 //! GraphiQL from vendored files (no request leaves the service).
-use reqwest::{Response, header};
+use std::time::Duration;
 
-use crate::helpers::{TestApp, backend_settings, backends, scratch_dir, spawn_app_with};
+use reqwest::{Response, header};
+use serde_json::json;
+
+use crate::helpers::{TestApp, backend_settings, backends, scratch_dir, spawn_app_with, spawn_app_with_smtp};
 
 async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     let backend = &backends()[0];
@@ -64,6 +67,65 @@ async fn without_a_build_the_reset_link_opens_the_embedded_page() {
     assert!(script.text().await.unwrap().contains("resetPassword"));
     // Nothing else pretends to be a page.
     assert_eq!(get(&app, "/account").await.status(), 404);
+}
+
+#[tokio::test]
+async fn the_embedded_page_asks_before_it_reports_a_change() {
+    let backend = &backends()[0];
+    let (app, smtp) = spawn_app_with_smtp(backend, &[]).await;
+    app.recovery
+        .members
+        .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#)
+        .await
+        .expect("members");
+    // A reset, whose password-changed notice carries the "that wasn't me" link.
+    let issued = app
+        .graphql(
+            r#"mutation { issueResetToken(by: {identity: {loginId: "kim01", ci: "CI-KIM"}}) { token } }"#,
+            json!({}),
+        )
+        .await;
+    let reset = app
+        .graphql(
+            r#"mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: "Green-Valley-58"}) { errors { code } } }"#,
+            json!({"t": issued["data"]["issueResetToken"]["token"]}),
+        )
+        .await;
+    assert_eq!(reset["data"]["resetPassword"]["errors"], json!([]), "{reset}");
+    let notice = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+    let text = &notice.first().expect("the notice").text;
+    let at = text
+        .find("?report=")
+        .unwrap_or_else(|| panic!("no report link: {text}"));
+    let report: String = text[at + 8..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+
+    // What a mail scanner does with the link: fetch the page and its script.
+    let page = get(&app, &format!("/reset-password?report={report}")).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains(r#"<form id="report-form" hidden>"#), "{html}");
+    assert!(html.contains("It wasn't me"), "{html}");
+    let script = get(&app, "/reset-password/page.js").await.text().await.unwrap();
+    // The one call of the report is in the form's submit handler; loading only shows the form.
+    let handler = script
+        .find("$('report-form').addEventListener('submit'")
+        .expect("a submit handler of the report form");
+    assert_eq!(script.matches("reportUnrecognizedChange(").count(), 1, "{script}");
+    assert!(script.find("reportUnrecognizedChange(").unwrap() > handler);
+    assert!(script.contains("else if (report) $('report-form').hidden = false;"));
+
+    // The visit spent nothing: the link still reports, once.
+    let report_call =
+        r#"mutation($t: String!) { reportUnrecognizedChange(token: $t) { locked errors { code } } }"#;
+    let done = app.graphql(report_call, json!({"t": report})).await;
+    assert_eq!(
+        done["data"]["reportUnrecognizedChange"],
+        json!({"locked": true, "errors": []}),
+        "{done}"
+    );
 }
 
 #[tokio::test]

@@ -2,18 +2,23 @@
 import { h } from './forms';
 import { chooseLang, currentLang, t, type Lang } from './i18n';
 import { accountScreen } from './screens/account';
+import { activityScreen } from './screens/activity';
 import { checkLoginIdScreen } from './screens/check-login-id';
 import { findIdScreen } from './screens/find-id';
+import { recoveryCodesScreen } from './screens/recovery-codes';
 import { resetPasswordScreen } from './screens/reset-password';
 import { signInScreen } from './screens/sign-in';
 
-// New screens (issue 14's report, recovery codes, activity) are one line here and one file.
-const screens: Record<string, { label: () => string; render: () => Node }> = {
+// A new screen is one line here and one file; `nav: false` keeps a sub-page of another out of the
+// header (the account screen links its own).
+const screens: Record<string, { label: () => string; render: () => Node; nav?: false }> = {
   '/find-id': { label: () => t().navFindId, render: findIdScreen },
   '/check-login-id': { label: () => t().navCheckId, render: checkLoginIdScreen },
   '/reset-password': { label: () => t().navReset, render: resetPasswordScreen },
   '/sign-in': { label: () => t().navSignIn, render: () => signInScreen(go) },
   '/account': { label: () => t().navAccount, render: () => accountScreen(go) },
+  '/account/activity': { label: () => t().navActivity, render: () => activityScreen(go), nav: false },
+  '/account/recovery-codes': { label: () => t().navRecoveryCodes, render: () => recoveryCodesScreen(go), nav: false },
 };
 
 function render(): void {
@@ -21,7 +26,9 @@ function render(): void {
   document.documentElement.lang = currentLang();
   document.title = t().title;
   document.getElementById('nav')!.replaceChildren(
-    ...Object.entries(screens).map(([href, s]) => h('a', { href, 'aria-current': href === path ? 'page' : false }, s.label())),
+    ...Object.entries(screens)
+      .filter(([, s]) => s.nav !== false)
+      .map(([href, s]) => h('a', { href, 'aria-current': href === path ? 'page' : false }, s.label())),
   );
   document.getElementById('app')!.replaceChildren(screens[path].render());
 }

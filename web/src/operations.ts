@@ -124,6 +124,7 @@ export const MeQuery = graphql(`
   query Me {
     me {
       ...Profile
+      recoveryCodesLeft
     }
   }
 `);
@@ -156,5 +157,59 @@ export const ChangePasswordMutation = graphql(`
 export const SignOutMutation = graphql(`
   mutation SignOut {
     signOut
+  }
+`);
+
+export const ReportUnrecognizedChangeMutation = graphql(`
+  mutation ReportUnrecognizedChange($token: String!) {
+    reportUnrecognizedChange(token: $token) {
+      locked
+      maskedDestination
+      errors {
+        ...Problem
+      }
+    }
+  }
+`);
+
+export const RecoveryActivityQuery = graphql(`
+  query RecoveryActivity($first: Int, $after: String) {
+    me {
+      recoveryActivity(first: $first, after: $after) {
+        edges {
+          cursor
+          node {
+            at
+            kind
+            outcome
+            clientAddress
+          }
+        }
+        pageInfo {
+          hasNextPage
+          endCursor
+        }
+      }
+    }
+  }
+`);
+
+export const RecoveryCodesLeftQuery = graphql(`
+  query RecoveryCodesLeft {
+    me {
+      loginId
+      recoveryCodesLeft
+    }
+  }
+`);
+
+export const GenerateRecoveryCodesMutation = graphql(`
+  mutation GenerateRecoveryCodes {
+    generateRecoveryCodes {
+      codes
+      errors {
+        ...Problem
+      }
+    }
   }
 `);

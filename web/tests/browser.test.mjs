@@ -1,11 +1,11 @@
 // The SPA and GraphiQL in headless Chromium against the real service (SQLite, outbox folder),
 // reading the mail the service really wrote. Screenshots go to SCREENSHOT_DIR.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { grants, mailsNow, nextMail, startService } from './service.mjs';
+import { gql, grants, mailsNow, nextMail, reportLink, signInOverApi, startService } from './service.mjs';
 
 const screenshots = resolve(process.env.SCREENSHOT_DIR ?? join(import.meta.dirname, '../screenshots'));
 mkdirSync(screenshots, { recursive: true });
@@ -229,6 +229,290 @@ test('Korean: the UI and the service messages', async () => {
   await reset.context().close();
 });
 
+const ME = 'query { me { loginId } }';
+const CHANGE = `mutation($c: String!, $n: String!) {
+  changePassword(input: {mode: WITH_CURRENT, currentPassword: $c, newPassword: $n}) { errors { code } }
+}`;
+
+/** Every /graphql request body `page` sends from now on. */
+function graphqlCalls(page) {
+  const calls = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/graphql') calls.push(r.postData() ?? '');
+  });
+  return calls;
+}
+
+test("that wasn't me: the link asks first, the report locks sign-in and mails a fresh reset", async () => {
+  // Someone with sora's password changes it; the notice carries the report link.
+  const before = mailsNow(service.outbox);
+  const session = await signInOverApi(service, 'sora.kim', 'Tidy-Garden-51');
+  const changed = await gql(service, CHANGE, { c: 'Tidy-Garden-51', n: 'Fresh-Meadow-62' }, session);
+  assert.deepEqual(changed.data.changePassword.errors, [], JSON.stringify(changed));
+  const link = reportLink(await nextMail(service.outbox, 'sora@example.com', before, /\?report=/));
+  assert.equal(new URL(link).pathname, '/reset-password');
+
+  const page = await open('/sign-in');
+  const calls = graphqlCalls(page);
+  await page.goto(link);
+  const button = page.getByRole('button', { name: "It wasn't me: lock my account" });
+  await button.waitFor();
+  await page.getByText('sign out every session of your account, on every device;').waitFor();
+  assert.equal(new URL(page.url()).search, '', 'the report token stays in the address bar');
+  await shot(page, 'report-ask');
+  // Opening the link did nothing: no call, the session lives, the new password signs in.
+  await page.waitForTimeout(300);
+  assert.deepEqual(calls, []);
+  assert.equal((await gql(service, ME, {}, session)).data.me.loginId, 'sora.kim');
+  await signInOverApi(service, 'sora.kim', 'Fresh-Meadow-62');
+
+  const beforeReport = mailsNow(service.outbox);
+  await button.click();
+  await page.getByTestId('reported').getByText(/are on their way to so\*\*@ex\*\*\*\*\*\.com\./).waitFor();
+  assert.equal(calls.filter((c) => c.includes('reportUnrecognizedChange')).length, 1);
+  await page.getByLabel('6-digit code').waitFor();
+  await shot(page, 'report-done');
+  const me = await gql(service, ME, {}, session);
+  assert.equal(me.errors?.[0].extensions.code, 'UNAUTHENTICATED', 'every session is signed out');
+  const [fresh] = grants(await nextMail(service.outbox, 'sora@example.com', beforeReport));
+  assert.equal(fresh.loginId, 'sora.kim');
+
+  // Until a reset, the password (right as it is) signs in no more.
+  const signIn = await open('/sign-in');
+  await signIn.getByLabel('Login ID').fill('sora.kim');
+  await signIn.getByLabel('Password').fill('Fresh-Meadow-62');
+  await signIn.getByRole('button', { name: 'Sign in' }).click();
+  await signIn.getByText('The login ID or password is wrong.').waitFor();
+  await signIn.context().close();
+
+  // The fresh mail's code, on the same page, resets; the reset unlocks sign-in.
+  await page.getByLabel('E-mail address or login ID').fill('sora.kim');
+  await page.getByLabel('6-digit code').fill(fresh.code);
+  await page.getByRole('button', { name: 'Continue' }).click();
+  await page.getByLabel('New password', { exact: true }).fill('Solid-Bridge-84');
+  await page.getByLabel('New password again').fill('Solid-Bridge-84');
+  const beforeReset = mailsNow(service.outbox);
+  await page.getByRole('button', { name: 'Set the new password' }).click();
+  await page.getByText('Your password is changed. You can sign in now.').waitFor();
+  await signInOverApi(service, 'sora.kim', 'Solid-Bridge-84');
+
+  // The used link says so, and offers the usual reset.
+  await page.goto(link);
+  await button.click();
+  await page.getByText('This link or token is invalid or has expired. Ask for a new one.').waitFor();
+  await page.getByRole('link', { name: 'Reset the password another way' }).waitFor();
+  await shot(page, 'report-spent');
+  await page.context().close();
+
+  // The reset's own notice has a new link; in Korean the page asks the same.
+  const again = new URL(reportLink(await nextMail(service.outbox, 'sora@example.com', beforeReset, /\?report=/)));
+  assert.notEqual(again.href, link);
+  const ko = await open(again.pathname + again.search, 'ko');
+  await ko.getByRole('button', { name: '제가 아닙니다: 계정 잠그기' }).waitFor();
+  await ko.getByText('아직 아무 일도 일어나지 않았습니다.', { exact: false }).waitFor();
+  await shot(ko, 'korean-report-ask');
+  await ko.context().close();
+});
+
+test('recovery activity: newest first, strangers\' attempts included, older ones by "More"', async () => {
+  // Its own service: 20+ sign-ins would pass the shared one's limits.
+  const busy = await startService({ RATE_LIMITS: 'signIn.client=0/1,signIn.id=0/1' });
+  try {
+    // A stranger guesses yuri's password twice and asks for a reset of the address.
+    for (const guess of ['Guess-One-11', 'Guess-Two-22']) {
+      const body = await gql(busy, 'mutation($p: String!) { signIn(loginId: "yuri.han", password: $p) { errors { code } } }', { p: guess });
+      assert.equal(body.data.signIn.errors[0].code, 'INVALID_CREDENTIALS');
+    }
+    // …and guesses a mailed code with the login ID: judged without looking the account up, yet
+    // shown to the owner.
+    const guess = await gql(busy, 'mutation { verifyResetToken(credential: {code: {loginId: "yuri.han", code: "000000"}}) { valid } }');
+    assert.equal(guess.data.verifyResetToken.valid, false);
+    const before = mailsNow(busy.outbox);
+    await gql(busy, 'mutation { issueResetToken(by: {email: "yuri@example.com"}) { accepted } }');
+    await nextMail(busy.outbox, 'yuri@example.com', before);
+    // yuri, on another device, signs in many times and mistypes the password once when asked again.
+    let other;
+    for (let i = 0; i < 20; i++) other = await signInOverApi(busy, 'yuri.han', 'Velvet-Canyon-39');
+    const wrong = await gql(busy, 'mutation { reauthenticate(password: "Velvet-Canyon-00") { errors { code } } }', {}, other);
+    assert.equal(wrong.data.reauthenticate.errors[0].code, 'INVALID_CREDENTIALS', JSON.stringify(wrong));
+
+    const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+    await page.goto(`${busy.url}/sign-in`);
+    await page.getByLabel('Login ID').fill('yuri.han');
+    await page.getByLabel('Password').fill('Velvet-Canyon-39');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('link', { name: 'Recovery activity' }).click();
+    const rows = page.getByTestId('activity').locator('tbody tr');
+    await rows.nth(19).waitFor();
+
+    // What the service says, all at once, for the same session.
+    const token = await page.evaluate(() => JSON.parse(sessionStorage.getItem('account-recovery.session')).token);
+    const truth = await gql(
+      busy,
+      'query { me { recoveryActivity(first: 100) { edges { node { at kind outcome clientAddress } } } } }',
+      {},
+      token,
+    );
+    const all = truth.data.me.recoveryActivity.edges.map((e) => e.node);
+    assert.ok(all.length > 20, `${all.length} events`);
+    const shown = () =>
+      rows.evaluateAll((trs) =>
+        trs.map((tr) => ({
+          at: tr.querySelector('time').getAttribute('datetime'),
+          kind: tr.dataset.kind,
+          outcome: tr.dataset.outcome,
+          text: [...tr.cells].map((td) => td.textContent),
+        })),
+      );
+    const first = await shown();
+    assert.equal(first.length, 20, 'one page of 20');
+    assert.deepEqual(first.map(({ at, kind, outcome }) => ({ at, kind, outcome })), all.slice(0, 20).map(({ at, kind, outcome }) => ({ at, kind, outcome })));
+    assert.deepEqual(first[0].text.slice(1), ['Sign-in', 'succeeded', '127.0.0.0/24'], 'this sign-in comes first');
+    assert.deepEqual(first[1].text.slice(1), ['Failed attempt', 'wrong password', '127.0.0.0/24']);
+    await shot(page, 'activity');
+
+    await page.getByRole('button', { name: 'More' }).click();
+    await rows.nth(all.length - 1).waitFor();
+    const everything = await shot(page, 'activity-more').then(shown);
+    assert.deepEqual(everything.map(({ at, kind, outcome }) => ({ at, kind, outcome })), all.map(({ at, kind, outcome }) => ({ at, kind, outcome })));
+    assert.equal(await page.getByRole('button', { name: 'More' }).isHidden(), true, 'no more pages');
+    // The stranger's attempts are there, oldest last.
+    const texts = everything.map((r) => r.text.slice(1).join(' | '));
+    assert.deepEqual(texts.slice(-2), [
+      'Sign-in | refused: wrong password, or sign-in locked | 127.0.0.0/24',
+      'Sign-in | refused: wrong password, or sign-in locked | 127.0.0.0/24',
+    ]);
+    assert.equal(texts.at(-3), 'Failed attempt | wrong code | 127.0.0.0/24');
+    assert.ok(texts.includes('Password reset requested | mail queued | 127.0.0.0/24'), texts.join('\n'));
+    // When, in the reader's time zone and language (formatted by the browser, as the page does).
+    const local = await page.evaluate((ats) => ats.map((at) => new Date(at).toLocaleString('en')), everything.map((r) => r.at));
+    assert.deepEqual(everything.map((r) => r.text[0]), local);
+
+    await page.locator('#lang').selectOption('ko');
+    await page.getByRole('heading', { name: '계정 복구 기록' }).waitFor();
+    await page.getByTestId('activity').getByText('틀린 비밀번호').waitFor();
+    await shot(page, 'korean-activity');
+    await page.locator('#lang').selectOption('en');
+    await page.close();
+  } finally {
+    await busy.stop();
+  }
+});
+
+const VERIFY_RECOVERY_CODE = `mutation($l: String!, $c: String!) {
+  verifyResetToken(credential: {recoveryCode: {loginId: $l, code: $c}}) { valid errors { code field } }
+}`;
+
+test('recovery codes: generated after confirming the password, printed, copied, saved, then a reset without the mailbox', async () => {
+  const page = await open('/sign-in');
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: service.url });
+  await page.getByLabel('Login ID').fill('hana.choi');
+  await page.getByLabel('Password').fill('Coral-Summit-26');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByText('(0 unused codes)').waitFor();
+  await page.getByRole('link', { name: 'Recovery codes' }).click();
+  await page.getByTestId('codes-left').getByText('0 unused codes').waitFor();
+  await page.getByText('Generating new codes replaces the whole set').waitFor();
+
+  // A wrong password makes no codes.
+  const password = page.getByLabel('Current password', { exact: true });
+  const generate = page.getByRole('button', { name: 'Generate 10 new codes' });
+  await password.fill('Coral-Summit-00');
+  await generate.click();
+  await page.locator('.field:has(input[name="password"]) .errors li[data-code="INVALID_CREDENTIALS"]').waitFor();
+  assert.equal(await page.getByTestId('codes').count(), 0);
+
+  const before = mailsNow(service.outbox);
+  await password.fill('Coral-Summit-26');
+  await generate.click();
+  const list = page.getByTestId('codes').locator('.code-list li');
+  await list.nth(9).waitFor();
+  const codes = await list.allTextContents();
+  assert.equal(codes.length, 10);
+  for (const code of codes) assert.match(code, /^[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}$/);
+  assert.equal(new Set(codes).size, 10);
+  await page.getByTestId('codes-left').getByText('10 unused codes').waitFor();
+  await nextMail(service.outbox, 'hana@example.com', before, /recovery codes were generated/i);
+  await shot(page, 'recovery-codes');
+
+  // Print: the button opens the dialog; the print stylesheet keeps the codes alone.
+  await page.evaluate(() => {
+    window.printed = 0;
+    window.print = () => window.printed++;
+  });
+  await page.getByRole('button', { name: 'Print' }).click();
+  assert.equal(await page.evaluate(() => window.printed), 1);
+  await page.emulateMedia({ media: 'print' });
+  assert.equal(await page.locator('header').isHidden(), true);
+  assert.equal(await generate.isHidden(), true);
+  assert.equal(await page.getByRole('button', { name: 'Print' }).isHidden(), true);
+  assert.equal(await list.first().isVisible(), true);
+  await shot(page, 'recovery-codes-print');
+  await page.emulateMedia({ media: 'screen' });
+
+  // Copy and download give the same ten codes as text.
+  await page.getByRole('button', { name: 'Copy' }).click();
+  await page.getByText('Copied.').waitFor();
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download as .txt' }).click()]);
+  assert.equal(download.suggestedFilename(), 'recovery-codes-hana.choi.txt');
+  const saved = readFileSync(await download.path(), 'utf8');
+  for (const text of [copied, saved]) {
+    assert.match(text, /^Recovery codes for hana\.choi at http:\/\/127\.0\.0\.1:\d+, generated /);
+    assert.deepEqual(text.match(/\b[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{2}\b/g), codes);
+  }
+
+  // Generating again replaces the set: the first codes stop working.
+  await password.fill('Coral-Summit-26');
+  await generate.click();
+  await page.waitForFunction((old) => !document.querySelector('.code-list li')?.textContent?.includes(old), codes[0]);
+  const fresh = await list.allTextContents();
+  assert.equal(fresh.length, 10);
+  assert.equal(fresh.filter((c) => codes.includes(c)).length, 0);
+  const old = await gql(service, VERIFY_RECOVERY_CODE, { l: 'hana.choi', c: codes[0] });
+  assert.equal(old.data.verifyResetToken.valid, false, JSON.stringify(old));
+  await page.context().close();
+
+  // Without the mailbox: login ID and a code, typed loosely (lower case, no hyphens).
+  const reset = await open('/reset-password');
+  const typed = fresh[3].toLowerCase().replaceAll('-', ' ');
+  const useCode = async () => {
+    await reset.getByLabel('Login ID', { exact: true }).fill('hana.choi');
+    await reset.getByLabel('Recovery code').fill(typed);
+    await reset.getByRole('button', { name: 'Use the recovery code' }).click();
+  };
+  await useCode();
+  await reset.getByText('Choose a new password for').waitFor();
+  await reset.getByLabel('New password', { exact: true }).fill('Lucky-Orchard-57');
+  await reset.getByLabel('New password again').fill('Lucky-Orchard-57');
+  await shot(reset, 'reset-by-recovery-code');
+  await reset.getByRole('button', { name: 'Set the new password' }).click();
+  await reset.getByText('Your password is changed. You can sign in now.').waitFor();
+  const session = await signInOverApi(service, 'hana.choi', 'Lucky-Orchard-57');
+  const left = await gql(service, 'query { me { recoveryCodesLeft } }', {}, session);
+  assert.equal(left.data.me.recoveryCodesLeft, 9);
+
+  // The code is spent.
+  await reset.goto(`${service.url}/reset-password`);
+  await useCode();
+  await reset.locator('.field:has(input[name="recoveryCode"]) .errors li[data-code="INVALID_CODE"]').waitFor();
+  await shot(reset, 'recovery-code-spent');
+  await reset.context().close();
+
+  // Korean: the codes screen and the reset screen's third way.
+  const ko = await open('/sign-in', 'ko');
+  await ko.getByLabel('아이디').fill('hana.choi');
+  await ko.getByLabel('비밀번호').fill('Lucky-Orchard-57');
+  await ko.getByRole('button', { name: '로그인' }).click();
+  await ko.getByRole('link', { name: '복구 코드' }).click();
+  await ko.getByTestId('codes-left').getByText('남은 코드 9개').waitFor();
+  await shot(ko, 'korean-recovery-codes');
+  await ko.goto(`${service.url}/reset-password`);
+  await ko.getByRole('button', { name: '복구 코드 사용' }).waitFor();
+  await shot(ko, 'korean-reset-password');
+  await ko.context().close();
+});
+
 test('GraphiQL loads from the service and runs passwordPolicy', async () => {
   const page = await open('/graphql');
   await page.locator('.graphiql-container').waitFor();
@@ -271,6 +555,32 @@ test('without a built SPA the mailed link opens the embedded page, which complet
     await page.getByRole('button', { name: 'Continue' }).click();
     await page.getByText('New password for jo****iz').waitFor();
     await shot(page, 'embedded-reset-by-code');
+
+    // joon.lee's notice: its "that wasn't me" link asks, and reports only from the button.
+    const link = reportLink(await nextMail(bare.outbox, 'family@example.com', before, /\?report=/));
+    const calls = graphqlCalls(page);
+    await page.goto(link);
+    const button = page.getByRole('button', { name: "It wasn't me: lock my account" });
+    await button.waitFor();
+    assert.equal(new URL(page.url()).search, '', 'the report token stays in the address bar');
+    await page.waitForTimeout(300);
+    assert.deepEqual(calls, []);
+    await shot(page, 'embedded-report-ask');
+    const beforeReport = mailsNow(bare.outbox);
+    await button.click();
+    await page.getByText(/^Done\. A fresh reset link and code are on their way to\s+fa\S*@ex\S*\.com\.$/).waitFor();
+    assert.equal(calls.filter((c) => c.includes('reportUnrecognizedChange')).length, 1);
+    const fresh = grants(await nextMail(bare.outbox, 'family@example.com', beforeReport));
+    assert.deepEqual(fresh.map((g) => g.loginId), ['joon.lee']);
+    await page.getByLabel('E-mail address or login ID').fill('joon.lee');
+    await page.getByLabel('Code').fill(fresh[0].code);
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.getByText('New password for jo****ee').waitFor();
+    await shot(page, 'embedded-report-done');
+    // Twice is refused.
+    await page.goto(link);
+    await button.click();
+    await page.getByText('This link or token is invalid or has expired. Ask for a new one.').waitFor();
     await page.close();
   } finally {
     await bare.stop();

@@ -17,6 +17,9 @@ export const members = [
   { loginId: 'joon.lee', email: 'family@example.com', name: 'Joon Lee', password: 'Quiet-Maple-82' },
   { loginId: 'joon.biz', email: 'family@example.com', name: 'Joon Lee', memberType: 'ENTERPRISE', password: 'Amber-Falcon-36' },
   { loginId: 'old.timer', email: 'old@example.com', name: 'Old Timer', password: 'Amber-Falcon-36', passwordChangedAt: '2020-01-01T00:00:00Z' },
+  { loginId: 'sora.kim', email: 'sora@example.com', name: 'Sora Kim', password: 'Tidy-Garden-51' },
+  { loginId: 'yuri.han', email: 'yuri@example.com', name: 'Yuri Han', password: 'Velvet-Canyon-39' },
+  { loginId: 'hana.choi', email: 'hana@example.com', name: 'Hana Choi', password: 'Coral-Summit-26' },
 ];
 
 async function freePort() {
@@ -110,4 +113,31 @@ export function grants(text) {
     if (link) out.push({ loginId, code, link });
   }
   return out;
+}
+
+/** The "that wasn't me" link of a password-changed notice. */
+export function reportLink(text) {
+  const link = /(https?:\/\/\S+\?report=\S+)/.exec(text)?.[1];
+  if (!link) throw new Error(`no report link in:\n${text}`);
+  return link;
+}
+
+/** One GraphQL call straight to the service (what another device or a stranger does). */
+export async function gql(service, query, variables = {}, token) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const response = await fetch(`${service.url}/graphql`, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  return response.json();
+}
+
+/** A session of `loginId` signed in over the API; fails the test when sign-in is refused. */
+export async function signInOverApi(service, loginId, password) {
+  const body = await gql(
+    service,
+    'mutation($l: String!, $p: String!) { signIn(loginId: $l, password: $p) { accessToken errors { code } } }',
+    { l: loginId, p: password },
+  );
+  const token = body.data?.signIn.accessToken;
+  if (!token) throw new Error(`sign-in of ${loginId} refused: ${JSON.stringify(body)}`);
+  return token;
 }

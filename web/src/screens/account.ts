@@ -1,39 +1,24 @@
 // The signed-in member: profile, sign out, and changePassword in its three modes —
 // WITH_CURRENT, WITHOUT_CURRENT (after reauthenticate, or right after a reset) and EXTEND
 // (offered when sign-in said the password has expired).
-import { RequestFailed, request } from '../api';
-import { Form, describeFailure, h, when } from '../forms';
-import type { ChangePasswordMode, ProfileFragment } from '../gql/graphql';
+import { request } from '../api';
+import { Form, h, when } from '../forms';
+import type { ChangePasswordMode, MeQuery as MeResult, ProfileFragment } from '../gql/graphql';
 import { t } from '../i18n';
 import { ChangePasswordMutation, MeQuery, ReauthenticateMutation, SignOutMutation } from '../operations';
 import { newPasswordField } from '../password-field';
 import { keepSession, passwordExpired, sessionToken } from '../session';
+import { signedInSection } from '../signed-in';
 
 export function accountScreen(go: (path: string) => void): Node {
-  const section = h('section', {}, h('h1', {}, t().navAccount));
-  if (!sessionToken()) {
-    section.append(h('p', {}, t().notSignedIn, ' ', h('a', { href: '/sign-in' }, t().signIn)));
-    return section;
-  }
-  void request(MeQuery).then(
-    ({ me }) => {
-      if (me) section.append(profile(me, go), changePassword(me));
-      else go('/sign-in');
-    },
-    (error) => {
-      // A session revoked elsewhere (a reset, another device's change) means signing in again.
-      if (error instanceof RequestFailed && error.code === 'UNAUTHENTICATED') {
-        keepSession(null);
-        go('/sign-in');
-      } else {
-        section.append(h('p', { class: 'status error' }, describeFailure(error)));
-      }
-    },
-  );
-  return section;
+  return signedInSection(t().navAccount, go, async (section) => {
+    const { me } = await request(MeQuery);
+    if (!me) return go('/sign-in');
+    section.append(profile(me, go), changePassword(me));
+  });
 }
 
-function profile(me: ProfileFragment, go: (path: string) => void): Node {
+function profile(me: NonNullable<MeResult['me']>, go: (path: string) => void): Node {
   const text = t();
   const signOut = h('button', { type: 'button' }, text.signOut);
   signOut.addEventListener('click', async () => {
@@ -46,6 +31,14 @@ function profile(me: ProfileFragment, go: (path: string) => void): Node {
     { class: 'profile' },
     h('p', {}, `${text.signedInAs} `, h('strong', { 'data-testid': 'login-id' }, me.loginId), ` (${me.name}, ${me.maskedEmail}, ${me.memberType})`),
     h('p', {}, `${text.passwordChanged}: ${when(me.passwordChangedAt)} · ${me.activeSessions} ${text.sessions}`),
+    h(
+      'p',
+      { class: 'links' },
+      h('a', { href: '/account/activity' }, text.navActivity),
+      ' · ',
+      h('a', { href: '/account/recovery-codes' }, text.navRecoveryCodes),
+      ` (${text.codesLeft(me.recoveryCodesLeft)})`,
+    ),
     signOut,
   );
 }

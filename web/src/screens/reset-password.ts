@@ -1,26 +1,42 @@
 // Reset the password: from the mailed link (`?token=…`), or by asking for a mail and typing its
 // 6-digit code with the e-mail address or login ID. Either way a token ends up in the last form.
+// Without the mailbox, a saved recovery code with the login ID does the same (spent once used).
+// A notice's "that wasn't me" link (`?report=…`) asks first, then leads to the code form.
 import { request } from '../api';
 import { Form, describeFailure, h } from '../forms';
 import type { ResetCredential } from '../gql/graphql';
 import { t } from '../i18n';
 import { IssueResetTokenMutation, ResetPasswordMutation, VerifyResetTokenMutation } from '../operations';
 import { newPasswordField } from '../password-field';
+import { reportChange } from './report-change';
 
 export function resetPasswordScreen(): Node {
   const section = h('section', {}, h('h1', {}, t().navReset));
-  const token = new URLSearchParams(location.search).get('token');
+  const params = new URLSearchParams(location.search);
+  const token = params.get('token');
+  const report = params.get('report');
+  // A token leaves the address bar (history, screenshots); it lives on in this closure.
+  if (token || report) history.replaceState(null, '', location.pathname);
   if (token) {
-    // The token leaves the address bar (history, screenshots); it lives on in this closure.
-    history.replaceState(null, '', location.pathname);
     const checking = h('p', { class: 'status' }, t().checkingLink);
     section.append(checking);
     void verify({ token }).then(
       (result) => checking.replaceWith(result),
       (error) => checking.replaceWith(h('p', { class: 'status error' }, describeFailure(error))),
     );
+  } else if (report) {
+    // "That wasn't me": once reported, the fresh mail's code (or its link) continues the reset.
+    section.append(
+      reportChange(report, (maskedDestination) =>
+        section.replaceChildren(
+          h('h1', {}, t().navReset),
+          h('p', { class: 'status ok', 'data-testid': 'reported' }, t().reported(maskedDestination)),
+          codeForm(section),
+        ),
+      ),
+    );
   } else {
-    section.append(requestMailForm(), codeForm(section));
+    section.append(requestMailForm(), codeForm(section), recoveryCodeForm(section));
   }
   return section;
 }
@@ -61,6 +77,23 @@ function codeForm(section: HTMLElement): Node {
     return r.errors;
   });
   return h('div', {}, h('h2', {}, text.haveCode), form.element);
+}
+
+/** Without the mailbox: the login ID and one of the saved recovery codes (spent once verified). */
+function recoveryCodeForm(section: HTMLElement): Node {
+  const text = t();
+  const form = new Form(text.useRecoveryCode);
+  const loginId = form.input(text.loginId, 'recoveryLoginId', 'text', 'credential.recoveryCode.loginId');
+  const code = form.input(text.recoveryCode, 'recoveryCode', 'text', 'credential.recoveryCode', 'credential.recoveryCode.code');
+  code.autocapitalize = 'characters';
+  code.spellcheck = false;
+  form.onSubmit(async () => {
+    const credential = { recoveryCode: { loginId: loginId.value.trim(), code: code.value.trim() } };
+    const { verifyResetToken: r } = await request(VerifyResetTokenMutation, { credential });
+    if (r.valid && r.token) section.replaceChildren(h('h1', {}, text.navReset), newPasswordForm(r.token, r.maskedLoginId ?? ''));
+    return r.errors;
+  });
+  return h('div', {}, h('h2', {}, text.haveRecoveryCode), h('p', {}, text.recoveryCodeHint), form.element);
 }
 
 function newPasswordForm(token: string, maskedLoginId: string): Node {
