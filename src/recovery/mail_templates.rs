@@ -172,10 +172,10 @@ pub fn recovery_codes_mail(lang: Lang, to: &str, notice: &RecoveryCodeNotice<'_>
             },
             match event {
                 RecoveryCodeEvent::Generated => format!(
-                    "New recovery codes were generated for your account {login_id} at {when}.                      Codes generated before no longer work."
+                    "New recovery codes were generated for your account {login_id} at {when}. Codes generated before no longer work."
                 ),
                 RecoveryCodeEvent::Used { left } => format!(
-                    "A recovery code of your account {login_id} was used at {when} to recover the                      account. {left} unused codes remain."
+                    "A recovery code of your account {login_id} was used at {when} to recover the account. {left} unused codes remain."
                 ),
             },
             notice
@@ -191,10 +191,10 @@ pub fn recovery_codes_mail(lang: Lang, to: &str, notice: &RecoveryCodeNotice<'_>
             },
             match event {
                 RecoveryCodeEvent::Generated => format!(
-                    "{login_id} 계정의 새 복구 코드가 {when}에 생성되었습니다. 이전 복구 코드는 더 이상                      사용할 수 없습니다."
+                    "{login_id} 계정의 새 복구 코드가 {when}에 생성되었습니다. 이전 복구 코드는 더 이상 사용할 수 없습니다."
                 ),
                 RecoveryCodeEvent::Used { left } => format!(
-                    "{login_id} 계정의 복구 코드가 {when}에 계정 복구에 사용되었습니다. 남은 복구 코드는                      {left}개입니다."
+                    "{login_id} 계정의 복구 코드가 {when}에 계정 복구에 사용되었습니다. 남은 복구 코드는 {left}개입니다."
                 ),
             },
             notice
@@ -299,6 +299,7 @@ mod tests {
                     assert!(mail.text.contains(n), "{lang:?} {event:?} lacks {n}");
                 }
                 assert!(mail.html.contains("kim&lt;01&gt;"), "{lang:?}");
+                assert!(!mail.text.contains("  "), "{lang:?} {event:?}: a run of spaces in the text");
             }
         }
         let generated = RecoveryCodeNotice {
