@@ -28,6 +28,9 @@ pub async fn connect(
         .min_connections(0)
         .connect_timeout(timeout)
         .acquire_timeout(timeout)
+        // A ping before every query doubles the round trips of the light queries; a connection
+        // that sat idle (through an outage, say) is still checked before it is handed out.
+        .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .sqlx_logging(false);
     let db = Database::connect(options).await.map_err(map_db_err)?;
     if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
