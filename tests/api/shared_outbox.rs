@@ -44,6 +44,8 @@ const MAILS: usize = 10_000;
 const REQUESTS: usize = 1_500;
 /// Requests on their way at once, over the three instances.
 const CLIENTS: usize = 24;
+/// Requests in flight on the stopped instance at its SIGTERM.
+const PROBES: usize = 20;
 /// The stopped instance must be gone within this after its SIGTERM.
 const STOP_BOUND: Duration = Duration::from_secs(10);
 const LIMITS: &str = "issueResetToken.client=1000000/600,issueResetToken.id=1000000/600,\
@@ -142,7 +144,7 @@ async fn post(client: &reqwest::Client, base: &str, query: &str, variables: Valu
         .json(&json!({"query": query, "variables": variables}))
         .send()
         .await
-        .map_err(|e| format!("{base}: {e}"))?;
+        .map_err(|e| format!("{base}: {e:?}"))?;
     let status = response.status();
     let body: Value = response.json().await.map_err(|e| format!("{base}: {e}"))?;
     if status != 200 {
@@ -276,21 +278,6 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
     );
     down.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut sign_ins = tokio::task::JoinSet::new();
-    for i in 0..20 {
-        let base = bases[0].clone();
-        sign_ins.spawn(async move {
-            // A client of its own: a connection of its own, opened before the SIGTERM.
-            post(
-                &http_client(),
-                &base,
-                "mutation($l: String!) { signIn(loginId: $l, password: \"Wrong-Guess-93\") { errors { code } } }",
-                json!({"l": format!("nobody{i:03}")}),
-            )
-            .await
-        });
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let sent_at_sigterm = smtp.messages().len();
     let backlog = crate::helpers::sql_rows(
         &url,
@@ -303,6 +290,25 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
         backlog >= 1000,
         "[{label}] {sent_at_sigterm} of {MAILS} sent, {backlog} unsent: too little backlog to test the SIGTERM with"
     );
+    // Sign-ins on fresh connections: with one hashing thread they queue there, so when the first
+    // is answered the others have been accepted and are in flight; the SIGTERM comes then.
+    let probes: Vec<reqwest::Client> = (0..PROBES).map(|_| http_client()).collect();
+    let (answered, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for (i, client) in probes.into_iter().enumerate() {
+        let (base, answered) = (bases[0].clone(), answered.clone());
+        tokio::spawn(async move {
+            let body = post(
+                &client,
+                &base,
+                "mutation($l: String!) { signIn(loginId: $l, password: \"Wrong-Guess-93\") { errors { code } } }",
+                json!({"l": format!("nobody{i:03}")}),
+            )
+            .await;
+            let _ = answered.send((Instant::now(), body));
+        });
+    }
+    drop(answered);
+    let mut sign_ins = vec![answers.recv().await.unwrap()];
     let sigterm = Instant::now();
     let status = stopped.stop(STOP_BOUND + Duration::from_secs(20)).await;
     let stopping_took = sigterm.elapsed();
@@ -313,15 +319,24 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
         "[{label}] SIGTERM with a backlog took {stopping_took:?}"
     );
     assert!(stopped_logs.contains("mail delivery stopped"), "[{label}]");
-    while let Some(answer) = sign_ins.join_next().await {
+    while let Some(answer) = answers.recv().await {
+        sign_ins.push(answer);
+    }
+    assert_eq!(sign_ins.len(), PROBES, "[{label}]");
+    for (_, answer) in &sign_ins {
         let body = answer
-            .unwrap()
+            .as_ref()
             .unwrap_or_else(|e| panic!("[{label}] a request in flight at SIGTERM failed: {e}"));
         assert_eq!(
             body["data"]["signIn"]["errors"][0]["code"], "INVALID_CREDENTIALS",
             "[{label}] {body}"
         );
     }
+    let finished_after_sigterm = sign_ins.iter().filter(|(at, _)| *at > sigterm).count();
+    assert!(
+        finished_after_sigterm > 0,
+        "[{label}] no request was in flight at the SIGTERM"
+    );
 
     let mail = smtp.wait_for_messages(MAILS, Duration::from_secs(180)).await;
     let delivery_took = queued_at.elapsed();
@@ -375,7 +390,8 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
         "[{label}] {MAILS} mails: {REQUESTS} requests, per instance {per_instance:?}, answered in \
          {requests_took:?}; {} more queued directly by {queued_directly_at:?}; all delivered {delivery_took:?} after the \
          first request; sent per \
-         instance {sent:?}; SIGTERM at {sent_at_sigterm} sent and {backlog} unsent, exit after {stopping_took:?} ({released}); \
+         instance {sent:?}; SIGTERM at {sent_at_sigterm} sent and {backlog} unsent, with {finished_after_sigterm} of {PROBES} \
+         sign-ins in flight, exit after {stopping_took:?} ({released}); \
          outbox {statuses:?}; total {:?}",
         MAILS - REQUESTS,
         began.elapsed()
