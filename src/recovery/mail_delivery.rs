@@ -5,16 +5,16 @@
 //!
 //! Why a claimed message is never sent twice: a message is started only while its lease has room
 //! for the longest a start can take to be settled — the grant check (bounded by `check_timeout`),
-//! the SMTP conversation (bounded by `send_timeout`, cut off at that deadline) and the database
-//! calls of the loop that may run before its settle (a claim, a release and the settle itself,
+//! the SMTP conversation (bounded by `send_timeout`, cut off at that deadline) and the settler's
+//! calls that may come before its outcome is written (the settle in progress, its own, one retry,
 //! each bounded by the database deadline). `DeliverySettings::check` refuses a lease shorter than
 //! that, and a claimed message that waited too long to start is released instead of sent. So no
 //! other instance can claim a message while it is being sent or before its outcome is written.
-use std::{collections::VecDeque, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use tokio::{
-    sync::{Notify, watch},
+    sync::{Mutex, Notify, mpsc, watch},
     task::JoinSet,
     time::Instant,
 };
@@ -48,8 +48,8 @@ pub struct DeliverySettings {
 
 impl DeliverySettings {
     /// The longest a started message can take until its outcome is written: its check, its send,
-    /// and the claim, release and settle calls the loop may make before settling it; plus a
-    /// second, since MariaDB keeps a lease's end in whole seconds (truncated).
+    /// and three settle calls (the one in progress, its own, a retry); plus a second, since
+    /// MariaDB keeps a lease's end in whole seconds (truncated).
     pub fn longest_start_to_settle(&self) -> Duration {
         self.check_timeout + self.send_timeout + 3 * self.store_timeout + Duration::from_secs(1)
     }
@@ -96,6 +96,8 @@ pub fn backoff(attempts: u32) -> Duration {
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// …and this often while it deletes whole steps (a backlog of finished mail).
 const PRUNE_AGAIN: Duration = Duration::from_millis(200);
+/// A settle that failed is tried again after this.
+const SETTLE_RETRY: Duration = Duration::from_millis(200);
 /// Rows deleted per pruning call.
 const PRUNE_STEP: u64 = 1000;
 
@@ -130,43 +132,36 @@ impl MailDelivery {
 
     /// Delivers until `shutdown` turns true. Then the messages being sent are finished and
     /// settled, and the claimed ones not started yet are released for the other instances.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    ///
+    /// Three kinds of task, so that no sender waits on the database: one claimer keeps a queue of
+    /// claimed mail topped up, `concurrency` senders take from it, one settler writes what they
+    /// did, a round at a time.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let pruner = tokio::spawn(self.clone().prune_until(shutdown.clone()));
         let this = Arc::new(self);
         let concurrency = this.settings.concurrency.max(1);
-        let mut waiting: VecDeque<Waiting> = VecDeque::new();
-        let mut sending: JoinSet<Delivered> = JoinSet::new();
-        let mut done: Vec<Delivered> = Vec::new();
-        // When the last claim found less than it asked for: nothing more is due until a wake,
-        // a poll interval, or a finished message (which may have been retried into the past).
-        let mut drained_at: Option<Instant> = None;
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let may_claim = drained_at.is_none_or(|at| at.elapsed() >= this.settings.poll_every);
-            if waiting.len() < concurrency && may_claim {
-                this.claim(&mut waiting, &mut drained_at).await;
-            }
-            this.start(&mut waiting, &mut sending, concurrency).await;
-            if !done.is_empty() {
-                this.settle(&mut done).await;
-            }
-            let poll_at = drained_at.map(|at| at + this.settings.poll_every);
-            tokio::select! {
-                Some(joined) = sending.join_next(), if !sending.is_empty() => {
-                    collect(joined, &mut done);
-                    while let Some(joined) = sending.try_join_next() {
-                        collect(joined, &mut done);
-                    }
-                }
-                _ = this.wake.notified() => drained_at = None,
-                _ = sleep_until(poll_at) => drained_at = None,
-                _ = shutdown.changed() => {}
+        let (queue, claimed) = mpsc::channel::<Waiting>(this.settings.batch());
+        let claimed = Arc::new(Mutex::new(claimed));
+        let taken = Arc::new(Notify::new());
+        let (done, finished) = mpsc::unbounded_channel::<Delivered>();
+        let settler = tokio::spawn(this.clone().settle_all(finished));
+        let mut senders = JoinSet::new();
+        for _ in 0..concurrency {
+            let (this, claimed, taken, done) = (this.clone(), claimed.clone(), taken.clone(), done.clone());
+            senders.spawn(this.send_from(claimed, taken, done, shutdown.clone()));
+        }
+        drop(done);
+        this.claim_into(&queue, &taken, shutdown).await;
+        // Stopping: the senders finish the messages in hand and take no more; what is left in the
+        // queue goes back at once.
+        while senders.join_next().await.is_some() {}
+        let mut unstarted = Vec::new();
+        {
+            let mut claimed = claimed.lock().await;
+            while let Ok(waiting) = claimed.try_recv() {
+                unstarted.push(waiting.mail.claim());
             }
         }
-        // Stopping: what waits goes back at once, what is being sent is finished and settled.
-        let unstarted: Vec<_> = waiting.drain(..).map(|w| w.mail.claim()).collect();
         if !unstarted.is_empty() {
             match this.outbox.release(&unstarted).await {
                 Ok(()) => tracing::info!(released = unstarted.len(), "claimed mail released"),
@@ -175,60 +170,141 @@ impl MailDelivery {
                 }
             }
         }
-        while let Some(joined) = sending.join_next().await {
-            collect(joined, &mut done);
-        }
-        if !done.is_empty() {
-            this.settle(&mut done).await;
-        }
+        let _ = settler.await;
         let _ = pruner.await;
         tracing::info!("mail delivery stopped");
     }
 
-    /// Claims a batch, unless enough is waiting already.
-    async fn claim(&self, waiting: &mut VecDeque<Waiting>, drained_at: &mut Option<Instant>) {
-        let ask = self.settings.batch().saturating_sub(waiting.len());
-        // The lease starts no earlier than this: measured before the call.
-        let claimed_at = Instant::now();
-        match self.outbox.claim_due(ask as u64, self.settings.lease).await {
-            Ok(claimed) => {
-                *drained_at = (claimed.len() < ask).then(Instant::now);
-                waiting.extend(claimed.into_iter().map(|mail| Waiting { claimed_at, mail }));
+    /// Keeps the queue topped up until `shutdown`: claims a batch when less than `concurrency`
+    /// messages wait; when the last claim found less than it asked for, waits for a wake or the
+    /// poll interval.
+    async fn claim_into(
+        &self,
+        queue: &mpsc::Sender<Waiting>,
+        taken: &Notify,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let concurrency = self.settings.concurrency.max(1);
+        loop {
+            if *shutdown.borrow() {
+                return;
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "claiming mail failed; retrying");
-                *drained_at = Some(Instant::now());
+            let queued = queue.max_capacity() - queue.capacity();
+            let mut drained = false;
+            if queued < concurrency {
+                let ask = self.settings.batch() - queued;
+                // The lease starts no earlier than this: measured before the call.
+                let claimed_at = Instant::now();
+                match self.outbox.claim_due(ask as u64, self.settings.lease).await {
+                    Ok(claimed) => {
+                        drained = claimed.len() < ask;
+                        for mail in claimed {
+                            // Room was left for every one of them: only this task fills the queue.
+                            if queue.send(Waiting { claimed_at, mail }).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming mail failed; retrying");
+                        drained = true;
+                    }
+                }
+            }
+            if drained {
+                tokio::select! {
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(self.settings.poll_every) => {}
+                    _ = shutdown.changed() => {}
+                }
+            } else if queue.max_capacity() - queue.capacity() >= concurrency {
+                tokio::select! {
+                    _ = taken.notified() => {}
+                    _ = shutdown.changed() => {}
+                }
             }
         }
     }
 
-    /// Starts waiting messages while a sender is free; one whose lease no longer has room for a
-    /// whole start-to-settle is released instead.
-    async fn start(
-        &self,
-        waiting: &mut VecDeque<Waiting>,
-        sending: &mut JoinSet<Delivered>,
-        concurrency: usize,
+    /// One sender: takes claimed mail until `shutdown` and delivers it; a message whose lease no
+    /// longer has room for a whole start-to-settle is released instead.
+    async fn send_from(
+        self: Arc<Self>,
+        claimed: Arc<Mutex<mpsc::Receiver<Waiting>>>,
+        taken: Arc<Notify>,
+        done: mpsc::UnboundedSender<Delivered>,
+        mut shutdown: watch::Receiver<bool>,
     ) {
-        let mut stale = Vec::new();
-        while sending.len() < concurrency {
-            let Some(next) = waiting.pop_front() else {
-                break;
+        loop {
+            let next = {
+                let mut claimed = claimed.lock().await;
+                tokio::select! {
+                    biased;
+                    _ = shutdown.wait_for(|stop| *stop) => return,
+                    next = claimed.recv() => next,
+                }
             };
+            let Some(next) = next else {
+                return;
+            };
+            taken.notify_one();
             if next.claimed_at.elapsed() + self.settings.longest_start_to_settle() >= self.settings.lease {
-                stale.push(next.mail.claim());
+                tracing::warn!(
+                    outbox_id = next.mail.id,
+                    "claimed mail waited too long to start; released"
+                );
+                if let Err(e) = self.outbox.release(&[next.mail.claim()]).await {
+                    tracing::warn!(error = %e, "claimed mail not released; it is due again after its lease");
+                }
                 continue;
             }
-            let this = self.clone();
-            sending.spawn(async move { this.deliver(next.mail).await });
+            if done.send(self.deliver(next.mail).await).is_err() {
+                return;
+            }
         }
-        if !stale.is_empty() {
-            tracing::warn!(
-                count = stale.len(),
-                "claimed mail waited too long to start; released"
-            );
-            if let Err(e) = self.outbox.release(&stale).await {
-                tracing::warn!(error = %e, "claimed mail not released; it is due again after its lease");
+    }
+
+    /// Writes what the senders did, everything finished since the last write in one call, until
+    /// every sender is gone; a failed write is retried with what finished meanwhile.
+    async fn settle_all(self: Arc<Self>, mut finished: mpsc::UnboundedReceiver<Delivered>) {
+        let mut done: Vec<Delivered> = Vec::new();
+        let mut open = true;
+        let mut failures = 0;
+        loop {
+            if open {
+                let next = if done.is_empty() {
+                    finished.recv().await
+                } else {
+                    // A failed write goes again shortly, with whatever finished meanwhile.
+                    match tokio::time::timeout(SETTLE_RETRY, finished.recv()).await {
+                        Ok(next) => next,
+                        Err(_) => None,
+                    }
+                };
+                match next {
+                    Some(delivered) => done.push(delivered),
+                    None if finished.is_closed() => open = false,
+                    None => {}
+                }
+                while let Ok(delivered) = finished.try_recv() {
+                    done.push(delivered);
+                }
+            } else {
+                tokio::time::sleep(SETTLE_RETRY).await;
+            }
+            if !done.is_empty() {
+                self.settle(&mut done).await;
+                failures = if done.is_empty() { 0 } else { failures + 1 };
+            }
+            if !open && done.is_empty() {
+                return;
+            }
+            if !open && failures > 5 {
+                tracing::error!(
+                    count = done.len(),
+                    "mail outcomes not written; those messages are due again after their lease"
+                );
+                return;
             }
         }
     }
@@ -351,24 +427,6 @@ impl MailDelivery {
             },
             events,
         }
-    }
-}
-
-/// Takes a finished sender's result; a sender that panicked leaves its message to its lease.
-fn collect(joined: Result<Delivered, tokio::task::JoinError>, done: &mut Vec<Delivered>) {
-    match joined {
-        Ok(delivered) => done.push(delivered),
-        Err(e) => {
-            tracing::error!(error = %e, "a mail sender failed; its message is due again after its lease")
-        }
-    }
-}
-
-/// Sleeps until `at`, or forever without one.
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 
