@@ -276,10 +276,9 @@ impl MailDelivery {
                     finished.recv().await
                 } else {
                     // A failed write goes again shortly, with whatever finished meanwhile.
-                    match tokio::time::timeout(SETTLE_RETRY, finished.recv()).await {
-                        Ok(next) => next,
-                        Err(_) => None,
-                    }
+                    tokio::time::timeout(SETTLE_RETRY, finished.recv())
+                        .await
+                        .unwrap_or_default()
                 };
                 match next {
                     Some(delivered) => done.push(delivered),
