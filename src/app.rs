@@ -28,7 +28,7 @@ use crate::{
     },
     recovery::{
         Ports, Recovery,
-        mail_delivery::MailDelivery,
+        mail_delivery::{DeliverySettings, MailDelivery},
         members::DemoMember,
         password_check::ThrottleSettings,
         password_reset::{ResetSettings, ResolverSettings},
@@ -148,6 +148,29 @@ fn read_ca(path: Option<&std::path::Path>, setting: &str) -> anyhow::Result<Opti
         .transpose()
 }
 
+/// How the mail worker runs, checked: a lease too short to send and settle a message in, or sent
+/// mail pruned before a reset request could be resolved again, would mail twice.
+fn delivery_settings(settings: &Settings) -> anyhow::Result<DeliverySettings> {
+    let delivery = DeliverySettings {
+        concurrency: settings.mail_concurrency,
+        lease: settings.mail_lease,
+        poll_every: settings.mail_poll_interval,
+        max_attempts: settings.mail_max_attempts,
+        check_timeout: settings.redis_timeout,
+        send_timeout: settings.smtp_timeout,
+        store_timeout: settings.db_timeout,
+        sent_retention: settings.mail_sent_retention,
+        failed_retention: settings.mail_failed_retention,
+    };
+    delivery.check().map_err(anyhow::Error::msg)?;
+    // A request resolved again after its resolver's lease finds its mail by key, as long as the
+    // row is still there.
+    if settings.mail_sent_retention <= settings.reset_resolver_lease {
+        anyhow::bail!("MAIL_SENT_RETENTION_SECS must exceed RESET_RESOLVER_LEASE_SECS");
+    }
+    Ok(delivery)
+}
+
 /// SMTP when SMTP_URL is set, else the development outbox folder.
 pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
     let from = parse_from(&settings.mail_from).map_err(anyhow::Error::msg)?;
@@ -155,8 +178,14 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
         Some(url) => {
             let ca = read_ca(settings.smtp_ca_file.as_deref(), "SMTP_CA_FILE")?;
             Arc::new(
-                SmtpMailer::new(url.expose_secret(), from, settings.smtp_timeout, ca.as_deref())
-                    .map_err(anyhow::Error::msg)?,
+                SmtpMailer::new(
+                    url.expose_secret(),
+                    from,
+                    settings.smtp_timeout,
+                    ca.as_deref(),
+                    settings.mail_concurrency,
+                )
+                .map_err(anyhow::Error::msg)?,
             )
         }
         None => Arc::new(FolderMailer::new(settings.outbox_dir.clone(), from).map_err(anyhow::Error::msg)?),
@@ -182,14 +211,13 @@ impl Application {
             tracing::warn!("{warning}");
         }
         let recovery = connect_services(&settings, TokenBackend::Configured).await?;
+        let delivery_settings = delivery_settings(&settings)?;
         let delivery = MailDelivery::new(
             recovery.ports.outbox.clone(),
             mailer(&settings)?,
             recovery.ports.tokens.clone(),
-            recovery.ports.audit.clone(),
             recovery.mail_wake.clone(),
-            settings.mail_poll_interval,
-            settings.mail_max_attempts,
+            delivery_settings,
         );
         let demo_members = if settings.demo {
             recovery
@@ -265,10 +293,19 @@ impl Application {
         &self.demo_members
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight, lets the resolver
-    /// finish its batch and the mail worker the message it is sending.
+    /// Serves until `shutdown` completes, then finishes the requests in flight, while the resolver
+    /// finishes its batch and the mail worker the messages it is sending (the rest stays queued for
+    /// the other instances).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let (stop_worker, worker_stop) = watch::channel(false);
+        // The background workers stop as the shutdown begins, alongside the HTTP drain.
+        let stopping = {
+            let stop_worker = stop_worker.clone();
+            async move {
+                shutdown.await;
+                let _ = stop_worker.send(true);
+            }
+        };
         let resolver: Option<JoinHandle<()>> = self.settings.reset_resolver.then(|| {
             let settings = ResolverSettings {
                 lease: self.settings.reset_resolver_lease,
@@ -297,7 +334,7 @@ impl Application {
             tokio::spawn(connections::serve(listener, app, limits, stopped))
         });
         let app = router(self.state, &self.settings);
-        let served = connections::serve(self.listener, app, limits, shutdown).await;
+        let served = connections::serve(self.listener, app, limits, stopping).await;
         let _ = stop_worker.send(true);
         if let Some(resolver) = resolver {
             let _ = resolver.await;

@@ -66,6 +66,14 @@ pub struct Settings {
     pub code_failure_window: Duration,
     pub mail_max_attempts: u32,
     pub mail_poll_interval: Duration,
+    /// Messages each instance sends at once (and SMTP connections it keeps for reuse).
+    pub mail_concurrency: usize,
+    /// How long a claimed message is reserved for the instance that claimed it.
+    pub mail_lease: Duration,
+    /// Sent and dropped mail is deleted this long after it finished.
+    pub mail_sent_retention: Duration,
+    /// Given-up mail is kept this long for operators.
+    pub mail_failed_retention: Duration,
     pub session_ttl: Duration,
     pub elevation: Duration,
     pub reset_elevation_window: Duration,
@@ -311,6 +319,18 @@ impl Settings {
             code_failure_window: secs("CODE_FAILURE_WINDOW_SECS", "3600")?,
             mail_max_attempts: typed("MAIL_MAX_ATTEMPTS", parse("MAIL_MAX_ATTEMPTS", "10")?)?,
             mail_poll_interval: millis("MAIL_POLL_MS", "1000")?,
+            mail_concurrency: match typed("MAIL_CONCURRENCY", parse("MAIL_CONCURRENCY", "8")?)? {
+                0 => {
+                    return Err(SettingsError {
+                        name: "MAIL_CONCURRENCY",
+                        problem: "must be above 0".into(),
+                    });
+                }
+                n => n,
+            },
+            mail_lease: secs("MAIL_LEASE_SECS", "120")?,
+            mail_sent_retention: secs("MAIL_SENT_RETENTION_SECS", "86400")?,
+            mail_failed_retention: secs("MAIL_FAILED_RETENTION_SECS", "2592000")?,
             session_ttl: secs("SESSION_TTL_SECS", "28800")?,
             elevation: secs("ELEVATION_SECS", "600")?,
             reset_elevation_window: secs("RESET_ELEVATION_WINDOW_SECS", "3600")?,

@@ -1,13 +1,16 @@
-//! The two `Mailer`s: SMTP through lettre (SMTP_URL: `smtp://` plain for loopback,
-//! `smtp://…?tls=required` STARTTLS, `smtps://` TLS, optional `user:pass@`), and the development
-//! outbox folder (one `.eml` per message, the text logged so a developer sees code and link).
+//! The two `Mailer`s: SMTP through lettre, its connections pooled and reused (SMTP_URL: `smtp://`
+//! plain for loopback, `smtp://…?tls=required` STARTTLS, `smtps://` TLS, optional `user:pass@`),
+//! and the development outbox folder (one `.eml` per message, the text logged so a developer sees code and link).
 use std::{path::PathBuf, time::Duration};
 
 use async_trait::async_trait;
 use lettre::{
     AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
     message::{Mailbox, MultiPart},
-    transport::smtp::client::{Certificate, CertificateStore, Tls, TlsParameters},
+    transport::smtp::{
+        PoolConfig,
+        client::{Certificate, CertificateStore, Tls, TlsParameters},
+    },
 };
 
 use crate::recovery::ports::{MailError, Mailer, OutgoingMail};
@@ -41,17 +44,21 @@ pub struct SmtpMailer {
 impl SmtpMailer {
     /// `ca_pem` (PEM CA certificates), when given, is trusted for STARTTLS and `smtps://` instead
     /// of the system roots: a server whose certificate that CA did not sign is refused.
+    /// `connections` is how many messages go at once: that many connections are kept open and
+    /// reused (one connection carries one message at a time).
     pub fn new(
         url: &str,
         from: Mailbox,
         timeout: Duration,
         ca_pem: Option<&[u8]>,
+        connections: usize,
     ) -> Result<SmtpMailer, String> {
         // The URL may carry credentials: never echo it.
         let invalid = || "SMTP_URL is not a valid smtp:// or smtps:// URL".to_owned();
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|_| invalid())?
-            .timeout(Some(timeout));
+            .timeout(Some(timeout))
+            .pool_config(PoolConfig::new().max_size(u32::try_from(connections.max(1)).unwrap_or(u32::MAX)));
         if let Some(pem) = ca_pem {
             let parsed = url::Url::parse(url).map_err(|_| invalid())?;
             let host = parsed.host_str().ok_or_else(invalid)?.to_owned();

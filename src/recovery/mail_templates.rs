@@ -299,7 +299,10 @@ mod tests {
                     assert!(mail.text.contains(n), "{lang:?} {event:?} lacks {n}");
                 }
                 assert!(mail.html.contains("kim&lt;01&gt;"), "{lang:?}");
-                assert!(!mail.text.contains("  "), "{lang:?} {event:?}: a run of spaces in the text");
+                assert!(
+                    !mail.text.contains("  "),
+                    "{lang:?} {event:?}: a run of spaces in the text"
+                );
             }
         }
         let generated = RecoveryCodeNotice {

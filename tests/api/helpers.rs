@@ -115,6 +115,33 @@ pub async fn fresh_database(backend: &Backend) -> String {
     }
 }
 
+/// Runs a SQL query on the database at `url`; every column of every row as text (NULL as "NULL").
+pub async fn sql_rows(url: &str, sql: &str) -> Vec<Vec<String>> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = Database::connect(url).await.expect("connect for inspection");
+    let rows = db
+        .query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned()))
+        .await
+        .expect("inspection query");
+    let text = |row: &sea_orm::QueryResult, i: usize| -> String {
+        if let Ok(v) = row.try_get_by_index::<Option<String>>(i) {
+            return v.unwrap_or_else(|| "NULL".into());
+        }
+        if let Ok(v) = row.try_get_by_index::<Option<i64>>(i) {
+            return v.map_or_else(|| "NULL".into(), |n| n.to_string());
+        }
+        row.try_get_by_index::<Option<i32>>(i)
+            .map(|v| v.map_or_else(|| "NULL".into(), |n| n.to_string()))
+            .unwrap_or_default()
+    };
+    let out = rows
+        .iter()
+        .map(|row| (0..row.column_names().len()).map(|i| text(row, i)).collect())
+        .collect();
+    db.close().await.ok();
+    out
+}
+
 /// A fresh folder under the system temp dir.
 pub fn scratch_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(unique_name());

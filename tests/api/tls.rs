@@ -209,7 +209,7 @@ fn test_mail() -> OutgoingMail {
 
 async fn send(url: &str, ca: Option<&[u8]>) -> Result<(), MailError> {
     let from = parse_from("Account Recovery <no-reply@localhost>").unwrap();
-    let mailer = SmtpMailer::new(url, from, Duration::from_secs(5), ca).unwrap();
+    let mailer = SmtpMailer::new(url, from, Duration::from_secs(5), ca, 1).unwrap();
     mailer.send(&test_mail()).await
 }
 

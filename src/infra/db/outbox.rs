@@ -1,12 +1,15 @@
-//! `MailOutbox` on SeaORM: sealed messages claimed with a lease so several instances can share
-//! the table, retried with backoff, erased once sent or dropped.
-use std::time::Duration;
+//! `MailOutbox` on SeaORM: sealed messages claimed in batches with a lease so several instances
+//! can share the table (`FOR UPDATE SKIP LOCKED` on PostgreSQL and MariaDB), retried with
+//! backoff, erased once sent or dropped, and pruned after a retention.
+use std::{collections::BTreeMap, time::Duration};
 
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait, sea_query::Expr,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, TransactionTrait, UpdateMany,
+    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
 use super::{audit::insert_audit_many, entities::mail_outbox, map_db_err, time::to_naive};
@@ -14,7 +17,8 @@ use crate::{
     domain::{grant::GrantOwner, member::MemberId, site::SiteId},
     infra::sealer::Sealer,
     recovery::ports::{
-        AuditEvent, ClaimedMail, KeyedMail, MailKind, MailMeta, MailOutbox, OutgoingMail, StoreError,
+        AuditEvent, ClaimedMail, KeyedMail, MailClaim, MailKind, MailMeta, MailOutbox, MailOutcome,
+        OutgoingMail, SettledMail, StoreError,
     },
 };
 
@@ -82,32 +86,142 @@ pub struct SeaOutbox {
     sealer: Sealer,
 }
 
+/// The rows the delivery worker claims: due mail of one status, oldest due first. Written as one
+/// range of `ix_mail_outbox_due` (status, next_attempt_at) per status, so a claim reads the due
+/// rows only, never the sent and dropped ones that share the table until they are pruned.
+fn due(status: &'static str, now: NaiveDateTime) -> Select<mail_outbox::Entity> {
+    mail_outbox::Entity::find()
+        .filter(mail_outbox::Column::Status.eq(status))
+        .filter(mail_outbox::Column::NextAttemptAt.lte(now))
+        .order_by_asc(mail_outbox::Column::NextAttemptAt)
+}
+
+/// What a claim writes: in flight until `until`, one more attempt.
+fn claim_update(until: NaiveDateTime) -> UpdateMany<mail_outbox::Entity> {
+    mail_outbox::Entity::update_many()
+        .col_expr(mail_outbox::Column::Status, Expr::value(SENDING))
+        .col_expr(
+            mail_outbox::Column::Attempts,
+            Expr::col(mail_outbox::Column::Attempts).add(1),
+        )
+        .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(until))
+}
+
+/// Rows still in the claim `attempts` left them in (a claimer whose lease ran out matches none).
+fn in_claim(ids: Vec<i64>, attempts: u32) -> Condition {
+    Condition::all()
+        .add(mail_outbox::Column::Id.is_in(ids))
+        .add(mail_outbox::Column::Attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)))
+        .add(mail_outbox::Column::Status.eq(SENDING))
+}
+
+/// Claims grouped by attempt count, so each group is one statement.
+fn by_attempts(claims: impl IntoIterator<Item = MailClaim>) -> BTreeMap<u32, Vec<i64>> {
+    let mut groups: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    for claim in claims {
+        groups.entry(claim.attempts).or_default().push(claim.id);
+    }
+    groups
+}
+
 impl SeaOutbox {
     pub fn new(db: DatabaseConnection, sealer: Sealer) -> Self {
         SeaOutbox { db, sealer }
     }
 
-    async fn finish(&self, id: i64, status: &str, error: Option<&str>) -> Result<(), StoreError> {
-        let now = to_naive(Utc::now());
-        mail_outbox::Entity::update_many()
-            .col_expr(mail_outbox::Column::Status, Expr::value(status))
-            .col_expr(mail_outbox::Column::Sealed, Expr::value(Option::<String>::None))
-            .col_expr(mail_outbox::Column::LastError, Expr::value(error.map(truncate)))
-            .col_expr(
-                mail_outbox::Column::SentAt,
-                Expr::value((status == SENT).then_some(now)),
-            )
-            .filter(mail_outbox::Column::Id.eq(id))
-            .exec(&self.db)
+    /// Claims up to `limit` due rows of one status.
+    async fn claim_rows(
+        &self,
+        status: &'static str,
+        now: NaiveDateTime,
+        until: NaiveDateTime,
+        limit: u64,
+    ) -> Result<Vec<mail_outbox::Model>, StoreError> {
+        let backend = self.db.get_database_backend();
+        if backend == DbBackend::MySql {
+            // MariaDB has no UPDATE … RETURNING: lock the rows (skipping those another instance
+            // holds), mark them, commit.
+            let txn = self.db.begin().await.map_err(map_db_err)?;
+            let mut rows = due(status, now)
+                .limit(limit)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(&txn)
+                .await
+                .map_err(map_db_err)?;
+            if !rows.is_empty() {
+                claim_update(until)
+                    .filter(mail_outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
+                    .exec(&txn)
+                    .await
+                    .map_err(map_db_err)?;
+            }
+            txn.commit().await.map_err(map_db_err)?;
+            for row in &mut rows {
+                row.attempts += 1;
+                row.status = SENDING.to_owned();
+                row.next_attempt_at = until;
+            }
+            return Ok(rows);
+        }
+        // PostgreSQL and SQLite: one statement. PostgreSQL skips rows another instance has locked;
+        // SQLite runs one writer at a time anyway.
+        let mut ids = due(status, now)
+            .select_only()
+            .column(mail_outbox::Column::Id)
+            .limit(limit)
+            .into_query();
+        if backend == DbBackend::Postgres {
+            ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let mut update = claim_update(until)
+            .filter(mail_outbox::Column::Id.in_subquery(ids))
+            .into_query();
+        update.returning_all();
+        mail_outbox::Model::find_by_statement(backend.build(&update))
+            .all(&self.db)
             .await
-            .map_err(map_db_err)?;
-        Ok(())
+            .map_err(map_db_err)
+    }
+
+    /// Opens a claimed row; a body that cannot be opened is given up at once.
+    async fn open(&self, row: mail_outbox::Model) -> Result<Option<ClaimedMail>, StoreError> {
+        let claim = MailClaim {
+            id: row.id,
+            attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+        };
+        let Some(mail) = row.sealed.as_deref().and_then(|s| self.sealer.open(s).ok()) else {
+            tracing::error!(outbox_id = row.id, "queued mail cannot be opened; giving it up");
+            let failed = SettledMail {
+                claim,
+                outcome: MailOutcome::Failed {
+                    error: "sealed body cannot be opened".into(),
+                },
+            };
+            self.settle(&[failed], &[]).await?;
+            return Ok(None);
+        };
+        let kind = MailKind::from_code(&row.kind).unwrap_or(MailKind::ResetRequested);
+        Ok(Some(ClaimedMail {
+            id: claim.id,
+            attempts: claim.attempts,
+            meta: MailMeta {
+                site: SiteId::parse(&row.site_id)
+                    .map_err(|_| StoreError::Internal(format!("outbox row {} has a bad site", row.id)))?,
+                member: row.member_id.map(MemberId),
+                kind,
+                grants: parse_grant_ref(row.grant_ref.as_deref()),
+            },
+            mail,
+        }))
     }
 }
 
 fn truncate(s: &str) -> String {
     s.chars().take(480).collect()
 }
+
+/// Rows of a finished status older than a cutoff, a bounded number at a time.
+const PRUNE_STEP: u64 = 1000;
 
 #[async_trait]
 impl MailOutbox for SeaOutbox {
@@ -117,84 +231,167 @@ impl MailOutbox for SeaOutbox {
 
     async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError> {
         let now = Utc::now();
-        let due = mail_outbox::Entity::find()
-            .filter(mail_outbox::Column::Status.is_in([PENDING, SENDING]))
-            .filter(mail_outbox::Column::NextAttemptAt.lte(to_naive(now)))
-            .order_by_asc(mail_outbox::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        let mut claimed = Vec::new();
-        for row in due {
-            // Optimistic claim: whoever bumps `attempts` from the value read owns the message.
-            let won = mail_outbox::Entity::update_many()
-                .col_expr(mail_outbox::Column::Status, Expr::value(SENDING))
-                .col_expr(mail_outbox::Column::Attempts, Expr::value(row.attempts + 1))
-                .col_expr(
-                    mail_outbox::Column::NextAttemptAt,
-                    Expr::value(to_naive(now + lease)),
-                )
-                .filter(mail_outbox::Column::Id.eq(row.id))
-                .filter(mail_outbox::Column::Attempts.eq(row.attempts))
-                .filter(mail_outbox::Column::Status.eq(row.status.as_str()))
-                .exec(&self.db)
-                .await
-                .map_err(map_db_err)?
-                .rows_affected
-                == 1;
-            if !won {
-                continue;
+        let until = to_naive(now + lease);
+        let mut rows = Vec::new();
+        // Mail whose claimer's lease ran out first (rarely any), then pending mail.
+        for status in [SENDING, PENDING] {
+            let want = limit.saturating_sub(rows.len() as u64);
+            if want == 0 {
+                break;
             }
-            let Some(mail) = row.sealed.as_deref().and_then(|s| self.sealer.open(s).ok()) else {
-                tracing::error!(outbox_id = row.id, "queued mail cannot be opened; dropping it");
-                self.finish(row.id, FAILED, Some("sealed body cannot be opened"))
-                    .await?;
-                continue;
-            };
-            let kind = MailKind::from_code(&row.kind).unwrap_or(MailKind::ResetRequested);
-            claimed.push(ClaimedMail {
-                id: row.id,
-                attempts: u32::try_from(row.attempts + 1).unwrap_or(u32::MAX),
-                meta: MailMeta {
-                    site: SiteId::parse(&row.site_id)
-                        .map_err(|_| StoreError::Internal(format!("outbox row {} has a bad site", row.id)))?,
-                    member: row.member_id.map(MemberId),
-                    kind,
-                    grants: parse_grant_ref(row.grant_ref.as_deref()),
-                },
-                mail,
-            });
+            rows.extend(self.claim_rows(status, to_naive(now), until, want).await?);
         }
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in rows {
+            if let Some(mail) = self.open(row).await? {
+                claimed.push(mail);
+            }
+        }
+        claimed.sort_by_key(|m| m.id);
         Ok(claimed)
     }
 
-    async fn mark_sent(&self, id: i64) -> Result<(), StoreError> {
-        self.finish(id, SENT, None).await
-    }
-
-    async fn mark_failed(&self, id: i64, error: &str, retry_in: Option<Duration>) -> Result<(), StoreError> {
-        match retry_in {
-            None => self.finish(id, FAILED, Some(error)).await,
-            Some(delay) => {
-                mail_outbox::Entity::update_many()
-                    .col_expr(mail_outbox::Column::Status, Expr::value(PENDING))
-                    .col_expr(mail_outbox::Column::LastError, Expr::value(truncate(error)))
-                    .col_expr(
-                        mail_outbox::Column::NextAttemptAt,
-                        Expr::value(to_naive(Utc::now() + delay)),
-                    )
-                    .filter(mail_outbox::Column::Id.eq(id))
-                    .exec(&self.db)
-                    .await
-                    .map_err(map_db_err)?;
-                Ok(())
+    async fn settle(&self, settled: &[SettledMail], events: &[AuditEvent]) -> Result<(), StoreError> {
+        if settled.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let now = to_naive(Utc::now());
+        // A finished row keeps its finishing time in next_attempt_at: pruning reads that range.
+        let finished = |status: &'static str| {
+            mail_outbox::Entity::update_many()
+                .col_expr(mail_outbox::Column::Status, Expr::value(status))
+                .col_expr(mail_outbox::Column::Sealed, Expr::value(Option::<String>::None))
+                .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(now))
+        };
+        let mut sent = Vec::new();
+        let mut dropped = Vec::new();
+        let txn = self.db.begin().await.map_err(map_db_err)?;
+        let mut applied = 0;
+        for item in settled {
+            match &item.outcome {
+                MailOutcome::Sent => sent.push(item.claim),
+                MailOutcome::Dropped => dropped.push(item.claim),
+                MailOutcome::Retry { error, after } => {
+                    applied += mail_outbox::Entity::update_many()
+                        .col_expr(mail_outbox::Column::Status, Expr::value(PENDING))
+                        .col_expr(mail_outbox::Column::LastError, Expr::value(truncate(error)))
+                        .col_expr(
+                            mail_outbox::Column::NextAttemptAt,
+                            Expr::value(to_naive(Utc::now() + *after)),
+                        )
+                        .filter(in_claim(vec![item.claim.id], item.claim.attempts))
+                        .exec(&txn)
+                        .await
+                        .map_err(map_db_err)?
+                        .rows_affected;
+                }
+                MailOutcome::Failed { error } => {
+                    applied += finished(FAILED)
+                        .col_expr(mail_outbox::Column::LastError, Expr::value(truncate(error)))
+                        .filter(in_claim(vec![item.claim.id], item.claim.attempts))
+                        .exec(&txn)
+                        .await
+                        .map_err(map_db_err)?
+                        .rows_affected;
+                }
             }
         }
+        for (status, claims) in [(SENT, sent), (DROPPED, dropped)] {
+            for (attempts, ids) in by_attempts(claims) {
+                applied += finished(status)
+                    .col_expr(
+                        mail_outbox::Column::LastError,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        mail_outbox::Column::SentAt,
+                        Expr::value((status == SENT).then_some(now)),
+                    )
+                    .filter(in_claim(ids, attempts))
+                    .exec(&txn)
+                    .await
+                    .map_err(map_db_err)?
+                    .rows_affected;
+            }
+        }
+        // Settling again what a timed-out call did commit changes no row: then the events are in too.
+        let repeated = !settled.is_empty() && applied == 0;
+        if !events.is_empty() && !repeated {
+            insert_audit_many(&txn, events).await?;
+        }
+        txn.commit().await.map_err(map_db_err)?;
+        if applied < settled.len() as u64 {
+            // Only possible when a lease ran out before its message was settled.
+            tracing::warn!(
+                stale = settled.len() as u64 - applied,
+                "outbox rows were no longer in the claim that settled them"
+            );
+        }
+        Ok(())
     }
 
-    async fn mark_dropped(&self, id: i64) -> Result<(), StoreError> {
-        self.finish(id, DROPPED, None).await
+    async fn release(&self, claims: &[MailClaim]) -> Result<(), StoreError> {
+        let now = to_naive(Utc::now());
+        for (attempts, ids) in by_attempts(claims.iter().copied()) {
+            mail_outbox::Entity::update_many()
+                .col_expr(mail_outbox::Column::Status, Expr::value(PENDING))
+                .col_expr(
+                    mail_outbox::Column::Attempts,
+                    Expr::col(mail_outbox::Column::Attempts).sub(1),
+                )
+                .col_expr(mail_outbox::Column::NextAttemptAt, Expr::value(now))
+                .filter(in_claim(ids, attempts))
+                .exec(&self.db)
+                .await
+                .map_err(map_db_err)?;
+        }
+        Ok(())
+    }
+
+    async fn prune(
+        &self,
+        sent_before: DateTime<Utc>,
+        failed_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        for (status, before) in [
+            (SENT, sent_before),
+            (DROPPED, sent_before),
+            (FAILED, failed_before),
+        ] {
+            // Ids first, then a delete by id: MariaDB allows no LIMIT in an IN subquery.
+            loop {
+                let step = Ord::min(PRUNE_STEP, limit.saturating_sub(deleted));
+                if step == 0 {
+                    return Ok(deleted);
+                }
+                let ids: Vec<i64> = mail_outbox::Entity::find()
+                    .select_only()
+                    .column(mail_outbox::Column::Id)
+                    .filter(mail_outbox::Column::Status.eq(status))
+                    .filter(mail_outbox::Column::NextAttemptAt.lt(to_naive(before)))
+                    .limit(step)
+                    .into_tuple()
+                    .all(&self.db)
+                    .await
+                    .map_err(map_db_err)?;
+                if ids.is_empty() {
+                    break;
+                }
+                let found = ids.len() as u64;
+                deleted += mail_outbox::Entity::delete_many()
+                    .filter(mail_outbox::Column::Id.is_in(ids))
+                    .exec(&self.db)
+                    .await
+                    .map_err(map_db_err)?
+                    .rows_affected;
+                if found < step {
+                    break;
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     async fn enqueue_resolved(&self, mails: &[KeyedMail], events: &[AuditEvent]) -> Result<(), StoreError> {

@@ -17,9 +17,9 @@ use crate::{
         site::SiteId,
     },
     recovery::ports::{
-        AuditEvent, AuditLog, ClaimedMail, ClaimedReset, HandedOffReset, KeyedMail, MailMeta, MailOutbox,
-        MemberDirectory, NewRecoveryCodeSet, OutgoingMail, PasswordChange, RecordedEvent, RecoveryCodeStore,
-        RecoveryCodeUse, ResetQueue, Site, StoreError, StoredRecoveryCode,
+        AuditEvent, AuditLog, ClaimedMail, ClaimedReset, HandedOffReset, KeyedMail, MailClaim, MailMeta,
+        MailOutbox, MemberDirectory, NewRecoveryCodeSet, OutgoingMail, PasswordChange, RecordedEvent,
+        RecoveryCodeStore, RecoveryCodeUse, ResetQueue, SettledMail, Site, StoreError, StoredRecoveryCode,
     },
 };
 
@@ -111,14 +111,20 @@ impl<S: MailOutbox> MailOutbox for Timed<S> {
     async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError> {
         self.run(self.inner.claim_due(limit, lease)).await
     }
-    async fn mark_sent(&self, id: i64) -> Result<(), StoreError> {
-        self.run(self.inner.mark_sent(id)).await
+    async fn settle(&self, settled: &[SettledMail], events: &[AuditEvent]) -> Result<(), StoreError> {
+        self.run(self.inner.settle(settled, events)).await
     }
-    async fn mark_failed(&self, id: i64, error: &str, retry_in: Option<Duration>) -> Result<(), StoreError> {
-        self.run(self.inner.mark_failed(id, error, retry_in)).await
+    async fn release(&self, claims: &[MailClaim]) -> Result<(), StoreError> {
+        self.run(self.inner.release(claims)).await
     }
-    async fn mark_dropped(&self, id: i64) -> Result<(), StoreError> {
-        self.run(self.inner.mark_dropped(id)).await
+    async fn prune(
+        &self,
+        sent_before: DateTime<Utc>,
+        failed_before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, StoreError> {
+        self.run(self.inner.prune(sent_before, failed_before, limit))
+            .await
     }
     async fn enqueue_resolved(&self, mails: &[KeyedMail], events: &[AuditEvent]) -> Result<(), StoreError> {
         self.run(self.inner.enqueue_resolved(mails, events)).await

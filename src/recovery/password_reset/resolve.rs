@@ -89,7 +89,10 @@ impl PasswordReset {
             if *shutdown.borrow() {
                 break;
             }
-            if let Err(e) = self.resolve_pending(settings.batch, settings.lease).await {
+            if let Err(e) = self
+                .resolve_until(settings.batch, settings.lease, Some(&shutdown))
+                .await
+            {
                 tracing::warn!(error = %e, "reset resolution round failed; retrying");
             }
             tokio::select! {
@@ -103,8 +106,22 @@ impl PasswordReset {
 
     /// Claims and resolves batches until none is left; returns how many requests were resolved.
     pub async fn resolve_pending(&self, batch: usize, lease: Duration) -> Result<usize, RecoveryError> {
+        self.resolve_until(batch, lease, None).await
+    }
+
+    /// As `resolve_pending`, stopping between batches once `stop` turns true: a backlog left
+    /// unclaimed is resolved by the other instances.
+    async fn resolve_until(
+        &self,
+        batch: usize,
+        lease: Duration,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<usize, RecoveryError> {
         let mut count = 0;
         loop {
+            if stop.is_some_and(|stop| *stop.borrow()) {
+                return Ok(count);
+            }
             let claimed = self.queue.claim(batch, lease).await?;
             if claimed.is_empty() {
                 return Ok(count);

@@ -1,0 +1,262 @@
+//! Mail delivery throughput of one instance: the release binary as a child process on a fresh
+//! PostgreSQL database holding 100,000 old outbox rows (sent and dropped within the sent-mail
+//! retention, as pruning leaves them), with a backlog of reset mails queued (each carrying a live
+//! grant in Redis, so the worker checks it as in production). Prints mails/s against an SMTP server
+//! that answers at once and one that answers each command after 100 ms, next to what lettre alone
+//! sends to the same server with the same number of connections, and the plan of the claim query.
+//!
+//! `cargo bench --bench mail_delivery` (BENCH_POSTGRES_URL, BENCH_REDIS_URL; BENCH_MAILS for the
+//! fast run, BENCH_SLOW_MAILS for the slow ones). Needs `psql` on PATH.
+#[path = "support/service.rs"]
+mod service;
+#[path = "../tests/api/smtp_server.rs"]
+mod smtp_server;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use account_recovery::{
+    domain::{
+        grant::{GrantOwner, GrantPurpose, NewGrant, ResetToken},
+        keyed_hash::KeyedHasher,
+        member::MemberId,
+        site::SiteId,
+    },
+    infra::{
+        db::{self, outbox::SeaOutbox},
+        mailer::{SmtpMailer, parse_from},
+        redis::RedisStore,
+        sealer::Sealer,
+    },
+    recovery::ports::{KeyedMail, MailKind, MailMeta, MailOutbox, Mailer, OutgoingMail, TokenStore},
+};
+use service::{BENCH_SECRET_KEY, BenchDatabase, Service, cli, env_or, psql};
+use smtp_server::SmtpServer;
+
+const OLD_ROWS: u64 = 100_000;
+const FAST_GOAL: f64 = 500.0;
+const SLOW_GOAL: f64 = 100.0;
+
+fn mail(run: &str, i: usize) -> OutgoingMail {
+    OutgoingMail {
+        to: format!("{run}{i:06}@example.com"),
+        subject: "Reset your password".into(),
+        text: format!(
+            "Your code is 123456.\n\nhttp://127.0.0.1:8080/reset-password?token={}\n",
+            "x".repeat(43)
+        ),
+        html: format!(
+            "<p>Your code is <b>123456</b>.</p><p><a href=\"http://127.0.0.1:8080/reset-password?token={0}\">{0}</a></p>",
+            "x".repeat(43)
+        ),
+    }
+}
+
+/// Fills the new database: 100,000 old rows as a day of traffic leaves them (bodies erased,
+/// finished within the last day, 10 % dropped, each with its request key), then `mails` reset mails
+/// due now, each with a live grant.
+async fn seed(database_url: &str, redis_url: &str, prefix: &str, run: &str, mails: usize) {
+    psql(
+        database_url,
+        &format!(
+            "insert into mail_outbox (site_id, member_id, kind, recipient, sealed, grant_ref, status, attempts, \
+             next_attempt_at, last_error, created_at, sent_at, dedup_key) \
+             select 'main', null, 'RESET_REQUESTED', 'old' || g || '@example.com', null, null, \
+             case when g % 10 = 0 then 'DROPPED' else 'SENT' end, 1, \
+             now() - make_interval(secs => g % 86000), null, now() - make_interval(secs => g % 86000 + 1), \
+             case when g % 10 = 0 then null else now() - make_interval(secs => g % 86000) end, 'old-' || g \
+             from generate_series(1, {OLD_ROWS}) g; analyze mail_outbox"
+        ),
+    );
+    let db = db::connect(database_url, 4, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let outbox = SeaOutbox::new(db, Sealer::new(&KeyedHasher::new(BENCH_SECRET_KEY.as_bytes())));
+    let tokens = Arc::new(
+        RedisStore::connect_trusting(redis_url, prefix, Duration::from_secs(5), None)
+            .await
+            .unwrap(),
+    );
+    let site = SiteId::parse("main").unwrap();
+    let mut batch = Vec::new();
+    let mut issuing = tokio::task::JoinSet::new();
+    for i in 0..mails {
+        let owner = GrantOwner {
+            site: site.clone(),
+            member: MemberId(uuid::Uuid::new_v4().to_string()),
+        };
+        let grant = NewGrant::new(
+            GrantPurpose::Email,
+            ResetToken::generate().hash(),
+            None,
+            Duration::from_secs(3600),
+        );
+        batch.push(KeyedMail {
+            key: format!("{run}-{i}"),
+            meta: MailMeta {
+                site: site.clone(),
+                member: Some(owner.member.clone()),
+                kind: MailKind::ResetRequested,
+                grants: vec![(owner.clone(), grant.id.clone())],
+            },
+            mail: mail(run, i),
+        });
+        let tokens = tokens.clone();
+        issuing.spawn(async move { tokens.issue_grant(&owner, &grant, None).await.unwrap() });
+        if issuing.len() >= 64 {
+            issuing.join_next().await.unwrap().unwrap();
+        }
+        if batch.len() == 500 {
+            outbox.enqueue_resolved(&batch, &[]).await.unwrap();
+            batch.clear();
+        }
+    }
+    while issuing.join_next().await.is_some() {}
+    outbox.enqueue_resolved(&batch, &[]).await.unwrap();
+}
+
+/// What lettre alone delivers to `smtp` over `connections` reused connections: the ceiling.
+async fn lettre_alone(smtp: &SmtpServer, connections: usize, mails: usize) -> f64 {
+    let from = parse_from("Bench <bench@localhost>").unwrap();
+    let mailer =
+        Arc::new(SmtpMailer::new(&smtp.url(), from, Duration::from_secs(30), None, connections).unwrap());
+    let before = smtp.messages().len();
+    let started = Instant::now();
+    let mut senders = tokio::task::JoinSet::new();
+    for c in 0..connections {
+        let mailer = mailer.clone();
+        senders.spawn(async move {
+            for i in (c..mails).step_by(connections) {
+                mailer.send(&mail("raw", i)).await.unwrap();
+            }
+        });
+    }
+    while senders.join_next().await.is_some() {}
+    assert_eq!(smtp.messages().len() - before, mails);
+    mails as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Measured {
+    rate: f64,
+    drained: Duration,
+}
+
+/// One instance draining `mails` queued mails on a fresh database with 100,000 old rows.
+async fn run(label: &str, smtp: &SmtpServer, concurrency: usize, mails: usize, explain: bool) -> Measured {
+    let admin = env_or("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
+    let redis = env_or("BENCH_REDIS_URL", "redis://127.0.0.1:6379");
+    let database = BenchDatabase::create(&admin, "mail");
+    let prefix = format!("bench-{}", uuid::Uuid::new_v4().simple());
+    let run_key = format!("r{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let env: Vec<(String, String)> = [
+        ("DATABASE_URL", database.url()),
+        ("SECRET_KEY", BENCH_SECRET_KEY.into()),
+        ("DEMO", "false".into()),
+        ("SMTP_URL", smtp.url()),
+        ("REDIS_URL", redis.clone()),
+        ("REDIS_KEY_PREFIX", prefix.clone()),
+        ("MAIL_CONCURRENCY", concurrency.to_string()),
+        ("RUST_LOG", "warn".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    cli(&env, &["migrate"]);
+    seed(&database.url(), &redis, &prefix, &run_key, mails).await;
+    if explain {
+        let now = "now()";
+        for status in ["SENDING", "PENDING"] {
+            // The statement the worker's claim runs on PostgreSQL (src/infra/db/outbox.rs).
+            let plan = psql(
+                &database.url(),
+                &format!(
+                    "explain update mail_outbox set status = 'SENDING', attempts = attempts + 1, \
+                     next_attempt_at = {now} + interval '120 seconds' where id in (select id from mail_outbox \
+                     where status = '{status}' and next_attempt_at <= {now} order by next_attempt_at limit 16 \
+                     for update skip locked) returning *"
+                ),
+            );
+            println!("claim of {status} rows, {OLD_ROWS} old rows + {mails} due:\n{plan}");
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("ar-bench-mail-{run_key}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let before = smtp.messages().len();
+    let started = Instant::now();
+    let service = Service::start(&env, &dir);
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let mut first: Option<Instant> = None;
+    loop {
+        let got = smtp.messages().len() - before;
+        if got > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if got >= mails {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] only {got} of {mails} delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let drained = started.elapsed();
+    let first = first.unwrap();
+    let rate = (mails - 1) as f64 / first.elapsed().as_secs_f64();
+    drop(service);
+    let statuses = database.scalar(
+        "select string_agg(status || '=' || n, ' ' order by status) from \
+         (select status, count(*) n from mail_outbox group by status) s",
+    );
+    let audit = database.scalar("select count(*) from audit_events where kind = 'RESET_MAILED'");
+    println!(
+        "{label:<34} {mails:>6} mails in {:>6.2?} (start to last): {rate:>7.1} mails/s from the first; outbox {statuses}; RESET_MAILED audit rows {audit}",
+        drained
+    );
+    Measured { rate, drained }
+}
+
+#[tokio::main]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let fast_mails: usize = env_or("BENCH_MAILS", "20000").parse().unwrap();
+    let slow_mails: usize = env_or("BENCH_SLOW_MAILS", "3000").parse().unwrap();
+    let smtp = SmtpServer::start().await;
+
+    println!("== SMTP server answering at once");
+    let raw_fast = lettre_alone(&smtp, 8, 5000).await;
+    println!("lettre alone, 8 reused connections: {raw_fast:>7.1} mails/s");
+    let fast = run("service, MAIL_CONCURRENCY=8", &smtp, 8, fast_mails, true).await;
+
+    println!("== SMTP server answering each command after 100 ms");
+    smtp.set_reply_delay(Duration::from_millis(100));
+    let raw_slow_8 = lettre_alone(&smtp, 8, 160).await;
+    println!("lettre alone, 8 reused connections: {raw_slow_8:>7.1} mails/s");
+    let slow_8 = run("service, MAIL_CONCURRENCY=8", &smtp, 8, slow_mails / 6, false).await;
+    let raw_slow_64 = lettre_alone(&smtp, 64, 1280).await;
+    println!("lettre alone, 64 reused connections: {raw_slow_64:>7.1} mails/s");
+    let slow_64 = run("service, MAIL_CONCURRENCY=64", &smtp, 64, slow_mails, false).await;
+
+    println!("== Summary (one instance, PostgreSQL with {OLD_ROWS} old rows, reset mails with live grants)");
+    let verdict = |rate: f64, goal: f64| if rate >= goal { "met" } else { "MISSED" };
+    println!(
+        "fast server, MAIL_CONCURRENCY=8:    {:>7.1} mails/s = {:.2} × lettre alone; goal ≥ {FAST_GOAL}: {} ({:.1?} to drain)",
+        fast.rate,
+        fast.rate / raw_fast,
+        verdict(fast.rate, FAST_GOAL),
+        fast.drained
+    );
+    println!(
+        "100 ms server, MAIL_CONCURRENCY=8:  {:>7.1} mails/s = {:.2} × lettre alone (each message is 5 replies on a reused connection: ≤ 16/s on 8)",
+        slow_8.rate,
+        slow_8.rate / raw_slow_8
+    );
+    println!(
+        "100 ms server, MAIL_CONCURRENCY=64: {:>7.1} mails/s = {:.2} × lettre alone; goal ≥ {SLOW_GOAL}: {}",
+        slow_64.rate,
+        slow_64.rate / raw_slow_64,
+        verdict(slow_64.rate, SLOW_GOAL)
+    );
+}
