@@ -4,7 +4,9 @@ use std::process::{Command, Output};
 
 use serde_json::json;
 
-use crate::helpers::{TEST_SECRET_KEY, backends, fresh_database, scratch_dir, spawn_app_with, test_settings};
+use crate::helpers::{
+    Backend, TEST_SECRET_KEY, backends, fresh_database, scratch_dir, spawn_app_with, test_settings,
+};
 
 fn run(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_account-recovery"))
@@ -262,4 +264,39 @@ async fn serve_adds_demo_members_once_on_an_empty_database() {
         again.demo_members().is_empty(),
         "demo members are added only to an empty database"
     );
+}
+
+/// A large import leaves the planner statistics of `members` fresh, so the first look-ups after it
+/// use the login-ID index instead of filtering the site's members (PostgreSQL and SQLite keep no
+/// statistics until ANALYZE; InnoDB recomputes its own once a tenth of a table has changed).
+#[tokio::test]
+async fn a_large_import_refreshes_the_planner_statistics() {
+    for backend in backends() {
+        let url = fresh_database(&backend).await;
+        let dir = scratch_dir();
+        let file = dir.join("many.jsonl");
+        let lines: String = (0..150)
+            .map(|i| {
+                json!({"loginId": format!("many{i:03}"), "email": format!("many{i:03}@example.com"),
+                       "passwordHash": "$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC"})
+                .to_string()
+                    + "\n"
+            })
+            .collect();
+        std::fs::write(&file, lines).unwrap();
+        let out = run(&url, &["member", "import", file.to_str().unwrap()]);
+        assert!(out.status.success(), "[{}] {}", backend.name(), text(&out));
+        let rows = match &backend {
+            Backend::Sqlite => "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'members'",
+            Backend::Postgres(_) => "SELECT reltuples::bigint FROM pg_class WHERE relname = 'members'",
+            Backend::MySql(_) => continue,
+        };
+        let counted = crate::helpers::sql_rows(&url, rows).await;
+        let n: i64 = counted[0][0].parse().unwrap_or(0);
+        assert!(
+            n > 0,
+            "[{}] no statistics after the import: {counted:?}",
+            backend.name()
+        );
+    }
 }

@@ -108,6 +108,9 @@ impl MemberAdminStore for SeaMemberStore {
             ids.push(MemberId(id));
         }
         txn.commit().await.map_err(map_db_err)?;
+        if members.len() >= ANALYZE_AFTER {
+            self.refresh_statistics().await;
+        }
         Ok(ids)
     }
 
@@ -126,5 +129,24 @@ impl MemberAdminStore for SeaMemberStore {
 
     async fn count_members(&self) -> Result<u64, StoreError> {
         member::Entity::find().count(&self.db).await.map_err(map_db_err)
+    }
+}
+
+/// An import at least this large refreshes the planner's statistics of `members`.
+const ANALYZE_AFTER: usize = 100;
+
+impl SeaMemberStore {
+    /// Without statistics a freshly filled table looks empty to the planner, which then serves a
+    /// login ID look-up from the identity index, filtering every member of the site (measured:
+    /// 0.63 ms instead of 0.05 ms a query with 2,000 members) until autovacuum gets to it.
+    async fn refresh_statistics(&self) {
+        use sea_orm::{ConnectionTrait, DbBackend};
+        let sql = match self.db.get_database_backend() {
+            DbBackend::MySql => "ANALYZE TABLE members",
+            _ => "ANALYZE members",
+        };
+        if let Err(e) = self.db.execute_unprepared(sql).await {
+            tracing::warn!(error = %e, "statistics of the members table not refreshed");
+        }
     }
 }
