@@ -155,14 +155,7 @@ impl PasswordReset {
         let (owner, grant_id) = match lookup {
             CodeLookup::Found { owner, grant_id } => (owner, grant_id),
             refused => {
-                self.audit
-                    .note_attempt(
-                        ctx,
-                        identifier.audit_key(&self.keys),
-                        AuditKind::FailedAttempt,
-                        AuditOutcome::WrongCode,
-                    )
-                    .await;
+                self.note_wrong_code(ctx, &identifier).await;
                 return Ok(Resolved::Invalid(if refused == CodeLookup::TooMany {
                     CredentialError::TooManyAttempts
                 } else {

@@ -135,7 +135,9 @@ impl PasswordReset {
         Ok(spent)
     }
 
-    async fn note_wrong_code(&self, ctx: &RequestContext, identifier: &IdentifierKey) {
+    /// A wrong code (mailed or saved), recorded under the identifier's keyed hash so the owner
+    /// sees it in their activity, whoever the identifier names.
+    pub(super) async fn note_wrong_code(&self, ctx: &RequestContext, identifier: &IdentifierKey) {
         self.audit
             .note_attempt(
                 ctx,
