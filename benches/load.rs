@@ -6,7 +6,7 @@
 //!
 //! `cargo bench --bench load` (not part of CI). Needs psql and pgbench on PATH, PostgreSQL at
 //! BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and Redis at
-//! BENCH_REDIS_URL (default redis://127.0.0.1:6379). BENCH_SECONDS per run (default 20),
+//! BENCH_REDIS_URL (default redis://127.0.0.1:6379). BENCH_SECONDS per run (default 30),
 //! BENCH_MEMBERS (default 2000).
 #[path = "support/driver.rs"]
 mod driver;
@@ -52,6 +52,16 @@ fn new_password(i: u64) -> String {
         .map(|d| format!("{}9", LETTERS[usize::from(d - b'0')] as char))
         .collect();
     format!("Qz7!{tail}")
+}
+
+/// The backlog one run left, and how long it took to drain.
+struct Drain {
+    name: String,
+    connections: usize,
+    handed_off: u64,
+    queued_mail: u64,
+    took: Duration,
+    still_pending: u64,
 }
 
 struct Row {
@@ -159,6 +169,32 @@ impl Bench {
         self.db.transactions()
     }
 
+    /// Waits (up to 5 minutes) until the hand-off queue and the outbox are empty, and says how
+    /// long that took after a run.
+    async fn drain(&self, name: &str, connections: usize, smtp: &smtp_server::SmtpServer) -> Drain {
+        let (handed_off, queued_mail) = (self.handoff_backlog(), self.mail_backlog());
+        let mails_before = smtp.messages().len();
+        let started = Instant::now();
+        while self.backlog() > 0 && started.elapsed() < Duration::from_secs(300) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let drain = Drain {
+            name: name.to_owned(),
+            connections,
+            handed_off,
+            queued_mail,
+            took: started.elapsed(),
+            still_pending: self.backlog(),
+        };
+        println!(
+            "    backlog at the end: {handed_off} reset requests handed off and unresolved, {queued_mail} mails queued; {} left after {:.1?} ({} mails reached SMTP)",
+            drain.still_pending,
+            drain.took,
+            smtp.messages().len() - mails_before
+        );
+        drain
+    }
+
     fn backlog(&self) -> u64 {
         self.mail_backlog() + self.handoff_backlog()
     }
@@ -196,7 +232,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let admin_url = env_or("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
     let redis_url = env_or("BENCH_REDIS_URL", "redis://127.0.0.1:6379");
-    let seconds = Duration::from_secs(env_or("BENCH_SECONDS", "20").parse().expect("BENCH_SECONDS"));
+    let seconds = Duration::from_secs(env_or("BENCH_SECONDS", "30").parse().expect("BENCH_SECONDS"));
     let members: u64 = env_or("BENCH_MEMBERS", "2000").parse().expect("BENCH_MEMBERS");
     let hash_concurrency: usize = env_or("HASH_CONCURRENCY", "2").parse().expect("HASH_CONCURRENCY");
     let dir = std::env::temp_dir().join(format!("ar-load-{}", uuid::Uuid::new_v4().simple()));
@@ -313,6 +349,7 @@ async fn main() {
     // Known and unknown in the order A B B A, each pair of runs counted as one: the resolver
     // works off the backlog of the runs before, so a fixed order would favour whichever runs first.
     let mut issue_rows = Vec::new();
+    let mut drains: Vec<Drain> = Vec::new();
     for connections in [32, 256] {
         let mut known_runs = Vec::new();
         let mut unknown_runs = Vec::new();
@@ -338,6 +375,9 @@ async fn main() {
                     )
                     .await
             };
+            // Each run leaves its own backlog (hand-offs and mail), drained before the next run
+            // starts: a run then pays for its own background work and nobody else's.
+            drains.push(bench.drain(&row.name, connections, &smtp).await);
             if known_turn {
                 known_runs.push(row);
             } else {
@@ -346,20 +386,6 @@ async fn main() {
         }
         issue_rows.push((connections, Row::merged(known_runs), Row::merged(unknown_runs)));
     }
-    let (handed_off, queued_mail) = (bench.handoff_backlog(), bench.mail_backlog());
-    let backlog = handed_off + queued_mail;
-    let drain_started = Instant::now();
-    while bench.backlog() > 0 && drain_started.elapsed() < Duration::from_secs(300) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let drained_in = drain_started.elapsed();
-    let still_pending = bench.backlog();
-    println!(
-        "backlog after the issue runs: {backlog} pending ({handed_off} reset requests handed off and unresolved, {queued_mail} mails queued); {} after {drained_in:.1?} ({} mails reached SMTP)",
-        still_pending,
-        smtp.messages().len()
-    );
-
     // Reset tokens, issued directly (identity path) before the reset run.
     let client = reqwest::Client::new();
     let url = bench.service.graphql_url();
@@ -385,30 +411,20 @@ async fn main() {
         tokens.extend(answers.into_iter().flatten());
     }
     let tokens = Arc::new(tokens);
-    let idle_probe = driver::run(
+    // The latency probe runs at a fixed rate (4 connections, one request each per 40 ms), so it
+    // measures checkLoginId beside saturated hashing without taking the cores itself.
+    let probe_gap = Duration::from_millis(40);
+    let idle_probe = driver::run_paced(
         bench.service.port,
         4,
         Duration::from_secs(5),
+        probe_gap,
         Arc::new(move |i| Some(body(CHECK_LOGIN_ID, json!({"id": login_id(known(i))})))),
         |v| payload_ok(v, "checkLoginId"),
     )
     .await;
+    // First the resets alone: their rate, hashes, transactions and RSS.
     let hashes_before = bench.service.metric_sum("password_hash_total").await;
-    let probe = tokio::spawn({
-        let port = bench.service.port;
-        let seconds = bench.seconds;
-        async move {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            driver::run(
-                port,
-                4,
-                seconds.saturating_sub(Duration::from_secs(2)),
-                Arc::new(move |i| Some(body(CHECK_LOGIN_ID, json!({"id": login_id(known(i))})))),
-                |v| payload_ok(v, "checkLoginId"),
-            )
-            .await
-        }
-    });
     let reset = {
         let tokens = tokens.clone();
         bench
@@ -424,14 +440,47 @@ async fn main() {
             )
             .await
     };
-    let loaded_probe = probe.await.unwrap();
     let hashes_after = bench.service.metric_sum("password_hash_total").await;
     let hashes_per_reset = match (hashes_before, hashes_after) {
         (Some(b), Some(a)) if reset.run.ok > 0 => (a - b) / reset.run.ok as f64,
         _ => 2.0,
     };
+    // Then the resets again, on the tokens left, with the probe beside them.
+    let spent = reset.run.requests() as usize;
+    let probe = tokio::spawn({
+        let port = bench.service.port;
+        let seconds = bench.seconds;
+        async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            driver::run_paced(
+                port,
+                4,
+                seconds.saturating_sub(Duration::from_secs(2)),
+                probe_gap,
+                Arc::new(move |i| Some(body(CHECK_LOGIN_ID, json!({"id": login_id(known(i))})))),
+                |v| payload_ok(v, "checkLoginId"),
+            )
+            .await
+        }
+    });
+    {
+        let tokens = tokens.clone();
+        bench
+            .measure(
+                "resetPassword (token) beside the checkLoginId probe",
+                32,
+                Arc::new(move |i| {
+                    let token = tokens.get(spent + i as usize)?;
+                    Some(body(RESET, json!({"t": token, "p": new_password(i)})))
+                }),
+                |v| payload_ok(v, "resetPassword"),
+                false,
+            )
+            .await;
+    }
+    let loaded_probe = probe.await.unwrap();
     println!(
-        "checkLoginId at 4 connections: idle p99 {:.2} ms; while resets run p99 {:.2} ms",
+        "checkLoginId probe at 100 req/s: idle p99 {:.2} ms; while resets run p99 {:.2} ms",
         idle_probe.percentile_ms(0.99),
         loaded_probe.percentile_ms(0.99)
     );
@@ -471,9 +520,16 @@ async fn main() {
             );
         }
     }
+    let worst = drains
+        .iter()
+        .max_by_key(|d| (d.still_pending, d.took))
+        .expect("issue runs");
     goal(
-        still_pending == 0 && drained_in <= Duration::from_secs(5),
-        format!("backlog {backlog} drained in {drained_in:.1?}; goal within 5 s"),
+        worst.still_pending == 0 && worst.took <= Duration::from_secs(5),
+        format!(
+            "backlog after each issue run drained within {:.1?} at worst ({}, {} connections: {} requests + {} mails); goal within 5 s",
+            worst.took, worst.name, worst.connections, worst.handed_off, worst.queued_mail
+        ),
     );
     let bound = argon2_ops / hashes_per_reset;
     goal(

@@ -258,7 +258,7 @@ impl Application {
                     max_depth: settings.graphql_max_depth,
                     max_complexity: settings.graphql_max_complexity,
                 }),
-                recovery,
+                recovery: Arc::new(recovery),
                 trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
                 max_aliases: settings.graphql_max_aliases,
                 // An explorer for ad-hoc queries has nothing to do where only listed ones run.
@@ -285,7 +285,7 @@ impl Application {
 
     /// The wired use cases, for test fixtures and tooling.
     pub fn recovery(&self) -> Recovery {
-        self.state.recovery.clone()
+        (*self.state.recovery).clone()
     }
 
     /// The demo members added by this start (empty when the database already had members).
@@ -311,6 +311,7 @@ impl Application {
                 lease: self.settings.reset_resolver_lease,
                 poll_every: self.settings.reset_resolver_poll,
                 batch: self.settings.reset_resolver_batch.max(1),
+                linger: self.settings.reset_resolver_linger,
             };
             tokio::spawn(
                 self.state

@@ -60,6 +60,19 @@ pub async fn run(
     next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
     check: Check,
 ) -> Run {
+    run_paced(port, connections, duration, Duration::ZERO, next, check).await
+}
+
+/// As `run`, but each connection starts a request at most once per `gap`: a probe of fixed
+/// rate (`connections / gap`) that measures latency without adding load of its own.
+pub async fn run_paced(
+    port: u16,
+    connections: usize,
+    duration: Duration,
+    gap: Duration,
+    next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
+    check: Check,
+) -> Run {
     let counter = Arc::new(AtomicU64::new(0));
     let exhausted = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -86,10 +99,15 @@ pub async fn run(
                         continue;
                     };
                     let t = Instant::now();
-                    match send(s, body).await {
+                    let answered = send(s, body).await;
+                    let took = t.elapsed();
+                    if !gap.is_zero() {
+                        tokio::time::sleep_until((t + gap).into()).await;
+                    }
+                    match answered {
                         Ok(answer) => {
                             run.latencies_us
-                                .push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                                .push(took.as_micros().min(u32::MAX as u128) as u32);
                             match serde_json::from_slice::<serde_json::Value>(&answer)
                                 .map_err(|e| format!("not JSON: {e}"))
                                 .and_then(|v| check(&v).map_err(|e| format!("{e}: {v}")))

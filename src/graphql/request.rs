@@ -109,7 +109,7 @@ impl<'a> Call<'a> {
     /// top-level error, never a panic.
     pub fn of(ctx: &Context<'a>) -> async_graphql::Result<Call<'a>> {
         Ok(Call {
-            recovery: ctx.data::<Recovery>()?,
+            recovery: ctx.data::<std::sync::Arc<Recovery>>()?,
             lang: ctx.data_opt::<Lang>().copied().unwrap_or_default(),
             client: ctx.data_opt::<ClientAddress>().copied(),
         })

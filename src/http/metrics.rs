@@ -28,6 +28,9 @@ const LATENCY_BUCKETS: [f64; 12] = [
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// How often buffered histogram samples are folded into their buckets without a scrape.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The recorder's handle; installs the recorder on first use.
 pub fn handle() -> PrometheusHandle {
     HANDLE
@@ -35,6 +38,18 @@ pub fn handle() -> PrometheusHandle {
             let (recorder, handle) = recorder();
             // Another recorder may exist (a host process); then ours only renders its own view.
             let _ = metrics::set_global_recorder(recorder);
+            // Histogram samples wait in a buffer until the next render or upkeep folds them into
+            // the buckets: without a scrape for a while they would pile up (about 8 bytes per
+            // timed call, some 10 MiB per 30 s at 3,000 requests/s), so fold them regularly.
+            let upkept = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP_EVERY);
+                        upkept.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()

@@ -34,7 +34,8 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
-    pub recovery: Recovery,
+    /// Shared, not copied, by every request (the use cases hold dozens of handles and settings).
+    pub recovery: std::sync::Arc<Recovery>,
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
     /// Most aliases a document may hold.
     pub max_aliases: usize,

@@ -1,6 +1,7 @@
 //! Password hashing: argon2id PHC strings with configured parameters and legacy bcrypt
 //! verification, on a fixed pool of `HASH_CONCURRENCY` threads that each reuse one argon2 memory
-//! block, so at most that many hashes ever run and memory stays bounded.
+//! block while busy (and give it back when idle), so at most that many hashes ever run and memory
+//! stays bounded.
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
@@ -26,6 +27,10 @@ type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 /// Jobs queued per thread before callers wait (asynchronously) to hand theirs over.
 const QUEUE_PER_THREAD: usize = 4;
 
+/// How long a pool thread keeps its argon2 memory without work (a sign-in now and then pays one
+/// fresh allocation; a busy pool never does).
+const IDLE_RELEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub struct Argon2Hasher {
     params: Params,
     jobs: flume::Sender<Job>,
@@ -41,6 +46,8 @@ pub struct HashLoad {
     peak: AtomicUsize,
     /// Hashes whose caller had gone by the time they finished.
     orphaned: AtomicUsize,
+    /// Argon2 working areas the pool threads hold now.
+    areas: AtomicUsize,
 }
 
 impl HashLoad {
@@ -62,6 +69,11 @@ impl HashLoad {
 
     pub fn orphaned(&self) -> usize {
         self.orphaned.load(Ordering::SeqCst)
+    }
+
+    /// Argon2 working areas held by the pool threads right now (at most one each).
+    pub fn areas(&self) -> usize {
+        self.areas.load(Ordering::SeqCst)
     }
 }
 
@@ -93,6 +105,15 @@ impl Drop for Waiting {
 
 impl Argon2Hasher {
     pub fn new(settings: Argon2Settings, concurrency: usize) -> Result<Self, HashError> {
+        Self::with_idle_release(settings, concurrency, IDLE_RELEASE)
+    }
+
+    /// As `new`, each pool thread giving its memory back after `idle_release` without work.
+    fn with_idle_release(
+        settings: Argon2Settings,
+        concurrency: usize,
+        idle_release: std::time::Duration,
+    ) -> Result<Self, HashError> {
         let params = Params::new(
             settings.memory_kib,
             settings.iterations,
@@ -105,24 +126,21 @@ impl Argon2Hasher {
         let dummy = hash_into(&params, &random, &mut memory_for(&params)?)?;
         let threads = concurrency.max(1);
         let (jobs, queue) = flume::bounded::<Job>(threads * QUEUE_PER_THREAD);
+        let load = Arc::new(HashLoad::default());
         for n in 0..threads {
             let queue = queue.clone();
-            let mut memory = memory_for(&params)?;
+            let params = params.clone();
+            let load = load.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{n}"))
-                .spawn(move || {
-                    // Ends when the hasher (the only sender) is dropped.
-                    while let Ok(job) = queue.recv() {
-                        job(&mut memory);
-                    }
-                })
+                .spawn(move || pool_thread(&params, &queue, idle_release, &load))
                 .map_err(|e| HashError::Internal(format!("starting a hashing thread: {e}")))?;
         }
         metrics::gauge!("password_hash_in_flight").set(0.0);
         Ok(Argon2Hasher {
             params,
             jobs,
-            load: Arc::new(HashLoad::default()),
+            load,
             dummy,
         })
     }
@@ -164,6 +182,39 @@ impl Argon2Hasher {
         answer
             .await
             .map_err(|_| HashError::Internal("a hashing thread failed".into()))
+    }
+}
+
+/// A pool thread: takes its working area when work comes and gives it back to the system after
+/// `IDLE_RELEASE` without any, so an idle instance holds no hashing memory. Ends when the hasher
+/// (the only sender) is dropped.
+fn pool_thread(
+    params: &Params,
+    queue: &flume::Receiver<Job>,
+    idle_release: std::time::Duration,
+    load: &HashLoad,
+) {
+    let mut memory = Memory::new();
+    loop {
+        match queue.recv_timeout(idle_release) {
+            Ok(job) => {
+                if memory.is_empty() {
+                    // When the area cannot be had, the job gets none and answers an argon2 error.
+                    memory = memory_for(params).unwrap_or_default();
+                    if !memory.is_empty() {
+                        load.areas.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+                job(&mut memory);
+            }
+            Err(flume::RecvTimeoutError::Timeout) => {
+                if !memory.is_empty() {
+                    memory = Memory::new();
+                    load.areas.fetch_sub(1, Ordering::SeqCst);
+                }
+            }
+            Err(flume::RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 
@@ -428,11 +479,47 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn an_idle_pool_gives_its_memory_back_and_takes_it_again_for_work() {
+        let settings = Argon2Settings {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let h = Argon2Hasher::with_idle_release(settings, 2, Duration::from_millis(100)).unwrap();
+        let load = h.load();
+        assert_eq!(load.areas(), 0, "nothing is held before any work");
+        let stored = h.hash(&"Correct-Horse-9".into()).await.unwrap();
+        assert_eq!(
+            load.areas(),
+            1,
+            "the thread that hashed keeps its area while busy"
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while load.areas() > 0 && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(load.areas(), 0, "an idle thread gave its area back");
+        assert!(
+            h.verify(&"Correct-Horse-9".into(), &stored)
+                .await
+                .unwrap()
+                .matches
+        );
+        assert_eq!(load.areas(), 1);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn cancelled_callers_never_lift_the_cap() {
         // Production parameters: one hash outlives the 10 ms after which most callers give up.
         let h = Arc::new(Argon2Hasher::new(Argon2Settings::default(), 2).unwrap());
         let load = h.load();
+        // Both threads take their memory first, so the first calls below start at once.
+        let warm_up: Password = "Warm-Up-Pass-1".into();
+        let warm = (0..4).map(|_| h.hash(&warm_up));
+        for stored in futures_util::future::join_all(warm).await {
+            stored.unwrap();
+        }
         let calls: Vec<_> = (0..40)
             .map(|n| {
                 let h = h.clone();

@@ -179,6 +179,7 @@ impl Recovery {
                 mail_wake: mail_wake.clone(),
                 queue: ports.reset_queue.clone(),
                 resolve_wake: Arc::new(Notify::new()),
+                cooldowns: Arc::default(),
             },
             sessions,
             rate_limits,

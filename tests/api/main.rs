@@ -30,6 +30,7 @@ mod session_store_contract;
 mod sessions;
 mod shared_outbox;
 mod slow_clients;
+mod smtp_mailer;
 mod smtp_server;
 mod tcp_proxy;
 mod tls;

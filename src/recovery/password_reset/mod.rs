@@ -1,6 +1,7 @@
 //! Password reset: issue a grant (mailed link + code, resolved behind a hand-off, or a direct token
 //! after an identity check), verify it without spending, and reset the password with it — exactly
 //! once. One file per step; this one holds the use case, its settings and what the steps share.
+mod cooldowns;
 mod credential;
 mod issue;
 mod recovery_code;
@@ -107,6 +108,8 @@ pub struct PasswordReset {
     pub(crate) queue: Arc<dyn ResetQueue>,
     /// Woken when a request is handed off, so this instance's resolver starts at once.
     pub(crate) resolve_wake: Arc<Notify>,
+    /// The cooldowns this instance's resolver started, known without asking the token store.
+    pub(crate) cooldowns: Arc<cooldowns::KnownCooldowns>,
 }
 
 /// Where a mailed code is found from what its owner may type — the e-mail or the login ID —

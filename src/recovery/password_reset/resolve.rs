@@ -4,12 +4,15 @@
 //! ineligible accounts, cooldown, per-member mail budget, a new grant replacing older ones), then
 //! all mail and audit rows of the batch in one transaction, then the acknowledgement.
 //!
+//! A member this instance issued a grant for within the cooldown is known to be cooling down
+//! without a round trip (cooldowns.rs), so repeated requests cost the same as unknown ones.
+//!
 //! Exactly once: a request's grant ids, tokens, codes and mail key derive from the nonce it
 //! carries, so resolving it again after a crash re-issues the same grants (which the token store
 //! treats as already issued) and queues a mail the outbox already holds (which adds nothing).
 use std::{
     collections::{BTreeMap, HashMap},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use tokio::sync::watch;
@@ -42,6 +45,10 @@ pub struct ResolverSettings {
     pub poll_every: Duration,
     /// Requests claimed and resolved together.
     pub batch: usize,
+    /// After a batch that was not full, how long to let requests gather before the next claim:
+    /// under load batches fill up, so each costs one lookup, one transaction and one
+    /// acknowledgement for many requests instead of a few; a request waits at most this longer.
+    pub linger: Duration,
 }
 
 /// How many requests of a batch are resolved side by side.
@@ -96,6 +103,13 @@ impl PasswordReset {
                 tracing::warn!(error = %e, "reset resolution round failed; retrying");
             }
             tokio::select! {
+                _ = tokio::time::sleep(settings.linger) => {}
+                _ = shutdown.changed() => {}
+            }
+            if *shutdown.borrow() {
+                break;
+            }
+            tokio::select! {
                 _ = self.resolve_wake.notified() => {}
                 _ = tokio::time::sleep(settings.poll_every) => {}
                 _ = shutdown.changed() => {}
@@ -109,8 +123,9 @@ impl PasswordReset {
         self.resolve_until(batch, lease, None).await
     }
 
-    /// As `resolve_pending`, stopping between batches once `stop` turns true: a backlog left
-    /// unclaimed is resolved by the other instances.
+    /// As `resolve_pending`, stopping between batches once `stop` turns true (a backlog left
+    /// unclaimed is resolved by the other instances), and, when it runs in the background (`stop`
+    /// given), after a batch that was not full, so that the next one can gather.
     async fn resolve_until(
         &self,
         batch: usize,
@@ -128,6 +143,9 @@ impl PasswordReset {
             }
             count += claimed.len();
             self.resolve_batch(&claimed).await?;
+            if stop.is_some() && claimed.len() < batch {
+                return Ok(count);
+            }
         }
     }
 
@@ -270,6 +288,10 @@ impl PasswordReset {
             let already = entry.redelivered && self.tokens.grant_is_live(&owner, &grant_id).await?;
             let token = request.nonce.token(&self.keys, &owner);
             let code = request.nonce.code(&self.keys, &owner);
+            if !already && self.cooldowns.running(&owner, Instant::now()) {
+                resolved.note(request, Some(&member), AuditOutcome::Cooldown);
+                continue;
+            }
             if !already {
                 // However many addresses or paths ask, one member gets only so many mails.
                 let member_key = format!("{}:{}", member.site_id, member.id.0);
@@ -289,12 +311,18 @@ impl PasswordReset {
                     ttl: self.settings.email_ttl,
                     code_index: code_index(&self.keys, &member, &code),
                 };
+                let asked_at = Instant::now();
                 match self
                     .tokens
                     .issue_grant(&owner, &grant, Some(self.settings.cooldown))
                     .await?
                 {
                     IssueOutcome::Issued => {
+                        // A request claimed again may find its grant issued by another resolver,
+                        // whose cooldown started earlier: only a first claim's issue is noted.
+                        if !entry.redelivered {
+                            self.cooldowns.started(&owner, asked_at, self.settings.cooldown);
+                        }
                         self.rate_limits
                             .spend(Operation::ResetMailPerMember, &member_key)
                             .await?;
