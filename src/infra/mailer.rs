@@ -177,17 +177,16 @@ impl SmtpMailer {
 
     /// The most recently used connection that is not stale; stale ones are closed on the side.
     fn reusable(&self) -> Option<AsyncSmtpConnection> {
-        let mut idle = self.idle.lock().ok()?;
         let now = Instant::now();
+        let mut idle = self.idle.lock().ok()?;
         let (fresh, stale): (Vec<_>, Vec<_>) = idle
             .drain(..)
             .partition(|(_, since)| now.duration_since(*since) < IDLE_LIMIT);
         *idle = fresh;
+        let newest = idle.pop().map(|(conn, _)| conn);
         drop(idle);
-        for (conn, _) in stale {
-            close(conn);
-        }
-        self.idle.lock().ok()?.pop().map(|(conn, _)| conn)
+        stale.into_iter().for_each(|(conn, _)| close(conn));
+        newest
     }
 
     fn keep_for_reuse(&self, conn: AsyncSmtpConnection) {

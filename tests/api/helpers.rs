@@ -402,3 +402,17 @@ pub fn user_errors(payload: &Value) -> Vec<(String, Value)> {
         })
         .collect()
 }
+
+/// The error codes of an answer: the user errors of `field`, else the top-level error's code.
+pub fn answer_codes(body: &Value, field: &str) -> Vec<String> {
+    let payload = &body["data"][field];
+    if payload.is_object() {
+        return user_errors(payload).into_iter().map(|(c, _)| c).collect();
+    }
+    vec![
+        body["errors"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap_or("?")
+            .to_owned(),
+    ]
+}

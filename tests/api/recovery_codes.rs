@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, backends, spawn_app_with_smtp, user_errors},
+    helpers::{Backend, TestApp, answer_codes, backends, spawn_app_with_smtp, user_errors},
     smtp_server::{ReceivedMail, SmtpServer},
 };
 
@@ -111,20 +111,6 @@ async fn verify(app: &TestApp, credential: Value) -> Value {
 async fn reset(app: &TestApp, credential: Value, new_password: &str) -> Value {
     let input = json!({"credential": credential, "newPassword": new_password});
     app.graphql(RESET, json!({"input": input})).await
-}
-
-/// The error codes of an answer: the user errors of `field`, else the top-level error's code.
-fn answer_codes(body: &Value, field: &str) -> Vec<String> {
-    let payload = &body["data"][field];
-    if payload.is_object() {
-        return user_errors(payload).into_iter().map(|(c, _)| c).collect();
-    }
-    vec![
-        body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("?")
-            .to_owned(),
-    ]
 }
 
 /// Waits for `n` mails in all and returns those whose subject is `subject`.

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, MailedGrant, TestApp, backends, mailed_grants, spawn_app_with_smtp, user_errors},
+    helpers::{Backend, MailedGrant, TestApp, answer_codes, backends, mailed_grants, spawn_app_with_smtp},
     smtp_server::SmtpServer,
 };
 
@@ -34,20 +34,6 @@ async fn verify_code(app: &TestApp, by: (&str, &str), code: &str) -> Value {
 async fn reset_with(app: &TestApp, credential: Value) -> Value {
     let input = json!({"credential": credential, "newPassword": "Green-Valley-58"});
     app.graphql(RESET, json!({"input": input})).await
-}
-
-/// The error codes of an answer: the user errors of `field`, else the top-level error's code.
-fn answer_codes(body: &Value, field: &str) -> Vec<String> {
-    let payload = &body["data"][field];
-    if payload.is_object() {
-        return user_errors(payload).into_iter().map(|(c, _)| c).collect();
-    }
-    vec![
-        body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("?")
-            .to_owned(),
-    ]
 }
 
 /// A 6-digit code that is none of `mailed`'s.
