@@ -6,6 +6,7 @@ mod byte_wise_keys;
 mod change_report;
 mod check_login_id;
 mod cli;
+mod db_sockets;
 mod failures;
 mod find_id;
 mod hardening;
