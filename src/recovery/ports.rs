@@ -382,8 +382,14 @@ pub struct SettledMail {
 pub trait MailOutbox: Send + Sync {
     async fn enqueue(&self, meta: &MailMeta, mail: &OutgoingMail) -> Result<(), StoreError>;
     /// Claims up to `limit` due messages for `lease`, oldest due first (other instances skip them
-    /// meanwhile; once the lease has passed they are due again).
-    async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError>;
+    /// meanwhile; once the lease has passed they are due again). With `lapsed`, messages whose
+    /// claimer's lease ran out are taken first; without, only pending ones (one statement less).
+    async fn claim_due(
+        &self,
+        limit: u64,
+        lease: Duration,
+        lapsed: bool,
+    ) -> Result<Vec<ClaimedMail>, StoreError>;
     /// Records what became of claimed messages, with their audit events, in one transaction.
     async fn settle(&self, settled: &[SettledMail], events: &[AuditEvent]) -> Result<(), StoreError>;
     /// Hands claimed, unstarted messages back: due at once, the claim not counted as an attempt.

@@ -65,7 +65,7 @@ async fn concurrent_claimers_never_share_a_row() {
             claimers.spawn(async move {
                 let mut mine = Vec::new();
                 loop {
-                    let claimed = outbox.claim_due(7, Duration::from_secs(60)).await.unwrap();
+                    let claimed = outbox.claim_due(7, Duration::from_secs(60), true).await.unwrap();
                     if claimed.is_empty() {
                         return mine;
                     }
@@ -85,7 +85,7 @@ async fn concurrent_claimers_never_share_a_row() {
         assert_eq!(recipients.len(), 300, "[{label}] bodies opened");
         assert!(
             outbox
-                .claim_due(10, Duration::from_secs(60))
+                .claim_due(10, Duration::from_secs(60), true)
                 .await
                 .unwrap()
                 .is_empty(),
@@ -100,18 +100,26 @@ async fn a_lapsed_claim_is_claimed_again_and_its_claimer_settles_nothing() {
         let label = backend.name();
         let (outbox, db) = outbox_on(&backend).await;
         outbox.enqueue(&meta(), &mail(1)).await.unwrap();
-        let first = outbox.claim_due(5, Duration::from_secs(1)).await.unwrap();
+        let first = outbox.claim_due(5, Duration::from_secs(1), true).await.unwrap();
         assert_eq!(first.len(), 1, "[{label}]");
         assert!(
             outbox
-                .claim_due(5, Duration::from_secs(1))
+                .claim_due(5, Duration::from_secs(1), true)
                 .await
                 .unwrap()
                 .is_empty()
         );
         // MariaDB keeps whole seconds: wait out any rounding.
         tokio::time::sleep(Duration::from_millis(2100)).await;
-        let second = outbox.claim_due(5, Duration::from_secs(60)).await.unwrap();
+        assert!(
+            outbox
+                .claim_due(5, Duration::from_secs(60), false)
+                .await
+                .unwrap()
+                .is_empty(),
+            "[{label}] a claim of pending mail alone leaves lapsed claims to the sweep"
+        );
+        let second = outbox.claim_due(5, Duration::from_secs(60), true).await.unwrap();
         assert_eq!(second.len(), 1, "[{label}] claimed again after the lease");
         assert_eq!((second[0].id, second[0].attempts), (first[0].id, 2), "[{label}]");
 
@@ -139,7 +147,7 @@ async fn a_lapsed_claim_is_claimed_again_and_its_claimer_settles_nothing() {
         assert_eq!(retried.status, "PENDING", "[{label}]");
         assert_eq!(retried.last_error.as_deref(), Some("421 try later"));
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let third = outbox.claim_due(5, Duration::from_secs(60)).await.unwrap();
+        let third = outbox.claim_due(5, Duration::from_secs(60), false).await.unwrap();
         assert_eq!(third[0].attempts, 3, "[{label}]");
         outbox.settle(&[sent(third[0].claim())], &[]).await.unwrap();
         let done = row(&db, first[0].id).await;
@@ -156,11 +164,17 @@ async fn released_mail_is_due_at_once_and_the_release_is_no_attempt() {
         for i in 0..3 {
             outbox.enqueue(&meta(), &mail(i)).await.unwrap();
         }
-        let claimed = outbox.claim_due(3, Duration::from_secs(600)).await.unwrap();
+        let claimed = outbox
+            .claim_due(3, Duration::from_secs(600), false)
+            .await
+            .unwrap();
         assert_eq!(claimed.len(), 3, "[{label}]");
         let claims: Vec<_> = claimed.iter().map(|c| c.claim()).collect();
         outbox.release(&claims[..2]).await.unwrap();
-        let again = outbox.claim_due(10, Duration::from_secs(600)).await.unwrap();
+        let again = outbox
+            .claim_due(10, Duration::from_secs(600), true)
+            .await
+            .unwrap();
         let ids: Vec<i64> = again.iter().map(|c| c.id).collect();
         assert_eq!(ids, vec![claimed[0].id, claimed[1].id], "[{label}]");
         assert!(again.iter().all(|c| c.attempts == 1), "[{label}]");

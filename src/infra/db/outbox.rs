@@ -229,12 +229,18 @@ impl MailOutbox for SeaOutbox {
         insert_outbox(&self.db, &self.sealer, meta, mail).await
     }
 
-    async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError> {
+    async fn claim_due(
+        &self,
+        limit: u64,
+        lease: Duration,
+        lapsed: bool,
+    ) -> Result<Vec<ClaimedMail>, StoreError> {
         let now = Utc::now();
         let until = to_naive(now + lease);
         let mut rows = Vec::new();
         // Mail whose claimer's lease ran out first (rarely any), then pending mail.
-        for status in [SENDING, PENDING] {
+        let statuses: &[&'static str] = if lapsed { &[SENDING, PENDING] } else { &[PENDING] };
+        for &status in statuses {
             let want = limit.saturating_sub(rows.len() as u64);
             if want == 0 {
                 break;

@@ -108,8 +108,13 @@ impl<S: MailOutbox> MailOutbox for Timed<S> {
     async fn enqueue(&self, meta: &MailMeta, mail: &OutgoingMail) -> Result<(), StoreError> {
         self.run(self.inner.enqueue(meta, mail)).await
     }
-    async fn claim_due(&self, limit: u64, lease: Duration) -> Result<Vec<ClaimedMail>, StoreError> {
-        self.run(self.inner.claim_due(limit, lease)).await
+    async fn claim_due(
+        &self,
+        limit: u64,
+        lease: Duration,
+        lapsed: bool,
+    ) -> Result<Vec<ClaimedMail>, StoreError> {
+        self.run(self.inner.claim_due(limit, lease, lapsed)).await
     }
     async fn settle(&self, settled: &[SettledMail], events: &[AuditEvent]) -> Result<(), StoreError> {
         self.run(self.inner.settle(settled, events)).await
