@@ -266,6 +266,7 @@ impl Application {
                 trusted_documents,
                 metrics,
                 metrics_allow: Arc::new(settings.metrics_allow.clone()),
+                documents: Arc::default(),
             },
             settings,
             delivery,

@@ -1,8 +1,7 @@
 //! `/graphql`: POST runs one operation from an `application/json` body; GET serves GraphiQL, or
 //! runs a query (never a mutation) from the query string.
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
-use async_graphql::parser::{parse_query, types::OperationType};
 use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
@@ -16,8 +15,9 @@ use serde_json::json;
 use super::{
     AppState,
     client_addr::client_addr,
+    document_cache::ParsedDocument,
     graphiql,
-    query_limits::{QUERY_TOO_COMPLEX, tag_shape_errors, too_many_aliases},
+    query_limits::{QUERY_TOO_COMPLEX, tag_shape_errors},
     trusted_documents::DOCUMENT_NOT_TRUSTED,
 };
 use crate::graphql::{errors::top_level, i18n::Lang, request::Bearer};
@@ -43,18 +43,24 @@ fn lang(headers: &HeaderMap) -> Lang {
     Lang::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
+/// Runs a request on its parsed document (from the cache; an unparsable one is left to GraphQL,
+/// which reports the error properly).
 async fn execute(
     state: &AppState,
     peer: SocketAddr,
     headers: &HeaderMap,
-    request: async_graphql::Request,
+    mut request: async_graphql::Request,
+    parsed: Option<Arc<ParsedDocument>>,
 ) -> Response {
-    if too_many_aliases(&request.query, state.max_aliases) {
-        return reject(
-            StatusCode::OK,
-            QUERY_TOO_COMPLEX,
-            "the query has too many aliases",
-        );
+    if let Some(parsed) = parsed {
+        if parsed.aliases > state.max_aliases {
+            return reject(
+                StatusCode::OK,
+                QUERY_TOO_COMPLEX,
+                "the query has too many aliases",
+            );
+        }
+        request.set_parsed_query(parsed.document.clone());
     }
     let request = request
         .data(state.recovery.clone())
@@ -111,7 +117,10 @@ pub async fn post_graphql(
         return not_trusted();
     }
     match serde_json::from_value::<async_graphql::Request>(body) {
-        Ok(request) => execute(&state, peer, &headers, request).await,
+        Ok(request) => {
+            let parsed = state.documents.parse(&request.query);
+            execute(&state, peer, &headers, request, parsed).await
+        }
         Err(_) => not_a_request(),
     }
 }
@@ -147,17 +156,13 @@ pub async fn get_graphql(
     {
         return not_trusted();
     }
-    let is_mutation = parse_query(&request.query).is_ok_and(|doc| {
-        doc.operations
-            .iter()
-            .any(|(_, op)| op.node.ty == OperationType::Mutation)
-    });
-    if is_mutation {
+    let parsed = state.documents.parse(&request.query);
+    if parsed.as_ref().is_some_and(|p| p.has_mutation) {
         return reject(
             StatusCode::METHOD_NOT_ALLOWED,
             top_level::BAD_REQUEST,
             "mutations are accepted only over POST",
         );
     }
-    execute(&state, peer, &headers, request).await
+    execute(&state, peer, &headers, request, parsed).await
 }

@@ -1,6 +1,7 @@
 //! The HTTP edge: router, GraphQL endpoint, browser pages, health checks, request ids, CORS, limits.
 pub mod client_addr;
 pub mod connections;
+pub mod document_cache;
 pub mod graphiql;
 pub mod graphql_endpoint;
 pub mod health;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Peers that may read /metrics.
     pub metrics_allow: std::sync::Arc<Vec<ipnet::IpNet>>,
+    /// Documents parsed once, shared by every request.
+    pub documents: std::sync::Arc<document_cache::DocumentCache>,
 }
 
 pub fn router(state: AppState, settings: &Settings) -> Router {
