@@ -83,14 +83,10 @@ async fn database_connections_send_each_statement_at_once() {
         let label = backend.name();
         let settings = backend_settings(&backend, &[]).await;
         let url = secrecy::ExposeSecret::expose_secret(&settings.database_url).to_owned();
-        let port = url::Url::parse(&url)
-            .unwrap()
-            .port_or_known_default()
-            .or(match backend {
-                Backend::MySql(_) => Some(3306),
-                _ => None,
-            })
-            .unwrap();
+        let port = url::Url::parse(&url).unwrap().port().unwrap_or(match backend {
+            Backend::MySql(_) => 3306,
+            _ => 5432,
+        });
         let recovery = connect_services(&settings, TokenBackend::Configured)
             .await
             .expect("services");
