@@ -615,5 +615,10 @@ async fn main() {
         ),
     );
     drop(bench);
-    let _ = std::fs::remove_dir_all(&dir);
+    // BENCH_KEEP_DIR keeps the service's logs (and what the allocator printed at exit).
+    if std::env::var_os("BENCH_KEEP_DIR").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    } else {
+        println!("service logs kept in {}", dir.display());
+    }
 }

@@ -17,7 +17,7 @@ use crate::{
     },
     infra::{
         db::{
-            self, audit::SeaAuditLog, members::SeaMemberStore, outbox::SeaOutbox,
+            self, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore, outbox::SeaOutbox,
             recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue, timeouts::Timed,
         },
         hasher::Argon2Hasher,
@@ -93,7 +93,11 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
-        members: Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
+        // The light queries' single lookups go out in batches under load (see `batched`).
+        members: Arc::new(Batched::new(Arc::new(Timed::new(
+            member_store.clone(),
+            settings.db_timeout,
+        )))),
         member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,

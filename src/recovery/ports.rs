@@ -26,7 +26,7 @@ use crate::{
     recovery::context::RequestContext,
 };
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Connection refused, pool timeout, statement timeout: try again later.
     #[error("store unavailable: {0}")]

@@ -14,62 +14,85 @@ fn payload(body: &Value) -> Value {
     body["data"]["checkLoginId"].clone()
 }
 
+/// Login ID, site, and the answer the fixture gives.
+fn cases() -> [(&'static str, Option<&'static str>, Value); 9] {
+    [
+        // Site codes compare case-insensitively too.
+        (
+            "alice01",
+            Some("OTHER"),
+            json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ot***.example", "errors": []}),
+        ),
+        // Login IDs compare case-insensitively on every backend.
+        (
+            "ALICE01",
+            None,
+            json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ex*****.com", "errors": []}),
+        ),
+        (
+            "alicebiz",
+            None,
+            json!({"exists": true, "memberType": "ENTERPRISE", "canResetPassword": true, "maskedEmail": "al***@ex*****.com", "errors": []}),
+        ),
+        (
+            "socialbob",
+            None,
+            json!({"exists": true, "memberType": "SOCIAL", "canResetPassword": false, "maskedEmail": "bo*@ex*****.com", "errors": []}),
+        ),
+        (
+            "locked1",
+            None,
+            json!({"exists": true, "memberType": "GENERAL", "canResetPassword": false, "maskedEmail": "lo****@ex*****.com", "errors": []}),
+        ),
+        (
+            "gone1",
+            None,
+            json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
+        ),
+        (
+            "nobody",
+            None,
+            json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
+        ),
+        (
+            "alice01",
+            Some("other"),
+            json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ot***.example", "errors": []}),
+        ),
+        (
+            "alicebiz",
+            Some("other"),
+            json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
+        ),
+    ]
+}
+
 #[tokio::test]
 async fn answers_for_each_kind_of_account() {
     for backend in backends() {
         let app = spawn_app(&backend).await.with_fixture().await;
-        let cases = [
-            // Site codes compare case-insensitively too.
-            (
-                "alice01",
-                Some("OTHER"),
-                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ot***.example", "errors": []}),
-            ),
-            // Login IDs compare case-insensitively on every backend.
-            (
-                "ALICE01",
-                None,
-                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ex*****.com", "errors": []}),
-            ),
-            (
-                "alicebiz",
-                None,
-                json!({"exists": true, "memberType": "ENTERPRISE", "canResetPassword": true, "maskedEmail": "al***@ex*****.com", "errors": []}),
-            ),
-            (
-                "socialbob",
-                None,
-                json!({"exists": true, "memberType": "SOCIAL", "canResetPassword": false, "maskedEmail": "bo*@ex*****.com", "errors": []}),
-            ),
-            (
-                "locked1",
-                None,
-                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": false, "maskedEmail": "lo****@ex*****.com", "errors": []}),
-            ),
-            (
-                "gone1",
-                None,
-                json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
-            ),
-            (
-                "nobody",
-                None,
-                json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
-            ),
-            (
-                "alice01",
-                Some("other"),
-                json!({"exists": true, "memberType": "GENERAL", "canResetPassword": true, "maskedEmail": "al***@ot***.example", "errors": []}),
-            ),
-            (
-                "alicebiz",
-                Some("other"),
-                json!({"exists": false, "memberType": null, "canResetPassword": false, "maskedEmail": null, "errors": []}),
-            ),
-        ];
-        for (id, site, want) in cases {
+        for (id, site, want) in cases() {
             let body = app.graphql(CHECK, json!({"id": id, "site": site})).await;
             assert_eq!(payload(&body), want, "[{}] {id} on {site:?}", app.backend);
+        }
+    }
+}
+
+/// Checks sent all at once share database lookups (batched `IN (…)` queries, duplicates and
+/// other sites among them); each still gets the answer it gets alone.
+#[tokio::test]
+async fn checks_sent_together_each_get_their_own_answer() {
+    for backend in backends() {
+        let app = spawn_app(&backend).await.with_fixture().await;
+        let asked: Vec<_> = (0..6).flat_map(|_| cases()).collect();
+        let answers = futures::future::join_all(
+            asked
+                .iter()
+                .map(|(id, site, _)| app.graphql(CHECK, json!({"id": id, "site": site}))),
+        )
+        .await;
+        for ((id, site, want), body) in asked.iter().zip(answers) {
+            assert_eq!(&payload(&body), want, "[{}] {id} on {site:?}", app.backend);
         }
     }
 }

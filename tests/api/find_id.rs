@@ -17,6 +17,43 @@ fn accounts(body: &Value) -> Vec<Value> {
         .unwrap_or_else(|| panic!("no accounts in {body}"))
 }
 
+/// Searches sent all at once share database lookups (batched `IN (…)` queries, with duplicates,
+/// an address of two accounts and other sites among them); each gets what it gets alone.
+#[tokio::test]
+async fn searches_sent_together_each_get_what_they_get_alone() {
+    for backend in backends() {
+        let app = spawn_app(&backend).await.with_fixture().await;
+        let asks = [
+            (None, "alice@example.com"),
+            (Some("other"), "alice@other.example"),
+            (None, "nobody@example.com"),
+            (Some("other"), "alice@example.com"),
+        ];
+        let mut alone = Vec::new();
+        for (site, email) in asks {
+            let body = app
+                .graphql(FIND_ID, json!({"site": site, "by": {"email": email}}))
+                .await;
+            alone.push(accounts(&body));
+        }
+        assert_eq!(
+            alone[0].len(),
+            2,
+            "[{}] the fixture's address of two accounts",
+            app.backend
+        );
+        let asked: Vec<usize> = (0..8).flat_map(|_| 0..asks.len()).collect();
+        let together = futures::future::join_all(asked.iter().map(|&i| {
+            let (site, email) = asks[i];
+            app.graphql(FIND_ID, json!({"site": site, "by": {"email": email}}))
+        }))
+        .await;
+        for (&i, body) in asked.iter().zip(together) {
+            assert_eq!(accounts(&body), alone[i], "[{}] {:?}", app.backend, asks[i]);
+        }
+    }
+}
+
 #[tokio::test]
 async fn by_email_lists_every_account_of_the_address_masked_without_names() {
     for backend in backends() {

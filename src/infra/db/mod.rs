@@ -1,6 +1,7 @@
 //! The database: connection, migrations, SeaORM entities, and the adapters of the member
 //! directory and admin store, the outbox, the audit log and the recovery codes.
 pub mod audit;
+pub mod batched;
 pub mod entities;
 pub mod members;
 pub mod outbox;
