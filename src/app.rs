@@ -93,7 +93,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
-        // The light queries' single lookups go out in batches under load (see `batched`).
+        // Single lookups by login ID or e-mail go out in batches under load (see `batched`).
         members: Arc::new(Batched::new(Arc::new(Timed::new(
             member_store.clone(),
             settings.db_timeout,

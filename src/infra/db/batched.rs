@@ -1,5 +1,6 @@
-//! The light queries' member lookups (`checkLoginId` by login ID, `findId` by e-mail) gathered
-//! into one query for many: a decorator over the member directory.
+//! Single-member lookups gathered into one query for many: a decorator over the member
+//! directory. By login ID: `checkLoginId`, `signIn` and the identity path of `issueResetToken`;
+//! by e-mail: `findId`. A known and an unknown key take the same path and the same query.
 //!
 //! Each kind of lookup has a few workers that take requests from one queue. An idle worker takes
 //! a request at once, so a lone lookup waits for nothing; under load, the requests that arrive
