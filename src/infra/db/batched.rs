@@ -7,8 +7,10 @@
 //! while a worker's query runs go out together in its next one (`IN (…)`, at most `MAX_BATCH`
 //! keys). The database then serves one statement, one round trip and one pool checkout for many
 //! requests instead of one each. A lookup is queued when it is asked for, so its query starts
-//! after it: it sees every write committed before it, as a query of its own would.
-use std::{future::Future, pin::Pin, sync::Arc};
+//! after it: it sees every write committed before it, as a query of its own would. The caller's
+//! deadline (DB_TIMEOUT_MS) covers its whole wait, in the queue and in the query: a stuck
+//! database is SERVICE_UNAVAILABLE for every waiting lookup after that long, as it was unbatched.
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +25,7 @@ use crate::{
         opaque_token::TokenHash,
         site::SiteId,
     },
+    infra::db::timeouts::within,
     recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
 };
 
@@ -100,15 +103,16 @@ struct Lookup<K: Kind> {
 /// The queue of one kind of lookup, served by its workers.
 struct Batcher<K: Kind> {
     queue: flume::Sender<Lookup<K>>,
+    limit: Duration,
 }
 
 impl<K: Kind> Batcher<K> {
-    fn start(inner: Arc<dyn MemberDirectory>) -> Self {
+    fn start(inner: Arc<dyn MemberDirectory>, limit: Duration) -> Self {
         let (queue, requests) = flume::bounded(QUEUE);
         for _ in 0..WORKERS {
             tokio::spawn(work::<K>(inner.clone(), requests.clone()));
         }
-        Batcher { queue }
+        Batcher { queue, limit }
     }
 
     async fn find(&self, site: &SiteId, key: &K::Key) -> Result<K::Answer, StoreError> {
@@ -119,8 +123,11 @@ impl<K: Kind> Batcher<K> {
             key: key.clone(),
             reply,
         };
-        self.queue.send_async(lookup).await.map_err(|_| gone())?;
-        answer.await.map_err(|_| gone())?
+        within(self.limit, async {
+            self.queue.send_async(lookup).await.map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        })
+        .await
     }
 }
 
@@ -187,11 +194,12 @@ pub struct Batched {
 }
 
 impl Batched {
-    /// Starts the workers: call inside the runtime.
-    pub fn new(inner: Arc<dyn MemberDirectory>) -> Self {
+    /// Starts the workers (call inside the runtime); `limit` bounds each batched lookup's whole
+    /// wait. `inner` should have its own deadline per call, so that a stuck query frees its worker.
+    pub fn new(inner: Arc<dyn MemberDirectory>, limit: Duration) -> Self {
         Batched {
-            by_login_id: Batcher::start(inner.clone()),
-            by_email: Batcher::start(inner.clone()),
+            by_login_id: Batcher::start(inner.clone(), limit),
+            by_email: Batcher::start(inner.clone(), limit),
             inner,
         }
     }
@@ -387,6 +395,9 @@ mod tests {
         }
     }
 
+    /// A deadline no test here reaches.
+    const PATIENT: Duration = Duration::from_secs(60);
+
     fn site(code: &str) -> SiteId {
         SiteId::parse(code).unwrap()
     }
@@ -428,7 +439,7 @@ mod tests {
     #[tokio::test]
     async fn lookups_queued_together_share_one_query_and_each_gets_its_own_answer() {
         let directory = Directory::new(false, false);
-        let batched = Arc::new(Batched::new(directory.clone()));
+        let batched = Arc::new(Batched::new(directory.clone(), PATIENT));
         // Both workers busy, each with a lone lookup.
         let busy = occupy_both_workers(&batched).await;
         let asked = [
@@ -473,7 +484,7 @@ mod tests {
     #[tokio::test]
     async fn every_account_of_an_address_comes_back_oldest_first() {
         let directory = Directory::new(true, false);
-        let batched = Batched::new(directory.clone());
+        let batched = Batched::new(directory.clone(), PATIENT);
         let shared = Email::parse("shared@example.com").unwrap();
         let found = batched.find_by_email(&site("main"), &shared).await.unwrap();
         let ids: Vec<_> = found.iter().map(|m| m.id.0.as_str()).collect();
@@ -500,7 +511,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_query_fails_every_lookup_of_its_batch() {
         let directory = Directory::new(false, true);
-        let batched = Arc::new(Batched::new(directory.clone()));
+        let batched = Arc::new(Batched::new(directory.clone(), PATIENT));
         let busy = occupy_both_workers(&batched).await;
         let waiting: Vec<_> = ["alice", "carol", "nobody"]
             .iter()
@@ -518,7 +529,7 @@ mod tests {
     #[tokio::test]
     async fn a_cancelled_lookup_costs_its_batch_no_key() {
         let directory = Directory::new(false, false);
-        let batched = Arc::new(Batched::new(directory.clone()));
+        let batched = Arc::new(Batched::new(directory.clone(), PATIENT));
         let busy = occupy_both_workers(&batched).await;
         let cancelled = spawn_login(&batched, "main", "carol");
         let kept = spawn_login(&batched, "main", "alice");
@@ -538,6 +549,30 @@ mod tests {
         assert!(
             !queries.iter().any(|(_, keys)| keys.contains(&"carol".into())),
             "{queries:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_lookup_queued_behind_stuck_queries_gets_its_deadline() {
+        let directory = Directory::new(false, false);
+        let batched = Arc::new(Batched::new(directory.clone(), Duration::from_millis(200)));
+        // Both workers held at the gate, their callers waiting.
+        let busy = occupy_both_workers(&batched).await;
+        let queued = spawn_login(&batched, "main", "alice");
+        let answered = tokio::time::timeout(Duration::from_secs(5), queued).await;
+        let error = answered.expect("answered at its deadline").unwrap().unwrap_err();
+        assert!(error.contains("timed out"), "{error}");
+        for busy in busy {
+            assert!(busy.await.unwrap().unwrap_err().contains("timed out"));
+        }
+        // Nothing asked for alice: the worker that frees up finds her caller gone.
+        directory.gate.add_permits(100);
+        settle().await;
+        assert!(
+            !directory
+                .queries()
+                .iter()
+                .any(|(_, keys)| keys.contains(&"alice".into()))
         );
     }
 

@@ -35,10 +35,18 @@ impl<S> Timed<S> {
     }
 
     async fn run<T>(&self, call: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
-        tokio::time::timeout(self.limit, call)
-            .await
-            .unwrap_or_else(|_| Err(StoreError::Unavailable("database call timed out".into())))
+        within(self.limit, call).await
     }
+}
+
+/// `call`, or `StoreError::Unavailable` once `limit` has passed.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    call: impl Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(StoreError::Unavailable("database call timed out".into())))
 }
 
 #[async_trait]
