@@ -54,7 +54,9 @@ impl HashLoad {
     fn start(self: &Arc<Self>) -> Running {
         let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
         let peak = self.peak.fetch_max(now, Ordering::SeqCst).max(now);
-        metrics::gauge!("password_hash_in_flight").set(now as f64);
+        // Added and taken away, not set: two threads' `set`s can land in either order, and the
+        // gauge then stayed at 1 with the pool idle.
+        metrics::gauge!("password_hash_in_flight").increment(1.0);
         metrics::gauge!("password_hash_in_flight_max").set(peak as f64);
         Running(self.clone())
     }
@@ -82,8 +84,8 @@ struct Running(Arc<HashLoad>);
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let now = self.0.running.fetch_sub(1, Ordering::SeqCst) - 1;
-        metrics::gauge!("password_hash_in_flight").set(now as f64);
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+        metrics::gauge!("password_hash_in_flight").decrement(1.0);
     }
 }
 
