@@ -93,9 +93,10 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
-        // Single lookups by login ID or e-mail go out in batches under load (see `batched`); the
+        members: Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
+        // The light queries' single lookups go out in batches under load (see `batched`); the
         // deadline holds for each caller's whole wait and for each batch's query.
-        members: Arc::new(Batched::new(
+        lookups: Arc::new(Batched::new(
             Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
             settings.db_timeout,
         )),

@@ -52,6 +52,9 @@ use crate::{
 pub struct Ports {
     /// The hot-path member directory of the use cases.
     pub members: Arc<dyn MemberDirectory>,
+    /// The same directory for the light queries (`checkLoginId`, `findId`), whose single lookups
+    /// may be gathered into batches under load.
+    pub lookups: Arc<dyn MemberDirectory>,
     /// Bulk and listing work of the CLI, imports and demo data.
     pub member_admin: Arc<dyn MemberAdminStore>,
     pub tokens: Arc<dyn TokenStore>,
@@ -131,7 +134,7 @@ impl Recovery {
             settings: session_settings,
         };
         Recovery {
-            find_id: FindId::new(ports.members.clone(), keys.clone(), rate_limits.clone()),
+            find_id: FindId::new(ports.lookups.clone(), keys.clone(), rate_limits.clone()),
             members: MemberAdmin::new(
                 ports.member_admin.clone(),
                 ports.hasher.clone(),

@@ -1,6 +1,6 @@
-//! Single-member lookups gathered into one query for many: a decorator over the member
-//! directory. By login ID: `checkLoginId`, `signIn` and the identity path of `issueResetToken`;
-//! by e-mail: `findId`. A known and an unknown key take the same path and the same query.
+//! Single-member lookups of the light queries gathered into one query for many: a decorator over
+//! the member directory, for `checkLoginId` (by login ID) and `findId` (by e-mail). A known and
+//! an unknown key take the same path and the same query.
 //!
 //! Each kind of lookup has a few workers that take requests from one queue. An idle worker takes
 //! a request at once, so a lone lookup waits for nothing; under load, the requests that arrive
