@@ -8,20 +8,21 @@ use std::sync::{
 };
 
 use argon2::{
-    Algorithm, Argon2, Block, Params, PasswordHash,
+    Algorithm, Argon2, Params, PasswordHash,
     password_hash::phc::{Output, ParamsString, Salt},
 };
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
+use super::hash_memory::Area;
 use crate::{
     config::Argon2Settings,
     domain::{member::StoredHash, password::Password},
     recovery::ports::{HashError, PasswordHasher, Verification},
 };
 
-/// One argon2 working area, owned by one pool thread and reused by every hash it runs.
-type Memory = Vec<Block>;
+/// A pool thread's argon2 working area, reused by every hash it runs; none while it is idle.
+type Memory = Option<Area>;
 type Job = Box<dyn FnOnce(&mut Memory) + Send>;
 
 /// Jobs queued per thread before callers wait (asynchronously) to hand theirs over.
@@ -125,7 +126,8 @@ impl Argon2Hasher {
         .map_err(|e| HashError::Internal(format!("argon2 parameters: {e}")))?;
         let mut random = [0u8; 32];
         rand::fill(&mut random);
-        let dummy = hash_into(&params, &random, &mut memory_for(&params)?)?;
+        // In an area of its own, unmapped right after: an idle instance holds no hashing memory.
+        let dummy = hash_into(&params, &random, &mut Some(memory_for(&params)?))?;
         let threads = concurrency.max(1);
         let (jobs, queue) = flume::bounded::<Job>(threads * QUEUE_PER_THREAD);
         let load = Arc::new(HashLoad::default());
@@ -196,22 +198,21 @@ fn pool_thread(
     idle_release: std::time::Duration,
     load: &HashLoad,
 ) {
-    let mut memory = Memory::new();
+    let mut memory: Memory = None;
     loop {
         match queue.recv_timeout(idle_release) {
             Ok(job) => {
-                if memory.is_empty() {
-                    // When the area cannot be had, the job gets none and answers an argon2 error.
-                    memory = memory_for(params).unwrap_or_default();
-                    if !memory.is_empty() {
+                if memory.is_none() {
+                    // When the area cannot be had, the job gets none and answers an error.
+                    memory = memory_for(params).ok();
+                    if memory.is_some() {
                         load.areas.fetch_add(1, Ordering::SeqCst);
                     }
                 }
                 job(&mut memory);
             }
             Err(flume::RecvTimeoutError::Timeout) => {
-                if !memory.is_empty() {
-                    memory = Memory::new();
+                if memory.take().is_some() {
                     load.areas.fetch_sub(1, Ordering::SeqCst);
                 }
             }
@@ -222,14 +223,18 @@ fn pool_thread(
 
 /// A working area for `params`; an error, not an abort, when it cannot be had (a stored hash
 /// may name any memory cost).
-fn memory_for(params: &Params) -> Result<Memory, HashError> {
-    let blocks = params.block_count();
-    let mut memory = Vec::new();
-    memory
-        .try_reserve_exact(blocks)
-        .map_err(|_| HashError::Internal(format!("argon2 memory of {blocks} KiB unavailable")))?;
-    memory.resize(blocks, Block::new());
-    Ok(memory)
+fn memory_for(params: &Params) -> Result<Area, HashError> {
+    Area::new(params.block_count())
+}
+
+/// The thread's area, or the error of a thread that could not get one.
+fn area_of<'a>(memory: &'a mut Memory, params: &Params) -> Result<&'a mut Area, HashError> {
+    memory.as_mut().ok_or_else(|| {
+        HashError::Internal(format!(
+            "argon2 memory of {} KiB unavailable",
+            params.block_count()
+        ))
+    })
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
@@ -245,7 +250,12 @@ fn hash_into(params: &Params, password: &[u8], memory: &mut Memory) -> Result<St
     let mut buffer = [0u8; Output::MAX_LENGTH];
     let out = &mut buffer[..params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
     argon2(params)
-        .hash_password_into_with_memory(password, &salt, &mut *out, memory.as_mut_slice())
+        .hash_password_into_with_memory(
+            password,
+            &salt,
+            &mut *out,
+            area_of(memory, params)?.as_mut_slice(),
+        )
         .map_err(|e| fail(&e))?;
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
@@ -293,11 +303,12 @@ fn verify_into(
     // A hash stored with more memory than configured (parameters since lowered) needs a larger
     // area for this one verification; it is freed right after.
     let mut larger;
-    let area = if current.block_count() > memory.len() {
+    let area = area_of(memory, params)?;
+    let area = if current.block_count() > area.blocks() {
         larger = memory_for(&current)?;
         &mut larger
     } else {
-        memory
+        area
     };
     let mut buffer = [0u8; Output::MAX_LENGTH];
     let out = &mut buffer[..expected.len()];

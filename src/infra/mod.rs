@@ -1,5 +1,6 @@
 //! Adapters: the only place SeaORM, argon2, bcrypt, redis and lettre appear.
 pub mod db;
+mod hash_memory;
 pub mod hasher;
 pub mod mailer;
 pub mod memory;
