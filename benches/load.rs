@@ -134,9 +134,10 @@ impl Bench {
         row
     }
 
-    /// Two loads at once, half the connections each, after a warm-up with both: they share the
-    /// machine moment by moment, so what differs between their figures is the service's own
-    /// treatment of them, not the drift of a shared machine between two runs.
+    /// Two loads at once, every other connection each, after a warm-up with both: they share the
+    /// machine moment by moment and connection by connection, so what differs between their
+    /// figures is the service's own treatment of them, not the drift of a shared machine between
+    /// two runs or the order in which the load generator started them.
     async fn measure_side_by_side(
         &self,
         names: [&str; 2],
@@ -146,19 +147,12 @@ impl Bench {
     ) -> [Row; 2] {
         let half = connections / 2;
         let port = self.service.port;
-        let both = |seconds: Duration| {
-            let [a, b] = loads.clone();
-            async move {
-                tokio::join!(
-                    driver::run(port, half, seconds, a, check),
-                    driver::run(port, half, seconds, b, check)
-                )
-            }
-        };
+        let both =
+            |seconds: Duration| driver::run_interleaved(port, connections, seconds, loads.clone(), check);
         both(Duration::from_secs(2)).await;
         let before = self.transactions().await;
         let (rss_max, sampling) = self.sample_rss();
-        let (a, b) = both(self.seconds).await;
+        let [a, b] = both(self.seconds).await;
         sampling.abort();
         let after = self.transactions().await;
         let per_request = (after - before) as f64 / (a.requests() + b.requests()).max(1) as f64;
@@ -377,7 +371,7 @@ async fn main() {
     let unknown_load: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync> =
         Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": unknown(i)}))));
     // At each connection count: known addresses alone (the rate goal), then known and unknown
-    // side by side, half the connections each (the equality goal). Runs on this shared VM drift
+    // side by side, every other connection each (the equality goal). Runs on this shared VM drift
     // by more than 5 % from one to the next, so equality is judged only within one window.
     let mut issue_rows = Vec::new();
     let mut side_by_side = Vec::new();

@@ -73,16 +73,41 @@ pub async fn run_paced(
     next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
     check: Check,
 ) -> Run {
-    let counter = Arc::new(AtomicU64::new(0));
+    let [run] = run_classes(port, connections, duration, gap, [next], check).await;
+    run
+}
+
+/// Several loads in one run, connection by connection in turn (connection `n` sends class
+/// `n % K`'s requests): each class gets every K-th connection, spawned and served interleaved
+/// with the others', so the figures of two classes differ only by how the service treats them.
+pub async fn run_interleaved<const K: usize>(
+    port: u16,
+    connections: usize,
+    duration: Duration,
+    loads: [Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>; K],
+    check: Check,
+) -> [Run; K] {
+    run_classes(port, connections, duration, Duration::ZERO, loads, check).await
+}
+
+async fn run_classes<const K: usize>(
+    port: u16,
+    connections: usize,
+    duration: Duration,
+    gap: Duration,
+    loads: [Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>; K],
+    check: Check,
+) -> [Run; K] {
+    let counters: [Arc<AtomicU64>; K] = std::array::from_fn(|_| Arc::new(AtomicU64::new(0)));
     let exhausted = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
     let deadline = started + duration;
     let tasks: Vec<_> = (0..connections)
-        .map(|_| {
-            let next = next.clone();
-            let counter = counter.clone();
+        .map(|n| {
+            let next = loads[n % K].clone();
+            let counter = counters[n % K].clone();
             let exhausted = exhausted.clone();
-            tokio::spawn(async move {
+            let task = tokio::spawn(async move {
                 let mut run = Run::default();
                 let mut sender = None;
                 while Instant::now() < deadline && !exhausted.load(Ordering::Relaxed) {
@@ -123,19 +148,24 @@ pub async fn run_paced(
                     }
                 }
                 run
-            })
+            });
+            (n % K, task)
         })
         .collect();
-    let mut total = Run::default();
-    for task in tasks {
+    let mut totals: [Run; K] = std::array::from_fn(|_| Run::default());
+    for (class, task) in tasks {
         let run = task.await.expect("load task");
+        let total = &mut totals[class];
         total.ok += run.ok;
         total.errors += run.errors;
-        total.first_error = total.first_error.or(run.first_error);
+        total.first_error = total.first_error.take().or(run.first_error);
         total.latencies_us.extend(run.latencies_us);
     }
-    total.elapsed = started.elapsed();
-    total
+    let elapsed = started.elapsed();
+    for total in &mut totals {
+        total.elapsed = elapsed;
+    }
+    totals
 }
 
 fn note_error(run: &mut Run, e: String) {
