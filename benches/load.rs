@@ -23,7 +23,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use bytes::Bytes;
 use driver::{Run, body, payload_ok};
 use serde_json::json;
 use service::{BenchDatabase, Service, env_or};
@@ -104,7 +103,7 @@ impl Bench {
         &self,
         name: &str,
         connections: usize,
-        next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
+        next: driver::Load,
         check: driver::Check,
         warm_up: bool,
     ) -> Row {
@@ -142,7 +141,7 @@ impl Bench {
         &self,
         names: [&str; 2],
         connections: usize,
-        loads: [Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>; 2],
+        loads: [driver::Load; 2],
         check: driver::Check,
     ) -> [Row; 2] {
         let half = connections / 2;
@@ -366,10 +365,9 @@ async fn main() {
     // As many unknown addresses as members, picked the same way: the rate limiter's keys then
     // repeat alike for both, and only whether an address names an account differs.
     let unknown = move |i: u64| format!("nobody{:05}@bench.example", known(i));
-    let known_load: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync> =
+    let known_load: driver::Load =
         Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": email(known(i))}))));
-    let unknown_load: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync> =
-        Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": unknown(i)}))));
+    let unknown_load: driver::Load = Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": unknown(i)}))));
     // At each connection count: known addresses alone (the rate goal), then known and unknown
     // side by side, every other connection each (the equality goal). Runs on this shared VM drift
     // by more than 5 % from one to the next, so equality is judged only within one window.

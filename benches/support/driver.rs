@@ -17,6 +17,9 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
+/// The body of the `i`-th request of a load; None ends the run early.
+pub type Load = Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>;
+
 /// Judges one answer: `Err` with a short reason when it is not what the operation must return.
 pub type Check = fn(&serde_json::Value) -> Result<(), String>;
 
@@ -53,13 +56,7 @@ impl Run {
 
 /// Sends `next(i)` bodies (None ends the run early) to `url` from `connections` connections for
 /// `duration`, checking each answer with `check`.
-pub async fn run(
-    port: u16,
-    connections: usize,
-    duration: Duration,
-    next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
-    check: Check,
-) -> Run {
+pub async fn run(port: u16, connections: usize, duration: Duration, next: Load, check: Check) -> Run {
     run_paced(port, connections, duration, Duration::ZERO, next, check).await
 }
 
@@ -70,7 +67,7 @@ pub async fn run_paced(
     connections: usize,
     duration: Duration,
     gap: Duration,
-    next: Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>,
+    next: Load,
     check: Check,
 ) -> Run {
     let [run] = run_classes(port, connections, duration, gap, [next], check).await;
@@ -84,7 +81,7 @@ pub async fn run_interleaved<const K: usize>(
     port: u16,
     connections: usize,
     duration: Duration,
-    loads: [Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>; K],
+    loads: [Load; K],
     check: Check,
 ) -> [Run; K] {
     run_classes(port, connections, duration, Duration::ZERO, loads, check).await
@@ -95,7 +92,7 @@ async fn run_classes<const K: usize>(
     connections: usize,
     duration: Duration,
     gap: Duration,
-    loads: [Arc<dyn Fn(u64) -> Option<Bytes> + Send + Sync>; K],
+    loads: [Load; K],
     check: Check,
 ) -> [Run; K] {
     let counters: [Arc<AtomicU64>; K] = std::array::from_fn(|_| Arc::new(AtomicU64::new(0)));
