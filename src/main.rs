@@ -6,9 +6,10 @@ use clap::Parser;
 /// before) was as fast, but its 64 KiB pages stayed resident for each long-lived block a burst
 /// left among them: 1.3 MiB live kept 19.5 MiB of anonymous memory resident after a burst of 256
 /// connections of `findId`, where jemalloc with the settings below keeps 6.6 (live bytes counted
-/// by a wrapping allocator, RSS from /proc). The settings: one arena (this service has two busy threads; its hashing areas are
-/// mapped apart, infra/hash_memory.rs), small objects only in the thread caches, freed pages
-/// given back within half a second by a background thread even when the service is idle.
+/// by a wrapping allocator, RSS from /proc). The settings: one arena (this service has two busy
+/// threads; its hashing areas are mapped apart, infra/hash_memory.rs), small objects only in the
+/// thread caches, freed pages given back within half a second by a background thread even when
+/// the service is idle.
 /// `_RJEM_MALLOC_CONF` in the environment overrides them.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

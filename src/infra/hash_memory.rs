@@ -17,11 +17,16 @@ pub(crate) struct Area {
 // SAFETY: an `Area` is the only handle to its mapping (no aliasing), like a `Box<[Block]>`.
 unsafe impl Send for Area {}
 
+/// The error of an area of `blocks` KiB that could not be had.
+pub(crate) fn unavailable(blocks: usize) -> HashError {
+    HashError::Internal(format!("argon2 memory of {blocks} KiB unavailable"))
+}
+
 impl Area {
     /// Maps a fresh area; an error, not an abort, when the kernel refuses (a stored hash may name
     /// any memory cost).
     pub(crate) fn new(blocks: usize) -> Result<Area, HashError> {
-        let unavailable = || HashError::Internal(format!("argon2 memory of {blocks} KiB unavailable"));
+        let unavailable = || unavailable(blocks);
         let bytes = blocks
             .checked_mul(std::mem::size_of::<Block>())
             .filter(|&b| b > 0)

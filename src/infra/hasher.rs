@@ -14,7 +14,7 @@ use argon2::{
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use super::hash_memory::Area;
+use super::hash_memory::{self, Area};
 use crate::{
     config::Argon2Settings,
     domain::{member::StoredHash, password::Password},
@@ -229,12 +229,9 @@ fn memory_for(params: &Params) -> Result<Area, HashError> {
 
 /// The thread's area, or the error of a thread that could not get one.
 fn area_of<'a>(memory: &'a mut Memory, params: &Params) -> Result<&'a mut Area, HashError> {
-    memory.as_mut().ok_or_else(|| {
-        HashError::Internal(format!(
-            "argon2 memory of {} KiB unavailable",
-            params.block_count()
-        ))
-    })
+    memory
+        .as_mut()
+        .ok_or_else(|| hash_memory::unavailable(params.block_count()))
 }
 
 fn argon2(params: &Params) -> Argon2<'static> {
