@@ -92,6 +92,10 @@ async fn clients_that_hang_up_never_lift_the_hashing_cap() {
             ("DEMO", "false"),
             ("OUTBOX_DIR", outbox.as_str()),
             ("HASH_CONCURRENCY", "2"),
+            // Hashes ten times the default's work (about 0.1-0.2 s each here), so the hanging
+            // clients' burst lasts far longer than one /metrics poll and the hashes seen running
+            // are still running 10 ms later, when their clients leave.
+            ("ARGON2_ITERATIONS", "20"),
             ("RATE_LIMITS", crate::helpers::GENEROUS_LIMITS),
             ("NO_COLOR", "1"),
         ];
@@ -112,19 +116,16 @@ async fn clients_that_hang_up_never_lift_the_hashing_cap() {
         }
         let before = gauge(&metrics(&base).await, "password_hash_total").unwrap_or(0.0);
 
-        // Unknown login IDs: each sign-in runs the dummy verification, a full argon2 hash. Three
-        // clients in four hang up 10 ms after both hashing threads are seen busy (so their hashes
-        // are running when they leave); the others wait for their answers, and must not start
-        // hashing beside the orphans.
+        // Unknown login IDs: each sign-in runs the dummy verification, a full argon2 hash. Thirty
+        // clients hang up 10 ms after both hashing threads are seen busy with their hashes (nothing
+        // else asks for one until then, so the running hashes are theirs and are running when they
+        // leave). Ten more clients, sent once the pool is busy, wait for their answers behind them
+        // and must not start hashing beside the orphans.
         let port = service.port();
         let (leave, left) = watch::channel(false);
         let hanging: Vec<_> = (0..40)
             .filter(|n| n % 4 != 0)
             .map(|n| tokio::spawn(sign_in_and_hang_up(port, n, left.clone())))
-            .collect();
-        let staying: Vec<_> = (0..40)
-            .filter(|n| n % 4 == 0)
-            .map(|n| tokio::spawn(sign_in(base.clone(), format!("ghost{n:02}"))))
             .collect();
         let busy_by = tokio::time::Instant::now() + Duration::from_secs(30);
         while gauge(&metrics(&base).await, "password_hash_in_flight") != Some(2.0)
@@ -132,6 +133,10 @@ async fn clients_that_hang_up_never_lift_the_hashing_cap() {
         {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
+        let staying: Vec<_> = (0..40)
+            .filter(|n| n % 4 == 0)
+            .map(|n| tokio::spawn(sign_in(base.clone(), format!("ghost{n:02}"))))
+            .collect();
         leave.send(true).unwrap();
         let mut hung_up = 0;
         for call in hanging {
