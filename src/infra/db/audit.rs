@@ -8,7 +8,7 @@ use sea_orm::{
 
 use super::{
     entities::audit_event,
-    map_db_err,
+    map_db_err, shapes,
     time::{to_naive, to_utc},
 };
 use crate::{
@@ -50,10 +50,12 @@ pub(crate) async fn insert_audit_many<C: ConnectionTrait>(
         identifier_key: Set(event.identifier.clone()),
         ..Default::default()
     });
-    audit_event::Entity::insert_many(rows)
-        .exec(conn)
-        .await
-        .map_err(map_db_err)?;
+    for rows in shapes::chunks(rows) {
+        audit_event::Entity::insert_many(rows)
+            .exec(conn)
+            .await
+            .map_err(map_db_err)?;
+    }
     Ok(())
 }
 

@@ -25,7 +25,7 @@ use crate::{
         opaque_token::TokenHash,
         site::SiteId,
     },
-    infra::db::timeouts::within,
+    infra::db::{shapes, timeouts::within},
     recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
 };
 
@@ -179,10 +179,7 @@ fn padded<'a, T: Clone + 'a>(compared: &[String], keys: impl Iterator<Item = &'a
             distinct.push(key.clone());
         }
     }
-    if let Some(last) = distinct.last().cloned() {
-        distinct.resize(distinct.len().next_power_of_two(), last);
-    }
-    distinct
+    shapes::padded(distinct)
 }
 
 /// The member directory with `find_by_login_id` and `find_by_email` batched; everything else

@@ -7,6 +7,7 @@ pub mod members;
 pub mod outbox;
 pub mod recovery_codes;
 pub mod reset_requests;
+pub mod shapes;
 pub mod time;
 pub mod timeouts;
 

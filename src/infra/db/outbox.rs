@@ -12,7 +12,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
-use super::{audit::insert_audit_many, entities::mail_outbox, map_db_err, time::to_naive};
+use super::{audit::insert_audit_many, entities::mail_outbox, map_db_err, shapes, time::to_naive};
 use crate::{
     domain::{grant::GrantOwner, member::MemberId, site::SiteId},
     infra::sealer::Sealer,
@@ -110,7 +110,7 @@ fn claim_update(until: NaiveDateTime) -> UpdateMany<mail_outbox::Entity> {
 /// Rows still in the claim `attempts` left them in (a claimer whose lease ran out matches none).
 fn in_claim(ids: Vec<i64>, attempts: u32) -> Condition {
     Condition::all()
-        .add(mail_outbox::Column::Id.is_in(ids))
+        .add(mail_outbox::Column::Id.is_in(shapes::padded(ids)))
         .add(mail_outbox::Column::Attempts.eq(i32::try_from(attempts).unwrap_or(i32::MAX)))
         .add(mail_outbox::Column::Status.eq(SENDING))
 }
@@ -150,7 +150,9 @@ impl SeaOutbox {
                 .map_err(map_db_err)?;
             if !rows.is_empty() {
                 claim_update(until)
-                    .filter(mail_outbox::Column::Id.is_in(rows.iter().map(|r| r.id)))
+                    .filter(
+                        mail_outbox::Column::Id.is_in(shapes::padded(rows.iter().map(|r| r.id).collect())),
+                    )
                     .exec(&txn)
                     .await
                     .map_err(map_db_err)?;
@@ -421,11 +423,13 @@ impl MailOutbox for SeaOutbox {
                 ..Default::default()
             });
             // A key already queued (the batch was resolved before) adds nothing.
-            mail_outbox::Entity::insert_many(rows)
-                .on_conflict_do_nothing_on([mail_outbox::Column::DedupKey])
-                .exec(&txn)
-                .await
-                .map_err(map_db_err)?;
+            for rows in shapes::chunks(rows) {
+                mail_outbox::Entity::insert_many(rows)
+                    .on_conflict_do_nothing_on([mail_outbox::Column::DedupKey])
+                    .exec(&txn)
+                    .await
+                    .map_err(map_db_err)?;
+            }
         }
         if !events.is_empty() {
             insert_audit_many(&txn, events).await?;

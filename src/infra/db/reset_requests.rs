@@ -12,7 +12,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
-use super::{entities::reset_request, map_db_err, time::to_naive};
+use super::{entities::reset_request, map_db_err, shapes, time::to_naive};
 use crate::{
     infra::reset_entry,
     recovery::ports::{ClaimedReset, HandedOffReset, ResetQueue, StoreError},
@@ -85,7 +85,7 @@ impl ResetQueue for SeaResetQueue {
                 reset_request::Column::Claims,
                 Expr::col(reset_request::Column::Claims).add(1),
             )
-            .filter(reset_request::Column::Id.is_in(rows.iter().map(|r| r.id)))
+            .filter(reset_request::Column::Id.is_in(shapes::padded(rows.iter().map(|r| r.id).collect())))
             .exec(&txn)
             .await
             .map_err(map_db_err)?;
@@ -114,7 +114,7 @@ impl ResetQueue for SeaResetQueue {
             return Ok(());
         }
         reset_request::Entity::delete_many()
-            .filter(reset_request::Column::Id.is_in(ids_of(ids)))
+            .filter(reset_request::Column::Id.is_in(shapes::padded(ids_of(ids))))
             .exec(&self.db)
             .await
             .map_err(map_db_err)?;

@@ -21,6 +21,7 @@ use crate::{
         entities::{change_report, member, password_history, site},
         map_db_err,
         outbox::insert_outbox,
+        shapes,
         time::to_naive,
     },
     recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
@@ -83,7 +84,7 @@ impl MemberDirectory for SeaMemberStore {
         }
         let query = member::Entity::find()
             .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::Email.is_in(emails.iter().map(Email::as_str)));
+            .filter(member::Column::Email.is_in(shapes::padded(emails.iter().map(Email::as_str).collect())));
         self.members(oldest_first(query)).await
     }
 
@@ -97,7 +98,9 @@ impl MemberDirectory for SeaMemberStore {
         }
         let query = member::Entity::find()
             .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::LoginIdKey.is_in(login_ids.iter().map(LoginId::normalized)));
+            .filter(member::Column::LoginIdKey.is_in(shapes::padded(
+                login_ids.iter().map(LoginId::normalized).collect(),
+            )));
         self.members(query).await
     }
 
