@@ -325,7 +325,7 @@ impl Application {
                     .recovery
                     .password_reset
                     .clone()
-                    .run_resolver(settings, worker_stop.clone()),
+                    .run_resolvers(settings, worker_stop.clone()),
             )
         });
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));

@@ -315,7 +315,7 @@ impl Settings {
             reset_resolver: typed("RESET_RESOLVER", parse("RESET_RESOLVER", "true")?)?,
             reset_resolver_lease: secs("RESET_RESOLVER_LEASE_SECS", "30")?,
             reset_resolver_poll: millis("RESET_RESOLVER_POLL_MS", "250")?,
-            reset_resolver_batch: typed("RESET_RESOLVER_BATCH", parse("RESET_RESOLVER_BATCH", "200")?)?,
+            reset_resolver_batch: typed("RESET_RESOLVER_BATCH", parse("RESET_RESOLVER_BATCH", "256")?)?,
             reset_resolver_linger: millis("RESET_RESOLVER_LINGER_MS", "50")?,
             code_max_attempts: typed("CODE_MAX_ATTEMPTS", parse("CODE_MAX_ATTEMPTS", "5")?)?,
             code_failure_window: secs("CODE_FAILURE_WINDOW_SECS", "3600")?,

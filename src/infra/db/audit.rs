@@ -50,7 +50,8 @@ pub(crate) async fn insert_audit_many<C: ConnectionTrait>(
         identifier_key: Set(event.identifier.clone()),
         ..Default::default()
     });
-    for rows in shapes::chunks(rows) {
+    // Small rows: a full resolver batch (256) is one statement.
+    for rows in shapes::chunks(rows, 256) {
         audit_event::Entity::insert_many(rows)
             .exec(conn)
             .await

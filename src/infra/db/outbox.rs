@@ -423,7 +423,9 @@ impl MailOutbox for SeaOutbox {
                 ..Default::default()
             });
             // A key already queued (the batch was resolved before) adds nothing.
-            for rows in shapes::chunks(rows) {
+            // Rows carry sealed mail (a few KiB each): at most 64 per statement keeps a
+            // connection's write buffer small.
+            for rows in shapes::chunks(rows, 64) {
                 mail_outbox::Entity::insert_many(rows)
                     .on_conflict_do_nothing_on([mail_outbox::Column::DedupKey])
                     .exec(&txn)

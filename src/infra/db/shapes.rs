@@ -3,11 +3,8 @@
 //! (sqlx keeps up to 100 per connection), and its write buffer as large as the largest statement
 //! it ever sent. Batches of every length from 1 to a few hundred then filled each connection's
 //! cache with statements used once: the service's heap grew by 10 MiB over a load run and did
-//! not come back. Lists are padded to a power of two and inserts split into power-of-two chunks
-//! of at most `MAX_ROWS`, so a statement takes a handful of shapes however large its batch.
-
-/// Most rows in one INSERT.
-pub const MAX_ROWS: usize = 64;
+//! not come back. Lists are padded to a power of two and inserts split into power-of-two chunks,
+//! so a statement takes a handful of shapes however large its batch.
 
 /// `values` padded to the next power of two by repeating the last one (an `IN` list means the
 /// same with repeats).
@@ -18,15 +15,16 @@ pub fn padded<T: Clone>(mut values: Vec<T>) -> Vec<T> {
     values
 }
 
-/// `rows` in order, in chunks whose lengths are powers of two, at most `MAX_ROWS`, largest
-/// first: 100 rows go as 64 + 32 + 4.
-pub fn chunks<T>(rows: impl IntoIterator<Item = T>) -> Vec<Vec<T>> {
+/// `rows` in order, in chunks whose lengths are powers of two, at most `most` (a power of two),
+/// largest first: 100 rows at most 64 go as 64 + 32 + 4.
+pub fn chunks<T>(rows: impl IntoIterator<Item = T>, most: usize) -> Vec<Vec<T>> {
+    debug_assert!(most.is_power_of_two());
     let mut rows = rows.into_iter().peekable();
     let mut left: Vec<T> = Vec::new();
     let mut out = Vec::new();
     while rows.peek().is_some() {
-        left.extend(rows.by_ref().take(MAX_ROWS));
-        let mut size = MAX_ROWS;
+        left.extend(rows.by_ref().take(most));
+        let mut size = most;
         while !left.is_empty() {
             while size > left.len() {
                 size /= 2;
@@ -53,13 +51,14 @@ mod tests {
 
     #[test]
     fn inserts_split_into_power_of_two_chunks_in_order() {
-        let lengths = |n: usize| chunks(0..n).iter().map(Vec::len).collect::<Vec<_>>();
+        let lengths = |n: usize| chunks(0..n, 64).iter().map(Vec::len).collect::<Vec<_>>();
         assert_eq!(lengths(0), Vec::<usize>::new());
         assert_eq!(lengths(1), vec![1]);
         assert_eq!(lengths(100), vec![64, 32, 4]);
         assert_eq!(lengths(63), vec![32, 16, 8, 4, 2, 1]);
         assert_eq!(lengths(200), vec![64, 64, 64, 8]);
-        assert_eq!(chunks(0..200).concat(), (0..200).collect::<Vec<_>>());
+        assert_eq!(chunks(0..200, 64).concat(), (0..200).collect::<Vec<_>>());
+        assert_eq!(chunks(0..256, 256).len(), 1);
         // Every length from 1 to 1,000 uses only the seven shapes.
         let shapes: std::collections::BTreeSet<usize> = (1..1000).flat_map(lengths).collect();
         assert_eq!(

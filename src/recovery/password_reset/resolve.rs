@@ -54,6 +54,12 @@ pub struct ResolverSettings {
 /// How many requests of a batch are resolved side by side.
 const RESOLVE_LANES: usize = 16;
 
+/// Resolver loops per instance. While one waits on its batch's transaction (the commit's flush
+/// to disk, mostly), the other claims and resolves the next batch: a backlog drains about twice
+/// as fast as with one. Claims are exclusive and a grant's cooldown is decided in the token store,
+/// so two loops resolve nothing twice, as two instances do not.
+pub const RESOLVER_LOOPS: usize = 2;
+
 /// The lane of a request: by site and address, the one thing every member it reaches shares.
 fn lane_of(request: &HandedOffReset) -> usize {
     use std::hash::{Hash, Hasher};
@@ -90,8 +96,19 @@ impl PasswordReset {
         url.to_string()
     }
 
-    /// Resolves until `shutdown` turns true; a batch being resolved is finished first.
-    pub async fn run_resolver(self, settings: ResolverSettings, mut shutdown: watch::Receiver<bool>) {
+    /// Runs `RESOLVER_LOOPS` resolver loops until `shutdown` turns true; the batches being
+    /// resolved are finished first.
+    pub async fn run_resolvers(self, settings: ResolverSettings, shutdown: watch::Receiver<bool>) {
+        let mut loops = tokio::task::JoinSet::new();
+        for _ in 0..RESOLVER_LOOPS {
+            loops.spawn(self.clone().run_resolver(settings.clone(), shutdown.clone()));
+        }
+        while loops.join_next().await.is_some() {}
+        tracing::info!("reset resolver stopped");
+    }
+
+    /// One resolver loop, until `shutdown` turns true; a batch being resolved is finished first.
+    async fn run_resolver(self, settings: ResolverSettings, mut shutdown: watch::Receiver<bool>) {
         loop {
             if *shutdown.borrow() {
                 break;
@@ -115,7 +132,6 @@ impl PasswordReset {
                 _ = shutdown.changed() => {}
             }
         }
-        tracing::info!("reset resolver stopped");
     }
 
     /// Claims and resolves batches until none is left; returns how many requests were resolved.
