@@ -65,8 +65,9 @@ impl DeliverySettings {
         if self.lease <= needed {
             return Err(format!(
                 "MAIL_LEASE_SECS ({} s) must exceed SMTP_TIMEOUT_MS + REDIS_TIMEOUT_MS + 3 × DB_TIMEOUT_MS \
-                 + 1.2 s ({} ms): a message must be sent and settled within its lease",
+                 + {} ms ({} ms): a message must be sent and settled within its lease",
                 self.lease.as_secs(),
+                (SETTLE_GATHER + Duration::from_secs(1)).as_millis(),
                 needed.as_millis()
             ));
         }
@@ -504,6 +505,7 @@ mod tests {
         assert!(settings(18).check().is_ok());
         let refused = settings(17).check().unwrap_err();
         assert!(refused.contains("MAIL_LEASE_SECS"), "{refused}");
+        assert!(refused.contains("+ 1200 ms (17200 ms)"), "{refused}");
         let idle = DeliverySettings {
             concurrency: 0,
             ..settings(120)
