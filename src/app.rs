@@ -319,16 +319,7 @@ impl Application {
                 poll_every: self.settings.reset_resolver_poll,
                 batch: self.settings.reset_resolver_batch.max(1),
                 linger: self.settings.reset_resolver_linger,
-                // The hand-off in SQLite (no Redis) is claimed by reading then writing in one
-                // transaction on a database with one writer: a second loop's claim would only
-                // fail on the first's lock.
-                loops: if self.settings.redis_url.is_none()
-                    && self.settings.database_url.expose_secret().starts_with("sqlite")
-                {
-                    1
-                } else {
-                    2
-                },
+                loops: 2,
             };
             tokio::spawn(
                 self.state

@@ -222,14 +222,23 @@ async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once() {
         .await;
         let queue = app.recovery.ports.reset_queue.clone();
         let lease = Duration::from_secs(2);
-        // A resolver claims the request and dies.
-        assert_eq!(queue.claim(10, lease).await.unwrap().len(), 1, "[{label}]");
+        // A resolver claims the request and dies; the next one to claim it does too.
+        let first = queue.claim(10, lease).await.unwrap();
+        assert_eq!(first.len(), 1, "[{label}]");
+        assert!(
+            !first[0].redelivered,
+            "[{label}] a first claim is not a redelivery"
+        );
         let reset = &app.recovery.password_reset;
         assert_eq!(
             reset.resolve_pending(10, lease).await.unwrap(),
             0,
             "[{label}] nobody else takes it while the lease runs"
         );
+        tokio::time::sleep(lease + Duration::from_millis(1200)).await;
+        let again = queue.claim(10, lease).await.unwrap();
+        assert_eq!(again.len(), 1, "[{label}]");
+        assert!(again[0].redelivered, "[{label}] claimed again after its lease");
         tokio::time::sleep(lease + Duration::from_millis(1200)).await;
         assert_eq!(reset.resolve_pending(10, lease).await.unwrap(), 1, "[{label}]");
         assert_eq!(reset.resolve_pending(10, lease).await.unwrap(), 0, "[{label}]");

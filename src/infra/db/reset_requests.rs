@@ -1,14 +1,14 @@
 //! `ResetQueue` on SeaORM (no Redis): one row per handed-off request, claimed with a lease —
 //! `FOR UPDATE SKIP LOCKED` on PostgreSQL and MariaDB so instances never claim the same rows;
-//! SQLite serialises writers itself.
+//! on SQLite one `UPDATE … RETURNING`, which waits for the one writer's lock like any write.
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
     sea_query::{Expr, ExprTrait, LockBehavior, LockType},
 };
 
@@ -63,40 +63,68 @@ impl ResetQueue for SeaResetQueue {
         if claimable().one(&self.db).await.map_err(map_db_err)?.is_none() {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin().await.map_err(map_db_err)?;
-        let mut query = claimable()
-            .order_by_asc(reset_request::Column::Id)
-            .limit(limit as u64);
-        if self.db.get_database_backend() != DbBackend::Sqlite {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let rows = query.all(&txn).await.map_err(map_db_err)?;
-        if rows.is_empty() {
-            txn.commit().await.map_err(map_db_err)?;
-            return Ok(Vec::new());
-        }
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-        reset_request::Entity::update_many()
-            .col_expr(
-                reset_request::Column::ClaimedUntil,
-                Expr::value(to_naive(now + lease)),
-            )
-            .col_expr(
-                reset_request::Column::Claims,
-                Expr::col(reset_request::Column::Claims).add(1),
-            )
-            .filter(reset_request::Column::Id.is_in(shapes::padded(rows.iter().map(|r| r.id).collect())))
-            .exec(&txn)
-            .await
-            .map_err(map_db_err)?;
-        txn.commit().await.map_err(map_db_err)?;
+        let claim = || {
+            reset_request::Entity::update_many()
+                .col_expr(
+                    reset_request::Column::ClaimedUntil,
+                    Expr::value(to_naive(now + lease)),
+                )
+                .col_expr(
+                    reset_request::Column::Claims,
+                    Expr::col(reset_request::Column::Claims).add(1),
+                )
+        };
+        let backend = self.db.get_database_backend();
+        // Claims this claim already counts in the rows read (so a first claim is not redelivered).
+        let (rows, counted) = if backend == DbBackend::Sqlite {
+            // One statement, as the outbox claims: a read-then-write transaction would fail on a
+            // snapshot made stale by another writer (a second resolver loop, a hand-off) instead
+            // of waiting for the lock.
+            let ids = claimable()
+                .select_only()
+                .column(reset_request::Column::Id)
+                .order_by_asc(reset_request::Column::Id)
+                .limit(limit as u64)
+                .into_query();
+            let mut update = claim()
+                .filter(reset_request::Column::Id.in_subquery(ids))
+                .into_query();
+            update.returning_all();
+            let mut rows = reset_request::Model::find_by_statement(backend.build(&update))
+                .all(&self.db)
+                .await
+                .map_err(map_db_err)?;
+            rows.sort_by_key(|r| r.id);
+            (rows, 1)
+        } else {
+            let txn = self.db.begin().await.map_err(map_db_err)?;
+            let rows = claimable()
+                .order_by_asc(reset_request::Column::Id)
+                .limit(limit as u64)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(&txn)
+                .await
+                .map_err(map_db_err)?;
+            if !rows.is_empty() {
+                claim()
+                    .filter(
+                        reset_request::Column::Id.is_in(shapes::padded(rows.iter().map(|r| r.id).collect())),
+                    )
+                    .exec(&txn)
+                    .await
+                    .map_err(map_db_err)?;
+            }
+            txn.commit().await.map_err(map_db_err)?;
+            (rows, 0)
+        };
         let mut claimed = Vec::new();
         let mut unreadable = Vec::new();
         for row in rows {
             match reset_entry::decode(&row.payload) {
                 Some(request) => claimed.push(ClaimedReset {
                     id: row.id.to_string(),
-                    redelivered: row.claims > 0,
+                    redelivered: row.claims > counted,
                     request,
                 }),
                 None => unreadable.push(row.id.to_string()),

@@ -19,19 +19,12 @@ pub fn padded<T: Clone>(mut values: Vec<T>) -> Vec<T> {
 /// largest first: 100 rows at most 64 go as 64 + 32 + 4.
 pub fn chunks<T>(rows: impl IntoIterator<Item = T>, most: usize) -> Vec<Vec<T>> {
     debug_assert!(most.is_power_of_two());
-    let mut rows = rows.into_iter().peekable();
-    let mut left: Vec<T> = Vec::new();
+    let mut left: Vec<T> = rows.into_iter().collect();
     let mut out = Vec::new();
-    while rows.peek().is_some() {
-        left.extend(rows.by_ref().take(most));
-        let mut size = most;
-        while !left.is_empty() {
-            while size > left.len() {
-                size /= 2;
-            }
-            let rest = left.split_off(size);
-            out.push(std::mem::replace(&mut left, rest));
-        }
+    while !left.is_empty() {
+        let size = most.min(1 << left.len().ilog2());
+        let rest = left.split_off(size);
+        out.push(std::mem::replace(&mut left, rest));
     }
     out
 }
