@@ -2,6 +2,7 @@
 //! directory and admin store, the outbox, the audit log and the recovery codes.
 pub mod audit;
 pub mod batched;
+pub mod claims;
 pub mod entities;
 pub mod members;
 pub mod outbox;

@@ -7,12 +7,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select, TransactionTrait, UpdateMany,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, TransactionTrait, UpdateMany,
+    sea_query::{Expr, ExprTrait},
 };
 
-use super::{audit::insert_audit_many, entities::mail_outbox, map_db_err, shapes, time::to_naive};
+use super::{audit::insert_audit_many, claims, entities::mail_outbox, map_db_err, shapes, time::to_naive};
 use crate::{
     domain::{grant::GrantOwner, member::MemberId, site::SiteId},
     infra::sealer::Sealer,
@@ -137,52 +137,24 @@ impl SeaOutbox {
         until: NaiveDateTime,
         limit: u64,
     ) -> Result<Vec<mail_outbox::Model>, StoreError> {
-        let backend = self.db.get_database_backend();
-        if backend == DbBackend::MySql {
-            // MariaDB has no UPDATE … RETURNING: lock the rows (skipping those another instance
-            // holds), mark them, commit.
-            let txn = self.db.begin().await.map_err(map_db_err)?;
-            let mut rows = due(status, now)
-                .limit(limit)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .all(&txn)
-                .await
-                .map_err(map_db_err)?;
-            if !rows.is_empty() {
-                claim_update(until)
-                    .filter(
-                        mail_outbox::Column::Id.is_in(shapes::padded(rows.iter().map(|r| r.id).collect())),
-                    )
-                    .exec(&txn)
-                    .await
-                    .map_err(map_db_err)?;
-            }
-            txn.commit().await.map_err(map_db_err)?;
+        let claimed = claims::claim(
+            &self.db,
+            due(status, now),
+            mail_outbox::Column::Id,
+            |row| row.id,
+            limit,
+            claim_update(until),
+        )
+        .await?;
+        let mut rows = claimed.rows;
+        if !claimed.marked {
             for row in &mut rows {
                 row.attempts += 1;
                 row.status = SENDING.to_owned();
                 row.next_attempt_at = until;
             }
-            return Ok(rows);
         }
-        // PostgreSQL and SQLite: one statement. PostgreSQL skips rows another instance has locked;
-        // SQLite runs one writer at a time anyway.
-        let mut ids = due(status, now)
-            .select_only()
-            .column(mail_outbox::Column::Id)
-            .limit(limit)
-            .into_query();
-        if backend == DbBackend::Postgres {
-            ids.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let mut update = claim_update(until)
-            .filter(mail_outbox::Column::Id.in_subquery(ids))
-            .into_query();
-        update.returning_all();
-        mail_outbox::Model::find_by_statement(backend.build(&update))
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)
+        Ok(rows)
     }
 
     /// Opens a claimed row; a body that cannot be opened is given up at once.

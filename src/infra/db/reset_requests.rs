@@ -1,18 +1,16 @@
-//! `ResetQueue` on SeaORM (no Redis): one row per handed-off request, claimed with a lease —
-//! `FOR UPDATE SKIP LOCKED` on PostgreSQL and MariaDB so instances never claim the same rows;
-//! on SQLite one `UPDATE … RETURNING`, which waits for the one writer's lock like any write.
+//! `ResetQueue` on SeaORM (no Redis): one row per handed-off request, claimed with a lease
+//! (`claims::claim`), so instances and loops never claim the same rows.
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait, FromQueryResult, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, TransactionTrait,
-    sea_query::{Expr, ExprTrait, LockBehavior, LockType},
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, ExprTrait},
 };
 
-use super::{entities::reset_request, map_db_err, shapes, time::to_naive};
+use super::{claims, entities::reset_request, map_db_err, shapes, time::to_naive};
 use crate::{
     infra::reset_entry,
     recovery::ports::{ClaimedReset, HandedOffReset, ResetQueue, StoreError},
@@ -75,49 +73,19 @@ impl ResetQueue for SeaResetQueue {
                     Expr::col(reset_request::Column::Claims).add(1),
                 )
         };
-        let backend = self.db.get_database_backend();
-        // Claims this claim already counts in the rows read (so a first claim is not redelivered).
-        let (rows, counted) = if backend == DbBackend::Sqlite {
-            // One statement, as the outbox claims: a read-then-write transaction would fail on a
-            // snapshot made stale by another writer (a second resolver loop, a hand-off) instead
-            // of waiting for the lock.
-            let ids = claimable()
-                .select_only()
-                .column(reset_request::Column::Id)
-                .order_by_asc(reset_request::Column::Id)
-                .limit(limit as u64)
-                .into_query();
-            let mut update = claim()
-                .filter(reset_request::Column::Id.in_subquery(ids))
-                .into_query();
-            update.returning_all();
-            let mut rows = reset_request::Model::find_by_statement(backend.build(&update))
-                .all(&self.db)
-                .await
-                .map_err(map_db_err)?;
-            rows.sort_by_key(|r| r.id);
-            (rows, 1)
-        } else {
-            let txn = self.db.begin().await.map_err(map_db_err)?;
-            let rows = claimable()
-                .order_by_asc(reset_request::Column::Id)
-                .limit(limit as u64)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .all(&txn)
-                .await
-                .map_err(map_db_err)?;
-            if !rows.is_empty() {
-                claim()
-                    .filter(
-                        reset_request::Column::Id.is_in(shapes::padded(rows.iter().map(|r| r.id).collect())),
-                    )
-                    .exec(&txn)
-                    .await
-                    .map_err(map_db_err)?;
-            }
-            txn.commit().await.map_err(map_db_err)?;
-            (rows, 0)
-        };
+        let claimed = claims::claim(
+            &self.db,
+            claimable().order_by_asc(reset_request::Column::Id),
+            reset_request::Column::Id,
+            |row| row.id,
+            limit as u64,
+            claim(),
+        )
+        .await?;
+        // Rows read back from the claim already count it (so a first claim is not redelivered).
+        let counted = i32::from(claimed.marked);
+        let mut rows = claimed.rows;
+        rows.sort_by_key(|r| r.id);
         let mut claimed = Vec::new();
         let mut unreadable = Vec::new();
         for row in rows {
