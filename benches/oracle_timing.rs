@@ -1,11 +1,15 @@
-//! Existence oracle bench (issue 10.6): for each path a stranger can call, 300 interleaved pairs of
-//! requests about an identifier that names an account and one that names none, on the release
-//! service. Prints the medians, their difference, and the two-sample Kolmogorov–Smirnov D and p;
-//! the goal is p > 0.01 and |Δmedian| < 0.5 ms on every path, also while a backend is down.
-//! It also compares the answers' shape (error codes, flags): any difference is printed.
+//! Existence oracle bench (issues 10.6 and 11.3): for each path a stranger can call, 300
+//! interleaved pairs of requests about an identifier that names an account and one that names
+//! none, on the release service. Prints the medians, their difference, and the two-sample
+//! Kolmogorov–Smirnov D and p; the goal is p > 0.01 and |Δmedian| < 0.5 ms on every path, on an
+//! idle service, on one saturated by a flood of `issueResetToken` by e-mail, and while a backend
+//! is down. It also compares the answers' shape (error codes, flags): any difference is printed.
 //!
 //! `cargo bench --bench oracle_timing` (not part of CI). BENCH_BACKEND = postgres (default, with
-//! Redis), mysql (with Redis) or sqlite (in-process store); SAMPLES (default 300).
+//! Redis), mysql (with Redis) or sqlite (in-process store); SAMPLES (default 300);
+//! BENCH_FLOOD_CONNECTIONS (default 32) for the saturated phase.
+#[path = "support/driver.rs"]
+mod driver;
 #[path = "support/service.rs"]
 mod service;
 #[path = "../tests/api/smtp_server.rs"]
@@ -13,7 +17,13 @@ mod smtp_server;
 #[path = "../tests/api/tcp_proxy.rs"]
 mod tcp_proxy;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use serde_json::{Value, json};
 use service::{BenchDatabase, Service, env_or};
@@ -217,6 +227,52 @@ async fn measure(
     met
 }
 
+/// Members of the flood's own, beside the probed ones.
+const FLOOD_MEMBERS: usize = 2000;
+
+/// A closed-loop flood of `issueResetToken` by e-mail, known and unknown addresses in turn, from
+/// `connections` connections until stopped: the service saturated while the probe measures.
+struct Flood {
+    stop: Arc<AtomicBool>,
+    run: tokio::task::JoinHandle<driver::Run>,
+}
+
+impl Flood {
+    /// Known addresses are those of members `first..first + FLOOD_MEMBERS`.
+    fn start(port: u16, connections: usize, first: usize) -> Flood {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let load: driver::Load = Arc::new(move |i| {
+            let n = usize::try_from(i / 2).unwrap_or(0) % FLOOD_MEMBERS;
+            let e = if i % 2 == 0 {
+                email(first + n)
+            } else {
+                format!("{}@bench.example", stranger("flood", n))
+            };
+            (!stopped.load(Ordering::Relaxed)).then(|| driver::body(ISSUE_BY_EMAIL, json!({"e": e})))
+        });
+        let check: driver::Check = |v| {
+            driver::payload_ok(v, "issueResetToken")?;
+            (v["data"]["issueResetToken"]["accepted"] == true)
+                .then_some(())
+                .ok_or("not accepted".into())
+        };
+        let run = tokio::spawn(driver::run(
+            port,
+            connections,
+            Duration::from_secs(24 * 3600),
+            load,
+            check,
+        ));
+        Flood { stop, run }
+    }
+
+    async fn stop(self) -> driver::Run {
+        self.stop.store(true, Ordering::Relaxed);
+        self.run.await.expect("the flood")
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -309,7 +365,16 @@ async fn main() {
         ));
     }
     let paths = paths();
-    let members = samples * paths.len();
+    // Identifiers in blocks of `samples`, one block per measured path and state: every path
+    // healthy, every path saturated, then the two failure paths (with Redis down, then with the
+    // database down, on the same identifiers). The flood has members of its own.
+    let failure_paths = [0, 2];
+    let block_paths: Vec<usize> = (0..2 * paths.len())
+        .map(|b| b % paths.len())
+        .chain(failure_paths)
+        .collect();
+    let probed = samples * block_paths.len();
+    let members = probed + FLOOD_MEMBERS;
     let phc = {
         use argon2::PasswordHasher as _;
         argon2::Argon2::default()
@@ -329,13 +394,17 @@ async fn main() {
     let client = reqwest::Client::new();
 
     // The accounts the code paths probe have a live mailed grant, as after a stranger's request.
-    for i in (2 * samples)..members {
-        timed(
-            &client,
-            &url,
-            &json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
-        )
-        .await;
+    for (b, &path) in block_paths.iter().enumerate() {
+        if path >= 2 {
+            for i in b * samples..(b + 1) * samples {
+                timed(
+                    &client,
+                    &url,
+                    &json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
+                )
+                .await;
+            }
+        }
     }
     for i in 0..20 {
         timed(&client, &url, &(paths[0].unknown)(members + i)).await;
@@ -349,10 +418,33 @@ async fn main() {
     for (n, path) in paths.iter().enumerate() {
         all_met &= measure(&client, &url, "healthy", path, n * samples, samples).await;
     }
+    // The same paths while a flood of e-mail reset requests keeps the service saturated.
+    let connections: usize = env_or("BENCH_FLOOD_CONNECTIONS", "32")
+        .parse()
+        .expect("BENCH_FLOOD_CONNECTIONS");
+    let flood = Flood::start(service.port, connections, probed);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for (n, path) in paths.iter().enumerate() {
+        let offset = (paths.len() + n) * samples;
+        all_met &= measure(&client, &url, "saturated", path, offset, samples).await;
+    }
+    let run = flood.stop().await;
+    println!(
+        "          the flood: {connections} connections of issueResetToken by e-mail (known and unknown \
+         addresses in turn), {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors{}",
+        run.rate(),
+        run.percentile_ms(0.5),
+        run.percentile_ms(0.99),
+        run.errors,
+        run.first_error
+            .map(|e| format!(" (first: {e})"))
+            .unwrap_or_default()
+    );
+    all_met &= run.errors == 0;
     // The same paths with a backend refusing connections: the answer must not depend on
     // whether the identifier names an account either.
-    let failure_paths = [&paths[0], &paths[2]];
-    let offset = members + 100;
+    let offset = 2 * paths.len() * samples;
+    let failure_paths = failure_paths.map(|n| &paths[n]);
     if let Some(p) = &redis_proxy {
         p.cut_refusing();
         tokio::time::sleep(Duration::from_millis(200)).await;
