@@ -191,10 +191,14 @@ async fn measure(
     samples: usize,
 ) -> bool {
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
+    // Every request's time by what the request before it was about: [after unknown, after known].
+    let mut after: [Vec<f64>; 2] = [Vec::new(), Vec::new()];
+    let mut previous_known = None;
     let mut mismatch = None;
     for s in 0..samples {
         let i = offset + s;
-        let (k, u) = if rand::random::<bool>() {
+        let known_first = rand::random::<bool>();
+        let (k, u) = if known_first {
             let k = timed(client, url, &(path.known)(i)).await;
             (k, timed(client, url, &(path.unknown)(i)).await)
         } else {
@@ -204,6 +208,12 @@ async fn measure(
         if k.1 != u.1 && mismatch.is_none() {
             mismatch = Some(format!("known: {} / unknown: {}", k.1, u.1));
         }
+        let (first, second) = if known_first { (k.0, u.0) } else { (u.0, k.0) };
+        if let Some(previous_known) = previous_known {
+            after[usize::from(previous_known)].push(first);
+        }
+        after[usize::from(known_first)].push(second);
+        previous_known = Some(!known_first);
         known.push(k.0);
         unknown.push(u.0);
     }
@@ -223,6 +233,15 @@ async fn measure(
     );
     if let Some(m) = mismatch {
         println!("          answers differ: {m}");
+    }
+    if label == "saturated" {
+        // Work a request leaves behind (a known address's resolution, its mail) runs after its
+        // answer; on busy cores it may slow the next request, whatever that one is about.
+        println!(
+            "          carry-over: a request after a known one {:.3}, after an unknown one {:.3} (median ms)",
+            median(&after[1]),
+            median(&after[0])
+        );
     }
     met
 }
