@@ -356,12 +356,6 @@ async fn main() {
             true,
         )
         .await;
-    let issue_check: driver::Check = |v| {
-        payload_ok(v, "issueResetToken")?;
-        (v["data"]["issueResetToken"]["accepted"] == true)
-            .then_some(())
-            .ok_or("not accepted".into())
-    };
     // As many unknown addresses as members, picked the same way: the rate limiter's keys then
     // repeat alike for both, and only whether an address names an account differs.
     let unknown = move |i: u64| format!("nobody{:05}@bench.example", known(i));
@@ -380,7 +374,7 @@ async fn main() {
                 "issueResetToken by e-mail, known",
                 connections,
                 known_load.clone(),
-                issue_check,
+                driver::reset_accepted,
                 true,
             )
             .await;
@@ -393,7 +387,7 @@ async fn main() {
                 ["  side by side: known", "  side by side: unknown"],
                 connections,
                 [known_load.clone(), unknown_load.clone()],
-                issue_check,
+                driver::reset_accepted,
             )
             .await;
         drains.push(

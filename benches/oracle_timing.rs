@@ -270,18 +270,12 @@ impl Flood {
             };
             (!stopped.load(Ordering::Relaxed)).then(|| driver::body(ISSUE_BY_EMAIL, json!({"e": e})))
         });
-        let check: driver::Check = |v| {
-            driver::payload_ok(v, "issueResetToken")?;
-            (v["data"]["issueResetToken"]["accepted"] == true)
-                .then_some(())
-                .ok_or("not accepted".into())
-        };
         let run = tokio::spawn(driver::run(
             port,
             connections,
             Duration::from_secs(24 * 3600),
             load,
-            check,
+            driver::reset_accepted,
         ));
         Flood { stop, run }
     }

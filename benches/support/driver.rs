@@ -221,3 +221,11 @@ pub fn payload_ok(v: &serde_json::Value, field: &str) -> Result<(), String> {
         None => Err("no payload".into()),
     }
 }
+
+/// An `issueResetToken` answer that accepted the request, without errors.
+pub fn reset_accepted(v: &serde_json::Value) -> Result<(), String> {
+    payload_ok(v, "issueResetToken")?;
+    (v["data"]["issueResetToken"]["accepted"] == true)
+        .then_some(())
+        .ok_or("not accepted".into())
+}

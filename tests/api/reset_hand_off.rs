@@ -249,6 +249,54 @@ async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once() {
 }
 
 #[tokio::test]
+async fn concurrent_claimers_never_share_a_request_and_leave_none() {
+    use account_recovery::{
+        domain::{email::Email, lang::Lang, reset_nonce::ResetNonce, site::SiteId},
+        recovery::ports::{HandedOffReset, ResetTarget},
+    };
+    const REQUESTS: usize = 120;
+    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+        let smtp = SmtpServer::start().await;
+        let app = start(settings, &backend, &smtp).await;
+        let queue = app.recovery.ports.reset_queue.clone();
+        for i in 0..REQUESTS {
+            let request = HandedOffReset {
+                site: SiteId::parse("main").unwrap(),
+                lang: Lang::En,
+                client: None,
+                target: ResetTarget::Email(Email::parse(&format!("nobody{i}@example.com")).unwrap()),
+                nonce: ResetNonce::generate(),
+            };
+            queue.hand_off(&request).await.unwrap();
+        }
+        // Four claimers at once (as two loops on each of two instances), each until it finds none.
+        let claimers: Vec<_> = (0..4)
+            .map(|_| {
+                let queue = queue.clone();
+                tokio::spawn(async move {
+                    let mut ids = Vec::new();
+                    loop {
+                        let batch = queue.claim(8, Duration::from_secs(60)).await.unwrap();
+                        if batch.is_empty() {
+                            return ids;
+                        }
+                        assert!(batch.iter().all(|c| !c.redelivered));
+                        ids.extend(batch.into_iter().map(|c| c.id));
+                    }
+                })
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for claimer in claimers {
+            ids.extend(claimer.await.unwrap());
+        }
+        let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len(), "[{label}] no request claimed twice");
+        assert_eq!(ids.len(), REQUESTS, "[{label}] every request claimed");
+    }
+}
+
+#[tokio::test]
 async fn a_failed_hand_off_is_service_unavailable_for_every_address() {
     let backend = Backend::Sqlite;
     let smtp = SmtpServer::start().await;

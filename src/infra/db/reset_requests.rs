@@ -62,24 +62,22 @@ impl ResetQueue for SeaResetQueue {
             return Ok(Vec::new());
         }
         let lease = chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::seconds(30));
-        let claim = || {
-            reset_request::Entity::update_many()
-                .col_expr(
-                    reset_request::Column::ClaimedUntil,
-                    Expr::value(to_naive(now + lease)),
-                )
-                .col_expr(
-                    reset_request::Column::Claims,
-                    Expr::col(reset_request::Column::Claims).add(1),
-                )
-        };
+        let mark = reset_request::Entity::update_many()
+            .col_expr(
+                reset_request::Column::ClaimedUntil,
+                Expr::value(to_naive(now + lease)),
+            )
+            .col_expr(
+                reset_request::Column::Claims,
+                Expr::col(reset_request::Column::Claims).add(1),
+            );
         let claimed = claims::claim(
             &self.db,
             claimable().order_by_asc(reset_request::Column::Id),
             reset_request::Column::Id,
             |row| row.id,
             limit as u64,
-            claim(),
+            mark,
         )
         .await?;
         // Rows read back from the claim already count it (so a first claim is not redelivered).
