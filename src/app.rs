@@ -7,33 +7,25 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     config::Settings,
-    domain::{grant::AttemptLimits, keyed_hash::KeyedHasher},
+    domain::keyed_hash::KeyedHasher,
     graphql::{SchemaOptions, build_schema, operation_metrics::operation_names},
-    http::{
-        AppState,
-        connections::{self, ConnectionLimits},
-        metric_families, router,
-        trusted_documents::TrustedDocuments,
-    },
+    http::{AppState, connections, metric_families, router, trusted_documents::TrustedDocuments},
     infra::{
         db::{
             self, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore, outbox::SeaOutbox,
             recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue, timeouts::Timed,
         },
         hasher::Argon2Hasher,
-        mailer::{FolderMailer, SmtpMailer, parse_from},
+        mailer::{FolderMailer, SmtpMailer},
         memory::MemoryStore,
         redis::{RedisStore, reset_queue::RedisResetQueue},
         sealer::Sealer,
     },
     recovery::{
         Ports, Recovery,
-        mail_delivery::{DeliverySettings, MailDelivery},
+        mail_delivery::MailDelivery,
         members::DemoMember,
-        password_check::ThrottleSettings,
-        password_reset::{ResetSettings, ResolverSettings},
         ports::{Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
-        sessions::SessionSettings,
     },
 };
 
@@ -56,27 +48,30 @@ type StateStores = (
 /// Connects to the database (applying pending migrations) and the token store, and wires every
 /// use case.
 pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyhow::Result<Recovery> {
+    let db_timeout = settings.database.timeout;
     let db = db::connect(
-        settings.database_url.expose_secret(),
-        settings.db_max_connections,
-        settings.db_timeout,
+        settings.database.url.expose_secret(),
+        settings.database.max_connections,
+        db_timeout,
     )
     .await
     .context("connecting to the database (DATABASE_URL)")?;
     db::migrate(&db).await.context("applying migrations")?;
-    let hasher = Argon2Hasher::new(settings.argon2, settings.hash_concurrency).context("argon2 settings")?;
-    let keys = KeyedHasher::new(settings.secret_key_bytes());
+    let passwords = &settings.passwords;
+    let hasher =
+        Argon2Hasher::new(passwords.argon2, passwords.hash_concurrency.get()).context("argon2 settings")?;
+    let keys = KeyedHasher::new(settings.security.secret_key_bytes());
     let sealer = Sealer::new(&keys);
     // Grants, sessions, counters and the reset hand-off share one Redis connection; without Redis
     // the first three live in this process and the hand-off is a table.
-    let (token_store, sessions, limiter, reset_queue): StateStores = match (&settings.redis_url, tokens) {
+    let (token_store, sessions, limiter, reset_queue): StateStores = match (&settings.redis.url, tokens) {
         (Some(url), TokenBackend::Configured) => {
-            let ca = read_ca(settings.redis_ca_file.as_deref(), "REDIS_CA_FILE")?;
+            let ca = read_ca(settings.redis.ca_file.as_deref(), "REDIS_CA_FILE")?;
             let redis = Arc::new(
                 RedisStore::connect_trusting(
                     url.expose_secret(),
-                    &settings.redis_key_prefix,
-                    settings.redis_timeout,
+                    &settings.redis.key_prefix,
+                    settings.redis.timeout,
                     ca.as_deref(),
                 )
                 .await
@@ -87,64 +82,37 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         }
         _ => {
             let memory = Arc::new(MemoryStore::new());
-            let queue = Arc::new(Timed::new(SeaResetQueue::new(db.clone()), settings.db_timeout));
+            let queue = Arc::new(Timed::new(SeaResetQueue::new(db.clone()), db_timeout));
             (memory.clone(), memory.clone(), memory, queue)
         }
     };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
     let ports = Ports {
-        members: Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
+        members: Arc::new(Timed::new(member_store.clone(), db_timeout)),
         // The light queries' single lookups go out in batches under load (see `batched`); the
         // deadline holds for each caller's whole wait and for each batch's query.
         lookups: Arc::new(Batched::new(
-            Arc::new(Timed::new(member_store.clone(), settings.db_timeout)),
-            settings.db_timeout,
+            Arc::new(Timed::new(member_store.clone(), db_timeout)),
+            db_timeout,
         )),
         member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,
         limiter,
         hasher: Arc::new(hasher),
-        outbox: Arc::new(Timed::new(
-            SeaOutbox::new(db.clone(), sealer.clone()),
-            settings.db_timeout,
-        )),
-        recovery_codes: Arc::new(Timed::new(
-            SeaRecoveryCodes::new(db.clone(), sealer),
-            settings.db_timeout,
-        )),
-        audit: Arc::new(Timed::new(SeaAuditLog::new(db), settings.db_timeout)),
+        outbox: Arc::new(Timed::new(SeaOutbox::new(db.clone(), sealer.clone()), db_timeout)),
+        recovery_codes: Arc::new(Timed::new(SeaRecoveryCodes::new(db.clone(), sealer), db_timeout)),
+        audit: Arc::new(Timed::new(SeaAuditLog::new(db), db_timeout)),
         reset_queue,
     };
-    let public_reset_url = url::Url::parse(&settings.public_reset_url).context("PUBLIC_RESET_URL")?;
     Ok(Recovery::new(
         ports,
         keys,
-        settings.default_site.clone(),
-        settings.password_policy.clone(),
-        ResetSettings {
-            email_ttl: settings.email_grant_ttl,
-            direct_ttl: settings.direct_token_ttl,
-            cooldown: settings.reset_cooldown,
-            limits: AttemptLimits {
-                per_identifier: settings.code_max_attempts,
-                window: settings.code_failure_window,
-            },
-            reset_elevation_window: settings.reset_elevation_window,
-            reply_floor: settings.email_reply_floor,
-            public_reset_url,
-            report_ttl: settings.report_token_ttl,
-        },
-        settings.rate_limits.clone(),
-        SessionSettings {
-            ttl: settings.session_ttl,
-            elevation: settings.elevation,
-            throttle: ThrottleSettings {
-                member_failures: settings.signin_max_failures,
-                client_failures: settings.signin_client_max_failures,
-                failure_window: settings.signin_failure_window,
-            },
-        },
+        settings.service.default_site.clone(),
+        passwords.policy.clone(),
+        settings.reset.clone(),
+        settings.security.rate_limits.clone(),
+        settings.sessions.clone(),
     ))
 }
 
@@ -154,47 +122,26 @@ fn read_ca(path: Option<&std::path::Path>, setting: &str) -> anyhow::Result<Opti
         .transpose()
 }
 
-/// How the mail worker runs, checked: a lease too short to send and settle a message in, or sent
-/// mail pruned before a reset request could be resolved again, would mail twice.
-fn delivery_settings(settings: &Settings) -> anyhow::Result<DeliverySettings> {
-    let delivery = DeliverySettings {
-        concurrency: settings.mail_concurrency,
-        lease: settings.mail_lease,
-        poll_every: settings.mail_poll_interval,
-        max_attempts: settings.mail_max_attempts,
-        check_timeout: settings.redis_timeout,
-        send_timeout: settings.smtp_timeout,
-        store_timeout: settings.db_timeout,
-        sent_retention: settings.mail_sent_retention,
-        failed_retention: settings.mail_failed_retention,
-    };
-    delivery.check().map_err(anyhow::Error::msg)?;
-    // A request resolved again after its resolver's lease finds its mail by key, as long as the
-    // row is still there.
-    if settings.mail_sent_retention <= settings.reset_resolver_lease {
-        anyhow::bail!("MAIL_SENT_RETENTION_SECS must exceed RESET_RESOLVER_LEASE_SECS");
-    }
-    Ok(delivery)
-}
-
 /// SMTP when SMTP_URL is set, else the development outbox folder.
 pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
-    let from = parse_from(&settings.mail_from).map_err(anyhow::Error::msg)?;
-    Ok(match &settings.smtp_url {
+    let smtp = &settings.smtp;
+    Ok(match &smtp.url {
         Some(url) => {
-            let ca = read_ca(settings.smtp_ca_file.as_deref(), "SMTP_CA_FILE")?;
+            let ca = read_ca(smtp.ca_file.as_deref(), "SMTP_CA_FILE")?;
             Arc::new(
                 SmtpMailer::new(
                     url.expose_secret(),
-                    from,
-                    settings.smtp_timeout,
+                    smtp.from.clone(),
+                    smtp.timeout,
                     ca.as_deref(),
-                    settings.mail_concurrency,
+                    settings.mail.concurrency.get(),
                 )
                 .map_err(anyhow::Error::msg)?,
             )
         }
-        None => Arc::new(FolderMailer::new(settings.outbox_dir.clone(), from).map_err(anyhow::Error::msg)?),
+        None => Arc::new(
+            FolderMailer::new(smtp.outbox_dir.clone(), smtp.from.clone()).map_err(anyhow::Error::msg)?,
+        ),
     })
 }
 
@@ -217,15 +164,14 @@ impl Application {
             tracing::warn!("{warning}");
         }
         let recovery = connect_services(&settings, TokenBackend::Configured).await?;
-        let delivery_settings = delivery_settings(&settings)?;
         let delivery = MailDelivery::new(
             recovery.ports.outbox.clone(),
             mailer(&settings)?,
             recovery.ports.tokens.clone(),
             recovery.mail_wake.clone(),
-            delivery_settings,
+            settings.mail.clone(),
         );
-        let demo_members = if settings.demo {
+        let demo_members = if settings.service.demo {
             recovery
                 .members
                 .seed_demo()
@@ -234,7 +180,7 @@ impl Application {
         } else {
             Vec::new()
         };
-        let trusted_documents = match &settings.trusted_documents {
+        let trusted_documents = match &settings.graphql.trusted_documents {
             Some(path) => {
                 let documents = TrustedDocuments::load(path).context("TRUSTED_DOCUMENTS")?;
                 tracing::info!(documents = documents.len(), "only trusted documents run");
@@ -242,10 +188,10 @@ impl Application {
             }
             None => None,
         };
-        let listener = TcpListener::bind(settings.bind)
+        let listener = TcpListener::bind(settings.http.bind)
             .await
-            .with_context(|| format!("binding {}", settings.bind))?;
-        let metrics_listener = match settings.metrics_bind {
+            .with_context(|| format!("binding {}", settings.http.bind))?;
+        let metrics_listener = match settings.http.metrics_bind {
             Some(addr) => Some(
                 TcpListener::bind(addr)
                     .await
@@ -260,18 +206,18 @@ impl Application {
             metrics_listener,
             state: AppState {
                 schema: build_schema(SchemaOptions {
-                    production: settings.production,
-                    max_depth: settings.graphql_max_depth,
-                    max_complexity: settings.graphql_max_complexity,
+                    production: settings.service.production,
+                    max_depth: settings.graphql.max_depth,
+                    max_complexity: settings.graphql.max_complexity,
                 }),
                 recovery: Arc::new(recovery),
-                trusted_proxies: Arc::new(settings.trusted_proxies.clone()),
-                max_aliases: settings.graphql_max_aliases,
+                trusted_proxies: Arc::new(settings.http.trusted_proxies.clone()),
+                max_aliases: settings.graphql.max_aliases,
                 // An explorer for ad-hoc queries has nothing to do where only listed ones run.
-                graphiql: !settings.production && trusted_documents.is_none(),
+                graphiql: !settings.service.production && trusted_documents.is_none(),
                 trusted_documents,
                 metrics,
-                metrics_allow: Arc::new(settings.metrics_allow.clone()),
+                metrics_allow: Arc::new(settings.http.metrics_allow.clone()),
                 documents: Arc::default(),
             },
             settings,
@@ -313,27 +259,18 @@ impl Application {
                 let _ = stop_worker.send(true);
             }
         };
-        let resolver: Option<JoinHandle<()>> = self.settings.reset_resolver.then(|| {
-            let settings = ResolverSettings {
-                lease: self.settings.reset_resolver_lease,
-                poll_every: self.settings.reset_resolver_poll,
-                batch: self.settings.reset_resolver_batch.max(1),
-                linger: self.settings.reset_resolver_linger,
-                loops: 2,
-            };
+        let resolver = &self.settings.resolver;
+        let resolver: Option<JoinHandle<()>> = resolver.enabled.then(|| {
             tokio::spawn(
                 self.state
                     .recovery
                     .password_reset
                     .clone()
-                    .run_resolvers(settings, worker_stop.clone()),
+                    .run_resolvers(resolver.settings.clone(), worker_stop.clone()),
             )
         });
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
-        let limits = ConnectionLimits {
-            header_read_timeout: self.settings.header_read_timeout,
-            max_connections: self.settings.max_connections,
-        };
+        let limits = self.settings.http.connections;
         let metrics_server = self.metrics_listener.map(|listener| {
             let app = crate::http::metrics::own_listener(self.state.clone());
             let mut stopping = stop_worker.subscribe();
@@ -342,7 +279,7 @@ impl Application {
             };
             tokio::spawn(connections::serve(listener, app, limits, stopped))
         });
-        let app = router(self.state, &self.settings);
+        let app = router(self.state, &self.settings.http);
         let served = connections::serve(self.listener, app, limits, stopping).await;
         let _ = stop_worker.send(true);
         if let Some(resolver) = resolver {

@@ -98,7 +98,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::from_env()?;
-    telemetry::init(&settings.log_filter, settings.log_json);
+    telemetry::init(&settings.service.log_filter, settings.service.log_json);
     match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => {
@@ -112,12 +112,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    if settings.uses_development_key() {
+    if settings.security.uses_development_key() {
         tracing::warn!("SECRET_KEY is not set: using the development key; never do this in production");
     }
     let app = Application::build(settings.clone()).await?;
     if !app.demo_members().is_empty() {
-        println!("Demo members (site {}):", settings.default_site);
+        println!("Demo members (site {}):", settings.service.default_site);
         for m in app.demo_members() {
             println!(
                 "  {:<14} {:<22} {:<10} password: {}",
@@ -130,10 +130,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(
         "serving GraphQL on http://{}:{}/graphql",
-        settings.bind.ip(),
+        settings.http.bind.ip(),
         app.port()
     );
-    if let (Some(addr), Some(port)) = (settings.metrics_bind, app.metrics_port()) {
+    if let (Some(addr), Some(port)) = (settings.http.metrics_bind, app.metrics_port()) {
         tracing::info!("serving /metrics on http://{}:{port}/metrics", addr.ip());
     }
     app.run_until(shutdown_signal()).await.context("serving")

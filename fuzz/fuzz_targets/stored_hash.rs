@@ -3,7 +3,7 @@
 use std::sync::LazyLock;
 
 use account_recovery::{
-    config::Argon2Settings, infra::hasher::Argon2Hasher, recovery::ports::PasswordHasher as _,
+    infra::hasher::{Argon2Hasher, Argon2Settings}, recovery::ports::PasswordHasher as _,
 };
 use libfuzzer_sys::fuzz_target;
 

@@ -19,7 +19,7 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Connections served at once. Over it the server stops accepting, so newcomers wait in the
     /// kernel's listen backlog until a connection closes.
-    pub max_connections: usize,
+    pub max_connections: std::num::NonZeroUsize,
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` completes, then stops accepting, lets every
@@ -34,7 +34,7 @@ pub async fn serve(
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout);
-    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let open = Arc::new(Semaphore::new(limits.max_connections.get()));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {

@@ -26,7 +26,7 @@ use tower_http::{
     trace::{DefaultOnResponse, TraceLayer},
 };
 
-use crate::{config::Settings, graphql::AppSchema, recovery::Recovery};
+use crate::{config::HttpSettings, graphql::AppSchema, recovery::Recovery};
 
 /// Largest accepted request body: ample for any legitimate operation.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -51,7 +51,7 @@ pub struct AppState {
     pub documents: std::sync::Arc<document_cache::DocumentCache>,
 }
 
-pub fn router(state: AppState, settings: &Settings) -> Router {
+pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let mut routes = Router::new()
         .route(

@@ -16,10 +16,27 @@ use tokio::sync::oneshot;
 
 use super::hash_memory::{self, Area};
 use crate::{
-    config::Argon2Settings,
     domain::{member::StoredHash, password::Password},
     recovery::ports::{HashError, PasswordHasher, Verification},
 };
+
+/// The argon2id cost of new hashes; a stored hash with weaker ones is rehashed at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Settings {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Settings {
+    fn default() -> Self {
+        Argon2Settings {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
 
 /// A pool thread's argon2 working area, reused by every hash it runs; none while it is idle.
 type Memory = Option<Area>;

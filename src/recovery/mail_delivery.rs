@@ -10,7 +10,7 @@
 //! each bounded by the database deadline). `DeliverySettings::check` refuses a lease shorter than
 //! that, and a claimed message that waited too long to start is released instead of sent. So no
 //! other instance can claim a message while it is being sent or before its outcome is written.
-use std::{sync::Arc, time::Duration};
+use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use tokio::{
@@ -28,7 +28,7 @@ use crate::recovery::ports::{
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     /// Messages sent at once (and SMTP connections kept open for reuse).
-    pub concurrency: usize,
+    pub concurrency: NonZeroUsize,
     /// How long a claimed message is reserved for the instance that claimed it.
     pub lease: Duration,
     /// How often to look for mail queued by other instances.
@@ -71,15 +71,12 @@ impl DeliverySettings {
                 needed.as_millis()
             ));
         }
-        if self.concurrency == 0 {
-            return Err("MAIL_CONCURRENCY must be above 0".into());
-        }
         Ok(())
     }
 
     /// Messages claimed at once: enough to keep every sender busy until the next claim.
     fn batch(&self) -> usize {
-        2 * self.concurrency
+        2 * self.concurrency.get()
     }
 }
 
@@ -150,7 +147,7 @@ impl MailDelivery {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let pruner = tokio::spawn(self.clone().prune_until(shutdown.clone()));
         let this = Arc::new(self);
-        let concurrency = this.settings.concurrency.max(1);
+        let concurrency = this.settings.concurrency.get();
         let (queue, claimed) = mpsc::channel::<Waiting>(this.settings.batch());
         let claimed = Arc::new(Mutex::new(claimed));
         let taken = Arc::new(Notify::new());
@@ -195,7 +192,7 @@ impl MailDelivery {
         taken: &Notify,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        let concurrency = self.settings.concurrency.max(1);
+        let concurrency = self.settings.concurrency.get();
         // Claims whose lease ran out (an instance stopped mid-send) are looked for once per poll
         // interval, not on every claim.
         let mut swept_at: Option<Instant> = None;
@@ -482,7 +479,7 @@ mod tests {
 
     fn settings(lease_secs: u64) -> DeliverySettings {
         DeliverySettings {
-            concurrency: 8,
+            concurrency: NonZeroUsize::new(8).unwrap(),
             lease: Duration::from_secs(lease_secs),
             poll_every: Duration::from_secs(1),
             max_attempts: 10,
@@ -506,10 +503,5 @@ mod tests {
         let refused = settings(17).check().unwrap_err();
         assert!(refused.contains("MAIL_LEASE_SECS"), "{refused}");
         assert!(refused.contains("+ 1200 ms (17200 ms)"), "{refused}");
-        let idle = DeliverySettings {
-            concurrency: 0,
-            ..settings(120)
-        };
-        assert!(idle.check().is_err());
     }
 }

@@ -82,7 +82,7 @@ async fn database_connections_send_each_statement_at_once() {
     for backend in networked {
         let label = backend.name();
         let settings = backend_settings(&backend, &[]).await;
-        let url = secrecy::ExposeSecret::expose_secret(&settings.database_url).to_owned();
+        let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
         let port = url::Url::parse(&url).unwrap().port().unwrap_or(match backend {
             Backend::MySql(_) => 3306,
             _ => 5432,

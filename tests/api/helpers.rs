@@ -263,7 +263,7 @@ pub async fn spawn_app_with(backend: &Backend, settings: Settings) -> TestApp {
     if let Ok(filter) = std::env::var("TEST_LOG") {
         account_recovery::telemetry::init(&filter, false);
     }
-    let database_url = secrecy::ExposeSecret::expose_secret(&settings.database_url).to_owned();
+    let database_url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let app = Application::build(settings)
         .await
         .unwrap_or_else(|e| panic!("app on {} failed to start: {e:#}", backend.name()));

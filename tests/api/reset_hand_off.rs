@@ -25,16 +25,16 @@ async fn pairs(extra: &[(&str, &str)]) -> Vec<(String, Backend, account_recovery
     for backend in backends() {
         let server = !matches!(backend, Backend::Sqlite);
         let settings = backend_settings(&backend, extra).await;
-        let label = if settings.redis_url.is_some() {
+        let label = if settings.redis.url.is_some() {
             format!("{}+redis", backend.name())
         } else {
             format!("{}+table", backend.name())
         };
-        let had_redis = settings.redis_url.is_some();
+        let had_redis = settings.redis.url.is_some();
         out.push((label, backend.clone(), settings));
         if server && had_redis {
             let mut table = backend_settings(&backend, extra).await;
-            table.redis_url = None;
+            table.redis.url = None;
             out.push((format!("{}+table", backend.name()), backend, table));
         }
     }
@@ -47,7 +47,7 @@ async fn start(
     smtp: &SmtpServer,
 ) -> TestApp {
     let mut settings = settings;
-    settings.smtp_url = Some(secrecy::SecretString::from(smtp.url()));
+    settings.smtp.url = Some(secrecy::SecretString::from(smtp.url()));
     spawn_app_with(backend, settings).await.with_fixture().await
 }
 

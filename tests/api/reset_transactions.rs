@@ -96,7 +96,7 @@ async fn a_reset_costs_at_most_three_database_transactions_on_postgres() {
         &[("DB_MAX_CONNECTIONS", "1")],
     )
     .await;
-    let url = secrecy::ExposeSecret::expose_secret(&settings.database_url).to_owned();
+    let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
     let name = url::Url::parse(&url)
         .unwrap()
         .path()

@@ -12,6 +12,7 @@
 //! treats as already issued) and queues a mail the outbox already holds (which adds nothing).
 use std::{
     collections::{BTreeMap, HashMap},
+    num::NonZeroUsize,
     time::{Duration, Instant},
 };
 
@@ -44,7 +45,7 @@ pub struct ResolverSettings {
     /// How often to look for requests handed off by other instances.
     pub poll_every: Duration,
     /// Requests claimed and resolved together.
-    pub batch: usize,
+    pub batch: NonZeroUsize,
     /// After a batch that was not full, how long to let requests gather before the next claim:
     /// under load batches fill up, so each costs one lookup, one transaction and one
     /// acknowledgement for many requests instead of a few; a request waits at most this longer.
@@ -54,7 +55,7 @@ pub struct ResolverSettings {
     /// left 100,084 requests that took 8.2 s to drain; with two, none was left. Claims are
     /// exclusive and a grant's cooldown is decided in the token store, so two loops resolve nothing
     /// twice, as two instances do not.
-    pub loops: usize,
+    pub loops: NonZeroUsize,
 }
 
 /// How many requests of a batch are resolved side by side.
@@ -100,7 +101,7 @@ impl PasswordReset {
     /// resolved are finished first.
     pub async fn run_resolvers(self, settings: ResolverSettings, shutdown: watch::Receiver<bool>) {
         let mut loops = tokio::task::JoinSet::new();
-        for _ in 0..settings.loops.max(1) {
+        for _ in 0..settings.loops.get() {
             loops.spawn(self.clone().run_resolver(settings.clone(), shutdown.clone()));
         }
         while loops.join_next().await.is_some() {}
@@ -114,7 +115,7 @@ impl PasswordReset {
                 break;
             }
             if let Err(e) = self
-                .resolve_until(settings.batch, settings.lease, Some(&shutdown))
+                .resolve_until(settings.batch.get(), settings.lease, Some(&shutdown))
                 .await
             {
                 tracing::warn!(error = %e, "reset resolution round failed; retrying");
