@@ -1,13 +1,6 @@
-//! Throughput bench (issue 11): the release service on PostgreSQL + Redis with 2,000 members and a
-//! local SMTP server, driven by a closed-loop load generator. For each operation it prints req/s,
-//! p50/p99, errors found in the bodies, database transactions per request and the service's RSS,
-//! each next to a limit measured in the same run: `pgbench -S -c 32 -j 2` for the light queries,
-//! raw argon2id ops/s ÷ hashes per reset for `resetPassword`. Then the mail backlog and its drain.
-//!
-//! `cargo bench --bench load` (not part of CI). Needs psql and pgbench on PATH, PostgreSQL at
-//! BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test) and Redis at
-//! BENCH_REDIS_URL (default redis://127.0.0.1:6379). BENCH_SECONDS per run (default 30),
-//! BENCH_MEMBERS (default 2000).
+//! Throughput bench: the release service on PostgreSQL + Redis with 2,000 members, driven by a
+//! closed-loop load generator, each figure next to a limit measured in the same run.
+//! `cargo bench --bench load`; its variables and the goals it judges are in docs/PERFORMANCE.md.
 #[path = "support/driver.rs"]
 mod driver;
 #[path = "support/service.rs"]
@@ -134,9 +127,8 @@ impl Bench {
     }
 
     /// Two loads at once, every other connection each, after a warm-up with both: they share the
-    /// machine moment by moment and connection by connection, so what differs between their
-    /// figures is the service's own treatment of them, not the drift of a shared machine between
-    /// two runs or the order in which the load generator started them.
+    /// machine moment by moment, so their figures differ only by how the service treats them, not
+    /// by a shared machine's drift between runs or the order the generator started them in.
     async fn measure_side_by_side(
         &self,
         names: [&str; 2],
@@ -363,8 +355,8 @@ async fn main() {
         Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": email(known(i))}))));
     let unknown_load: driver::Load = Arc::new(move |i| Some(body(ISSUE_BY_EMAIL, json!({"e": unknown(i)}))));
     // At each connection count: known addresses alone (the rate goal), then known and unknown
-    // side by side, every other connection each (the equality goal). Runs on this shared VM drift
-    // by more than 5 % from one to the next, so equality is judged only within one window.
+    // side by side, every other connection each (the equality goal). Runs on a shared VM drift
+    // from one to the next, so equality is judged only within one window.
     let mut issue_rows = Vec::new();
     let mut side_by_side = Vec::new();
     let mut drains: Vec<Drain> = Vec::new();

@@ -1,12 +1,6 @@
-//! Mail delivery throughput of one instance: the release binary as a child process on a fresh
-//! PostgreSQL database holding 100,000 old outbox rows (sent and dropped within the sent-mail
-//! retention, as pruning leaves them), with a backlog of reset mails queued (each carrying a live
-//! grant in Redis, so the worker checks it as in production). Prints mails/s against an SMTP server
-//! that answers at once and one that answers each command after 100 ms, next to what the SMTP mailer alone
-//! sends to the same server with the same number of connections, and the plan of the claim query.
-//!
-//! `cargo bench --bench mail_delivery` (BENCH_POSTGRES_URL, BENCH_REDIS_URL; BENCH_MAILS for the
-//! fast run, BENCH_SLOW_MAILS for the slow ones). Needs `psql` on PATH.
+//! Mail delivery throughput of one instance draining a backlog over 100,000 old outbox rows, against
+//! a fast and a slow SMTP server, next to what the SMTP mailer alone sends.
+//! `cargo bench --bench mail_delivery`; its variables and goals are in docs/PERFORMANCE.md.
 #[path = "support/service.rs"]
 mod service;
 #[path = "../tests/api/smtp_server.rs"]

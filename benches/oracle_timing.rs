@@ -1,13 +1,6 @@
-//! Existence oracle bench (issues 10.6 and 11.3): for each path a stranger can call, 300
-//! interleaved pairs of requests about an identifier that names an account and one that names
-//! none, on the release service. Prints the medians, their difference, and the two-sample
-//! Kolmogorov–Smirnov D and p; the goal is p > 0.01 and |Δmedian| < 0.5 ms on every path, on an
-//! idle service, on one saturated by a flood of `issueResetToken` by e-mail, and while a backend
-//! is down. It also compares the answers' shape (error codes, flags): any difference is printed.
-//!
-//! `cargo bench --bench oracle_timing` (not part of CI). BENCH_BACKEND = postgres (default, with
-//! Redis), mysql (with Redis) or sqlite (in-process store); SAMPLES (default 300);
-//! BENCH_FLOOD_CONNECTIONS (default 32) for the saturated phase.
+//! Existence-oracle bench: on every path a stranger can call, interleaved requests about an identifier
+//! that names an account and one that names none (idle, saturated, a backend down), compared by
+//! medians, Kolmogorov–Smirnov and answers. `cargo bench --bench oracle_timing`; docs/PERFORMANCE.md.
 #[path = "support/driver.rs"]
 mod driver;
 #[path = "support/service.rs"]

@@ -1,8 +1,6 @@
 //! Latency of `issueResetToken` over HTTP while the SMTP server answers slowly: the request must
-//! not contain the SMTP time (mail goes through the outbox). Prints percentiles.
-//!
-//! `cargo bench --bench reset_latency` (SQLite + in-process store; set BENCH_DATABASE_URL /
-//! BENCH_REDIS_URL to measure on a server database and Redis).
+//! not contain the SMTP time (mail goes through the outbox). `cargo bench --bench reset_latency`
+//! (SQLite and the in-process store; BENCH_DATABASE_URL / BENCH_REDIS_URL for server backends).
 #[path = "../tests/api/smtp_server.rs"]
 mod smtp_server;
 

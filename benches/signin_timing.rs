@@ -1,8 +1,6 @@
-//! Sign-in timing for an unknown login ID versus a known one with a wrong password: with the dummy
-//! verification both spend one argon2 verification, so the medians must be indistinguishable.
-//! Prints medians and spreads of interleaved samples.
-//!
-//! `cargo bench --bench signin_timing` (SAMPLES=300 by default).
+//! Sign-in timing for an unknown login ID versus a known one with a wrong password: both spend one
+//! argon2 verification (a dummy one for the unknown ID), so the medians must be indistinguishable.
+//! `cargo bench --bench signin_timing` (SAMPLES interleaved pairs, 300 by default).
 use std::time::{Duration, Instant};
 
 use account_recovery::{app::Application, config::Settings};

@@ -1,16 +1,9 @@
 //! Entry point: parse the command line, load settings, run the chosen subcommand.
 use clap::Parser;
 
-/// jemalloc instead of the system allocator: glibc's malloc and free took a fifth of the service's
-/// CPU under load and its per-thread arenas kept bursts of connections resident. mimalloc (used
-/// before) was as fast, but its 64 KiB pages stayed resident for each long-lived block a burst
-/// left among them: 1.3 MiB live kept 19.5 MiB of anonymous memory resident after a burst of 256
-/// connections of `findId`, where jemalloc with the settings below keeps 6.6 (live bytes counted
-/// by a wrapping allocator, RSS from /proc). The settings: one arena (this service has two busy
-/// threads; its hashing areas are mapped apart, infra/hash_memory.rs), small objects only in the
-/// thread caches, freed pages given back within half a second by a background thread even when
-/// the service is idle.
-/// `_RJEM_MALLOC_CONF` in the environment overrides them.
+/// jemalloc, because glibc's malloc cost CPU and mimalloc kept burst memory resident: one arena,
+/// small objects only in thread caches, freed pages returned within 0.5 s even when idle.
+/// `_RJEM_MALLOC_CONF` overrides the options; docs/PERFORMANCE.md has the measurements.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

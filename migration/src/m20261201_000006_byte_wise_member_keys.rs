@@ -1,7 +1,6 @@
 //! The normalised member keys (login ID key, e-mail) compare byte-wise on every backend, as the
-//! domain and the throttle keys do: a binary collation on MySQL/MariaDB, whose default folds
-//! accents (`alicé01` = `alice01`). SQLite (BINARY) and PostgreSQL (deterministic collations,
-//! equal only when the bytes are) already do, so there it changes nothing.
+//! domain and throttle keys do: a binary collation on MySQL/MariaDB, whose default folds accents
+//! (`alicé01` = `alice01`); SQLite and PostgreSQL already compare bytes, so there nothing changes.
 use sea_orm_migration::{prelude::*, sea_orm::DbBackend};
 
 #[derive(DeriveMigrationName)]

@@ -22,14 +22,9 @@ pub enum EmailError {
 }
 
 impl Email {
-    /// Trims, then accepts `local@domain` where the local part is 1 to 64
-    /// printable ASCII characters other than `@ " ( ) , : ; < > [ ] \` (the
-    /// same set lettre accepts, so every parsed address can be mailed), and
-    /// the domain is two or more dot-separated labels of 1 to 63 ASCII
-    /// letters, digits or `-`, none starting or ending with `-`. The last
-    /// label (TLD) is two or more letters, or an IDN TLD in its ASCII form
-    /// (`xn--…`, e.g. `xn--3e0b707e` for .한국). Quoted local parts, IP
-    /// literals and non-ASCII addresses are `Invalid`.
+    /// Trims, then accepts `local@domain`: a local part of 1 to 64 printable ASCII characters but
+    /// `@ " ( ) , : ; < > [ ] \` (as lettre, so it can be mailed); two or more domain labels of 1 to
+    /// 63 ASCII letters, digits or inner `-`, the last two or more letters or an `xn--` IDN TLD.
     pub fn parse(raw: &str) -> Result<Email, EmailError> {
         let trimmed = raw.trim();
         if trimmed.is_empty() {

@@ -5,11 +5,8 @@ use super::password_policy::nfkc;
 /// Longest login ID, in characters, both as typed and as comparison key.
 const MAX_CHARS: usize = 50;
 
-/// A login ID as the member typed it (trimmed), known to be well formed.
-///
-/// Equality and hashing compare the typed text; two IDs that differ only in
-/// case or width are the same account, so compare accounts by
-/// [`LoginId::normalized`].
+/// A login ID as the member typed it (trimmed), known to be well formed. Equality compares the
+/// typed text; IDs differing only in case or width are one account: compare [`LoginId::normalized`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LoginId(String);
 
@@ -24,11 +21,9 @@ pub enum LoginIdError {
 }
 
 impl LoginId {
-    /// Trims surrounding whitespace, then accepts 1 to 50 characters, each a
-    /// letter or digit (any script) or one of `. _ - @` (login IDs are
-    /// sometimes e-mail addresses). Whitespace, control, format (zero-width)
-    /// and symbol characters are `Invalid`. The same rules hold for the NFKC
-    /// form, so the comparison key is also at most 50 well-formed characters.
+    /// Trims, then accepts 1 to 50 characters, each a letter or digit of any script or one of
+    /// `. _ - @` (some login IDs are e-mail addresses); whitespace, control, format and symbol
+    /// characters are `Invalid`. The NFKC form obeys the same rules, so the key is well formed too.
     pub fn parse(raw: &str) -> Result<LoginId, LoginIdError> {
         let typed = raw.trim();
         if typed.is_empty() {

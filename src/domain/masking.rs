@@ -1,15 +1,12 @@
-//! Masking of login IDs, e-mail addresses and client addresses shown to people (SPEC §3).
-//!
-//! Every function counts `char`s, not bytes, so Korean and other non-ASCII
-//! text is masked one character for one `*`, and the output always has as
-//! many characters as the input.
+//! Masking of login IDs, e-mail addresses and client addresses shown to people. Every function
+//! counts `char`s, not bytes, so Korean and other non-ASCII text is masked one character for one
+//! `*`, and the output always has as many characters as the input.
 
 const MASK: char = '*';
 
-/// Masks a login ID: more than four characters keep the first two and the last
-/// two (`abcdefg` → `ab***fg`); two to four characters keep only the first
-/// (`abcd` → `a***`); a single character is hidden entirely (`a` → `*`), since
-/// keeping it would show the whole ID. The empty string stays empty.
+/// Masks a login ID: more than four characters keep the first two and last two (`abcdefg` →
+/// `ab***fg`), two to four keep the first (`abcd` → `a***`), one is hidden (`a` → `*`: keeping it
+/// would show the whole ID); the empty string stays empty.
 pub fn mask_login_id(login_id: &str) -> String {
     let count = login_id.chars().count();
     let (head, tail) = match count {
@@ -20,14 +17,9 @@ pub fn mask_login_id(login_id: &str) -> String {
     mask_keeping(login_id, count, head, tail)
 }
 
-/// Masks an e-mail address: `test@example.com` → `te**@ex*****.com`.
-///
-/// The local part and every domain label except the last (the TLD, kept as
-/// is) are masked alike: three or more characters keep the first two, two
-/// keep the first, one becomes `*`. A domain without a dot is a single label
-/// and is masked, not kept. The split is at the last `@`. Input without `@`,
-/// or degenerate input where that would hide nothing (`@.com`), is masked as
-/// a login ID.
+/// Masks an e-mail address split at its last `@` (`test@example.com` → `te**@ex*****.com`): the
+/// local part and each domain label but the TLD keep two characters of three or more, one of two,
+/// none of one; a dotless domain is masked; no `@`, or nothing to hide (`@.com`): as a login ID.
 pub fn mask_email(email: &str) -> String {
     let Some((local, domain)) = email.rsplit_once('@') else {
         return mask_login_id(email);

@@ -1,26 +1,21 @@
-//! Password policy: the rules a new password must pass (SPEC §4) and the NFKC normalisation shared with sign-in.
-//!
-//! The common-password list (`common_passwords.txt`) comes from SecLists
-//! (github.com/danielmiessler/SecLists, MIT licence), file
-//! `Passwords/Common-Credentials/10k-most-common.txt` at commit
-//! 4f84b3c29b5f2192cc82ccdeaf655f0c5f0ab547 (10,000 entries). Kept: entries of
-//! 8 to 64 characters (shorter ones already fail the length rule), lowercased,
-//! deduplicated, in the original frequency order: 2,086 lines.
+//! Password policy: the rules a new password must pass and the NFKC normalisation shared with sign-in.
 
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::LazyLock;
 
-/// Bytes allowed per permitted character before normalising. A character is at
-/// most 4 bytes of UTF-8, and NFKC can fold several code points into one (a
-/// letter plus combining marks, three Hangul jamo into one syllable), so the
-/// bound is generous; anything above it is refused as too long unread.
+/// Bytes allowed per permitted character before normalising: 4 bytes of UTF-8, times 4 because
+/// NFKC can fold several code points into one (combining marks, Hangul jamo); anything above it is
+/// refused as too long unread.
 const BYTES_PER_CHAR_BOUND: usize = 4 * 4;
 
 /// Login IDs shorter than this are not looked for inside the password: a one-
 /// or two-character ID would forbid a large share of ordinary passwords.
 const MIN_LOGIN_ID_CHARS_TO_CHECK: usize = 3;
 
+/// SecLists' `Passwords/Common-Credentials/10k-most-common.txt` (github.com/danielmiessler/SecLists,
+/// MIT licence) at commit 4f84b3c29b5f2192cc82ccdeaf655f0c5f0ab547: the entries of 8 to 64
+/// characters (shorter ones fail the length rule), lowercased, deduplicated, in frequency order.
 static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("common_passwords.txt")
         .lines()
@@ -29,7 +24,7 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         .collect()
 });
 
-/// The password rules of one site (defaults from SPEC §4).
+/// The password rules of one site; the defaults below apply where a site carries none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PasswordPolicy {
     /// Minimum length in characters, counted after NFKC.
@@ -97,12 +92,9 @@ impl fmt::Debug for AcceptedPassword {
 }
 
 impl PasswordPolicy {
-    /// Returns every violated rule (not only the first), in the enum order.
-    ///
-    /// The text is NFKC-normalised first and lengths count `char`s of the
-    /// normalised text. Input too large to be a password (more than
-    /// `max_length * 16` bytes) is refused as `[TooLong]` alone, without
-    /// normalising or checking anything else.
+    /// Returns every violated rule (not only the first), in the enum order, judging the NFKC form
+    /// (lengths in `char`s). Input over `max_length * 16` bytes cannot be a password: it is
+    /// `[TooLong]` alone, neither normalised nor checked further.
     pub fn check(
         &self,
         candidate: &str,
@@ -149,9 +141,8 @@ impl PasswordPolicy {
 /// NFKC normalisation lives with the password type; the rules and login IDs use it too.
 pub use super::password::nfkc;
 
-/// The position of a character on the sequence scales: ASCII digits, and ASCII
-/// letters folded to lowercase (so `aBc` is a sequence). Other characters
-/// (symbols, non-ASCII letters) never form sequences: consecutive code points
+/// The position of a character on the sequence scales: ASCII digits, and ASCII letters folded to
+/// lowercase (`aBc` is a sequence). Other characters never form sequences: consecutive code points
 /// there (`!"#`, `가각갂`) are not what a person sees as "abc".
 fn sequence_position(c: char) -> Option<u32> {
     if c.is_ascii_digit() || c.is_ascii_alphabetic() {
@@ -161,10 +152,9 @@ fn sequence_position(c: char) -> Option<u32> {
     }
 }
 
-/// True when more than `limit` characters in a row step by +1 or by -1
-/// (`limit` 2: `123`, `abc`, `cba` are refused; `12`, `ab` are fine; `890`
-/// and `yza` do not wrap around). `limit` 0 disables the rule. Digits and
-/// letters cannot chain into each other: their code points are not adjacent.
+/// True when more than `limit` characters in a row step by +1 or by -1 (`limit` 2: `123`, `abc`,
+/// `cba` refused, `12` fine; `890` and `yza` do not wrap); 0 disables the rule. Digits and letters
+/// never chain into each other: their code points are not adjacent.
 fn has_sequential_run(chars: &[char], limit: usize) -> bool {
     if limit == 0 {
         return false;
@@ -192,10 +182,8 @@ fn has_sequential_run(chars: &[char], limit: usize) -> bool {
     false
 }
 
-/// True when more than `limit` identical characters stand in a row. ASCII
-/// letters compare case-insensitively (`aAa` counts), like the sequence rule;
-/// every other character compares exactly (`ㅋㅋㅋ` counts). `limit` 0
-/// disables the rule.
+/// True when more than `limit` identical characters stand in a row; ASCII letters compare
+/// case-insensitively (`aAa` counts), others exactly (`ㅋㅋㅋ` counts); 0 disables the rule.
 fn has_repeated_run(chars: &[char], limit: usize) -> bool {
     if limit == 0 {
         return false;

@@ -1,8 +1,6 @@
-//! Saved recovery codes (NIST SP 800-63B-4): 70 random bits each, written as grouped Crockford
-//! base32 (`XXXX-XXXX-XXXX-XX`) so they are easy to type; parsed forgivingly, stored only as a
-//! keyed hash bound to the member's login ID on its site (what the member types with the code, so
-//! the hash is computed before anyone knows whom the login ID names: one lookup by hash, the same
-//! work for a login ID that names nobody).
+//! Saved recovery codes (NIST SP 800-63B-4): 70 random bits as grouped Crockford base32
+//! (`XXXX-XXXX-XXXX-XX`), parsed forgivingly, stored only as a keyed hash bound to the login ID typed
+//! with it, so a code is found by one lookup by hash: the same work whoever the login ID names.
 use std::fmt;
 
 use super::{

@@ -42,11 +42,9 @@ impl MutationRoot {
         .await
     }
 
-    /// Checks a reset credential without spending it. A link or direct token stays usable; a
-    /// right code — mailed or saved recovery code — is exchanged for a reset-only token (the code
-    /// is spent; a recovery code's use is mailed to the member). Five wrong codes with one e-mail
-    /// or login ID, account or not, mailed or recovery codes alike, refuse its codes for an hour;
-    /// links are never burnt.
+    /// Checks a reset credential without spending it; a right code (mailed or recovery) is spent and
+    /// exchanged for a reset-only token. Five wrong codes with one e-mail or login ID, account or
+    /// not, refuse its codes for an hour; links are never burnt.
     #[graphql(complexity = "child_complexity + 100")]
     async fn verify_reset_token(
         &self,
@@ -66,10 +64,9 @@ impl MutationRoot {
         .await
     }
 
-    /// "That wasn't me": acts on the link of a password-changed notice. In one step every session
-    /// and reset link of the member is revoked, password sign-in is locked until the next reset,
-    /// the token is spent, a fresh reset link and code are mailed to the member, and the report is
-    /// audited. The link's page calls this after asking (opening the link does nothing by itself).
+    /// "That wasn't me", from a password-changed notice: in one step revokes every session and reset
+    /// link, locks password sign-in until the next reset, spends the token, mails a fresh reset link
+    /// and code, and audits the report. The link's page calls this after asking the member.
     #[graphql(complexity = "child_complexity + 100")]
     async fn report_unrecognized_change(
         &self,
@@ -90,10 +87,9 @@ impl MutationRoot {
         .await
     }
 
-    /// Sets a new password with a reset token, a mailed code or a saved recovery code. A password
-    /// the policy refuses leaves the credential usable; on success the credential and every grant
-    /// of the member are spent, every session signed out, a notice is mailed (and for a recovery
-    /// code, a notice of its use), and the member's profile is returned.
+    /// Sets a new password with a reset token, a mailed code or a saved recovery code. A refused
+    /// password leaves the credential usable; on success every grant of the member is spent, every
+    /// session signed out, a notice mailed, and the member's profile returned.
     #[graphql(complexity = "child_complexity + 100")]
     async fn reset_password(
         &self,
@@ -168,11 +164,9 @@ impl MutationRoot {
         .await
     }
 
-    /// Generates the signed-in member's saved recovery codes: 10 codes, each resetting the password
-    /// once without the mailbox (`resetPassword` or `verifyResetToken` with `recoveryCode`). Only
-    /// in an elevated session (within 10 minutes of `reauthenticate`, or the first sign-in after a
-    /// reset), else NOT_ELIGIBLE. The codes are shown only in this answer and stored only as keyed
-    /// hashes; generating again replaces the whole set. The member is mailed a notice.
+    /// Generates 10 saved recovery codes, each resetting the password once without the mailbox (the
+    /// `recoveryCode` credential). Needs an elevated session, else NOT_ELIGIBLE. Shown only in this
+    /// answer, stored as keyed hashes; generating again replaces the set; the member is mailed.
     #[graphql(complexity = "child_complexity + 100")]
     async fn generate_recovery_codes(
         &self,
@@ -199,8 +193,8 @@ impl MutationRoot {
         .await
     }
 
-    /// Changes the signed-in member's password (the seeds' chgGb 10/20/30). Other sessions are
-    /// signed out unless `revokeOtherSessions: false`.
+    /// Changes the signed-in member's password in one of three modes (`ChangePasswordMode`). Other
+    /// sessions are signed out unless `revokeOtherSessions: false`.
     #[graphql(complexity = "child_complexity + 100")]
     async fn change_password(
         &self,

@@ -110,9 +110,8 @@ impl MemberProfile {
     }
 
     /// The recovery events of this account, newest first: resets asked for, codes and passwords
-    /// tried (by anyone), resets, changes, sign-ins, reports, recovery codes. Only the member
-    /// themself may read it: it needs the member's own bearer session (e.g. through `me`);
-    /// anyone else gets UNAUTHENTICATED.
+    /// tried (by anyone), resets, changes, sign-ins, reports, recovery codes. It needs the member's
+    /// own bearer session (e.g. through `me`); anyone else gets UNAUTHENTICATED.
     #[graphql(complexity = "5 + child_complexity")]
     async fn recovery_activity(
         &self,

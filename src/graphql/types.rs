@@ -524,15 +524,16 @@ pub struct ReauthenticatePayload {
     pub errors: Vec<UserError>,
 }
 
-/// The seeds' `chgGb`: how the password is changed.
+/// How the password is changed: extended as it is, replaced without the current one, or replaced
+/// with it.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangePasswordMode {
-    /// Keep the current password and restart its expiry clock (`chgGb` 10); only once it has expired.
+    /// Keep the current password and restart its expiry clock; only once it has expired.
     Extend,
-    /// Set a new password without the current one (`chgGb` 20); only in an elevated session (the
-    /// first sign-in after a reset, or within 10 minutes of `reauthenticate`).
+    /// Set a new password without the current one; only in an elevated session (the first
+    /// sign-in after a reset, or within 10 minutes of `reauthenticate`).
     WithoutCurrent,
-    /// Set a new password, proving the current one (`chgGb` 30).
+    /// Set a new password, proving the current one.
     WithCurrent,
 }
 

@@ -1,7 +1,5 @@
 //! Argon2 working areas mapped straight from the kernel, outside the allocator's heap: dropping
-//! one unmaps it, so its pages leave the process at once. From the heap, a freed 19 MiB block
-//! stayed resident: the start-up dummy hash alone left 18 of the idle service's 39 MiB, and the
-//! pool threads' blocks lingered after they were given back (measured by the load bench).
+//! one unmaps it, so its pages leave the process at once (a freed heap block stays resident).
 use std::ptr::NonNull;
 
 use argon2::Block;

@@ -1,7 +1,6 @@
-//! Password hashing: argon2id PHC strings with configured parameters and legacy bcrypt
-//! verification, on a fixed pool of `HASH_CONCURRENCY` threads that each reuse one argon2 memory
-//! block while busy (and give it back when idle), so at most that many hashes ever run and memory
-//! stays bounded.
+//! Password hashing: argon2id PHC strings and legacy bcrypt verification on a fixed pool of
+//! `HASH_CONCURRENCY` threads, each reusing one argon2 memory block while busy (given back when
+//! idle), so at most that many hashes ever run and memory stays bounded.
 use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},

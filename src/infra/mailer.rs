@@ -60,12 +60,9 @@ enum Security {
 /// (Postfix after 300 s), and a stale one would only fail its next command.
 const IDLE_LIMIT: Duration = Duration::from_secs(30);
 
-/// SMTP over connections it keeps and reuses, one message at a time on each. Every command of a
-/// message is a single write followed by a read of its reply, the content and its final "."
-/// included, so Nagle's algorithm never holds a write back for the server's delayed ACK (lettre's
-/// own send writes the content and the "." separately, which costs about 40 ms per message on
-/// loopback), and a reused connection is not probed with NOOP first: if the server closed it
-/// meanwhile, the MAIL command fails before anything was sent and the message goes on a fresh one.
+/// SMTP over kept connections, one message at a time on each. Each command, the content and its "."
+/// included, is one write then one read, so Nagle never holds a write for the server's delayed ACK;
+/// a reused connection is not probed: one the server closed fails at MAIL, and the message goes anew.
 pub struct SmtpMailer {
     host: String,
     port: u16,
@@ -80,10 +77,8 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    /// `ca_pem` (PEM CA certificates), when given, is trusted for STARTTLS and `smtps://` instead
-    /// of the system roots: a server whose certificate that CA did not sign is refused.
-    /// `connections` is how many messages go at once: that many connections are kept open and
-    /// reused (one connection carries one message at a time).
+    /// `ca_pem` (PEM CA certificates), when given, replaces the system roots for STARTTLS and
+    /// `smtps://`. `connections` messages go at once, each on a connection kept for reuse.
     pub fn new(
         url: &str,
         from: Mailbox,

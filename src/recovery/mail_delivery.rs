@@ -1,15 +1,6 @@
-//! Delivering the outbox: claim due mail in batches, send it through a bounded pool of concurrent
-//! senders, drop mail whose grants died, retry with backoff, settle what happened in batches, and
-//! prune finished mail after its retention. Runs in the background of every instance; the lease
-//! on claimed rows keeps instances apart.
-//!
-//! Why a claimed message is never sent twice: a message is started only while its lease has room
-//! for the longest a start can take to be settled — the grant check (bounded by `check_timeout`),
-//! the SMTP conversation (bounded by `send_timeout`, cut off at that deadline) and the settler's
-//! calls that may come before its outcome is written (the settle in progress, its own, one retry,
-//! each bounded by the database deadline). `DeliverySettings::check` refuses a lease shorter than
-//! that, and a claimed message that waited too long to start is released instead of sent. So no
-//! other instance can claim a message while it is being sent or before its outcome is written.
+//! Delivering the outbox on every instance: claim due mail with a lease, send it through a bounded
+//! pool of senders, drop mail whose grants died, retry with backoff, settle in batches, prune. A
+//! message starts only while its lease has room for its whole send and settle, so it goes once.
 use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -138,12 +129,9 @@ impl MailDelivery {
         }
     }
 
-    /// Delivers until `shutdown` turns true. Then the messages being sent are finished and
-    /// settled, and the claimed ones not started yet are released for the other instances.
-    ///
-    /// Three kinds of task, so that no sender waits on the database: one claimer keeps a queue of
-    /// claimed mail topped up, `concurrency` senders take from it, one settler writes what they
-    /// did, a round at a time.
+    /// Delivers until `shutdown`, then finishes and settles the messages being sent and releases the
+    /// claimed ones not started. A claimer, `concurrency` senders and a settler run as separate
+    /// tasks, so no sender waits on the database.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let pruner = tokio::spawn(self.clone().prune_until(shutdown.clone()));
         let this = Arc::new(self);

@@ -1,6 +1,6 @@
-//! Changing the password while signed in — the seeds' `chgGb` 10/20/30: EXTEND keeps an expired
-//! password and restarts its clock, WITHOUT_CURRENT needs an elevated session, WITH_CURRENT the
-//! right current password.
+//! Changing the password while signed in, in three modes: EXTEND keeps an expired password and
+//! restarts its clock, WITHOUT_CURRENT needs an elevated session, WITH_CURRENT the right current
+//! password.
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -1,7 +1,6 @@
-//! Rate limits on the operations callers can repeat: per client address and per target identifier
-//! (or, signed in, per session), shared by every instance through the `Limiter` (Redis), and
-//! applied the same way to identifiers that match no account, so a limit never reveals that an
-//! account exists.
+//! Rate limits on the operations callers can repeat: per client address and per target (or, signed
+//! in, per session), shared by every instance through the `Limiter`, and applied alike to
+//! identifiers that match no account, so a limit never reveals that an account exists.
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use crate::{

@@ -1,7 +1,6 @@
-//! The member's own recovery activity: their audit events, newest first, in pages with opaque
-//! cursors, client addresses masked — strangers' attempts against the account included: wrong
-//! codes typed with the member's e-mail or login ID are stored under that identifier's keyed hash
-//! (whoever it named), and listed here for the members it names.
+//! The member's own recovery activity: audit events, newest first, in pages with opaque cursors,
+//! client addresses masked. Strangers' wrong codes typed with the member's e-mail or login ID are
+//! stored under that identifier's keyed hash and listed here for the members it names.
 use std::sync::Arc;
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};

@@ -1,7 +1,6 @@
 //! Saved recovery codes (NIST SP 800-63B-4) for a member who loses the mailbox: generated in an
-//! elevated session only (after `reauthenticate`, or the first sign-in after a reset), shown once,
-//! stored as keyed hashes; generating replaces the whole set. Spending one is part of the reset
-//! (password_reset/recovery_code.rs).
+//! elevated session only, shown once, stored as keyed hashes, the whole set replaced each time.
+//! Spending one is part of the reset (password_reset/recovery_code.rs).
 use std::sync::Arc;
 
 use chrono::Utc;

@@ -18,13 +18,9 @@ pub struct Claimed<M> {
     pub marked: bool,
 }
 
-/// Claims up to `limit` rows of `candidates`, taken in its order, by applying `mark` to them.
-///
-/// PostgreSQL and SQLite: one `UPDATE … WHERE id IN (SELECT id … LIMIT n) RETURNING *`. On
-/// PostgreSQL the subquery skips the rows another claimer has locked; SQLite runs one writer at a
-/// time, and a single statement waits for its lock where a read-then-write transaction would fail
-/// on a snapshot another writer made stale. MariaDB has no `UPDATE … RETURNING`: a transaction
-/// locks the rows (skipping those another claimer holds), marks them and commits.
+/// Claims up to `limit` rows of `candidates`, in order, by applying `mark`: one `UPDATE … WHERE id IN
+/// (SELECT … LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING` (on SQLite one statement waits for the write
+/// lock where a read-then-write would fail); MariaDB, without RETURNING, locks, marks and commits.
 pub async fn claim<E>(
     db: &DatabaseConnection,
     candidates: Select<E>,

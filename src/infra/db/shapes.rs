@@ -1,10 +1,6 @@
-//! Statement shapes. A list in `IN (…)` or a multi-row INSERT makes a statement text of its own
-//! for each length, and each pooled connection keeps every text it prepared, with its metadata
-//! (sqlx keeps up to 100 per connection), and its write buffer as large as the largest statement
-//! it ever sent. Batches of every length from 1 to a few hundred then filled each connection's
-//! cache with statements used once: the service's heap grew by 10 MiB over a load run and did
-//! not come back. Lists are padded to a power of two and inserts split into power-of-two chunks,
-//! so a statement takes a handful of shapes however large its batch.
+//! Statement shapes: `IN` lists are padded to a power of two and inserts split into power-of-two
+//! chunks, so a batch statement takes a handful of texts, because each pooled connection keeps
+//! every text it prepared and a write buffer as large as its largest statement.
 
 /// `values` padded to the next power of two by repeating the last one (an `IN` list means the
 /// same with repeats).

@@ -1,7 +1,6 @@
-//! The in-process adapter used when REDIS_URL is unset: one `MemoryStore` implementing the same ports
-//! with the same semantics as the Redis adapter, with expiry. One process only. Each part's state sits
-//! behind the one lock-and-sweep wrapper below, which makes every operation atomic and drops what
-//! has expired before it looks.
+//! The in-process adapter used when REDIS_URL is unset: one `MemoryStore` with the Redis adapter's
+//! ports and semantics, expiry included, for one process. Each part's state sits behind the
+//! lock-and-sweep wrapper below: every operation is atomic and drops what expired before it looks.
 use std::{sync::Mutex, time::Instant};
 
 use crate::recovery::ports::StoreError;

@@ -161,10 +161,9 @@ fn cluster_nodes(url: &str) -> Option<Vec<String>> {
 }
 
 impl RedisStore {
-    /// Connects to a single node (`redis://`, `rediss://`) through a reconnecting connection
-    /// manager, or to a cluster (`redis+cluster://`, `rediss+cluster://`, or a comma-separated list
-    /// of node URLs). `prefix` starts every key; `timeout` bounds connecting and every command.
-    /// TLS servers are checked against the system roots.
+    /// Connects to one node (`redis://`, `rediss://`, TLS checked against the system roots) or to a
+    /// cluster (`redis+cluster://`, `rediss+cluster://`, or a comma-separated list of node URLs).
+    /// `prefix` starts every key; `timeout` bounds connecting and every command.
     pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> Result<RedisStore, StoreError> {
         RedisStore::connect_trusting(url, prefix, timeout, None).await
     }

@@ -60,10 +60,9 @@ if g[1] and same(g[3], ARGV[1]) then return {'valid', g[1], g[2], g[4]} end
 return false
 "#;
 
-/// KEYS: code_failures, code entry (one identifier's slot). ARGV: limit, window_ms.
-/// At the limit the code is not even looked at; a found entry counts nothing; a miss counts one
-/// failure (the first starts the window) and the limit-th answers too_many. The same commands run
-/// whether or not the identifier names anyone.
+/// KEYS: code_failures, code entry (one identifier's slot). ARGV: limit, window_ms. At the limit the
+/// code is not looked at; a found entry counts nothing; a miss counts one failure (the first starts
+/// the window), the limit-th answers too_many. The same commands run whoever the identifier names.
 const JUDGE_CODE: &str = r#"
 local limit = tonumber(ARGV[1])
 local fails = tonumber(redis.call('GET', KEYS[1]) or '0')

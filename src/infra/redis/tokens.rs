@@ -1,7 +1,6 @@
 //! `TokenStore` on Redis: grants, cooldowns, token routes, and per identifier the code index and the
-//! wrong-code counter. Each deciding operation is one script over one owner's keys or one
-//! identifier's keys; a route and the index entries are written by separate `SET … PX` after the
-//! grant (each lives in its own slot and only points: the owner's grant decides).
+//! wrong-code counter. Each decision is one script over one owner's or one identifier's keys; routes
+//! and index entries are separate `SET … PX` writes that only point (the owner's grant decides).
 use std::time::Duration;
 
 use async_trait::async_trait;

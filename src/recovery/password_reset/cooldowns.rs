@@ -1,8 +1,6 @@
-//! The cooldowns this instance started itself. A cooldown is never lifted early (it only
-//! expires), so while one this instance set is running, a request for the same member is known
-//! to be cooling down without asking the token store. Repeated requests for one address, the
-//! common case under load or abuse, then cost the resolver nothing beyond the batch's lookup.
-//! Cooldowns set by other instances are still learned from the token store, as before.
+//! The cooldowns this instance started. A cooldown only expires, never lifts early, so while one
+//! runs a request for that member is known to be cooling down without asking the token store, and
+//! repeated requests cost no more than unknown ones. Other instances' are learned from the store.
 use std::{
     collections::HashMap,
     sync::Mutex,

@@ -1,18 +1,6 @@
-//! Finding what a credential proves — the member and the grant behind a token or a code — once,
-//! for both verifying and resetting; and verifying, which exchanges a right code for a token.
-//!
-//! Wrong codes are counted per identifier as typed (site + e-mail or login ID), whether or not it
-//! names an account, and never per member: a per-member count answers differently for an address
-//! with an account, and one shared by the e-mail and the login ID tells that they belong together.
-//! When strangers have exhausted an identifier, the owner's code typed with it is refused until the
-//! window ends (checking it would give strangers unlimited guesses; nothing about the refusal says
-//! whether a mail was sent), but the same code typed with the other identifier (e-mail or login ID)
-//! works, and so does the mailed link: code counters never burn a link or a direct token, which a
-//! stranger cannot guess. Saved recovery codes (recovery_code.rs) are typed with a login ID and
-//! spend the same per-identifier budget as mailed codes typed with it: one budget per identifier,
-//! so a stranger cannot double their guesses by switching the kind of code, and both kinds answer
-//! INVALID_CODE, then TOO_MANY_ATTEMPTS, alike. A wrong code is audited under the identifier's
-//! keyed hash, so the owner of that e-mail or login ID sees it in their activity.
+//! Finding what a credential proves (the member and grant behind a token or a code) once, for
+//! verifying and resetting. Wrong codes, mailed or recovery, count per identifier as typed, account
+//! or not, never per member, so no count tells an account apart; they never burn a link.
 use chrono::{DateTime, Utc};
 
 use super::{CodeIdentifier, Credential, CredentialError, PasswordReset};
@@ -111,11 +99,9 @@ impl PasswordReset {
         Ok(member.filter(|m| m.site_id == ctx.site).map(|m| (m, info)))
     }
 
-    /// The member and proof behind a credential. A code is judged first in the slot of the
-    /// identifier as typed (`TokenStore::judge_code`): a wrong one costs one failure there and
-    /// nothing else — no database, no member slot — whoever the identifier names, so no answer or
-    /// timing tells an account apart. Only a found code (its caller read the mail) reaches the
-    /// owner, where it is checked or exchanged as `on_right_code` says.
+    /// The member and proof behind a credential. A code is judged first in the identifier's slot
+    /// (`TokenStore::judge_code`): a wrong one costs one failure there and nothing else, whoever the
+    /// identifier names; only a found code reaches the owner, to be handled as `on_right_code` says.
     pub(super) async fn resolve(
         &self,
         ctx: &RequestContext,

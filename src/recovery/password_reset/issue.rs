@@ -49,10 +49,9 @@ pub enum IssueResult {
 }
 
 impl PasswordReset {
-    /// Starts a reset: counted by the issue rate limits (per client, and per address or login
-    /// ID), then, on the e-mail paths, one durable hand-off of the request and the same answer at
-    /// once, whatever the address (a resolver finds the accounts and queues the mail); on the
-    /// identity path a direct token. Audit writes never fail a request: the event is logged instead.
+    /// Starts a reset after the issue rate limits: on the e-mail paths one durable hand-off and the
+    /// same answer whatever the address (a resolver mails later); on the identity path a direct
+    /// token. Audit writes never fail a request: the event is logged instead.
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "issue_reset"))]
     pub async fn issue(
         &self,

@@ -1,9 +1,6 @@
 //! A saved recovery code as a reset credential: found by its keyed hash (bound to the login ID as
-//! typed), counted against that login ID's wrong-code budget like a mailed code, and spent — with
-//! its notice and audit event — by exactly one caller.
-//!
-//! Verifying spends the code and returns a reset-only token (the token is then the credential, as
-//! for a mailed code); resetting with the code directly spends it when the password is set.
+//! typed), counted against that login ID's wrong-code budget, spent by exactly one caller. Verifying
+//! spends it for a reset-only token; resetting with it spends it when the password is set.
 use chrono::Utc;
 
 use super::{
@@ -28,10 +25,9 @@ use crate::{
 };
 
 impl PasswordReset {
-    /// The member behind a recovery code typed with `login_id`. The attempt is counted in the login
-    /// ID's slot before the code is looked at, and the look-up is one indexed read by the code's
-    /// hash: a wrong code costs the same whether or not the login ID names anyone. Only a right
-    /// code (its caller holds the printed set) gives its count back and reaches the member.
+    /// The member behind a recovery code typed with `login_id`: the attempt is counted in the login
+    /// ID's slot first, then one indexed read by the code's hash, the same work whoever the ID names;
+    /// only a right code gives its count back and reaches the member.
     pub(super) async fn resolve_recovery_code(
         &self,
         ctx: &RequestContext,

@@ -1,15 +1,6 @@
-//! Resolving handed-off reset requests in batches, on every instance: one member lookup per site
-//! and path for the whole batch, every SPEC §3/§5 rule of the e-mail paths (one mail per address
-//! listing each password account with its own link and code, nothing for unknown addresses or
-//! ineligible accounts, cooldown, per-member mail budget, a new grant replacing older ones), then
-//! all mail and audit rows of the batch in one transaction, then the acknowledgement.
-//!
-//! A member this instance issued a grant for within the cooldown is known to be cooling down
-//! without a round trip (cooldowns.rs), so repeated requests cost the same as unknown ones.
-//!
-//! Exactly once: a request's grant ids, tokens, codes and mail key derive from the nonce it
-//! carries, so resolving it again after a crash re-issues the same grants (which the token store
-//! treats as already issued) and queues a mail the outbox already holds (which adds nothing).
+//! Resolving handed-off reset requests in batches: one member lookup per site and path, the rules
+//! of the e-mail paths per request, then the batch's mail and audit rows in one transaction.
+//! Ids, tokens, codes and mail key derive from the request's nonce, so a retry mails nothing twice.
 use std::{
     collections::{BTreeMap, HashMap},
     num::NonZeroUsize,
@@ -50,11 +41,9 @@ pub struct ResolverSettings {
     /// under load batches fill up, so each costs one lookup, one transaction and one
     /// acknowledgement for many requests instead of a few; a request waits at most this longer.
     pub linger: Duration,
-    /// Loops claiming and resolving side by side: while one waits on its batch's transaction, the
-    /// other claims and resolves the next batch. With one, the load bench's 256-connection run
-    /// left 100,084 requests that took 8.2 s to drain; with two, none was left. Claims are
-    /// exclusive and a grant's cooldown is decided in the token store, so two loops resolve nothing
-    /// twice, as two instances do not.
+    /// Loops claiming and resolving side by side, so one resolves while the other's transaction
+    /// commits. Claims are exclusive and cooldowns are decided in the token store, so two loops
+    /// resolve nothing twice, as two instances do not.
     pub loops: NonZeroUsize,
 }
 
@@ -183,10 +172,9 @@ impl PasswordReset {
                     .collect(),
             }
         };
-        // The token store's round trips dominate a batch, so its requests run in lanes side by
-        // side. Every member a request can reach has the request's address, so the lane of the
-        // address keeps all requests about one member in order (cooldown and mail budget are
-        // decided as if one at a time); the parts are joined back in the batch's order.
+        // The token store's round trips dominate, so requests run in lanes side by side; a lane per
+        // address keeps the requests about one member in order (cooldown and budget decided as if
+        // one at a time), and the parts are joined back in the batch's order.
         let mut lanes: Vec<Vec<usize>> = vec![Vec::new(); RESOLVE_LANES];
         for (n, entry) in claimed.iter().enumerate() {
             lanes[lane_of(&entry.request)].push(n);

@@ -137,8 +137,8 @@ const ANALYZE_AFTER: usize = 100;
 
 impl SeaMemberStore {
     /// Without statistics a freshly filled table looks empty to the planner, which then serves a
-    /// login ID look-up from the identity index, filtering every member of the site (measured:
-    /// 0.63 ms instead of 0.05 ms a query with 2,000 members) until autovacuum gets to it.
+    /// login ID look-up from the identity index, filtering every member of the site, until
+    /// autovacuum gets to it.
     async fn refresh_statistics(&self) {
         use sea_orm::{ConnectionTrait, DbBackend};
         let sql = match self.db.get_database_backend() {

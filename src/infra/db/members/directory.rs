@@ -157,10 +157,9 @@ impl MemberDirectory for SeaMemberStore {
             .await
             .map_err(map_db_err)?
             .ok_or_else(|| StoreError::Internal("member vanished during a password change".into()))?;
-        // The write is conditional in the database itself (the row read above may already be
-        // stale): a reset that committed meanwhile makes this UPDATE match nothing, and on
-        // PostgreSQL/MySQL one still in flight holds the row until it commits, after which the
-        // condition is evaluated again on its result.
+        // Conditional in the database itself (the row read above may be stale): a reset committed
+        // meanwhile makes this UPDATE match nothing, and one in flight holds the row until it
+        // commits, after which PostgreSQL and MySQL evaluate the condition again on its result.
         let mut update = member::Entity::update_many()
             .col_expr(
                 member::Column::PasswordChangedAt,
