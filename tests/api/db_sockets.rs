@@ -1,8 +1,6 @@
-//! The database connections send each statement at once (TCP_NODELAY). sqlx-core 0.9.0 stopped
-//! setting it, and then a statement written in two parts, such as the resolver's batched audit
-//! insert, waited about 40 ms for the server's delayed ACK; `vendor/sqlx-core` restores it. This
-//! reads the option off the process's own sockets to the database, so the patch cannot be lost
-//! unnoticed (say, by an update that drops the `[patch]` entry).
+//! The database connections send each statement at once (TCP_NODELAY): without it a statement
+//! written in two parts waits for the server's delayed ACK. sqlx-core 0.9.0 did not set it, 0.9.1
+//! does; this reads the option off the process's own sockets, so a regression cannot go unnoticed.
 use std::os::fd::RawFd;
 
 use account_recovery::app::{TokenBackend, connect_services};
