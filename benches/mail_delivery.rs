@@ -15,6 +15,7 @@ use account_recovery::{
     domain::{
         grant::{GrantOwner, GrantPurpose, NewGrant, ResetToken},
         keyed_hash::KeyedHasher,
+        mail_kind::MailKind,
         member::MemberId,
         site::SiteId,
     },
@@ -24,7 +25,7 @@ use account_recovery::{
         redis::RedisStore,
         sealer::Sealer,
     },
-    recovery::ports::{KeyedMail, MailKind, MailMeta, MailOutbox, Mailer, OutgoingMail, TokenStore},
+    recovery::ports::{KeyedMail, MailMeta, MailOutbox, Mailer, OutgoingMail, TokenStore},
 };
 use service::{BENCH_SECRET_KEY, BenchDatabase, Service, cli, env_or, psql};
 use smtp_server::SmtpServer;

@@ -87,14 +87,20 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         }
     };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
+    // One member store serves every member capability, each call with its deadline.
+    let members = Arc::new(Timed::new(member_store.clone(), db_timeout));
     let ports = Ports {
-        members: Arc::new(Timed::new(member_store.clone(), db_timeout)),
+        members: members.clone(),
         // The light queries' single lookups go out in batches under load (see `batched`); the
         // deadline holds for each caller's whole wait and for each batch's query.
-        lookups: Arc::new(Batched::new(
-            Arc::new(Timed::new(member_store.clone(), db_timeout)),
-            db_timeout,
-        )),
+        lookups: Arc::new(Batched::new(members.clone(), db_timeout)),
+        member_batches: members.clone(),
+        identities: members.clone(),
+        members_by_id: members.clone(),
+        sites: members.clone(),
+        passwords: members.clone(),
+        change_reports: members.clone(),
+        database: members,
         member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,

@@ -1,4 +1,5 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
+pub mod audit;
 pub mod change_report;
 pub mod client;
 pub mod email;
@@ -6,6 +7,7 @@ pub mod grant;
 pub mod keyed_hash;
 pub mod lang;
 pub mod login_id;
+pub mod mail_kind;
 pub mod masking;
 pub mod member;
 pub mod opaque_token;

@@ -1,5 +1,7 @@
-//! Site codes: every member belongs to one site; the same login ID may exist on two sites.
+//! Sites: every member belongs to one site; the same login ID may exist on two sites.
 use std::fmt;
+
+use super::password_policy::PasswordPolicy;
 
 /// A short site code (`[A-Za-z0-9_-]{1,32}`), kept lowercase: `MAIN` and `main` are one site on
 /// every database (MySQL compares case-insensitively by default, and counters must agree).
@@ -36,6 +38,14 @@ impl fmt::Display for SiteId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: SiteId,
+    pub name: String,
+    /// The site's own policy; `None` means the configured default.
+    pub password_policy: Option<PasswordPolicy>,
 }
 
 #[cfg(test)]

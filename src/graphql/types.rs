@@ -397,9 +397,9 @@ pub enum RecoveryEventKind {
     RecoveryCodeUsed,
 }
 
-impl From<recovery_activity::RecoveryEventKind> for RecoveryEventKind {
-    fn from(k: recovery_activity::RecoveryEventKind) -> Self {
-        use recovery_activity::RecoveryEventKind as K;
+impl From<crate::domain::audit::RecoveryEventKind> for RecoveryEventKind {
+    fn from(k: crate::domain::audit::RecoveryEventKind) -> Self {
+        use crate::domain::audit::RecoveryEventKind as K;
         match k {
             K::ResetRequested => RecoveryEventKind::ResetRequested,
             K::ResetVerified => RecoveryEventKind::ResetVerified,

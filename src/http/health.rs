@@ -10,7 +10,7 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let ports = &state.recovery.ports;
-    let (database, tokens) = tokio::join!(ports.members.ping(), ports.tokens.ping());
+    let (database, tokens) = tokio::join!(ports.database.ping(), ports.tokens.ping());
     let verdict = |r: &Result<(), _>| if r.is_ok() { "ok" } else { "unreachable" };
     let body = json!({
         "status": if database.is_ok() && tokens.is_ok() { "ready" } else { "unavailable" },

@@ -1,10 +1,7 @@
 //! Every `/metrics` family: its name, type and help, registered at start with zero values for
 //! each known label set, so the first scrape already shows them all (a family that appears only
 //! after its first event breaks `rate()` and alerts on absence).
-use crate::{
-    graphql::operation_metrics::OUTCOMES,
-    recovery::{ports::MailKind, rate_limits},
-};
+use crate::{domain::mail_kind::MailKind, graphql::operation_metrics::OUTCOMES, recovery::rate_limits};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -5,11 +5,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{change_report::ReportToken, masking::mask_client_address, member::Member},
+    domain::{change_report::ReportToken, mail_kind::MailKind, masking::mask_client_address, member::Member},
     recovery::{
         context::RequestContext,
         mail_templates::{ChangeNotice, password_changed_mail},
-        ports::{MailKind, MailMeta, NewChangeReport, OutgoingMail},
+        ports::{MailMeta, NewChangeReport, OutgoingMail},
     },
 };
 

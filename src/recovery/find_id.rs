@@ -14,7 +14,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::MemberDirectory,
+        ports::{IdentityLookup, MemberLookup},
         rate_limits::{Operation, RateLimits, target},
     },
 };
@@ -39,7 +39,9 @@ pub struct LoginIdCheck {
 
 #[derive(Clone)]
 pub struct FindId {
-    store: Arc<dyn MemberDirectory>,
+    /// Batched under load: these are the light queries.
+    store: Arc<dyn MemberLookup>,
+    identities: Arc<dyn IdentityLookup>,
     keys: KeyedHasher,
     rate_limits: RateLimits,
 }
@@ -50,9 +52,15 @@ fn visible(member: &Member) -> bool {
 }
 
 impl FindId {
-    pub fn new(store: Arc<dyn MemberDirectory>, keys: KeyedHasher, rate_limits: RateLimits) -> Self {
+    pub fn new(
+        store: Arc<dyn MemberLookup>,
+        identities: Arc<dyn IdentityLookup>,
+        keys: KeyedHasher,
+        rate_limits: RateLimits,
+    ) -> Self {
         FindId {
             store,
+            identities,
             keys,
             rate_limits,
         }
@@ -89,7 +97,10 @@ impl FindId {
         self.rate_limits
             .admit(Operation::FindId, ctx, Some(target::identity(&ctx.site, &hash.0)))
             .await?;
-        let members = self.store.find_by_identity(&ctx.site, &hash, join_type).await?;
+        let members = self
+            .identities
+            .find_by_identity(&ctx.site, &hash, join_type)
+            .await?;
         Ok(members
             .iter()
             .filter(|m| visible(m))

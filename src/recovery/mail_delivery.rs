@@ -10,9 +10,14 @@ use tokio::{
     time::Instant,
 };
 
-use crate::recovery::ports::{
-    AuditEvent, AuditKind, AuditOutcome, ClaimedMail, MailError, MailKind, MailOutbox, MailOutcome, Mailer,
-    SettledMail, StoreError, TokenStore,
+use crate::{
+    domain::{
+        audit::{AuditEvent, AuditKind, AuditOutcome},
+        mail_kind::MailKind,
+    },
+    recovery::ports::{
+        ClaimedMail, MailError, MailOutbox, MailOutcome, Mailer, SettledMail, StoreError, TokenStore,
+    },
 };
 
 /// How the mail worker of an instance runs (from settings).

@@ -35,8 +35,9 @@ use crate::{
         password_check::PasswordChecks,
         password_reset::{PasswordReset, ResetSettings},
         ports::{
-            AuditLog, Limiter, MailOutbox, MemberAdminStore, MemberDirectory, PasswordHasher,
-            RecoveryCodeStore, ResetQueue, SessionStore, TokenStore,
+            AuditLog, ChangeReports, HealthCheck, IdentityLookup, Limiter, MailOutbox, MemberAdminStore,
+            MemberBatchLookup, MemberById, MemberLookup, PasswordHasher, PasswordStore, RecoveryCodeStore,
+            ResetQueue, SessionStore, SiteDirectory, TokenStore,
         },
         rate_limits::{RateLimitTable, RateLimits},
         recovery_activity::RecoveryActivity,
@@ -47,14 +48,28 @@ use crate::{
     },
 };
 
-/// The adapters the use cases run on.
+/// The adapters the use cases run on, one per capability.
 #[derive(Clone)]
 pub struct Ports {
-    /// The hot-path member directory of the use cases.
-    pub members: Arc<dyn MemberDirectory>,
-    /// The same directory for the light queries (`checkLoginId`, `findId`), whose single lookups
-    /// may be gathered into batches under load.
-    pub lookups: Arc<dyn MemberDirectory>,
+    /// Members by login ID or e-mail, on the hot path of the use cases.
+    pub members: Arc<dyn MemberLookup>,
+    /// The same lookups for the light queries (`checkLoginId`, `findId`), which may be gathered
+    /// into batches under load.
+    pub lookups: Arc<dyn MemberLookup>,
+    /// Members by many e-mails or login IDs in one query (the reset resolver).
+    pub member_batches: Arc<dyn MemberBatchLookup>,
+    /// Members by a just-passed identity check (`findId`).
+    pub identities: Arc<dyn IdentityLookup>,
+    /// Members by the id a session, grant or recovery code names.
+    pub members_by_id: Arc<dyn MemberById>,
+    /// Sites and their password policies.
+    pub sites: Arc<dyn SiteDirectory>,
+    /// Password history, changes and hash upgrades.
+    pub passwords: Arc<dyn PasswordStore>,
+    /// "That wasn't me" reports of a password change.
+    pub change_reports: Arc<dyn ChangeReports>,
+    /// Whether the database answers (the health endpoint).
+    pub database: Arc<dyn HealthCheck>,
     /// Bulk and listing work of the CLI, imports and demo data.
     pub member_admin: Arc<dyn MemberAdminStore>,
     pub tokens: Arc<dyn TokenStore>,
@@ -97,30 +112,26 @@ impl Recovery {
         session_settings: SessionSettings,
     ) -> Self {
         let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits);
-        let policies = SitePolicies::new(
-            ports.members.clone(),
-            default_site.clone(),
-            default_policy.clone(),
-        );
+        let policies = SitePolicies::new(ports.sites.clone(), default_site.clone(), default_policy.clone());
         let mail_wake = Arc::new(Notify::new());
         let notices = ChangeNotices {
             public_reset_url: reset.public_reset_url.clone(),
             report_ttl: reset.report_ttl,
         };
         let new_passwords = NewPasswords {
-            members: ports.members.clone(),
+            passwords: ports.passwords.clone(),
             hasher: ports.hasher.clone(),
             policies: policies.clone(),
         };
         let passwords = PasswordChecks {
-            members: ports.members.clone(),
+            passwords: ports.passwords.clone(),
             limiter: ports.limiter.clone(),
             hasher: ports.hasher.clone(),
             audit: ports.audit.clone(),
             settings: session_settings.throttle.clone(),
         };
         let signed_in = SignedIn {
-            members: ports.members.clone(),
+            members: ports.members_by_id.clone(),
             sessions: ports.sessions.clone(),
         };
         let sessions = Sessions {
@@ -134,7 +145,12 @@ impl Recovery {
             settings: session_settings,
         };
         Recovery {
-            find_id: FindId::new(ports.lookups.clone(), keys.clone(), rate_limits.clone()),
+            find_id: FindId::new(
+                ports.lookups.clone(),
+                ports.identities.clone(),
+                keys.clone(),
+                rate_limits.clone(),
+            ),
             members: MemberAdmin::new(
                 ports.member_admin.clone(),
                 ports.hasher.clone(),
@@ -150,11 +166,11 @@ impl Recovery {
             },
             activity: RecoveryActivity {
                 audit: ports.audit.clone(),
-                members: ports.members.clone(),
+                members: ports.members_by_id.clone(),
                 keys: keys.clone(),
             },
             password_changes: PasswordChanges {
-                members: ports.members.clone(),
+                password_store: ports.passwords.clone(),
                 sessions: ports.sessions.clone(),
                 tokens: ports.tokens.clone(),
                 hasher: ports.hasher.clone(),
@@ -167,6 +183,10 @@ impl Recovery {
             },
             password_reset: PasswordReset {
                 members: ports.members.clone(),
+                members_by_id: ports.members_by_id.clone(),
+                member_batches: ports.member_batches.clone(),
+                passwords: ports.passwords.clone(),
+                change_reports: ports.change_reports.clone(),
                 tokens: ports.tokens.clone(),
                 sessions: ports.sessions.clone(),
                 limiter: ports.limiter.clone(),

@@ -10,7 +10,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        ports::{MemberDirectory, PasswordHasher},
+        ports::{PasswordHasher, PasswordStore},
         site_policy::SitePolicies,
     },
 };
@@ -32,7 +32,7 @@ pub enum Judgement {
 
 #[derive(Clone)]
 pub struct NewPasswords {
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) passwords: Arc<dyn PasswordStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) policies: SitePolicies,
 }
@@ -83,7 +83,7 @@ impl NewPasswords {
         let mut hashes: Vec<_> = member.password_hash.iter().cloned().collect();
         let history = match &member.password_history {
             Some(read_with_the_member) => read_with_the_member.clone(),
-            None => self.members.password_history(&member.id).await?,
+            None => self.passwords.password_history(&member.id).await?,
         };
         hashes.extend(history.into_iter().take(history_size));
         for stored in &hashes {

@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use crate::{
     domain::{
+        audit::{AuditEvent, AuditKind, AuditOutcome},
         member::{Member, MemberType},
         password::Password,
         session::SessionInfo,
@@ -18,10 +19,7 @@ use crate::{
         errors::RecoveryError,
         new_password::{Judgement, NewPasswords, PasswordProblem},
         password_check::{PasswordCheck, PasswordChecks},
-        ports::{
-            AuditEvent, AuditKind, AuditOutcome, MemberDirectory, PasswordChange, PasswordHasher,
-            SessionStore, TokenStore,
-        },
+        ports::{PasswordChange, PasswordHasher, PasswordStore, SessionStore, TokenStore},
         rate_limits::RateLimits,
         signed_in::SignedIn,
     },
@@ -71,7 +69,7 @@ pub enum ChangeOutcome {
 
 #[derive(Clone)]
 pub struct PasswordChanges {
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) password_store: Arc<dyn PasswordStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
@@ -86,8 +84,8 @@ pub struct PasswordChanges {
 impl PasswordChanges {
     /// The same use case writing through other stores: where the session is rechecked and the
     /// password written (store doubles in tests, e.g. ones that pause between check and write).
-    pub fn with_stores(mut self, members: Arc<dyn MemberDirectory>, sessions: Arc<dyn SessionStore>) -> Self {
-        self.members = members;
+    pub fn with_stores(mut self, passwords: Arc<dyn PasswordStore>, sessions: Arc<dyn SessionStore>) -> Self {
+        self.password_store = passwords;
         self.sessions = sessions;
         self
     }
@@ -164,7 +162,7 @@ impl PasswordChanges {
                 .await?;
         }
         let updated = self
-            .members
+            .password_store
             .apply_password_change(PasswordChange {
                 member: member.id.clone(),
                 new_hash,

@@ -3,11 +3,17 @@
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    domain::{login_id::LoginId, member::Member, password::Password, site::SiteId},
+    domain::{
+        audit::{AuditKind, AuditOutcome},
+        login_id::LoginId,
+        member::Member,
+        password::Password,
+        site::SiteId,
+    },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::{AuditKind, AuditLog, AuditOutcome, Limiter, MemberDirectory, PasswordHasher},
+        ports::{AuditLog, Limiter, PasswordHasher, PasswordStore},
     },
 };
 
@@ -42,7 +48,7 @@ pub enum PasswordCheck {
 
 #[derive(Clone)]
 pub struct PasswordChecks {
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) passwords: Arc<dyn PasswordStore>,
     pub(crate) limiter: Arc<dyn Limiter>,
     pub(crate) hasher: Arc<dyn PasswordHasher>,
     pub(crate) audit: Arc<dyn AuditLog>,
@@ -115,7 +121,7 @@ impl PasswordChecks {
         };
         if verdict.matches && verdict.needs_rehash {
             match self.hasher.hash(&normalised).await {
-                Ok(stronger) => self.members.upgrade_hash(&member.id, hash, &stronger).await?,
+                Ok(stronger) => self.passwords.upgrade_hash(&member.id, hash, &stronger).await?,
                 Err(e) => tracing::warn!(error = %e, "hash upgrade skipped"),
             }
         }

@@ -8,48 +8,17 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
-        grant::IdentifierKey, keyed_hash::KeyedHasher, masking::mask_client_address, member::MemberId,
-        session::SessionInfo,
+        audit::RecoveryEventKind, grant::IdentifierKey, keyed_hash::KeyedHasher,
+        masking::mask_client_address, member::MemberId, session::SessionInfo,
     },
     recovery::{
         errors::RecoveryError,
-        ports::{AuditKind, AuditLog, MemberDirectory},
+        ports::{AuditLog, MemberById},
     },
 };
 
 /// How many events one page may hold.
 pub const PAGE_SIZES: std::ops::RangeInclusive<i32> = 1..=100;
-
-/// What an event was, as the member sees it (several stored kinds may show as one).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RecoveryEventKind {
-    ResetRequested,
-    ResetVerified,
-    FailedAttempt,
-    PasswordReset,
-    PasswordChanged,
-    SignedIn,
-    ChangeReported,
-    RecoveryCodesGenerated,
-    RecoveryCodeUsed,
-}
-
-impl From<AuditKind> for RecoveryEventKind {
-    fn from(kind: AuditKind) -> Self {
-        match kind {
-            // The mail worker's "the reset mail went out" belongs to the request it answers.
-            AuditKind::ResetRequested | AuditKind::ResetMailed => RecoveryEventKind::ResetRequested,
-            AuditKind::ResetVerified => RecoveryEventKind::ResetVerified,
-            AuditKind::FailedAttempt => RecoveryEventKind::FailedAttempt,
-            AuditKind::PasswordReset => RecoveryEventKind::PasswordReset,
-            AuditKind::PasswordChanged => RecoveryEventKind::PasswordChanged,
-            AuditKind::SignedIn => RecoveryEventKind::SignedIn,
-            AuditKind::ChangeReported => RecoveryEventKind::ChangeReported,
-            AuditKind::RecoveryCodesGenerated => RecoveryEventKind::RecoveryCodesGenerated,
-            AuditKind::RecoveryCodeUsed => RecoveryEventKind::RecoveryCodeUsed,
-        }
-    }
-}
 
 /// One event of the list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +65,7 @@ fn event_id(cursor: &str) -> Option<i64> {
 #[derive(Clone)]
 pub struct RecoveryActivity {
     pub(crate) audit: Arc<dyn AuditLog>,
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) members: Arc<dyn MemberById>,
     pub(crate) keys: KeyedHasher,
 }
 
@@ -178,17 +147,5 @@ mod tests {
         ] {
             assert_eq!(event_id(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn every_stored_kind_shows_and_a_mailed_reset_is_a_request() {
-        assert_eq!(
-            RecoveryEventKind::from(AuditKind::ResetMailed),
-            RecoveryEventKind::ResetRequested
-        );
-        let shown: std::collections::HashSet<_> =
-            AuditKind::ALL.into_iter().map(RecoveryEventKind::from).collect();
-        // Ten stored kinds, nine shown: only RESET_MAILED folds into another.
-        assert_eq!(shown.len(), 9);
     }
 }

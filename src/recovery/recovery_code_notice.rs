@@ -3,11 +3,11 @@
 use chrono::{DateTime, Utc};
 
 use crate::{
-    domain::{masking::mask_client_address, member::Member},
+    domain::{mail_kind::MailKind, masking::mask_client_address, member::Member},
     recovery::{
         context::RequestContext,
         mail_templates::{RecoveryCodeEvent, RecoveryCodeNotice, recovery_codes_mail},
-        ports::{MailKind, MailMeta, OutgoingMail},
+        ports::{MailMeta, OutgoingMail},
     },
 };
 

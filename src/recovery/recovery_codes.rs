@@ -8,6 +8,7 @@ use tokio::sync::Notify;
 
 use crate::{
     domain::{
+        audit::{AuditEvent, AuditKind, AuditOutcome},
         grant::IdentifierKey,
         keyed_hash::KeyedHasher,
         member::{MemberId, MemberType},
@@ -18,7 +19,7 @@ use crate::{
         context::RequestContext,
         errors::RecoveryError,
         mail_templates::RecoveryCodeEvent,
-        ports::{AuditEvent, AuditKind, AuditOutcome, NewRecoveryCodeSet, RecoveryCodeStore},
+        ports::{NewRecoveryCodeSet, RecoveryCodeStore},
         recovery_code_notice::recovery_code_notice,
         signed_in::SignedIn,
     },

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
+        audit::{AuditKind, AuditOutcome},
         login_id::LoginId,
         member::{Member, MemberStatus},
         password::Password,
@@ -15,7 +16,7 @@ use crate::{
         context::RequestContext,
         errors::RecoveryError,
         password_check::{PasswordCheck, PasswordChecks, ThrottleSettings, signin_throttle_key},
-        ports::{AuditKind, AuditLog, AuditOutcome, MemberDirectory, SessionStore},
+        ports::{AuditLog, MemberLookup, SessionStore},
         rate_limits::{Operation, RateLimits, target},
         signed_in::SignedIn,
         site_policy::SitePolicies,
@@ -55,7 +56,7 @@ pub enum ReauthResult {
 
 #[derive(Clone)]
 pub struct Sessions {
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) members: Arc<dyn MemberLookup>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) policies: SitePolicies,

@@ -9,13 +9,13 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        ports::{MemberDirectory, SessionStore},
+        ports::{MemberById, SessionStore},
     },
 };
 
 #[derive(Clone)]
 pub struct SignedIn {
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    pub(crate) members: Arc<dyn MemberById>,
     pub(crate) sessions: Arc<dyn SessionStore>,
 }
 

@@ -8,7 +8,7 @@ use std::{
 
 use crate::{
     domain::{password_policy::PasswordPolicy, site::SiteId},
-    recovery::{errors::RecoveryError, ports::MemberDirectory},
+    recovery::{errors::RecoveryError, ports::SiteDirectory},
 };
 
 /// How long an instance keeps a site's policy: a policy changed in the database (by any
@@ -23,7 +23,7 @@ type PolicyCache = HashMap<SiteId, (Instant, PasswordPolicy)>;
 
 #[derive(Clone)]
 pub struct SitePolicies {
-    store: Arc<dyn MemberDirectory>,
+    store: Arc<dyn SiteDirectory>,
     default_site: SiteId,
     default_policy: PasswordPolicy,
     cache: Arc<Mutex<PolicyCache>>,
@@ -31,11 +31,7 @@ pub struct SitePolicies {
 }
 
 impl SitePolicies {
-    pub fn new(
-        store: Arc<dyn MemberDirectory>,
-        default_site: SiteId,
-        default_policy: PasswordPolicy,
-    ) -> Self {
+    pub fn new(store: Arc<dyn SiteDirectory>, default_site: SiteId, default_policy: PasswordPolicy) -> Self {
         SitePolicies {
             store,
             default_site,
@@ -94,24 +90,16 @@ mod tests {
     use async_trait::async_trait;
 
     use super::*;
-    use crate::{
-        domain::{
-            email::Email,
-            keyed_hash::CiHash,
-            login_id::LoginId,
-            member::{JoinType, Member, MemberId, StoredHash},
-        },
-        recovery::ports::{PasswordChange, Site, StoreError},
-    };
+    use crate::{domain::site::Site, recovery::ports::StoreError};
 
-    /// A directory that only knows sites, counting its reads; `min_length` is what it answers.
+    /// A site directory counting its reads; `min_length` is what it answers.
     struct Sites {
         reads: AtomicUsize,
         min_length: Mutex<usize>,
     }
 
     #[async_trait]
-    impl MemberDirectory for Sites {
+    impl SiteDirectory for Sites {
         async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             let min_length = *self.min_length.lock().unwrap();
@@ -123,48 +111,6 @@ mod tests {
                     ..PasswordPolicy::default()
                 }),
             }))
-        }
-        async fn find_by_login_id(&self, _: &SiteId, _: &LoginId) -> Result<Option<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn find_by_email(&self, _: &SiteId, _: &Email) -> Result<Vec<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn find_by_emails(&self, _: &SiteId, _: &[Email]) -> Result<Vec<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn find_by_login_ids(&self, _: &SiteId, _: &[LoginId]) -> Result<Vec<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn report_change(
-            &self,
-            _: &crate::domain::opaque_token::TokenHash,
-            _: chrono::DateTime<chrono::Utc>,
-        ) -> Result<Option<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn find_by_identity(
-            &self,
-            _: &SiteId,
-            _: &CiHash,
-            _: JoinType,
-        ) -> Result<Vec<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn find_by_id(&self, _: &MemberId) -> Result<Option<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn password_history(&self, _: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
-            unreachable!()
-        }
-        async fn apply_password_change(&self, _: PasswordChange) -> Result<Option<Member>, StoreError> {
-            unreachable!()
-        }
-        async fn upgrade_hash(&self, _: &MemberId, _: &StoredHash, _: &StoredHash) -> Result<(), StoreError> {
-            unreachable!()
-        }
-        async fn ping(&self) -> Result<(), StoreError> {
-            Ok(())
         }
     }
 

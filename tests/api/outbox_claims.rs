@@ -5,12 +5,12 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use account_recovery::{
-    domain::{keyed_hash::KeyedHasher, site::SiteId},
+    domain::{keyed_hash::KeyedHasher, mail_kind::MailKind, site::SiteId},
     infra::{
         db::{self, entities::mail_outbox, outbox::SeaOutbox},
         sealer::Sealer,
     },
-    recovery::ports::{MailKind, MailMeta, MailOutbox, MailOutcome, OutgoingMail, SettledMail},
+    recovery::ports::{MailMeta, MailOutbox, MailOutcome, OutgoingMail, SettledMail},
 };
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};

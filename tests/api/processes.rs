@@ -384,7 +384,7 @@ const METRIC_FAMILIES: [(&str, &str); 15] = [
 
 #[tokio::test]
 async fn a_fresh_instance_shows_every_metric_family_at_zero_on_metrics_bind_only() {
-    use account_recovery::recovery::{ports::MailKind, rate_limits};
+    use account_recovery::{domain::mail_kind::MailKind, recovery::rate_limits};
 
     let smtp = SmtpServer::start().await;
     let url = fresh_database(&Backend::Sqlite).await;

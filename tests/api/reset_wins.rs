@@ -4,12 +4,9 @@ use std::{sync::Arc, time::Duration};
 
 use account_recovery::{
     domain::{
-        email::Email,
         grant::{GrantOwner, TokenHash},
-        keyed_hash::CiHash,
         lang::Lang,
-        login_id::LoginId,
-        member::{JoinType, Member, MemberId, StoredHash},
+        member::{Member, MemberId, StoredHash},
         password::Password,
         session::{AccessToken, NewSession, SessionInfo},
         site::SiteId,
@@ -17,7 +14,7 @@ use account_recovery::{
     recovery::{
         context::RequestContext,
         password_change::{ChangeMode, ChangeOutcome, ChangeRequest},
-        ports::{MemberDirectory, PasswordChange, SessionStore, Site, StoreError},
+        ports::{PasswordChange, PasswordStore, SessionStore, StoreError},
     },
 };
 use async_trait::async_trait;
@@ -54,7 +51,7 @@ impl Gate {
 /// The real stores, with the first `find_session` (the recheck before the write) or
 /// `apply_password_change` held at the gate.
 struct Paused {
-    members: Arc<dyn MemberDirectory>,
+    passwords: Arc<dyn PasswordStore>,
     sessions: Arc<dyn SessionStore>,
     at: PauseAt,
     gate: Arc<Gate>,
@@ -70,46 +67,13 @@ impl Paused {
 }
 
 #[async_trait]
-impl MemberDirectory for Paused {
-    async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
-        self.members.find_site(site).await
-    }
-    async fn find_by_login_id(&self, site: &SiteId, id: &LoginId) -> Result<Option<Member>, StoreError> {
-        self.members.find_by_login_id(site, id).await
-    }
-    async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
-        self.members.find_by_email(site, email).await
-    }
-    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
-        self.members.find_by_emails(site, emails).await
-    }
-    async fn find_by_login_ids(&self, site: &SiteId, ids: &[LoginId]) -> Result<Vec<Member>, StoreError> {
-        self.members.find_by_login_ids(site, ids).await
-    }
-    async fn report_change(
-        &self,
-        token: &account_recovery::domain::grant::TokenHash,
-        now: chrono::DateTime<chrono::Utc>,
-    ) -> Result<Option<Member>, StoreError> {
-        self.members.report_change(token, now).await
-    }
-    async fn find_by_identity(
-        &self,
-        site: &SiteId,
-        ci: &CiHash,
-        join_type: JoinType,
-    ) -> Result<Vec<Member>, StoreError> {
-        self.members.find_by_identity(site, ci, join_type).await
-    }
-    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
-        self.members.find_by_id(id).await
-    }
+impl PasswordStore for Paused {
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
-        self.members.password_history(id).await
+        self.passwords.password_history(id).await
     }
     async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError> {
         self.maybe_pause(PauseAt::Write).await;
-        self.members.apply_password_change(change).await
+        self.passwords.apply_password_change(change).await
     }
     async fn upgrade_hash(
         &self,
@@ -117,10 +81,7 @@ impl MemberDirectory for Paused {
         old: &StoredHash,
         new: &StoredHash,
     ) -> Result<(), StoreError> {
-        self.members.upgrade_hash(id, old, new).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.members.ping().await
+        self.passwords.upgrade_hash(id, old, new).await
     }
 }
 
@@ -219,7 +180,7 @@ async fn a_reset_during_a_change_wins(at: PauseAt) {
             .expect("live session");
         let gate = Arc::new(Gate::default());
         let paused = Arc::new(Paused {
-            members: app.recovery.ports.members.clone(),
+            passwords: app.recovery.ports.passwords.clone(),
             sessions: app.recovery.ports.sessions.clone(),
             at,
             gate: gate.clone(),

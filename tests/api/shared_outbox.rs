@@ -18,6 +18,7 @@ use account_recovery::{
     domain::{
         grant::{GrantOwner, GrantPurpose, NewGrant, ResetToken},
         keyed_hash::KeyedHasher,
+        mail_kind::MailKind,
         member::MemberId,
         site::SiteId,
     },
@@ -26,7 +27,7 @@ use account_recovery::{
         redis::RedisStore,
         sealer::Sealer,
     },
-    recovery::ports::{KeyedMail, MailKind, MailMeta, MailOutbox, OutgoingMail, TokenStore},
+    recovery::ports::{KeyedMail, MailMeta, MailOutbox, OutgoingMail, TokenStore},
 };
 use serde_json::{Value, json};
 

@@ -12,8 +12,11 @@ use super::{
     time::{to_naive, to_utc},
 };
 use crate::{
-    domain::member::MemberId,
-    recovery::ports::{AuditEvent, AuditKind, AuditLog, RecordedEvent, StoreError},
+    domain::{
+        audit::{AuditEvent, AuditKind, RecordedEvent},
+        member::MemberId,
+    },
+    recovery::ports::{AuditLog, StoreError},
 };
 
 pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEvent) -> Result<(), StoreError> {

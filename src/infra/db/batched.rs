@@ -1,5 +1,5 @@
-//! Single-member lookups of the light queries gathered into one query for many: a decorator over
-//! the member directory, for `checkLoginId` (by login ID) and `findId` (by e-mail). A known and
+//! Single-member lookups of the light queries gathered into one query for many: a
+//! [`MemberLookup`] over the batch lookups, for `checkLoginId` (by login ID) and `findId` (by e-mail). A known and
 //! an unknown key take the same path and the same query.
 //!
 //! Each kind of lookup has a few workers that take requests from one queue. An idle worker takes
@@ -13,20 +13,12 @@
 use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
 use crate::{
-    domain::{
-        email::Email,
-        keyed_hash::CiHash,
-        login_id::LoginId,
-        member::{JoinType, Member, MemberId, StoredHash},
-        opaque_token::TokenHash,
-        site::SiteId,
-    },
+    domain::{email::Email, login_id::LoginId, member::Member, site::SiteId},
     infra::db::{shapes, timeouts::within},
-    recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
+    recovery::ports::{MemberBatchLookup, MemberLookup, StoreError},
 };
 
 /// Most keys in one query. Key lists are padded to a power of two up to this (by repeating the
@@ -46,7 +38,7 @@ type Found<'a> = Pin<Box<dyn Future<Output = Result<Vec<Member>, StoreError>> + 
 trait Kind: Send + Sync + 'static {
     type Key: Clone + Send + Sync + 'static;
     type Answer: Send + 'static;
-    fn fetch<'a>(dir: &'a dyn MemberDirectory, site: &'a SiteId, keys: &'a [Self::Key]) -> Found<'a>;
+    fn fetch<'a>(dir: &'a dyn MemberBatchLookup, site: &'a SiteId, keys: &'a [Self::Key]) -> Found<'a>;
     /// What the database compares: two keys with the same one find the same members.
     fn compared(key: &Self::Key) -> String;
     /// The same for a member found.
@@ -60,7 +52,7 @@ struct ByLoginId;
 impl Kind for ByLoginId {
     type Key = LoginId;
     type Answer = Option<Member>;
-    fn fetch<'a>(dir: &'a dyn MemberDirectory, site: &'a SiteId, keys: &'a [LoginId]) -> Found<'a> {
+    fn fetch<'a>(dir: &'a dyn MemberBatchLookup, site: &'a SiteId, keys: &'a [LoginId]) -> Found<'a> {
         dir.find_by_login_ids(site, keys)
     }
     fn compared(key: &LoginId) -> String {
@@ -79,7 +71,7 @@ struct ByEmail;
 impl Kind for ByEmail {
     type Key = Email;
     type Answer = Vec<Member>;
-    fn fetch<'a>(dir: &'a dyn MemberDirectory, site: &'a SiteId, keys: &'a [Email]) -> Found<'a> {
+    fn fetch<'a>(dir: &'a dyn MemberBatchLookup, site: &'a SiteId, keys: &'a [Email]) -> Found<'a> {
         dir.find_by_emails(site, keys)
     }
     fn compared(key: &Email) -> String {
@@ -107,7 +99,7 @@ struct Batcher<K: Kind> {
 }
 
 impl<K: Kind> Batcher<K> {
-    fn start(inner: Arc<dyn MemberDirectory>, limit: Duration) -> Self {
+    fn start(inner: Arc<dyn MemberBatchLookup>, limit: Duration) -> Self {
         let (queue, requests) = flume::bounded(QUEUE);
         for _ in 0..WORKERS {
             tokio::spawn(work::<K>(inner.clone(), requests.clone()));
@@ -133,7 +125,7 @@ impl<K: Kind> Batcher<K> {
 
 /// Takes the first waiting lookup, then every other one already queued (up to `MAX_BATCH`), and
 /// answers them with one query per site.
-async fn work<K: Kind>(inner: Arc<dyn MemberDirectory>, requests: flume::Receiver<Lookup<K>>) {
+async fn work<K: Kind>(inner: Arc<dyn MemberBatchLookup>, requests: flume::Receiver<Lookup<K>>) {
     while let Ok(first) = requests.recv_async().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -182,10 +174,9 @@ fn padded<'a, T: Clone + 'a>(compared: &[String], keys: impl Iterator<Item = &'a
     shapes::padded(distinct)
 }
 
-/// The member directory with `find_by_login_id` and `find_by_email` batched; everything else
-/// goes straight through.
+/// `find_by_login_id` and `find_by_email`, each answered by a batch query shared with the lookups
+/// queued alongside it.
 pub struct Batched {
-    inner: Arc<dyn MemberDirectory>,
     by_login_id: Batcher<ByLoginId>,
     by_email: Batcher<ByEmail>,
 }
@@ -193,20 +184,16 @@ pub struct Batched {
 impl Batched {
     /// Starts the workers (call inside the runtime); `limit` bounds each batched lookup's whole
     /// wait. `inner` should have its own deadline per call, so that a stuck query frees its worker.
-    pub fn new(inner: Arc<dyn MemberDirectory>, limit: Duration) -> Self {
+    pub fn new(inner: Arc<dyn MemberBatchLookup>, limit: Duration) -> Self {
         Batched {
             by_login_id: Batcher::start(inner.clone(), limit),
-            by_email: Batcher::start(inner.clone(), limit),
-            inner,
+            by_email: Batcher::start(inner, limit),
         }
     }
 }
 
 #[async_trait]
-impl MemberDirectory for Batched {
-    async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
-        self.inner.find_site(site).await
-    }
+impl MemberLookup for Batched {
     async fn find_by_login_id(
         &self,
         site: &SiteId,
@@ -217,51 +204,6 @@ impl MemberDirectory for Batched {
     async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
         self.by_email.find(site, email).await
     }
-    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
-        self.inner.find_by_emails(site, emails).await
-    }
-    async fn find_by_login_ids(
-        &self,
-        site: &SiteId,
-        login_ids: &[LoginId],
-    ) -> Result<Vec<Member>, StoreError> {
-        self.inner.find_by_login_ids(site, login_ids).await
-    }
-    async fn find_by_identity(
-        &self,
-        site: &SiteId,
-        ci: &CiHash,
-        join_type: JoinType,
-    ) -> Result<Vec<Member>, StoreError> {
-        self.inner.find_by_identity(site, ci, join_type).await
-    }
-    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
-        self.inner.find_by_id(id).await
-    }
-    async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
-        self.inner.password_history(id).await
-    }
-    async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError> {
-        self.inner.apply_password_change(change).await
-    }
-    async fn report_change(
-        &self,
-        token: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Member>, StoreError> {
-        self.inner.report_change(token, now).await
-    }
-    async fn upgrade_hash(
-        &self,
-        id: &MemberId,
-        old: &StoredHash,
-        new: &StoredHash,
-    ) -> Result<(), StoreError> {
-        self.inner.upgrade_hash(id, old, new).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
 }
 
 #[cfg(test)]
@@ -270,8 +212,10 @@ mod tests {
 
     use tokio::sync::Semaphore;
 
+    use chrono::Utc;
+
     use super::*;
-    use crate::domain::member::{MemberStatus, MemberType};
+    use crate::domain::member::{JoinType, MemberId, MemberStatus, MemberType};
 
     fn member(site: &str, login_id: &str, email: &str, joined_days_ago: i64) -> Member {
         Member {
@@ -346,7 +290,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl MemberDirectory for Directory {
+    impl MemberBatchLookup for Directory {
         async fn find_by_login_ids(&self, site: &SiteId, ids: &[LoginId]) -> Result<Vec<Member>, StoreError> {
             let keys = ids.iter().map(LoginId::normalized).collect();
             self.answer(site, keys, |m, k| m.login_id.normalized() == k).await
@@ -354,41 +298,6 @@ mod tests {
         async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
             let keys = emails.iter().map(|e| e.as_str().to_owned()).collect();
             self.answer(site, keys, |m, k| m.email.as_str() == k).await
-        }
-        async fn find_site(&self, _: &SiteId) -> Result<Option<Site>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn find_by_login_id(&self, _: &SiteId, _: &LoginId) -> Result<Option<Member>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn find_by_email(&self, _: &SiteId, _: &Email) -> Result<Vec<Member>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn find_by_identity(
-            &self,
-            _: &SiteId,
-            _: &CiHash,
-            _: JoinType,
-        ) -> Result<Vec<Member>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn find_by_id(&self, _: &MemberId) -> Result<Option<Member>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn password_history(&self, _: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn apply_password_change(&self, _: PasswordChange) -> Result<Option<Member>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn report_change(&self, _: &TokenHash, _: DateTime<Utc>) -> Result<Option<Member>, StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn upgrade_hash(&self, _: &MemberId, _: &StoredHash, _: &StoredHash) -> Result<(), StoreError> {
-            unreachable!("only the batch queries are asked")
-        }
-        async fn ping(&self) -> Result<(), StoreError> {
-            Ok(())
         }
     }
 

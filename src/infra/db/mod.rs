@@ -1,5 +1,5 @@
-//! The database: connection, migrations, SeaORM entities, and the adapters of the member
-//! directory and admin store, the outbox, the audit log and the recovery codes.
+//! The database: connection, migrations, SeaORM entities, and the adapters of the member store,
+//! the outbox, the audit log, the reset hand-off and the recovery codes.
 pub mod audit;
 pub mod batched;
 pub mod claims;

@@ -14,11 +14,11 @@ use sea_orm::{
 
 use super::{audit::insert_audit_many, claims, entities::mail_outbox, map_db_err, shapes, time::to_naive};
 use crate::{
-    domain::{grant::GrantOwner, member::MemberId, site::SiteId},
+    domain::{audit::AuditEvent, grant::GrantOwner, mail_kind::MailKind, member::MemberId, site::SiteId},
     infra::sealer::Sealer,
     recovery::ports::{
-        AuditEvent, ClaimedMail, KeyedMail, MailClaim, MailKind, MailMeta, MailOutbox, MailOutcome,
-        OutgoingMail, SettledMail, StoreError,
+        ClaimedMail, KeyedMail, MailClaim, MailMeta, MailOutbox, MailOutcome, OutgoingMail, SettledMail,
+        StoreError,
     },
 };
 

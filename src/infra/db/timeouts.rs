@@ -1,4 +1,4 @@
-//! A deadline on every hot-path database call (member directory, outbox, audit): a decorator, so
+//! A deadline on every hot-path database call (members, passwords, outbox, audit): a decorator, so
 //! a database that stops answering turns into `StoreError::Unavailable` after DB_TIMEOUT_MS
 //! instead of a hang.
 use std::{future::Future, time::Duration};
@@ -8,18 +8,20 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
+        audit::{AuditEvent, RecordedEvent},
         email::Email,
         keyed_hash::CiHash,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
         opaque_token::TokenHash,
         recovery_code::RecoveryCodeHash,
-        site::SiteId,
+        site::{Site, SiteId},
     },
     recovery::ports::{
-        AuditEvent, AuditLog, ClaimedMail, ClaimedReset, HandedOffReset, KeyedMail, MailClaim, MailMeta,
-        MailOutbox, MemberDirectory, NewRecoveryCodeSet, OutgoingMail, PasswordChange, RecordedEvent,
-        RecoveryCodeStore, RecoveryCodeUse, ResetQueue, SettledMail, Site, StoreError, StoredRecoveryCode,
+        AuditLog, ChangeReports, ClaimedMail, ClaimedReset, HandedOffReset, HealthCheck, IdentityLookup,
+        KeyedMail, MailClaim, MailMeta, MailOutbox, MemberBatchLookup, MemberById, MemberLookup,
+        NewRecoveryCodeSet, OutgoingMail, PasswordChange, PasswordStore, RecoveryCodeStore, RecoveryCodeUse,
+        ResetQueue, SettledMail, SiteDirectory, StoreError, StoredRecoveryCode,
     },
 };
 
@@ -50,10 +52,7 @@ pub(crate) async fn within<T>(
 }
 
 #[async_trait]
-impl<S: MemberDirectory> MemberDirectory for Timed<S> {
-    async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
-        self.run(self.inner.find_site(site)).await
-    }
+impl<S: MemberLookup> MemberLookup for Timed<S> {
     async fn find_by_login_id(
         &self,
         site: &SiteId,
@@ -64,6 +63,10 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_email(site, email)).await
     }
+}
+
+#[async_trait]
+impl<S: MemberBatchLookup> MemberBatchLookup for Timed<S> {
     async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_emails(site, emails)).await
     }
@@ -74,6 +77,10 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     ) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_login_ids(site, login_ids)).await
     }
+}
+
+#[async_trait]
+impl<S: IdentityLookup> IdentityLookup for Timed<S> {
     async fn find_by_identity(
         &self,
         site: &SiteId,
@@ -82,21 +89,29 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     ) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_identity(site, ci, join_type)).await
     }
+}
+
+#[async_trait]
+impl<S: MemberById> MemberById for Timed<S> {
     async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
         self.run(self.inner.find_by_id(id)).await
     }
+}
+
+#[async_trait]
+impl<S: SiteDirectory> SiteDirectory for Timed<S> {
+    async fn find_site(&self, site: &SiteId) -> Result<Option<Site>, StoreError> {
+        self.run(self.inner.find_site(site)).await
+    }
+}
+
+#[async_trait]
+impl<S: PasswordStore> PasswordStore for Timed<S> {
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
         self.run(self.inner.password_history(id)).await
     }
     async fn apply_password_change(&self, change: PasswordChange) -> Result<Option<Member>, StoreError> {
         self.run(self.inner.apply_password_change(change)).await
-    }
-    async fn report_change(
-        &self,
-        token: &TokenHash,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Member>, StoreError> {
-        self.run(self.inner.report_change(token, now)).await
     }
     async fn upgrade_hash(
         &self,
@@ -106,6 +121,21 @@ impl<S: MemberDirectory> MemberDirectory for Timed<S> {
     ) -> Result<(), StoreError> {
         self.run(self.inner.upgrade_hash(id, old, new)).await
     }
+}
+
+#[async_trait]
+impl<S: ChangeReports> ChangeReports for Timed<S> {
+    async fn report_change(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Member>, StoreError> {
+        self.run(self.inner.report_change(token, now)).await
+    }
+}
+
+#[async_trait]
+impl<S: HealthCheck> HealthCheck for Timed<S> {
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(self.inner.ping()).await
     }

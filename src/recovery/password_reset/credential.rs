@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::{CodeIdentifier, Credential, CredentialError, PasswordReset};
 use crate::{
     domain::{
+        audit::{AuditKind, AuditOutcome},
         grant::{CodeLookup, GrantInfo, GrantProof, GrantPurpose, IdentifierKey, NewGrant, ResetToken},
         masking::mask_login_id,
         member::Member,
@@ -14,7 +15,6 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::{AuditKind, AuditOutcome},
         rate_limits::{Operation, target},
     },
 };
@@ -95,7 +95,7 @@ impl PasswordReset {
         let Some(info) = self.tokens.check_token(&owner, &hash).await? else {
             return Ok(None);
         };
-        let member = self.members.find_by_id(&owner.member).await?;
+        let member = self.members_by_id.find_by_id(&owner.member).await?;
         Ok(member.filter(|m| m.site_id == ctx.site).map(|m| (m, info)))
     }
 
@@ -152,7 +152,7 @@ impl PasswordReset {
         // The code was mailed for this identifier; its grant may since have been replaced or
         // spent (a stale entry), or its account closed: then it is simply no longer valid.
         let member = self
-            .members
+            .members_by_id
             .find_by_id(&owner.member)
             .await?
             .filter(|m| owner.site == ctx.site && m.site_id == ctx.site && m.can_reset_password());

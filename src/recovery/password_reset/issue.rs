@@ -8,6 +8,7 @@ use subtle::ConstantTimeEq;
 use super::{PasswordReset, Refusal, owner_of, refusal_for};
 use crate::{
     domain::{
+        audit::{AuditKind, AuditOutcome},
         email::Email,
         grant::{GrantPurpose, NewGrant, ResetToken},
         keyed_hash::Ci,
@@ -19,7 +20,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::{AuditKind, AuditOutcome, HandedOffReset, ResetTarget},
+        ports::{HandedOffReset, ResetTarget},
         rate_limits::{Operation, target},
     },
 };

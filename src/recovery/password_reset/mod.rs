@@ -33,8 +33,8 @@ use crate::{
         change_notice::ChangeNotices,
         new_password::NewPasswords,
         ports::{
-            AuditLog, Limiter, MailOutbox, MemberDirectory, PasswordHasher, RecoveryCodeStore, ResetQueue,
-            SessionStore, TokenStore,
+            AuditLog, ChangeReports, Limiter, MailOutbox, MemberBatchLookup, MemberById, MemberLookup,
+            PasswordHasher, PasswordStore, RecoveryCodeStore, ResetQueue, SessionStore, TokenStore,
         },
         rate_limits::RateLimits,
     },
@@ -89,7 +89,14 @@ pub enum CredentialError {
 
 #[derive(Clone)]
 pub struct PasswordReset {
-    pub(crate) members: Arc<dyn MemberDirectory>,
+    /// Members by the login ID a reset request names.
+    pub(crate) members: Arc<dyn MemberLookup>,
+    /// Members by the id a grant or recovery code names.
+    pub(crate) members_by_id: Arc<dyn MemberById>,
+    /// The resolver's lookups: many e-mails or login IDs in one query.
+    pub(crate) member_batches: Arc<dyn MemberBatchLookup>,
+    pub(crate) passwords: Arc<dyn PasswordStore>,
+    pub(crate) change_reports: Arc<dyn ChangeReports>,
     pub(crate) tokens: Arc<dyn TokenStore>,
     pub(crate) sessions: Arc<dyn SessionStore>,
     pub(crate) limiter: Arc<dyn Limiter>,

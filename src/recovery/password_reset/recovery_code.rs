@@ -10,17 +10,15 @@ use super::{
 };
 use crate::{
     domain::{
+        audit::{AuditEvent, AuditKind, AuditOutcome},
         grant::{CodeAttempt, GrantProof, IdentifierKey},
         login_id::LoginId,
         member::Member,
         recovery_code::{RecoveryCode, RecoveryCodeHash},
     },
     recovery::{
-        context::RequestContext,
-        errors::RecoveryError,
-        mail_templates::RecoveryCodeEvent,
-        ports::{AuditEvent, AuditKind, AuditOutcome, RecoveryCodeUse},
-        recovery_code_notice::recovery_code_notice,
+        context::RequestContext, errors::RecoveryError, mail_templates::RecoveryCodeEvent,
+        ports::RecoveryCodeUse, recovery_code_notice::recovery_code_notice,
     },
 };
 
@@ -50,7 +48,7 @@ impl PasswordReset {
         };
         let stored = self.recovery_codes.find_unspent(&hash).await?;
         let member = match stored.filter(|s| s.site == ctx.site) {
-            Some(stored) => self.members.find_by_id(&stored.member).await?,
+            Some(stored) => self.members_by_id.find_by_id(&stored.member).await?,
             None => None,
         };
         let Some(member) = member else {

@@ -6,8 +6,10 @@ use chrono::Utc;
 use super::{PasswordReset, code_index, owner_of};
 use crate::{
     domain::{
+        audit::{AuditKind, AuditOutcome},
         change_report::ReportToken,
         grant::{GrantPurpose, NewGrant, ResetCode, ResetToken},
+        mail_kind::MailKind,
         masking::mask_email,
         member::Member,
     },
@@ -15,7 +17,7 @@ use crate::{
         context::RequestContext,
         errors::RecoveryError,
         mail_templates::{ResetEntry, reset_mail},
-        ports::{AuditKind, AuditOutcome, MailKind, MailMeta},
+        ports::MailMeta,
         rate_limits::Operation,
     },
 };
@@ -40,7 +42,11 @@ impl PasswordReset {
         self.rate_limits
             .admit(Operation::VerifyResetToken, ctx, None)
             .await?;
-        let Some(member) = self.members.report_change(&token.hash(), Utc::now()).await? else {
+        let Some(member) = self
+            .change_reports
+            .report_change(&token.hash(), Utc::now())
+            .await?
+        else {
             self.audit
                 .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::InvalidToken)
                 .await;

@@ -8,13 +8,17 @@ use super::{
     owner_of, refusal_for,
 };
 use crate::{
-    domain::{member::Member, password::Password},
+    domain::{
+        audit::{AuditEvent, AuditKind, AuditOutcome},
+        member::Member,
+        password::Password,
+    },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
         new_password::{Judgement, PasswordProblem},
         password_check::member_throttle_key,
-        ports::{AuditEvent, AuditKind, AuditOutcome, PasswordChange},
+        ports::PasswordChange,
     },
 };
 
@@ -86,7 +90,7 @@ impl PasswordReset {
         let now = Utc::now();
         let (notice, report) = self.notices.notice(ctx, &member, now);
         let updated = self
-            .members
+            .passwords
             .apply_password_change(PasswordChange {
                 member: member.id.clone(),
                 new_hash: Some(new_hash),

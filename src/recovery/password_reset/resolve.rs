@@ -12,18 +12,17 @@ use tokio::sync::watch;
 use super::{PasswordReset, code_index, owner_of};
 use crate::{
     domain::{
+        audit::{AuditEvent, AuditKind, AuditOutcome},
         email::Email,
         grant::{GrantOwner, GrantPurpose, IssueOutcome, NewGrant, ResetToken},
+        mail_kind::MailKind,
         member::Member,
         site::SiteId,
     },
     recovery::{
         errors::RecoveryError,
         mail_templates::{ResetEntry, reset_mail},
-        ports::{
-            AuditEvent, AuditKind, AuditOutcome, ClaimedReset, HandedOffReset, KeyedMail, MailKind, MailMeta,
-            ResetTarget,
-        },
+        ports::{ClaimedReset, HandedOffReset, KeyedMail, MailMeta, ResetTarget},
         rate_limits::Operation,
     },
 };
@@ -250,7 +249,7 @@ impl PasswordReset {
             list.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             list.dedup();
             // Oldest first from the store, so each address's accounts keep that order.
-            for member in self.members.find_by_emails(&site, &list).await? {
+            for member in self.member_batches.find_by_emails(&site, &list).await? {
                 by_email
                     .entry((site.clone(), member.email.clone()))
                     .or_default()
@@ -261,7 +260,7 @@ impl PasswordReset {
         for (site, mut list) in logins.into_values() {
             list.sort_by_key(|l| l.normalized());
             list.dedup_by_key(|l| l.normalized());
-            for member in self.members.find_by_login_ids(&site, &list).await? {
+            for member in self.member_batches.find_by_login_ids(&site, &list).await? {
                 by_login.insert((site.clone(), member.login_id.normalized()), member);
             }
         }

@@ -1,7 +1,9 @@
 //! The members tables on SeaORM (the same code for SQLite, PostgreSQL and MySQL/MariaDB): one
-//! store, with the hot-path directory and the admin store in a file each; rows are parsed here.
+//! store implementing every member port, with its lookups, its password writes and the admin store
+//! in a file each; rows are parsed here.
 mod admin;
-mod directory;
+mod lookups;
+mod passwords;
 
 use sea_orm::{DatabaseConnection, Select};
 

@@ -1,139 +1,30 @@
-//! The member directory the use cases read and write on every request, on SeaORM.
+//! Password history, password changes in one transaction, hash upgrades and "that wasn't me"
+//! reports, on SeaORM.
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select, SqliteTransactionMode,
+    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, SqliteTransactionMode,
     TransactionOptions, TransactionTrait, sea_query::Expr,
 };
 
-use super::{SeaMemberStore, parse_policy, to_member};
+use super::{SeaMemberStore, to_member};
 use crate::{
     domain::{
-        email::Email,
-        keyed_hash::CiHash,
-        login_id::LoginId,
-        member::{JoinType, Member, MemberId, StoredHash},
+        member::{Member, MemberId, StoredHash},
         opaque_token::TokenHash,
-        site::SiteId,
     },
     infra::db::{
         audit::insert_audit,
-        entities::{change_report, member, password_history, site},
+        entities::{change_report, member, password_history},
         map_db_err,
         outbox::insert_outbox,
-        shapes,
         time::to_naive,
     },
-    recovery::ports::{MemberDirectory, PasswordChange, Site, StoreError},
+    recovery::ports::{ChangeReports, PasswordChange, PasswordStore, StoreError},
 };
 
-/// Several accounts of one address or identity are listed oldest first (ties by login ID).
-fn oldest_first(query: Select<member::Entity>) -> Select<member::Entity> {
-    query
-        .order_by_asc(member::Column::JoinedAt)
-        .order_by_asc(member::Column::LoginIdKey)
-}
-
 #[async_trait]
-impl MemberDirectory for SeaMemberStore {
-    async fn find_site(&self, id: &SiteId) -> Result<Option<Site>, StoreError> {
-        let Some(row) = site::Entity::find_by_id(id.as_str())
-            .one(&self.db)
-            .await
-            .map_err(map_db_err)?
-        else {
-            return Ok(None);
-        };
-        let password_policy = row
-            .password_policy
-            .as_deref()
-            .map(|json| parse_policy(&row.id, json))
-            .transpose()?;
-        Ok(Some(Site {
-            id: id.clone(),
-            name: row.name,
-            password_policy,
-        }))
-    }
-
-    async fn find_by_login_id(
-        &self,
-        site: &SiteId,
-        login_id: &LoginId,
-    ) -> Result<Option<Member>, StoreError> {
-        member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::LoginIdKey.eq(login_id.normalized()))
-            .one(&self.db)
-            .await
-            .map_err(map_db_err)?
-            .map(to_member)
-            .transpose()
-    }
-
-    async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError> {
-        let query = member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::Email.eq(email.as_str()));
-        self.members(oldest_first(query)).await
-    }
-
-    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
-        if emails.is_empty() {
-            return Ok(Vec::new());
-        }
-        let query = member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::Email.is_in(shapes::padded(emails.iter().map(Email::as_str).collect())));
-        self.members(oldest_first(query)).await
-    }
-
-    async fn find_by_login_ids(
-        &self,
-        site: &SiteId,
-        login_ids: &[LoginId],
-    ) -> Result<Vec<Member>, StoreError> {
-        if login_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let query = member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::LoginIdKey.is_in(shapes::padded(
-                login_ids.iter().map(LoginId::normalized).collect(),
-            )));
-        self.members(query).await
-    }
-
-    async fn find_by_identity(
-        &self,
-        site: &SiteId,
-        ci: &CiHash,
-        join_type: JoinType,
-    ) -> Result<Vec<Member>, StoreError> {
-        let query = member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::CiHash.eq(ci.0.as_str()))
-            .filter(member::Column::JoinType.eq(join_type.code()));
-        self.members(oldest_first(query)).await
-    }
-
-    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError> {
-        // With its password history in the same query (a LEFT JOIN of at most `history_size`
-        // rows): the reuse check of a reset or change then needs no second round trip.
-        let found = member::Entity::find_by_id(id.0.as_str())
-            .find_with_related(password_history::Entity)
-            .order_by_desc(password_history::Column::Id)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        let Some((row, history)) = found.into_iter().next() else {
-            return Ok(None);
-        };
-        let mut member = to_member(row)?;
-        member.password_history = Some(history.into_iter().map(|h| StoredHash(h.password_hash)).collect());
-        Ok(Some(member))
-    }
-
+impl PasswordStore for SeaMemberStore {
     async fn password_history(&self, id: &MemberId) -> Result<Vec<StoredHash>, StoreError> {
         let rows = password_history::Entity::find()
             .filter(password_history::Column::MemberId.eq(id.0.as_str()))
@@ -244,6 +135,26 @@ impl MemberDirectory for SeaMemberStore {
         to_member(updated).map(Some)
     }
 
+    async fn upgrade_hash(
+        &self,
+        id: &MemberId,
+        old: &StoredHash,
+        new: &StoredHash,
+    ) -> Result<(), StoreError> {
+        // Only if nobody changed the password meanwhile.
+        member::Entity::update_many()
+            .col_expr(member::Column::PasswordHash, Expr::value(new.0.clone()))
+            .filter(member::Column::Id.eq(id.0.as_str()))
+            .filter(member::Column::PasswordHash.eq(old.0.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChangeReports for SeaMemberStore {
     async fn report_change(
         &self,
         token: &TokenHash,
@@ -280,26 +191,5 @@ impl MemberDirectory for SeaMemberStore {
             .map_err(map_db_err)?;
         txn.commit().await.map_err(map_db_err)?;
         row.map(to_member).transpose()
-    }
-
-    async fn upgrade_hash(
-        &self,
-        id: &MemberId,
-        old: &StoredHash,
-        new: &StoredHash,
-    ) -> Result<(), StoreError> {
-        // Only if nobody changed the password meanwhile.
-        member::Entity::update_many()
-            .col_expr(member::Column::PasswordHash, Expr::value(new.0.clone()))
-            .filter(member::Column::Id.eq(id.0.as_str()))
-            .filter(member::Column::PasswordHash.eq(old.0.as_str()))
-            .exec(&self.db)
-            .await
-            .map_err(map_db_err)?;
-        Ok(())
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.db.ping().await.map_err(map_db_err)
     }
 }

@@ -1,0 +1,47 @@
+//! The CLI's member store: create sites and members, check imports, list and count.
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{
+        email::Email,
+        keyed_hash::CiHash,
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
+        site::SiteId,
+    },
+    recovery::ports::errors::StoreError,
+};
+
+/// A member to create (CLI `member add`, `member import`, demo data).
+#[derive(Debug, Clone)]
+pub struct NewMember {
+    pub site_id: SiteId,
+    pub login_id: LoginId,
+    pub email: Email,
+    pub name: String,
+    pub member_type: MemberType,
+    pub join_type: JoinType,
+    pub ci_hash: Option<CiHash>,
+    pub password_hash: Option<StoredHash>,
+    pub password_changed_at: Option<DateTime<Utc>>,
+    pub joined_at: DateTime<Utc>,
+    pub status: MemberStatus,
+}
+
+/// Bulk and listing work of the CLI, imports and demo data: no per-call deadline (an import checks
+/// and writes many rows at once; the pool's own timeouts still apply).
+#[async_trait]
+pub trait MemberAdminStore: Send + Sync {
+    /// Creates each site that does not exist yet (name = code), leaving existing ones alone.
+    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError>;
+    /// Which of these login IDs already exist on their sites (for import pre-checks).
+    async fn existing_login_ids(
+        &self,
+        ids: &[(SiteId, LoginId)],
+    ) -> Result<Vec<(SiteId, LoginId)>, StoreError>;
+    /// Inserts all members in one transaction: all or nothing. Sites must exist.
+    async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
+    async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
+    async fn count_members(&self) -> Result<u64, StoreError>;
+}

@@ -1,0 +1,30 @@
+//! Fixed-window counters shared by every instance: rate limits and sign-in throttles.
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::{domain::session::LimitDecision, recovery::ports::errors::StoreError};
+
+/// One counter of a [`Limiter::hit_all`] call.
+#[derive(Debug, Clone, Copy)]
+pub struct CounterHit<'a> {
+    pub key: &'a str,
+    pub limit: u32,
+    pub window: Duration,
+}
+
+/// Fixed-window counters shared by all instances: rate limits and sign-in throttles.
+#[async_trait]
+pub trait Limiter: Send + Sync {
+    /// Counts one hit on `key` (the window starts with the first hit) and says whether it is
+    /// within `limit`.
+    async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<LimitDecision, StoreError>;
+    /// Counts one hit on each counter at once — one round trip, one script on Redis — and says for
+    /// each (in order) whether it is within its limit. Every counter is counted, refused or not.
+    /// The keys of one call start with the same `name:` segment (one operation's limits), which
+    /// keeps them in one slot on Redis Cluster.
+    async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError>;
+    /// Says whether one more hit would still be within `limit` (count < limit), without counting.
+    async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError>;
+    async fn clear(&self, key: &str) -> Result<(), StoreError>;
+}

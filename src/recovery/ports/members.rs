@@ -1,0 +1,53 @@
+//! Finding members: by what a visitor types, by many keys in one query, by identity, by id.
+use async_trait::async_trait;
+
+use crate::{
+    domain::{
+        email::Email,
+        keyed_hash::CiHash,
+        login_id::LoginId,
+        member::{JoinType, Member, MemberId},
+        site::SiteId,
+    },
+    recovery::ports::errors::StoreError,
+};
+
+/// Members by what a visitor types: a login ID or an e-mail, one at a time.
+#[async_trait]
+pub trait MemberLookup: Send + Sync {
+    async fn find_by_login_id(&self, site: &SiteId, login_id: &LoginId)
+    -> Result<Option<Member>, StoreError>;
+    /// Every member of the site with that e-mail, oldest first.
+    async fn find_by_email(&self, site: &SiteId, email: &Email) -> Result<Vec<Member>, StoreError>;
+}
+
+/// Members by many login IDs or e-mails: one query for a batch.
+#[async_trait]
+pub trait MemberBatchLookup: Send + Sync {
+    /// Every member of the site with one of these e-mails, oldest first.
+    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError>;
+    /// The members of the site with one of these login IDs.
+    async fn find_by_login_ids(
+        &self,
+        site: &SiteId,
+        login_ids: &[LoginId],
+    ) -> Result<Vec<Member>, StoreError>;
+}
+
+/// Members by a just-passed identity check.
+#[async_trait]
+pub trait IdentityLookup: Send + Sync {
+    /// Every member of the site with that identity and join type, oldest first.
+    async fn find_by_identity(
+        &self,
+        site: &SiteId,
+        ci: &CiHash,
+        join_type: JoinType,
+    ) -> Result<Vec<Member>, StoreError>;
+}
+
+/// A member by the id a session, grant or recovery code names.
+#[async_trait]
+pub trait MemberById: Send + Sync {
+    async fn find_by_id(&self, id: &MemberId) -> Result<Option<Member>, StoreError>;
+}

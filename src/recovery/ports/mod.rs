@@ -1,0 +1,34 @@
+//! The traits the use cases need, one file per capability; `infra/` implements them. Each use case
+//! holds only the capabilities it uses.
+pub mod admin;
+pub mod audit;
+pub mod errors;
+pub mod hashing;
+pub mod health;
+pub mod limits;
+pub mod mail;
+pub mod members;
+pub mod passwords;
+pub mod recovery_codes;
+pub mod reset_queue;
+pub mod sessions;
+pub mod sites;
+pub mod tokens;
+
+pub use admin::{MemberAdminStore, NewMember};
+pub use audit::AuditLog;
+pub use errors::StoreError;
+pub use hashing::{HashError, PasswordHasher, Verification};
+pub use health::HealthCheck;
+pub use limits::{CounterHit, Limiter};
+pub use mail::{
+    ClaimedMail, KeyedMail, MailClaim, MailError, MailMeta, MailOutbox, MailOutcome, Mailer, OutgoingMail,
+    SettledMail,
+};
+pub use members::{IdentityLookup, MemberBatchLookup, MemberById, MemberLookup};
+pub use passwords::{ChangeReports, NewChangeReport, PasswordChange, PasswordStore};
+pub use recovery_codes::{NewRecoveryCodeSet, RecoveryCodeStore, RecoveryCodeUse, StoredRecoveryCode};
+pub use reset_queue::{ClaimedReset, HandedOffReset, ResetQueue, ResetTarget};
+pub use sessions::SessionStore;
+pub use sites::SiteDirectory;
+pub use tokens::TokenStore;

@@ -1,0 +1,37 @@
+//! Signed-in sessions, indexed per member, and the mark a reset leaves for the next sign-in.
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::{
+    domain::{
+        grant::{GrantOwner, TokenHash},
+        session::{NewSession, SessionInfo},
+    },
+    recovery::ports::errors::StoreError,
+};
+
+/// Signed-in sessions (Redis, or in-process without it), indexed per member so that revoking all
+/// and counting are single operations.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    async fn create_session(&self, owner: &GrantOwner, session: &NewSession) -> Result<(), StoreError>;
+    /// The live session of a token; `None` when unknown, expired or revoked.
+    async fn find_session(&self, token: &TokenHash) -> Result<Option<SessionInfo>, StoreError>;
+    /// Marks a live session elevated until `until`; false when the session is gone.
+    async fn elevate_session(
+        &self,
+        owner: &GrantOwner,
+        token: &TokenHash,
+        until: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    async fn revoke_session(&self, owner: &GrantOwner, token: &TokenHash) -> Result<(), StoreError>;
+    /// Revokes every session of the owner but `keep`; returns how many were revoked.
+    async fn revoke_sessions(&self, owner: &GrantOwner, keep: Option<&TokenHash>) -> Result<u32, StoreError>;
+    async fn count_sessions(&self, owner: &GrantOwner) -> Result<u32, StoreError>;
+    /// Remembers that the owner just reset their password: the next sign-in within `ttl` is elevated.
+    async fn mark_reset(&self, owner: &GrantOwner, ttl: Duration) -> Result<(), StoreError>;
+    /// Takes the reset mark (true at most once per mark).
+    async fn take_reset_mark(&self, owner: &GrantOwner) -> Result<bool, StoreError>;
+}
