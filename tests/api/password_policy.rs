@@ -1,7 +1,7 @@
 //! `passwordPolicy`: the rules an SPA validates against as the user types.
 use serde_json::json;
 
-use crate::helpers::{backends, fresh_database, spawn_app, spawn_app_with, test_settings};
+use crate::helpers::{Backend, backend_test, fresh_database, spawn_app, spawn_app_with, test_settings};
 
 const POLICY: &str = r#"query($site: String) {
   passwordPolicy(siteId: $site) {
@@ -9,26 +9,24 @@ const POLICY: &str = r#"query($site: String) {
   }
 }"#;
 
-#[tokio::test]
-async fn defaults_match_the_spec() {
-    for backend in backends() {
-        let app = spawn_app(&backend).await.with_fixture().await;
-        for site in [None, Some("other"), Some("unknown")] {
-            let body = app.graphql(POLICY, json!({"site": site})).await;
-            assert_eq!(
-                body["data"]["passwordPolicy"],
-                json!({"minLength": 8, "maxLength": 30, "forbidWhitespace": true, "maxSequentialRun": 2,
-                       "maxRepeatedRun": 2, "historySize": 3, "expiresAfterDays": 90}),
-                "[{}] {site:?}",
-                app.backend
-            );
-        }
+#[backend_test]
+async fn defaults_match_the_spec(backend: Backend) {
+    let app = spawn_app(&backend).await.with_fixture().await;
+    for site in [None, Some("other"), Some("unknown")] {
+        let body = app.graphql(POLICY, json!({"site": site})).await;
+        assert_eq!(
+            body["data"]["passwordPolicy"],
+            json!({"minLength": 8, "maxLength": 30, "forbidWhitespace": true, "maxSequentialRun": 2,
+                   "maxRepeatedRun": 2, "historySize": 3, "expiresAfterDays": 90}),
+            "[{}] {site:?}",
+            app.backend
+        );
     }
 }
 
 #[tokio::test]
 async fn configured_policy_is_reported() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let url = fresh_database(backend).await;
     let settings = test_settings(
         &url,
@@ -42,7 +40,7 @@ async fn configured_policy_is_reported() {
 
 #[tokio::test]
 async fn a_malformed_site_is_a_typed_top_level_error() {
-    let app = spawn_app(&backends()[0]).await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let body = app.graphql(POLICY, json!({"site": "no spaces allowed"})).await;
     assert!(body["data"].is_null(), "{body}");
     assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_INPUT");

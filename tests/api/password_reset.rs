@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, MailedGrant, TestApp, backends, mailed_grants, spawn_app_with_smtp, user_errors},
+    helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with_smtp, user_errors},
     smtp_server::SmtpServer,
 };
 
@@ -74,396 +74,378 @@ async fn setup(backend: &Backend) -> (TestApp, SmtpServer) {
     (app.with_fixture().await, smtp)
 }
 
-#[tokio::test]
-async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-        let mail = &smtp.messages()[0];
-        assert_eq!(mail.to, vec!["alice@example.com".to_owned()]);
-        // One mail for both password accounts of the address, each with its own link and code.
-        let ids: Vec<_> = grants.iter().map(|g| g.login_id.as_str()).collect();
-        assert_eq!(ids, ["alice01", "AliceBiz"], "[{}]", app.backend);
-        assert_ne!(grants[0].code, grants[1].code);
-        assert!(mail.text.contains("https://app.example/reset?token="));
-        assert!(mail.html.as_deref().unwrap_or_default().contains(&grants[0].code));
+#[backend_test]
+async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
+    let mail = &smtp.messages()[0];
+    assert_eq!(mail.to, vec!["alice@example.com".to_owned()]);
+    // One mail for both password accounts of the address, each with its own link and code.
+    let ids: Vec<_> = grants.iter().map(|g| g.login_id.as_str()).collect();
+    assert_eq!(ids, ["alice01", "AliceBiz"], "[{}]", app.backend);
+    assert_ne!(grants[0].code, grants[1].code);
+    assert!(mail.text.contains("https://app.example/reset?token="));
+    assert!(mail.html.as_deref().unwrap_or_default().contains(&grants[0].code));
 
-        // 000 authCodeCheck: a right code checks out...
-        let alice = &grants[0];
-        let code = json!({"code": {"email": "alice@example.com", "code": alice.code}});
-        // 000 editPwd with the current password: 409 → PASSWORD_REUSED, and the code stays usable.
-        let reused = reset(&app, code.clone(), "Blue-Harbor-47", None).await;
-        assert_eq!(codes(&reused), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
-        assert!(reused["member"].is_null());
-        let done = reset(&app, code.clone(), "Green-Valley-58", None).await;
-        assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
-        assert_eq!(done["member"]["loginId"], "alice01");
-        assert_eq!(done["member"]["maskedEmail"], "al***@ex*****.com");
-        // The code worked once.
-        assert_eq!(
-            codes(&reset(&app, code, "Other-Thing-93", None).await),
-            ["INVALID_CODE"]
-        );
-        // The other account's code still works: grants are per account.
-        let biz = verify(
-            &app,
-            json!({"code": {"loginId": "alicebiz", "code": grants[1].code}}),
-        )
-        .await;
-        assert_eq!(biz["valid"], true, "[{}] {biz}", app.backend);
-        assert_eq!(biz["maskedLoginId"], "Al****iz");
-        // A "password changed" notice follows the reset.
-        let all = smtp.wait_for_messages(2, WAIT).await;
-        assert!(
-            all.iter()
-                .any(|m| m.subject == "Your password was changed" && m.text.contains("alice01"))
-        );
-    }
+    // 000 authCodeCheck: a right code checks out...
+    let alice = &grants[0];
+    let code = json!({"code": {"email": "alice@example.com", "code": alice.code}});
+    // 000 editPwd with the current password: 409 → PASSWORD_REUSED, and the code stays usable.
+    let reused = reset(&app, code.clone(), "Blue-Harbor-47", None).await;
+    assert_eq!(codes(&reused), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
+    assert!(reused["member"].is_null());
+    let done = reset(&app, code.clone(), "Green-Valley-58", None).await;
+    assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
+    assert_eq!(done["member"]["loginId"], "alice01");
+    assert_eq!(done["member"]["maskedEmail"], "al***@ex*****.com");
+    // The code worked once.
+    assert_eq!(
+        codes(&reset(&app, code, "Other-Thing-93", None).await),
+        ["INVALID_CODE"]
+    );
+    // The other account's code still works: grants are per account.
+    let biz = verify(
+        &app,
+        json!({"code": {"loginId": "alicebiz", "code": grants[1].code}}),
+    )
+    .await;
+    assert_eq!(biz["valid"], true, "[{}] {biz}", app.backend);
+    assert_eq!(biz["maskedLoginId"], "Al****iz");
+    // A "password changed" notice follows the reset.
+    let all = smtp.wait_for_messages(2, WAIT).await;
+    assert!(
+        all.iter()
+            .any(|m| m.subject == "Your password was changed" && m.text.contains("alice01"))
+    );
 }
 
-#[tokio::test]
-async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "ALICE01", "email": "alice@example.com"}}),
-            0,
-        )
-        .await;
-        assert_eq!(grants.len(), 1, "the account path mails that account only");
-        let code = json!({"code": {"email": "alice@example.com", "code": grants[0].code}});
-        let verified = verify(&app, code.clone()).await;
-        assert_eq!(verified["valid"], true, "[{}] {verified}", app.backend);
-        let token = verified["token"].as_str().unwrap().to_owned();
-        assert_ne!(token, grants[0].token, "a new reset-only token");
-        // The code is spent by the exchange, and the mailed link died with it.
-        assert_eq!(codes(&verify(&app, code).await), ["INVALID_CODE"]);
-        assert_eq!(
-            codes(&verify(&app, json!({"token": grants[0].token})).await),
-            ["INVALID_TOKEN"]
-        );
-        let done = reset(&app, json!({"token": token}), "Green-Valley-58", None).await;
-        assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
-    }
+#[backend_test]
+async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(
+        &app,
+        &smtp,
+        json!({"account": {"loginId": "ALICE01", "email": "alice@example.com"}}),
+        0,
+    )
+    .await;
+    assert_eq!(grants.len(), 1, "the account path mails that account only");
+    let code = json!({"code": {"email": "alice@example.com", "code": grants[0].code}});
+    let verified = verify(&app, code.clone()).await;
+    assert_eq!(verified["valid"], true, "[{}] {verified}", app.backend);
+    let token = verified["token"].as_str().unwrap().to_owned();
+    assert_ne!(token, grants[0].token, "a new reset-only token");
+    // The code is spent by the exchange, and the mailed link died with it.
+    assert_eq!(codes(&verify(&app, code).await), ["INVALID_CODE"]);
+    assert_eq!(
+        codes(&verify(&app, json!({"token": grants[0].token})).await),
+        ["INVALID_TOKEN"]
+    );
+    let done = reset(&app, json!({"token": token}), "Green-Valley-58", None).await;
+    assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
 }
 
-#[tokio::test]
-async fn seed_001_find_id_then_account_token_verify_and_reset() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "alice01", "email": "ALICE@example.com"}}),
-            0,
-        )
-        .await;
-        let token = json!({"token": grants[0].token});
-        // GET /auth/password/token: verifying does not spend.
-        for _ in 0..2 {
-            let v = verify(&app, token.clone()).await;
-            assert_eq!(v["valid"], true, "[{}] {v}", app.backend);
-            assert_eq!(v["maskedLoginId"], "al***01");
-            assert_eq!(v["token"], grants[0].token.as_str());
-        }
-        // PUT /auth/password
-        let done = reset(&app, token.clone(), "Green-Valley-58", None).await;
-        assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
-        assert_eq!(codes(&verify(&app, token.clone()).await), ["INVALID_TOKEN"]);
-        assert_eq!(
-            codes(&reset(&app, token, "Other-Thing-93", None).await),
-            ["INVALID_TOKEN"]
-        );
-        // Malformed tokens are refused the same way.
-        assert_eq!(
-            codes(&verify(&app, json!({"token": "x"})).await),
-            ["INVALID_TOKEN"]
-        );
+#[backend_test]
+async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(
+        &app,
+        &smtp,
+        json!({"account": {"loginId": "alice01", "email": "ALICE@example.com"}}),
+        0,
+    )
+    .await;
+    let token = json!({"token": grants[0].token});
+    // GET /auth/password/token: verifying does not spend.
+    for _ in 0..2 {
+        let v = verify(&app, token.clone()).await;
+        assert_eq!(v["valid"], true, "[{}] {v}", app.backend);
+        assert_eq!(v["maskedLoginId"], "al***01");
+        assert_eq!(v["token"], grants[0].token.as_str());
     }
+    // PUT /auth/password
+    let done = reset(&app, token.clone(), "Green-Valley-58", None).await;
+    assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
+    assert_eq!(codes(&verify(&app, token.clone()).await), ["INVALID_TOKEN"]);
+    assert_eq!(
+        codes(&reset(&app, token, "Other-Thing-93", None).await),
+        ["INVALID_TOKEN"]
+    );
+    // Malformed tokens are refused the same way.
+    assert_eq!(
+        codes(&verify(&app, json!({"token": "x"})).await),
+        ["INVALID_TOKEN"]
+    );
 }
 
-#[tokio::test]
-async fn seed_003_identity_path_returns_the_token_directly() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let ok = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await;
-        assert_eq!(ok["channel"], "DIRECT", "[{}] {ok}", app.backend);
-        assert_eq!(ok["memberType"], "GENERAL");
-        assert!(ok["expiresAt"].as_str().unwrap().ends_with('Z'));
-        let token = ok["token"].as_str().unwrap().to_owned();
-        for (by, code) in [
-            (
-                json!({"identity": {"loginId": "alice01", "ci": "CI-WRONG"}}),
-                "IDENTITY_MISMATCH",
-            ),
-            (
-                json!({"identity": {"loginId": "nobody", "ci": "CI-ALICE"}}),
-                "IDENTITY_MISMATCH",
-            ),
-            (
-                json!({"identity": {"loginId": "socialbob", "ci": "CI-BOB"}}),
-                "SOCIAL_ACCOUNT",
-            ),
-        ] {
-            let refused = issue(&app, by.clone()).await;
-            assert_eq!(codes(&refused), [code], "[{}] {by}", app.backend);
-            assert_eq!(refused["accepted"], false);
-            assert!(refused["token"].is_null());
-        }
-        // A newer grant replaces the older one.
-        let newer = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await;
-        assert_eq!(
-            codes(&verify(&app, json!({"token": token})).await),
-            ["INVALID_TOKEN"]
-        );
-        let done = reset(&app, json!({"token": newer["token"]}), "Green-Valley-58", None).await;
-        assert_eq!(
-            done["member"]["memberType"], "GENERAL",
-            "[{}] {done}",
-            app.backend
-        );
-        assert!(
-            smtp.wait_for_messages(1, WAIT)
+#[backend_test]
+async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let ok = issue(
+        &app,
+        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
+    )
+    .await;
+    assert_eq!(ok["channel"], "DIRECT", "[{}] {ok}", app.backend);
+    assert_eq!(ok["memberType"], "GENERAL");
+    assert!(ok["expiresAt"].as_str().unwrap().ends_with('Z'));
+    let token = ok["token"].as_str().unwrap().to_owned();
+    for (by, code) in [
+        (
+            json!({"identity": {"loginId": "alice01", "ci": "CI-WRONG"}}),
+            "IDENTITY_MISMATCH",
+        ),
+        (
+            json!({"identity": {"loginId": "nobody", "ci": "CI-ALICE"}}),
+            "IDENTITY_MISMATCH",
+        ),
+        (
+            json!({"identity": {"loginId": "socialbob", "ci": "CI-BOB"}}),
+            "SOCIAL_ACCOUNT",
+        ),
+    ] {
+        let refused = issue(&app, by.clone()).await;
+        assert_eq!(codes(&refused), [code], "[{}] {by}", app.backend);
+        assert_eq!(refused["accepted"], false);
+        assert!(refused["token"].is_null());
+    }
+    // A newer grant replaces the older one.
+    let newer = issue(
+        &app,
+        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
+    )
+    .await;
+    assert_eq!(
+        codes(&verify(&app, json!({"token": token})).await),
+        ["INVALID_TOKEN"]
+    );
+    let done = reset(&app, json!({"token": newer["token"]}), "Green-Valley-58", None).await;
+    assert_eq!(
+        done["member"]["memberType"], "GENERAL",
+        "[{}] {done}",
+        app.backend
+    );
+    assert!(
+        smtp.wait_for_messages(1, WAIT)
+            .await
+            .iter()
+            .all(|m| !m.text.contains("token="))
+    );
+}
+
+#[backend_test]
+async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept(backend: Backend) {
+    let (app, _smtp) = setup(&backend).await;
+    let token = issue(
+        &app,
+        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
+    )
+    .await["token"]
+        .clone();
+    let credential = json!({"token": token});
+    let bad = reset(&app, credential.clone(), "abc 111", Some("abc 111")).await;
+    assert_eq!(
+        codes(&bad),
+        [
+            "PASSWORD_TOO_SHORT",
+            "PASSWORD_WHITESPACE",
+            "PASSWORD_SEQUENTIAL",
+            "PASSWORD_REPEATED"
+        ],
+        "[{}] {bad}",
+        app.backend
+    );
+    assert_eq!(bad["errors"][0]["field"], json!(["input", "newPassword"]));
+    let contains_id = reset(&app, credential.clone(), "xAlice01-Zq", None).await;
+    assert_eq!(codes(&contains_id), ["PASSWORD_CONTAINS_LOGIN_ID"]);
+    let common = reset(&app, credential.clone(), "password1", None).await;
+    assert!(
+        codes(&common).contains(&"PASSWORD_TOO_COMMON".to_owned()),
+        "{common}"
+    );
+    let mismatch = reset(
+        &app,
+        credential.clone(),
+        "Green-Valley-58",
+        Some("Green-Valley-59"),
+    )
+    .await;
+    assert_eq!(
+        user_errors(&mismatch),
+        vec![(
+            "PASSWORD_MISMATCH".to_owned(),
+            json!(["input", "newPasswordConfirmation"])
+        )]
+    );
+    // Still usable after every refusal.
+    let done = reset(&app, credential, "Green-Valley-58", Some("Green-Valley-58")).await;
+    let member = &done["member"];
+    assert_eq!(member["loginId"], "alice01", "[{}] {done}", app.backend);
+    assert_eq!(member["name"], "Alice Kim");
+    assert_eq!(member["status"], "ACTIVE");
+    assert!(member["passwordChangedAt"].as_str().unwrap() > "2026");
+}
+
+#[backend_test]
+async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_gets_no_mail(
+    backend: Backend,
+) {
+    let (app, smtp) = setup(&backend).await;
+    let send = |by: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/graphql", app.address))
+                .json(&json!({"query": ISSUE, "variables": {"by": by}}))
+                .send()
                 .await
-                .iter()
-                .all(|m| !m.text.contains("token="))
-        );
-    }
-}
-
-#[tokio::test]
-async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept() {
-    for backend in backends() {
-        let (app, _smtp) = setup(&backend).await;
-        let token = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await["token"]
-            .clone();
-        let credential = json!({"token": token});
-        let bad = reset(&app, credential.clone(), "abc 111", Some("abc 111")).await;
-        assert_eq!(
-            codes(&bad),
-            [
-                "PASSWORD_TOO_SHORT",
-                "PASSWORD_WHITESPACE",
-                "PASSWORD_SEQUENTIAL",
-                "PASSWORD_REPEATED"
-            ],
-            "[{}] {bad}",
-            app.backend
-        );
-        assert_eq!(bad["errors"][0]["field"], json!(["input", "newPassword"]));
-        let contains_id = reset(&app, credential.clone(), "xAlice01-Zq", None).await;
-        assert_eq!(codes(&contains_id), ["PASSWORD_CONTAINS_LOGIN_ID"]);
-        let common = reset(&app, credential.clone(), "password1", None).await;
-        assert!(
-            codes(&common).contains(&"PASSWORD_TOO_COMMON".to_owned()),
-            "{common}"
-        );
-        let mismatch = reset(
-            &app,
-            credential.clone(),
-            "Green-Valley-58",
-            Some("Green-Valley-59"),
-        )
-        .await;
-        assert_eq!(
-            user_errors(&mismatch),
-            vec![(
-                "PASSWORD_MISMATCH".to_owned(),
-                json!(["input", "newPasswordConfirmation"])
-            )]
-        );
-        // Still usable after every refusal.
-        let done = reset(&app, credential, "Green-Valley-58", Some("Green-Valley-58")).await;
-        let member = &done["member"];
-        assert_eq!(member["loginId"], "alice01", "[{}] {done}", app.backend);
-        assert_eq!(member["name"], "Alice Kim");
-        assert_eq!(member["status"], "ACTIVE");
-        assert!(member["passwordChangedAt"].as_str().unwrap() > "2026");
-    }
-}
-
-#[tokio::test]
-async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_gets_no_mail() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let send = |by: Value| {
-            let app = &app;
-            async move {
-                app.client
-                    .post(format!("{}/graphql", app.address))
-                    .json(&json!({"query": ISSUE, "variables": {"by": by}}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap()
-            }
-        };
-        let a = send(json!({"email": "alice@example.com"})).await;
-        let b = send(json!({"email": "alicf@example.com"})).await;
-        // Same length address, so even the masked destination matches.
-        assert_eq!(
-            String::from_utf8_lossy(&a).replace("al***", "X"),
-            String::from_utf8_lossy(&b).replace("al***", "X"),
-            "[{}]",
-            app.backend
-        );
-        let mismatched =
-            send(json!({"account": {"loginId": "alice01", "email": "mallory@example.com"}})).await;
-        let unknown_id =
-            send(json!({"account": {"loginId": "nobody99", "email": "mallory@example.com"}})).await;
-        assert_eq!(mismatched, unknown_id, "[{}]", app.backend);
-        let locked = send(json!({"email": "locked@example.com"})).await;
-        let nobody = send(json!({"email": "lonely@example.com"})).await;
-        assert_eq!(
-            locked, nobody,
-            "[{}] inactive accounts look like none",
-            app.backend
-        );
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let mails = smtp.messages();
-        assert_eq!(mails.len(), 1, "[{}] only the real account got mail", app.backend);
-        assert_eq!(mails[0].to, vec!["alice@example.com".to_owned()]);
-    }
-}
-
-#[tokio::test]
-async fn a_repeated_request_within_the_cooldown_sends_no_second_mail() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let first = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-            0,
-        )
-        .await;
-        let again = issue(&app, json!({"email": "alice@example.com"})).await;
-        assert_eq!(again["accepted"], true);
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let mails = smtp.messages();
-        // alice01 is cooling down; AliceBiz was not asked for before, so only it gets a mail.
-        assert_eq!(mails.len(), 2, "[{}]", app.backend);
-        let second: Vec<_> = mailed_grants(&mails[1]).into_iter().map(|g| g.login_id).collect();
-        assert_eq!(second, ["AliceBiz"]);
-        // The first grant stays valid.
-        assert_eq!(
-            verify(&app, json!({"token": first[0].token})).await["valid"],
-            true
-        );
-    }
-}
-
-#[tokio::test]
-async fn forty_concurrent_resets_with_one_token_succeed_exactly_once() {
-    for backend in backends() {
-        let (app, _smtp) = setup(&backend).await;
-        let token = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await["token"]
-            .clone();
-        let attempts = (0..40).map(|i| {
-            let app = &app;
-            let token = token.clone();
-            async move {
-                reset(
-                    app,
-                    json!({"token": token}),
-                    &format!("Green-Valley-{}", 10 + i),
-                    None,
-                )
+                .unwrap()
+                .bytes()
                 .await
-            }
-        });
-        let results = futures::future::join_all(attempts).await;
-        let wins = results.iter().filter(|r| r["member"].is_object()).count();
-        let invalid = results.iter().filter(|r| codes(r) == ["INVALID_TOKEN"]).count();
-        assert_eq!((wins, invalid), (1, 39), "[{}] {results:?}", app.backend);
-        let resets = app
-            .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_RESET'")
-            .await;
-        assert_eq!(resets.len(), 1, "[{}]", app.backend);
-        let history = app
-            .sql_strings("SELECT password_hash FROM password_history")
-            .await;
-        assert_eq!(
-            history.len(),
-            1,
-            "[{}] one change, one history entry",
-            app.backend
-        );
-    }
+                .unwrap()
+        }
+    };
+    let a = send(json!({"email": "alice@example.com"})).await;
+    let b = send(json!({"email": "alicf@example.com"})).await;
+    // Same length address, so even the masked destination matches.
+    assert_eq!(
+        String::from_utf8_lossy(&a).replace("al***", "X"),
+        String::from_utf8_lossy(&b).replace("al***", "X"),
+        "[{}]",
+        app.backend
+    );
+    let mismatched = send(json!({"account": {"loginId": "alice01", "email": "mallory@example.com"}})).await;
+    let unknown_id = send(json!({"account": {"loginId": "nobody99", "email": "mallory@example.com"}})).await;
+    assert_eq!(mismatched, unknown_id, "[{}]", app.backend);
+    let locked = send(json!({"email": "locked@example.com"})).await;
+    let nobody = send(json!({"email": "lonely@example.com"})).await;
+    assert_eq!(
+        locked, nobody,
+        "[{}] inactive accounts look like none",
+        app.backend
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "[{}] only the real account got mail", app.backend);
+    assert_eq!(mails[0].to, vec!["alice@example.com".to_owned()]);
 }
 
-#[tokio::test]
-async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one() {
-    for backend in backends() {
-        // Relaxed GraphQL limits: by default such a request is refused whole (see the hardening tests).
-        let extra = [
-            ("GRAPHQL_MAX_ALIASES", "50"),
-            ("GRAPHQL_MAX_COMPLEXITY", "100000"),
-        ];
-        let (app, smtp) = spawn_app_with_smtp(&backend, &extra).await;
-        let app = app.with_fixture().await;
-        let grants = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-            0,
-        )
+#[backend_test]
+async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let first = mailed(
+        &app,
+        &smtp,
+        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+        0,
+    )
+    .await;
+    let again = issue(&app, json!({"email": "alice@example.com"})).await;
+    assert_eq!(again["accepted"], true);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mails = smtp.messages();
+    // alice01 is cooling down; AliceBiz was not asked for before, so only it gets a mail.
+    assert_eq!(mails.len(), 2, "[{}]", app.backend);
+    let second: Vec<_> = mailed_grants(&mails[1]).into_iter().map(|g| g.login_id).collect();
+    assert_eq!(second, ["AliceBiz"]);
+    // The first grant stays valid.
+    assert_eq!(
+        verify(&app, json!({"token": first[0].token})).await["valid"],
+        true
+    );
+}
+
+#[backend_test]
+async fn forty_concurrent_resets_with_one_token_succeed_exactly_once(backend: Backend) {
+    let (app, _smtp) = setup(&backend).await;
+    let token = issue(
+        &app,
+        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
+    )
+    .await["token"]
+        .clone();
+    let attempts = (0..40).map(|i| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            reset(
+                app,
+                json!({"token": token}),
+                &format!("Green-Valley-{}", 10 + i),
+                None,
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let wins = results.iter().filter(|r| r["member"].is_object()).count();
+    let invalid = results.iter().filter(|r| codes(r) == ["INVALID_TOKEN"]).count();
+    assert_eq!((wins, invalid), (1, 39), "[{}] {results:?}", app.backend);
+    let resets = app
+        .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_RESET'")
         .await;
-        let right = &grants[0].code;
-        let wrong = if right == "000000" { "111111" } else { "000000" };
-        let aliases: String = (0..30)
-            .map(|i| {
-                format!(
-                    "a{i}: verifyResetToken(credential: {{code: {{loginId: \"alice01\", code: \"{wrong}\"}}}}) {{ valid errors {{ code }} }}\n"
-                )
-            })
-            .collect();
-        let body = app.graphql(&format!("mutation {{ {aliases} }}"), json!({})).await;
-        let data = body["data"].as_object().unwrap_or_else(|| panic!("{body}"));
-        let refused: Vec<_> = (0..30)
-            .map(|i| data[&format!("a{i}")]["errors"][0]["code"].clone())
-            .collect();
-        assert_eq!(
-            refused.iter().filter(|c| *c == "INVALID_CODE").count(),
-            4,
-            "[{}] {refused:?}",
-            app.backend
-        );
-        assert!(refused[4..].iter().all(|c| c == "TOO_MANY_ATTEMPTS"));
-        let then = verify(&app, json!({"code": {"loginId": "alice01", "code": right}})).await;
-        assert_eq!(codes(&then), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
-        assert_eq!(
-            verify(&app, json!({"token": grants[0].token})).await["valid"],
-            true,
-            "[{}] code counters never burn the link",
-            app.backend
-        );
-    }
+    assert_eq!(resets.len(), 1, "[{}]", app.backend);
+    let history = app
+        .sql_strings("SELECT password_hash FROM password_history")
+        .await;
+    assert_eq!(
+        history.len(),
+        1,
+        "[{}] one change, one history entry",
+        app.backend
+    );
+}
+
+#[backend_test]
+async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one(backend: Backend) {
+    // Relaxed GraphQL limits: by default such a request is refused whole (see the hardening tests).
+    let extra = [
+        ("GRAPHQL_MAX_ALIASES", "50"),
+        ("GRAPHQL_MAX_COMPLEXITY", "100000"),
+    ];
+    let (app, smtp) = spawn_app_with_smtp(&backend, &extra).await;
+    let app = app.with_fixture().await;
+    let grants = mailed(
+        &app,
+        &smtp,
+        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+        0,
+    )
+    .await;
+    let right = &grants[0].code;
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let aliases: String = (0..30)
+        .map(|i| {
+            format!(
+                "a{i}: verifyResetToken(credential: {{code: {{loginId: \"alice01\", code: \"{wrong}\"}}}}) {{ valid errors {{ code }} }}\n"
+            )
+        })
+        .collect();
+    let body = app.graphql(&format!("mutation {{ {aliases} }}"), json!({})).await;
+    let data = body["data"].as_object().unwrap_or_else(|| panic!("{body}"));
+    let refused: Vec<_> = (0..30)
+        .map(|i| data[&format!("a{i}")]["errors"][0]["code"].clone())
+        .collect();
+    assert_eq!(
+        refused.iter().filter(|c| *c == "INVALID_CODE").count(),
+        4,
+        "[{}] {refused:?}",
+        app.backend
+    );
+    assert!(refused[4..].iter().all(|c| c == "TOO_MANY_ATTEMPTS"));
+    let then = verify(&app, json!({"code": {"loginId": "alice01", "code": right}})).await;
+    assert_eq!(codes(&then), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
+    assert_eq!(
+        verify(&app, json!({"token": grants[0].token})).await["valid"],
+        true,
+        "[{}] code counters never burn the link",
+        app.backend
+    );
 }
 
 #[tokio::test]
 async fn a_new_code_does_not_reset_the_identifier_failure_count() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, smtp) = spawn_app_with_smtp(
         backend,
         &[("RESET_COOLDOWN_SECS", "1"), ("CODE_MAX_ATTEMPTS", "7")],
@@ -504,80 +486,76 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
     assert_eq!(codes(&right), ["TOO_MANY_ATTEMPTS"]);
 }
 
-#[tokio::test]
-async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let port = smtp.port();
-        smtp.stop().await;
-        let payload = issue(
-            &app,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        )
-        .await;
-        assert_eq!(
-            payload["accepted"], true,
-            "[{}] SMTP down never fails a request",
-            app.backend
-        );
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        // Queued, sealed: the stored body shows neither the code nor a link.
-        let sealed = app.sql_strings("SELECT sealed FROM mail_outbox").await;
-        assert_eq!(sealed.len(), 1);
-        assert!(
-            !sealed[0].contains("token=") && !sealed[0].contains("alice01"),
-            "[{}]",
-            app.backend
-        );
-        let restarted = SmtpServer::start_on(port).await;
-        let mails = restarted.wait_for_messages(1, Duration::from_secs(15)).await;
-        assert_eq!(mails.len(), 1, "[{}]", app.backend);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(restarted.messages().len(), 1, "[{}] exactly one", app.backend);
-        assert_eq!(mailed_grants(&mails[0])[0].login_id, "alice01");
-        let rows = app.sql_strings("SELECT status FROM mail_outbox").await;
-        assert_eq!(rows, ["SENT"], "[{}]", app.backend);
-        assert_eq!(
-            app.sql_strings("SELECT sealed FROM mail_outbox").await,
-            ["NULL"],
-            "body erased once sent"
-        );
-    }
+#[backend_test]
+async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let port = smtp.port();
+    smtp.stop().await;
+    let payload = issue(
+        &app,
+        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+    )
+    .await;
+    assert_eq!(
+        payload["accepted"], true,
+        "[{}] SMTP down never fails a request",
+        app.backend
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Queued, sealed: the stored body shows neither the code nor a link.
+    let sealed = app.sql_strings("SELECT sealed FROM mail_outbox").await;
+    assert_eq!(sealed.len(), 1);
+    assert!(
+        !sealed[0].contains("token=") && !sealed[0].contains("alice01"),
+        "[{}]",
+        app.backend
+    );
+    let restarted = SmtpServer::start_on(port).await;
+    let mails = restarted.wait_for_messages(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1, "[{}]", app.backend);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(restarted.messages().len(), 1, "[{}] exactly one", app.backend);
+    assert_eq!(mailed_grants(&mails[0])[0].login_id, "alice01");
+    let rows = app.sql_strings("SELECT status FROM mail_outbox").await;
+    assert_eq!(rows, ["SENT"], "[{}]", app.backend);
+    assert_eq!(
+        app.sql_strings("SELECT sealed FROM mail_outbox").await,
+        ["NULL"],
+        "body erased once sent"
+    );
 }
 
-#[tokio::test]
-async fn mail_whose_grant_was_replaced_is_dropped_not_sent() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let port = smtp.port();
-        smtp.stop().await;
-        issue(
-            &app,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        )
-        .await;
-        app.wait_until_resolved().await;
-        // The identity path replaces the mailed grant before the mail could go out.
-        issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await;
-        let restarted = SmtpServer::start_on(port).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        assert!(restarted.messages().is_empty(), "[{}]", app.backend);
-        assert_eq!(
-            app.sql_strings("SELECT status FROM mail_outbox").await,
-            ["DROPPED"],
-            "[{}]",
-            app.backend
-        );
-    }
+#[backend_test]
+async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let port = smtp.port();
+    smtp.stop().await;
+    issue(
+        &app,
+        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+    )
+    .await;
+    app.wait_until_resolved().await;
+    // The identity path replaces the mailed grant before the mail could go out.
+    issue(
+        &app,
+        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
+    )
+    .await;
+    let restarted = SmtpServer::start_on(port).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(restarted.messages().is_empty(), "[{}]", app.backend);
+    assert_eq!(
+        app.sql_strings("SELECT status FROM mail_outbox").await,
+        ["DROPPED"],
+        "[{}]",
+        app.backend
+    );
 }
 
 #[tokio::test]
 async fn korean_mail_for_korean_requests() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, smtp) = setup(backend).await;
     let body = app
         .graphql_lang(
@@ -593,81 +571,79 @@ async fn korean_mail_for_korean_requests() {
     assert_eq!(mailed_grants(&mails[0]).len(), 1);
 }
 
-#[tokio::test]
-async fn bad_input_is_typed_and_the_audit_holds_no_secrets() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let cases = [
-            (json!({"email": "nope"}), "INVALID_EMAIL", json!(["by", "email"])),
-            (
-                json!({"email": "a".repeat(10_000)}),
-                "INVALID_EMAIL",
-                json!(["by", "email"]),
-            ),
-            (
-                json!({"account": {"loginId": "", "email": "a@example.com"}}),
-                "INVALID_INPUT",
-                json!(["by", "account", "loginId"]),
-            ),
-            (
-                json!({"identity": {"loginId": "alice01", "ci": ""}}),
-                "INVALID_INPUT",
-                json!(["by", "identity", "ci"]),
-            ),
-        ];
-        for (by, code, field) in cases {
-            let p = issue(&app, by.clone()).await;
-            assert_eq!(
-                user_errors(&p),
-                vec![(code.to_owned(), field)],
-                "[{}] {by:.60}",
-                app.backend
-            );
-            assert_eq!(p["accepted"], false);
-        }
-        let both = verify(
-            &app,
-            json!({"code": {"email": "a@example.com", "loginId": "x", "code": "123456"}}),
-        )
-        .await;
+#[backend_test]
+async fn bad_input_is_typed_and_the_audit_holds_no_secrets(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let cases = [
+        (json!({"email": "nope"}), "INVALID_EMAIL", json!(["by", "email"])),
+        (
+            json!({"email": "a".repeat(10_000)}),
+            "INVALID_EMAIL",
+            json!(["by", "email"]),
+        ),
+        (
+            json!({"account": {"loginId": "", "email": "a@example.com"}}),
+            "INVALID_INPUT",
+            json!(["by", "account", "loginId"]),
+        ),
+        (
+            json!({"identity": {"loginId": "alice01", "ci": ""}}),
+            "INVALID_INPUT",
+            json!(["by", "identity", "ci"]),
+        ),
+    ];
+    for (by, code, field) in cases {
+        let p = issue(&app, by.clone()).await;
         assert_eq!(
-            user_errors(&both),
-            vec![("INVALID_INPUT".to_owned(), json!(["credential", "code"]))]
-        );
-        let short = verify(&app, json!({"code": {"loginId": "alice01", "code": "12ab"}})).await;
-        assert_eq!(codes(&short), ["INVALID_CODE"]);
-
-        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-        reset(&app, json!({"token": grants[0].token}), "Green-Valley-58", None).await;
-        let audit = app
-            .sql_strings("SELECT CONCAT(kind, ' ', outcome, ' ', COALESCE(member_id, '-'), ' ', COALESCE(client_addr, '-')) FROM audit_events")
-            .await;
-        assert!(
-            audit.iter().any(|r| r.starts_with("RESET_REQUESTED mail_queued")),
-            "[{}] {audit:?}",
+            user_errors(&p),
+            vec![(code.to_owned(), field)],
+            "[{}] {by:.60}",
             app.backend
         );
-        assert!(
-            audit
-                .iter()
-                .any(|r| r.starts_with("PASSWORD_RESET ok") && r.ends_with("127.0.0.1")),
-            "{audit:?}"
-        );
-        let everything = audit.join("\n");
-        for secret in [
-            grants[0].token.as_str(),
-            grants[0].code.as_str(),
-            "Green-Valley-58",
-            "CI-ALICE",
-        ] {
-            assert!(!everything.contains(secret));
-        }
+        assert_eq!(p["accepted"], false);
+    }
+    let both = verify(
+        &app,
+        json!({"code": {"email": "a@example.com", "loginId": "x", "code": "123456"}}),
+    )
+    .await;
+    assert_eq!(
+        user_errors(&both),
+        vec![("INVALID_INPUT".to_owned(), json!(["credential", "code"]))]
+    );
+    let short = verify(&app, json!({"code": {"loginId": "alice01", "code": "12ab"}})).await;
+    assert_eq!(codes(&short), ["INVALID_CODE"]);
+
+    let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
+    reset(&app, json!({"token": grants[0].token}), "Green-Valley-58", None).await;
+    let audit = app
+        .sql_strings("SELECT CONCAT(kind, ' ', outcome, ' ', COALESCE(member_id, '-'), ' ', COALESCE(client_addr, '-')) FROM audit_events")
+        .await;
+    assert!(
+        audit.iter().any(|r| r.starts_with("RESET_REQUESTED mail_queued")),
+        "[{}] {audit:?}",
+        app.backend
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.starts_with("PASSWORD_RESET ok") && r.ends_with("127.0.0.1")),
+        "{audit:?}"
+    );
+    let everything = audit.join("\n");
+    for secret in [
+        grants[0].token.as_str(),
+        grants[0].code.as_str(),
+        "Green-Valley-58",
+        "CI-ALICE",
+    ] {
+        assert!(!everything.contains(secret));
     }
 }
 
 #[tokio::test]
 async fn grants_expire_after_their_configured_lifetime() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, _smtp) = spawn_app_with_smtp(backend, &[("DIRECT_TOKEN_TTL_SECS", "1")]).await;
     let app = app.with_fixture().await;
     let issued = issue(
@@ -683,7 +659,7 @@ async fn grants_expire_after_their_configured_lifetime() {
 
 #[tokio::test]
 async fn without_smtp_mail_lands_in_the_outbox_folder() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let dir = crate::helpers::scratch_dir().join("outbox");
     let dir_text = dir.display().to_string();
     let settings = crate::helpers::backend_settings(backend, &[("OUTBOX_DIR", &dir_text)]).await;
@@ -723,34 +699,32 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
     );
 }
 
-#[tokio::test]
-async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-        let (first, sibling) = (&grants[0], &grants[1]);
-        assert_eq!(
-            (first.login_id.as_str(), sibling.login_id.as_str()),
-            ("alice01", "AliceBiz")
-        );
-        // The sibling's code, given with the shared address, is judged against the sibling only.
-        let v = verify(
-            &app,
-            json!({"code": {"email": "alice@example.com", "code": sibling.code}}),
-        )
-        .await;
-        assert_eq!(v["maskedLoginId"], "Al****iz", "[{}] {v}", app.backend);
-        // So alice01 still has all five attempts: four misses, then her code works.
-        let wrong = if first.code == "000000" {
-            "111111"
-        } else {
-            "000000"
-        };
-        for _ in 0..4 {
-            let miss = verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await;
-            assert_eq!(codes(&miss), ["INVALID_CODE"], "[{}]", app.backend);
-        }
-        let right = verify(&app, json!({"code": {"loginId": "alice01", "code": first.code}})).await;
-        assert_eq!(right["valid"], true, "[{}] {right}", app.backend);
+#[backend_test]
+async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
+    let (first, sibling) = (&grants[0], &grants[1]);
+    assert_eq!(
+        (first.login_id.as_str(), sibling.login_id.as_str()),
+        ("alice01", "AliceBiz")
+    );
+    // The sibling's code, given with the shared address, is judged against the sibling only.
+    let v = verify(
+        &app,
+        json!({"code": {"email": "alice@example.com", "code": sibling.code}}),
+    )
+    .await;
+    assert_eq!(v["maskedLoginId"], "Al****iz", "[{}] {v}", app.backend);
+    // So alice01 still has all five attempts: four misses, then her code works.
+    let wrong = if first.code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..4 {
+        let miss = verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await;
+        assert_eq!(codes(&miss), ["INVALID_CODE"], "[{}]", app.backend);
     }
+    let right = verify(&app, json!({"code": {"loginId": "alice01", "code": first.code}})).await;
+    assert_eq!(right["valid"], true, "[{}] {right}", app.backend);
 }
