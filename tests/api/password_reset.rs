@@ -5,60 +5,18 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with_smtp, user_errors},
+    documents::{IssueReset, issue_reset},
+    helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with_smtp},
+    operations::{Caller, UserErrors, sendable},
     smtp_server::SmtpServer,
 };
 
-const ISSUE: &str = r#"mutation($site: String, $by: ResetRequest!) {
-  issueResetToken(siteId: $site, by: $by) {
-    accepted channel maskedDestination expiresAt expiresInSeconds token memberType
-    errors { code field message }
-  }
-}"#;
-
-const VERIFY: &str = r#"mutation($site: String, $credential: ResetCredential!) {
-  verifyResetToken(siteId: $site, credential: $credential) {
-    valid token expiresAt maskedLoginId errors { code field message }
-  }
-}"#;
-
-const RESET: &str = r#"mutation($site: String, $input: ResetPasswordInput!) {
-  resetPassword(siteId: $site, input: $input) {
-    member { id loginId name maskedEmail memberType status joinedAt passwordChangedAt }
-    errors { code field message }
-  }
-}"#;
-
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn issue(app: &TestApp, by: Value) -> Value {
-    app.graphql(ISSUE, json!({"by": by})).await["data"]["issueResetToken"].clone()
-}
-
-async fn verify(app: &TestApp, credential: Value) -> Value {
-    app.graphql(VERIFY, json!({"credential": credential})).await["data"]["verifyResetToken"].clone()
-}
-
-async fn reset(app: &TestApp, credential: Value, password: &str, confirmation: Option<&str>) -> Value {
-    let input =
-        json!({"credential": credential, "newPassword": password, "newPasswordConfirmation": confirmation});
-    let body = app.graphql(RESET, json!({"input": input})).await;
-    assert!(
-        body["errors"].is_null(),
-        "[{}] top-level errors: {body}",
-        app.backend
-    );
-    body["data"]["resetPassword"].clone()
-}
-
-fn codes(payload: &Value) -> Vec<String> {
-    user_errors(payload).into_iter().map(|(c, _)| c).collect()
-}
 
 /// Issues an e-mail reset and returns the one mail's grants.
 async fn mailed(app: &TestApp, smtp: &SmtpServer, by: Value, already: usize) -> Vec<MailedGrant> {
-    let payload = issue(app, by).await;
-    assert_eq!(payload["accepted"], true, "[{}] {payload}", app.backend);
+    let payload = app.issue_reset(by).await;
+    assert!(payload.accepted, "[{}] {payload}", app.backend);
     let mails = smtp.wait_for_messages(already + 1, WAIT).await;
     assert_eq!(
         mails.len(),
@@ -91,26 +49,24 @@ async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backen
     let alice = &grants[0];
     let code = json!({"code": {"email": "alice@example.com", "code": alice.code}});
     // 000 editPwd with the current password: 409 → PASSWORD_REUSED, and the code stays usable.
-    let reused = reset(&app, code.clone(), "Blue-Harbor-47", None).await;
-    assert_eq!(codes(&reused), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
-    assert!(reused["member"].is_null());
-    let done = reset(&app, code.clone(), "Green-Valley-58", None).await;
-    assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
-    assert_eq!(done["member"]["loginId"], "alice01");
-    assert_eq!(done["member"]["maskedEmail"], "al***@ex*****.com");
+    let reused = app.reset_password(code.clone(), "Blue-Harbor-47", None).await;
+    assert_eq!(reused.codes(), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
+    assert!(reused.member.is_none());
+    let done = app.reset_password(code.clone(), "Green-Valley-58", None).await;
+    assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
+    assert_eq!(done.profile().login_id, "alice01");
+    assert_eq!(done.profile().masked_email, "al***@ex*****.com");
     // The code worked once.
     assert_eq!(
-        codes(&reset(&app, code, "Other-Thing-93", None).await),
+        app.reset_password(code, "Other-Thing-93", None).await.codes(),
         ["INVALID_CODE"]
     );
     // The other account's code still works: grants are per account.
-    let biz = verify(
-        &app,
-        json!({"code": {"loginId": "alicebiz", "code": grants[1].code}}),
-    )
-    .await;
-    assert_eq!(biz["valid"], true, "[{}] {biz}", app.backend);
-    assert_eq!(biz["maskedLoginId"], "Al****iz");
+    let biz = app
+        .verify_reset(json!({"code": {"loginId": "alicebiz", "code": grants[1].code}}))
+        .await;
+    assert!(biz.valid, "[{}] {biz}", app.backend);
+    assert_eq!(biz.masked_login_id.as_deref(), Some("Al****iz"));
     // A "password changed" notice follows the reset.
     let all = smtp.wait_for_messages(2, WAIT).await;
     assert!(
@@ -131,18 +87,20 @@ async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token(back
     .await;
     assert_eq!(grants.len(), 1, "the account path mails that account only");
     let code = json!({"code": {"email": "alice@example.com", "code": grants[0].code}});
-    let verified = verify(&app, code.clone()).await;
-    assert_eq!(verified["valid"], true, "[{}] {verified}", app.backend);
-    let token = verified["token"].as_str().unwrap().to_owned();
+    let verified = app.verify_reset(code.clone()).await;
+    assert!(verified.valid, "[{}] {verified}", app.backend);
+    let token = verified.token.clone().unwrap();
     assert_ne!(token, grants[0].token, "a new reset-only token");
     // The code is spent by the exchange, and the mailed link died with it.
-    assert_eq!(codes(&verify(&app, code).await), ["INVALID_CODE"]);
+    assert_eq!(app.verify_reset(code).await.codes(), ["INVALID_CODE"]);
     assert_eq!(
-        codes(&verify(&app, json!({"token": grants[0].token})).await),
+        app.verify_reset(json!({"token": grants[0].token})).await.codes(),
         ["INVALID_TOKEN"]
     );
-    let done = reset(&app, json!({"token": token}), "Green-Valley-58", None).await;
-    assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
+    let done = app
+        .reset_password(json!({"token": token}), "Green-Valley-58", None)
+        .await;
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
 }
 
 #[backend_test]
@@ -158,22 +116,22 @@ async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) 
     let token = json!({"token": grants[0].token});
     // GET /auth/password/token: verifying does not spend.
     for _ in 0..2 {
-        let v = verify(&app, token.clone()).await;
-        assert_eq!(v["valid"], true, "[{}] {v}", app.backend);
-        assert_eq!(v["maskedLoginId"], "al***01");
-        assert_eq!(v["token"], grants[0].token.as_str());
+        let v = app.verify_reset(token.clone()).await;
+        assert!(v.valid, "[{}] {v}", app.backend);
+        assert_eq!(v.masked_login_id.as_deref(), Some("al***01"));
+        assert_eq!(v.token.as_deref(), Some(grants[0].token.as_str()));
     }
     // PUT /auth/password
-    let done = reset(&app, token.clone(), "Green-Valley-58", None).await;
-    assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
-    assert_eq!(codes(&verify(&app, token.clone()).await), ["INVALID_TOKEN"]);
+    let done = app.reset_password(token.clone(), "Green-Valley-58", None).await;
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
+    assert_eq!(app.verify_reset(token.clone()).await.codes(), ["INVALID_TOKEN"]);
     assert_eq!(
-        codes(&reset(&app, token, "Other-Thing-93", None).await),
+        app.reset_password(token, "Other-Thing-93", None).await.codes(),
         ["INVALID_TOKEN"]
     );
     // Malformed tokens are refused the same way.
     assert_eq!(
-        codes(&verify(&app, json!({"token": "x"})).await),
+        app.verify_reset(json!({"token": "x"})).await.codes(),
         ["INVALID_TOKEN"]
     );
 }
@@ -181,15 +139,13 @@ async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) 
 #[backend_test]
 async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let ok = issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await;
-    assert_eq!(ok["channel"], "DIRECT", "[{}] {ok}", app.backend);
-    assert_eq!(ok["memberType"], "GENERAL");
-    assert!(ok["expiresAt"].as_str().unwrap().ends_with('Z'));
-    let token = ok["token"].as_str().unwrap().to_owned();
+    let ok = app
+        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .await;
+    assert_eq!(ok.channel.as_deref(), Some("DIRECT"), "[{}] {ok}", app.backend);
+    assert_eq!(ok.member_type.as_deref(), Some("GENERAL"));
+    assert!(ok.expires_at.as_deref().unwrap().ends_with('Z'));
+    let token = ok.token.clone().unwrap();
     for (by, code) in [
         (
             json!({"identity": {"loginId": "alice01", "ci": "CI-WRONG"}}),
@@ -204,27 +160,23 @@ async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
             "SOCIAL_ACCOUNT",
         ),
     ] {
-        let refused = issue(&app, by.clone()).await;
-        assert_eq!(codes(&refused), [code], "[{}] {by}", app.backend);
-        assert_eq!(refused["accepted"], false);
-        assert!(refused["token"].is_null());
+        let refused = app.issue_reset(by.clone()).await;
+        assert_eq!(refused.codes(), [code], "[{}] {by}", app.backend);
+        assert!(!refused.accepted);
+        assert!(refused.token.is_none());
     }
     // A newer grant replaces the older one.
-    let newer = issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await;
+    let newer = app
+        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .await;
     assert_eq!(
-        codes(&verify(&app, json!({"token": token})).await),
+        app.verify_reset(json!({"token": token})).await.codes(),
         ["INVALID_TOKEN"]
     );
-    let done = reset(&app, json!({"token": newer["token"]}), "Green-Valley-58", None).await;
-    assert_eq!(
-        done["member"]["memberType"], "GENERAL",
-        "[{}] {done}",
-        app.backend
-    );
+    let done = app
+        .reset_password(json!({"token": &newer.token}), "Green-Valley-58", None)
+        .await;
+    assert_eq!(done.profile().member_type, "GENERAL", "[{}] {done}", app.backend);
     assert!(
         smtp.wait_for_messages(1, WAIT)
             .await
@@ -236,16 +188,17 @@ async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
 #[backend_test]
 async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept(backend: Backend) {
     let (app, _smtp) = setup(&backend).await;
-    let token = issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await["token"]
+    let token = app
+        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .await
+        .token
         .clone();
     let credential = json!({"token": token});
-    let bad = reset(&app, credential.clone(), "abc 111", Some("abc 111")).await;
+    let bad = app
+        .reset_password(credential.clone(), "abc 111", Some("abc 111"))
+        .await;
     assert_eq!(
-        codes(&bad),
+        bad.codes(),
         [
             "PASSWORD_TOO_SHORT",
             "PASSWORD_WHITESPACE",
@@ -255,35 +208,33 @@ async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept(backe
         "[{}] {bad}",
         app.backend
     );
-    assert_eq!(bad["errors"][0]["field"], json!(["input", "newPassword"]));
-    let contains_id = reset(&app, credential.clone(), "xAlice01-Zq", None).await;
-    assert_eq!(codes(&contains_id), ["PASSWORD_CONTAINS_LOGIN_ID"]);
-    let common = reset(&app, credential.clone(), "password1", None).await;
+    assert_eq!(bad.user_errors()[0].1, json!(["input", "newPassword"]));
+    let contains_id = app.reset_password(credential.clone(), "xAlice01-Zq", None).await;
+    assert_eq!(contains_id.codes(), ["PASSWORD_CONTAINS_LOGIN_ID"]);
+    let common = app.reset_password(credential.clone(), "password1", None).await;
     assert!(
-        codes(&common).contains(&"PASSWORD_TOO_COMMON".to_owned()),
+        common.codes().contains(&"PASSWORD_TOO_COMMON".to_owned()),
         "{common}"
     );
-    let mismatch = reset(
-        &app,
-        credential.clone(),
-        "Green-Valley-58",
-        Some("Green-Valley-59"),
-    )
-    .await;
+    let mismatch = app
+        .reset_password(credential.clone(), "Green-Valley-58", Some("Green-Valley-59"))
+        .await;
     assert_eq!(
-        user_errors(&mismatch),
+        mismatch.user_errors(),
         vec![(
             "PASSWORD_MISMATCH".to_owned(),
             json!(["input", "newPasswordConfirmation"])
         )]
     );
     // Still usable after every refusal.
-    let done = reset(&app, credential, "Green-Valley-58", Some("Green-Valley-58")).await;
-    let member = &done["member"];
-    assert_eq!(member["loginId"], "alice01", "[{}] {done}", app.backend);
-    assert_eq!(member["name"], "Alice Kim");
-    assert_eq!(member["status"], "ACTIVE");
-    assert!(member["passwordChangedAt"].as_str().unwrap() > "2026");
+    let done = app
+        .reset_password(credential, "Green-Valley-58", Some("Green-Valley-58"))
+        .await;
+    let member = done.profile();
+    assert_eq!(member.login_id, "alice01", "[{}] {done}", app.backend);
+    assert_eq!(member.name, "Alice Kim");
+    assert_eq!(member.status, "ACTIVE");
+    assert!(member.password_changed_at.as_deref().unwrap() > "2026");
 }
 
 #[backend_test]
@@ -296,7 +247,7 @@ async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_
         async move {
             app.client
                 .post(format!("{}/graphql", app.address))
-                .json(&json!({"query": ISSUE, "variables": {"by": by}}))
+                .json(&sendable::<IssueReset>(issue_reset::Variables { by, site: None }))
                 .send()
                 .await
                 .unwrap()
@@ -340,8 +291,8 @@ async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Ba
         0,
     )
     .await;
-    let again = issue(&app, json!({"email": "alice@example.com"})).await;
-    assert_eq!(again["accepted"], true);
+    let again = app.issue_reset(json!({"email": "alice@example.com"})).await;
+    assert!(again.accepted);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mails = smtp.messages();
     // alice01 is cooling down; AliceBiz was not asked for before, so only it gets a mail.
@@ -349,37 +300,28 @@ async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Ba
     let second: Vec<_> = mailed_grants(&mails[1]).into_iter().map(|g| g.login_id).collect();
     assert_eq!(second, ["AliceBiz"]);
     // The first grant stays valid.
-    assert_eq!(
-        verify(&app, json!({"token": first[0].token})).await["valid"],
-        true
-    );
+    assert!(app.verify_reset(json!({"token": first[0].token})).await.valid);
 }
 
 #[backend_test]
 async fn forty_concurrent_resets_with_one_token_succeed_exactly_once(backend: Backend) {
     let (app, _smtp) = setup(&backend).await;
-    let token = issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await["token"]
+    let token = app
+        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .await
+        .token
         .clone();
     let attempts = (0..40).map(|i| {
         let app = &app;
         let token = token.clone();
         async move {
-            reset(
-                app,
-                json!({"token": token}),
-                &format!("Green-Valley-{}", 10 + i),
-                None,
-            )
-            .await
+            app.reset_password(json!({"token": token}), &format!("Green-Valley-{}", 10 + i), None)
+                .await
         }
     });
     let results = futures::future::join_all(attempts).await;
-    let wins = results.iter().filter(|r| r["member"].is_object()).count();
-    let invalid = results.iter().filter(|r| codes(r) == ["INVALID_TOKEN"]).count();
+    let wins = results.iter().filter(|r| r.member.is_some()).count();
+    let invalid = results.iter().filter(|r| r.codes() == ["INVALID_TOKEN"]).count();
     assert_eq!((wins, invalid), (1, 39), "[{}] {results:?}", app.backend);
     let resets = app
         .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_RESET'")
@@ -433,11 +375,12 @@ async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one(
         app.backend
     );
     assert!(refused[4..].iter().all(|c| c == "TOO_MANY_ATTEMPTS"));
-    let then = verify(&app, json!({"code": {"loginId": "alice01", "code": right}})).await;
-    assert_eq!(codes(&then), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
-    assert_eq!(
-        verify(&app, json!({"token": grants[0].token})).await["valid"],
-        true,
+    let then = app
+        .verify_reset(json!({"code": {"loginId": "alice01", "code": right}}))
+        .await;
+    assert_eq!(then.codes(), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
+    assert!(
+        app.verify_reset(json!({"token": grants[0].token})).await.valid,
         "[{}] code counters never burn the link",
         app.backend
     );
@@ -461,7 +404,9 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
             "999999"
         };
         assert_eq!(
-            codes(&verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await),
+            app.verify_reset(json!({"code": {"loginId": "alice01", "code": wrong}}))
+                .await
+                .codes(),
             ["INVALID_CODE"]
         );
     }
@@ -474,16 +419,16 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
     };
     for want in ["INVALID_CODE", "INVALID_CODE", "TOO_MANY_ATTEMPTS"] {
         assert_eq!(
-            codes(&verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await),
+            app.verify_reset(json!({"code": {"loginId": "alice01", "code": wrong}}))
+                .await
+                .codes(),
             [want]
         );
     }
-    let right = verify(
-        &app,
-        json!({"code": {"loginId": "alice01", "code": second[0].code}}),
-    )
-    .await;
-    assert_eq!(codes(&right), ["TOO_MANY_ATTEMPTS"]);
+    let right = app
+        .verify_reset(json!({"code": {"loginId": "alice01", "code": second[0].code}}))
+        .await;
+    assert_eq!(right.codes(), ["TOO_MANY_ATTEMPTS"]);
 }
 
 #[backend_test]
@@ -491,13 +436,11 @@ async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns(bac
     let (app, smtp) = setup(&backend).await;
     let port = smtp.port();
     smtp.stop().await;
-    let payload = issue(
-        &app,
-        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-    )
-    .await;
-    assert_eq!(
-        payload["accepted"], true,
+    let payload = app
+        .issue_reset(json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}))
+        .await;
+    assert!(
+        payload.accepted,
         "[{}] SMTP down never fails a request",
         app.backend
     );
@@ -530,18 +473,12 @@ async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
     let port = smtp.port();
     smtp.stop().await;
-    issue(
-        &app,
-        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-    )
-    .await;
+    app.issue_reset(json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}))
+        .await;
     app.wait_until_resolved().await;
     // The identity path replaces the mailed grant before the mail could go out.
-    issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await;
+    app.issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .await;
     let restarted = SmtpServer::start_on(port).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(restarted.messages().is_empty(), "[{}]", app.backend);
@@ -557,14 +494,12 @@ async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
 async fn korean_mail_for_korean_requests() {
     let backend = &Backend::Sqlite;
     let (app, smtp) = setup(backend).await;
-    let body = app
-        .graphql_lang(
-            ISSUE,
-            json!({"by": {"account": {"loginId": "alice01", "email": "alice@example.com"}}}),
-            Some("ko-KR"),
-        )
-        .await;
-    assert_eq!(body["data"]["issueResetToken"]["accepted"], true);
+    let korean = Caller {
+        lang: Some("ko-KR"),
+        ..Caller::default()
+    };
+    let by = json!({"account": {"loginId": "alice01", "email": "alice@example.com"}});
+    assert!(app.issue_reset_as(korean, by).await.accepted);
     let mails = smtp.wait_for_messages(1, WAIT).await;
     assert_eq!(mails[0].subject, "비밀번호 재설정 안내");
     assert!(mails[0].text.contains("아이디: alice01") && mails[0].text.contains("15분"));
@@ -593,29 +528,30 @@ async fn bad_input_is_typed_and_the_audit_holds_no_secrets(backend: Backend) {
         ),
     ];
     for (by, code, field) in cases {
-        let p = issue(&app, by.clone()).await;
+        let p = app.issue_reset(by.clone()).await;
         assert_eq!(
-            user_errors(&p),
+            p.user_errors(),
             vec![(code.to_owned(), field)],
             "[{}] {by:.60}",
             app.backend
         );
-        assert_eq!(p["accepted"], false);
+        assert!(!p.accepted);
     }
-    let both = verify(
-        &app,
-        json!({"code": {"email": "a@example.com", "loginId": "x", "code": "123456"}}),
-    )
-    .await;
+    let both = app
+        .verify_reset(json!({"code": {"email": "a@example.com", "loginId": "x", "code": "123456"}}))
+        .await;
     assert_eq!(
-        user_errors(&both),
+        both.user_errors(),
         vec![("INVALID_INPUT".to_owned(), json!(["credential", "code"]))]
     );
-    let short = verify(&app, json!({"code": {"loginId": "alice01", "code": "12ab"}})).await;
-    assert_eq!(codes(&short), ["INVALID_CODE"]);
+    let short = app
+        .verify_reset(json!({"code": {"loginId": "alice01", "code": "12ab"}}))
+        .await;
+    assert_eq!(short.codes(), ["INVALID_CODE"]);
 
     let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-    reset(&app, json!({"token": grants[0].token}), "Green-Valley-58", None).await;
+    app.reset_password(json!({"token": grants[0].token}), "Green-Valley-58", None)
+        .await;
     let audit = app
         .sql_strings("SELECT CONCAT(kind, ' ', outcome, ' ', COALESCE(member_id, '-'), ' ', COALESCE(client_addr, '-')) FROM audit_events")
         .await;
@@ -646,15 +582,13 @@ async fn grants_expire_after_their_configured_lifetime() {
     let backend = &Backend::Sqlite;
     let (app, _smtp) = spawn_app_with_smtp(backend, &[("DIRECT_TOKEN_TTL_SECS", "1")]).await;
     let app = app.with_fixture().await;
-    let issued = issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await;
-    let token = json!({"token": issued["token"]});
-    assert_eq!(verify(&app, token.clone()).await["valid"], true);
+    let issued = app
+        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .await;
+    let token = json!({"token": issued.token});
+    assert!(app.verify_reset(token.clone()).await.valid);
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(codes(&verify(&app, token).await), ["INVALID_TOKEN"]);
+    assert_eq!(app.verify_reset(token).await.codes(), ["INVALID_TOKEN"]);
 }
 
 #[tokio::test]
@@ -667,11 +601,8 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
         .await
         .with_fixture()
         .await;
-    issue(
-        &app,
-        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-    )
-    .await;
+    app.issue_reset(json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}))
+        .await;
     let deadline = std::time::Instant::now() + WAIT;
     let eml = loop {
         let files: Vec<_> = std::fs::read_dir(&dir)
@@ -709,12 +640,15 @@ async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: 
         ("alice01", "AliceBiz")
     );
     // The sibling's code, given with the shared address, is judged against the sibling only.
-    let v = verify(
-        &app,
-        json!({"code": {"email": "alice@example.com", "code": sibling.code}}),
-    )
-    .await;
-    assert_eq!(v["maskedLoginId"], "Al****iz", "[{}] {v}", app.backend);
+    let v = app
+        .verify_reset(json!({"code": {"email": "alice@example.com", "code": sibling.code}}))
+        .await;
+    assert_eq!(
+        v.masked_login_id.as_deref(),
+        Some("Al****iz"),
+        "[{}] {v}",
+        app.backend
+    );
     // So alice01 still has all five attempts: four misses, then her code works.
     let wrong = if first.code == "000000" {
         "111111"
@@ -722,9 +656,13 @@ async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: 
         "000000"
     };
     for _ in 0..4 {
-        let miss = verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await;
-        assert_eq!(codes(&miss), ["INVALID_CODE"], "[{}]", app.backend);
+        let miss = app
+            .verify_reset(json!({"code": {"loginId": "alice01", "code": wrong}}))
+            .await;
+        assert_eq!(miss.codes(), ["INVALID_CODE"], "[{}]", app.backend);
     }
-    let right = verify(&app, json!({"code": {"loginId": "alice01", "code": first.code}})).await;
-    assert_eq!(right["valid"], true, "[{}] {right}", app.backend);
+    let right = app
+        .verify_reset(json!({"code": {"loginId": "alice01", "code": first.code}}))
+        .await;
+    assert!(right.valid, "[{}] {right}", app.backend);
 }
