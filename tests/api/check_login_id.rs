@@ -1,17 +1,14 @@
 //! `checkLoginId`: existence, kind, whether a reset is possible, masked e-mail; bad input.
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, backend_test, spawn_app, user_errors};
+use crate::{
+    helpers::{Backend, backend_test, spawn_app},
+    operations::{Answer, LoginIdCheck, UserErrors},
+};
 
-const CHECK: &str = r#"query($site: String, $id: String!) {
-  checkLoginId(siteId: $site, loginId: $id) {
-    exists memberType canResetPassword maskedEmail
-    errors { code field message }
-  }
-}"#;
-
-fn payload(body: &Value) -> Value {
-    body["data"]["checkLoginId"].clone()
+/// The whole payload as JSON, to compare with the table's.
+fn payload(answer: &Answer<LoginIdCheck>) -> Value {
+    answer.body["data"]["checkLoginId"].clone()
 }
 
 /// Login ID, site, and the answer the fixture gives.
@@ -71,8 +68,8 @@ fn cases() -> [(&'static str, Option<&'static str>, Value); 9] {
 async fn answers_for_each_kind_of_account(backend: Backend) {
     let app = spawn_app(&backend).await.with_fixture().await;
     for (id, site, want) in cases() {
-        let body = app.graphql(CHECK, json!({"id": id, "site": site})).await;
-        assert_eq!(payload(&body), want, "[{}] {id} on {site:?}", app.backend);
+        let answer = app.check_login_id(site, id).await;
+        assert_eq!(payload(&answer), want, "[{}] {id} on {site:?}", app.backend);
     }
 }
 
@@ -82,12 +79,8 @@ async fn answers_for_each_kind_of_account(backend: Backend) {
 async fn checks_sent_together_each_get_their_own_answer(backend: Backend) {
     let app = spawn_app(&backend).await.with_fixture().await;
     let asked: Vec<_> = (0..6).flat_map(|_| cases()).collect();
-    let answers = futures::future::join_all(
-        asked
-            .iter()
-            .map(|(id, site, _)| app.graphql(CHECK, json!({"id": id, "site": site}))),
-    )
-    .await;
+    let answers =
+        futures::future::join_all(asked.iter().map(|(id, site, _)| app.check_login_id(*site, id))).await;
     for ((id, site, want), body) in asked.iter().zip(answers) {
         assert_eq!(&payload(&body), want, "[{}] {id} on {site:?}", app.backend);
     }
@@ -103,22 +96,19 @@ async fn bad_login_ids_get_typed_errors(backend: Backend) {
         "has space".into(),
         "tab\there".into(),
     ] {
-        let body = app.graphql(CHECK, json!({"id": id})).await;
-        let p = payload(&body);
+        let p = app.check_login_id(None, &id).await;
         assert_eq!(
-            user_errors(&p),
+            p.user_errors(),
             vec![("INVALID_INPUT".to_owned(), json!(["loginId"]))],
             "[{}] {id:.20}",
             app.backend
         );
-        assert_eq!(p["exists"], false);
-        assert!(p["memberType"].is_null() && p["maskedEmail"].is_null());
+        assert!(!p.exists);
+        assert!(p.member_type.is_none() && p.masked_email.is_none());
     }
-    let body = app
-        .graphql(CHECK, json!({"id": "alice01", "site": "bad site!"}))
-        .await;
+    let bad_site = app.check_login_id(Some("bad site!"), "alice01").await;
     assert_eq!(
-        user_errors(&payload(&body)),
+        bad_site.user_errors(),
         vec![("INVALID_INPUT".to_owned(), json!(["siteId"]))]
     );
 }
