@@ -306,3 +306,39 @@ profile!(
     SignedIn => sign_in::Profile,
     Changed => change_password::Profile,
 );
+
+/// Whose reset `issue_reset` asks for (`ResetRequest`).
+pub mod by {
+    use serde_json::{Value, json};
+
+    pub fn email(email: &str) -> Value {
+        json!({"email": email})
+    }
+
+    pub fn account(login_id: &str, email: &str) -> Value {
+        json!({"account": {"loginId": login_id, "email": email}})
+    }
+
+    pub fn identity(login_id: &str, ci: &str) -> Value {
+        json!({"identity": {"loginId": login_id, "ci": ci}})
+    }
+}
+
+/// What `verify_reset` and `reset_password` present (`ResetCredential`).
+pub mod credential {
+    use serde::Serialize;
+    use serde_json::{Value, json};
+
+    /// A link's or a direct token (any JSON string or null, as a test got it).
+    pub fn token(token: impl Serialize) -> Value {
+        json!({ "token": token })
+    }
+
+    pub fn code_by_email(email: &str, code: &str) -> Value {
+        json!({"code": {"email": email, "code": code}})
+    }
+
+    pub fn code_by_login_id(login_id: &str, code: &str) -> Value {
+        json!({"code": {"loginId": login_id, "code": code}})
+    }
+}

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::{
     documents::{IssueReset, issue_reset},
     helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with_smtp},
-    operations::{Caller, UserErrors, sendable},
+    operations::{Caller, UserErrors, by, credential, sendable},
     smtp_server::SmtpServer,
 };
 
@@ -35,7 +35,7 @@ async fn setup(backend: &Backend) -> (TestApp, SmtpServer) {
 #[backend_test]
 async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
+    let grants = mailed(&app, &smtp, by::email("alice@example.com"), 0).await;
     let mail = &smtp.messages()[0];
     assert_eq!(mail.to, vec!["alice@example.com".to_owned()]);
     // One mail for both password accounts of the address, each with its own link and code.
@@ -47,7 +47,7 @@ async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backen
 
     // 000 authCodeCheck: a right code checks out...
     let alice = &grants[0];
-    let code = json!({"code": {"email": "alice@example.com", "code": alice.code}});
+    let code = credential::code_by_email("alice@example.com", &alice.code);
     // 000 editPwd with the current password: 409 → PASSWORD_REUSED, and the code stays usable.
     let reused = app.reset_password(code.clone(), "Blue-Harbor-47", None).await;
     assert_eq!(reused.codes(), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
@@ -63,7 +63,7 @@ async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backen
     );
     // The other account's code still works: grants are per account.
     let biz = app
-        .verify_reset(json!({"code": {"loginId": "alicebiz", "code": grants[1].code}}))
+        .verify_reset(credential::code_by_login_id("alicebiz", &grants[1].code))
         .await;
     assert!(biz.valid, "[{}] {biz}", app.backend);
     assert_eq!(biz.masked_login_id.as_deref(), Some("Al****iz"));
@@ -78,15 +78,9 @@ async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backen
 #[backend_test]
 async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let grants = mailed(
-        &app,
-        &smtp,
-        json!({"account": {"loginId": "ALICE01", "email": "alice@example.com"}}),
-        0,
-    )
-    .await;
+    let grants = mailed(&app, &smtp, by::account("ALICE01", "alice@example.com"), 0).await;
     assert_eq!(grants.len(), 1, "the account path mails that account only");
-    let code = json!({"code": {"email": "alice@example.com", "code": grants[0].code}});
+    let code = credential::code_by_email("alice@example.com", &grants[0].code);
     let verified = app.verify_reset(code.clone()).await;
     assert!(verified.valid, "[{}] {verified}", app.backend);
     let token = verified.token.clone().unwrap();
@@ -94,11 +88,13 @@ async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token(back
     // The code is spent by the exchange, and the mailed link died with it.
     assert_eq!(app.verify_reset(code).await.codes(), ["INVALID_CODE"]);
     assert_eq!(
-        app.verify_reset(json!({"token": grants[0].token})).await.codes(),
+        app.verify_reset(credential::token(&grants[0].token))
+            .await
+            .codes(),
         ["INVALID_TOKEN"]
     );
     let done = app
-        .reset_password(json!({"token": token}), "Green-Valley-58", None)
+        .reset_password(credential::token(&token), "Green-Valley-58", None)
         .await;
     assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
 }
@@ -106,14 +102,8 @@ async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token(back
 #[backend_test]
 async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let grants = mailed(
-        &app,
-        &smtp,
-        json!({"account": {"loginId": "alice01", "email": "ALICE@example.com"}}),
-        0,
-    )
-    .await;
-    let token = json!({"token": grants[0].token});
+    let grants = mailed(&app, &smtp, by::account("alice01", "ALICE@example.com"), 0).await;
+    let token = credential::token(&grants[0].token);
     // GET /auth/password/token: verifying does not spend.
     for _ in 0..2 {
         let v = app.verify_reset(token.clone()).await;
@@ -131,7 +121,7 @@ async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) 
     );
     // Malformed tokens are refused the same way.
     assert_eq!(
-        app.verify_reset(json!({"token": "x"})).await.codes(),
+        app.verify_reset(credential::token("x")).await.codes(),
         ["INVALID_TOKEN"]
     );
 }
@@ -139,26 +129,15 @@ async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) 
 #[backend_test]
 async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let ok = app
-        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
-        .await;
+    let ok = app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
     assert_eq!(ok.channel.as_deref(), Some("DIRECT"), "[{}] {ok}", app.backend);
     assert_eq!(ok.member_type.as_deref(), Some("GENERAL"));
     assert!(ok.expires_at.as_deref().unwrap().ends_with('Z'));
     let token = ok.token.clone().unwrap();
     for (by, code) in [
-        (
-            json!({"identity": {"loginId": "alice01", "ci": "CI-WRONG"}}),
-            "IDENTITY_MISMATCH",
-        ),
-        (
-            json!({"identity": {"loginId": "nobody", "ci": "CI-ALICE"}}),
-            "IDENTITY_MISMATCH",
-        ),
-        (
-            json!({"identity": {"loginId": "socialbob", "ci": "CI-BOB"}}),
-            "SOCIAL_ACCOUNT",
-        ),
+        (by::identity("alice01", "CI-WRONG"), "IDENTITY_MISMATCH"),
+        (by::identity("nobody", "CI-ALICE"), "IDENTITY_MISMATCH"),
+        (by::identity("socialbob", "CI-BOB"), "SOCIAL_ACCOUNT"),
     ] {
         let refused = app.issue_reset(by.clone()).await;
         assert_eq!(refused.codes(), [code], "[{}] {by}", app.backend);
@@ -166,15 +145,13 @@ async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
         assert!(refused.token.is_none());
     }
     // A newer grant replaces the older one.
-    let newer = app
-        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
-        .await;
+    let newer = app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
     assert_eq!(
-        app.verify_reset(json!({"token": token})).await.codes(),
+        app.verify_reset(credential::token(&token)).await.codes(),
         ["INVALID_TOKEN"]
     );
     let done = app
-        .reset_password(json!({"token": &newer.token}), "Green-Valley-58", None)
+        .reset_password(credential::token(&newer.token), "Green-Valley-58", None)
         .await;
     assert_eq!(done.profile().member_type, "GENERAL", "[{}] {done}", app.backend);
     assert!(
@@ -189,11 +166,11 @@ async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
 async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept(backend: Backend) {
     let (app, _smtp) = setup(&backend).await;
     let token = app
-        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .issue_reset(by::identity("alice01", "CI-ALICE"))
         .await
         .token
         .clone();
-    let credential = json!({"token": token});
+    let credential = credential::token(&token);
     let bad = app
         .reset_password(credential.clone(), "abc 111", Some("abc 111"))
         .await;
@@ -256,8 +233,8 @@ async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_
                 .unwrap()
         }
     };
-    let a = send(json!({"email": "alice@example.com"})).await;
-    let b = send(json!({"email": "alicf@example.com"})).await;
+    let a = send(by::email("alice@example.com")).await;
+    let b = send(by::email("alicf@example.com")).await;
     // Same length address, so even the masked destination matches.
     assert_eq!(
         String::from_utf8_lossy(&a).replace("al***", "X"),
@@ -265,11 +242,11 @@ async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_
         "[{}]",
         app.backend
     );
-    let mismatched = send(json!({"account": {"loginId": "alice01", "email": "mallory@example.com"}})).await;
-    let unknown_id = send(json!({"account": {"loginId": "nobody99", "email": "mallory@example.com"}})).await;
+    let mismatched = send(by::account("alice01", "mallory@example.com")).await;
+    let unknown_id = send(by::account("nobody99", "mallory@example.com")).await;
     assert_eq!(mismatched, unknown_id, "[{}]", app.backend);
-    let locked = send(json!({"email": "locked@example.com"})).await;
-    let nobody = send(json!({"email": "lonely@example.com"})).await;
+    let locked = send(by::email("locked@example.com")).await;
+    let nobody = send(by::email("lonely@example.com")).await;
     assert_eq!(
         locked, nobody,
         "[{}] inactive accounts look like none",
@@ -284,14 +261,8 @@ async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_
 #[backend_test]
 async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let first = mailed(
-        &app,
-        &smtp,
-        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        0,
-    )
-    .await;
-    let again = app.issue_reset(json!({"email": "alice@example.com"})).await;
+    let first = mailed(&app, &smtp, by::account("alice01", "alice@example.com"), 0).await;
+    let again = app.issue_reset(by::email("alice@example.com")).await;
     assert!(again.accepted);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mails = smtp.messages();
@@ -300,14 +271,14 @@ async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Ba
     let second: Vec<_> = mailed_grants(&mails[1]).into_iter().map(|g| g.login_id).collect();
     assert_eq!(second, ["AliceBiz"]);
     // The first grant stays valid.
-    assert!(app.verify_reset(json!({"token": first[0].token})).await.valid);
+    assert!(app.verify_reset(credential::token(&first[0].token)).await.valid);
 }
 
 #[backend_test]
 async fn forty_concurrent_resets_with_one_token_succeed_exactly_once(backend: Backend) {
     let (app, _smtp) = setup(&backend).await;
     let token = app
-        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
+        .issue_reset(by::identity("alice01", "CI-ALICE"))
         .await
         .token
         .clone();
@@ -315,8 +286,12 @@ async fn forty_concurrent_resets_with_one_token_succeed_exactly_once(backend: Ba
         let app = &app;
         let token = token.clone();
         async move {
-            app.reset_password(json!({"token": token}), &format!("Green-Valley-{}", 10 + i), None)
-                .await
+            app.reset_password(
+                credential::token(&token),
+                &format!("Green-Valley-{}", 10 + i),
+                None,
+            )
+            .await
         }
     });
     let results = futures::future::join_all(attempts).await;
@@ -347,13 +322,7 @@ async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one(
     ];
     let (app, smtp) = spawn_app_with_smtp(&backend, &extra).await;
     let app = app.with_fixture().await;
-    let grants = mailed(
-        &app,
-        &smtp,
-        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        0,
-    )
-    .await;
+    let grants = mailed(&app, &smtp, by::account("alice01", "alice@example.com"), 0).await;
     let right = &grants[0].code;
     let wrong = if right == "000000" { "111111" } else { "000000" };
     let aliases: String = (0..30)
@@ -376,11 +345,11 @@ async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one(
     );
     assert!(refused[4..].iter().all(|c| c == "TOO_MANY_ATTEMPTS"));
     let then = app
-        .verify_reset(json!({"code": {"loginId": "alice01", "code": right}}))
+        .verify_reset(credential::code_by_login_id("alice01", right))
         .await;
     assert_eq!(then.codes(), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
     assert!(
-        app.verify_reset(json!({"token": grants[0].token})).await.valid,
+        app.verify_reset(credential::token(&grants[0].token)).await.valid,
         "[{}] code counters never burn the link",
         app.backend
     );
@@ -395,7 +364,7 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
     )
     .await;
     let app = app.with_fixture().await;
-    let by = json!({"account": {"loginId": "alice01", "email": "alice@example.com"}});
+    let by = by::account("alice01", "alice@example.com");
     let first = mailed(&app, &smtp, by.clone(), 0).await;
     for _ in 0..4 {
         let wrong = if first[0].code == "999999" {
@@ -404,7 +373,7 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
             "999999"
         };
         assert_eq!(
-            app.verify_reset(json!({"code": {"loginId": "alice01", "code": wrong}}))
+            app.verify_reset(credential::code_by_login_id("alice01", wrong))
                 .await
                 .codes(),
             ["INVALID_CODE"]
@@ -419,14 +388,14 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
     };
     for want in ["INVALID_CODE", "INVALID_CODE", "TOO_MANY_ATTEMPTS"] {
         assert_eq!(
-            app.verify_reset(json!({"code": {"loginId": "alice01", "code": wrong}}))
+            app.verify_reset(credential::code_by_login_id("alice01", wrong))
                 .await
                 .codes(),
             [want]
         );
     }
     let right = app
-        .verify_reset(json!({"code": {"loginId": "alice01", "code": second[0].code}}))
+        .verify_reset(credential::code_by_login_id("alice01", &second[0].code))
         .await;
     assert_eq!(right.codes(), ["TOO_MANY_ATTEMPTS"]);
 }
@@ -436,9 +405,7 @@ async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns(bac
     let (app, smtp) = setup(&backend).await;
     let port = smtp.port();
     smtp.stop().await;
-    let payload = app
-        .issue_reset(json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}))
-        .await;
+    let payload = app.issue_reset(by::account("alice01", "alice@example.com")).await;
     assert!(
         payload.accepted,
         "[{}] SMTP down never fails a request",
@@ -473,12 +440,10 @@ async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
     let port = smtp.port();
     smtp.stop().await;
-    app.issue_reset(json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}))
-        .await;
+    app.issue_reset(by::account("alice01", "alice@example.com")).await;
     app.wait_until_resolved().await;
     // The identity path replaces the mailed grant before the mail could go out.
-    app.issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
-        .await;
+    app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
     let restarted = SmtpServer::start_on(port).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(restarted.messages().is_empty(), "[{}]", app.backend);
@@ -498,7 +463,7 @@ async fn korean_mail_for_korean_requests() {
         lang: Some("ko-KR"),
         ..Caller::default()
     };
-    let by = json!({"account": {"loginId": "alice01", "email": "alice@example.com"}});
+    let by = by::account("alice01", "alice@example.com");
     assert!(app.issue_reset_as(korean, by).await.accepted);
     let mails = smtp.wait_for_messages(1, WAIT).await;
     assert_eq!(mails[0].subject, "비밀번호 재설정 안내");
@@ -510,19 +475,19 @@ async fn korean_mail_for_korean_requests() {
 async fn bad_input_is_typed_and_the_audit_holds_no_secrets(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
     let cases = [
-        (json!({"email": "nope"}), "INVALID_EMAIL", json!(["by", "email"])),
+        (by::email("nope"), "INVALID_EMAIL", json!(["by", "email"])),
         (
             json!({"email": "a".repeat(10_000)}),
             "INVALID_EMAIL",
             json!(["by", "email"]),
         ),
         (
-            json!({"account": {"loginId": "", "email": "a@example.com"}}),
+            by::account("", "a@example.com"),
             "INVALID_INPUT",
             json!(["by", "account", "loginId"]),
         ),
         (
-            json!({"identity": {"loginId": "alice01", "ci": ""}}),
+            by::identity("alice01", ""),
             "INVALID_INPUT",
             json!(["by", "identity", "ci"]),
         ),
@@ -545,12 +510,12 @@ async fn bad_input_is_typed_and_the_audit_holds_no_secrets(backend: Backend) {
         vec![("INVALID_INPUT".to_owned(), json!(["credential", "code"]))]
     );
     let short = app
-        .verify_reset(json!({"code": {"loginId": "alice01", "code": "12ab"}}))
+        .verify_reset(credential::code_by_login_id("alice01", "12ab"))
         .await;
     assert_eq!(short.codes(), ["INVALID_CODE"]);
 
-    let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-    app.reset_password(json!({"token": grants[0].token}), "Green-Valley-58", None)
+    let grants = mailed(&app, &smtp, by::email("alice@example.com"), 0).await;
+    app.reset_password(credential::token(&grants[0].token), "Green-Valley-58", None)
         .await;
     let audit = app
         .sql_strings("SELECT CONCAT(kind, ' ', outcome, ' ', COALESCE(member_id, '-'), ' ', COALESCE(client_addr, '-')) FROM audit_events")
@@ -582,10 +547,8 @@ async fn grants_expire_after_their_configured_lifetime() {
     let backend = &Backend::Sqlite;
     let (app, _smtp) = spawn_app_with_smtp(backend, &[("DIRECT_TOKEN_TTL_SECS", "1")]).await;
     let app = app.with_fixture().await;
-    let issued = app
-        .issue_reset(json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}))
-        .await;
-    let token = json!({"token": issued.token});
+    let issued = app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
+    let token = credential::token(&issued.token);
     assert!(app.verify_reset(token.clone()).await.valid);
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert_eq!(app.verify_reset(token).await.codes(), ["INVALID_TOKEN"]);
@@ -601,8 +564,7 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
         .await
         .with_fixture()
         .await;
-    app.issue_reset(json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}))
-        .await;
+    app.issue_reset(by::account("alice01", "alice@example.com")).await;
     let deadline = std::time::Instant::now() + WAIT;
     let eml = loop {
         let files: Vec<_> = std::fs::read_dir(&dir)
@@ -633,7 +595,7 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
 #[backend_test]
 async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
+    let grants = mailed(&app, &smtp, by::email("alice@example.com"), 0).await;
     let (first, sibling) = (&grants[0], &grants[1]);
     assert_eq!(
         (first.login_id.as_str(), sibling.login_id.as_str()),
@@ -641,7 +603,7 @@ async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: 
     );
     // The sibling's code, given with the shared address, is judged against the sibling only.
     let v = app
-        .verify_reset(json!({"code": {"email": "alice@example.com", "code": sibling.code}}))
+        .verify_reset(credential::code_by_email("alice@example.com", &sibling.code))
         .await;
     assert_eq!(
         v.masked_login_id.as_deref(),
@@ -657,12 +619,12 @@ async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: 
     };
     for _ in 0..4 {
         let miss = app
-            .verify_reset(json!({"code": {"loginId": "alice01", "code": wrong}}))
+            .verify_reset(credential::code_by_login_id("alice01", wrong))
             .await;
         assert_eq!(miss.codes(), ["INVALID_CODE"], "[{}]", app.backend);
     }
     let right = app
-        .verify_reset(json!({"code": {"loginId": "alice01", "code": first.code}}))
+        .verify_reset(credential::code_by_login_id("alice01", &first.code))
         .await;
     assert!(right.valid, "[{}] {right}", app.backend);
 }
