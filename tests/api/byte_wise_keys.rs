@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        Backend, TestApp, backends, fresh_database, mailed_grants, redis_url, spawn_app_with, test_settings,
-        unique_name, user_errors,
+        Backend, TestApp, backend_test, fresh_database, mailed_grants, redis_url, spawn_app_with,
+        test_settings, unique_name, user_errors,
     },
     smtp_server::SmtpServer,
 };
@@ -84,163 +84,161 @@ fn signed_in(body: &Value) -> bool {
     body["data"]["signIn"]["accessToken"].is_string()
 }
 
-#[tokio::test]
-async fn accented_and_plain_login_ids_are_two_accounts_on_every_backend() {
-    for backend in backends() {
-        let smtp = SmtpServer::start().await;
-        let app = spawn_app_with(&backend, settings_for(&backend, &smtp).await).await;
-        let name = app.backend;
-        // The unique index accepts both (a folding collation refused the second).
-        app.recovery.members.import(MEMBERS).await.expect("both members");
-        assert_eq!(
-            app.sql_strings("SELECT login_id FROM members WHERE login_id_key = 'alicé01'")
-                .await,
-            vec!["alicé01"],
-            "[{name}] SQL equality on the key is byte-wise"
-        );
+#[backend_test]
+async fn accented_and_plain_login_ids_are_two_accounts_on_every_backend(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let app = spawn_app_with(&backend, settings_for(&backend, &smtp).await).await;
+    let name = app.backend;
+    // The unique index accepts both (a folding collation refused the second).
+    app.recovery.members.import(MEMBERS).await.expect("both members");
+    assert_eq!(
+        app.sql_strings("SELECT login_id FROM members WHERE login_id_key = 'alicé01'")
+            .await,
+        vec!["alicé01"],
+        "[{name}] SQL equality on the key is byte-wise"
+    );
 
-        if matches!(backend, Backend::MySql(_)) {
-            let collations = app
-                .sql_strings(
-                    "SELECT collation_name FROM information_schema.columns WHERE table_schema = DATABASE() \
-                     AND table_name = 'members' AND column_name IN ('login_id_key', 'email')",
-                )
-                .await;
-            assert_eq!(collations, vec!["utf8mb4_bin", "utf8mb4_bin"], "[{name}]");
-            let indexed = app
-                .sql_strings(
-                    "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() \
-                     AND table_name = 'members' AND index_name IN ('ux_members_site_login', 'ix_members_site_email')",
-                )
-                .await;
-            assert_eq!(indexed, vec!["4"], "[{name}] both indexes kept, two columns each");
-        }
-
-        // checkLoginId: each finds its own account.
-        for (id, masked_start) in [("alice01", "pl"), ("alicé01", "ac"), ("ALICÉ01", "ac")] {
-            let body = app.graphql(CHECK, json!({"id": id})).await;
-            let found = &body["data"]["checkLoginId"];
-            assert_eq!(found["exists"], true, "[{name}] {id}: {body}");
-            assert!(
-                found["maskedEmail"].as_str().unwrap().starts_with(masked_start),
-                "[{name}] {id} reached another account: {body}"
-            );
-        }
-        assert_eq!(
-            app.graphql(CHECK, json!({"id": "alíce01"})).await["data"]["checkLoginId"]["exists"],
-            false,
-            "[{name}] a third spelling names no one"
-        );
-
-        // findId by e-mail: one account each (told apart by their join dates).
-        for (email, joined) in [
-            ("plain@example.com", "2023-01-01"),
-            ("accent@example.com", "2024-02-02"),
-        ] {
-            let body = app.graphql(FIND, json!({"e": email})).await;
-            let accounts = body["data"]["findId"]["accounts"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            assert_eq!(accounts.len(), 1, "[{name}] {email}: {body}");
-            assert!(
-                accounts[0]["joinedAt"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .starts_with(joined),
-                "[{name}] {email}: {body}"
-            );
-        }
-
-        // signIn: each password opens only its own account.
-        assert!(
-            signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
-            "[{name}]"
-        );
-        assert!(
-            signed_in(&sign_in(&app, "alicé01", "Amber-Falcon-36").await),
-            "[{name}]"
-        );
-        assert!(
-            !signed_in(&sign_in(&app, "alicé01", "Blue-Harbor-47").await),
-            "[{name}]"
-        );
-        assert!(
-            !signed_in(&sign_in(&app, "alice01", "Amber-Falcon-36").await),
-            "[{name}]"
-        );
-
-        // The throttle budget spent on alicé01 is alicé01's: after SIGNIN_MAX_FAILURES (3, one
-        // already spent above) it is throttled, even with its right password, while alice01 is not.
-        for _ in 0..2 {
-            assert!(!signed_in(&sign_in(&app, "alicé01", "Wrong-Guess-11").await));
-        }
-        let throttled = sign_in(&app, "alicé01", "Amber-Falcon-36").await;
-        assert_eq!(
-            throttled["errors"][0]["extensions"]["code"], "RATE_LIMITED",
-            "[{name}] alicé01 throttled: {throttled}"
-        );
-        assert!(
-            signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
-            "[{name}] alice01 kept its own budget"
-        );
-
-        // Reset by account: the mail for alicé01 goes to its address and lists only it.
-        let body = app
-            .graphql(
-                ISSUE,
-                json!({"by": {"account": {"loginId": "alicé01", "email": "accent@example.com"}}}),
+    if matches!(backend, Backend::MySql(_)) {
+        let collations = app
+            .sql_strings(
+                "SELECT collation_name FROM information_schema.columns WHERE table_schema = DATABASE() \
+                 AND table_name = 'members' AND column_name IN ('login_id_key', 'email')",
             )
             .await;
-        assert_eq!(
-            body["data"]["issueResetToken"]["accepted"], true,
-            "[{name}] {body}"
-        );
-        let body = app
-            .graphql(
-                ISSUE,
-                json!({"by": {"account": {"loginId": "alice01", "email": "accent@example.com"}}}),
+        assert_eq!(collations, vec!["utf8mb4_bin", "utf8mb4_bin"], "[{name}]");
+        let indexed = app
+            .sql_strings(
+                "SELECT COUNT(*) FROM information_schema.statistics WHERE table_schema = DATABASE() \
+                 AND table_name = 'members' AND index_name IN ('ux_members_site_login', 'ix_members_site_email')",
             )
             .await;
-        assert_eq!(
-            body["data"]["issueResetToken"]["accepted"], true,
-            "[{name}] {body}"
-        );
-        let mails = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let mails = if smtp.messages().len() > mails.len() {
-            smtp.messages()
-        } else {
-            mails
-        };
-        assert_eq!(
-            mails.len(),
-            1,
-            "[{name}] alice01 is not accent@example.com's account"
-        );
-        assert_eq!(mails[0].to, vec!["accent@example.com"], "[{name}]");
-        let grants = mailed_grants(&mails[0]);
-        assert_eq!(grants.len(), 1, "[{name}] {grants:?}");
-        assert_eq!(grants[0].login_id, "alicé01", "[{name}]");
+        assert_eq!(indexed, vec!["4"], "[{name}] both indexes kept, two columns each");
+    }
 
-        // The reset changes alicé01's password and leaves alice01's alone.
-        let input = json!({"credential": {"token": grants[0].token}, "newPassword": "Green-Valley-58"});
-        let body = app.graphql(RESET, json!({"input": input})).await;
-        assert_eq!(
-            body["data"]["resetPassword"]["member"]["loginId"], "alicé01",
-            "[{name}] {body}"
-        );
+    // checkLoginId: each finds its own account.
+    for (id, masked_start) in [("alice01", "pl"), ("alicé01", "ac"), ("ALICÉ01", "ac")] {
+        let body = app.graphql(CHECK, json!({"id": id})).await;
+        let found = &body["data"]["checkLoginId"];
+        assert_eq!(found["exists"], true, "[{name}] {id}: {body}");
         assert!(
-            user_errors(&body["data"]["resetPassword"]).is_empty(),
-            "[{name}] {body}"
-        );
-        assert!(
-            signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
-            "[{name}]"
-        );
-        assert!(
-            !signed_in(&sign_in(&app, "alice01", "Green-Valley-58").await),
-            "[{name}]"
+            found["maskedEmail"].as_str().unwrap().starts_with(masked_start),
+            "[{name}] {id} reached another account: {body}"
         );
     }
+    assert_eq!(
+        app.graphql(CHECK, json!({"id": "alíce01"})).await["data"]["checkLoginId"]["exists"],
+        false,
+        "[{name}] a third spelling names no one"
+    );
+
+    // findId by e-mail: one account each (told apart by their join dates).
+    for (email, joined) in [
+        ("plain@example.com", "2023-01-01"),
+        ("accent@example.com", "2024-02-02"),
+    ] {
+        let body = app.graphql(FIND, json!({"e": email})).await;
+        let accounts = body["data"]["findId"]["accounts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(accounts.len(), 1, "[{name}] {email}: {body}");
+        assert!(
+            accounts[0]["joinedAt"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(joined),
+            "[{name}] {email}: {body}"
+        );
+    }
+
+    // signIn: each password opens only its own account.
+    assert!(
+        signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
+        "[{name}]"
+    );
+    assert!(
+        signed_in(&sign_in(&app, "alicé01", "Amber-Falcon-36").await),
+        "[{name}]"
+    );
+    assert!(
+        !signed_in(&sign_in(&app, "alicé01", "Blue-Harbor-47").await),
+        "[{name}]"
+    );
+    assert!(
+        !signed_in(&sign_in(&app, "alice01", "Amber-Falcon-36").await),
+        "[{name}]"
+    );
+
+    // The throttle budget spent on alicé01 is alicé01's: after SIGNIN_MAX_FAILURES (3, one
+    // already spent above) it is throttled, even with its right password, while alice01 is not.
+    for _ in 0..2 {
+        assert!(!signed_in(&sign_in(&app, "alicé01", "Wrong-Guess-11").await));
+    }
+    let throttled = sign_in(&app, "alicé01", "Amber-Falcon-36").await;
+    assert_eq!(
+        throttled["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "[{name}] alicé01 throttled: {throttled}"
+    );
+    assert!(
+        signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
+        "[{name}] alice01 kept its own budget"
+    );
+
+    // Reset by account: the mail for alicé01 goes to its address and lists only it.
+    let body = app
+        .graphql(
+            ISSUE,
+            json!({"by": {"account": {"loginId": "alicé01", "email": "accent@example.com"}}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["issueResetToken"]["accepted"], true,
+        "[{name}] {body}"
+    );
+    let body = app
+        .graphql(
+            ISSUE,
+            json!({"by": {"account": {"loginId": "alice01", "email": "accent@example.com"}}}),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["issueResetToken"]["accepted"], true,
+        "[{name}] {body}"
+    );
+    let mails = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mails = if smtp.messages().len() > mails.len() {
+        smtp.messages()
+    } else {
+        mails
+    };
+    assert_eq!(
+        mails.len(),
+        1,
+        "[{name}] alice01 is not accent@example.com's account"
+    );
+    assert_eq!(mails[0].to, vec!["accent@example.com"], "[{name}]");
+    let grants = mailed_grants(&mails[0]);
+    assert_eq!(grants.len(), 1, "[{name}] {grants:?}");
+    assert_eq!(grants[0].login_id, "alicé01", "[{name}]");
+
+    // The reset changes alicé01's password and leaves alice01's alone.
+    let input = json!({"credential": {"token": grants[0].token}, "newPassword": "Green-Valley-58"});
+    let body = app.graphql(RESET, json!({"input": input})).await;
+    assert_eq!(
+        body["data"]["resetPassword"]["member"]["loginId"], "alicé01",
+        "[{name}] {body}"
+    );
+    assert!(
+        user_errors(&body["data"]["resetPassword"]).is_empty(),
+        "[{name}] {body}"
+    );
+    assert!(
+        signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
+        "[{name}]"
+    );
+    assert!(
+        !signed_in(&sign_in(&app, "alice01", "Green-Valley-58").await),
+        "[{name}]"
+    );
 }

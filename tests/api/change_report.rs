@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{TestApp, backends, mailed_grants, spawn_app_with_smtp, user_errors},
+    helpers::{Backend, TestApp, backend_test, mailed_grants, spawn_app_with_smtp, user_errors},
     smtp_server::{ReceivedMail, SmtpServer},
 };
 
@@ -51,146 +51,142 @@ fn report_token(notice: &ReceivedMail) -> String {
     line[line.find("?report=").unwrap() + 8..].trim().to_owned()
 }
 
-#[tokio::test]
-async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_reset() {
-    for backend in backends() {
-        let (app, smtp) = spawn_app_with_smtp(&backend, &[]).await;
-        app.recovery.members.import(MEMBERS).await.expect("members");
-        // Someone with kim's password signs in, changes it, and keeps a reset token for later.
-        let intruder = token_of(&app, "Blue-Harbor-47").await;
-        let changed = app.as_bearer(&intruder,
-            r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
+#[backend_test]
+async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_reset(backend: Backend) {
+    let (app, smtp) = spawn_app_with_smtp(&backend, &[]).await;
+    app.recovery.members.import(MEMBERS).await.expect("members");
+    // Someone with kim's password signs in, changes it, and keeps a reset token for later.
+    let intruder = token_of(&app, "Blue-Harbor-47").await;
+    let changed = app.as_bearer(&intruder,
+        r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
+        json!({}),
+    )
+    .await;
+    assert_eq!(
+        changed["data"]["changePassword"]["errors"],
+        json!([]),
+        "[{}] {changed}",
+        app.backend
+    );
+    let second = token_of(&app, "Green-Valley-58").await;
+    let kept = app
+        .graphql(
+            r#"mutation { issueResetToken(by: {identity: {loginId: "kim01", ci: "CI-KIM"}}) { token } }"#,
             json!({}),
         )
+        .await["data"]["issueResetToken"]["token"]
+        .clone();
+
+    let notice = mail(&smtp, 1).await;
+    assert_eq!(notice.to, ["kim@example.com"]);
+    assert!(notice.subject.contains("changed"), "{}", notice.subject);
+    // When and from where (the tests speak from 127.0.0.1: its /24 only).
+    assert!(
+        notice.text.contains(" UTC") && notice.text.contains("127.0.0.0/24"),
+        "{}",
+        notice.text
+    );
+    assert!(!notice.text.contains("127.0.0.1"));
+    assert!(notice.text.contains("https://app.example/reset?report="));
+    let report = report_token(&notice);
+    assert!(report.len() >= 22, "a token of at least 128 bits: {report}");
+    // Stored only as a hash.
+    let stored = app.sql_strings("SELECT token_hash FROM change_reports").await;
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains(&report));
+
+    let done = app.graphql(REPORT, json!({"t": report})).await;
+    assert_eq!(
+        done["data"]["reportUnrecognizedChange"],
+        json!({"locked": true, "maskedDestination": "ki*@ex*****.com", "errors": []}),
+        "[{}] {done}",
+        app.backend
+    );
+    // Every session is gone, the kept reset token is dead, the password no longer signs in.
+    for session in [&intruder, &second] {
+        let me = app
+            .as_bearer(session, "query { me { loginId } }", json!({}))
+            .await;
+        assert_eq!(me["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{me}");
+    }
+    let verify = app
+        .graphql(
+            "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }",
+            json!({"t": kept}),
+        )
         .await;
+    assert_eq!(verify["data"]["verifyResetToken"]["valid"], false, "{verify}");
+    let locked = sign_in(&app, "Green-Valley-58").await;
+    assert_eq!(
+        user_errors(&locked)[0].0,
+        "INVALID_CREDENTIALS",
+        "[{}] {locked}",
+        app.backend
+    );
+    // The token worked once.
+    for again in [report.clone(), "not-a-token".to_owned()] {
+        let body = app.graphql(REPORT, json!({"t": again})).await;
+        let payload = &body["data"]["reportUnrecognizedChange"];
+        assert_eq!(payload["locked"], false, "{body}");
         assert_eq!(
-            changed["data"]["changePassword"]["errors"],
-            json!([]),
-            "[{}] {changed}",
-            app.backend
-        );
-        let second = token_of(&app, "Green-Valley-58").await;
-        let kept = app
-            .graphql(
-                r#"mutation { issueResetToken(by: {identity: {loginId: "kim01", ci: "CI-KIM"}}) { token } }"#,
-                json!({}),
-            )
-            .await["data"]["issueResetToken"]["token"]
-            .clone();
-
-        let notice = mail(&smtp, 1).await;
-        assert_eq!(notice.to, ["kim@example.com"]);
-        assert!(notice.subject.contains("changed"), "{}", notice.subject);
-        // When and from where (the tests speak from 127.0.0.1: its /24 only).
-        assert!(
-            notice.text.contains(" UTC") && notice.text.contains("127.0.0.0/24"),
-            "{}",
-            notice.text
-        );
-        assert!(!notice.text.contains("127.0.0.1"));
-        assert!(notice.text.contains("https://app.example/reset?report="));
-        let report = report_token(&notice);
-        assert!(report.len() >= 22, "a token of at least 128 bits: {report}");
-        // Stored only as a hash.
-        let stored = app.sql_strings("SELECT token_hash FROM change_reports").await;
-        assert_eq!(stored.len(), 1);
-        assert!(!stored[0].contains(&report));
-
-        let done = app.graphql(REPORT, json!({"t": report})).await;
-        assert_eq!(
-            done["data"]["reportUnrecognizedChange"],
-            json!({"locked": true, "maskedDestination": "ki*@ex*****.com", "errors": []}),
-            "[{}] {done}",
-            app.backend
-        );
-        // Every session is gone, the kept reset token is dead, the password no longer signs in.
-        for session in [&intruder, &second] {
-            let me = app
-                .as_bearer(session, "query { me { loginId } }", json!({}))
-                .await;
-            assert_eq!(me["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{me}");
-        }
-        let verify = app
-            .graphql(
-                "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }",
-                json!({"t": kept}),
-            )
-            .await;
-        assert_eq!(verify["data"]["verifyResetToken"]["valid"], false, "{verify}");
-        let locked = sign_in(&app, "Green-Valley-58").await;
-        assert_eq!(
-            user_errors(&locked)[0].0,
-            "INVALID_CREDENTIALS",
-            "[{}] {locked}",
-            app.backend
-        );
-        // The token worked once.
-        for again in [report.clone(), "not-a-token".to_owned()] {
-            let body = app.graphql(REPORT, json!({"t": again})).await;
-            let payload = &body["data"]["reportUnrecognizedChange"];
-            assert_eq!(payload["locked"], false, "{body}");
-            assert_eq!(
-                user_errors(payload),
-                [("INVALID_TOKEN".to_owned(), json!(["token"]))]
-            );
-        }
-        let audited = app
-            .sql_strings("SELECT outcome FROM audit_events WHERE kind = 'CHANGE_REPORTED'")
-            .await;
-        assert_eq!(audited, ["mail_queued"]);
-
-        // The fresh reset mail: the owner resets, which unlocks sign-in.
-        let fresh = mail(&smtp, 2).await;
-        let grants = mailed_grants(&fresh);
-        assert_eq!(grants.len(), 1, "{}", fresh.text);
-        assert_eq!(grants[0].login_id, "kim01");
-        let reset = app
-            .graphql(
-                r#"mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: "Amber-Falcon-36"}) { errors { code } } }"#,
-                json!({"t": grants[0].token}),
-            )
-            .await;
-        assert_eq!(reset["data"]["resetPassword"]["errors"], json!([]), "{reset}");
-        token_of(&app, "Amber-Falcon-36").await;
-        // The reset's own notice carries a new report link of its own.
-        let after_reset = mail(&smtp, 3).await;
-        assert!(after_reset.subject.contains("changed"));
-        let second_report = report_token(&after_reset);
-        assert_ne!(second_report, report);
-        assert_eq!(
-            app.sql_strings("SELECT token_hash FROM change_reports")
-                .await
-                .len(),
-            2
+            user_errors(payload),
+            [("INVALID_TOKEN".to_owned(), json!(["token"]))]
         );
     }
+    let audited = app
+        .sql_strings("SELECT outcome FROM audit_events WHERE kind = 'CHANGE_REPORTED'")
+        .await;
+    assert_eq!(audited, ["mail_queued"]);
+
+    // The fresh reset mail: the owner resets, which unlocks sign-in.
+    let fresh = mail(&smtp, 2).await;
+    let grants = mailed_grants(&fresh);
+    assert_eq!(grants.len(), 1, "{}", fresh.text);
+    assert_eq!(grants[0].login_id, "kim01");
+    let reset = app
+        .graphql(
+            r#"mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: "Amber-Falcon-36"}) { errors { code } } }"#,
+            json!({"t": grants[0].token}),
+        )
+        .await;
+    assert_eq!(reset["data"]["resetPassword"]["errors"], json!([]), "{reset}");
+    token_of(&app, "Amber-Falcon-36").await;
+    // The reset's own notice carries a new report link of its own.
+    let after_reset = mail(&smtp, 3).await;
+    assert!(after_reset.subject.contains("changed"));
+    let second_report = report_token(&after_reset);
+    assert_ne!(second_report, report);
+    assert_eq!(
+        app.sql_strings("SELECT token_hash FROM change_reports")
+            .await
+            .len(),
+        2
+    );
 }
 
-#[tokio::test]
-async fn an_expired_report_link_does_nothing() {
-    for backend in backends() {
-        let (app, smtp) = spawn_app_with_smtp(&backend, &[("REPORT_TOKEN_TTL_SECS", "1")]).await;
-        app.recovery.members.import(MEMBERS).await.expect("members");
-        let session = token_of(&app, "Blue-Harbor-47").await;
-        app.as_bearer(&session,
-            r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
-            json!({}),
-        )
+#[backend_test]
+async fn an_expired_report_link_does_nothing(backend: Backend) {
+    let (app, smtp) = spawn_app_with_smtp(&backend, &[("REPORT_TOKEN_TTL_SECS", "1")]).await;
+    app.recovery.members.import(MEMBERS).await.expect("members");
+    let session = token_of(&app, "Blue-Harbor-47").await;
+    app.as_bearer(&session,
+        r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
+        json!({}),
+    )
+    .await;
+    let report = report_token(&mail(&smtp, 1).await);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let body = app.graphql(REPORT, json!({"t": report})).await;
+    assert_eq!(
+        user_errors(&body["data"]["reportUnrecognizedChange"]),
+        [("INVALID_TOKEN".to_owned(), json!(["token"]))],
+        "[{}] {body}",
+        app.backend
+    );
+    // Nothing happened: the session lives and the password signs in.
+    let me = app
+        .as_bearer(&session, "query { me { loginId } }", json!({}))
         .await;
-        let report = report_token(&mail(&smtp, 1).await);
-        tokio::time::sleep(Duration::from_millis(2100)).await;
-        let body = app.graphql(REPORT, json!({"t": report})).await;
-        assert_eq!(
-            user_errors(&body["data"]["reportUnrecognizedChange"]),
-            [("INVALID_TOKEN".to_owned(), json!(["token"]))],
-            "[{}] {body}",
-            app.backend
-        );
-        // Nothing happened: the session lives and the password signs in.
-        let me = app
-            .as_bearer(&session, "query { me { loginId } }", json!({}))
-            .await;
-        assert_eq!(me["data"]["me"]["loginId"], "kim01", "{me}");
-        token_of(&app, "Green-Valley-58").await;
-    }
+    assert_eq!(me["data"]["me"]["loginId"], "kim01", "{me}");
+    token_of(&app, "Green-Valley-58").await;
 }

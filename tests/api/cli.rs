@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use serde_json::json;
 
 use crate::helpers::{
-    Backend, TEST_SECRET_KEY, backends, fresh_database, scratch_dir, spawn_app_with, test_settings,
+    Backend, TEST_SECRET_KEY, backend_test, fresh_database, scratch_dir, spawn_app_with, test_settings,
 };
 
 fn run(database_url: &str, args: &[&str]) -> Output {
@@ -27,81 +27,79 @@ fn text(o: &Output) -> String {
     )
 }
 
-#[tokio::test]
-async fn import_checks_the_whole_file_first_then_adds_everything() {
-    for backend in backends() {
-        let url = fresh_database(&backend).await;
-        let dir = scratch_dir();
-        let bad = dir.join("bad.jsonl");
-        std::fs::write(
-            &bad,
-            concat!(
-                r#"{"siteId":"s1","loginId":"first","email":"first@example.com","password":"Blue-Harbor-47"}"#, "\n",
-                r#"{"siteId":"s1","loginId":"second","email":"second@example.com","passwordHash":"$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC"}"#, "\n",
-                r#"{"siteId":"s1","loginId":"third","email":"not-an-email","password":"Blue-Harbor-47"}"#, "\n",
-            ),
-        )
-        .unwrap();
-        let out = run(&url, &["member", "import", bad.to_str().unwrap()]);
-        assert!(!out.status.success(), "[{}] {}", backend.name(), text(&out));
-        assert!(
-            text(&out).contains("line 3"),
-            "[{}] {}",
-            backend.name(),
-            text(&out)
-        );
-        let listed = run(&url, &["member", "list"]);
-        assert!(listed.status.success(), "{}", text(&listed));
-        assert!(
-            !text(&listed).contains("first"),
-            "nothing may be imported: {}",
-            text(&listed)
-        );
+#[backend_test]
+async fn import_checks_the_whole_file_first_then_adds_everything(backend: Backend) {
+    let url = fresh_database(&backend).await;
+    let dir = scratch_dir();
+    let bad = dir.join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        concat!(
+            r#"{"siteId":"s1","loginId":"first","email":"first@example.com","password":"Blue-Harbor-47"}"#, "\n",
+            r#"{"siteId":"s1","loginId":"second","email":"second@example.com","passwordHash":"$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC"}"#, "\n",
+            r#"{"siteId":"s1","loginId":"third","email":"not-an-email","password":"Blue-Harbor-47"}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let out = run(&url, &["member", "import", bad.to_str().unwrap()]);
+    assert!(!out.status.success(), "[{}] {}", backend.name(), text(&out));
+    assert!(
+        text(&out).contains("line 3"),
+        "[{}] {}",
+        backend.name(),
+        text(&out)
+    );
+    let listed = run(&url, &["member", "list"]);
+    assert!(listed.status.success(), "{}", text(&listed));
+    assert!(
+        !text(&listed).contains("first"),
+        "nothing may be imported: {}",
+        text(&listed)
+    );
 
-        let good = dir.join("good.jsonl");
-        std::fs::write(
-            &good,
-            concat!(
-                r#"{"siteId":"s1","loginId":"first","email":"first@example.com","password":"Blue-Harbor-47","joinedAt":"2020-01-01T00:00:00Z"}"#, "\n",
-                "\n",
-                r#"{"siteId":"s2","loginId":"second","email":"second@example.com","passwordHash":"$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC","memberType":"UNION","joinType":"FOREIGN","ci":"CI-2"}"#, "\n",
-                r#"{"siteId":"s2","loginId":"third","email":"third@example.com","passwordHash":"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Sx6zC3lLWtn9Zp2hYb0hKRlFq0J7G3LeZxqL1H3pZ2Q","status":"DORMANT"}"#, "\n",
-                r#"{"siteId":"s2","loginId":"fourth","email":"fourth@example.com","memberType":"SOCIAL"}"#, "\n",
-            ),
-        )
-        .unwrap();
-        let out = run(&url, &["member", "import", good.to_str().unwrap()]);
-        assert!(out.status.success(), "[{}] {}", backend.name(), text(&out));
-        assert!(text(&out).contains("imported 4 members"), "{}", text(&out));
-        let listed = text(&run(&url, &["member", "list", "--site", "s2"]));
-        for want in ["second", "UNION", "third", "DORMANT", "fourth", "SOCIAL"] {
-            assert!(
-                listed.contains(want),
-                "[{}] list lacks {want}: {listed}",
-                backend.name()
-            );
-        }
-        assert!(!listed.contains("first@example.com"), "--site filters: {listed}");
-
-        // Importing the same login ID again is refused with its line, case-insensitively.
-        let again = dir.join("again.jsonl");
-        std::fs::write(
-            &again,
-            r#"{"siteId":"s1","loginId":"FIRST","email":"x@example.com","password":"Blue-Harbor-47"}"#,
-        )
-        .unwrap();
-        let out = run(&url, &["member", "import", again.to_str().unwrap()]);
+    let good = dir.join("good.jsonl");
+    std::fs::write(
+        &good,
+        concat!(
+            r#"{"siteId":"s1","loginId":"first","email":"first@example.com","password":"Blue-Harbor-47","joinedAt":"2020-01-01T00:00:00Z"}"#, "\n",
+            "\n",
+            r#"{"siteId":"s2","loginId":"second","email":"second@example.com","passwordHash":"$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC","memberType":"UNION","joinType":"FOREIGN","ci":"CI-2"}"#, "\n",
+            r#"{"siteId":"s2","loginId":"third","email":"third@example.com","passwordHash":"$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Sx6zC3lLWtn9Zp2hYb0hKRlFq0J7G3LeZxqL1H3pZ2Q","status":"DORMANT"}"#, "\n",
+            r#"{"siteId":"s2","loginId":"fourth","email":"fourth@example.com","memberType":"SOCIAL"}"#, "\n",
+        ),
+    )
+    .unwrap();
+    let out = run(&url, &["member", "import", good.to_str().unwrap()]);
+    assert!(out.status.success(), "[{}] {}", backend.name(), text(&out));
+    assert!(text(&out).contains("imported 4 members"), "{}", text(&out));
+    let listed = text(&run(&url, &["member", "list", "--site", "s2"]));
+    for want in ["second", "UNION", "third", "DORMANT", "fourth", "SOCIAL"] {
         assert!(
-            !out.status.success() && text(&out).contains("line 1"),
-            "{}",
-            text(&out)
+            listed.contains(want),
+            "[{}] list lacks {want}: {listed}",
+            backend.name()
         );
     }
+    assert!(!listed.contains("first@example.com"), "--site filters: {listed}");
+
+    // Importing the same login ID again is refused with its line, case-insensitively.
+    let again = dir.join("again.jsonl");
+    std::fs::write(
+        &again,
+        r#"{"siteId":"s1","loginId":"FIRST","email":"x@example.com","password":"Blue-Harbor-47"}"#,
+    )
+    .unwrap();
+    let out = run(&url, &["member", "import", again.to_str().unwrap()]);
+    assert!(
+        !out.status.success() && text(&out).contains("line 1"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[tokio::test]
 async fn import_reports_each_kind_of_bad_line() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let url = fresh_database(backend).await;
     let dir = scratch_dir();
     let cases = [
@@ -165,7 +163,7 @@ async fn import_reports_each_kind_of_bad_line() {
 
 #[tokio::test]
 async fn member_add_applies_the_policy_and_migrate_is_idempotent() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let url = fresh_database(backend).await;
     assert!(run(&url, &["migrate"]).status.success());
     assert!(run(&url, &["migrate"]).status.success());
@@ -244,7 +242,7 @@ async fn member_add_applies_the_policy_and_migrate_is_idempotent() {
 
 #[tokio::test]
 async fn serve_adds_demo_members_once_on_an_empty_database() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let url = fresh_database(backend).await;
     let app = spawn_app_with(backend, test_settings(&url, &[("DEMO", "true")])).await;
     let body = app
@@ -269,34 +267,32 @@ async fn serve_adds_demo_members_once_on_an_empty_database() {
 /// A large import leaves the planner statistics of `members` fresh, so the first look-ups after it
 /// use the login-ID index instead of filtering the site's members (PostgreSQL and SQLite keep no
 /// statistics until ANALYZE; InnoDB recomputes its own once a tenth of a table has changed).
-#[tokio::test]
-async fn a_large_import_refreshes_the_planner_statistics() {
-    for backend in backends() {
-        let url = fresh_database(&backend).await;
-        let dir = scratch_dir();
-        let file = dir.join("many.jsonl");
-        let lines: String = (0..150)
-            .map(|i| {
-                json!({"loginId": format!("many{i:03}"), "email": format!("many{i:03}@example.com"),
-                       "passwordHash": "$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC"})
-                .to_string()
-                    + "\n"
-            })
-            .collect();
-        std::fs::write(&file, lines).unwrap();
-        let out = run(&url, &["member", "import", file.to_str().unwrap()]);
-        assert!(out.status.success(), "[{}] {}", backend.name(), text(&out));
-        let rows = match &backend {
-            Backend::Sqlite => "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'members'",
-            Backend::Postgres(_) => "SELECT reltuples::bigint FROM pg_class WHERE relname = 'members'",
-            Backend::MySql(_) => continue,
-        };
-        let counted = crate::helpers::sql_rows(&url, rows).await;
-        let n: i64 = counted[0][0].parse().unwrap_or(0);
-        assert!(
-            n > 0,
-            "[{}] no statistics after the import: {counted:?}",
-            backend.name()
-        );
-    }
+#[backend_test]
+async fn a_large_import_refreshes_the_planner_statistics(backend: Backend) {
+    let url = fresh_database(&backend).await;
+    let dir = scratch_dir();
+    let file = dir.join("many.jsonl");
+    let lines: String = (0..150)
+        .map(|i| {
+            json!({"loginId": format!("many{i:03}"), "email": format!("many{i:03}@example.com"),
+                   "passwordHash": "$2b$04$KM2WBkWlJ6cHQrBkHkkkAuL6Ygs/eTbbHvUfb4/gR/wTr.T5sPeTC"})
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(&file, lines).unwrap();
+    let out = run(&url, &["member", "import", file.to_str().unwrap()]);
+    assert!(out.status.success(), "[{}] {}", backend.name(), text(&out));
+    let rows = match &backend {
+        Backend::Sqlite => "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'members'",
+        Backend::Postgres(_) => "SELECT reltuples::bigint FROM pg_class WHERE relname = 'members'",
+        Backend::MySql(_) => return,
+    };
+    let counted = crate::helpers::sql_rows(&url, rows).await;
+    let n: i64 = counted[0][0].parse().unwrap_or(0);
+    assert!(
+        n > 0,
+        "[{}] no statistics after the import: {counted:?}",
+        backend.name()
+    );
 }

@@ -5,7 +5,7 @@ use std::os::fd::RawFd;
 
 use account_recovery::app::{TokenBackend, connect_services};
 
-use crate::helpers::{Backend, backend_settings, backends};
+use crate::helpers::{Backend, backend_settings, backend_test};
 
 /// The remote port of a connected TCP socket.
 fn peer_port(fd: RawFd) -> Option<u16> {
@@ -67,39 +67,29 @@ fn sockets_to(port: u16) -> Vec<(RawFd, bool)> {
         .collect()
 }
 
-#[tokio::test]
-async fn database_connections_send_each_statement_at_once() {
-    let networked: Vec<Backend> = backends()
-        .into_iter()
-        .filter(|b| !matches!(b, Backend::Sqlite))
-        .collect();
-    if networked.is_empty() {
-        eprintln!("no networked database configured (TEST_POSTGRES_URL / TEST_MYSQL_URL)");
-        return;
-    }
-    for backend in networked {
-        let label = backend.name();
-        let settings = backend_settings(&backend, &[]).await;
-        let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
-        let port = url::Url::parse(&url).unwrap().port().unwrap_or(match backend {
-            Backend::MySql(_) => 3306,
-            _ => 5432,
-        });
-        let recovery = connect_services(&settings, TokenBackend::Configured)
-            .await
-            .expect("services");
-        // A statement, so the pool surely holds an open connection.
-        recovery
-            .members
-            .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#)
-            .await
-            .expect("import");
-        let sockets = sockets_to(port);
-        assert!(!sockets.is_empty(), "[{label}] no socket to port {port} found");
-        let delayed: Vec<RawFd> = sockets.iter().filter(|(_, on)| !on).map(|(fd, _)| *fd).collect();
-        assert!(
-            delayed.is_empty(),
-            "[{label}] sockets to the database without TCP_NODELAY: {delayed:?} of {sockets:?}"
-        );
-    }
+#[backend_test(servers)]
+async fn database_connections_send_each_statement_at_once(backend: Backend) {
+    let label = backend.name();
+    let settings = backend_settings(&backend, &[]).await;
+    let url = secrecy::ExposeSecret::expose_secret(&settings.database.url).to_owned();
+    let port = url::Url::parse(&url).unwrap().port().unwrap_or(match backend {
+        Backend::MySql(_) => 3306,
+        _ => 5432,
+    });
+    let recovery = connect_services(&settings, TokenBackend::Configured)
+        .await
+        .expect("services");
+    // A statement, so the pool surely holds an open connection.
+    recovery
+        .members
+        .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#)
+        .await
+        .expect("import");
+    let sockets = sockets_to(port);
+    assert!(!sockets.is_empty(), "[{label}] no socket to port {port} found");
+    let delayed: Vec<RawFd> = sockets.iter().filter(|(_, on)| !on).map(|(fd, _)| *fd).collect();
+    assert!(
+        delayed.is_empty(),
+        "[{label}] sockets to the database without TCP_NODELAY: {delayed:?} of {sockets:?}"
+    );
 }

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        Backend, TestApp, backends, fresh_database, redis_url, spawn_app_with, test_settings, unique_name,
+        Backend, TestApp, backend_test, fresh_database, redis_url, spawn_app_with, test_settings, unique_name,
     },
     tcp_proxy::TcpProxy,
 };
@@ -123,38 +123,29 @@ async fn redis_cut_means_service_unavailable_fast_never_zero_attempts_and_it_com
     }
 }
 
-#[tokio::test]
-async fn database_cut_means_service_unavailable_fast_and_it_comes_back() {
-    let servers: Vec<Backend> = backends()
-        .into_iter()
-        .filter(|b| !matches!(b, Backend::Sqlite))
-        .collect();
-    if servers.is_empty() {
-        eprintln!("no server database configured: the database outage is not exercised");
-    }
-    for backend in servers {
-        let url = fresh_database(&backend).await;
-        let proxy = TcpProxy::start(&host_port(&url)).await;
-        let settings = test_settings(&through(&url, &proxy), &[]);
-        let app = spawn_app_with(&backend, settings).await.with_fixture().await;
-        assert!(app.graphql(CHECK, json!({})).await["errors"].is_null());
+#[backend_test(servers)]
+async fn database_cut_means_service_unavailable_fast_and_it_comes_back(backend: Backend) {
+    let url = fresh_database(&backend).await;
+    let proxy = TcpProxy::start(&host_port(&url)).await;
+    let settings = test_settings(&through(&url, &proxy), &[]);
+    let app = spawn_app_with(&backend, settings).await.with_fixture().await;
+    assert!(app.graphql(CHECK, json!({})).await["errors"].is_null());
 
-        proxy.cut();
-        for query in [CHECK, ISSUE] {
-            let (took, body) = timed(&app, query).await;
-            assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "[{}] {body}", app.backend);
-            eprintln!(
-                "[{}] database cut: SERVICE_UNAVAILABLE after {took:?}",
-                app.backend
-            );
-            assert!(took < FAST, "[{}] took {took:?}", app.backend);
-        }
-        let (took, status) = ready_status(&app).await;
-        assert_eq!(status, 503, "[{}]", app.backend);
-        assert!(took < FAST, "[{}] readyz took {took:?}", app.backend);
-
-        proxy.restore();
-        recovers(&app, CHECK).await;
-        assert_eq!(ready_status(&app).await.1, 200);
+    proxy.cut();
+    for query in [CHECK, ISSUE] {
+        let (took, body) = timed(&app, query).await;
+        assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "[{}] {body}", app.backend);
+        eprintln!(
+            "[{}] database cut: SERVICE_UNAVAILABLE after {took:?}",
+            app.backend
+        );
+        assert!(took < FAST, "[{}] took {took:?}", app.backend);
     }
+    let (took, status) = ready_status(&app).await;
+    assert_eq!(status, 503, "[{}]", app.backend);
+    assert!(took < FAST, "[{}] readyz took {took:?}", app.backend);
+
+    proxy.restore();
+    recovers(&app, CHECK).await;
+    assert_eq!(ready_status(&app).await.1, 200);
 }

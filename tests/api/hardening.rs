@@ -3,7 +3,7 @@
 //! switches, CORS, and /metrics.
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, backend_settings, backends, spawn_app_with};
+use crate::helpers::{Backend, TestApp, backend_settings, backend_test, spawn_app_with};
 
 async fn app_with(backend: &Backend, extra: &[(&str, &str)]) -> TestApp {
     let app = spawn_app_with(backend, backend_settings(backend, extra).await).await;
@@ -30,55 +30,51 @@ fn code(body: &Value) -> &str {
 const CHECK: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists } }";
 const FIND: &str = "query($e: String!) { findId(by: {email: $e}) { accounts { maskedLoginId } } }";
 
-#[tokio::test]
-async fn per_client_limits_count_every_resolver_call_including_aliases() {
-    for backend in backends() {
-        let app = app_with(&backend, &[("RATE_LIMITS", "checkLoginId.client=3/600")]).await;
-        // Three aliases in one request use up the quota one by one...
-        let three = r#"{ a: checkLoginId(loginId: "alice01") { exists } b: checkLoginId(loginId: "x1234") { exists }
-                        c: checkLoginId(loginId: "y1234") { exists } }"#;
-        let (_, body) = post(&app, three, json!({}), &[]).await;
-        assert!(body["errors"].is_null(), "[{}] {body}", app.backend);
-        // ...so a fourth call, in a new request, is refused.
-        let (status, body) = post(&app, CHECK, json!({"id": "alice01"}), &[]).await;
-        assert_eq!(status, 200);
-        assert_eq!(code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
-        let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
-        assert!((590..=600).contains(&retry), "{retry}");
-        assert!(body["data"].is_null());
-    }
+#[backend_test]
+async fn per_client_limits_count_every_resolver_call_including_aliases(backend: Backend) {
+    let app = app_with(&backend, &[("RATE_LIMITS", "checkLoginId.client=3/600")]).await;
+    // Three aliases in one request use up the quota one by one...
+    let three = r#"{ a: checkLoginId(loginId: "alice01") { exists } b: checkLoginId(loginId: "x1234") { exists }
+                    c: checkLoginId(loginId: "y1234") { exists } }"#;
+    let (_, body) = post(&app, three, json!({}), &[]).await;
+    assert!(body["errors"].is_null(), "[{}] {body}", app.backend);
+    // ...so a fourth call, in a new request, is refused.
+    let (status, body) = post(&app, CHECK, json!({"id": "alice01"}), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
+    let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
+    assert!((590..=600).contains(&retry), "{retry}");
+    assert!(body["data"].is_null());
 }
 
-#[tokio::test]
-async fn per_target_limits_apply_alike_to_known_and_unknown_identifiers() {
-    for backend in backends() {
-        let limits = "findId.id=2/600";
-        let app = app_with(
-            &backend,
-            &[("RATE_LIMITS", limits), ("TRUSTED_PROXIES", "127.0.0.1")],
-        )
-        .await;
-        let from = |ip: &'static str| [("x-forwarded-for", ip)];
-        let mut answers = Vec::new();
-        for email in ["alice@example.com", "nobody@example.com"] {
-            for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
-                let (_, body) = post(&app, FIND, json!({"e": email}), &from(ip)).await;
-                answers.push(code(&body).to_owned());
-            }
+#[backend_test]
+async fn per_target_limits_apply_alike_to_known_and_unknown_identifiers(backend: Backend) {
+    let limits = "findId.id=2/600";
+    let app = app_with(
+        &backend,
+        &[("RATE_LIMITS", limits), ("TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    let from = |ip: &'static str| [("x-forwarded-for", ip)];
+    let mut answers = Vec::new();
+    for email in ["alice@example.com", "nobody@example.com"] {
+        for ip in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            let (_, body) = post(&app, FIND, json!({"e": email}), &from(ip)).await;
+            answers.push(code(&body).to_owned());
         }
-        // Two calls about each address pass, from any client; the third is refused either way.
-        assert_eq!(
-            answers,
-            ["", "", "RATE_LIMITED", "", "", "RATE_LIMITED"],
-            "[{}]",
-            app.backend
-        );
     }
+    // Two calls about each address pass, from any client; the third is refused either way.
+    assert_eq!(
+        answers,
+        ["", "", "RATE_LIMITED", "", "", "RATE_LIMITED"],
+        "[{}]",
+        app.backend
+    );
 }
 
 #[tokio::test]
 async fn client_addresses_come_from_forwarded_for_only_behind_trusted_proxies() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let limits = ("RATE_LIMITS", "checkLoginId.client=2/600");
     // Trusted: each forwarded client has its own quota.
     let trusted = app_with(backend, &[limits, ("TRUSTED_PROXIES", "127.0.0.0/8")]).await;
@@ -121,38 +117,44 @@ async fn client_addresses_come_from_forwarded_for_only_behind_trusted_proxies() 
     assert!(addrs.iter().any(|a| a == "203.0.113.7"), "{addrs:?}");
 }
 
-#[tokio::test]
-async fn secret_guessing_operations_fit_one_per_request_and_a_refused_request_counts_nothing() {
-    for backend in backends() {
-        let app = app_with(&backend, &[]).await;
-        let (_, issued) = post(&app, "mutation { issueResetToken(by: {identity: {loginId: \"alice01\", ci: \"CI-ALICE\"}}) { token } }", json!({}), &[]).await;
-        let token = issued["data"]["issueResetToken"]["token"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        let two = r#"mutation { a: verifyResetToken(credential: {code: {loginId: "alice01", code: "000000"}}) { valid }
-                               b: verifyResetToken(credential: {code: {loginId: "alice01", code: "111111"}}) { valid } }"#;
-        let (status, body) = post(&app, two, json!({}), &[]).await;
-        assert_eq!(status, 200);
-        assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "[{}] {body}", app.backend);
-        let one = "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid } }";
-        let (_, body) = post(&app, one, json!({"t": token}), &[]).await;
-        assert_eq!(
-            body["data"]["verifyResetToken"]["valid"], true,
-            "[{}] {body}",
-            app.backend
-        );
-        let sign_ins = r#"mutation { a: signIn(loginId: "alice01", password: "x") { accessToken } b: signIn(loginId: "alice01", password: "y") { accessToken } }"#;
-        assert_eq!(
-            code(&post(&app, sign_ins, json!({}), &[]).await.1),
-            "QUERY_TOO_COMPLEX"
-        );
-    }
+#[backend_test]
+async fn secret_guessing_operations_fit_one_per_request_and_a_refused_request_counts_nothing(
+    backend: Backend,
+) {
+    let app = app_with(&backend, &[]).await;
+    let (_, issued) = post(
+        &app,
+        "mutation { issueResetToken(by: {identity: {loginId: \"alice01\", ci: \"CI-ALICE\"}}) { token } }",
+        json!({}),
+        &[],
+    )
+    .await;
+    let token = issued["data"]["issueResetToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let two = r#"mutation { a: verifyResetToken(credential: {code: {loginId: "alice01", code: "000000"}}) { valid }
+                           b: verifyResetToken(credential: {code: {loginId: "alice01", code: "111111"}}) { valid } }"#;
+    let (status, body) = post(&app, two, json!({}), &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "QUERY_TOO_COMPLEX", "[{}] {body}", app.backend);
+    let one = "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid } }";
+    let (_, body) = post(&app, one, json!({"t": token}), &[]).await;
+    assert_eq!(
+        body["data"]["verifyResetToken"]["valid"], true,
+        "[{}] {body}",
+        app.backend
+    );
+    let sign_ins = r#"mutation { a: signIn(loginId: "alice01", password: "x") { accessToken } b: signIn(loginId: "alice01", password: "y") { accessToken } }"#;
+    assert_eq!(
+        code(&post(&app, sign_ins, json!({}), &[]).await.1),
+        "QUERY_TOO_COMPLEX"
+    );
 }
 
 #[tokio::test]
 async fn shape_limits_aliases_depth_and_get_mutations() {
-    let app = app_with(&backends()[0], &[]).await;
+    let app = app_with(&Backend::Sqlite, &[]).await;
     let eleven: String = (0..11)
         .map(|i| format!("p{i}: passwordPolicy {{ minLength }} "))
         .collect();
@@ -180,7 +182,7 @@ async fn shape_limits_aliases_depth_and_get_mutations() {
 
 #[tokio::test]
 async fn production_turns_off_introspection_suggestions_and_graphiql() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
     // A production start needs a mail server.
     let smtp = crate::smtp_server::SmtpServer::start().await;
@@ -220,7 +222,7 @@ async fn production_turns_off_introspection_suggestions_and_graphiql() {
 #[tokio::test]
 async fn cors_allows_only_listed_origins_with_credentials_and_authorization() {
     let app = app_with(
-        &backends()[0],
+        &Backend::Sqlite,
         &[("CORS_ORIGINS", "https://app.example, https://admin.example")],
     )
     .await;
@@ -250,7 +252,7 @@ async fn cors_allows_only_listed_origins_with_credentials_and_authorization() {
 
 #[tokio::test]
 async fn metrics_count_operations_mail_limits_and_hashing() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, smtp) =
         crate::helpers::spawn_app_with_smtp(backend, &[("RATE_LIMITS", "checkLoginId.client=1/600")]).await;
     let app = app.with_fixture().await;
@@ -295,7 +297,7 @@ async fn metrics_count_operations_mail_limits_and_hashing() {
 
 #[tokio::test]
 async fn metrics_are_only_for_allowed_peers() {
-    let app = app_with(&backends()[0], &[("METRICS_ALLOW", "10.0.0.0/8")]).await;
+    let app = app_with(&Backend::Sqlite, &[("METRICS_ALLOW", "10.0.0.0/8")]).await;
     let response = app
         .client
         .get(format!("{}/metrics", app.address))

@@ -2,6 +2,8 @@
 //! and a GraphQL client.
 use std::{collections::HashMap, path::PathBuf, sync::Once};
 
+pub use backend_test::backend_test;
+
 use account_recovery::{app::Application, config::Settings, recovery::Recovery};
 
 use crate::smtp_server::{ReceivedMail, SmtpServer};
@@ -70,18 +72,24 @@ impl Backend {
             Backend::MySql(_) => "mysql",
         }
     }
-}
 
-/// SQLite always; the servers whose URL is set. A set URL that does not answer fails the test.
-pub fn backends() -> Vec<Backend> {
-    let mut all = vec![Backend::Sqlite];
-    if let Some(url) = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) {
-        all.push(Backend::Postgres(url));
+    /// The server backend `name` ("postgres" or "mysql") when its TEST_*_URL is set. Unset, the
+    /// case says so and is skipped; under CI (the `CI` variable set) it fails instead, so a CI run
+    /// never passes a backend it did not exercise. A set URL that does not answer fails the test.
+    pub fn from_env(name: &str) -> Option<Backend> {
+        let (variable, make): (&str, fn(String) -> Backend) = match name {
+            "postgres" => ("TEST_POSTGRES_URL", Backend::Postgres),
+            "mysql" => ("TEST_MYSQL_URL", Backend::MySql),
+            other => panic!("no backend named {other}"),
+        };
+        if let Some(url) = std::env::var(variable).ok().filter(|u| !u.is_empty()) {
+            return Some(make(url));
+        }
+        let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+        assert!(!ci, "{variable} is unset but CI is set: CI must exercise {name}");
+        eprintln!("{variable} is unset: {name} not exercised");
+        None
     }
-    if let Some(url) = std::env::var("TEST_MYSQL_URL").ok().filter(|u| !u.is_empty()) {
-        all.push(Backend::MySql(url));
-    }
-    all
 }
 
 pub fn unique_name() -> String {

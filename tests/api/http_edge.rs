@@ -1,43 +1,41 @@
 //! The HTTP edge: health, readiness, GraphiQL, request ids, and refusals before GraphQL runs.
 use serde_json::{Value, json};
 
-use crate::helpers::{backends, spawn_app};
+use crate::helpers::{Backend, backend_test, spawn_app};
 
-#[tokio::test]
-async fn health_readiness_and_graphiql() {
-    for backend in backends() {
-        let app = spawn_app(&backend).await;
-        let health = app
-            .client
-            .get(format!("{}/healthz", app.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(health.status(), 200);
-        let ready = app
-            .client
-            .get(format!("{}/readyz", app.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(ready.status(), 200, "[{}]", app.backend);
-        let body: Value = ready.json().await.unwrap();
-        assert_eq!(body["database"], "ok");
+#[backend_test]
+async fn health_readiness_and_graphiql(backend: Backend) {
+    let app = spawn_app(&backend).await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "[{}]", app.backend);
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["database"], "ok");
 
-        let page = app
-            .client
-            .get(format!("{}/graphql", app.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(page.status(), 200);
-        assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
-    }
+    let page = app
+        .client
+        .get(format!("{}/graphql", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
 }
 
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
-    let app = spawn_app(&backends()[0]).await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let a = app
         .client
         .get(format!("{}/healthz", app.address))
@@ -72,7 +70,7 @@ async fn every_response_carries_a_request_id() {
 
 #[tokio::test]
 async fn requests_that_are_not_one_json_operation_are_refused() {
-    let app = spawn_app(&backends()[0]).await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let query = json!({"query": "{ passwordPolicy { minLength } }"}).to_string();
 
     let form = app
@@ -105,7 +103,7 @@ async fn requests_that_are_not_one_json_operation_are_refused() {
 
 #[tokio::test]
 async fn queries_run_over_get_too() {
-    let app = spawn_app(&backends()[0]).await;
+    let app = spawn_app(&Backend::Sqlite).await;
     let response = app
         .client
         .get(

@@ -5,60 +5,18 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, MailedGrant, TestApp, backends, mailed_grants, spawn_app_with_smtp, user_errors},
+    documents::{IssueReset, issue_reset},
+    helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with_smtp},
+    operations::{Caller, UserErrors, by, credential, sendable},
     smtp_server::SmtpServer,
 };
 
-const ISSUE: &str = r#"mutation($site: String, $by: ResetRequest!) {
-  issueResetToken(siteId: $site, by: $by) {
-    accepted channel maskedDestination expiresAt expiresInSeconds token memberType
-    errors { code field message }
-  }
-}"#;
-
-const VERIFY: &str = r#"mutation($site: String, $credential: ResetCredential!) {
-  verifyResetToken(siteId: $site, credential: $credential) {
-    valid token expiresAt maskedLoginId errors { code field message }
-  }
-}"#;
-
-const RESET: &str = r#"mutation($site: String, $input: ResetPasswordInput!) {
-  resetPassword(siteId: $site, input: $input) {
-    member { id loginId name maskedEmail memberType status joinedAt passwordChangedAt }
-    errors { code field message }
-  }
-}"#;
-
 const WAIT: Duration = Duration::from_secs(10);
-
-async fn issue(app: &TestApp, by: Value) -> Value {
-    app.graphql(ISSUE, json!({"by": by})).await["data"]["issueResetToken"].clone()
-}
-
-async fn verify(app: &TestApp, credential: Value) -> Value {
-    app.graphql(VERIFY, json!({"credential": credential})).await["data"]["verifyResetToken"].clone()
-}
-
-async fn reset(app: &TestApp, credential: Value, password: &str, confirmation: Option<&str>) -> Value {
-    let input =
-        json!({"credential": credential, "newPassword": password, "newPasswordConfirmation": confirmation});
-    let body = app.graphql(RESET, json!({"input": input})).await;
-    assert!(
-        body["errors"].is_null(),
-        "[{}] top-level errors: {body}",
-        app.backend
-    );
-    body["data"]["resetPassword"].clone()
-}
-
-fn codes(payload: &Value) -> Vec<String> {
-    user_errors(payload).into_iter().map(|(c, _)| c).collect()
-}
 
 /// Issues an e-mail reset and returns the one mail's grants.
 async fn mailed(app: &TestApp, smtp: &SmtpServer, by: Value, already: usize) -> Vec<MailedGrant> {
-    let payload = issue(app, by).await;
-    assert_eq!(payload["accepted"], true, "[{}] {payload}", app.backend);
+    let payload = app.issue_reset(by).await;
+    assert!(payload.accepted, "[{}] {payload}", app.backend);
     let mails = smtp.wait_for_messages(already + 1, WAIT).await;
     assert_eq!(
         mails.len(),
@@ -74,403 +32,339 @@ async fn setup(backend: &Backend) -> (TestApp, SmtpServer) {
     (app.with_fixture().await, smtp)
 }
 
-#[tokio::test]
-async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-        let mail = &smtp.messages()[0];
-        assert_eq!(mail.to, vec!["alice@example.com".to_owned()]);
-        // One mail for both password accounts of the address, each with its own link and code.
-        let ids: Vec<_> = grants.iter().map(|g| g.login_id.as_str()).collect();
-        assert_eq!(ids, ["alice01", "AliceBiz"], "[{}]", app.backend);
-        assert_ne!(grants[0].code, grants[1].code);
-        assert!(mail.text.contains("https://app.example/reset?token="));
-        assert!(mail.html.as_deref().unwrap_or_default().contains(&grants[0].code));
+#[backend_test]
+async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(&app, &smtp, by::email("alice@example.com"), 0).await;
+    let mail = &smtp.messages()[0];
+    assert_eq!(mail.to, vec!["alice@example.com".to_owned()]);
+    // One mail for both password accounts of the address, each with its own link and code.
+    let ids: Vec<_> = grants.iter().map(|g| g.login_id.as_str()).collect();
+    assert_eq!(ids, ["alice01", "AliceBiz"], "[{}]", app.backend);
+    assert_ne!(grants[0].code, grants[1].code);
+    assert!(mail.text.contains("https://app.example/reset?token="));
+    assert!(mail.html.as_deref().unwrap_or_default().contains(&grants[0].code));
 
-        // 000 authCodeCheck: a right code checks out...
-        let alice = &grants[0];
-        let code = json!({"code": {"email": "alice@example.com", "code": alice.code}});
-        // 000 editPwd with the current password: 409 → PASSWORD_REUSED, and the code stays usable.
-        let reused = reset(&app, code.clone(), "Blue-Harbor-47", None).await;
-        assert_eq!(codes(&reused), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
-        assert!(reused["member"].is_null());
-        let done = reset(&app, code.clone(), "Green-Valley-58", None).await;
-        assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
-        assert_eq!(done["member"]["loginId"], "alice01");
-        assert_eq!(done["member"]["maskedEmail"], "al***@ex*****.com");
-        // The code worked once.
-        assert_eq!(
-            codes(&reset(&app, code, "Other-Thing-93", None).await),
-            ["INVALID_CODE"]
-        );
-        // The other account's code still works: grants are per account.
-        let biz = verify(
-            &app,
-            json!({"code": {"loginId": "alicebiz", "code": grants[1].code}}),
-        )
+    // 000 authCodeCheck: a right code checks out...
+    let alice = &grants[0];
+    let code = credential::code_by_email("alice@example.com", &alice.code);
+    // 000 editPwd with the current password: 409 → PASSWORD_REUSED, and the code stays usable.
+    let reused = app.reset_password(code.clone(), "Blue-Harbor-47", None).await;
+    assert_eq!(reused.codes(), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
+    assert!(reused.member.is_none());
+    let done = app.reset_password(code.clone(), "Green-Valley-58", None).await;
+    assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
+    assert_eq!(done.profile().login_id, "alice01");
+    assert_eq!(done.profile().masked_email, "al***@ex*****.com");
+    // The code worked once.
+    assert_eq!(
+        app.reset_password(code, "Other-Thing-93", None).await.codes(),
+        ["INVALID_CODE"]
+    );
+    // The other account's code still works: grants are per account.
+    let biz = app
+        .verify_reset(credential::code_by_login_id("alicebiz", &grants[1].code))
         .await;
-        assert_eq!(biz["valid"], true, "[{}] {biz}", app.backend);
-        assert_eq!(biz["maskedLoginId"], "Al****iz");
-        // A "password changed" notice follows the reset.
-        let all = smtp.wait_for_messages(2, WAIT).await;
-        assert!(
-            all.iter()
-                .any(|m| m.subject == "Your password was changed" && m.text.contains("alice01"))
-        );
-    }
+    assert!(biz.valid, "[{}] {biz}", app.backend);
+    assert_eq!(biz.masked_login_id.as_deref(), Some("Al****iz"));
+    // A "password changed" notice follows the reset.
+    let all = smtp.wait_for_messages(2, WAIT).await;
+    assert!(
+        all.iter()
+            .any(|m| m.subject == "Your password was changed" && m.text.contains("alice01"))
+    );
 }
 
-#[tokio::test]
-async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "ALICE01", "email": "alice@example.com"}}),
-            0,
-        )
+#[backend_test]
+async fn seed_000_auth_code_check_exchanges_the_code_for_a_reset_only_token(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(&app, &smtp, by::account("ALICE01", "alice@example.com"), 0).await;
+    assert_eq!(grants.len(), 1, "the account path mails that account only");
+    let code = credential::code_by_email("alice@example.com", &grants[0].code);
+    let verified = app.verify_reset(code.clone()).await;
+    assert!(verified.valid, "[{}] {verified}", app.backend);
+    let token = verified.token.clone().unwrap();
+    assert_ne!(token, grants[0].token, "a new reset-only token");
+    // The code is spent by the exchange, and the mailed link died with it.
+    assert_eq!(app.verify_reset(code).await.codes(), ["INVALID_CODE"]);
+    assert_eq!(
+        app.verify_reset(credential::token(&grants[0].token))
+            .await
+            .codes(),
+        ["INVALID_TOKEN"]
+    );
+    let done = app
+        .reset_password(credential::token(&token), "Green-Valley-58", None)
         .await;
-        assert_eq!(grants.len(), 1, "the account path mails that account only");
-        let code = json!({"code": {"email": "alice@example.com", "code": grants[0].code}});
-        let verified = verify(&app, code.clone()).await;
-        assert_eq!(verified["valid"], true, "[{}] {verified}", app.backend);
-        let token = verified["token"].as_str().unwrap().to_owned();
-        assert_ne!(token, grants[0].token, "a new reset-only token");
-        // The code is spent by the exchange, and the mailed link died with it.
-        assert_eq!(codes(&verify(&app, code).await), ["INVALID_CODE"]);
-        assert_eq!(
-            codes(&verify(&app, json!({"token": grants[0].token})).await),
-            ["INVALID_TOKEN"]
-        );
-        let done = reset(&app, json!({"token": token}), "Green-Valley-58", None).await;
-        assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
-    }
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
 }
 
-#[tokio::test]
-async fn seed_001_find_id_then_account_token_verify_and_reset() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "alice01", "email": "ALICE@example.com"}}),
-            0,
-        )
-        .await;
-        let token = json!({"token": grants[0].token});
-        // GET /auth/password/token: verifying does not spend.
-        for _ in 0..2 {
-            let v = verify(&app, token.clone()).await;
-            assert_eq!(v["valid"], true, "[{}] {v}", app.backend);
-            assert_eq!(v["maskedLoginId"], "al***01");
-            assert_eq!(v["token"], grants[0].token.as_str());
-        }
-        // PUT /auth/password
-        let done = reset(&app, token.clone(), "Green-Valley-58", None).await;
-        assert_eq!(done["member"]["loginId"], "alice01", "[{}] {done}", app.backend);
-        assert_eq!(codes(&verify(&app, token.clone()).await), ["INVALID_TOKEN"]);
-        assert_eq!(
-            codes(&reset(&app, token, "Other-Thing-93", None).await),
-            ["INVALID_TOKEN"]
-        );
-        // Malformed tokens are refused the same way.
-        assert_eq!(
-            codes(&verify(&app, json!({"token": "x"})).await),
-            ["INVALID_TOKEN"]
-        );
+#[backend_test]
+async fn seed_001_find_id_then_account_token_verify_and_reset(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(&app, &smtp, by::account("alice01", "ALICE@example.com"), 0).await;
+    let token = credential::token(&grants[0].token);
+    // GET /auth/password/token: verifying does not spend.
+    for _ in 0..2 {
+        let v = app.verify_reset(token.clone()).await;
+        assert!(v.valid, "[{}] {v}", app.backend);
+        assert_eq!(v.masked_login_id.as_deref(), Some("al***01"));
+        assert_eq!(v.token.as_deref(), Some(grants[0].token.as_str()));
     }
+    // PUT /auth/password
+    let done = app.reset_password(token.clone(), "Green-Valley-58", None).await;
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
+    assert_eq!(app.verify_reset(token.clone()).await.codes(), ["INVALID_TOKEN"]);
+    assert_eq!(
+        app.reset_password(token, "Other-Thing-93", None).await.codes(),
+        ["INVALID_TOKEN"]
+    );
+    // Malformed tokens are refused the same way.
+    assert_eq!(
+        app.verify_reset(credential::token("x")).await.codes(),
+        ["INVALID_TOKEN"]
+    );
 }
 
-#[tokio::test]
-async fn seed_003_identity_path_returns_the_token_directly() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let ok = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
+#[backend_test]
+async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let ok = app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
+    assert_eq!(ok.channel.as_deref(), Some("DIRECT"), "[{}] {ok}", app.backend);
+    assert_eq!(ok.member_type.as_deref(), Some("GENERAL"));
+    assert!(ok.expires_at.as_deref().unwrap().ends_with('Z'));
+    let token = ok.token.clone().unwrap();
+    for (by, code) in [
+        (by::identity("alice01", "CI-WRONG"), "IDENTITY_MISMATCH"),
+        (by::identity("nobody", "CI-ALICE"), "IDENTITY_MISMATCH"),
+        (by::identity("socialbob", "CI-BOB"), "SOCIAL_ACCOUNT"),
+    ] {
+        let refused = app.issue_reset(by.clone()).await;
+        assert_eq!(refused.codes(), [code], "[{}] {by}", app.backend);
+        assert!(!refused.accepted);
+        assert!(refused.token.is_none());
+    }
+    // A newer grant replaces the older one.
+    let newer = app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
+    assert_eq!(
+        app.verify_reset(credential::token(&token)).await.codes(),
+        ["INVALID_TOKEN"]
+    );
+    let done = app
+        .reset_password(credential::token(&newer.token), "Green-Valley-58", None)
         .await;
-        assert_eq!(ok["channel"], "DIRECT", "[{}] {ok}", app.backend);
-        assert_eq!(ok["memberType"], "GENERAL");
-        assert!(ok["expiresAt"].as_str().unwrap().ends_with('Z'));
-        let token = ok["token"].as_str().unwrap().to_owned();
-        for (by, code) in [
-            (
-                json!({"identity": {"loginId": "alice01", "ci": "CI-WRONG"}}),
-                "IDENTITY_MISMATCH",
-            ),
-            (
-                json!({"identity": {"loginId": "nobody", "ci": "CI-ALICE"}}),
-                "IDENTITY_MISMATCH",
-            ),
-            (
-                json!({"identity": {"loginId": "socialbob", "ci": "CI-BOB"}}),
-                "SOCIAL_ACCOUNT",
-            ),
-        ] {
-            let refused = issue(&app, by.clone()).await;
-            assert_eq!(codes(&refused), [code], "[{}] {by}", app.backend);
-            assert_eq!(refused["accepted"], false);
-            assert!(refused["token"].is_null());
-        }
-        // A newer grant replaces the older one.
-        let newer = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
+    assert_eq!(done.profile().member_type, "GENERAL", "[{}] {done}", app.backend);
+    assert!(
+        smtp.wait_for_messages(1, WAIT)
+            .await
+            .iter()
+            .all(|m| !m.text.contains("token="))
+    );
+}
+
+#[backend_test]
+async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept(backend: Backend) {
+    let (app, _smtp) = setup(&backend).await;
+    let token = app
+        .issue_reset(by::identity("alice01", "CI-ALICE"))
+        .await
+        .token
+        .clone();
+    let credential = credential::token(&token);
+    let bad = app
+        .reset_password(credential.clone(), "abc 111", Some("abc 111"))
         .await;
-        assert_eq!(
-            codes(&verify(&app, json!({"token": token})).await),
-            ["INVALID_TOKEN"]
-        );
-        let done = reset(&app, json!({"token": newer["token"]}), "Green-Valley-58", None).await;
-        assert_eq!(
-            done["member"]["memberType"], "GENERAL",
-            "[{}] {done}",
-            app.backend
-        );
-        assert!(
-            smtp.wait_for_messages(1, WAIT)
+    assert_eq!(
+        bad.codes(),
+        [
+            "PASSWORD_TOO_SHORT",
+            "PASSWORD_WHITESPACE",
+            "PASSWORD_SEQUENTIAL",
+            "PASSWORD_REPEATED"
+        ],
+        "[{}] {bad}",
+        app.backend
+    );
+    assert_eq!(bad.user_errors()[0].1, json!(["input", "newPassword"]));
+    let contains_id = app.reset_password(credential.clone(), "xAlice01-Zq", None).await;
+    assert_eq!(contains_id.codes(), ["PASSWORD_CONTAINS_LOGIN_ID"]);
+    let common = app.reset_password(credential.clone(), "password1", None).await;
+    assert!(
+        common.codes().contains(&"PASSWORD_TOO_COMMON".to_owned()),
+        "{common}"
+    );
+    let mismatch = app
+        .reset_password(credential.clone(), "Green-Valley-58", Some("Green-Valley-59"))
+        .await;
+    assert_eq!(
+        mismatch.user_errors(),
+        vec![(
+            "PASSWORD_MISMATCH".to_owned(),
+            json!(["input", "newPasswordConfirmation"])
+        )]
+    );
+    // Still usable after every refusal.
+    let done = app
+        .reset_password(credential, "Green-Valley-58", Some("Green-Valley-58"))
+        .await;
+    let member = done.profile();
+    assert_eq!(member.login_id, "alice01", "[{}] {done}", app.backend);
+    assert_eq!(member.name, "Alice Kim");
+    assert_eq!(member.status, "ACTIVE");
+    assert!(member.password_changed_at.as_deref().unwrap() > "2026");
+}
+
+#[backend_test]
+async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_gets_no_mail(
+    backend: Backend,
+) {
+    let (app, smtp) = setup(&backend).await;
+    let send = |by: Value| {
+        let app = &app;
+        async move {
+            app.client
+                .post(format!("{}/graphql", app.address))
+                .json(&sendable::<IssueReset>(issue_reset::Variables { by, site: None }))
+                .send()
                 .await
-                .iter()
-                .all(|m| !m.text.contains("token="))
-        );
-    }
-}
-
-#[tokio::test]
-async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept() {
-    for backend in backends() {
-        let (app, _smtp) = setup(&backend).await;
-        let token = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await["token"]
-            .clone();
-        let credential = json!({"token": token});
-        let bad = reset(&app, credential.clone(), "abc 111", Some("abc 111")).await;
-        assert_eq!(
-            codes(&bad),
-            [
-                "PASSWORD_TOO_SHORT",
-                "PASSWORD_WHITESPACE",
-                "PASSWORD_SEQUENTIAL",
-                "PASSWORD_REPEATED"
-            ],
-            "[{}] {bad}",
-            app.backend
-        );
-        assert_eq!(bad["errors"][0]["field"], json!(["input", "newPassword"]));
-        let contains_id = reset(&app, credential.clone(), "xAlice01-Zq", None).await;
-        assert_eq!(codes(&contains_id), ["PASSWORD_CONTAINS_LOGIN_ID"]);
-        let common = reset(&app, credential.clone(), "password1", None).await;
-        assert!(
-            codes(&common).contains(&"PASSWORD_TOO_COMMON".to_owned()),
-            "{common}"
-        );
-        let mismatch = reset(
-            &app,
-            credential.clone(),
-            "Green-Valley-58",
-            Some("Green-Valley-59"),
-        )
-        .await;
-        assert_eq!(
-            user_errors(&mismatch),
-            vec![(
-                "PASSWORD_MISMATCH".to_owned(),
-                json!(["input", "newPasswordConfirmation"])
-            )]
-        );
-        // Still usable after every refusal.
-        let done = reset(&app, credential, "Green-Valley-58", Some("Green-Valley-58")).await;
-        let member = &done["member"];
-        assert_eq!(member["loginId"], "alice01", "[{}] {done}", app.backend);
-        assert_eq!(member["name"], "Alice Kim");
-        assert_eq!(member["status"], "ACTIVE");
-        assert!(member["passwordChangedAt"].as_str().unwrap() > "2026");
-    }
-}
-
-#[tokio::test]
-async fn replies_for_known_and_unknown_addresses_are_byte_identical_and_unknown_gets_no_mail() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let send = |by: Value| {
-            let app = &app;
-            async move {
-                app.client
-                    .post(format!("{}/graphql", app.address))
-                    .json(&json!({"query": ISSUE, "variables": {"by": by}}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .bytes()
-                    .await
-                    .unwrap()
-            }
-        };
-        let a = send(json!({"email": "alice@example.com"})).await;
-        let b = send(json!({"email": "alicf@example.com"})).await;
-        // Same length address, so even the masked destination matches.
-        assert_eq!(
-            String::from_utf8_lossy(&a).replace("al***", "X"),
-            String::from_utf8_lossy(&b).replace("al***", "X"),
-            "[{}]",
-            app.backend
-        );
-        let mismatched =
-            send(json!({"account": {"loginId": "alice01", "email": "mallory@example.com"}})).await;
-        let unknown_id =
-            send(json!({"account": {"loginId": "nobody99", "email": "mallory@example.com"}})).await;
-        assert_eq!(mismatched, unknown_id, "[{}]", app.backend);
-        let locked = send(json!({"email": "locked@example.com"})).await;
-        let nobody = send(json!({"email": "lonely@example.com"})).await;
-        assert_eq!(
-            locked, nobody,
-            "[{}] inactive accounts look like none",
-            app.backend
-        );
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let mails = smtp.messages();
-        assert_eq!(mails.len(), 1, "[{}] only the real account got mail", app.backend);
-        assert_eq!(mails[0].to, vec!["alice@example.com".to_owned()]);
-    }
-}
-
-#[tokio::test]
-async fn a_repeated_request_within_the_cooldown_sends_no_second_mail() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let first = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-            0,
-        )
-        .await;
-        let again = issue(&app, json!({"email": "alice@example.com"})).await;
-        assert_eq!(again["accepted"], true);
-        tokio::time::sleep(Duration::from_millis(800)).await;
-        let mails = smtp.messages();
-        // alice01 is cooling down; AliceBiz was not asked for before, so only it gets a mail.
-        assert_eq!(mails.len(), 2, "[{}]", app.backend);
-        let second: Vec<_> = mailed_grants(&mails[1]).into_iter().map(|g| g.login_id).collect();
-        assert_eq!(second, ["AliceBiz"]);
-        // The first grant stays valid.
-        assert_eq!(
-            verify(&app, json!({"token": first[0].token})).await["valid"],
-            true
-        );
-    }
-}
-
-#[tokio::test]
-async fn forty_concurrent_resets_with_one_token_succeed_exactly_once() {
-    for backend in backends() {
-        let (app, _smtp) = setup(&backend).await;
-        let token = issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await["token"]
-            .clone();
-        let attempts = (0..40).map(|i| {
-            let app = &app;
-            let token = token.clone();
-            async move {
-                reset(
-                    app,
-                    json!({"token": token}),
-                    &format!("Green-Valley-{}", 10 + i),
-                    None,
-                )
+                .unwrap()
+                .bytes()
                 .await
-            }
-        });
-        let results = futures::future::join_all(attempts).await;
-        let wins = results.iter().filter(|r| r["member"].is_object()).count();
-        let invalid = results.iter().filter(|r| codes(r) == ["INVALID_TOKEN"]).count();
-        assert_eq!((wins, invalid), (1, 39), "[{}] {results:?}", app.backend);
-        let resets = app
-            .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_RESET'")
-            .await;
-        assert_eq!(resets.len(), 1, "[{}]", app.backend);
-        let history = app
-            .sql_strings("SELECT password_hash FROM password_history")
-            .await;
-        assert_eq!(
-            history.len(),
-            1,
-            "[{}] one change, one history entry",
-            app.backend
-        );
-    }
+                .unwrap()
+        }
+    };
+    let a = send(by::email("alice@example.com")).await;
+    let b = send(by::email("alicf@example.com")).await;
+    // Same length address, so even the masked destination matches.
+    assert_eq!(
+        String::from_utf8_lossy(&a).replace("al***", "X"),
+        String::from_utf8_lossy(&b).replace("al***", "X"),
+        "[{}]",
+        app.backend
+    );
+    let mismatched = send(by::account("alice01", "mallory@example.com")).await;
+    let unknown_id = send(by::account("nobody99", "mallory@example.com")).await;
+    assert_eq!(mismatched, unknown_id, "[{}]", app.backend);
+    let locked = send(by::email("locked@example.com")).await;
+    let nobody = send(by::email("lonely@example.com")).await;
+    assert_eq!(
+        locked, nobody,
+        "[{}] inactive accounts look like none",
+        app.backend
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1, "[{}] only the real account got mail", app.backend);
+    assert_eq!(mails[0].to, vec!["alice@example.com".to_owned()]);
 }
 
-#[tokio::test]
-async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one() {
-    for backend in backends() {
-        // Relaxed GraphQL limits: by default such a request is refused whole (see the hardening tests).
-        let extra = [
-            ("GRAPHQL_MAX_ALIASES", "50"),
-            ("GRAPHQL_MAX_COMPLEXITY", "100000"),
-        ];
-        let (app, smtp) = spawn_app_with_smtp(&backend, &extra).await;
-        let app = app.with_fixture().await;
-        let grants = mailed(
-            &app,
-            &smtp,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-            0,
-        )
+#[backend_test]
+async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let first = mailed(&app, &smtp, by::account("alice01", "alice@example.com"), 0).await;
+    let again = app.issue_reset(by::email("alice@example.com")).await;
+    assert!(again.accepted);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mails = smtp.messages();
+    // alice01 is cooling down; AliceBiz was not asked for before, so only it gets a mail.
+    assert_eq!(mails.len(), 2, "[{}]", app.backend);
+    let second: Vec<_> = mailed_grants(&mails[1]).into_iter().map(|g| g.login_id).collect();
+    assert_eq!(second, ["AliceBiz"]);
+    // The first grant stays valid.
+    assert!(app.verify_reset(credential::token(&first[0].token)).await.valid);
+}
+
+#[backend_test]
+async fn forty_concurrent_resets_with_one_token_succeed_exactly_once(backend: Backend) {
+    let (app, _smtp) = setup(&backend).await;
+    let token = app
+        .issue_reset(by::identity("alice01", "CI-ALICE"))
+        .await
+        .token
+        .clone();
+    let attempts = (0..40).map(|i| {
+        let app = &app;
+        let token = token.clone();
+        async move {
+            app.reset_password(
+                credential::token(&token),
+                &format!("Green-Valley-{}", 10 + i),
+                None,
+            )
+            .await
+        }
+    });
+    let results = futures::future::join_all(attempts).await;
+    let wins = results.iter().filter(|r| r.member.is_some()).count();
+    let invalid = results.iter().filter(|r| r.codes() == ["INVALID_TOKEN"]).count();
+    assert_eq!((wins, invalid), (1, 39), "[{}] {results:?}", app.backend);
+    let resets = app
+        .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_RESET'")
         .await;
-        let right = &grants[0].code;
-        let wrong = if right == "000000" { "111111" } else { "000000" };
-        let aliases: String = (0..30)
-            .map(|i| {
-                format!(
-                    "a{i}: verifyResetToken(credential: {{code: {{loginId: \"alice01\", code: \"{wrong}\"}}}}) {{ valid errors {{ code }} }}\n"
-                )
-            })
-            .collect();
-        let body = app.graphql(&format!("mutation {{ {aliases} }}"), json!({})).await;
-        let data = body["data"].as_object().unwrap_or_else(|| panic!("{body}"));
-        let refused: Vec<_> = (0..30)
-            .map(|i| data[&format!("a{i}")]["errors"][0]["code"].clone())
-            .collect();
-        assert_eq!(
-            refused.iter().filter(|c| *c == "INVALID_CODE").count(),
-            4,
-            "[{}] {refused:?}",
-            app.backend
-        );
-        assert!(refused[4..].iter().all(|c| c == "TOO_MANY_ATTEMPTS"));
-        let then = verify(&app, json!({"code": {"loginId": "alice01", "code": right}})).await;
-        assert_eq!(codes(&then), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
-        assert_eq!(
-            verify(&app, json!({"token": grants[0].token})).await["valid"],
-            true,
-            "[{}] code counters never burn the link",
-            app.backend
-        );
-    }
+    assert_eq!(resets.len(), 1, "[{}]", app.backend);
+    let history = app
+        .sql_strings("SELECT password_hash FROM password_history")
+        .await;
+    assert_eq!(
+        history.len(),
+        1,
+        "[{}] one change, one history entry",
+        app.backend
+    );
+}
+
+#[backend_test]
+async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one(backend: Backend) {
+    // Relaxed GraphQL limits: by default such a request is refused whole (see the hardening tests).
+    let extra = [
+        ("GRAPHQL_MAX_ALIASES", "50"),
+        ("GRAPHQL_MAX_COMPLEXITY", "100000"),
+    ];
+    let (app, smtp) = spawn_app_with_smtp(&backend, &extra).await;
+    let app = app.with_fixture().await;
+    let grants = mailed(&app, &smtp, by::account("alice01", "alice@example.com"), 0).await;
+    let right = &grants[0].code;
+    let wrong = if right == "000000" { "111111" } else { "000000" };
+    let aliases: String = (0..30)
+        .map(|i| {
+            format!(
+                "a{i}: verifyResetToken(credential: {{code: {{loginId: \"alice01\", code: \"{wrong}\"}}}}) {{ valid errors {{ code }} }}\n"
+            )
+        })
+        .collect();
+    let body = app.graphql(&format!("mutation {{ {aliases} }}"), json!({})).await;
+    let data = body["data"].as_object().unwrap_or_else(|| panic!("{body}"));
+    let refused: Vec<_> = (0..30)
+        .map(|i| data[&format!("a{i}")]["errors"][0]["code"].clone())
+        .collect();
+    assert_eq!(
+        refused.iter().filter(|c| *c == "INVALID_CODE").count(),
+        4,
+        "[{}] {refused:?}",
+        app.backend
+    );
+    assert!(refused[4..].iter().all(|c| c == "TOO_MANY_ATTEMPTS"));
+    let then = app
+        .verify_reset(credential::code_by_login_id("alice01", right))
+        .await;
+    assert_eq!(then.codes(), ["TOO_MANY_ATTEMPTS"], "[{}] {then}", app.backend);
+    assert!(
+        app.verify_reset(credential::token(&grants[0].token)).await.valid,
+        "[{}] code counters never burn the link",
+        app.backend
+    );
 }
 
 #[tokio::test]
 async fn a_new_code_does_not_reset_the_identifier_failure_count() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, smtp) = spawn_app_with_smtp(
         backend,
         &[("RESET_COOLDOWN_SECS", "1"), ("CODE_MAX_ATTEMPTS", "7")],
     )
     .await;
     let app = app.with_fixture().await;
-    let by = json!({"account": {"loginId": "alice01", "email": "alice@example.com"}});
+    let by = by::account("alice01", "alice@example.com");
     let first = mailed(&app, &smtp, by.clone(), 0).await;
     for _ in 0..4 {
         let wrong = if first[0].code == "999999" {
@@ -479,7 +373,9 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
             "999999"
         };
         assert_eq!(
-            codes(&verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await),
+            app.verify_reset(credential::code_by_login_id("alice01", wrong))
+                .await
+                .codes(),
             ["INVALID_CODE"]
         );
     }
@@ -492,198 +388,175 @@ async fn a_new_code_does_not_reset_the_identifier_failure_count() {
     };
     for want in ["INVALID_CODE", "INVALID_CODE", "TOO_MANY_ATTEMPTS"] {
         assert_eq!(
-            codes(&verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await),
+            app.verify_reset(credential::code_by_login_id("alice01", wrong))
+                .await
+                .codes(),
             [want]
         );
     }
-    let right = verify(
-        &app,
-        json!({"code": {"loginId": "alice01", "code": second[0].code}}),
-    )
-    .await;
-    assert_eq!(codes(&right), ["TOO_MANY_ATTEMPTS"]);
+    let right = app
+        .verify_reset(credential::code_by_login_id("alice01", &second[0].code))
+        .await;
+    assert_eq!(right.codes(), ["TOO_MANY_ATTEMPTS"]);
 }
 
-#[tokio::test]
-async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let port = smtp.port();
-        smtp.stop().await;
-        let payload = issue(
-            &app,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        )
-        .await;
-        assert_eq!(
-            payload["accepted"], true,
-            "[{}] SMTP down never fails a request",
-            app.backend
-        );
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        // Queued, sealed: the stored body shows neither the code nor a link.
-        let sealed = app.sql_strings("SELECT sealed FROM mail_outbox").await;
-        assert_eq!(sealed.len(), 1);
-        assert!(
-            !sealed[0].contains("token=") && !sealed[0].contains("alice01"),
-            "[{}]",
-            app.backend
-        );
-        let restarted = SmtpServer::start_on(port).await;
-        let mails = restarted.wait_for_messages(1, Duration::from_secs(15)).await;
-        assert_eq!(mails.len(), 1, "[{}]", app.backend);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(restarted.messages().len(), 1, "[{}] exactly one", app.backend);
-        assert_eq!(mailed_grants(&mails[0])[0].login_id, "alice01");
-        let rows = app.sql_strings("SELECT status FROM mail_outbox").await;
-        assert_eq!(rows, ["SENT"], "[{}]", app.backend);
-        assert_eq!(
-            app.sql_strings("SELECT sealed FROM mail_outbox").await,
-            ["NULL"],
-            "body erased once sent"
-        );
-    }
+#[backend_test]
+async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let port = smtp.port();
+    smtp.stop().await;
+    let payload = app.issue_reset(by::account("alice01", "alice@example.com")).await;
+    assert!(
+        payload.accepted,
+        "[{}] SMTP down never fails a request",
+        app.backend
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Queued, sealed: the stored body shows neither the code nor a link.
+    let sealed = app.sql_strings("SELECT sealed FROM mail_outbox").await;
+    assert_eq!(sealed.len(), 1);
+    assert!(
+        !sealed[0].contains("token=") && !sealed[0].contains("alice01"),
+        "[{}]",
+        app.backend
+    );
+    let restarted = SmtpServer::start_on(port).await;
+    let mails = restarted.wait_for_messages(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1, "[{}]", app.backend);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(restarted.messages().len(), 1, "[{}] exactly one", app.backend);
+    assert_eq!(mailed_grants(&mails[0])[0].login_id, "alice01");
+    let rows = app.sql_strings("SELECT status FROM mail_outbox").await;
+    assert_eq!(rows, ["SENT"], "[{}]", app.backend);
+    assert_eq!(
+        app.sql_strings("SELECT sealed FROM mail_outbox").await,
+        ["NULL"],
+        "body erased once sent"
+    );
 }
 
-#[tokio::test]
-async fn mail_whose_grant_was_replaced_is_dropped_not_sent() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let port = smtp.port();
-        smtp.stop().await;
-        issue(
-            &app,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        )
-        .await;
-        app.wait_until_resolved().await;
-        // The identity path replaces the mailed grant before the mail could go out.
-        issue(
-            &app,
-            json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-        )
-        .await;
-        let restarted = SmtpServer::start_on(port).await;
-        tokio::time::sleep(Duration::from_secs(4)).await;
-        assert!(restarted.messages().is_empty(), "[{}]", app.backend);
-        assert_eq!(
-            app.sql_strings("SELECT status FROM mail_outbox").await,
-            ["DROPPED"],
-            "[{}]",
-            app.backend
-        );
-    }
+#[backend_test]
+async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let port = smtp.port();
+    smtp.stop().await;
+    app.issue_reset(by::account("alice01", "alice@example.com")).await;
+    app.wait_until_resolved().await;
+    // The identity path replaces the mailed grant before the mail could go out.
+    app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
+    let restarted = SmtpServer::start_on(port).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(restarted.messages().is_empty(), "[{}]", app.backend);
+    assert_eq!(
+        app.sql_strings("SELECT status FROM mail_outbox").await,
+        ["DROPPED"],
+        "[{}]",
+        app.backend
+    );
 }
 
 #[tokio::test]
 async fn korean_mail_for_korean_requests() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, smtp) = setup(backend).await;
-    let body = app
-        .graphql_lang(
-            ISSUE,
-            json!({"by": {"account": {"loginId": "alice01", "email": "alice@example.com"}}}),
-            Some("ko-KR"),
-        )
-        .await;
-    assert_eq!(body["data"]["issueResetToken"]["accepted"], true);
+    let korean = Caller {
+        lang: Some("ko-KR"),
+        ..Caller::default()
+    };
+    let by = by::account("alice01", "alice@example.com");
+    assert!(app.issue_reset_as(korean, by).await.accepted);
     let mails = smtp.wait_for_messages(1, WAIT).await;
     assert_eq!(mails[0].subject, "비밀번호 재설정 안내");
     assert!(mails[0].text.contains("아이디: alice01") && mails[0].text.contains("15분"));
     assert_eq!(mailed_grants(&mails[0]).len(), 1);
 }
 
-#[tokio::test]
-async fn bad_input_is_typed_and_the_audit_holds_no_secrets() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let cases = [
-            (json!({"email": "nope"}), "INVALID_EMAIL", json!(["by", "email"])),
-            (
-                json!({"email": "a".repeat(10_000)}),
-                "INVALID_EMAIL",
-                json!(["by", "email"]),
-            ),
-            (
-                json!({"account": {"loginId": "", "email": "a@example.com"}}),
-                "INVALID_INPUT",
-                json!(["by", "account", "loginId"]),
-            ),
-            (
-                json!({"identity": {"loginId": "alice01", "ci": ""}}),
-                "INVALID_INPUT",
-                json!(["by", "identity", "ci"]),
-            ),
-        ];
-        for (by, code, field) in cases {
-            let p = issue(&app, by.clone()).await;
-            assert_eq!(
-                user_errors(&p),
-                vec![(code.to_owned(), field)],
-                "[{}] {by:.60}",
-                app.backend
-            );
-            assert_eq!(p["accepted"], false);
-        }
-        let both = verify(
-            &app,
-            json!({"code": {"email": "a@example.com", "loginId": "x", "code": "123456"}}),
-        )
-        .await;
+#[backend_test]
+async fn bad_input_is_typed_and_the_audit_holds_no_secrets(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let cases = [
+        (by::email("nope"), "INVALID_EMAIL", json!(["by", "email"])),
+        (
+            json!({"email": "a".repeat(10_000)}),
+            "INVALID_EMAIL",
+            json!(["by", "email"]),
+        ),
+        (
+            by::account("", "a@example.com"),
+            "INVALID_INPUT",
+            json!(["by", "account", "loginId"]),
+        ),
+        (
+            by::identity("alice01", ""),
+            "INVALID_INPUT",
+            json!(["by", "identity", "ci"]),
+        ),
+    ];
+    for (by, code, field) in cases {
+        let p = app.issue_reset(by.clone()).await;
         assert_eq!(
-            user_errors(&both),
-            vec![("INVALID_INPUT".to_owned(), json!(["credential", "code"]))]
-        );
-        let short = verify(&app, json!({"code": {"loginId": "alice01", "code": "12ab"}})).await;
-        assert_eq!(codes(&short), ["INVALID_CODE"]);
-
-        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-        reset(&app, json!({"token": grants[0].token}), "Green-Valley-58", None).await;
-        let audit = app
-            .sql_strings("SELECT CONCAT(kind, ' ', outcome, ' ', COALESCE(member_id, '-'), ' ', COALESCE(client_addr, '-')) FROM audit_events")
-            .await;
-        assert!(
-            audit.iter().any(|r| r.starts_with("RESET_REQUESTED mail_queued")),
-            "[{}] {audit:?}",
+            p.user_errors(),
+            vec![(code.to_owned(), field)],
+            "[{}] {by:.60}",
             app.backend
         );
-        assert!(
-            audit
-                .iter()
-                .any(|r| r.starts_with("PASSWORD_RESET ok") && r.ends_with("127.0.0.1")),
-            "{audit:?}"
-        );
-        let everything = audit.join("\n");
-        for secret in [
-            grants[0].token.as_str(),
-            grants[0].code.as_str(),
-            "Green-Valley-58",
-            "CI-ALICE",
-        ] {
-            assert!(!everything.contains(secret));
-        }
+        assert!(!p.accepted);
+    }
+    let both = app
+        .verify_reset(json!({"code": {"email": "a@example.com", "loginId": "x", "code": "123456"}}))
+        .await;
+    assert_eq!(
+        both.user_errors(),
+        vec![("INVALID_INPUT".to_owned(), json!(["credential", "code"]))]
+    );
+    let short = app
+        .verify_reset(credential::code_by_login_id("alice01", "12ab"))
+        .await;
+    assert_eq!(short.codes(), ["INVALID_CODE"]);
+
+    let grants = mailed(&app, &smtp, by::email("alice@example.com"), 0).await;
+    app.reset_password(credential::token(&grants[0].token), "Green-Valley-58", None)
+        .await;
+    let audit = app
+        .sql_strings("SELECT CONCAT(kind, ' ', outcome, ' ', COALESCE(member_id, '-'), ' ', COALESCE(client_addr, '-')) FROM audit_events")
+        .await;
+    assert!(
+        audit.iter().any(|r| r.starts_with("RESET_REQUESTED mail_queued")),
+        "[{}] {audit:?}",
+        app.backend
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.starts_with("PASSWORD_RESET ok") && r.ends_with("127.0.0.1")),
+        "{audit:?}"
+    );
+    let everything = audit.join("\n");
+    for secret in [
+        grants[0].token.as_str(),
+        grants[0].code.as_str(),
+        "Green-Valley-58",
+        "CI-ALICE",
+    ] {
+        assert!(!everything.contains(secret));
     }
 }
 
 #[tokio::test]
 async fn grants_expire_after_their_configured_lifetime() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, _smtp) = spawn_app_with_smtp(backend, &[("DIRECT_TOKEN_TTL_SECS", "1")]).await;
     let app = app.with_fixture().await;
-    let issued = issue(
-        &app,
-        json!({"identity": {"loginId": "alice01", "ci": "CI-ALICE"}}),
-    )
-    .await;
-    let token = json!({"token": issued["token"]});
-    assert_eq!(verify(&app, token.clone()).await["valid"], true);
+    let issued = app.issue_reset(by::identity("alice01", "CI-ALICE")).await;
+    let token = credential::token(&issued.token);
+    assert!(app.verify_reset(token.clone()).await.valid);
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    assert_eq!(codes(&verify(&app, token).await), ["INVALID_TOKEN"]);
+    assert_eq!(app.verify_reset(token).await.codes(), ["INVALID_TOKEN"]);
 }
 
 #[tokio::test]
 async fn without_smtp_mail_lands_in_the_outbox_folder() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let dir = crate::helpers::scratch_dir().join("outbox");
     let dir_text = dir.display().to_string();
     let settings = crate::helpers::backend_settings(backend, &[("OUTBOX_DIR", &dir_text)]).await;
@@ -691,11 +564,7 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
         .await
         .with_fixture()
         .await;
-    issue(
-        &app,
-        json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-    )
-    .await;
+    app.issue_reset(by::account("alice01", "alice@example.com")).await;
     let deadline = std::time::Instant::now() + WAIT;
     let eml = loop {
         let files: Vec<_> = std::fs::read_dir(&dir)
@@ -723,34 +592,39 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
     );
 }
 
-#[tokio::test]
-async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling() {
-    for backend in backends() {
-        let (app, smtp) = setup(&backend).await;
-        let grants = mailed(&app, &smtp, json!({"email": "alice@example.com"}), 0).await;
-        let (first, sibling) = (&grants[0], &grants[1]);
-        assert_eq!(
-            (first.login_id.as_str(), sibling.login_id.as_str()),
-            ("alice01", "AliceBiz")
-        );
-        // The sibling's code, given with the shared address, is judged against the sibling only.
-        let v = verify(
-            &app,
-            json!({"code": {"email": "alice@example.com", "code": sibling.code}}),
-        )
+#[backend_test]
+async fn a_right_code_for_one_account_is_no_wrong_code_for_its_sibling(backend: Backend) {
+    let (app, smtp) = setup(&backend).await;
+    let grants = mailed(&app, &smtp, by::email("alice@example.com"), 0).await;
+    let (first, sibling) = (&grants[0], &grants[1]);
+    assert_eq!(
+        (first.login_id.as_str(), sibling.login_id.as_str()),
+        ("alice01", "AliceBiz")
+    );
+    // The sibling's code, given with the shared address, is judged against the sibling only.
+    let v = app
+        .verify_reset(credential::code_by_email("alice@example.com", &sibling.code))
         .await;
-        assert_eq!(v["maskedLoginId"], "Al****iz", "[{}] {v}", app.backend);
-        // So alice01 still has all five attempts: four misses, then her code works.
-        let wrong = if first.code == "000000" {
-            "111111"
-        } else {
-            "000000"
-        };
-        for _ in 0..4 {
-            let miss = verify(&app, json!({"code": {"loginId": "alice01", "code": wrong}})).await;
-            assert_eq!(codes(&miss), ["INVALID_CODE"], "[{}]", app.backend);
-        }
-        let right = verify(&app, json!({"code": {"loginId": "alice01", "code": first.code}})).await;
-        assert_eq!(right["valid"], true, "[{}] {right}", app.backend);
+    assert_eq!(
+        v.masked_login_id.as_deref(),
+        Some("Al****iz"),
+        "[{}] {v}",
+        app.backend
+    );
+    // So alice01 still has all five attempts: four misses, then her code works.
+    let wrong = if first.code == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..4 {
+        let miss = app
+            .verify_reset(credential::code_by_login_id("alice01", wrong))
+            .await;
+        assert_eq!(miss.codes(), ["INVALID_CODE"], "[{}]", app.backend);
     }
+    let right = app
+        .verify_reset(credential::code_by_login_id("alice01", &first.code))
+        .await;
+    assert!(right.valid, "[{}] {right}", app.backend);
 }

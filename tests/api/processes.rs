@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        Backend, FIXTURE, TEST_SECRET_KEY, backends, fresh_database, http_client, mailed_grants, redis_url,
-        scratch_dir, unique_name,
+        Backend, FIXTURE, TEST_SECRET_KEY, backend_test, fresh_database, http_client, mailed_grants,
+        redis_url, scratch_dir, unique_name,
     },
     service_process::ServiceProcess,
     smtp_server::SmtpServer,
@@ -231,136 +231,126 @@ async fn shutdown_lets_the_mail_worker_finish_the_message_it_is_sending() {
     assert!(service.output_plain().contains("mail delivery stopped"));
 }
 
-#[tokio::test]
-async fn two_instances_share_grants_attempts_limits_and_sessions() {
+#[backend_test(servers)]
+async fn two_instances_share_grants_attempts_limits_and_sessions(backend: Backend) {
     let Some(redis) = redis_url() else {
         eprintln!("TEST_REDIS_URL is unset: two instances cannot share state; not exercised");
         return;
     };
-    two_instances_share(&redis).await;
+    two_instances_share(&backend, &redis).await;
 }
 
-#[tokio::test]
-async fn two_instances_share_grants_attempts_limits_and_sessions_on_a_cluster() {
+#[backend_test(servers)]
+async fn two_instances_share_grants_attempts_limits_and_sessions_on_a_cluster(backend: Backend) {
     let Some(cluster) = crate::helpers::redis_cluster_url() else {
         return;
     };
-    two_instances_share(&cluster).await;
+    two_instances_share(&backend, &cluster).await;
 }
 
 /// Two service processes on one database and one Redis (`redis`: a node or a cluster) act as one.
-async fn two_instances_share(redis: &str) {
-    let servers: Vec<Backend> = backends()
-        .into_iter()
-        .filter(|b| !matches!(b, Backend::Sqlite))
-        .collect();
-    if servers.is_empty() {
-        eprintln!("no server database configured: two instances are not exercised");
-    }
-    for backend in servers {
-        let smtp = SmtpServer::start().await;
-        let url = fresh_database(&backend).await;
-        let prefix = unique_name();
-        let env = env_for(
-            &url,
-            &smtp,
-            &[
-                ("REDIS_URL", redis),
-                ("REDIS_KEY_PREFIX", &prefix),
-                ("RATE_LIMITS", "checkLoginId.client=4/600"),
-            ],
-        );
-        import_fixture(&env);
-        let (mut a, mut b) = (start(&env).await, start(&env).await);
-        let (a_url, b_url) = (a.base_url(), b.base_url());
+async fn two_instances_share(backend: &Backend, redis: &str) {
+    let smtp = SmtpServer::start().await;
+    let url = fresh_database(backend).await;
+    let prefix = unique_name();
+    let env = env_for(
+        &url,
+        &smtp,
+        &[
+            ("REDIS_URL", redis),
+            ("REDIS_KEY_PREFIX", &prefix),
+            ("RATE_LIMITS", "checkLoginId.client=4/600"),
+        ],
+    );
+    import_fixture(&env);
+    let (mut a, mut b) = (start(&env).await, start(&env).await);
+    let (a_url, b_url) = (a.base_url(), b.base_url());
 
-        // A grant issued on A is verified on B and spent on B; A then sees it spent.
-        gql(&a_url, r#"mutation { issueResetToken(by: {account: {loginId: "alice01", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
-        let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
-        let grant = &mailed_grants(&mail[0])[0];
-        let verify =
-            "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }";
-        assert_eq!(
-            gql(&b_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["valid"],
-            true
-        );
-        let reset = gql(&b_url, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } } }", json!({"t": grant.token}), None).await;
-        assert_eq!(
-            reset["data"]["resetPassword"]["member"]["loginId"], "alice01",
-            "{reset}"
-        );
-        assert_eq!(
-            gql(&a_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["errors"]
-                [0]["code"],
-            "INVALID_TOKEN"
-        );
+    // A grant issued on A is verified on B and spent on B; A then sees it spent.
+    gql(&a_url, r#"mutation { issueResetToken(by: {account: {loginId: "alice01", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
+    let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
+    let grant = &mailed_grants(&mail[0])[0];
+    let verify =
+        "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }";
+    assert_eq!(
+        gql(&b_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["valid"],
+        true
+    );
+    let reset = gql(&b_url, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } } }", json!({"t": grant.token}), None).await;
+    assert_eq!(
+        reset["data"]["resetPassword"]["member"]["loginId"], "alice01",
+        "{reset}"
+    );
+    assert_eq!(
+        gql(&a_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["errors"][0]["code"],
+        "INVALID_TOKEN"
+    );
 
-        // Wrong codes add up across instances: 3 on A + 2 on B exhaust the login ID.
-        gql(&b_url, r#"mutation { issueResetToken(by: {account: {loginId: "AliceBiz", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
-        // After the reset notice for alice01, the reset mail for AliceBiz.
-        let mail = smtp.wait_for_messages(3, Duration::from_secs(10)).await;
-        let biz = mail
-            .iter()
-            .flat_map(mailed_grants)
-            .find(|g| g.login_id == "AliceBiz")
-            .expect("a reset mail for AliceBiz");
-        let wrong = if biz.code == "000000" { "111111" } else { "000000" };
-        let code_q = "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alicebiz\", code: $c}}) { valid errors { code } } }";
-        for (i, url) in [&a_url, &a_url, &a_url, &b_url, &b_url].into_iter().enumerate() {
-            let body = gql(url, code_q, json!({"c": wrong}), None).await;
-            let want = if i < 4 {
-                "INVALID_CODE"
-            } else {
-                "TOO_MANY_ATTEMPTS"
-            };
-            assert_eq!(
-                body["data"]["verifyResetToken"]["errors"][0]["code"], want,
-                "attempt {i}: {body}"
-            );
-        }
-        let right = gql(&a_url, code_q, json!({"c": biz.code}), None).await;
-        assert_eq!(
-            right["data"]["verifyResetToken"]["errors"][0]["code"],
+    // Wrong codes add up across instances: 3 on A + 2 on B exhaust the login ID.
+    gql(&b_url, r#"mutation { issueResetToken(by: {account: {loginId: "AliceBiz", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
+    // After the reset notice for alice01, the reset mail for AliceBiz.
+    let mail = smtp.wait_for_messages(3, Duration::from_secs(10)).await;
+    let biz = mail
+        .iter()
+        .flat_map(mailed_grants)
+        .find(|g| g.login_id == "AliceBiz")
+        .expect("a reset mail for AliceBiz");
+    let wrong = if biz.code == "000000" { "111111" } else { "000000" };
+    let code_q = "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alicebiz\", code: $c}}) { valid errors { code } } }";
+    for (i, url) in [&a_url, &a_url, &a_url, &b_url, &b_url].into_iter().enumerate() {
+        let body = gql(url, code_q, json!({"c": wrong}), None).await;
+        let want = if i < 4 {
+            "INVALID_CODE"
+        } else {
             "TOO_MANY_ATTEMPTS"
-        );
-
-        // Rate limits add up: 2 calls on each instance, the fifth is refused.
-        let check = "{ checkLoginId(loginId: \"alice01\") { exists } }";
-        for url in [&a_url, &b_url, &a_url, &b_url] {
-            assert!(gql(url, check, json!({}), None).await["errors"].is_null());
-        }
-        let limited = gql(&a_url, check, json!({}), None).await;
+        };
         assert_eq!(
-            limited["errors"][0]["extensions"]["code"], "RATE_LIMITED",
-            "{limited}"
+            body["data"]["verifyResetToken"]["errors"][0]["code"], want,
+            "attempt {i}: {body}"
         );
-
-        // A session made on A and revoked on B is dead on A.
-        let signed = gql(
-            &a_url,
-            r#"mutation { signIn(loginId: "alice01", password: "Green-Valley-58") { accessToken } }"#,
-            json!({}),
-            None,
-        )
-        .await;
-        let token = signed["data"]["signIn"]["accessToken"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        assert_eq!(
-            gql(&b_url, "{ me { loginId } }", json!({}), Some(&token)).await["data"]["me"]["loginId"],
-            "alice01"
-        );
-        assert_eq!(
-            gql(&b_url, "mutation { signOut }", json!({}), Some(&token)).await["data"]["signOut"],
-            true
-        );
-        let dead = gql(&a_url, "{ me { loginId } }", json!({}), Some(&token)).await;
-        assert_eq!(dead["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
-
-        a.stop(Duration::from_secs(10)).await;
-        b.stop(Duration::from_secs(10)).await;
     }
+    let right = gql(&a_url, code_q, json!({"c": biz.code}), None).await;
+    assert_eq!(
+        right["data"]["verifyResetToken"]["errors"][0]["code"],
+        "TOO_MANY_ATTEMPTS"
+    );
+
+    // Rate limits add up: 2 calls on each instance, the fifth is refused.
+    let check = "{ checkLoginId(loginId: \"alice01\") { exists } }";
+    for url in [&a_url, &b_url, &a_url, &b_url] {
+        assert!(gql(url, check, json!({}), None).await["errors"].is_null());
+    }
+    let limited = gql(&a_url, check, json!({}), None).await;
+    assert_eq!(
+        limited["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{limited}"
+    );
+
+    // A session made on A and revoked on B is dead on A.
+    let signed = gql(
+        &a_url,
+        r#"mutation { signIn(loginId: "alice01", password: "Green-Valley-58") { accessToken } }"#,
+        json!({}),
+        None,
+    )
+    .await;
+    let token = signed["data"]["signIn"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        gql(&b_url, "{ me { loginId } }", json!({}), Some(&token)).await["data"]["me"]["loginId"],
+        "alice01"
+    );
+    assert_eq!(
+        gql(&b_url, "mutation { signOut }", json!({}), Some(&token)).await["data"]["signOut"],
+        true
+    );
+    let dead = gql(&a_url, "{ me { loginId } }", json!({}), Some(&token)).await;
+    assert_eq!(dead["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+
+    a.stop(Duration::from_secs(10)).await;
+    b.stop(Duration::from_secs(10)).await;
 }
 
 /// The exported families and their types: the contract dashboards and alerts are written against.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::{
-    helpers::{Backend, backends, fresh_database, redis_url, scratch_dir, unique_name},
+    helpers::{Backend, backend_test, fresh_database, redis_url, scratch_dir, unique_name},
     service_process::ServiceProcess,
     smtp_server::SmtpServer,
 };
@@ -48,50 +48,48 @@ async fn production_refuses_to_start_without_smtp() {
     );
 }
 
-#[tokio::test]
-async fn production_never_adds_demo_members_and_warns_when_it_cannot_scale_out() {
-    for backend in backends() {
-        let smtp = SmtpServer::start().await;
-        let smtp_url = smtp.url();
-        let database_url = fresh_database(&backend).await;
-        let prefix = unique_name();
-        let mut env = vec![
-            ("PRODUCTION", "true"),
-            ("SECRET_KEY", PRODUCTION_KEY),
-            ("DATABASE_URL", database_url.as_str()),
-            ("SMTP_URL", smtp_url.as_str()),
-            // Asked for explicitly, on an empty database: still none.
-            ("DEMO", "true"),
-        ];
-        let redis = redis_url().filter(|_| !matches!(backend, Backend::Sqlite));
-        if let Some(redis) = &redis {
-            env.push(("REDIS_URL", redis));
-            env.push(("REDIS_KEY_PREFIX", &prefix));
-        }
-        let mut service = ServiceProcess::start(BINARY, &["serve"], &env).await;
-        let output = service.output_plain();
-        assert!(!output.contains("Demo members"), "[{}] {output}", backend.name());
-        assert_eq!(
-            redis.is_none(),
-            output.contains(SINGLE_INSTANCE),
-            "[{}] warning shown exactly when Redis is missing: {output}",
-            backend.name()
-        );
-        service.stop(Duration::from_secs(10)).await;
-
-        let listed = std::process::Command::new(BINARY)
-            .args(["member", "list"])
-            .env_clear()
-            .envs(env.iter().copied())
-            .output()
-            .unwrap();
-        let listed = String::from_utf8_lossy(&listed.stdout);
-        // Production logs are JSON lines on the same stream; the table is the rest.
-        assert_eq!(
-            listed.lines().filter(|l| !l.starts_with('{')).count(),
-            1,
-            "[{}] only the header, no member: {listed}",
-            backend.name()
-        );
+#[backend_test]
+async fn production_never_adds_demo_members_and_warns_when_it_cannot_scale_out(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let database_url = fresh_database(&backend).await;
+    let prefix = unique_name();
+    let mut env = vec![
+        ("PRODUCTION", "true"),
+        ("SECRET_KEY", PRODUCTION_KEY),
+        ("DATABASE_URL", database_url.as_str()),
+        ("SMTP_URL", smtp_url.as_str()),
+        // Asked for explicitly, on an empty database: still none.
+        ("DEMO", "true"),
+    ];
+    let redis = redis_url().filter(|_| !matches!(backend, Backend::Sqlite));
+    if let Some(redis) = &redis {
+        env.push(("REDIS_URL", redis));
+        env.push(("REDIS_KEY_PREFIX", &prefix));
     }
+    let mut service = ServiceProcess::start(BINARY, &["serve"], &env).await;
+    let output = service.output_plain();
+    assert!(!output.contains("Demo members"), "[{}] {output}", backend.name());
+    assert_eq!(
+        redis.is_none(),
+        output.contains(SINGLE_INSTANCE),
+        "[{}] warning shown exactly when Redis is missing: {output}",
+        backend.name()
+    );
+    service.stop(Duration::from_secs(10)).await;
+
+    let listed = std::process::Command::new(BINARY)
+        .args(["member", "list"])
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    // Production logs are JSON lines on the same stream; the table is the rest.
+    assert_eq!(
+        listed.lines().filter(|l| !l.starts_with('{')).count(),
+        1,
+        "[{}] only the header, no member: {listed}",
+        backend.name()
+    );
 }

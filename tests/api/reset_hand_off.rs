@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, backend_settings, backends, mailed_grants, spawn_app_with},
+    helpers::{Backend, TestApp, backend_settings, backend_test, mailed_grants, spawn_app_with},
     smtp_server::SmtpServer,
 };
 
@@ -17,28 +17,23 @@ const ISSUE: &str = r#"mutation($by: ResetRequest!) {
 
 const VERIFY: &str = r#"mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid } }"#;
 
-/// Every database, with the hand-off it gets by default (Redis for server databases when
-/// TEST_REDIS_URL is set), plus the server databases without Redis (the table, claimed with
-/// `FOR UPDATE SKIP LOCKED`).
-async fn pairs(extra: &[(&str, &str)]) -> Vec<(String, Backend, account_recovery::config::Settings)> {
-    let mut out = Vec::new();
-    for backend in backends() {
-        let server = !matches!(backend, Backend::Sqlite);
-        let settings = backend_settings(&backend, extra).await;
-        let label = if settings.redis.url.is_some() {
-            format!("{}+redis", backend.name())
-        } else {
-            format!("{}+table", backend.name())
-        };
-        let had_redis = settings.redis.url.is_some();
-        out.push((label, backend.clone(), settings));
-        if server && had_redis {
-            let mut table = backend_settings(&backend, extra).await;
-            table.redis.url = None;
-            out.push((format!("{}+table", backend.name()), backend, table));
-        }
-    }
-    out
+/// The hand-offs of `backend` (the settings of each, labelled): the one it gets by default (Redis
+/// for a server database when TEST_REDIS_URL is set), plus for a server database with Redis the
+/// table without it (claimed with `FOR UPDATE SKIP LOCKED`).
+async fn hand_offs(
+    backend: &Backend,
+    extra: &[(&str, &str)],
+) -> Vec<(String, account_recovery::config::Settings)> {
+    let settings = backend_settings(backend, extra).await;
+    let Some(_) = settings.redis.url else {
+        return vec![(format!("{}+table", backend.name()), settings)];
+    };
+    let mut table = backend_settings(backend, extra).await;
+    table.redis.url = None;
+    vec![
+        (format!("{}+redis", backend.name()), settings),
+        (format!("{}+table", backend.name()), table),
+    ]
 }
 
 async fn start(
@@ -60,9 +55,9 @@ fn without_destination(mut payload: Value) -> Value {
     payload
 }
 
-#[tokio::test]
-async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch() {
-    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+#[backend_test]
+async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch(backend: Backend) {
+    for (label, settings) in hand_offs(&backend, &[("RESET_RESOLVER", "false")]).await {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
         // Handed off while no resolver runs, so one batch holds them all.
@@ -140,10 +135,15 @@ async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch() {
     }
 }
 
-#[tokio::test]
-async fn the_per_member_mail_budget_holds_behind_the_hand_off() {
+#[backend_test]
+async fn the_per_member_mail_budget_holds_behind_the_hand_off(backend: Backend) {
     let limits = crate::helpers::GENEROUS_LIMITS.replace("resetMail.id=10000/600", "resetMail.id=2/3600");
-    for (label, backend, settings) in pairs(&[("RATE_LIMITS", &limits), ("RESET_COOLDOWN_SECS", "1")]).await {
+    for (label, settings) in hand_offs(
+        &backend,
+        &[("RATE_LIMITS", &limits), ("RESET_COOLDOWN_SECS", "1")],
+    )
+    .await
+    {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
         for _ in 0..4 {
@@ -170,9 +170,9 @@ async fn the_per_member_mail_budget_holds_behind_the_hand_off() {
     }
 }
 
-#[tokio::test]
-async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails_once() {
-    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+#[backend_test]
+async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails_once(backend: Backend) {
+    for (label, settings) in hand_offs(&backend, &[("RESET_RESOLVER", "false")]).await {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
         issue(&app, json!({"email": "alice@example.com"})).await;
@@ -210,9 +210,9 @@ async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails
     }
 }
 
-#[tokio::test]
-async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once() {
-    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+#[backend_test]
+async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once(backend: Backend) {
+    for (label, settings) in hand_offs(&backend, &[("RESET_RESOLVER", "false")]).await {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
         issue(
@@ -248,14 +248,14 @@ async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once() {
     }
 }
 
-#[tokio::test]
-async fn concurrent_claimers_never_share_a_request_and_leave_none() {
+#[backend_test]
+async fn concurrent_claimers_never_share_a_request_and_leave_none(backend: Backend) {
     use account_recovery::{
         domain::{email::Email, lang::Lang, reset_nonce::ResetNonce, site::SiteId},
         recovery::ports::{HandedOffReset, ResetTarget},
     };
     const REQUESTS: usize = 120;
-    for (label, backend, settings) in pairs(&[("RESET_RESOLVER", "false")]).await {
+    for (label, settings) in hand_offs(&backend, &[("RESET_RESOLVER", "false")]).await {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
         let queue = app.recovery.ports.reset_queue.clone();
@@ -346,72 +346,70 @@ async fn start_process(env: &[(String, String)]) -> crate::service_process::Serv
 
 /// Instance A hands the request off and is killed (SIGKILL) before any resolver ran; instance B,
 /// started on the same database (and Redis), resolves it: the mail goes out exactly once.
-#[tokio::test]
-async fn an_instance_killed_between_hand_off_and_resolution_loses_no_mail_and_sends_one() {
-    for backend in backends() {
-        let smtp = SmtpServer::start().await;
-        let url = crate::helpers::fresh_database(&backend).await;
-        let prefix = crate::helpers::unique_name();
-        let mut shared: Vec<(&str, &str)> = Vec::new();
-        let redis = crate::helpers::redis_url();
-        if let (Some(redis), false) = (&redis, matches!(backend, Backend::Sqlite)) {
-            shared.push(("REDIS_URL", redis));
-            shared.push(("REDIS_KEY_PREFIX", &prefix));
-        }
-        let env_b = process_env(&url, &smtp, &shared);
-        let mut with_a = shared.clone();
-        with_a.push(("RESET_RESOLVER", "false"));
-        let env_a = process_env(&url, &smtp, &with_a);
-        let file = crate::helpers::scratch_dir().join("fixture.jsonl");
-        std::fs::write(&file, crate::helpers::FIXTURE).unwrap();
-        let out = std::process::Command::new(BINARY)
-            .args(["member", "import", file.to_str().unwrap()])
-            .envs(env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-
-        let mut a = start_process(&env_a).await;
-        let answer: Value = crate::helpers::http_client()
-            .post(format!("{}/graphql", a.base_url()))
-            .json(&json!({"query": ISSUE, "variables": {"by": {"email": "alice@example.com"}}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(answer["data"]["issueResetToken"]["accepted"], true, "{answer}");
-        let pid = libc::pid_t::try_from(a.pid().expect("A runs")).unwrap();
-        // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own unreaped child.
-        unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        }
-        a.stop(Duration::from_secs(5)).await;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(
-            smtp.messages().is_empty(),
-            "[{}] A resolved nothing",
-            backend.name()
-        );
-
-        let mut b = start_process(&env_b).await;
-        let mails = smtp.wait_for_messages(1, Duration::from_secs(15)).await;
-        assert_eq!(mails.len(), 1, "[{}] B resolved A's request", backend.name());
-        let grants = mailed_grants(&mails[0]);
-        assert_eq!(grants.len(), 2, "[{}]", backend.name());
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        assert_eq!(smtp.messages().len(), 1, "[{}] exactly once", backend.name());
-        let verified: Value = crate::helpers::http_client()
-            .post(format!("{}/graphql", b.base_url()))
-            .json(&json!({"query": VERIFY, "variables": {"t": grants[0].token}}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(verified["data"]["verifyResetToken"]["valid"], true, "{verified}");
-        b.stop(Duration::from_secs(10)).await;
+#[backend_test]
+async fn an_instance_killed_between_hand_off_and_resolution_loses_no_mail_and_sends_one(backend: Backend) {
+    let smtp = SmtpServer::start().await;
+    let url = crate::helpers::fresh_database(&backend).await;
+    let prefix = crate::helpers::unique_name();
+    let mut shared: Vec<(&str, &str)> = Vec::new();
+    let redis = crate::helpers::redis_url();
+    if let (Some(redis), false) = (&redis, matches!(backend, Backend::Sqlite)) {
+        shared.push(("REDIS_URL", redis));
+        shared.push(("REDIS_KEY_PREFIX", &prefix));
     }
+    let env_b = process_env(&url, &smtp, &shared);
+    let mut with_a = shared.clone();
+    with_a.push(("RESET_RESOLVER", "false"));
+    let env_a = process_env(&url, &smtp, &with_a);
+    let file = crate::helpers::scratch_dir().join("fixture.jsonl");
+    std::fs::write(&file, crate::helpers::FIXTURE).unwrap();
+    let out = std::process::Command::new(BINARY)
+        .args(["member", "import", file.to_str().unwrap()])
+        .envs(env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let mut a = start_process(&env_a).await;
+    let answer: Value = crate::helpers::http_client()
+        .post(format!("{}/graphql", a.base_url()))
+        .json(&json!({"query": ISSUE, "variables": {"by": {"email": "alice@example.com"}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["data"]["issueResetToken"]["accepted"], true, "{answer}");
+    let pid = libc::pid_t::try_from(a.pid().expect("A runs")).unwrap();
+    // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own unreaped child.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    a.stop(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        smtp.messages().is_empty(),
+        "[{}] A resolved nothing",
+        backend.name()
+    );
+
+    let mut b = start_process(&env_b).await;
+    let mails = smtp.wait_for_messages(1, Duration::from_secs(15)).await;
+    assert_eq!(mails.len(), 1, "[{}] B resolved A's request", backend.name());
+    let grants = mailed_grants(&mails[0]);
+    assert_eq!(grants.len(), 2, "[{}]", backend.name());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(smtp.messages().len(), 1, "[{}] exactly once", backend.name());
+    let verified: Value = crate::helpers::http_client()
+        .post(format!("{}/graphql", b.base_url()))
+        .json(&json!({"query": VERIFY, "variables": {"t": grants[0].token}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verified["data"]["verifyResetToken"]["valid"], true, "{verified}");
+    b.stop(Duration::from_secs(10)).await;
 }

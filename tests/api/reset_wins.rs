@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::helpers::{TestApp, backends, spawn_app};
+use crate::helpers::{Backend, TestApp, backend_test, spawn_app};
 
 const MEMBERS: &str = r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}
 "#;
@@ -158,98 +158,96 @@ async fn reset_over_http(app: &TestApp, password: &str) {
 /// Holds a WITH_CURRENT change at `at` (it has already verified the current password), lets a
 /// reset complete, then lets the change go: the change fails with a dead session and the
 /// reset's password is the one that works.
-async fn a_reset_during_a_change_wins(at: PauseAt) {
-    for backend in backends() {
-        let app = spawn_app(&backend).await;
-        app.recovery.members.import(MEMBERS).await.expect("members");
-        let signed_in = app
-            .graphql(
-                "mutation { signIn(loginId: \"kim01\", password: \"Blue-Harbor-47\") { accessToken } }",
-                json!({}),
-            )
-            .await;
-        let raw = signed_in["data"]["signIn"]["accessToken"]
-            .as_str()
-            .expect("token");
-        let session = app
-            .recovery
-            .sessions
-            .authenticate(&AccessToken::parse(raw).expect("token shape"))
-            .await
-            .expect("session store")
-            .expect("live session");
-        let gate = Arc::new(Gate::default());
-        let paused = Arc::new(Paused {
-            passwords: app.recovery.ports.passwords.clone(),
-            sessions: app.recovery.ports.sessions.clone(),
-            at,
-            gate: gate.clone(),
-            passed: Default::default(),
-        });
-        let changes = app
-            .recovery
-            .password_changes
-            .clone()
-            .with_stores(paused.clone(), paused);
-        let change = tokio::spawn(async move {
-            let ctx = RequestContext {
-                site: SiteId::parse("main").unwrap(),
-                lang: Lang::En,
-                client: None,
-            };
-            let (current, new) = (Password::new("Blue-Harbor-47"), Password::new("Stolen-Keys-93"));
-            let request = ChangeRequest {
-                mode: ChangeMode::WithCurrent,
-                current_password: Some(&current),
-                new_password: Some(&new),
-                revoke_other_sessions: true,
-            };
-            changes.change(&ctx, &session, request).await
-        });
-        tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
-            .await
-            .unwrap_or_else(|_| panic!("[{}] the change never reached {at:?}", app.backend));
-        reset_over_http(&app, "Green-Valley-58").await;
-        gate.release.notify_one();
-        let outcome = change.await.expect("change task").expect("change call");
-        assert!(
-            matches!(outcome, ChangeOutcome::SessionEnded),
-            "[{}] paused at {at:?}: {outcome:?}",
-            app.backend
-        );
-        assert!(
-            signs_in(&app, "Green-Valley-58").await,
-            "[{}] the reset's password",
-            app.backend
-        );
-        assert!(
-            !signs_in(&app, "Stolen-Keys-93").await,
-            "[{}] the change's password",
-            app.backend
-        );
-        assert!(
-            !signs_in(&app, "Blue-Harbor-47").await,
-            "[{}] the old password",
-            app.backend
-        );
-        // The change wrote nothing: no PASSWORD_CHANGED audit row (the reset wrote PASSWORD_RESET).
-        let changed = app
-            .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_CHANGED'")
-            .await;
-        assert!(
-            changed.is_empty(),
-            "[{}] a change was audited: {changed:?}",
-            app.backend
-        );
-    }
+async fn a_reset_during_a_change_wins(backend: Backend, at: PauseAt) {
+    let app = spawn_app(&backend).await;
+    app.recovery.members.import(MEMBERS).await.expect("members");
+    let signed_in = app
+        .graphql(
+            "mutation { signIn(loginId: \"kim01\", password: \"Blue-Harbor-47\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    let raw = signed_in["data"]["signIn"]["accessToken"]
+        .as_str()
+        .expect("token");
+    let session = app
+        .recovery
+        .sessions
+        .authenticate(&AccessToken::parse(raw).expect("token shape"))
+        .await
+        .expect("session store")
+        .expect("live session");
+    let gate = Arc::new(Gate::default());
+    let paused = Arc::new(Paused {
+        passwords: app.recovery.ports.passwords.clone(),
+        sessions: app.recovery.ports.sessions.clone(),
+        at,
+        gate: gate.clone(),
+        passed: Default::default(),
+    });
+    let changes = app
+        .recovery
+        .password_changes
+        .clone()
+        .with_stores(paused.clone(), paused);
+    let change = tokio::spawn(async move {
+        let ctx = RequestContext {
+            site: SiteId::parse("main").unwrap(),
+            lang: Lang::En,
+            client: None,
+        };
+        let (current, new) = (Password::new("Blue-Harbor-47"), Password::new("Stolen-Keys-93"));
+        let request = ChangeRequest {
+            mode: ChangeMode::WithCurrent,
+            current_password: Some(&current),
+            new_password: Some(&new),
+            revoke_other_sessions: true,
+        };
+        changes.change(&ctx, &session, request).await
+    });
+    tokio::time::timeout(Duration::from_secs(30), gate.reached.notified())
+        .await
+        .unwrap_or_else(|_| panic!("[{}] the change never reached {at:?}", app.backend));
+    reset_over_http(&app, "Green-Valley-58").await;
+    gate.release.notify_one();
+    let outcome = change.await.expect("change task").expect("change call");
+    assert!(
+        matches!(outcome, ChangeOutcome::SessionEnded),
+        "[{}] paused at {at:?}: {outcome:?}",
+        app.backend
+    );
+    assert!(
+        signs_in(&app, "Green-Valley-58").await,
+        "[{}] the reset's password",
+        app.backend
+    );
+    assert!(
+        !signs_in(&app, "Stolen-Keys-93").await,
+        "[{}] the change's password",
+        app.backend
+    );
+    assert!(
+        !signs_in(&app, "Blue-Harbor-47").await,
+        "[{}] the old password",
+        app.backend
+    );
+    // The change wrote nothing: no PASSWORD_CHANGED audit row (the reset wrote PASSWORD_RESET).
+    let changed = app
+        .sql_strings("SELECT kind FROM audit_events WHERE kind = 'PASSWORD_CHANGED'")
+        .await;
+    assert!(
+        changed.is_empty(),
+        "[{}] a change was audited: {changed:?}",
+        app.backend
+    );
 }
 
-#[tokio::test]
-async fn a_reset_between_a_changes_check_and_its_session_recheck_wins() {
-    a_reset_during_a_change_wins(PauseAt::SessionCheck).await;
+#[backend_test]
+async fn a_reset_between_a_changes_check_and_its_session_recheck_wins(backend: Backend) {
+    a_reset_during_a_change_wins(backend, PauseAt::SessionCheck).await;
 }
 
-#[tokio::test]
-async fn a_reset_between_a_changes_recheck_and_its_write_wins() {
-    a_reset_during_a_change_wins(PauseAt::Write).await;
+#[backend_test]
+async fn a_reset_between_a_changes_recheck_and_its_write_wins(backend: Backend) {
+    a_reset_during_a_change_wins(backend, PauseAt::Write).await;
 }

@@ -9,7 +9,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{TestApp, backend_settings, backends, spawn_app_with};
+use crate::helpers::{Backend, TestApp, backend_settings, backend_test, spawn_app_with};
 
 const CHECK: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists } }";
 
@@ -54,62 +54,60 @@ async fn timed_check(app: &TestApp) -> Duration {
     took
 }
 
-#[tokio::test]
-async fn stalled_headers_are_cut_off_and_do_not_slow_a_normal_request() {
-    for backend in backends() {
-        let settings = backend_settings(&backend, &[("HEADER_READ_TIMEOUT_MS", "2000")]).await;
-        let app = spawn_app_with(&backend, settings).await.with_fixture().await;
-        let idle = timed_check(&app).await;
+#[backend_test]
+async fn stalled_headers_are_cut_off_and_do_not_slow_a_normal_request(backend: Backend) {
+    let settings = backend_settings(&backend, &[("HEADER_READ_TIMEOUT_MS", "2000")]).await;
+    let app = spawn_app_with(&backend, settings).await.with_fixture().await;
+    let idle = timed_check(&app).await;
 
-        let opened = Instant::now();
-        let mut stalls = Vec::new();
-        for _ in 0..200 {
-            stalls.push(stalled(&app).await);
-        }
-        let loaded = timed_check(&app).await;
-        assert!(
-            opened.elapsed() < Duration::from_millis(1500),
-            "[{}] the normal request was not made while all 200 were still stalled",
-            app.backend
-        );
-        eprintln!(
-            "[{}] checkLoginId latency: {idle:?} idle, {loaded:?} beside 200 stalled connections",
-            app.backend
-        );
-        assert!(loaded < Duration::from_secs(1), "[{}] {loaded:?}", app.backend);
-
-        // Every stalled connection is closed at the 2 s deadline (counted from its opening).
-        let closes = futures::future::join_all(
-            stalls
-                .into_iter()
-                .map(|s| closed_within(s, Duration::from_secs(10))),
-        )
-        .await;
-        let after = opened.elapsed();
-        assert!(
-            closes.iter().all(Option::is_some),
-            "[{}] {} of 200 stalled connections still open after 10 s",
-            app.backend,
-            closes.iter().filter(|c| c.is_none()).count()
-        );
-        assert!(
-            after >= Duration::from_millis(1900) && after < Duration::from_secs(8),
-            "[{}] closed after {after:?}, not at the 2 s deadline",
-            app.backend
-        );
-        // The service is none the worse for it. A new connection: the client's kept-alive one
-        // has idled past the deadline too, and the server may be closing it just as it is reused.
-        let fresh = TestApp {
-            client: crate::helpers::http_client(),
-            ..app
-        };
-        timed_check(&fresh).await;
+    let opened = Instant::now();
+    let mut stalls = Vec::new();
+    for _ in 0..200 {
+        stalls.push(stalled(&app).await);
     }
+    let loaded = timed_check(&app).await;
+    assert!(
+        opened.elapsed() < Duration::from_millis(1500),
+        "[{}] the normal request was not made while all 200 were still stalled",
+        app.backend
+    );
+    eprintln!(
+        "[{}] checkLoginId latency: {idle:?} idle, {loaded:?} beside 200 stalled connections",
+        app.backend
+    );
+    assert!(loaded < Duration::from_secs(1), "[{}] {loaded:?}", app.backend);
+
+    // Every stalled connection is closed at the 2 s deadline (counted from its opening).
+    let closes = futures::future::join_all(
+        stalls
+            .into_iter()
+            .map(|s| closed_within(s, Duration::from_secs(10))),
+    )
+    .await;
+    let after = opened.elapsed();
+    assert!(
+        closes.iter().all(Option::is_some),
+        "[{}] {} of 200 stalled connections still open after 10 s",
+        app.backend,
+        closes.iter().filter(|c| c.is_none()).count()
+    );
+    assert!(
+        after >= Duration::from_millis(1900) && after < Duration::from_secs(8),
+        "[{}] closed after {after:?}, not at the 2 s deadline",
+        app.backend
+    );
+    // The service is none the worse for it. A new connection: the client's kept-alive one
+    // has idled past the deadline too, and the server may be closing it just as it is reused.
+    let fresh = TestApp {
+        client: crate::helpers::http_client(),
+        ..app
+    };
+    timed_check(&fresh).await;
 }
 
 #[tokio::test]
 async fn over_the_connection_cap_a_newcomer_waits_for_a_slot() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let settings = backend_settings(
         backend,
         &[("HEADER_READ_TIMEOUT_MS", "1500"), ("MAX_CONNECTIONS", "3")],
@@ -142,7 +140,7 @@ async fn over_the_connection_cap_a_newcomer_waits_for_a_slot() {
 
 #[tokio::test]
 async fn shutdown_lets_the_request_in_flight_finish_and_stops_accepting() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     // The reply floor holds this request in flight for half a second.
     let settings = backend_settings(backend, &[("EMAIL_REPLY_FLOOR_MS", "500")]).await;
     let app = account_recovery::app::Application::build(settings).await.unwrap();
@@ -185,7 +183,7 @@ async fn shutdown_lets_the_request_in_flight_finish_and_stops_accepting() {
 
 #[tokio::test]
 async fn an_idle_kept_alive_connection_is_closed_at_the_same_deadline() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let settings = backend_settings(backend, &[("HEADER_READ_TIMEOUT_MS", "1000")]).await;
     let app = spawn_app_with(backend, settings).await;
     let address = app.address.trim_start_matches("http://");

@@ -3,7 +3,7 @@
 use account_recovery::{app::Application, http::trusted_documents::document_id};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, backend_settings, backends, scratch_dir, spawn_app_with};
+use crate::helpers::{Backend, TestApp, backend_settings, scratch_dir, spawn_app_with};
 
 const POLICY: &str = "query PasswordPolicy { passwordPolicy { minLength } }";
 const CHECK: &str = "query CheckLoginId($loginId: String!) { checkLoginId(loginId: $loginId) { exists } }";
@@ -27,7 +27,7 @@ async fn post(app: &TestApp, body: Value) -> (u16, Value) {
 
 #[tokio::test]
 async fn only_listed_operations_run() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let path = manifest(json!({ document_id(POLICY): POLICY, document_id(CHECK): CHECK }));
     let settings = backend_settings(backend, &[("TRUSTED_DOCUMENTS", &path)]).await;
     let app = spawn_app_with(backend, settings).await;
@@ -87,7 +87,7 @@ async fn only_listed_operations_run() {
 
 #[tokio::test]
 async fn a_manifest_that_does_not_hash_to_its_ids_stops_the_start() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let path = manifest(json!({ document_id(POLICY): CHECK }));
     let settings = backend_settings(backend, &[("TRUSTED_DOCUMENTS", &path)]).await;
     let error = Application::build(settings).await.err().expect("a start refused");

@@ -5,10 +5,10 @@ use std::time::Duration;
 use reqwest::{Response, header};
 use serde_json::json;
 
-use crate::helpers::{TestApp, backend_settings, backends, scratch_dir, spawn_app_with, spawn_app_with_smtp};
+use crate::helpers::{Backend, TestApp, backend_settings, scratch_dir, spawn_app_with, spawn_app_with_smtp};
 
 async fn app_with(extra: &[(&str, &str)]) -> TestApp {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     spawn_app_with(backend, backend_settings(backend, extra).await).await
 }
 
@@ -71,7 +71,7 @@ async fn without_a_build_the_reset_link_opens_the_embedded_page() {
 
 #[tokio::test]
 async fn the_embedded_page_asks_before_it_reports_a_change() {
-    let backend = &backends()[0];
+    let backend = &Backend::Sqlite;
     let (app, smtp) = spawn_app_with_smtp(backend, &[]).await;
     app.recovery
         .members
