@@ -76,7 +76,11 @@ async fn main() {
             )
         })
         .collect();
-    recovery.members.import(&members).await.unwrap();
+    recovery
+        .members
+        .import(&members, chrono::Utc::now())
+        .await
+        .unwrap();
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::new();
 

@@ -46,7 +46,10 @@ async fn main() {
     let app = Application::build(settings).await.unwrap();
     app.recovery()
         .members
-        .import("{\"loginId\":\"kim01\",\"email\":\"kim@example.com\",\"password\":\"Blue-Harbor-47\"}\n")
+        .import(
+            "{\"loginId\":\"kim01\",\"email\":\"kim@example.com\",\"password\":\"Blue-Harbor-47\"}\n",
+            chrono::Utc::now(),
+        )
         .await
         .unwrap();
     let address = format!("http://127.0.0.1:{}/graphql", app.port());

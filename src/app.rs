@@ -180,7 +180,7 @@ impl Application {
         let demo_members = if settings.service.demo {
             recovery
                 .members
-                .seed_demo()
+                .seed_demo(chrono::Utc::now())
                 .await
                 .context("adding demo members")?
         } else {

@@ -172,26 +172,29 @@ async fn member_command(settings: Settings, command: MemberCommand) -> anyhow::R
                 .or_else(|| args.social.then(|| "SOCIAL".to_owned()));
             let id = recovery
                 .members
-                .add(MemberDraft {
-                    site_id: args.site,
-                    login_id: args.login_id,
-                    email: args.email,
-                    name: args.name,
-                    member_type,
-                    join_type: args.join_type,
-                    ci: args.ci,
-                    password,
-                    joined_at: None,
-                    password_changed_at: None,
-                    status: None,
-                })
+                .add(
+                    MemberDraft {
+                        site_id: args.site,
+                        login_id: args.login_id,
+                        email: args.email,
+                        name: args.name,
+                        member_type,
+                        join_type: args.join_type,
+                        ci: args.ci,
+                        password,
+                        joined_at: None,
+                        password_changed_at: None,
+                        status: None,
+                    },
+                    chrono::Utc::now(),
+                )
                 .await?;
             println!("added member {}", id.0);
         }
         MemberCommand::Import { file } => {
             let contents =
                 std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let count = recovery.members.import(&contents).await?;
+            let count = recovery.members.import(&contents, chrono::Utc::now()).await?;
             println!("imported {count} members");
         }
         MemberCommand::List { site } => {

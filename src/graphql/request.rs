@@ -102,6 +102,7 @@ pub struct Call<'a> {
     pub recovery: &'a Recovery,
     pub lang: Lang,
     client: Option<ClientAddress>,
+    now: chrono::DateTime<chrono::Utc>,
 }
 
 impl<'a> Call<'a> {
@@ -112,6 +113,8 @@ impl<'a> Call<'a> {
             recovery: ctx.data::<std::sync::Arc<Recovery>>()?,
             lang: ctx.data_opt::<Lang>().copied().unwrap_or_default(),
             client: ctx.data_opt::<ClientAddress>().copied(),
+            // The one read of the clock for this call: every rule below uses this time.
+            now: chrono::Utc::now(),
         })
     }
 
@@ -134,6 +137,7 @@ impl<'a> Call<'a> {
             site,
             lang: self.lang,
             client: self.client,
+            now: self.now,
         }
     }
 

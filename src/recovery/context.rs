@@ -1,13 +1,18 @@
-//! Who is asking: the context every use case receives (site, language of any mail, client).
+//! Who is asking, and when: the context every use case receives (site, language of any mail,
+//! client, and the time the edge read once for the whole request).
+use chrono::{DateTime, Utc};
+
 use crate::domain::{client::ClientAddress, lang::Lang, site::SiteId};
 
-/// The site a request is about, the language of any mail it sends, and the client address (for
-/// rate limits and the audit).
+/// The site a request is about, the language of any mail it sends, the client address (for rate
+/// limits and the audit) and the current time: use cases never read the clock themselves, so their
+/// rules run the same under a fixed clock in tests.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub site: SiteId,
     pub lang: Lang,
     pub client: Option<ClientAddress>,
+    pub now: DateTime<Utc>,
 }
 
 impl RequestContext {

@@ -135,8 +135,8 @@ impl MemberAdmin {
     }
 
     /// Adds one member; a plain password must satisfy the password policy.
-    pub async fn add(&self, draft: MemberDraft) -> Result<MemberId, AdminError> {
-        let checked = self.check(draft, true).map_err(AdminError::Invalid)?;
+    pub async fn add(&self, draft: MemberDraft, now: DateTime<Utc>) -> Result<MemberId, AdminError> {
+        let checked = self.check(draft, true, now).map_err(AdminError::Invalid)?;
         let existing = self
             .store
             .existing_login_ids(&[(checked.member.site_id.clone(), checked.member.login_id.clone())])
@@ -155,8 +155,9 @@ impl MemberAdmin {
     }
 
     /// Imports a JSON Lines file: every line is checked first; the first bad line is reported with
-    /// its number and nothing is imported.
-    pub async fn import(&self, contents: &str) -> Result<usize, AdminError> {
+    /// its number and nothing is imported. `now` is the join and password-change time of lines
+    /// that give none.
+    pub async fn import(&self, contents: &str, now: DateTime<Utc>) -> Result<usize, AdminError> {
         let mut checked = Vec::new();
         let mut seen = HashSet::new();
         for (index, raw) in contents.lines().enumerate() {
@@ -187,7 +188,7 @@ impl MemberAdmin {
                 password_changed_at: parsed.password_changed_at,
                 status: parsed.status,
             };
-            let member = self.check(draft, false).map_err(fail)?;
+            let member = self.check(draft, false, now).map_err(fail)?;
             let key = (member.member.site_id.clone(), member.member.login_id.normalized());
             if !seen.insert(key) {
                 return Err(fail(format!(
@@ -227,7 +228,7 @@ impl MemberAdmin {
     }
 
     /// Adds the demo members when the database holds no member at all; returns who was added.
-    pub async fn seed_demo(&self) -> Result<Vec<DemoMember>, AdminError> {
+    pub async fn seed_demo(&self, now: DateTime<Utc>) -> Result<Vec<DemoMember>, AdminError> {
         if self.store.count_members().await? > 0 {
             return Ok(Vec::new());
         }
@@ -275,14 +276,14 @@ impl MemberAdmin {
                 password_changed_at: None,
                 status: None,
             };
-            checked.push(self.check(draft, true).map_err(AdminError::Invalid)?);
+            checked.push(self.check(draft, true, now).map_err(AdminError::Invalid)?);
         }
         self.store_all(checked).await?;
         Ok(demo)
     }
 
     /// Parses and checks a draft without touching storage.
-    fn check(&self, draft: MemberDraft, enforce_policy: bool) -> Result<Checked, String> {
+    fn check(&self, draft: MemberDraft, enforce_policy: bool, now: DateTime<Utc>) -> Result<Checked, String> {
         let site_id = match draft.site_id {
             Some(raw) => SiteId::parse(&raw).map_err(|e| format!("siteId: {e}"))?,
             None => self.default_site.clone(),
@@ -344,7 +345,6 @@ impl MemberAdmin {
                 (None, Some(normalised))
             }
         };
-        let now = Utc::now();
         let has_password = password_hash.is_some() || plain_password.is_some();
         Ok(Checked {
             member: NewMember {

@@ -105,7 +105,7 @@ impl PasswordChanges {
             return Ok(ChangeOutcome::SocialAccount);
         }
         let policy = self.new_passwords.policies.policy_for(&member.site_id).await?;
-        let now = Utc::now();
+        let now = ctx.now;
         let (new_hash, notice, outcome) = match request.mode {
             ChangeMode::Extend => {
                 if member.password_expires_at(&policy) > now {

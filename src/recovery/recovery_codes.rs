@@ -3,7 +3,6 @@
 //! Spending one is part of the reset (password_reset/recovery_code.rs).
 use std::sync::Arc;
 
-use chrono::Utc;
 use tokio::sync::Notify;
 
 use crate::{
@@ -52,7 +51,7 @@ impl RecoveryCodes {
         ctx: &RequestContext,
         session: &SessionInfo,
     ) -> Result<GenerateOutcome, RecoveryError> {
-        let now = Utc::now();
+        let now = ctx.now;
         // The same rule as a password change without the current password: whoever holds only a
         // stolen bearer token must not mint a way around the mailbox.
         if !session.is_elevated(now) {

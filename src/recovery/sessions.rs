@@ -114,7 +114,7 @@ impl Sessions {
             site: member.site_id.clone(),
             member: member.id.clone(),
         };
-        let now = Utc::now();
+        let now = ctx.now;
         let elevated_until = if self.sessions.take_reset_mark(&owner).await? {
             Some(now + self.settings.elevation)
         } else {
@@ -172,7 +172,7 @@ impl Sessions {
         self.rate_limits.admit_signed_in(ctx, session).await?;
         match self.passwords.check_password(ctx, &member, password).await? {
             PasswordCheck::Right => {
-                let until = Utc::now() + self.settings.elevation;
+                let until = ctx.now + self.settings.elevation;
                 if !self
                     .sessions
                     .elevate_session(&session.owner, &session.token, until)

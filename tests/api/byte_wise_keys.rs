@@ -90,7 +90,11 @@ async fn accented_and_plain_login_ids_are_two_accounts_on_every_backend(backend:
     let app = spawn_app_with(&backend, settings_for(&backend, &smtp).await).await;
     let name = app.backend;
     // The unique index accepts both (a folding collation refused the second).
-    app.recovery.members.import(MEMBERS).await.expect("both members");
+    app.recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("both members");
     assert_eq!(
         app.sql_strings("SELECT login_id FROM members WHERE login_id_key = 'alicé01'")
             .await,

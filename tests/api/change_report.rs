@@ -54,7 +54,11 @@ fn report_token(notice: &ReceivedMail) -> String {
 #[backend_test]
 async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_reset(backend: Backend) {
     let (app, smtp) = spawn_app_with_smtp(&backend, &[]).await;
-    app.recovery.members.import(MEMBERS).await.expect("members");
+    app.recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("members");
     // Someone with kim's password signs in, changes it, and keeps a reset token for later.
     let intruder = token_of(&app, "Blue-Harbor-47").await;
     let changed = app.as_bearer(&intruder,
@@ -167,7 +171,11 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
 #[backend_test]
 async fn an_expired_report_link_does_nothing(backend: Backend) {
     let (app, smtp) = spawn_app_with_smtp(&backend, &[("REPORT_TOKEN_TTL_SECS", "1")]).await;
-    app.recovery.members.import(MEMBERS).await.expect("members");
+    app.recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("members");
     let session = token_of(&app, "Blue-Harbor-47").await;
     app.as_bearer(&session,
         r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,

@@ -82,7 +82,7 @@ async fn database_connections_send_each_statement_at_once(backend: Backend) {
     // A statement, so the pool surely holds an open connection.
     recovery
         .members
-        .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#)
+        .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#, chrono::Utc::now())
         .await
         .expect("import");
     let sockets = sockets_to(port);

@@ -346,7 +346,7 @@ impl TestApp {
         let count = self
             .recovery
             .members
-            .import(FIXTURE)
+            .import(FIXTURE, chrono::Utc::now())
             .await
             .expect("fixture import");
         assert_eq!(count, 6);

@@ -40,5 +40,6 @@ mod tls;
 mod token_store;
 mod token_store_contract;
 mod trusted_documents;
+mod use_cases;
 mod web_pages;
 mod wrong_codes;

@@ -17,7 +17,11 @@ const ACTIVITY: &str = r#"query($first: Int, $after: String) {
 
 async fn app_for(backend: &Backend) -> TestApp {
     let app = spawn_app(backend).await;
-    app.recovery.members.import(MEMBERS).await.expect("members");
+    app.recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("members");
     app
 }
 

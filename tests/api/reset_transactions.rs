@@ -106,11 +106,16 @@ async fn a_reset_costs_at_most_three_database_transactions_on_postgres() {
     let recovery = connect_services(&settings, TokenBackend::Configured)
         .await
         .expect("services");
-    recovery.members.import(MEMBERS).await.expect("members");
+    recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("members");
     let ctx = RequestContext {
         site: SiteId::parse("main").unwrap(),
         lang: Lang::En,
         client: None,
+        now: chrono::Utc::now(),
     };
     let admin = Database::connect(admin_url.as_str())
         .await

@@ -160,7 +160,11 @@ async fn reset_over_http(app: &TestApp, password: &str) {
 /// reset's password is the one that works.
 async fn a_reset_during_a_change_wins(backend: Backend, at: PauseAt) {
     let app = spawn_app(&backend).await;
-    app.recovery.members.import(MEMBERS).await.expect("members");
+    app.recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("members");
     let signed_in = app
         .graphql(
             "mutation { signIn(loginId: \"kim01\", password: \"Blue-Harbor-47\") { accessToken } }",
@@ -195,6 +199,7 @@ async fn a_reset_during_a_change_wins(backend: Backend, at: PauseAt) {
             site: SiteId::parse("main").unwrap(),
             lang: Lang::En,
             client: None,
+            now: chrono::Utc::now(),
         };
         let (current, new) = (Password::new("Blue-Harbor-47"), Password::new("Stolen-Keys-93"));
         let request = ChangeRequest {

@@ -34,7 +34,11 @@ const MEMBERS: &str = r#"{"loginId":"kim01","email":"kim@example.com","name":"Ki
 
 async fn app_for(backend: &Backend) -> TestApp {
     let app = spawn_app(backend).await;
-    app.recovery.members.import(MEMBERS).await.expect("members");
+    app.recovery
+        .members
+        .import(MEMBERS, chrono::Utc::now())
+        .await
+        .expect("members");
     app
 }
 

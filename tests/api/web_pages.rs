@@ -75,7 +75,7 @@ async fn the_embedded_page_asks_before_it_reports_a_change() {
     let (app, smtp) = spawn_app_with_smtp(backend, &[]).await;
     app.recovery
         .members
-        .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#)
+        .import(r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}"#, chrono::Utc::now())
         .await
         .expect("members");
     // A reset, whose password-changed notice carries the "that wasn't me" link.

@@ -145,7 +145,7 @@ impl PasswordReset {
             .await;
         Ok(IssueResult::Direct {
             token,
-            expires_at: Utc::now() + self.settings.direct_ttl,
+            expires_at: ctx.now + self.settings.direct_ttl,
             member_type: member.member_type,
         })
     }

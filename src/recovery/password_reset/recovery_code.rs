@@ -1,7 +1,6 @@
 //! A saved recovery code as a reset credential: found by its keyed hash (bound to the login ID as
 //! typed), counted against that login ID's wrong-code budget, spent by exactly one caller. Verifying
 //! spends it for a reset-only token; resetting with it spends it when the password is set.
-use chrono::Utc;
 
 use super::{
     CredentialError, PasswordReset,
@@ -68,7 +67,7 @@ impl PasswordReset {
         }
         match on_right_code {
             OnRightCode::Check => Ok(Resolved::Found {
-                expires_at: Utc::now(),
+                expires_at: ctx.now,
                 member: Box::new(member),
                 proof: Proof::RecoveryCode(hash),
             }),
@@ -84,7 +83,7 @@ impl PasswordReset {
                     .issue_grant(&owner_of(&member), replacement, None)
                     .await?;
                 Ok(Resolved::Found {
-                    expires_at: Utc::now() + replacement.ttl,
+                    expires_at: ctx.now + replacement.ttl,
                     member: Box::new(member),
                     proof: Proof::Grant(GrantProof::Token(replacement.token.clone())),
                 })
@@ -112,7 +111,7 @@ impl PasswordReset {
             .recovery_codes
             .spend(RecoveryCodeUse {
                 code,
-                notice: recovery_code_notice(ctx, member, RecoveryCodeEvent::Used { left }, Utc::now()),
+                notice: recovery_code_notice(ctx, member, RecoveryCodeEvent::Used { left }, ctx.now),
                 audit: AuditEvent {
                     site: member.site_id.clone(),
                     member: Some(member.id.clone()),

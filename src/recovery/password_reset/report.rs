@@ -1,7 +1,6 @@
 //! "That wasn't me": the member reports a password change they did not make. In one step the
 //! report token is spent and password sign-in locked (one transaction), every session and grant of
 //! the member dies, and a fresh reset link and code go to the member's address.
-use chrono::Utc;
 
 use super::{PasswordReset, code_index, owner_of};
 use crate::{
@@ -42,11 +41,7 @@ impl PasswordReset {
         self.rate_limits
             .admit(Operation::VerifyResetToken, ctx, None)
             .await?;
-        let Some(member) = self
-            .change_reports
-            .report_change(&token.hash(), Utc::now())
-            .await?
-        else {
+        let Some(member) = self.change_reports.report_change(&token.hash(), ctx.now).await? else {
             self.audit
                 .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::InvalidToken)
                 .await;

@@ -1,6 +1,5 @@
 //! Resetting the password with a credential: judged by the site's policy, the grant spent once,
 //! sessions revoked, and the hash, history, notice and audit written in one transaction.
-use chrono::Utc;
 
 use super::{
     Credential, CredentialError, PasswordReset, Refusal,
@@ -87,7 +86,7 @@ impl PasswordReset {
         // Sessions die before the new password exists: whatever fails later, no session opened
         // with the old password outlives the reset.
         self.sessions.revoke_sessions(&owner, None).await?;
-        let now = Utc::now();
+        let now = ctx.now;
         let (notice, report) = self.notices.notice(ctx, &member, now);
         let updated = self
             .passwords
