@@ -1,5 +1,6 @@
 //! The GraphQL API: types, thin resolvers, error mapping and the schema builder (no I/O).
 pub mod answers;
+pub mod enums;
 pub mod errors;
 pub mod i18n;
 pub mod mutation;

@@ -6,15 +6,12 @@ use super::{
     parse,
     request::{Call, session},
     types::{
-        ChangePasswordInput, ChangePasswordMode, ChangePasswordPayload, GenerateRecoveryCodesPayload,
-        IssueResetTokenPayload, ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential,
-        ResetPasswordInput, ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
+        ChangePasswordInput, ChangePasswordPayload, GenerateRecoveryCodesPayload, IssueResetTokenPayload,
+        ReauthenticatePayload, ReportUnrecognizedChangePayload, ResetCredential, ResetPasswordInput,
+        ResetPasswordPayload, ResetRequest, SignInPayload, VerifyResetTokenPayload,
     },
 };
-use crate::{
-    domain::password::Password,
-    recovery::password_change::{ChangeMode, ChangeRequest},
-};
+use crate::{domain::password::Password, recovery::password_change::ChangeRequest};
 
 pub struct MutationRoot;
 
@@ -209,11 +206,7 @@ impl MutationRoot {
                 input.new_password.map(Password::new),
             );
             let request = ChangeRequest {
-                mode: match input.mode {
-                    ChangePasswordMode::Extend => ChangeMode::Extend,
-                    ChangePasswordMode::WithoutCurrent => ChangeMode::WithoutCurrent,
-                    ChangePasswordMode::WithCurrent => ChangeMode::WithCurrent,
-                },
+                mode: input.mode.into(),
                 current_password: current.as_ref(),
                 new_password: new.as_ref(),
                 revoke_other_sessions: input.revoke_other_sessions.unwrap_or(true),

@@ -1,76 +1,14 @@
 //! GraphQL object, input and enum types, and their conversions from the domain.
-use super::{errors::UserError, scalars::DateTime};
+use super::{
+    enums::{JoinType, MemberStatus, MemberType, RecoveryEventKind},
+    errors::UserError,
+    scalars::DateTime,
+};
 use crate::{
     domain::{member, password_policy},
     recovery::{find_id, recovery_activity},
 };
 use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
-
-/// What kind of account a member holds.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberType {
-    /// A regular account with a login ID and password.
-    General,
-    /// An account that signs in through a social provider; it has no password.
-    Social,
-    /// A business account.
-    Enterprise,
-    /// A union (association) member account.
-    Union,
-}
-
-/// Nationality class reported by the identity check.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JoinType {
-    /// A citizen.
-    Citizen,
-    /// A foreign resident.
-    Foreign,
-}
-
-/// State of an account; only ACTIVE accounts can recover.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MemberStatus {
-    /// In use.
-    Active,
-    /// Locked by an administrator or by security rules.
-    Locked,
-    /// Unused for a long time and set aside.
-    Dormant,
-    /// Closed by the member.
-    Withdrawn,
-}
-
-impl From<member::MemberType> for MemberType {
-    fn from(t: member::MemberType) -> Self {
-        match t {
-            member::MemberType::General => MemberType::General,
-            member::MemberType::Social => MemberType::Social,
-            member::MemberType::Enterprise => MemberType::Enterprise,
-            member::MemberType::Union => MemberType::Union,
-        }
-    }
-}
-
-impl From<JoinType> for member::JoinType {
-    fn from(t: JoinType) -> Self {
-        match t {
-            JoinType::Citizen => member::JoinType::Citizen,
-            JoinType::Foreign => member::JoinType::Foreign,
-        }
-    }
-}
-
-impl From<member::MemberStatus> for MemberStatus {
-    fn from(s: member::MemberStatus) -> Self {
-        match s {
-            member::MemberStatus::Active => MemberStatus::Active,
-            member::MemberStatus::Locked => MemberStatus::Locked,
-            member::MemberStatus::Dormant => MemberStatus::Dormant,
-            member::MemberStatus::Withdrawn => MemberStatus::Withdrawn,
-        }
-    }
-}
 
 /// The result of an identity check by the identity-verification provider.
 #[derive(InputObject, Debug)]
@@ -374,46 +312,6 @@ impl From<&member::Member> for MemberProfile {
     }
 }
 
-/// What happened in a recovery event of the member's account.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecoveryEventKind {
-    /// A reset was asked for (by anyone: the mail, if any, went to the member), or its mail went out.
-    ResetRequested,
-    /// A reset link, token or code was checked and was right.
-    ResetVerified,
-    /// A wrong code, token, identity or password was tried against the account.
-    FailedAttempt,
-    /// The password was reset.
-    PasswordReset,
-    /// The password was changed (or its expiry clock restarted) while signed in.
-    PasswordChanged,
-    /// Someone signed in.
-    SignedIn,
-    /// The member said "that wasn't me" about a password change.
-    ChangeReported,
-    /// A new set of recovery codes was generated.
-    RecoveryCodesGenerated,
-    /// A recovery code was used.
-    RecoveryCodeUsed,
-}
-
-impl From<crate::domain::audit::RecoveryEventKind> for RecoveryEventKind {
-    fn from(k: crate::domain::audit::RecoveryEventKind) -> Self {
-        use crate::domain::audit::RecoveryEventKind as K;
-        match k {
-            K::ResetRequested => RecoveryEventKind::ResetRequested,
-            K::ResetVerified => RecoveryEventKind::ResetVerified,
-            K::FailedAttempt => RecoveryEventKind::FailedAttempt,
-            K::PasswordReset => RecoveryEventKind::PasswordReset,
-            K::PasswordChanged => RecoveryEventKind::PasswordChanged,
-            K::SignedIn => RecoveryEventKind::SignedIn,
-            K::ChangeReported => RecoveryEventKind::ChangeReported,
-            K::RecoveryCodesGenerated => RecoveryEventKind::RecoveryCodesGenerated,
-            K::RecoveryCodeUsed => RecoveryEventKind::RecoveryCodeUsed,
-        }
-    }
-}
-
 /// One recovery event of the member's account.
 #[derive(SimpleObject, Debug)]
 pub struct RecoveryEvent {
@@ -527,6 +425,7 @@ pub struct ReauthenticatePayload {
 /// How the password is changed: extended as it is, replaced without the current one, or replaced
 /// with it.
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "crate::recovery::password_change::ChangeMode")]
 pub enum ChangePasswordMode {
     /// Keep the current password and restart its expiry clock; only once it has expired.
     Extend,
