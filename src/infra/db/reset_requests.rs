@@ -96,10 +96,7 @@ impl ResetQueue for SeaResetQueue {
                 None => unreadable.push(row.id.to_string()),
             }
         }
-        if !unreadable.is_empty() {
-            tracing::error!(count = unreadable.len(), "unreadable reset requests removed");
-            self.acknowledge(&unreadable).await?;
-        }
+        self.drop_unreadable(&unreadable).await?;
         Ok(claimed)
     }
 

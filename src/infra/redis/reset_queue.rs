@@ -120,10 +120,7 @@ impl ResetQueue for RedisResetQueue {
                 None => unreadable.push(id),
             }
         }
-        if !unreadable.is_empty() {
-            tracing::error!(count = unreadable.len(), "unreadable reset requests removed");
-            self.acknowledge(&unreadable).await?;
-        }
+        self.drop_unreadable(&unreadable).await?;
         Ok(claimed)
     }
 

@@ -59,6 +59,14 @@ pub trait ResetQueue: Send + Sync {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<ClaimedReset>, StoreError>;
     /// Resolved: these requests are done.
     async fn acknowledge(&self, ids: &[String]) -> Result<(), StoreError>;
+    /// Removes requests that cannot be read back (never resolvable), with one log line.
+    async fn drop_unreadable(&self, ids: &[String]) -> Result<(), StoreError> {
+        if !ids.is_empty() {
+            tracing::error!(count = ids.len(), "unreadable reset requests removed");
+            self.acknowledge(ids).await?;
+        }
+        Ok(())
+    }
     /// Requests handed off and not yet acknowledged.
     async fn backlog(&self) -> Result<u64, StoreError>;
 }
