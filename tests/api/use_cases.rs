@@ -3,7 +3,8 @@
 use account_recovery::{
     app::{TokenBackend, connect_services},
     domain::{
-        keyed_hash::Ci, lang::Lang, login_id::LoginId, password::Password, session::SessionInfo, site::SiteId,
+        email::Email, keyed_hash::Ci, lang::Lang, login_id::LoginId, password::Password,
+        session::SessionInfo, site::SiteId,
     },
     recovery::{
         Recovery,
@@ -16,7 +17,7 @@ use account_recovery::{
 };
 use chrono::{DateTime, Duration, Utc};
 
-use crate::helpers::{Backend, fresh_database, test_settings};
+use crate::helpers::{Backend, fresh_database, sql_rows, test_settings};
 
 /// Kim's password was last set at `T0`, the start of every story here.
 const T0: &str = "2026-03-01T09:00:00Z";
@@ -38,12 +39,17 @@ fn at(now: DateTime<Utc>) -> RequestContext {
 }
 
 async fn use_cases() -> Recovery {
+    with_database().await.0
+}
+
+/// The wired use cases and the URL of their database.
+async fn with_database() -> (Recovery, String) {
     let url = fresh_database(&Backend::Sqlite).await;
     let recovery = connect_services(&test_settings(&url, &[]), TokenBackend::InProcess)
         .await
         .expect("services");
     recovery.members.import(KIM, t0()).await.expect("Kim");
-    recovery
+    (recovery, url)
 }
 
 fn kim() -> LoginId {
@@ -220,4 +226,47 @@ async fn recovery_codes_need_a_reauthentication_still_running_at_the_request() {
         .await
         .unwrap();
     assert!(matches!(after, GenerateOutcome::NotEligible), "after: {after:?}");
+}
+
+#[tokio::test]
+async fn a_resolved_batch_mails_only_the_owner_and_once_per_cooldown() {
+    let (recovery, url) = with_database().await;
+    let email = |raw: &str| Email::parse(raw).expect("e-mail");
+    let requests = [
+        ResetRequest::Email(email("kim@example.com")),
+        ResetRequest::Email(email("nobody@example.com")),
+        ResetRequest::Account {
+            login_id: kim(),
+            email: email("kim@example.org"),
+        },
+    ];
+    for request in requests {
+        let issued = recovery.password_reset.issue(&at(t0()), request).await.unwrap();
+        assert!(
+            matches!(issued, IssueResult::Mailed { expires_in, .. } if expires_in.as_secs() == 900),
+            "{issued:?}"
+        );
+    }
+    let resolved = recovery
+        .password_reset
+        .resolve_pending(256, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(resolved, 3);
+    let queued = || sql_rows(&url, "SELECT count(*) FROM mail_outbox");
+    assert_eq!(
+        queued().await,
+        [["1"]],
+        "one mail: the owner's address, not the others"
+    );
+
+    // A second request within the cooldown is answered alike and sends nothing more.
+    let again = ResetRequest::Email(email("kim@example.com"));
+    recovery.password_reset.issue(&at(t0()), again).await.unwrap();
+    recovery
+        .password_reset
+        .resolve_pending(256, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(queued().await, [["1"]], "no second mail within the cooldown");
 }
