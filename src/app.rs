@@ -27,6 +27,7 @@ use crate::{
         members::DemoMember,
         ports::{Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
     },
+    runners::reset_resolver,
 };
 
 /// Which token store a command needs: `serve` uses the configured one (Redis when REDIS_URL is
@@ -267,13 +268,11 @@ impl Application {
         };
         let resolver = &self.settings.resolver;
         let resolver: Option<JoinHandle<()>> = resolver.enabled.then(|| {
-            tokio::spawn(
-                self.state
-                    .recovery
-                    .password_reset
-                    .clone()
-                    .run_resolvers(resolver.settings.clone(), worker_stop.clone()),
-            )
+            tokio::spawn(reset_resolver::run(
+                self.state.recovery.password_reset.clone(),
+                resolver.settings.clone(),
+                worker_stop.clone(),
+            ))
         });
         let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
         let limits = self.settings.http.connections;

@@ -1,0 +1,2 @@
+//! The background work of an instance: when and how often the use cases' batch steps run.
+pub mod reset_resolver;
