@@ -1,5 +1,4 @@
-//! The reset resolver of an instance: loops that claim handed-off reset requests in batches, let
-//! them gather, wake on a hand-off and stop on shutdown; resolving a batch is the use case's.
+//! The reset resolver of an instance: loops that claim handed-off requests, linger, wake and stop.
 use std::{num::NonZeroUsize, time::Duration};
 
 use tokio::{sync::watch, task::JoinSet};

@@ -1,6 +1,4 @@
-//! Resolving handed-off reset requests in batches: one member lookup per site and path, the rules
-//! of the e-mail paths per request, then the batch's mail and audit rows in one transaction.
-//! Ids, tokens, codes and mail key derive from the request's nonce, so a retry mails nothing twice.
+//! Resolving a claimed batch of handed-off reset requests into grants, mail and audit rows.
 use std::{
     collections::{BTreeMap, HashMap},
     time::{Duration, Instant},
@@ -89,6 +87,9 @@ impl PasswordReset {
         self.resolve_wake.notified().await;
     }
 
+    /// One member lookup per site and path, the rules of the e-mail paths per request, then the
+    /// batch's mail and audit rows in one transaction and its acknowledgement. Ids, tokens, codes and
+    /// mail key derive from each request's nonce, so a batch resolved again mails nothing twice.
     #[tracing::instrument(skip_all, fields(requests = claimed.len()))]
     pub async fn resolve_batch(&self, claimed: &[ClaimedReset]) -> Result<(), RecoveryError> {
         let (by_email, by_login) = self.look_up(claimed).await?;
