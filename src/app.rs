@@ -23,10 +23,10 @@ use crate::{
     },
     recovery::{
         Ports, Recovery,
-        mail_delivery::MailDelivery,
         members::DemoMember,
         ports::{Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
     },
+    runners::{mail_worker::MailWorker, reset_resolver},
 };
 
 /// Which token store a command needs: `serve` uses the configured one (Redis when REDIS_URL is
@@ -157,7 +157,7 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
-    delivery: MailDelivery,
+    mail_worker: MailWorker,
     demo_members: Vec<DemoMember>,
 }
 
@@ -170,7 +170,7 @@ impl Application {
             tracing::warn!("{warning}");
         }
         let recovery = connect_services(&settings, TokenBackend::Configured).await?;
-        let delivery = MailDelivery::new(
+        let mail_worker = MailWorker::new(
             recovery.ports.outbox.clone(),
             mailer(&settings)?,
             recovery.ports.tokens.clone(),
@@ -227,7 +227,7 @@ impl Application {
                 documents: Arc::default(),
             },
             settings,
-            delivery,
+            mail_worker,
             demo_members,
         })
     }
@@ -267,15 +267,13 @@ impl Application {
         };
         let resolver = &self.settings.resolver;
         let resolver: Option<JoinHandle<()>> = resolver.enabled.then(|| {
-            tokio::spawn(
-                self.state
-                    .recovery
-                    .password_reset
-                    .clone()
-                    .run_resolvers(resolver.settings.clone(), worker_stop.clone()),
-            )
+            tokio::spawn(reset_resolver::run(
+                self.state.recovery.password_reset.clone(),
+                resolver.settings.clone(),
+                worker_stop.clone(),
+            ))
         });
-        let worker: JoinHandle<()> = tokio::spawn(self.delivery.run(worker_stop));
+        let worker: JoinHandle<()> = tokio::spawn(self.mail_worker.run(worker_stop));
         let limits = self.settings.http.connections;
         let metrics_server = self.metrics_listener.map(|listener| {
             let app = crate::http::metrics::own_listener(self.state.clone());

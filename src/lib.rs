@@ -7,4 +7,5 @@ pub mod graphql;
 pub mod http;
 pub mod infra;
 pub mod recovery;
+pub mod runners;
 pub mod telemetry;

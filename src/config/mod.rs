@@ -17,8 +17,9 @@ mod vars;
 
 use std::{collections::HashMap, fmt};
 
-use crate::recovery::{
-    mail_delivery::DeliverySettings, password_reset::ResetSettings, sessions::SessionSettings,
+use crate::{
+    recovery::{password_reset::ResetSettings, sessions::SessionSettings},
+    runners::mail_worker::MailWorkerSettings,
 };
 
 use self::vars::Vars;
@@ -41,7 +42,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub smtp: SmtpSettings,
-    pub mail: DeliverySettings,
+    pub mail: MailWorkerSettings,
     pub http: HttpSettings,
     pub graphql: GraphqlSettings,
     pub passwords: PasswordSettings,
@@ -75,7 +76,7 @@ impl Settings {
         let resolver = resolver::resolver_from_vars(&vars)?;
         // A request resolved again after its resolver's lease finds its mail by key, as long as
         // the row is still there.
-        if mail.sent_retention <= resolver.settings.lease {
+        if mail.delivery.sent_retention <= resolver.settings.lease {
             return Err(SettingsError::new(
                 "MAIL_SENT_RETENTION_SECS",
                 "must exceed RESET_RESOLVER_LEASE_SECS",

@@ -4,7 +4,7 @@
 //! `RESET_RESOLVER_LINGER_MS`.
 use std::num::NonZeroUsize;
 
-use crate::recovery::password_reset::ResolverSettings;
+use crate::runners::reset_resolver::ResolverSettings;
 
 use super::vars::{SettingsError, Vars};
 

@@ -22,13 +22,15 @@ const USE_CASES: &[&str] = &[
 ];
 
 /// (rule, modules under this prefix, may not depend on modules under any of these prefixes).
-/// Dependencies point inward: http/graphql → recovery → domain; infra implements recovery's ports.
+/// Dependencies point inward: http/graphql → recovery → domain; infra implements recovery's ports;
+/// runners/ schedule the use cases and are started by app.rs.
 const RULES: &[(&str, &str, &[&str])] = &[
     (
         "domain/ is pure: it imports nothing outside domain/",
         "crate::domain",
         &[
             "crate::recovery",
+            "crate::runners",
             "crate::graphql",
             "crate::http",
             "crate::infra",
@@ -42,6 +44,7 @@ const RULES: &[(&str, &str, &[&str])] = &[
         "recovery/ imports only domain/ and recovery/",
         "crate::recovery",
         &[
+            "crate::runners",
             "crate::graphql",
             "crate::http",
             "crate::infra",
@@ -54,12 +57,37 @@ const RULES: &[(&str, &str, &[&str])] = &[
     (
         "graphql/ imports neither http/ nor infra/",
         "crate::graphql",
-        &["crate::http", "crate::infra", "crate::app", "crate::cli"],
+        &[
+            "crate::http",
+            "crate::infra",
+            "crate::runners",
+            "crate::app",
+            "crate::cli",
+        ],
     ),
     (
         "infra/ implements ports and never calls the edges",
         "crate::infra",
-        &["crate::graphql", "crate::http", "crate::app", "crate::cli"],
+        &[
+            "crate::graphql",
+            "crate::http",
+            "crate::runners",
+            "crate::app",
+            "crate::cli",
+        ],
+    ),
+    (
+        "runners/ schedule the use cases: they import only recovery/, domain/ and runners/",
+        "crate::runners",
+        &[
+            "crate::graphql",
+            "crate::http",
+            "crate::infra",
+            "crate::app",
+            "crate::cli",
+            "crate::config",
+            "crate::telemetry",
+        ],
     ),
 ];
 
@@ -413,7 +441,11 @@ fn the_checker_finds_broken_layer_rules() {
         ("domain/member.rs", "use crate::recovery::ports::Store;"),
         (
             "recovery/mod.rs",
-            "pub mod ports;\npub mod sessions;\npub mod password_change;",
+            "pub mod errors;\npub mod ports;\npub mod sessions;\npub mod password_change;",
+        ),
+        (
+            "recovery/errors.rs",
+            "use crate::runners::mail_worker::MailWorker;",
         ),
         (
             "recovery/ports.rs",
@@ -426,10 +458,13 @@ fn the_checker_finds_broken_layer_rules() {
         ("recovery/password_change.rs", "use super::sessions::Sessions;"),
         ("http/mod.rs", "pub mod client_addr;"),
         ("http/client_addr.rs", ""),
+        ("runners/mod.rs", "pub mod mail_worker;"),
+        ("runners/mail_worker.rs", ""),
     ]);
     let broken = violations(&graph_of(&sources));
-    assert_eq!(broken.len(), 3, "{broken:#?}");
+    assert_eq!(broken.len(), 4, "{broken:#?}");
     assert!(broken[0].starts_with("crate::domain::member -> crate::recovery::ports"));
-    assert!(broken[1].contains("a sibling use case"));
-    assert!(broken[2].starts_with("crate::recovery::sessions -> crate::http::client_addr"));
+    assert!(broken[1].starts_with("crate::recovery::errors -> crate::runners::mail_worker"));
+    assert!(broken[2].contains("a sibling use case"));
+    assert!(broken[3].starts_with("crate::recovery::sessions -> crate::http::client_addr"));
 }

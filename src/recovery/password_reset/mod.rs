@@ -18,7 +18,6 @@ pub use self::{
     issue::{IssueResult, ResetRequest},
     report::ReportOutcome,
     reset::ResetOutcome,
-    resolve::ResolverSettings,
 };
 use crate::{
     domain::{

@@ -1,13 +1,8 @@
-//! Resolving handed-off reset requests in batches: one member lookup per site and path, the rules
-//! of the e-mail paths per request, then the batch's mail and audit rows in one transaction.
-//! Ids, tokens, codes and mail key derive from the request's nonce, so a retry mails nothing twice.
+//! Resolving a claimed batch of handed-off reset requests into grants, mail and audit rows.
 use std::{
     collections::{BTreeMap, HashMap},
-    num::NonZeroUsize,
     time::{Duration, Instant},
 };
-
-use tokio::sync::watch;
 
 use super::{PasswordReset, code_index, owner_of};
 use crate::{
@@ -26,25 +21,6 @@ use crate::{
         rate_limits::Operation,
     },
 };
-
-/// How the resolver of an instance runs (from settings).
-#[derive(Debug, Clone)]
-pub struct ResolverSettings {
-    /// A claimed request not acknowledged within this is claimed again by any resolver.
-    pub lease: Duration,
-    /// How often to look for requests handed off by other instances.
-    pub poll_every: Duration,
-    /// Requests claimed and resolved together.
-    pub batch: NonZeroUsize,
-    /// After a batch that was not full, how long to let requests gather before the next claim:
-    /// under load batches fill up, so each costs one lookup, one transaction and one
-    /// acknowledgement for many requests instead of a few; a request waits at most this longer.
-    pub linger: Duration,
-    /// Loops claiming and resolving side by side, so one resolves while the other's transaction
-    /// commits. Claims are exclusive and cooldowns are decided in the token store, so two loops
-    /// resolve nothing twice, as two instances do not.
-    pub loops: NonZeroUsize,
-}
 
 /// How many requests of a batch are resolved side by side.
 const RESOLVE_LANES: usize = 16;
@@ -85,75 +61,35 @@ impl PasswordReset {
         url.to_string()
     }
 
-    /// Runs `settings.loops` resolver loops until `shutdown` turns true; the batches being
-    /// resolved are finished first.
-    pub async fn run_resolvers(self, settings: ResolverSettings, shutdown: watch::Receiver<bool>) {
-        let mut loops = tokio::task::JoinSet::new();
-        for _ in 0..settings.loops.get() {
-            loops.spawn(self.clone().run_resolver(settings.clone(), shutdown.clone()));
-        }
-        while loops.join_next().await.is_some() {}
-        tracing::info!("reset resolver stopped");
-    }
-
-    /// One resolver loop, until `shutdown` turns true; a batch being resolved is finished first.
-    async fn run_resolver(self, settings: ResolverSettings, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            if let Err(e) = self
-                .resolve_until(settings.batch.get(), settings.lease, Some(&shutdown))
-                .await
-            {
-                tracing::warn!(error = %e, "reset resolution round failed; retrying");
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(settings.linger) => {}
-                _ = shutdown.changed() => {}
-            }
-            if *shutdown.borrow() {
-                break;
-            }
-            tokio::select! {
-                _ = self.resolve_wake.notified() => {}
-                _ = tokio::time::sleep(settings.poll_every) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
-    }
-
     /// Claims and resolves batches until none is left; returns how many requests were resolved.
     pub async fn resolve_pending(&self, batch: usize, lease: Duration) -> Result<usize, RecoveryError> {
-        self.resolve_until(batch, lease, None).await
-    }
-
-    /// As `resolve_pending`, stopping between batches once `stop` turns true (a backlog left
-    /// unclaimed is resolved by the other instances), and, when it runs in the background (`stop`
-    /// given), after a batch that was not full, so that the next one can gather.
-    async fn resolve_until(
-        &self,
-        batch: usize,
-        lease: Duration,
-        stop: Option<&watch::Receiver<bool>>,
-    ) -> Result<usize, RecoveryError> {
         let mut count = 0;
         loop {
-            if stop.is_some_and(|stop| *stop.borrow()) {
+            let resolved = self.resolve_next(batch, lease).await?;
+            if resolved == 0 {
                 return Ok(count);
             }
-            let claimed = self.queue.claim(batch, lease).await?;
-            if claimed.is_empty() {
-                return Ok(count);
-            }
-            count += claimed.len();
-            self.resolve_batch(&claimed).await?;
-            if stop.is_some() && claimed.len() < batch {
-                return Ok(count);
-            }
+            count += resolved;
         }
     }
 
+    /// Claims up to `batch` handed-off requests for `lease` and resolves them; returns how many.
+    pub async fn resolve_next(&self, batch: usize, lease: Duration) -> Result<usize, RecoveryError> {
+        let claimed = self.queue.claim(batch, lease).await?;
+        if !claimed.is_empty() {
+            self.resolve_batch(&claimed).await?;
+        }
+        Ok(claimed.len())
+    }
+
+    /// Returns once a request has been handed off on this instance since the last call.
+    pub async fn handed_off(&self) {
+        self.resolve_wake.notified().await;
+    }
+
+    /// One member lookup per site and path, the rules of the e-mail paths per request, then the
+    /// batch's mail and audit rows in one transaction and its acknowledgement. Ids, tokens, codes and
+    /// mail key derive from each request's nonce, so a batch resolved again mails nothing twice.
     #[tracing::instrument(skip_all, fields(requests = claimed.len()))]
     pub async fn resolve_batch(&self, claimed: &[ClaimedReset]) -> Result<(), RecoveryError> {
         let (by_email, by_login) = self.look_up(claimed).await?;

@@ -1,0 +1,3 @@
+//! Background work of an instance: when and how often the use cases' batch steps run.
+pub mod mail_worker;
+pub mod reset_resolver;
