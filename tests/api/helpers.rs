@@ -1,6 +1,6 @@
 //! Test harness: one fresh database per test (created by the real migrations), the app on port 0,
 //! and a GraphQL client.
-use std::{collections::HashMap, path::PathBuf, sync::Once};
+use std::{collections::HashMap, future::Future, path::PathBuf, pin::Pin, sync::Once, task::Poll};
 
 pub use backend_test::backend_test;
 
@@ -414,4 +414,28 @@ impl Endpoint {
         assert_eq!(response.status(), 200, "[{}] status", self.backend);
         response.json().await.expect("json body")
     }
+}
+
+/// Polls every future until all are done, in one task: for futures that borrow (a store under
+/// contract test), which cannot be spawned.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
 }
