@@ -3,28 +3,20 @@
 //! ever reaches the other. MariaDB runs on a database whose default collation folds accents.
 use std::time::Duration;
 
-use account_recovery::config::Settings;
-use sea_orm::{ConnectionTrait, Database};
-use serde_json::{Value, json};
-
 use crate::{
     helpers::{
         Backend, TestApp, backend_test, fresh_database, mailed_grants, redis_url, spawn_app_with,
-        test_settings, unique_name, user_errors,
+        test_settings, unique_name,
     },
+    operations::{by, credential, find},
     smtp_server::SmtpServer,
 };
+use account_recovery::config::Settings;
+use sea_orm::{ConnectionTrait, Database};
 
 const MEMBERS: &str = r#"{"loginId":"alice01","email":"plain@example.com","name":"Plain","password":"Blue-Harbor-47","joinedAt":"2023-01-01T00:00:00Z"}
 {"loginId":"alicé01","email":"accent@example.com","name":"Accent","password":"Amber-Falcon-36","joinedAt":"2024-02-02T00:00:00Z"}
 "#;
-
-const CHECK: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists maskedEmail } }";
-const FIND: &str = "query($e: String!) { findId(by: {email: $e}) { accounts { joinedAt } } }";
-const SIGN_IN: &str = "mutation($id: String!, $pw: String!) { signIn(loginId: $id, password: $pw) { accessToken errors { code } } }";
-const ISSUE: &str = "mutation($by: ResetRequest!) { issueResetToken(by: $by) { accepted errors { code } } }";
-const RESET: &str = r#"mutation($input: ResetPasswordInput!) {
-  resetPassword(input: $input) { member { loginId name } errors { code } } }"#;
 
 /// A fresh database; on MariaDB/MySQL one whose default collation folds accents and case, as a
 /// server left at its defaults would have (the shared helper makes byte-wise ones).
@@ -76,12 +68,8 @@ async fn settings_for(backend: &Backend, smtp: &SmtpServer) -> Settings {
     test_settings(&url, &vars)
 }
 
-async fn sign_in(app: &TestApp, id: &str, pw: &str) -> Value {
-    app.graphql(SIGN_IN, json!({"id": id, "pw": pw})).await
-}
-
-fn signed_in(body: &Value) -> bool {
-    body["data"]["signIn"]["accessToken"].is_string()
+async fn signs_in(app: &TestApp, id: &str, pw: &str) -> bool {
+    app.sign_in(id, pw).await.access_token.is_some()
 }
 
 #[backend_test]
@@ -121,17 +109,15 @@ async fn accented_and_plain_login_ids_are_two_accounts_on_every_backend(backend:
 
     // checkLoginId: each finds its own account.
     for (id, masked_start) in [("alice01", "pl"), ("alicé01", "ac"), ("ALICÉ01", "ac")] {
-        let body = app.graphql(CHECK, json!({"id": id})).await;
-        let found = &body["data"]["checkLoginId"];
-        assert_eq!(found["exists"], true, "[{name}] {id}: {body}");
+        let found = app.check_login_id(None, id).await;
+        assert!(found.exists, "[{name}] {id}: {found}");
         assert!(
-            found["maskedEmail"].as_str().unwrap().starts_with(masked_start),
-            "[{name}] {id} reached another account: {body}"
+            found.masked_email.as_deref().unwrap().starts_with(masked_start),
+            "[{name}] {id} reached another account: {found}"
         );
     }
-    assert_eq!(
-        app.graphql(CHECK, json!({"id": "alíce01"})).await["data"]["checkLoginId"]["exists"],
-        false,
+    assert!(
+        !app.check_login_id(None, "alíce01").await.exists,
         "[{name}] a third spelling names no one"
     );
 
@@ -140,75 +126,45 @@ async fn accented_and_plain_login_ids_are_two_accounts_on_every_backend(backend:
         ("plain@example.com", "2023-01-01"),
         ("accent@example.com", "2024-02-02"),
     ] {
-        let body = app.graphql(FIND, json!({"e": email})).await;
-        let accounts = body["data"]["findId"]["accounts"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        assert_eq!(accounts.len(), 1, "[{name}] {email}: {body}");
+        let found = app.find_id(None, find::email(email)).await;
+        assert_eq!(found.accounts.len(), 1, "[{name}] {email}: {found}");
         assert!(
-            accounts[0]["joinedAt"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with(joined),
-            "[{name}] {email}: {body}"
+            found.accounts[0].joined_at.starts_with(joined),
+            "[{name}] {email}: {found}"
         );
     }
 
     // signIn: each password opens only its own account.
-    assert!(
-        signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
-        "[{name}]"
-    );
-    assert!(
-        signed_in(&sign_in(&app, "alicé01", "Amber-Falcon-36").await),
-        "[{name}]"
-    );
-    assert!(
-        !signed_in(&sign_in(&app, "alicé01", "Blue-Harbor-47").await),
-        "[{name}]"
-    );
-    assert!(
-        !signed_in(&sign_in(&app, "alice01", "Amber-Falcon-36").await),
-        "[{name}]"
-    );
+    for (id, pw, opens) in [
+        ("alice01", "Blue-Harbor-47", true),
+        ("alicé01", "Amber-Falcon-36", true),
+        ("alicé01", "Blue-Harbor-47", false),
+        ("alice01", "Amber-Falcon-36", false),
+    ] {
+        assert_eq!(signs_in(&app, id, pw).await, opens, "[{name}] {id} {pw}");
+    }
 
     // The throttle budget spent on alicé01 is alicé01's: after SIGNIN_MAX_FAILURES (3, one
     // already spent above) it is throttled, even with its right password, while alice01 is not.
     for _ in 0..2 {
-        assert!(!signed_in(&sign_in(&app, "alicé01", "Wrong-Guess-11").await));
+        assert!(!signs_in(&app, "alicé01", "Wrong-Guess-11").await);
     }
-    let throttled = sign_in(&app, "alicé01", "Amber-Falcon-36").await;
+    let throttled = app.sign_in("alicé01", "Amber-Falcon-36").await;
     assert_eq!(
-        throttled["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        throttled.top_code(),
+        Some("RATE_LIMITED"),
         "[{name}] alicé01 throttled: {throttled}"
     );
     assert!(
-        signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
+        signs_in(&app, "alice01", "Blue-Harbor-47").await,
         "[{name}] alice01 kept its own budget"
     );
 
     // Reset by account: the mail for alicé01 goes to its address and lists only it.
-    let body = app
-        .graphql(
-            ISSUE,
-            json!({"by": {"account": {"loginId": "alicé01", "email": "accent@example.com"}}}),
-        )
-        .await;
-    assert_eq!(
-        body["data"]["issueResetToken"]["accepted"], true,
-        "[{name}] {body}"
-    );
-    let body = app
-        .graphql(
-            ISSUE,
-            json!({"by": {"account": {"loginId": "alice01", "email": "accent@example.com"}}}),
-        )
-        .await;
-    assert_eq!(
-        body["data"]["issueResetToken"]["accepted"], true,
-        "[{name}] {body}"
-    );
+    for login_id in ["alicé01", "alice01"] {
+        let issued = app.issue_reset(by::account(login_id, "accent@example.com")).await;
+        assert!(issued.accepted, "[{name}] {issued}");
+    }
     let mails = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
     tokio::time::sleep(Duration::from_millis(600)).await;
     let mails = if smtp.messages().len() > mails.len() {
@@ -227,22 +183,11 @@ async fn accented_and_plain_login_ids_are_two_accounts_on_every_backend(backend:
     assert_eq!(grants[0].login_id, "alicé01", "[{name}]");
 
     // The reset changes alicé01's password and leaves alice01's alone.
-    let input = json!({"credential": {"token": grants[0].token}, "newPassword": "Green-Valley-58"});
-    let body = app.graphql(RESET, json!({"input": input})).await;
-    assert_eq!(
-        body["data"]["resetPassword"]["member"]["loginId"], "alicé01",
-        "[{name}] {body}"
-    );
-    assert!(
-        user_errors(&body["data"]["resetPassword"]).is_empty(),
-        "[{name}] {body}"
-    );
-    assert!(
-        signed_in(&sign_in(&app, "alice01", "Blue-Harbor-47").await),
-        "[{name}]"
-    );
-    assert!(
-        !signed_in(&sign_in(&app, "alice01", "Green-Valley-58").await),
-        "[{name}]"
-    );
+    let reset = app
+        .reset_password(credential::token(&grants[0].token), "Green-Valley-58", None)
+        .await;
+    assert_eq!(reset.profile().login_id, "alicé01", "[{name}] {reset}");
+    assert!(reset.errors.is_empty(), "[{name}] {reset}");
+    assert!(signs_in(&app, "alice01", "Blue-Harbor-47").await, "[{name}]");
+    assert!(!signs_in(&app, "alice01", "Green-Valley-58").await, "[{name}]");
 }

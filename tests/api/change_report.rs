@@ -3,35 +3,16 @@
 //! locks password sign-in until the next reset and mails a fresh link and code.
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
-    helpers::{Backend, TestApp, backend_test, mailed_grants, spawn_app_with_smtp, user_errors},
+    helpers::{Backend, backend_test, mailed_grants, spawn_app_with_smtp},
+    operations::{UserErrors, change, credential},
     smtp_server::{ReceivedMail, SmtpServer},
 };
 
 const MEMBERS: &str = r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}
 "#;
-
-const REPORT: &str = r#"mutation($t: String!) {
-  reportUnrecognizedChange(token: $t) { locked maskedDestination errors { code field } }
-}"#;
-
-const SIGN_IN: &str = r#"mutation($pw: String!) {
-  signIn(loginId: "kim01", password: $pw) { accessToken errors { code } }
-}"#;
-
-async fn sign_in(app: &TestApp, pw: &str) -> Value {
-    app.graphql(SIGN_IN, json!({"pw": pw})).await["data"]["signIn"].clone()
-}
-
-async fn token_of(app: &TestApp, pw: &str) -> String {
-    let payload = sign_in(app, pw).await;
-    payload["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("[{}] sign-in failed: {payload}", app.backend))
-        .to_owned()
-}
 
 /// The `n`-th message (waiting for it).
 async fn mail(smtp: &SmtpServer, n: usize) -> ReceivedMail {
@@ -60,26 +41,16 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
         .await
         .expect("members");
     // Someone with kim's password signs in, changes it, and keeps a reset token for later.
-    let intruder = token_of(&app, "Blue-Harbor-47").await;
-    let changed = app.as_bearer(&intruder,
-        r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
-        json!({}),
-    )
-    .await;
-    assert_eq!(
-        changed["data"]["changePassword"]["errors"],
-        json!([]),
-        "[{}] {changed}",
-        app.backend
-    );
-    let second = token_of(&app, "Green-Valley-58").await;
-    let kept = app
-        .graphql(
-            r#"mutation { issueResetToken(by: {identity: {loginId: "kim01", ci: "CI-KIM"}}) { token } }"#,
-            json!({}),
+    let intruder = app.access_token("kim01", "Blue-Harbor-47").await;
+    let changed = app
+        .change_password(
+            &intruder,
+            change::with_current("Blue-Harbor-47", "Green-Valley-58"),
         )
-        .await["data"]["issueResetToken"]["token"]
-        .clone();
+        .await;
+    assert!(changed.errors.is_empty(), "[{}] {changed}", app.backend);
+    let second = app.access_token("kim01", "Green-Valley-58").await;
+    let kept = app.direct_reset_token("kim01", "CI-KIM").await;
 
     let notice = mail(&smtp, 1).await;
     assert_eq!(notice.to, ["kim@example.com"]);
@@ -99,41 +70,33 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].contains(&report));
 
-    let done = app.graphql(REPORT, json!({"t": report})).await;
+    let done = app.report_unrecognized_change(&report).await;
     assert_eq!(
-        done["data"]["reportUnrecognizedChange"],
+        done.body["data"]["reportUnrecognizedChange"],
         json!({"locked": true, "maskedDestination": "ki*@ex*****.com", "errors": []}),
         "[{}] {done}",
         app.backend
     );
     // Every session is gone, the kept reset token is dead, the password no longer signs in.
     for session in [&intruder, &second] {
-        let me = app
-            .as_bearer(session, "query { me { loginId } }", json!({}))
-            .await;
-        assert_eq!(me["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{me}");
+        let me = app.me(session).await;
+        assert_eq!(me.top_code(), Some("UNAUTHENTICATED"), "{me}");
     }
-    let verify = app
-        .graphql(
-            "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }",
-            json!({"t": kept}),
-        )
-        .await;
-    assert_eq!(verify["data"]["verifyResetToken"]["valid"], false, "{verify}");
-    let locked = sign_in(&app, "Green-Valley-58").await;
+    let verify = app.verify_reset(credential::token(&kept)).await;
+    assert!(!verify.valid, "{verify}");
+    let locked = app.sign_in("kim01", "Green-Valley-58").await;
     assert_eq!(
-        user_errors(&locked)[0].0,
+        locked.codes()[0],
         "INVALID_CREDENTIALS",
         "[{}] {locked}",
         app.backend
     );
     // The token worked once.
-    for again in [report.clone(), "not-a-token".to_owned()] {
-        let body = app.graphql(REPORT, json!({"t": again})).await;
-        let payload = &body["data"]["reportUnrecognizedChange"];
-        assert_eq!(payload["locked"], false, "{body}");
+    for again in [report.as_str(), "not-a-token"] {
+        let refused = app.report_unrecognized_change(again).await;
+        assert!(!refused.locked, "{refused}");
         assert_eq!(
-            user_errors(payload),
+            refused.user_errors(),
             [("INVALID_TOKEN".to_owned(), json!(["token"]))]
         );
     }
@@ -148,13 +111,10 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
     assert_eq!(grants.len(), 1, "{}", fresh.text);
     assert_eq!(grants[0].login_id, "kim01");
     let reset = app
-        .graphql(
-            r#"mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: "Amber-Falcon-36"}) { errors { code } } }"#,
-            json!({"t": grants[0].token}),
-        )
+        .reset_password(credential::token(&grants[0].token), "Amber-Falcon-36", None)
         .await;
-    assert_eq!(reset["data"]["resetPassword"]["errors"], json!([]), "{reset}");
-    token_of(&app, "Amber-Falcon-36").await;
+    assert!(reset.errors.is_empty(), "{reset}");
+    app.access_token("kim01", "Amber-Falcon-36").await;
     // The reset's own notice carries a new report link of its own.
     let after_reset = mail(&smtp, 3).await;
     assert!(after_reset.subject.contains("changed"));
@@ -176,25 +136,23 @@ async fn an_expired_report_link_does_nothing(backend: Backend) {
         .import(MEMBERS, chrono::Utc::now())
         .await
         .expect("members");
-    let session = token_of(&app, "Blue-Harbor-47").await;
-    app.as_bearer(&session,
-        r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Blue-Harbor-47", newPassword: "Green-Valley-58"}) { errors { code } } }"#,
-        json!({}),
+    let session = app.access_token("kim01", "Blue-Harbor-47").await;
+    app.change_password(
+        &session,
+        change::with_current("Blue-Harbor-47", "Green-Valley-58"),
     )
     .await;
     let report = report_token(&mail(&smtp, 1).await);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let body = app.graphql(REPORT, json!({"t": report})).await;
+    let refused = app.report_unrecognized_change(&report).await;
     assert_eq!(
-        user_errors(&body["data"]["reportUnrecognizedChange"]),
+        refused.user_errors(),
         [("INVALID_TOKEN".to_owned(), json!(["token"]))],
-        "[{}] {body}",
+        "[{}] {refused}",
         app.backend
     );
     // Nothing happened: the session lives and the password signs in.
-    let me = app
-        .as_bearer(&session, "query { me { loginId } }", json!({}))
-        .await;
-    assert_eq!(me["data"]["me"]["loginId"], "kim01", "{me}");
-    token_of(&app, "Green-Valley-58").await;
+    let me = app.me(&session).await;
+    assert_eq!(me.member().login_id, "kim01", "{me}");
+    app.access_token("kim01", "Green-Valley-58").await;
 }

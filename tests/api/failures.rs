@@ -1,13 +1,17 @@
 //! Backends failing under a running service: a TCP proxy of the test's own sits between the
 //! service and Redis or the database and is cut, so the shared servers other tests use stay up.
-use std::time::{Duration, Instant};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
     helpers::{
         Backend, TestApp, backend_test, fresh_database, redis_url, spawn_app_with, test_settings, unique_name,
     },
+    operations::{Answer, by, credential},
     tcp_proxy::TcpProxy,
 };
 
@@ -30,36 +34,30 @@ fn through(url: &str, proxy: &TcpProxy) -> String {
     u.to_string()
 }
 
-async fn timed(app: &TestApp, query: &str) -> (Duration, Value) {
+/// How long `answer` took, and its body.
+async fn timed<P>(answer: impl Future<Output = Answer<P>>) -> (Duration, Value) {
     let started = Instant::now();
-    let body = app.graphql(query, json!({})).await;
+    let body = answer.await.body;
     (started.elapsed(), body)
 }
 
 async fn ready_status(app: &TestApp) -> (Duration, u16) {
     let started = Instant::now();
-    let status = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16();
+    let status = app.get("/readyz").await.status().as_u16();
     (started.elapsed(), status)
 }
 
-/// Polls until the service answers `query` without errors again.
-async fn recovers(app: &TestApp, query: &str) {
+/// Polls until the service answers `ask` without errors again.
+async fn recovers<P, A: Future<Output = Answer<P>>>(app: &TestApp, ask: impl Fn() -> A) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let body = app.graphql(query, json!({})).await;
-        if body["errors"].is_null() {
+        let answer = ask().await;
+        if answer.body["errors"].is_null() {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "[{}] did not recover: {body}",
+            "[{}] did not recover: {answer}",
             app.backend
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -70,9 +68,19 @@ fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"].as_str().unwrap_or("")
 }
 
-const ISSUE: &str = "mutation { issueResetToken(by: {identity: {loginId: \"alice01\", ci: \"CI-ALICE\"}}) { token errors { code } } }";
-const CODE: &str = "mutation { verifyResetToken(credential: {code: {loginId: \"alice01\", code: \"123456\"}}) { valid errors { code } } }";
-const CHECK: &str = "{ checkLoginId(loginId: \"alice01\") { exists } }";
+/// The operations these tests send: a direct reset (database and token store), a code check
+/// (attempt counters) and a rate-limited lookup.
+fn issue(app: &TestApp) -> impl Future<Output = Answer<crate::operations::Issued>> + '_ {
+    app.issue_reset(by::identity("alice01", "CI-ALICE"))
+}
+
+fn wrong_code(app: &TestApp) -> impl Future<Output = Answer<crate::operations::Verified>> + '_ {
+    app.verify_reset(credential::code_by_login_id("alice01", "123456"))
+}
+
+fn check(app: &TestApp) -> impl Future<Output = Answer<crate::operations::LoginIdCheck>> + '_ {
+    app.check_login_id(None, "alice01")
+}
 
 #[tokio::test]
 async fn redis_cut_means_service_unavailable_fast_never_zero_attempts_and_it_comes_back() {
@@ -91,15 +99,14 @@ async fn redis_cut_means_service_unavailable_fast_never_zero_attempts_and_it_com
             &[("REDIS_URL", &redis_via_proxy), ("REDIS_KEY_PREFIX", &prefix)],
         );
         let app = spawn_app_with(&backend, settings).await.with_fixture().await;
-        assert!(app.graphql(ISSUE, json!({})).await["data"]["issueResetToken"]["token"].is_string());
+        assert!(issue(&app).await.token.is_some());
 
         if hang {
             proxy.cut()
         } else {
             proxy.cut_refusing()
         }
-        for query in [ISSUE, CODE] {
-            let (took, body) = timed(&app, query).await;
+        for (took, body) in [timed(issue(&app)).await, timed(wrong_code(&app)).await] {
             assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "hang={hang}: {body}");
             eprintln!("redis cut (hang={hang}): SERVICE_UNAVAILABLE after {took:?}");
             assert!(
@@ -112,13 +119,13 @@ async fn redis_cut_means_service_unavailable_fast_never_zero_attempts_and_it_com
         assert_eq!(status, 503);
         assert!(took < FAST, "readyz took {took:?}");
         // Rate limits cannot be counted either, so limited operations fail closed...
-        assert_eq!(code(&timed(&app, CHECK).await.1), "SERVICE_UNAVAILABLE");
+        assert_eq!(check(&app).await.top_code(), Some("SERVICE_UNAVAILABLE"));
         // ...while what needs only the database still works.
-        let policy = app.graphql("{ passwordPolicy { minLength } }", json!({})).await;
-        assert_eq!(policy["data"]["passwordPolicy"]["minLength"], 8, "{policy}");
+        let policy = app.password_policy(None).await;
+        assert_eq!(policy.min_length, 8, "{policy}");
 
         proxy.restore();
-        recovers(&app, ISSUE).await;
+        recovers(&app, || issue(&app)).await;
         assert_eq!(ready_status(&app).await.1, 200);
     }
 }
@@ -129,11 +136,11 @@ async fn database_cut_means_service_unavailable_fast_and_it_comes_back(backend: 
     let proxy = TcpProxy::start(&host_port(&url)).await;
     let settings = test_settings(&through(&url, &proxy), &[]);
     let app = spawn_app_with(&backend, settings).await.with_fixture().await;
-    assert!(app.graphql(CHECK, json!({})).await["errors"].is_null());
+    let checked = check(&app).await;
+    assert!(checked.body["errors"].is_null(), "{checked}");
 
     proxy.cut();
-    for query in [CHECK, ISSUE] {
-        let (took, body) = timed(&app, query).await;
+    for (took, body) in [timed(check(&app)).await, timed(issue(&app)).await] {
         assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "[{}] {body}", app.backend);
         eprintln!(
             "[{}] database cut: SERVICE_UNAVAILABLE after {took:?}",
@@ -146,6 +153,6 @@ async fn database_cut_means_service_unavailable_fast_and_it_comes_back(backend: 
     assert!(took < FAST, "[{}] readyz took {took:?}", app.backend);
 
     proxy.restore();
-    recovers(&app, CHECK).await;
+    recovers(&app, || check(&app)).await;
     assert_eq!(ready_status(&app).await.1, 200);
 }

@@ -1,20 +1,18 @@
 //! `findId` by e-mail and by identity, and its refusals of bad input.
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, backend_test, spawn_app, user_errors};
+use crate::{
+    helpers::{Backend, backend_test, spawn_app},
+    operations::{Answer, Caller, FoundIds, UserErrors, find},
+};
 
-const FIND_ID: &str = r#"query($site: String, $by: FindIdBy!) {
-  findId(siteId: $site, by: $by) {
-    accounts { maskedLoginId memberType joinedAt name }
-    errors { code field message }
-  }
-}"#;
-
-fn accounts(body: &Value) -> Vec<Value> {
-    body["data"]["findId"]["accounts"]
+/// The accounts found, as JSON (to compare whole); fails the test on a top-level error.
+fn accounts(answer: &Answer<FoundIds>) -> Vec<Value> {
+    let accounts = &answer.body["data"]["findId"]["accounts"];
+    accounts
         .as_array()
         .cloned()
-        .unwrap_or_else(|| panic!("no accounts in {body}"))
+        .unwrap_or_else(|| panic!("no accounts in {answer}"))
 }
 
 /// Searches sent all at once share database lookups (batched `IN (…)` queries, with duplicates,
@@ -30,10 +28,7 @@ async fn searches_sent_together_each_get_what_they_get_alone(backend: Backend) {
     ];
     let mut alone = Vec::new();
     for (site, email) in asks {
-        let body = app
-            .graphql(FIND_ID, json!({"site": site, "by": {"email": email}}))
-            .await;
-        alone.push(accounts(&body));
+        alone.push(accounts(&app.find_id(site, find::email(email)).await));
     }
     assert_eq!(
         alone[0].len(),
@@ -44,11 +39,11 @@ async fn searches_sent_together_each_get_what_they_get_alone(backend: Backend) {
     let asked: Vec<usize> = (0..8).flat_map(|_| 0..asks.len()).collect();
     let together = futures::future::join_all(asked.iter().map(|&i| {
         let (site, email) = asks[i];
-        app.graphql(FIND_ID, json!({"site": site, "by": {"email": email}}))
+        app.find_id(site, find::email(email))
     }))
     .await;
-    for (&i, body) in asked.iter().zip(together) {
-        assert_eq!(accounts(&body), alone[i], "[{}] {:?}", app.backend, asks[i]);
+    for (&i, answer) in asked.iter().zip(together) {
+        assert_eq!(accounts(&answer), alone[i], "[{}] {:?}", app.backend, asks[i]);
     }
 }
 
@@ -56,36 +51,26 @@ async fn searches_sent_together_each_get_what_they_get_alone(backend: Backend) {
 async fn by_email_lists_every_account_of_the_address_masked_without_names(backend: Backend) {
     let app = spawn_app(&backend).await.with_fixture().await;
     // Case and surrounding spaces of the typed address do not matter.
-    let body = app
-        .graphql(FIND_ID, json!({"by": {"email": "  ALICE@example.COM "}}))
-        .await;
+    let found = app.find_id(None, find::email("  ALICE@example.COM ")).await;
     assert_eq!(
-        accounts(&body),
+        accounts(&found),
         vec![
             json!({"maskedLoginId": "al***01", "memberType": "GENERAL", "joinedAt": "2023-05-01T09:00:00Z", "name": null}),
             json!({"maskedLoginId": "Al****iz", "memberType": "ENTERPRISE", "joinedAt": "2024-01-02T00:00:00Z", "name": null}),
         ],
-        "[{}] {body}",
+        "[{}] {found}",
         app.backend
     );
-    assert_eq!(body["data"]["findId"]["errors"], json!([]));
+    assert!(found.errors.is_empty(), "{found}");
 
     let other = app
-        .graphql(
-            FIND_ID,
-            json!({"site": "other", "by": {"email": "alice@other.example"}}),
-        )
+        .find_id(Some("other"), find::email("alice@other.example"))
         .await;
-    assert_eq!(accounts(&other).len(), 1, "[{}] other site", app.backend);
-    let unknown = app
-        .graphql(FIND_ID, json!({"by": {"email": "nobody@example.com"}}))
-        .await;
+    assert_eq!(other.accounts.len(), 1, "[{}] other site", app.backend);
+    let unknown = app.find_id(None, find::email("nobody@example.com")).await;
     assert_eq!(accounts(&unknown), Vec::<Value>::new(), "[{}]", app.backend);
     let unknown_site = app
-        .graphql(
-            FIND_ID,
-            json!({"site": "nosuchsite", "by": {"email": "alice@example.com"}}),
-        )
+        .find_id(Some("nosuchsite"), find::email("alice@example.com"))
         .await;
     assert_eq!(accounts(&unknown_site), Vec::<Value>::new(), "[{}]", app.backend);
 }
@@ -93,120 +78,98 @@ async fn by_email_lists_every_account_of_the_address_masked_without_names(backen
 #[backend_test]
 async fn by_identity_returns_names_and_respects_join_type(backend: Backend) {
     let app = spawn_app(&backend).await.with_fixture().await;
-    let body = app
-        .graphql(
-            FIND_ID,
-            json!({"by": {"identity": {"ci": "CI-ALICE", "joinType": "CITIZEN"}}}),
-        )
-        .await;
-    let found = accounts(&body);
-    assert_eq!(found.len(), 2, "[{}] {body}", app.backend);
-    assert_eq!(found[0]["maskedLoginId"], "al***01");
-    assert_eq!(found[0]["name"], "Alice Kim");
-    assert_eq!(found[1]["memberType"], "ENTERPRISE");
+    let found = app.find_id(None, find::identity("CI-ALICE", "CITIZEN")).await;
+    assert_eq!(found.accounts.len(), 2, "[{}] {found}", app.backend);
+    assert_eq!(found.accounts[0].masked_login_id, "al***01");
+    assert_eq!(found.accounts[0].name.as_deref(), Some("Alice Kim"));
+    assert_eq!(found.accounts[1].member_type, "ENTERPRISE");
 
-    let wrong_join = app
-        .graphql(
-            FIND_ID,
-            json!({"by": {"identity": {"ci": "CI-ALICE", "joinType": "FOREIGN"}}}),
-        )
-        .await;
+    let wrong_join = app.find_id(None, find::identity("CI-ALICE", "FOREIGN")).await;
     assert_eq!(accounts(&wrong_join), Vec::<Value>::new(), "[{}]", app.backend);
-    let social = app
-        .graphql(
-            FIND_ID,
-            json!({"by": {"identity": {"ci": "CI-BOB", "joinType": "FOREIGN"}}}),
-        )
-        .await;
-    assert_eq!(accounts(&social)[0]["memberType"], "SOCIAL");
-    assert_eq!(accounts(&social)[0]["maskedLoginId"], "so*****ob");
+    let social = app.find_id(None, find::identity("CI-BOB", "FOREIGN")).await;
+    assert_eq!(social.accounts[0].member_type, "SOCIAL");
+    assert_eq!(social.accounts[0].masked_login_id, "so*****ob");
 }
 
 #[backend_test]
 async fn bad_input_gets_typed_errors_never_a_crash(backend: Backend) {
     let app = spawn_app(&backend).await.with_fixture().await;
     let huge = "a".repeat(10_000);
+    let huge_email = format!("{huge}@example.com");
     let cases = [
+        (None, find::email(""), "INVALID_EMAIL", json!(["by", "email"])),
         (
-            json!({"by": {"email": ""}}),
+            None,
+            find::email("not-an-address"),
             "INVALID_EMAIL",
             json!(["by", "email"]),
         ),
         (
-            json!({"by": {"email": "not-an-address"}}),
+            None,
+            find::email(&huge_email),
             "INVALID_EMAIL",
             json!(["by", "email"]),
         ),
         (
-            json!({"by": {"email": format!("{huge}@example.com")}}),
-            "INVALID_EMAIL",
-            json!(["by", "email"]),
-        ),
-        (
-            json!({"by": {"identity": {"ci": "", "joinType": "CITIZEN"}}}),
+            None,
+            find::identity("", "CITIZEN"),
             "INVALID_INPUT",
             json!(["by", "identity", "ci"]),
         ),
         (
-            json!({"by": {"identity": {"ci": huge, "joinType": "CITIZEN"}}}),
+            None,
+            find::identity(&huge, "CITIZEN"),
             "INVALID_INPUT",
             json!(["by", "identity", "ci"]),
         ),
         (
-            json!({"site": "", "by": {"email": "alice@example.com"}}),
+            Some(""),
+            find::email("alice@example.com"),
             "INVALID_INPUT",
             json!(["siteId"]),
         ),
         (
-            json!({"site": huge, "by": {"email": "alice@example.com"}}),
+            Some(huge.as_str()),
+            find::email("alice@example.com"),
             "INVALID_INPUT",
             json!(["siteId"]),
         ),
     ];
-    for (variables, code, field) in cases {
-        let body = app.graphql(FIND_ID, variables.clone()).await;
-        let payload = &body["data"]["findId"];
+    for (site, by, code, field) in cases {
+        let refused = app.find_id(site, by.clone()).await;
         assert_eq!(
-            user_errors(payload),
+            refused.user_errors(),
             vec![(code.to_owned(), field)],
-            "[{}] {variables}",
-            app.backend
+            "[{}] site of {:?} bytes, {by:.60}",
+            app.backend,
+            site.map(str::len)
         );
-        assert_eq!(payload["accounts"], json!([]));
+        assert!(refused.accounts.is_empty(), "{refused}");
     }
 }
 
 #[tokio::test]
 async fn messages_follow_accept_language() {
     let app = spawn_app(&Backend::Sqlite).await;
-    let vars = json!({"by": {"email": "nope"}});
-    let en = app
-        .graphql_lang(FIND_ID, vars.clone(), Some("en-US,en;q=0.9"))
-        .await;
+    let message = |answer: Answer<FoundIds>| answer.errors[0].message.clone();
+    let nope = || find::email("nope");
+    let en = app.find_id_as(Caller::lang("en-US,en;q=0.9"), None, nope()).await;
     let ko = app
-        .graphql_lang(FIND_ID, vars.clone(), Some("ko-KR,ko;q=0.9,en;q=0.5"))
+        .find_id_as(Caller::lang("ko-KR,ko;q=0.9,en;q=0.5"), None, nope())
         .await;
-    let default = app.graphql_lang(FIND_ID, vars, None).await;
-    let message = |b: &Value| {
-        b["data"]["findId"]["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
-    assert_eq!(message(&en), "Enter a valid e-mail address.");
-    assert_eq!(message(&ko), "올바른 이메일 주소를 입력해 주세요.");
-    assert_eq!(message(&default), message(&en));
+    let default = app.find_id(None, nope()).await;
+    let (en, ko, default) = (message(en), message(ko), message(default));
+    assert_eq!(en, "Enter a valid e-mail address.");
+    assert_eq!(ko, "올바른 이메일 주소를 입력해 주세요.");
+    assert_eq!(default, en);
 }
 
 #[tokio::test]
 async fn one_of_inputs_refuse_two_choices() {
     let app = spawn_app(&Backend::Sqlite).await;
-    let body = app
-        .graphql(
-            FIND_ID,
-            json!({"by": {"email": "alice@example.com", "identity": {"ci": "x", "joinType": "CITIZEN"}}}),
-        )
-        .await;
-    assert!(body["data"].is_null(), "{body}");
-    assert!(!body["errors"].as_array().unwrap().is_empty());
+    let mut both = find::email("alice@example.com");
+    both["identity"] = find::identity("x", "CITIZEN")["identity"].clone();
+    let refused = app.find_id(None, both).await;
+    assert!(refused.body["data"].is_null(), "{refused}");
+    assert!(!refused.body["errors"].as_array().unwrap().is_empty());
 }

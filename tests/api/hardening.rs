@@ -28,6 +28,13 @@ fn code(body: &Value) -> &str {
 }
 
 const CHECK: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists } }";
+
+/// A checkLoginId of alice01 with `X-Forwarded-For: ip`; the response body.
+async fn check_from(app: &TestApp, ip: &str) -> Value {
+    post(app, CHECK, json!({"id": "alice01"}), &[("x-forwarded-for", ip)])
+        .await
+        .1
+}
 const FIND: &str = "query($e: String!) { findId(by: {email: $e}) { accounts { maskedLoginId } } }";
 
 #[backend_test]
@@ -80,13 +87,7 @@ async fn client_addresses_come_from_forwarded_for_only_behind_trusted_proxies() 
     let trusted = app_with(backend, &[limits, ("TRUSTED_PROXIES", "127.0.0.0/8")]).await;
     for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
         for _ in 0..2 {
-            let (_, body) = post(
-                &trusted,
-                CHECK,
-                json!({"id": "alice01"}),
-                &[("x-forwarded-for", ip)],
-            )
-            .await;
+            let body = check_from(&trusted, ip).await;
             assert_eq!(code(&body), "", "{ip}: {body}");
         }
     }
@@ -94,14 +95,7 @@ async fn client_addresses_come_from_forwarded_for_only_behind_trusted_proxies() 
     let untrusted = app_with(backend, &[limits]).await;
     let mut codes = Vec::new();
     for ip in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
-        let (_, body) = post(
-            &untrusted,
-            CHECK,
-            json!({"id": "alice01"}),
-            &[("x-forwarded-for", ip)],
-        )
-        .await;
-        codes.push(code(&body).to_owned());
+        codes.push(code(&check_from(&untrusted, ip).await).to_owned());
     }
     assert_eq!(codes, ["", "", "RATE_LIMITED"]);
     // The audit sees the forwarded address when trusted.
@@ -196,15 +190,7 @@ async fn production_turns_off_introspection_suggestions_and_graphiql() {
     let (_, body) = post(&app, "{ passwordPolicyy { minLength } }", json!({}), &[]).await;
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(!message.contains("Did you mean"), "{message}");
-    assert_eq!(
-        app.client
-            .get(format!("{}/graphql", app.address))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(app.get("/graphql").await.status(), 404);
     // Development keeps all three.
     let dev = app_with(backend, &[]).await;
     let (_, body) = post(&dev, "{ __schema { types { name } } }", json!({}), &[]).await;
@@ -274,12 +260,7 @@ async fn metrics_count_operations_mail_limits_and_hashing() {
         &[],
     )
     .await;
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     let text = response.text().await.unwrap();
     for needle in [
@@ -298,11 +279,6 @@ async fn metrics_count_operations_mail_limits_and_hashing() {
 #[tokio::test]
 async fn metrics_are_only_for_allowed_peers() {
     let app = app_with(&Backend::Sqlite, &[("METRICS_ALLOW", "10.0.0.0/8")]).await;
-    let response = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get("/metrics").await;
     assert_eq!(response.status(), 404, "loopback is not in METRICS_ALLOW here");
 }

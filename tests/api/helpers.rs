@@ -1,6 +1,6 @@
 //! Test harness: one fresh database per test (created by the real migrations), the app on port 0,
 //! and a GraphQL client.
-use std::{collections::HashMap, path::PathBuf, sync::Once};
+use std::{collections::HashMap, future::Future, path::PathBuf, pin::Pin, sync::Once, task::Poll};
 
 pub use backend_test::backend_test;
 
@@ -198,12 +198,40 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
     Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings")
 }
 
-pub struct TestApp {
+/// A running service's GraphQL endpoint, spoken to over HTTP: the in-process app's or a service
+/// process's. The typed operations (`operations.rs`) and the raw requests are its methods.
+#[derive(Clone)]
+pub struct Endpoint {
     pub address: String,
-    pub database_url: String,
+    /// What failure messages name: the backend (`sqlite`, `postgres`, …) or the process.
     pub backend: &'static str,
-    pub recovery: Recovery,
     pub client: reqwest::Client,
+}
+
+impl Endpoint {
+    /// The service at `address` (`http://127.0.0.1:port`), labelled `backend` in failures.
+    pub fn new(address: String, backend: &'static str) -> Endpoint {
+        Endpoint {
+            address,
+            backend,
+            client: http_client(),
+        }
+    }
+}
+
+/// The application on its own database: its endpoint (`app.issue_reset(..)`, `app.address`) and
+/// the use cases in process (`app.recovery`) for what a test arranges or inspects directly.
+pub struct TestApp {
+    pub api: Endpoint,
+    pub database_url: String,
+    pub recovery: Recovery,
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = Endpoint;
+    fn deref(&self) -> &Endpoint {
+        &self.api
+    }
 }
 
 static CRYPTO: Once = Once::new();
@@ -279,11 +307,9 @@ pub async fn spawn_app_with(backend: &Backend, settings: Settings) -> TestApp {
     let recovery = app.recovery();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
-        address,
+        api: Endpoint::new(address, backend.name()),
         database_url,
-        backend: backend.name(),
         recovery,
-        client: http_client(),
     }
 }
 
@@ -352,6 +378,19 @@ impl TestApp {
         assert_eq!(count, 6);
         self
     }
+}
+
+/// Requests as the test writes them, for what the typed operations cannot say: malformed or
+/// abusive documents, fields the shared documents leave out, other headers.
+impl Endpoint {
+    /// `GET path` (`/healthz`, `/metrics`, …) on the service.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .expect("request")
+    }
 
     pub async fn post_raw(&self, content_type: &str, body: String) -> reqwest::Response {
         self.client
@@ -363,64 +402,40 @@ impl TestApp {
             .expect("request")
     }
 
-    /// Runs an operation; `lang` sets Accept-Language.
-    pub async fn graphql_lang(&self, query: &str, variables: Value, lang: Option<&str>) -> Value {
-        let mut request = self
+    /// Runs `query` with `variables` as written; the response body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
             .client
             .post(format!("{}/graphql", self.address))
-            .json(&json!({"query": query, "variables": variables}));
-        if let Some(lang) = lang {
-            request = request.header("accept-language", lang);
-        }
-        let response = request.send().await.expect("request");
-        assert_eq!(response.status(), 200, "[{}] status", self.backend);
-        response.json().await.expect("json body")
-    }
-
-    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
-        self.graphql_lang(query, variables, None).await
-    }
-
-    /// Runs an operation with `Authorization: Bearer <token>` (any string, to test bad ones too).
-    pub async fn as_bearer(&self, token: &str, query: &str, variables: Value) -> Value {
-        self.client
-            .post(format!("{}/graphql", self.address))
-            .header("authorization", format!("Bearer {token}"))
             .json(&json!({"query": query, "variables": variables}))
             .send()
             .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json")
+            .expect("request");
+        assert_eq!(response.status(), 200, "[{}] status", self.backend);
+        response.json().await.expect("json body")
     }
 }
 
-/// The `errors` of a payload as (code, field) pairs, for compact assertions.
-pub fn user_errors(payload: &Value) -> Vec<(String, Value)> {
-    payload["errors"]
-        .as_array()
-        .unwrap_or_else(|| panic!("payload without errors list: {payload}"))
-        .iter()
-        .map(|e| {
-            (
-                e["code"].as_str().unwrap_or_default().to_owned(),
-                e["field"].clone(),
-            )
-        })
+/// Polls every future until all are done, in one task: for futures that borrow (a store under
+/// contract test), which cannot be spawned.
+pub async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { Poll::Pending } else { Poll::Ready(()) }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|o| o.expect("every future finished"))
         .collect()
-}
-
-/// The error codes of an answer: the user errors of `field`, else the top-level error's code.
-pub fn answer_codes(body: &Value, field: &str) -> Vec<String> {
-    let payload = &body["data"][field];
-    if payload.is_object() {
-        return user_errors(payload).into_iter().map(|(c, _)| c).collect();
-    }
-    vec![
-        body["errors"][0]["extensions"]["code"]
-            .as_str()
-            .unwrap_or("?")
-            .to_owned(),
-    ]
 }

@@ -6,29 +6,14 @@ use crate::helpers::{Backend, backend_test, spawn_app};
 #[backend_test]
 async fn health_readiness_and_graphiql(backend: Backend) {
     let app = spawn_app(&backend).await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.get("/readyz").await;
     assert_eq!(ready.status(), 200, "[{}]", app.backend);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["database"], "ok");
 
-    let page = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap();
+    let page = app.get("/graphql").await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
 }
@@ -36,18 +21,8 @@ async fn health_readiness_and_graphiql(backend: Backend) {
 #[tokio::test]
 async fn every_response_carries_a_request_id() {
     let app = spawn_app(&Backend::Sqlite).await;
-    let a = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
-    let b = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let a = app.get("/healthz").await;
+    let b = app.get("/healthz").await;
     let id = |r: &reqwest::Response| {
         r.headers()
             .get("x-request-id")

@@ -1,16 +1,14 @@
-//! One typed method on `TestApp` per GraphQL operation, so a test reads as the user's story
-//! (`app.issue_reset(by).await.accepted`), with the documents of `documents.graphql`. An answer
-//! keeps the whole response body too: for failure messages, for top-level errors, and for the
-//! tests that compare two answers whole.
-// Until every test file speaks through these methods, some have no caller yet.
-#![allow(dead_code)]
+//! One typed method per GraphQL operation, on `Endpoint` (so on `TestApp` and on a service
+//! process alike), so a test reads as the user's story (`app.issue_reset(by).await.accepted`),
+//! with the documents of `documents.graphql`. An answer keeps the whole response body too: for
+//! failure messages, for top-level errors, and for the tests that compare two answers whole.
 use std::{fmt, ops::Deref};
 
 use graphql_client::GraphQLQuery;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::{documents::*, helpers::TestApp};
+use crate::{documents::*, helpers::Endpoint};
 
 /// What an operation answered: its payload when it ran, and the response body.
 #[derive(Debug, Clone)]
@@ -89,6 +87,7 @@ pub type Changed = change_password::ChangePasswordChangePassword;
 pub type RecoveryCodes = generate_recovery_codes::GenerateRecoveryCodesGenerateRecoveryCodes;
 pub type MyProfile = Option<me::MeMe>;
 pub type MyActivity = Option<recovery_activity::RecoveryActivityMe>;
+pub type ActivityPage = recovery_activity::RecoveryActivityMeRecoveryActivity;
 
 user_errors!(
     FoundIds,
@@ -103,19 +102,40 @@ user_errors!(
     RecoveryCodes
 );
 
-/// Who sends an operation: a bearer token, a preferred language.
+/// Who sends an operation: a bearer token, a preferred language. A token converts into one
+/// (`app.me(&token)`); `Caller::ANONYMOUS` sends neither.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Caller<'a> {
     pub bearer: Option<&'a str>,
     pub lang: Option<&'a str>,
 }
 
-impl<'a> Caller<'a> {
-    pub fn bearer(token: &'a str) -> Self {
+impl Caller<'_> {
+    pub const ANONYMOUS: Caller<'static> = Caller {
+        bearer: None,
+        lang: None,
+    };
+
+    pub fn lang(lang: &str) -> Caller<'_> {
+        Caller {
+            bearer: None,
+            lang: Some(lang),
+        }
+    }
+}
+
+impl<'a> From<&'a str> for Caller<'a> {
+    fn from(token: &'a str) -> Self {
         Caller {
             bearer: Some(token),
             lang: None,
         }
+    }
+}
+
+impl<'a> From<&'a String> for Caller<'a> {
+    fn from(token: &'a String) -> Self {
+        token.as_str().into()
     }
 }
 
@@ -129,7 +149,29 @@ pub fn sendable<Q: GraphQLQuery>(variables: Q::Variables) -> Value {
     })
 }
 
-impl TestApp {
+/// Asserts that a stranger cannot tell two answers apart: equal whole (data and top-level errors),
+/// except `retryAfter`, whose whole seconds may round apart by one, as two windows that each
+/// started with their own first attempt, one request apart.
+pub fn assert_alike<P>(known: &Answer<P>, unknown: &Answer<P>, what: impl fmt::Display) {
+    let retry = |answer: &Answer<P>| {
+        let mut body = answer.body.clone();
+        let retry = body
+            .get_mut("errors")
+            .and_then(|errors| errors.get_mut(0)?.get_mut("extensions")?.as_object_mut())
+            .and_then(|extensions| extensions.remove("retryAfter"))
+            .map(|r| r.as_i64().expect("retryAfter in seconds"));
+        (body, retry)
+    };
+    let ((known_body, k), (unknown_body, u)) = (retry(known), retry(unknown));
+    assert_eq!(k.is_some(), u.is_some(), "{what}: {known} / {unknown}");
+    assert!(
+        (k.unwrap_or(0) - u.unwrap_or(0)).abs() <= 1,
+        "{what}: {k:?} vs {u:?}"
+    );
+    assert_eq!(known_body, unknown_body, "{what}");
+}
+
+impl Endpoint {
     /// Sends operation `Q` and reads its root field `field` as the payload.
     pub async fn send<Q: GraphQLQuery, P: DeserializeOwned>(
         &self,
@@ -163,22 +205,26 @@ impl TestApp {
     }
 
     pub async fn find_id(&self, site: Option<&str>, by: Value) -> Answer<FoundIds> {
+        self.find_id_as(Caller::ANONYMOUS, site, by).await
+    }
+
+    pub async fn find_id_as(&self, caller: Caller<'_>, site: Option<&str>, by: Value) -> Answer<FoundIds> {
         let site = site.map(str::to_owned);
-        self.send::<FindId, _>(Caller::default(), "findId", find_id::Variables { by, site })
+        self.send::<FindId, _>(caller, "findId", find_id::Variables { by, site })
             .await
     }
 
     pub async fn check_login_id(&self, site: Option<&str>, login_id: &str) -> Answer<LoginIdCheck> {
         let (site, login_id) = (site.map(str::to_owned), login_id.to_owned());
         let variables = check_login_id::Variables { site, login_id };
-        self.send::<CheckLoginId, _>(Caller::default(), "checkLoginId", variables)
+        self.send::<CheckLoginId, _>(Caller::ANONYMOUS, "checkLoginId", variables)
             .await
     }
 
     pub async fn password_policy(&self, site: Option<&str>) -> Answer<Policy> {
         let site = site.map(str::to_owned);
         self.send::<PasswordPolicy, _>(
-            Caller::default(),
+            Caller::ANONYMOUS,
             "passwordPolicy",
             password_policy::Variables { site },
         )
@@ -187,7 +233,7 @@ impl TestApp {
 
     /// `issueResetToken(by:)` on the default site.
     pub async fn issue_reset(&self, by: Value) -> Answer<Issued> {
-        self.issue_reset_as(Caller::default(), by).await
+        self.issue_reset_as(Caller::ANONYMOUS, by).await
     }
 
     pub async fn issue_reset_as(&self, caller: Caller<'_>, by: Value) -> Answer<Issued> {
@@ -199,12 +245,21 @@ impl TestApp {
         .await
     }
 
+    /// The token of a direct (identity) reset; fails the test if none is issued.
+    pub async fn direct_reset_token(&self, login_id: &str, ci: &str) -> String {
+        let issued = self.issue_reset(by::identity(login_id, ci)).await;
+        issued
+            .token
+            .clone()
+            .unwrap_or_else(|| panic!("[{}] no direct token for {login_id}: {issued}", self.backend))
+    }
+
     pub async fn verify_reset(&self, credential: Value) -> Answer<Verified> {
         let variables = verify_reset::Variables {
             credential,
             site: None,
         };
-        self.send::<VerifyReset, _>(Caller::default(), "verifyResetToken", variables)
+        self.send::<VerifyReset, _>(Caller::ANONYMOUS, "verifyResetToken", variables)
             .await
     }
 
@@ -219,7 +274,7 @@ impl TestApp {
             "credential": credential, "newPassword": password, "newPasswordConfirmation": confirmation
         });
         let variables = reset_password::Variables { input, site: None };
-        self.send::<ResetPassword, _>(Caller::default(), "resetPassword", variables)
+        self.send::<ResetPassword, _>(Caller::ANONYMOUS, "resetPassword", variables)
             .await
     }
 
@@ -227,57 +282,66 @@ impl TestApp {
         let variables = report_unrecognized_change::Variables {
             token: token.to_owned(),
         };
-        self.send::<ReportUnrecognizedChange, _>(Caller::default(), "reportUnrecognizedChange", variables)
+        self.send::<ReportUnrecognizedChange, _>(Caller::ANONYMOUS, "reportUnrecognizedChange", variables)
             .await
     }
 
     pub async fn sign_in(&self, login_id: &str, password: &str) -> Answer<SignedIn> {
-        self.sign_in_on(None, login_id, password).await
-    }
-
-    pub async fn sign_in_on(&self, site: Option<&str>, login_id: &str, password: &str) -> Answer<SignedIn> {
         let variables = sign_in::Variables {
-            site: site.map(str::to_owned),
+            site: None,
             login_id: login_id.to_owned(),
             password: password.to_owned(),
         };
-        self.send::<SignIn, _>(Caller::default(), "signIn", variables)
+        self.send::<SignIn, _>(Caller::ANONYMOUS, "signIn", variables)
             .await
     }
 
-    pub async fn reauthenticate(&self, bearer: &str, password: &str) -> Answer<Reauthenticated> {
+    /// Signs in and returns the access token; fails the test if the sign-in is refused.
+    pub async fn access_token(&self, login_id: &str, password: &str) -> String {
+        let signed_in = self.sign_in(login_id, password).await;
+        signed_in
+            .access_token
+            .clone()
+            .unwrap_or_else(|| panic!("[{}] sign-in of {login_id} failed: {signed_in}", self.backend))
+    }
+
+    pub async fn reauthenticate<'a>(
+        &self,
+        caller: impl Into<Caller<'a>>,
+        password: &str,
+    ) -> Answer<Reauthenticated> {
         let variables = reauthenticate::Variables {
             password: password.to_owned(),
         };
-        self.send::<Reauthenticate, _>(Caller::bearer(bearer), "reauthenticate", variables)
+        self.send::<Reauthenticate, _>(caller.into(), "reauthenticate", variables)
             .await
     }
 
-    pub async fn change_password(&self, bearer: &str, input: Value) -> Answer<Changed> {
+    /// `changePassword(input:)`; `change::…` builds the usual inputs.
+    pub async fn change_password<'a>(&self, caller: impl Into<Caller<'a>>, input: Value) -> Answer<Changed> {
         let variables = change_password::Variables { input };
-        self.send::<ChangePassword, _>(Caller::bearer(bearer), "changePassword", variables)
+        self.send::<ChangePassword, _>(caller.into(), "changePassword", variables)
             .await
     }
 
-    pub async fn generate_recovery_codes(&self, bearer: &str) -> Answer<RecoveryCodes> {
+    pub async fn generate_recovery_codes<'a>(&self, caller: impl Into<Caller<'a>>) -> Answer<RecoveryCodes> {
         let variables = generate_recovery_codes::Variables;
-        self.send::<GenerateRecoveryCodes, _>(Caller::bearer(bearer), "generateRecoveryCodes", variables)
+        self.send::<GenerateRecoveryCodes, _>(caller.into(), "generateRecoveryCodes", variables)
             .await
     }
 
-    pub async fn sign_out(&self, bearer: &str) -> Answer<bool> {
-        self.send::<SignOut, _>(Caller::bearer(bearer), "signOut", sign_out::Variables)
+    pub async fn sign_out<'a>(&self, caller: impl Into<Caller<'a>>) -> Answer<bool> {
+        self.send::<SignOut, _>(caller.into(), "signOut", sign_out::Variables)
             .await
     }
 
-    pub async fn me(&self, bearer: &str) -> Answer<MyProfile> {
-        self.send::<Me, _>(Caller::bearer(bearer), "me", me::Variables)
-            .await
+    pub async fn me<'a>(&self, caller: impl Into<Caller<'a>>) -> Answer<MyProfile> {
+        self.send::<Me, _>(caller.into(), "me", me::Variables).await
     }
 
-    pub async fn recovery_activity(
+    pub async fn recovery_activity<'a>(
         &self,
-        bearer: &str,
+        caller: impl Into<Caller<'a>>,
         first: Option<i64>,
         after: Option<&str>,
     ) -> Answer<MyActivity> {
@@ -285,7 +349,7 @@ impl TestApp {
             first,
             after: after.map(str::to_owned),
         };
-        self.send::<RecoveryActivity, _>(Caller::bearer(bearer), "me", variables)
+        self.send::<RecoveryActivity, _>(caller.into(), "me", variables)
             .await
     }
 }
@@ -307,6 +371,33 @@ profile!(
     Changed => change_password::Profile,
 );
 
+impl Answer<MyProfile> {
+    /// The signed-in member; fails the test when the answer has none.
+    pub fn member(&self) -> &me::Profile {
+        self.as_ref()
+            .unwrap_or_else(|| panic!("no signed-in member: {}", self.body))
+    }
+}
+
+impl Answer<MyActivity> {
+    /// The page of the signed-in member's events; fails the test when the answer has none.
+    pub fn page(&self) -> &ActivityPage {
+        let me = self.as_ref();
+        let me = me.unwrap_or_else(|| panic!("no signed-in member: {}", self.body));
+        &me.recovery_activity
+    }
+}
+
+impl ActivityPage {
+    /// The page's events as (kind, outcome), newest first.
+    pub fn events(&self) -> Vec<(String, String)> {
+        self.edges
+            .iter()
+            .map(|e| (e.node.kind.clone(), e.node.outcome.clone()))
+            .collect()
+    }
+}
+
 /// Whose reset `issue_reset` asks for (`ResetRequest`).
 pub mod by {
     use serde_json::{Value, json};
@@ -321,6 +412,19 @@ pub mod by {
 
     pub fn identity(login_id: &str, ci: &str) -> Value {
         json!({"identity": {"loginId": login_id, "ci": ci}})
+    }
+}
+
+/// What `find_id` looks by (`FindIdBy`).
+pub mod find {
+    use serde_json::{Value, json};
+
+    pub fn email(email: &str) -> Value {
+        json!({"email": email})
+    }
+
+    pub fn identity(ci: &str, join_type: &str) -> Value {
+        json!({"identity": {"ci": ci, "joinType": join_type}})
     }
 }
 
@@ -340,5 +444,29 @@ pub mod credential {
 
     pub fn code_by_login_id(login_id: &str, code: &str) -> Value {
         json!({"code": {"loginId": login_id, "code": code}})
+    }
+
+    /// A saved recovery code, as typed (any case, hyphens or spaces).
+    pub fn recovery_code(login_id: &str, code: &str) -> Value {
+        json!({"recoveryCode": {"loginId": login_id, "code": code}})
+    }
+}
+
+/// What `change_password` sends (`ChangePasswordInput`); odd inputs are written out in the test.
+pub mod change {
+    use serde_json::{Value, json};
+
+    pub fn with_current(current: &str, new: &str) -> Value {
+        json!({"mode": "WITH_CURRENT", "currentPassword": current, "newPassword": new})
+    }
+
+    /// In an elevated session (just reauthenticated, or the first sign-in after a reset).
+    pub fn without_current(new: &str) -> Value {
+        json!({"mode": "WITHOUT_CURRENT", "newPassword": new})
+    }
+
+    /// Extends an expired password without changing it.
+    pub fn extend() -> Value {
+        json!({"mode": "EXTEND"})
     }
 }

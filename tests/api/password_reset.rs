@@ -165,11 +165,7 @@ async fn seed_003_identity_path_returns_the_token_directly(backend: Backend) {
 #[backend_test]
 async fn seed_004_confirmation_and_every_violated_rule_reported_grant_kept(backend: Backend) {
     let (app, _smtp) = setup(&backend).await;
-    let token = app
-        .issue_reset(by::identity("alice01", "CI-ALICE"))
-        .await
-        .token
-        .clone();
+    let token = app.direct_reset_token("alice01", "CI-ALICE").await;
     let credential = credential::token(&token);
     let bad = app
         .reset_password(credential.clone(), "abc 111", Some("abc 111"))
@@ -277,11 +273,7 @@ async fn a_repeated_request_within_the_cooldown_sends_no_second_mail(backend: Ba
 #[backend_test]
 async fn forty_concurrent_resets_with_one_token_succeed_exactly_once(backend: Backend) {
     let (app, _smtp) = setup(&backend).await;
-    let token = app
-        .issue_reset(by::identity("alice01", "CI-ALICE"))
-        .await
-        .token
-        .clone();
+    let token = app.direct_reset_token("alice01", "CI-ALICE").await;
     let attempts = (0..40).map(|i| {
         let app = &app;
         let token = token.clone();
@@ -459,10 +451,7 @@ async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
 async fn korean_mail_for_korean_requests() {
     let backend = &Backend::Sqlite;
     let (app, smtp) = setup(backend).await;
-    let korean = Caller {
-        lang: Some("ko-KR"),
-        ..Caller::default()
-    };
+    let korean = Caller::lang("ko-KR");
     let by = by::account("alice01", "alice@example.com");
     assert!(app.issue_reset_as(korean, by).await.accepted);
     let mails = smtp.wait_for_messages(1, WAIT).await;

@@ -7,23 +7,26 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{
-        Backend, FIXTURE, TEST_SECRET_KEY, backend_test, fresh_database, http_client, mailed_grants,
-        redis_url, scratch_dir, unique_name,
+        Backend, Endpoint, FIXTURE, TEST_SECRET_KEY, backend_test, fresh_database, http_client,
+        mailed_grants, redis_url, scratch_dir, unique_name,
     },
+    operations::{by, change, credential, find},
     service_process::ServiceProcess,
     smtp_server::SmtpServer,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_account-recovery");
 
-/// Environment for a service process on `database_url`, mailing through `smtp`.
-fn env_for(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+/// Environment for a service process on `database_url`, mailing through `smtp`; `extra` adds or
+/// overrides variables.
+pub fn env_for(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("DATABASE_URL".into(), database_url.into()),
         ("SECRET_KEY".into(), TEST_SECRET_KEY.into()),
         ("DEMO".into(), "false".into()),
         ("SMTP_URL".into(), smtp.url()),
         ("MAIL_POLL_MS".into(), "200".into()),
+        ("RESET_RESOLVER_POLL_MS".into(), "200".into()),
         ("RUST_LOG".into(), "info".into()),
         ("NO_COLOR".into(), "1".into()),
         ("RATE_LIMITS".into(), crate::helpers::GENEROUS_LIMITS.into()),
@@ -35,13 +38,14 @@ fn env_for(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Vec
     env
 }
 
-async fn start(env: &[(String, String)]) -> ServiceProcess {
+/// `serve` with exactly `env` (see `ServiceProcess::start`).
+pub async fn start_process(env: &[(String, String)]) -> ServiceProcess {
     let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     ServiceProcess::start(BINARY, &["serve"], &pairs).await
 }
 
 /// Imports the shared fixture with the CLI, as an operator would.
-fn import_fixture(env: &[(String, String)]) {
+pub fn import_fixture(env: &[(String, String)]) {
     let file = scratch_dir().join("fixture.jsonl");
     std::fs::write(&file, FIXTURE).unwrap();
     let out = std::process::Command::new(BINARY)
@@ -52,24 +56,14 @@ fn import_fixture(env: &[(String, String)]) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-async fn gql(base: &str, query: &str, variables: Value, bearer: Option<&str>) -> Value {
-    let mut request = http_client()
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": query, "variables": variables}));
-    if let Some(token) = bearer {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    request.send().await.unwrap().json().await.unwrap()
-}
-
 #[tokio::test]
 async fn full_flows_at_debug_level_leak_no_secret_into_logs_or_errors() {
     let smtp = SmtpServer::start().await;
     let url = fresh_database(&Backend::Sqlite).await;
     let env = env_for(&url, &smtp, &[("RUST_LOG", "debug")]);
     import_fixture(&env);
-    let mut service = start(&env).await;
-    let base = service.base_url();
+    let mut service = start_process(&env).await;
+    let api = Endpoint::new(service.base_url(), "process");
     let mut secrets: Vec<String> = vec![
         "CI-ALICE".into(),
         "Blue-Harbor-47".into(),
@@ -79,36 +73,14 @@ async fn full_flows_at_debug_level_leak_no_secret_into_logs_or_errors() {
     let mut responses = Vec::new();
 
     responses.push(
-        gql(
-            &base,
-            r#"{ findId(by: {identity: {ci: "CI-ALICE", joinType: CITIZEN}}) { accounts { name } } }"#,
-            json!({}),
-            None,
-        )
-        .await,
+        api.find_id(None, find::identity("CI-ALICE", "CITIZEN"))
+            .await
+            .body,
     );
-    let direct = gql(
-        &base,
-        r#"mutation { issueResetToken(by: {identity: {loginId: "alice01", ci: "CI-ALICE"}}) { token } }"#,
-        json!({}),
-        None,
-    )
-    .await;
-    secrets.push(
-        direct["data"]["issueResetToken"]["token"]
-            .as_str()
-            .unwrap()
-            .into(),
-    );
-    responses.push(gql(&base, r#"mutation { issueResetToken(by: {identity: {loginId: "alice01", ci: "CI-WRONG-9"}}) { errors { code message } } }"#, json!({}), None).await);
+    secrets.push(api.direct_reset_token("alice01", "CI-ALICE").await);
+    responses.push(api.issue_reset(by::identity("alice01", "CI-WRONG-9")).await.body);
     secrets.push("CI-WRONG-9".into());
-    gql(
-        &base,
-        r#"mutation { issueResetToken(by: {email: "alice@example.com"}) { accepted } }"#,
-        json!({}),
-        None,
-    )
-    .await;
+    api.issue_reset(by::email("alice@example.com")).await;
     let mails = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
     let grants = mailed_grants(&mails[0]);
     for g in &grants {
@@ -120,41 +92,36 @@ async fn full_flows_at_debug_level_leak_no_secret_into_logs_or_errors() {
     } else {
         "000000"
     };
-    responses.push(gql(&base, "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alice01\", code: $c}}) { errors { code message field } } }", json!({"c": wrong}), None).await);
-    let verified = gql(&base, "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alice01\", code: $c}}) { token } }", json!({"c": grants[0].code}), None).await;
-    let exchanged = verified["data"]["verifyResetToken"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    secrets.push(exchanged.clone());
-    responses.push(gql(&base, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Blue-Harbor-47\"}) { errors { code message } } }", json!({"t": exchanged}), None).await);
-    responses.push(gql(&base, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\", newPasswordConfirmation: \"Green-Valley-5x\"}) { errors { code message } } }", json!({"t": exchanged}), None).await);
-    secrets.push("Green-Valley-5x".into());
-    gql(&base, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } } }", json!({"t": exchanged}), None).await;
-    responses.push(gql(&base, r#"mutation { signIn(loginId: "alice01", password: "Wrong-Secret-11") { errors { code message } } }"#, json!({}), None).await);
-    secrets.push("Wrong-Secret-11".into());
-    let signed = gql(
-        &base,
-        r#"mutation { signIn(loginId: "alice01", password: "Green-Valley-58") { accessToken } }"#,
-        json!({}),
-        None,
-    )
-    .await;
-    let access = signed["data"]["signIn"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    secrets.push(access.clone());
-    responses.push(gql(&base, r#"mutation { changePassword(input: {mode: WITH_CURRENT, currentPassword: "Green-Valley-58", newPassword: "Amber-Falcon-36"}) { errors { code } } }"#, json!({}), Some(&access)).await);
     responses.push(
-        gql(
-            &base,
-            "{ me { loginId } }",
-            json!({}),
-            Some("not-a-valid-token-Secret-77"),
-        )
-        .await,
+        api.verify_reset(credential::code_by_login_id("alice01", wrong))
+            .await
+            .body,
     );
+    let verified = api
+        .verify_reset(credential::code_by_login_id("alice01", &grants[0].code))
+        .await;
+    let exchanged = verified.token.clone().unwrap();
+    secrets.push(exchanged.clone());
+    let exchanged = credential::token(&exchanged);
+    responses.push(
+        api.reset_password(exchanged.clone(), "Blue-Harbor-47", None)
+            .await
+            .body,
+    );
+    responses.push(
+        api.reset_password(exchanged.clone(), "Green-Valley-58", Some("Green-Valley-5x"))
+            .await
+            .body,
+    );
+    secrets.push("Green-Valley-5x".into());
+    api.reset_password(exchanged, "Green-Valley-58", None).await;
+    responses.push(api.sign_in("alice01", "Wrong-Secret-11").await.body);
+    secrets.push("Wrong-Secret-11".into());
+    let access = api.access_token("alice01", "Green-Valley-58").await;
+    secrets.push(access.clone());
+    let change = change::with_current("Green-Valley-58", "Amber-Falcon-36");
+    responses.push(api.change_password(&access, change).await.body);
+    responses.push(api.me("not-a-valid-token-Secret-77").await.body);
     secrets.push("not-a-valid-token-Secret-77".into());
     smtp.wait_for_messages(3, Duration::from_secs(10)).await;
 
@@ -178,7 +145,7 @@ async fn full_flows_at_debug_level_leak_no_secret_into_logs_or_errors() {
 async fn json_logs_carry_the_request_id() {
     let smtp = SmtpServer::start().await;
     let url = fresh_database(&Backend::Sqlite).await;
-    let mut service = start(&env_for(&url, &smtp, &[("LOG_JSON", "true")])).await;
+    let mut service = start_process(&env_for(&url, &smtp, &[("LOG_JSON", "true")])).await;
     let response = http_client()
         .post(format!("{}/graphql", service.base_url()))
         .header("x-request-id", "trace-4711-abc")
@@ -213,15 +180,11 @@ async fn shutdown_lets_the_mail_worker_finish_the_message_it_is_sending() {
     let url = fresh_database(&Backend::Sqlite).await;
     let env = env_for(&url, &smtp, &[]);
     import_fixture(&env);
-    let mut service = start(&env).await;
-    let issued = gql(
-        &service.base_url(),
-        r#"mutation { issueResetToken(by: {email: "alice@example.com"}) { accepted } }"#,
-        json!({}),
-        None,
-    )
-    .await;
-    assert_eq!(issued["data"]["issueResetToken"]["accepted"], true);
+    let mut service = start_process(&env).await;
+    let issued = Endpoint::new(service.base_url(), "process")
+        .issue_reset(by::email("alice@example.com"))
+        .await;
+    assert!(issued.accepted, "{issued}");
     // The worker is in the middle of a slow SMTP conversation (≈7 replies × 400 ms).
     tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(smtp.messages().is_empty());
@@ -263,31 +226,26 @@ async fn two_instances_share(backend: &Backend, redis: &str) {
         ],
     );
     import_fixture(&env);
-    let (mut a, mut b) = (start(&env).await, start(&env).await);
-    let (a_url, b_url) = (a.base_url(), b.base_url());
+    let (mut a, mut b) = (start_process(&env).await, start_process(&env).await);
+    let label = backend.name();
+    let (on_a, on_b) = (
+        Endpoint::new(a.base_url(), label),
+        Endpoint::new(b.base_url(), label),
+    );
 
     // A grant issued on A is verified on B and spent on B; A then sees it spent.
-    gql(&a_url, r#"mutation { issueResetToken(by: {account: {loginId: "alice01", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
+    on_a.issue_reset(by::account("alice01", "alice@example.com"))
+        .await;
     let mail = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
-    let grant = &mailed_grants(&mail[0])[0];
-    let verify =
-        "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }";
-    assert_eq!(
-        gql(&b_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["valid"],
-        true
-    );
-    let reset = gql(&b_url, "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } } }", json!({"t": grant.token}), None).await;
-    assert_eq!(
-        reset["data"]["resetPassword"]["member"]["loginId"], "alice01",
-        "{reset}"
-    );
-    assert_eq!(
-        gql(&a_url, verify, json!({"t": grant.token}), None).await["data"]["verifyResetToken"]["errors"][0]["code"],
-        "INVALID_TOKEN"
-    );
+    let grant = credential::token(&mailed_grants(&mail[0])[0].token);
+    assert!(on_b.verify_reset(grant.clone()).await.valid);
+    let reset = on_b.reset_password(grant.clone(), "Green-Valley-58", None).await;
+    assert_eq!(reset.profile().login_id, "alice01", "{reset}");
+    assert_eq!(on_a.verify_reset(grant).await.codes(), ["INVALID_TOKEN"]);
 
     // Wrong codes add up across instances: 3 on A + 2 on B exhaust the login ID.
-    gql(&b_url, r#"mutation { issueResetToken(by: {account: {loginId: "AliceBiz", email: "alice@example.com"}}) { accepted } }"#, json!({}), None).await;
+    on_b.issue_reset(by::account("AliceBiz", "alice@example.com"))
+        .await;
     // After the reset notice for alice01, the reset mail for AliceBiz.
     let mail = smtp.wait_for_messages(3, Duration::from_secs(10)).await;
     let biz = mail
@@ -296,58 +254,36 @@ async fn two_instances_share(backend: &Backend, redis: &str) {
         .find(|g| g.login_id == "AliceBiz")
         .expect("a reset mail for AliceBiz");
     let wrong = if biz.code == "000000" { "111111" } else { "000000" };
-    let code_q = "mutation($c: String!) { verifyResetToken(credential: {code: {loginId: \"alicebiz\", code: $c}}) { valid errors { code } } }";
-    for (i, url) in [&a_url, &a_url, &a_url, &b_url, &b_url].into_iter().enumerate() {
-        let body = gql(url, code_q, json!({"c": wrong}), None).await;
+    for (i, api) in [&on_a, &on_a, &on_a, &on_b, &on_b].into_iter().enumerate() {
+        let answer = api
+            .verify_reset(credential::code_by_login_id("alicebiz", wrong))
+            .await;
         let want = if i < 4 {
             "INVALID_CODE"
         } else {
             "TOO_MANY_ATTEMPTS"
         };
-        assert_eq!(
-            body["data"]["verifyResetToken"]["errors"][0]["code"], want,
-            "attempt {i}: {body}"
-        );
+        assert_eq!(answer.codes(), [want], "attempt {i}: {answer}");
     }
-    let right = gql(&a_url, code_q, json!({"c": biz.code}), None).await;
-    assert_eq!(
-        right["data"]["verifyResetToken"]["errors"][0]["code"],
-        "TOO_MANY_ATTEMPTS"
-    );
+    let right = on_a
+        .verify_reset(credential::code_by_login_id("alicebiz", &biz.code))
+        .await;
+    assert_eq!(right.codes(), ["TOO_MANY_ATTEMPTS"], "{right}");
 
     // Rate limits add up: 2 calls on each instance, the fifth is refused.
-    let check = "{ checkLoginId(loginId: \"alice01\") { exists } }";
-    for url in [&a_url, &b_url, &a_url, &b_url] {
-        assert!(gql(url, check, json!({}), None).await["errors"].is_null());
+    for api in [&on_a, &on_b, &on_a, &on_b] {
+        let check = api.check_login_id(None, "alice01").await;
+        assert!(check.body["errors"].is_null(), "{check}");
     }
-    let limited = gql(&a_url, check, json!({}), None).await;
-    assert_eq!(
-        limited["errors"][0]["extensions"]["code"], "RATE_LIMITED",
-        "{limited}"
-    );
+    let limited = on_a.check_login_id(None, "alice01").await;
+    assert_eq!(limited.top_code(), Some("RATE_LIMITED"), "{limited}");
 
     // A session made on A and revoked on B is dead on A.
-    let signed = gql(
-        &a_url,
-        r#"mutation { signIn(loginId: "alice01", password: "Green-Valley-58") { accessToken } }"#,
-        json!({}),
-        None,
-    )
-    .await;
-    let token = signed["data"]["signIn"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        gql(&b_url, "{ me { loginId } }", json!({}), Some(&token)).await["data"]["me"]["loginId"],
-        "alice01"
-    );
-    assert_eq!(
-        gql(&b_url, "mutation { signOut }", json!({}), Some(&token)).await["data"]["signOut"],
-        true
-    );
-    let dead = gql(&a_url, "{ me { loginId } }", json!({}), Some(&token)).await;
-    assert_eq!(dead["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let token = on_a.access_token("alice01", "Green-Valley-58").await;
+    assert_eq!(on_b.me(&token).await.member().login_id, "alice01");
+    assert!(*on_b.sign_out(&token).await);
+    let dead = on_a.me(&token).await;
+    assert_eq!(dead.top_code(), Some("UNAUTHENTICATED"), "{dead}");
 
     a.stop(Duration::from_secs(10)).await;
     b.stop(Duration::from_secs(10)).await;
@@ -379,7 +315,7 @@ async fn a_fresh_instance_shows_every_metric_family_at_zero_on_metrics_bind_only
     let smtp = SmtpServer::start().await;
     let url = fresh_database(&Backend::Sqlite).await;
     let env = env_for(&url, &smtp, &[("METRICS_BIND", "127.0.0.1:0")]);
-    let mut service = start(&env).await;
+    let mut service = start_process(&env).await;
     let announced = "serving /metrics on http://127.0.0.1:";
     assert!(
         service.wait_for_output(announced, Duration::from_secs(5)).await,
@@ -444,13 +380,13 @@ async fn a_fresh_instance_shows_every_metric_family_at_zero_on_metrics_bind_only
     ));
 
     // Every root field of the schema, taken from the running service after the scrape.
-    let roots = gql(
-        &service.base_url(),
-        "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
-        json!({}),
-        None,
-    )
-    .await;
+    let api = Endpoint::new(service.base_url(), "process");
+    let roots = api
+        .graphql(
+            "{ __schema { queryType { fields { name } } mutationType { fields { name } } } }",
+            json!({}),
+        )
+        .await;
     let operations: Vec<String> = ["queryType", "mutationType"]
         .iter()
         .flat_map(|root| {
@@ -500,13 +436,7 @@ async fn a_fresh_instance_shows_every_metric_family_at_zero_on_metrics_bind_only
     has("account_recovery_password_hash_waiting 0".into());
 
     // The same listener shows the counters move.
-    gql(
-        &service.base_url(),
-        "{ passwordPolicy { minLength } }",
-        json!({}),
-        None,
-    )
-    .await;
+    api.password_policy(None).await;
     let again = client
         .get(format!("{metrics_base}/metrics"))
         .send()

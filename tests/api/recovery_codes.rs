@@ -8,30 +8,13 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, TestApp, answer_codes, backend_test, spawn_app_with_smtp, user_errors},
+    helpers::{Backend, TestApp, backend_test, spawn_app_with_smtp},
+    operations::{
+        Answer, Caller, Reset, UserErrors, assert_alike,
+        credential::{self, recovery_code},
+    },
     smtp_server::{ReceivedMail, SmtpServer},
 };
-
-const SIGN_IN: &str = r#"mutation($id: String!, $pw: String!) {
-  signIn(loginId: $id, password: $pw) { accessToken member { recoveryCodesLeft } errors { code } }
-}"#;
-
-const REAUTH: &str =
-    r#"mutation($pw: String!) { reauthenticate(password: $pw) { elevatedUntil errors { code } } }"#;
-
-const GENERATE: &str = r#"mutation { generateRecoveryCodes { codes errors { code field message } } }"#;
-
-const LEFT: &str = r#"query { me { recoveryCodesLeft } }"#;
-
-const ACTIVITY: &str = r#"query { me { recoveryActivity(first: 100) { edges { node { kind outcome } } } } }"#;
-
-const VERIFY: &str = r#"mutation($credential: ResetCredential!) {
-  verifyResetToken(credential: $credential) { valid token maskedLoginId errors { code field } }
-}"#;
-
-const RESET: &str = r#"mutation($input: ResetPasswordInput!) {
-  resetPassword(input: $input) { member { loginId recoveryCodesLeft } errors { code field } }
-}"#;
 
 const PASSWORD: &str = "Blue-Harbor-47";
 
@@ -40,77 +23,33 @@ async fn setup(backend: &Backend, extra: &[(&str, &str)]) -> (TestApp, SmtpServe
     (app.with_fixture().await, smtp)
 }
 
-async fn sign_in(app: &TestApp, login_id: &str, password: &str) -> Value {
-    app.graphql(SIGN_IN, json!({"id": login_id, "pw": password}))
-        .await
-}
-
-async fn token_of(app: &TestApp, login_id: &str, password: &str) -> String {
-    let body = sign_in(app, login_id, password).await;
-    body["data"]["signIn"]["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("[{}] sign-in of {login_id}: {body}", app.backend))
-        .to_owned()
-}
-
 /// Signs alice01 in, reauthenticates and generates a set; returns the session and the codes.
 async fn alice_with_codes(app: &TestApp) -> (String, Vec<String>) {
-    let session = token_of(app, "alice01", PASSWORD).await;
-    let elevated = app.as_bearer(&session, REAUTH, json!({"pw": PASSWORD})).await;
-    assert!(
-        elevated["data"]["reauthenticate"]["elevatedUntil"].is_string(),
-        "[{}] {elevated}",
-        app.backend
-    );
+    let session = app.access_token("alice01", PASSWORD).await;
+    let elevated = app.reauthenticate(&session, PASSWORD).await;
+    assert!(elevated.elevated_until.is_some(), "[{}] {elevated}", app.backend);
     let codes = generate(app, &session).await;
     (session, codes)
 }
 
 async fn generate(app: &TestApp, session: &str) -> Vec<String> {
-    let body = app.as_bearer(session, GENERATE, json!({})).await;
-    let payload = &body["data"]["generateRecoveryCodes"];
-    assert_eq!(user_errors(payload), [], "[{}] {body}", app.backend);
-    payload["codes"]
-        .as_array()
-        .unwrap_or_else(|| panic!("[{}] no codes: {body}", app.backend))
-        .iter()
-        .map(|c| c.as_str().expect("a code").to_owned())
-        .collect()
+    let generated = app.generate_recovery_codes(session).await;
+    assert_eq!(generated.user_errors(), [], "[{}] {generated}", app.backend);
+    generated
+        .codes
+        .clone()
+        .unwrap_or_else(|| panic!("[{}] no codes: {generated}", app.backend))
 }
 
 async fn left(app: &TestApp, session: &str) -> i64 {
-    let body = app.as_bearer(session, LEFT, json!({})).await;
-    body["data"]["me"]["recoveryCodesLeft"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("[{}] {body}", app.backend))
+    app.me(session).await.member().recovery_codes_left
 }
 
 async fn activity(app: &TestApp, session: &str) -> Vec<(String, String)> {
-    let body = app.as_bearer(session, ACTIVITY, json!({})).await;
-    body["data"]["me"]["recoveryActivity"]["edges"]
-        .as_array()
-        .unwrap_or_else(|| panic!("[{}] {body}", app.backend))
-        .iter()
-        .map(|e| {
-            (
-                e["node"]["kind"].as_str().unwrap().to_owned(),
-                e["node"]["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn recovery_code(login_id: &str, code: &str) -> Value {
-    json!({"recoveryCode": {"loginId": login_id, "code": code}})
-}
-
-async fn verify(app: &TestApp, credential: Value) -> Value {
-    app.graphql(VERIFY, json!({"credential": credential})).await
-}
-
-async fn reset(app: &TestApp, credential: Value, new_password: &str) -> Value {
-    let input = json!({"credential": credential, "newPassword": new_password});
-    app.graphql(RESET, json!({"input": input})).await
+    app.recovery_activity(session, Some(100), None)
+        .await
+        .page()
+        .events()
 }
 
 /// Waits for `n` mails in all and returns those whose subject is `subject`.
@@ -145,20 +84,20 @@ fn a_wrong_code(codes: &[String]) -> String {
 async fn generating_needs_an_elevated_session_and_a_new_set_replaces_the_old(backend: Backend) {
     let (app, smtp) = setup(&backend, &[]).await;
     // A plain sign-in is not elevated: the same refusal as changePassword WITHOUT_CURRENT.
-    let session = token_of(&app, "alice01", PASSWORD).await;
-    let refused = app.as_bearer(&session, GENERATE, json!({})).await;
-    let payload = &refused["data"]["generateRecoveryCodes"];
+    let session = app.access_token("alice01", PASSWORD).await;
+    let refused = app.generate_recovery_codes(&session).await;
     assert_eq!(
-        user_errors(payload),
+        refused.user_errors(),
         [("NOT_ELIGIBLE".to_owned(), Value::Null)],
         "[{}] {refused}",
         app.backend
     );
-    assert!(payload["codes"].is_null(), "{refused}");
+    assert!(refused.codes.is_none(), "{refused}");
     assert_eq!(left(&app, &session).await, 0);
-    let anonymous = app.graphql(GENERATE, json!({})).await;
+    let anonymous = app.generate_recovery_codes(Caller::ANONYMOUS).await;
     assert_eq!(
-        anonymous["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        anonymous.top_code(),
+        Some("UNAUTHENTICATED"),
         "[{}] {anonymous}",
         app.backend
     );
@@ -199,9 +138,9 @@ async fn generating_needs_an_elevated_session_and_a_new_set_replaces_the_old(bac
     assert!(second.iter().all(|c| !first.contains(c)), "{first:?} {second:?}");
     assert_eq!(left(&app, &session).await, 10);
     assert_eq!(mails_titled(&smtp, 2, "Recovery codes generated").await.len(), 2);
-    let old = verify(&app, recovery_code("alice01", &first[0])).await;
+    let old = app.verify_reset(recovery_code("alice01", &first[0])).await;
     assert_eq!(
-        user_errors(&old["data"]["verifyResetToken"]),
+        old.user_errors(),
         [(
             "INVALID_CODE".to_owned(),
             json!(["credential", "recoveryCode", "code"])
@@ -228,14 +167,17 @@ async fn a_recovery_code_resets_the_password_once(backend: Backend) {
     let (old_session, codes) = alice_with_codes(&app).await;
     // Typed the forgiving way: lower case, spaces instead of hyphens.
     let typed = codes[3].to_lowercase().replace('-', " ");
-    let done = reset(&app, recovery_code("Alice01", &typed), "Green-Valley-58").await;
-    let member = &done["data"]["resetPassword"]["member"];
-    assert_eq!(member["loginId"], "alice01", "[{}] {done}", app.backend);
-    assert_eq!(member["recoveryCodesLeft"], 9, "[{}] {done}", app.backend);
+    let done = app
+        .reset_password(recovery_code("Alice01", &typed), "Green-Valley-58", None)
+        .await;
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
+    assert_eq!(done.profile().recovery_codes_left, 9, "[{}] {done}", app.backend);
     // Spent: the same code again is refused, by verify and by reset.
-    let again = reset(&app, recovery_code("alice01", &codes[3]), "Other-River-93").await;
+    let again = app
+        .reset_password(recovery_code("alice01", &codes[3]), "Other-River-93", None)
+        .await;
     assert_eq!(
-        user_errors(&again["data"]["resetPassword"]),
+        again.user_errors(),
         [(
             "INVALID_CODE".to_owned(),
             json!(["input", "credential", "recoveryCode", "code"])
@@ -243,21 +185,13 @@ async fn a_recovery_code_resets_the_password_once(backend: Backend) {
         "[{}] {again}",
         app.backend
     );
-    let verified = verify(&app, recovery_code("alice01", &codes[3])).await;
-    assert_eq!(
-        answer_codes(&verified, "verifyResetToken"),
-        ["INVALID_CODE"],
-        "[{}] {verified}",
-        app.backend
-    );
+    let verified = app.verify_reset(recovery_code("alice01", &codes[3])).await;
+    assert_eq!(verified.codes(), ["INVALID_CODE"], "[{}] {verified}", app.backend);
     // The reset behaves as any reset: sessions revoked, the new password signs in, the old not.
-    let revoked = app.as_bearer(&old_session, LEFT, json!({})).await;
+    let revoked = app.me(&old_session).await;
+    assert_eq!(revoked.top_code(), Some("UNAUTHENTICATED"), "{revoked}");
     assert_eq!(
-        revoked["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
-        "{revoked}"
-    );
-    assert_eq!(
-        answer_codes(&sign_in(&app, "alice01", PASSWORD).await, "signIn"),
+        app.sign_in("alice01", PASSWORD).await.codes(),
         ["INVALID_CREDENTIALS"]
     );
     // The mails: the codes' generation, the code's use, and the password-changed notice with
@@ -271,7 +205,7 @@ async fn a_recovery_code_resets_the_password_once(backend: Backend) {
     assert!(changed[0].text.contains("?report="), "{}", changed[0].text);
 
     // The first sign-in after a reset is elevated: new codes without reauthenticating.
-    let session = token_of(&app, "alice01", "Green-Valley-58").await;
+    let session = app.access_token("alice01", "Green-Valley-58").await;
     assert_eq!(left(&app, &session).await, 9);
     let events = activity(&app, &session).await;
     let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
@@ -296,30 +230,23 @@ async fn verify_spends_a_recovery_code_for_a_reset_only_token(backend: Backend) 
     let (app, smtp) = setup(&backend, &[]).await;
     let (session, codes) = alice_with_codes(&app).await;
     // A code is bound to its own account: alice01's code typed with AliceBiz is wrong.
-    let other = verify(&app, recovery_code("AliceBiz", &codes[0])).await;
-    assert_eq!(
-        answer_codes(&other, "verifyResetToken"),
-        ["INVALID_CODE"],
-        "{other}"
-    );
-    let body = verify(&app, recovery_code("alice01", &codes[0])).await;
-    let verified = &body["data"]["verifyResetToken"];
-    assert_eq!(verified["valid"], true, "[{}] {body}", app.backend);
-    assert_eq!(verified["maskedLoginId"], "al***01", "{body}");
-    let token = verified["token"].as_str().expect("a reset-only token").to_owned();
+    let other = app.verify_reset(recovery_code("AliceBiz", &codes[0])).await;
+    assert_eq!(other.codes(), ["INVALID_CODE"], "{other}");
+    let verified = app.verify_reset(recovery_code("alice01", &codes[0])).await;
+    assert!(verified.valid, "[{}] {verified}", app.backend);
+    assert_eq!(verified.masked_login_id.as_deref(), Some("al***01"), "{verified}");
+    let token = verified.token.clone().expect("a reset-only token");
     // The code is spent by verify (the token is now the credential).
     assert_eq!(left(&app, &session).await, 9);
-    let replay = verify(&app, recovery_code("alice01", &codes[0])).await;
-    assert_eq!(answer_codes(&replay, "verifyResetToken"), ["INVALID_CODE"]);
+    let replay = app.verify_reset(recovery_code("alice01", &codes[0])).await;
+    assert_eq!(replay.codes(), ["INVALID_CODE"]);
     assert_eq!(mails_titled(&smtp, 2, "A recovery code was used").await.len(), 1);
-    let done = reset(&app, json!({"token": token}), "Green-Valley-58").await;
-    assert_eq!(
-        done["data"]["resetPassword"]["member"]["loginId"], "alice01",
-        "[{}] {done}",
-        app.backend
-    );
-    assert_eq!(done["data"]["resetPassword"]["member"]["recoveryCodesLeft"], 9);
-    let session = token_of(&app, "alice01", "Green-Valley-58").await;
+    let done = app
+        .reset_password(credential::token(&token), "Green-Valley-58", None)
+        .await;
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
+    assert_eq!(done.profile().recovery_codes_left, 9);
+    let session = app.access_token("alice01", "Green-Valley-58").await;
     let events = activity(&app, &session).await;
     assert!(
         events.contains(&("RECOVERY_CODE_USED".to_owned(), "token".to_owned())),
@@ -336,39 +263,26 @@ async fn wrong_recovery_codes_answer_alike_for_known_and_unknown_login_ids(backe
     let (app, _smtp) = setup(&backend, &[("RATE_LIMITS", "verifyResetToken.id=10/600")]).await;
     let (_, codes) = alice_with_codes(&app).await;
     let wrong = a_wrong_code(&codes);
+    let (known, unknown) = (
+        recovery_code("alice01", &wrong),
+        recovery_code("nobody01", &wrong),
+    );
     let mut sequence = Vec::new();
     for i in 0..12 {
-        let (credential_known, credential_unknown) = (
-            recovery_code("alice01", &wrong),
-            recovery_code("nobody01", &wrong),
-        );
-        let (mut known, mut unknown) = if i % 2 == 0 {
-            (
-                verify(&app, credential_known).await,
-                verify(&app, credential_unknown).await,
-            )
+        let what = format!("[{}] answer {}", app.backend, i + 1);
+        // Verifying and resetting in turn: whole answers, each pair alike.
+        let code = if i % 2 == 0 {
+            let known = app.verify_reset(known.clone()).await;
+            let unknown = app.verify_reset(unknown.clone()).await;
+            assert_alike(&known, &unknown, what);
+            known.codes()[0].clone()
         } else {
-            (
-                reset(&app, credential_known, "Green-Valley-58").await,
-                reset(&app, credential_unknown, "Green-Valley-58").await,
-            )
+            let known = app.reset_password(known.clone(), "Green-Valley-58", None).await;
+            let unknown = app.reset_password(unknown.clone(), "Green-Valley-58", None).await;
+            assert_alike(&known, &unknown, what);
+            known.codes()[0].clone()
         };
-        // Each window starts with its own first attempt, one request apart: whole seconds may
-        // round apart by one, and nothing else may differ.
-        let retry = |body: &mut Value| {
-            let error = body.get_mut("errors")?.get_mut(0)?;
-            error["extensions"]["retryAfter"].take().as_i64()
-        };
-        let (k, u) = (retry(&mut known), retry(&mut unknown));
-        assert_eq!(k.is_some(), u.is_some(), "[{}] answer {}", app.backend, i + 1);
-        assert!((k.unwrap_or(0) - u.unwrap_or(0)).abs() <= 1, "{k:?} vs {u:?}");
-        assert_eq!(known, unknown, "[{}] answer {}", app.backend, i + 1);
-        let field = if i % 2 == 0 {
-            "verifyResetToken"
-        } else {
-            "resetPassword"
-        };
-        sequence.push(answer_codes(&known, field)[0].clone());
+        sequence.push(code);
     }
     let mut expected = vec!["INVALID_CODE"; 4];
     expected.extend(["TOO_MANY_ATTEMPTS"; 6]);
@@ -385,11 +299,11 @@ async fn mailed_and_recovery_codes_share_the_login_ids_budget(backend: Backend) 
     let mut answers = Vec::new();
     for i in 0..5 {
         let credential = if i % 2 == 0 {
-            json!({"code": {"loginId": "alice01", "code": "000000"}})
+            credential::code_by_login_id("alice01", "000000")
         } else {
             recovery_code("alice01", &a_wrong_code(&codes))
         };
-        answers.push(answer_codes(&verify(&app, credential).await, "verifyResetToken")[0].clone());
+        answers.push(app.verify_reset(credential).await.codes()[0].clone());
     }
     assert_eq!(
         answers,
@@ -403,13 +317,8 @@ async fn mailed_and_recovery_codes_share_the_login_ids_budget(backend: Backend) 
         "[{}] mailed, recovery, mailed, recovery, mailed",
         app.backend
     );
-    let right = verify(&app, recovery_code("alice01", &codes[0])).await;
-    assert_eq!(
-        answer_codes(&right, "verifyResetToken"),
-        ["TOO_MANY_ATTEMPTS"],
-        "[{}] {right}",
-        app.backend
-    );
+    let right = app.verify_reset(recovery_code("alice01", &codes[0])).await;
+    assert_eq!(right.codes(), ["TOO_MANY_ATTEMPTS"], "[{}] {right}", app.backend);
     assert_eq!(left(&app, &session).await, 10, "a refused code is not spent");
     // The owner's activity lists the strangers' attempts against the login ID.
     let failed = activity(&app, &session)
@@ -434,29 +343,21 @@ async fn concurrent_spends_of_one_code_exactly_one_wins(backend: Backend) {
     let mut password = PASSWORD;
     for (round, (code, (pa, pb))) in codes[..3].iter().zip(rounds).enumerate() {
         let (a, b) = tokio::join!(
-            reset(&app, recovery_code("alice01", code), pa),
-            reset(&app, recovery_code("alice01", code), pb),
+            app.reset_password(recovery_code("alice01", code), pa, None),
+            app.reset_password(recovery_code("alice01", code), pb, None),
         );
-        let won = |body: &Value| body["data"]["resetPassword"]["member"].is_object();
+        let won = |answer: &Answer<Reset>| answer.member.is_some();
         assert!(won(&a) != won(&b), "[{}] round {round}: {a} / {b}", app.backend);
         let (loser, winner) = if won(&a) { (&b, pa) } else { (&a, pb) };
         password = winner;
-        assert_eq!(
-            answer_codes(loser, "resetPassword"),
-            ["INVALID_CODE"],
-            "[{}] {loser}",
-            app.backend
-        );
+        assert_eq!(loser.codes(), ["INVALID_CODE"], "[{}] {loser}", app.backend);
     }
     for code in &codes[3..5] {
         let (a, b) = tokio::join!(
-            verify(&app, recovery_code("alice01", code)),
-            verify(&app, recovery_code("alice01", code)),
+            app.verify_reset(recovery_code("alice01", code)),
+            app.verify_reset(recovery_code("alice01", code)),
         );
-        let valid = [&a, &b]
-            .iter()
-            .filter(|body| body["data"]["verifyResetToken"]["valid"] == true)
-            .count();
+        let valid = [&a, &b].iter().filter(|answer| answer.valid).count();
         assert_eq!(valid, 1, "[{}] {a} / {b}", app.backend);
     }
     // Five codes spent, one notice each.
@@ -468,8 +369,8 @@ async fn concurrent_spends_of_one_code_exactly_one_wins(backend: Backend) {
         "[{}]",
         app.backend
     );
-    let fresh = token_of(&app, "alice01", password).await;
+    let fresh = app.access_token("alice01", password).await;
     assert_eq!(left(&app, &fresh).await, 5, "[{}]", app.backend);
-    let revoked = app.as_bearer(&session, LEFT, json!({})).await;
-    assert_eq!(revoked["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    let revoked = app.me(&session).await;
+    assert_eq!(revoked.top_code(), Some("UNAUTHENTICATED"), "{revoked}");
 }

@@ -4,18 +4,17 @@
 //! another resolver, and an instance killed between hand-off and resolution loses nothing.
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
-    helpers::{Backend, TestApp, backend_settings, backend_test, mailed_grants, spawn_app_with},
+    helpers::{
+        Backend, Endpoint, MailedGrant, TestApp, backend_settings, backend_test, mailed_grants,
+        spawn_app_with,
+    },
+    operations::{by, credential},
+    processes::{env_for, import_fixture, start_process},
     smtp_server::SmtpServer,
 };
-
-const ISSUE: &str = r#"mutation($by: ResetRequest!) {
-  issueResetToken(by: $by) { accepted channel maskedDestination expiresInSeconds token errors { code } }
-}"#;
-
-const VERIFY: &str = r#"mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid } }"#;
 
 /// The hand-offs of `backend` (the settings of each, labelled): the one it gets by default (Redis
 /// for a server database when TEST_REDIS_URL is set), plus for a server database with Redis the
@@ -46,13 +45,12 @@ async fn start(
     spawn_app_with(backend, settings).await.with_fixture().await
 }
 
-async fn issue(app: &TestApp, by: Value) -> Value {
-    app.graphql(ISSUE, json!({"by": by})).await["data"]["issueResetToken"].clone()
-}
-
-fn without_destination(mut payload: Value) -> Value {
-    payload["maskedDestination"] = Value::Null;
-    payload
+/// Asserts that every mailed grant's link still verifies.
+async fn assert_live(api: &Endpoint, grants: &[MailedGrant], label: &str) {
+    for grant in grants {
+        let verified = api.verify_reset(credential::token(&grant.token)).await;
+        assert!(verified.valid, "[{label}] {verified}");
+    }
 }
 
 #[backend_test]
@@ -62,19 +60,22 @@ async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch(backend
         let app = start(settings, &backend, &smtp).await;
         // Handed off while no resolver runs, so one batch holds them all.
         let requests = [
-            json!({"email": "alice@example.com"}),
-            json!({"email": "nobody@example.com"}),
-            json!({"account": {"loginId": "alice01", "email": "mallory@example.com"}}),
-            json!({"email": "bob@example.com"}),
-            json!({"email": "locked@example.com"}),
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
+            by::email("alice@example.com"),
+            by::email("nobody@example.com"),
+            by::account("alice01", "mallory@example.com"),
+            by::email("bob@example.com"),
+            by::email("locked@example.com"),
+            by::account("alice01", "alice@example.com"),
         ];
         let mut answers = Vec::new();
-        for by in &requests {
-            let payload = issue(&app, by.clone()).await;
-            assert_eq!(payload["accepted"], true, "[{label}] {payload}");
-            assert_eq!(payload["channel"], "EMAIL", "[{label}]");
-            answers.push(without_destination(payload));
+        for by in requests {
+            let issued = app.issue_reset(by).await;
+            assert!(issued.accepted, "[{label}] {issued}");
+            assert_eq!(issued.channel.as_deref(), Some("EMAIL"), "[{label}]");
+            // Whole answers, but for the masked form of the address each caller typed.
+            let mut body = issued.body;
+            body["data"]["issueResetToken"]["maskedDestination"] = Value::Null;
+            answers.push(body);
         }
         assert!(
             answers.windows(2).all(|w| w[0] == w[1]),
@@ -108,13 +109,7 @@ async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch(backend
         let grants = mailed_grants(&mails[0]);
         let ids: Vec<&str> = grants.iter().map(|g| g.login_id.as_str()).collect();
         assert_eq!(ids, ["alice01", "AliceBiz"], "[{label}]");
-        for grant in &grants {
-            let verified = app.graphql(VERIFY, json!({"t": grant.token})).await;
-            assert_eq!(
-                verified["data"]["verifyResetToken"]["valid"], true,
-                "[{label}] {verified}"
-            );
-        }
+        assert_live(&app, &grants, &label).await;
         let mut outcomes = app
             .sql_strings("SELECT outcome FROM audit_events WHERE kind = 'RESET_REQUESTED'")
             .await;
@@ -147,11 +142,7 @@ async fn the_per_member_mail_budget_holds_behind_the_hand_off(backend: Backend) 
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
         for _ in 0..4 {
-            issue(
-                &app,
-                json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-            )
-            .await;
+            app.issue_reset(by::account("alice01", "alice@example.com")).await;
             app.wait_until_resolved().await;
             // Past the cooldown: only the budget can refuse the next one.
             tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -175,7 +166,7 @@ async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails
     for (label, settings) in hand_offs(&backend, &[("RESET_RESOLVER", "false")]).await {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
-        issue(&app, json!({"email": "alice@example.com"})).await;
+        app.issue_reset(by::email("alice@example.com")).await;
         let queue = app.recovery.ports.reset_queue.clone();
         let claimed = queue.claim(10, Duration::from_secs(30)).await.unwrap();
         assert_eq!(claimed.len(), 1, "[{label}]");
@@ -200,13 +191,7 @@ async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails
             "[{label}] no second outbox row"
         );
         // The mailed grants are still the live ones.
-        for grant in &grants {
-            let verified = app.graphql(VERIFY, json!({"t": grant.token})).await;
-            assert_eq!(
-                verified["data"]["verifyResetToken"]["valid"], true,
-                "[{label}] {verified}"
-            );
-        }
+        assert_live(&app, &grants, &label).await;
     }
 }
 
@@ -215,11 +200,7 @@ async fn a_claim_whose_lease_ran_out_is_resolved_by_the_next_resolver_once(backe
     for (label, settings) in hand_offs(&backend, &[("RESET_RESOLVER", "false")]).await {
         let smtp = SmtpServer::start().await;
         let app = start(settings, &backend, &smtp).await;
-        issue(
-            &app,
-            json!({"account": {"loginId": "alice01", "email": "alice@example.com"}}),
-        )
-        .await;
+        app.issue_reset(by::account("alice01", "alice@example.com")).await;
         let queue = app.recovery.ports.reset_queue.clone();
         let lease = Duration::from_secs(2);
         // A resolver claims the request and dies; the next one to claim it does too.
@@ -309,39 +290,12 @@ async fn a_failed_hand_off_is_service_unavailable_for_every_address() {
         .await
         .unwrap();
     let mut answers = Vec::new();
-    for by in [
-        json!({"email": "alice@example.com"}),
-        json!({"email": "alicf@example.com"}),
-    ] {
-        let body = app.graphql(ISSUE, json!({"by": by})).await;
-        assert_eq!(
-            body["errors"][0]["extensions"]["code"], "SERVICE_UNAVAILABLE",
-            "{body}"
-        );
-        answers.push(body.to_string());
+    for by in [by::email("alice@example.com"), by::email("alicf@example.com")] {
+        let refused = app.issue_reset(by).await;
+        assert_eq!(refused.top_code(), Some("SERVICE_UNAVAILABLE"), "{refused}");
+        answers.push(refused.body);
     }
     assert_eq!(answers[0], answers[1]);
-}
-
-const BINARY: &str = env!("CARGO_BIN_EXE_account-recovery");
-
-fn process_env(database_url: &str, smtp: &SmtpServer, extra: &[(&str, &str)]) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = vec![
-        ("DATABASE_URL".into(), database_url.into()),
-        ("SECRET_KEY".into(), crate::helpers::TEST_SECRET_KEY.into()),
-        ("DEMO".into(), "false".into()),
-        ("SMTP_URL".into(), smtp.url()),
-        ("MAIL_POLL_MS".into(), "200".into()),
-        ("RESET_RESOLVER_POLL_MS".into(), "200".into()),
-        ("RATE_LIMITS".into(), crate::helpers::GENEROUS_LIMITS.into()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
-    env
-}
-
-async fn start_process(env: &[(String, String)]) -> crate::service_process::ServiceProcess {
-    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    crate::service_process::ServiceProcess::start(BINARY, &["serve"], &pairs).await
 }
 
 /// Instance A hands the request off and is killed (SIGKILL) before any resolver ran; instance B,
@@ -357,30 +311,17 @@ async fn an_instance_killed_between_hand_off_and_resolution_loses_no_mail_and_se
         shared.push(("REDIS_URL", redis));
         shared.push(("REDIS_KEY_PREFIX", &prefix));
     }
-    let env_b = process_env(&url, &smtp, &shared);
+    let env_b = env_for(&url, &smtp, &shared);
     let mut with_a = shared.clone();
     with_a.push(("RESET_RESOLVER", "false"));
-    let env_a = process_env(&url, &smtp, &with_a);
-    let file = crate::helpers::scratch_dir().join("fixture.jsonl");
-    std::fs::write(&file, crate::helpers::FIXTURE).unwrap();
-    let out = std::process::Command::new(BINARY)
-        .args(["member", "import", file.to_str().unwrap()])
-        .envs(env_a.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let env_a = env_for(&url, &smtp, &with_a);
+    import_fixture(&env_a);
 
     let mut a = start_process(&env_a).await;
-    let answer: Value = crate::helpers::http_client()
-        .post(format!("{}/graphql", a.base_url()))
-        .json(&json!({"query": ISSUE, "variables": {"by": {"email": "alice@example.com"}}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(answer["data"]["issueResetToken"]["accepted"], true, "{answer}");
+    let issued = Endpoint::new(a.base_url(), backend.name())
+        .issue_reset(by::email("alice@example.com"))
+        .await;
+    assert!(issued.accepted, "{issued}");
     let pid = libc::pid_t::try_from(a.pid().expect("A runs")).unwrap();
     // SAFETY: kill(2) has no memory-safety preconditions; `pid` is our own unreaped child.
     unsafe {
@@ -401,15 +342,7 @@ async fn an_instance_killed_between_hand_off_and_resolution_loses_no_mail_and_se
     assert_eq!(grants.len(), 2, "[{}]", backend.name());
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(smtp.messages().len(), 1, "[{}] exactly once", backend.name());
-    let verified: Value = crate::helpers::http_client()
-        .post(format!("{}/graphql", b.base_url()))
-        .json(&json!({"query": VERIFY, "variables": {"t": grants[0].token}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(verified["data"]["verifyResetToken"]["valid"], true, "{verified}");
+    let on_b = Endpoint::new(b.base_url(), backend.name());
+    assert_live(&on_b, &grants[..1], backend.name()).await;
     b.stop(Duration::from_secs(10)).await;
 }

@@ -19,10 +19,12 @@ use account_recovery::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use tokio::sync::Notify;
 
-use crate::helpers::{Backend, TestApp, backend_test, spawn_app};
+use crate::{
+    helpers::{Backend, TestApp, backend_test, spawn_app},
+    operations::credential,
+};
 
 const MEMBERS: &str = r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}
 "#;
@@ -120,39 +122,16 @@ impl SessionStore for Paused {
 }
 
 async fn signs_in(app: &TestApp, password: &str) -> bool {
-    let body = app
-        .graphql(
-            "mutation($pw: String!) { signIn(loginId: \"kim01\", password: $pw) { accessToken } }",
-            json!({"pw": password}),
-        )
-        .await;
-    body["data"]["signIn"]["accessToken"].is_string()
+    app.sign_in("kim01", password).await.access_token.is_some()
 }
 
 /// Resets kim01's password over HTTP with a direct token.
 async fn reset_over_http(app: &TestApp, password: &str) {
-    let issued = app
-        .graphql(
-            r#"mutation { issueResetToken(by: {identity: {loginId: "kim01", ci: "CI-KIM"}}) { token errors { code } } }"#,
-            json!({}),
-        )
-        .await;
-    let token = issued["data"]["issueResetToken"]["token"]
-        .as_str()
-        .unwrap_or_else(|| panic!("[{}] no token: {issued}", app.backend))
-        .to_owned();
+    let token = app.direct_reset_token("kim01", "CI-KIM").await;
     let reset = app
-        .graphql(
-            "mutation($input: ResetPasswordInput!) { resetPassword(input: $input) { errors { code } } }",
-            json!({"input": {"credential": {"token": token}, "newPassword": password}}),
-        )
+        .reset_password(credential::token(&token), password, None)
         .await;
-    assert_eq!(
-        reset["data"]["resetPassword"]["errors"],
-        json!([]),
-        "[{}] {reset}",
-        app.backend
-    );
+    assert!(reset.errors.is_empty(), "[{}] {reset}", app.backend);
 }
 
 /// Holds a WITH_CURRENT change at `at` (it has already verified the current password), lets a
@@ -165,19 +144,11 @@ async fn a_reset_during_a_change_wins(backend: Backend, at: PauseAt) {
         .import(MEMBERS, chrono::Utc::now())
         .await
         .expect("members");
-    let signed_in = app
-        .graphql(
-            "mutation { signIn(loginId: \"kim01\", password: \"Blue-Harbor-47\") { accessToken } }",
-            json!({}),
-        )
-        .await;
-    let raw = signed_in["data"]["signIn"]["accessToken"]
-        .as_str()
-        .expect("token");
+    let raw = app.access_token("kim01", "Blue-Harbor-47").await;
     let session = app
         .recovery
         .sessions
-        .authenticate(&AccessToken::parse(raw).expect("token shape"))
+        .authenticate(&AccessToken::parse(&raw).expect("token shape"))
         .await
         .expect("session store")
         .expect("live session");

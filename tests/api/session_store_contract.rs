@@ -2,12 +2,7 @@
 //! live store, so the in-process and the Redis adapters are held to the same semantics. Every check uses
 //! fresh owners and keys (random uuids), so it can run against a Redis shared with other tests. Panics
 //! on a violation.
-use std::{
-    future::Future,
-    pin::Pin,
-    task::Poll,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -20,6 +15,8 @@ use account_recovery::{
     },
     recovery::ports::{CounterHit, Limiter, SessionStore},
 };
+
+use crate::helpers::join_all;
 
 const HOUR: Duration = Duration::from_secs(3600);
 /// Short enough for a test, long enough for a slow CI machine to see the session alive first.
@@ -104,29 +101,6 @@ fn ms(t: Option<DateTime<Utc>>) -> Option<i64> {
 fn assert_about(actual: DateTime<Utc>, expected: DateTime<Utc>, what: &str) {
     let off = (actual - expected).num_milliseconds().abs();
     assert!(off < 5_000, "{what} is {off} ms away from what was expected");
-}
-
-/// Polls every future until all are done (the futures borrow the store, so they cannot be spawned).
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 async fn create_find_and_count(store: &dyn SessionStore) {

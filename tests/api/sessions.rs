@@ -2,27 +2,10 @@
 //! modes, throttling, expiry and hash upgrades; sessions die after a reset.
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, backend_test, spawn_app, user_errors};
-
-const SIGN_IN: &str = r#"mutation($site: String, $id: String!, $pw: String!) {
-  signIn(siteId: $site, loginId: $id, password: $pw) {
-    accessToken expiresAt passwordExpired
-    member { id loginId memberType status activeSessions passwordChangedAt }
-    errors { code field message }
-  }
-}"#;
-
-const ME: &str = "query { me { loginId name maskedEmail activeSessions } }";
-
-const CHANGE: &str = r#"mutation($input: ChangePasswordInput!) {
-  changePassword(input: $input) {
-    member { loginId activeSessions passwordChangedAt } passwordExpiresAt
-    errors { code field message }
-  }
-}"#;
-
-const REAUTH: &str =
-    "mutation($pw: String!) { reauthenticate(password: $pw) { elevatedUntil errors { code field } } }";
+use crate::{
+    helpers::{Backend, TestApp, backend_test, spawn_app},
+    operations::{Answer, Caller, UserErrors, change, credential},
+};
 
 /// Members of these tests: one with a password past expiry, one imported from bcrypt.
 const MEMBERS: &str = r#"{"loginId":"kim01","email":"kim@example.com","name":"Kim","password":"Blue-Harbor-47","ci":"CI-KIM"}
@@ -42,96 +25,74 @@ async fn app_for(backend: &Backend) -> TestApp {
     app
 }
 
-async fn sign_in(app: &TestApp, id: &str, pw: &str) -> Value {
-    app.graphql(SIGN_IN, json!({"id": id, "pw": pw})).await["data"]["signIn"].clone()
+/// Whether `answer` is refused as unauthenticated (a bad or dead token is never anonymous).
+fn unauthenticated<P>(answer: &Answer<P>) -> bool {
+    answer.top_code() == Some("UNAUTHENTICATED")
 }
 
-async fn token_of(app: &TestApp, id: &str, pw: &str) -> String {
-    let payload = sign_in(app, id, pw).await;
-    payload["accessToken"]
-        .as_str()
-        .unwrap_or_else(|| panic!("[{}] sign-in of {id} failed: {payload}", app.backend))
-        .to_owned()
-}
-
-fn top_code(body: &Value) -> String {
-    body["errors"][0]["extensions"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
-fn codes(payload: &Value) -> Vec<String> {
-    user_errors(payload).into_iter().map(|(c, _)| c).collect()
-}
-
-async fn change(app: &TestApp, token: &str, input: Value) -> Value {
-    let body = app.as_bearer(token, CHANGE, json!({"input": input})).await;
-    assert!(body["errors"].is_null(), "[{}] {body}", app.backend);
-    body["data"]["changePassword"].clone()
+/// kim01's password reset with a direct token; the reset's answer.
+async fn reset_kim(app: &TestApp, password: &str) -> Answer<crate::operations::Reset> {
+    let token = app.direct_reset_token("kim01", "CI-KIM").await;
+    app.reset_password(credential::token(&token), password, None)
+        .await
 }
 
 #[backend_test]
 async fn sign_in_me_and_sign_out(backend: Backend) {
     let app = app_for(&backend).await;
-    let payload = sign_in(&app, "KIM01", "Blue-Harbor-47").await;
-    assert_eq!(payload["errors"], json!([]), "[{}] {payload}", app.backend);
-    assert_eq!(payload["passwordExpired"], false);
-    assert_eq!(payload["member"]["loginId"], "kim01");
-    assert_eq!(payload["member"]["activeSessions"], 1);
-    let token = payload["accessToken"].as_str().unwrap().to_owned();
+    let signed_in = app.sign_in("KIM01", "Blue-Harbor-47").await;
+    assert!(signed_in.errors.is_empty(), "[{}] {signed_in}", app.backend);
+    assert!(!signed_in.password_expired);
+    assert_eq!(signed_in.profile().login_id, "kim01");
+    assert_eq!(signed_in.profile().active_sessions, 1);
+    let token = signed_in.access_token.clone().unwrap();
     assert_eq!(token.len(), 43);
 
-    let me = app.as_bearer(&token, ME, json!({})).await;
+    let me = app.me(&token).await;
+    let member = me.member();
     assert_eq!(
-        me["data"]["me"],
-        json!({"loginId": "kim01", "name": "Kim", "maskedEmail": "ki*@ex*****.com", "activeSessions": 1})
+        (member.login_id.as_str(), member.name.as_str()),
+        ("kim01", "Kim"),
+        "{me}"
     );
-    let second = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    assert_eq!(
-        app.as_bearer(&second, ME, json!({})).await["data"]["me"]["activeSessions"],
-        2
-    );
+    assert_eq!(member.masked_email, "ki*@ex*****.com");
+    assert_eq!(member.active_sessions, 1);
+    let second = app.access_token("kim01", "Blue-Harbor-47").await;
+    assert_eq!(app.me(&second).await.member().active_sessions, 2);
     // No token: null. A bad one: UNAUTHENTICATED, never anonymous.
-    assert_eq!(app.graphql(ME, json!({})).await, json!({"data": {"me": null}}));
+    assert_eq!(
+        app.me(Caller::ANONYMOUS).await.body,
+        json!({"data": {"me": null}})
+    );
     for bad in ["nonsense", &"A".repeat(43)] {
-        let body = app.as_bearer(bad, ME, json!({})).await;
-        assert_eq!(top_code(&body), "UNAUTHENTICATED", "[{}] {body}", app.backend);
+        let me = app.me(bad).await;
+        assert!(unauthenticated(&me), "[{}] {me}", app.backend);
     }
-    let out = app.as_bearer(&token, "mutation { signOut }", json!({})).await;
-    assert_eq!(out["data"]["signOut"], true);
-    assert_eq!(
-        top_code(&app.as_bearer(&token, ME, json!({})).await),
-        "UNAUTHENTICATED"
-    );
-    assert_eq!(
-        top_code(&app.graphql("mutation { signOut }", json!({})).await),
-        "UNAUTHENTICATED"
-    );
-    assert_eq!(
-        app.as_bearer(&second, ME, json!({})).await["data"]["me"]["activeSessions"],
-        1
-    );
+    let out = app.sign_out(&token).await;
+    assert!(*out, "{out}");
+    assert!(unauthenticated(&app.me(&token).await));
+    assert!(unauthenticated(&app.sign_out(Caller::ANONYMOUS).await));
+    assert_eq!(app.me(&second).await.member().active_sessions, 1);
 }
 
 #[backend_test]
 async fn the_same_refusal_for_unknown_ids_wrong_passwords_and_inactive_accounts(backend: Backend) {
     let app = app_for(&backend).await;
     let refusals = [
-        sign_in(&app, "nobody01", "Blue-Harbor-47").await,
-        sign_in(&app, "kim01", "Wrong-Harbor-47").await,
-        sign_in(&app, "locked01", "Blue-Harbor-47").await,
-        sign_in(&app, "social01", "anything-at-all").await,
+        app.sign_in("nobody01", "Blue-Harbor-47").await,
+        app.sign_in("kim01", "Wrong-Harbor-47").await,
+        app.sign_in("locked01", "Blue-Harbor-47").await,
+        app.sign_in("social01", "anything-at-all").await,
     ];
     for r in &refusals {
         assert_eq!(
-            user_errors(r),
+            r.user_errors(),
             vec![("INVALID_CREDENTIALS".to_owned(), Value::Null)],
             "[{}] {r}",
             app.backend
         );
-        assert!(r["accessToken"].is_null() && r["member"].is_null());
-        assert_eq!(r, &refusals[0]);
+        assert!(r.access_token.is_none() && r.member.is_none());
+        assert_eq!(r.body, refusals[0].body);
     }
 }
 
@@ -140,68 +101,46 @@ async fn repeated_failures_are_throttled_but_recovery_still_works_and_clears_it(
     let app = app_for(&backend).await;
     for _ in 0..5 {
         assert_eq!(
-            codes(&sign_in(&app, "kim01", "Wrong-Harbor-47").await),
+            app.sign_in("kim01", "Wrong-Harbor-47").await.codes(),
             ["INVALID_CREDENTIALS"]
         );
     }
-    let body = app
-        .graphql(SIGN_IN, json!({"id": "kim01", "pw": "Blue-Harbor-47"}))
-        .await;
-    assert_eq!(top_code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
-    let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
+    let limited = app.sign_in("kim01", "Blue-Harbor-47").await;
+    assert_eq!(
+        limited.top_code(),
+        Some("RATE_LIMITED"),
+        "[{}] {limited}",
+        app.backend
+    );
+    let retry = limited.retry_after().unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
     // Unknown IDs are throttled the same way.
     for _ in 0..5 {
-        sign_in(&app, "ghost01", "Wrong-Harbor-47").await;
+        app.sign_in("ghost01", "Wrong-Harbor-47").await;
     }
-    let ghost = app.graphql(SIGN_IN, json!({"id": "ghost01", "pw": "x"})).await;
-    assert_eq!(top_code(&ghost), "RATE_LIMITED");
+    let ghost = app.sign_in("ghost01", "x").await;
+    assert_eq!(ghost.top_code(), Some("RATE_LIMITED"));
     // Recovery is untouched by the throttle, and a reset lifts it.
-    let issued = app
-        .graphql(
-            "mutation { issueResetToken(by: {identity: {loginId: \"kim01\", ci: \"CI-KIM\"}}) { token } }",
-            json!({}),
-        )
-        .await;
-    let token = issued["data"]["issueResetToken"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let reset = app
-        .graphql(
-            "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { loginId } errors { code } } }",
-            json!({"t": token}),
-        )
-        .await;
-    assert_eq!(
-        reset["data"]["resetPassword"]["member"]["loginId"], "kim01",
-        "[{}] {reset}",
-        app.backend
-    );
-    assert_eq!(
-        sign_in(&app, "kim01", "Green-Valley-58").await["errors"],
-        json!([])
-    );
+    let reset = reset_kim(&app, "Green-Valley-58").await;
+    assert_eq!(reset.profile().login_id, "kim01", "[{}] {reset}", app.backend);
+    assert!(app.sign_in("kim01", "Green-Valley-58").await.errors.is_empty());
 }
 
 #[backend_test]
 async fn an_expired_password_is_extended_once_it_has_expired(backend: Backend) {
     let app = app_for(&backend).await;
-    let first = sign_in(&app, "old01", "Quiet-Maple-82").await;
-    assert_eq!(first["passwordExpired"], true, "[{}] {first}", app.backend);
-    let token = first["accessToken"].as_str().unwrap().to_owned();
-    let extended = change(&app, &token, json!({"mode": "EXTEND"})).await;
-    assert_eq!(extended["errors"], json!([]), "[{}] {extended}", app.backend);
-    let expires = extended["passwordExpiresAt"].as_str().unwrap();
+    let first = app.sign_in("old01", "Quiet-Maple-82").await;
+    assert!(first.password_expired, "[{}] {first}", app.backend);
+    let token = first.access_token.clone().unwrap();
+    let extended = app.change_password(&token, change::extend()).await;
+    assert!(extended.errors.is_empty(), "[{}] {extended}", app.backend);
+    let expires = extended.password_expires_at.as_deref().unwrap();
     assert!(expires > "2027-02-01", "about 90 days ahead: {expires}");
-    assert_eq!(
-        sign_in(&app, "old01", "Quiet-Maple-82").await["passwordExpired"],
-        false
-    );
+    assert!(!app.sign_in("old01", "Quiet-Maple-82").await.password_expired);
     // Not expired any more: a second EXTEND is not allowed.
-    let again = change(&app, &token, json!({"mode": "EXTEND"})).await;
+    let again = app.change_password(&token, change::extend()).await;
     assert_eq!(
-        user_errors(&again),
+        again.user_errors(),
         vec![("NOT_ELIGIBLE".to_owned(), json!(["input", "mode"]))]
     );
     // The password itself did not change: no history entry.
@@ -223,182 +162,130 @@ async fn a_bcrypt_import_is_upgraded_to_argon2id_at_sign_in(backend: Backend) {
     let app = app_for(&backend).await;
     assert!(hash(&app).await.starts_with("$2b$"));
     assert_eq!(
-        sign_in(&app, "legacy01", "Wrong-Pass-99").await["errors"][0]["code"],
-        "INVALID_CREDENTIALS"
+        app.sign_in("legacy01", "Wrong-Pass-99").await.codes(),
+        ["INVALID_CREDENTIALS"]
     );
     assert!(
         hash(&app).await.starts_with("$2b$"),
         "a wrong password changes nothing"
     );
-    let ok = sign_in(&app, "legacy01", "Legacy-Pass-42").await;
-    assert_eq!(ok["errors"], json!([]), "[{}] {ok}", app.backend);
+    let ok = app.sign_in("legacy01", "Legacy-Pass-42").await;
+    assert!(ok.errors.is_empty(), "[{}] {ok}", app.backend);
     let upgraded = hash(&app).await;
     assert!(
         upgraded.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
         "[{}] {upgraded}",
         app.backend
     );
-    assert_eq!(
-        sign_in(&app, "legacy01", "Legacy-Pass-42").await["errors"],
-        json!([])
-    );
+    assert!(app.sign_in("legacy01", "Legacy-Pass-42").await.errors.is_empty());
 }
 
 #[backend_test]
 async fn with_current_needs_the_right_password_and_revokes_other_sessions(backend: Backend) {
     let app = app_for(&backend).await;
-    let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let other = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let wrong = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Nope-Harbor-47", "newPassword": "Green-Valley-58"})).await;
+    let token = app.access_token("kim01", "Blue-Harbor-47").await;
+    let other = app.access_token("kim01", "Blue-Harbor-47").await;
+    let wrong = app
+        .change_password(&token, change::with_current("Nope-Harbor-47", "Green-Valley-58"))
+        .await;
     assert_eq!(
-        user_errors(&wrong),
+        wrong.user_errors(),
         vec![(
             "INVALID_CREDENTIALS".to_owned(),
             json!(["input", "currentPassword"])
         )]
     );
-    let reused = change(
-        &app,
-        &token,
-        json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Blue-Harbor-47"}),
-    )
-    .await;
-    assert_eq!(codes(&reused), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
-    let weak = change(
-        &app,
-        &token,
-        json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "kim01abc"}),
-    )
-    .await;
+    let reused = app
+        .change_password(&token, change::with_current("Blue-Harbor-47", "Blue-Harbor-47"))
+        .await;
+    assert_eq!(reused.codes(), ["PASSWORD_REUSED"], "[{}] {reused}", app.backend);
+    let weak = app
+        .change_password(&token, change::with_current("Blue-Harbor-47", "kim01abc"))
+        .await;
     assert_eq!(
-        codes(&weak),
+        weak.codes(),
         ["PASSWORD_SEQUENTIAL", "PASSWORD_CONTAINS_LOGIN_ID"]
     );
-    let missing = change(
-        &app,
-        &token,
-        json!({"mode": "WITH_CURRENT", "newPassword": "Green-Valley-58"}),
-    )
-    .await;
+    let missing = app
+        .change_password(
+            &token,
+            json!({"mode": "WITH_CURRENT", "newPassword": "Green-Valley-58"}),
+        )
+        .await;
     assert_eq!(
-        user_errors(&missing),
+        missing.user_errors(),
         vec![("INVALID_INPUT".to_owned(), json!(["input", "currentPassword"]))]
     );
-    let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58"})).await;
-    assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
-    assert_eq!(
-        done["member"]["activeSessions"], 1,
-        "the other session is revoked"
-    );
-    assert_eq!(
-        top_code(&app.as_bearer(&other, ME, json!({})).await),
-        "UNAUTHENTICATED"
-    );
-    assert_eq!(
-        app.as_bearer(&token, ME, json!({})).await["data"]["me"]["loginId"],
-        "kim01"
-    );
+    let done = app
+        .change_password(&token, change::with_current("Blue-Harbor-47", "Green-Valley-58"))
+        .await;
+    assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
+    assert_eq!(done.profile().active_sessions, 1, "the other session is revoked");
+    assert!(unauthenticated(&app.me(&other).await));
+    assert_eq!(app.me(&token).await.member().login_id, "kim01");
     // The previous password is now history: reusing it is refused; keeping sessions on request.
-    let third = token_of(&app, "kim01", "Green-Valley-58").await;
-    let back = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Green-Valley-58", "newPassword": "Blue-Harbor-47"})).await;
-    assert_eq!(codes(&back), ["PASSWORD_REUSED"]);
-    let kept = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Green-Valley-58", "newPassword": "Amber-Falcon-36", "revokeOtherSessions": false})).await;
-    assert_eq!(kept["member"]["activeSessions"], 2, "[{}] {kept}", app.backend);
+    let third = app.access_token("kim01", "Green-Valley-58").await;
+    let back = app
+        .change_password(&token, change::with_current("Green-Valley-58", "Blue-Harbor-47"))
+        .await;
+    assert_eq!(back.codes(), ["PASSWORD_REUSED"]);
+    let mut keep = change::with_current("Green-Valley-58", "Amber-Falcon-36");
+    keep["revokeOtherSessions"] = false.into();
+    let kept = app.change_password(&token, keep).await;
+    assert_eq!(kept.profile().active_sessions, 2, "[{}] {kept}", app.backend);
+    assert_eq!(app.me(&third).await.member().login_id, "kim01");
     assert_eq!(
-        app.as_bearer(&third, ME, json!({})).await["data"]["me"]["loginId"],
-        "kim01"
-    );
-    assert_eq!(
-        codes(&sign_in(&app, "kim01", "Green-Valley-58").await),
+        app.sign_in("kim01", "Green-Valley-58").await.codes(),
         ["INVALID_CREDENTIALS"]
     );
-    assert_eq!(
-        sign_in(&app, "kim01", "Amber-Falcon-36").await["errors"],
-        json!([])
-    );
+    assert!(app.sign_in("kim01", "Amber-Falcon-36").await.errors.is_empty());
 }
 
 #[backend_test]
 async fn without_current_needs_an_elevated_session(backend: Backend) {
     let app = app_for(&backend).await;
-    let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let refused = change(
-        &app,
-        &token,
-        json!({"mode": "WITHOUT_CURRENT", "newPassword": "Green-Valley-58"}),
-    )
-    .await;
-    assert_eq!(codes(&refused), ["NOT_ELIGIBLE"], "[{}] {refused}", app.backend);
-    let wrong = app
-        .as_bearer(&token, REAUTH, json!({"pw": "Nope-Harbor-47"}))
+    let token = app.access_token("kim01", "Blue-Harbor-47").await;
+    let refused = app
+        .change_password(&token, change::without_current("Green-Valley-58"))
         .await;
+    assert_eq!(refused.codes(), ["NOT_ELIGIBLE"], "[{}] {refused}", app.backend);
+    let wrong = app.reauthenticate(&token, "Nope-Harbor-47").await;
     assert_eq!(
-        user_errors(&wrong["data"]["reauthenticate"]),
+        wrong.user_errors(),
         vec![("INVALID_CREDENTIALS".to_owned(), json!(["password"]))]
     );
-    let right = app
-        .as_bearer(&token, REAUTH, json!({"pw": "Blue-Harbor-47"}))
-        .await;
-    let until = right["data"]["reauthenticate"]["elevatedUntil"]
-        .as_str()
+    let right = app.reauthenticate(&token, "Blue-Harbor-47").await;
+    let until = right
+        .elevated_until
+        .as_deref()
         .unwrap_or_else(|| panic!("{right}"));
     assert!(until.ends_with('Z'));
-    let done = change(
-        &app,
-        &token,
-        json!({"mode": "WITHOUT_CURRENT", "newPassword": "Green-Valley-58"}),
-    )
-    .await;
-    assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
-    assert_eq!(
-        top_code(&app.as_bearer("x", REAUTH, json!({"pw": "y"})).await),
-        "UNAUTHENTICATED"
-    );
+    let done = app
+        .change_password(&token, change::without_current("Green-Valley-58"))
+        .await;
+    assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
+    assert!(unauthenticated(&app.reauthenticate("x", "y").await));
 }
 
 #[backend_test]
 async fn a_reset_kills_every_session_and_elevates_the_first_sign_in_after_it(backend: Backend) {
     let app = app_for(&backend).await;
-    let before = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let issued = app
-        .graphql(
-            "mutation { issueResetToken(by: {identity: {loginId: \"kim01\", ci: \"CI-KIM\"}}) { token } }",
-            json!({}),
-        )
-        .await;
-    let reset = app
-        .graphql(
-            "mutation($t: String!) { resetPassword(input: {credential: {token: $t}, newPassword: \"Green-Valley-58\"}) { member { activeSessions } errors { code } } }",
-            json!({"t": issued["data"]["issueResetToken"]["token"]}),
-        )
-        .await;
-    assert_eq!(
-        reset["data"]["resetPassword"]["member"]["activeSessions"], 0,
-        "[{}] {reset}",
-        app.backend
-    );
-    assert_eq!(
-        top_code(&app.as_bearer(&before, ME, json!({})).await),
-        "UNAUTHENTICATED"
-    );
+    let before = app.access_token("kim01", "Blue-Harbor-47").await;
+    let reset = reset_kim(&app, "Green-Valley-58").await;
+    assert_eq!(reset.profile().active_sessions, 0, "[{}] {reset}", app.backend);
+    assert!(unauthenticated(&app.me(&before).await));
     // First sign-in after the reset: elevated, so the password can be set without the current one.
-    let first = token_of(&app, "kim01", "Green-Valley-58").await;
-    let done = change(
-        &app,
-        &first,
-        json!({"mode": "WITHOUT_CURRENT", "newPassword": "Amber-Falcon-36"}),
-    )
-    .await;
-    assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
+    let first = app.access_token("kim01", "Green-Valley-58").await;
+    let done = app
+        .change_password(&first, change::without_current("Amber-Falcon-36"))
+        .await;
+    assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
     // Only the first one.
-    let second = token_of(&app, "kim01", "Amber-Falcon-36").await;
-    let refused = change(
-        &app,
-        &second,
-        json!({"mode": "WITHOUT_CURRENT", "newPassword": "Blue-Maple-63"}),
-    )
-    .await;
-    assert_eq!(codes(&refused), ["NOT_ELIGIBLE"]);
+    let second = app.access_token("kim01", "Amber-Falcon-36").await;
+    let refused = app
+        .change_password(&second, change::without_current("Blue-Maple-63"))
+        .await;
+    assert_eq!(refused.codes(), ["NOT_ELIGIBLE"]);
 }
 
 #[backend_test]
@@ -431,12 +318,9 @@ async fn social_members_cannot_change_a_password(backend: Backend) {
         .create_session(&owner, &session)
         .await
         .unwrap();
-    for input in [
-        json!({"mode": "WITH_CURRENT", "currentPassword": "x", "newPassword": "Green-Valley-58"}),
-        json!({"mode": "EXTEND"}),
-    ] {
-        let refused = change(&app, token.expose(), input).await;
-        assert_eq!(codes(&refused), ["SOCIAL_ACCOUNT"], "[{}] {refused}", app.backend);
+    for input in [change::with_current("x", "Green-Valley-58"), change::extend()] {
+        let refused = app.change_password(token.expose(), input).await;
+        assert_eq!(refused.codes(), ["SOCIAL_ACCOUNT"], "[{}] {refused}", app.backend);
     }
 }
 
@@ -445,20 +329,21 @@ async fn a_burst_of_parallel_guesses_is_cut_at_the_failure_limit(backend: Backen
     let app = app_for(&backend).await;
     let guesses = (0..20).map(|i| {
         let app = &app;
-        async move {
-            app.graphql(
-                SIGN_IN,
-                json!({"id": "kim01", "pw": format!("Guess-{i:02}-Harbor")}),
-            )
-            .await
-        }
+        async move { app.sign_in("kim01", &format!("Guess-{i:02}-Harbor")).await }
     });
-    let bodies = futures::future::join_all(guesses).await;
-    let checked = bodies
+    let answers = futures::future::join_all(guesses).await;
+    let checked = answers
         .iter()
-        .filter(|b| b["data"]["signIn"]["errors"][0]["code"] == "INVALID_CREDENTIALS")
+        .filter(|a| {
+            a.payload
+                .as_ref()
+                .is_some_and(|p| p.codes() == ["INVALID_CREDENTIALS"])
+        })
         .count();
-    let throttled = bodies.iter().filter(|b| top_code(b) == "RATE_LIMITED").count();
+    let throttled = answers
+        .iter()
+        .filter(|a| a.top_code() == Some("RATE_LIMITED"))
+        .count();
     assert_eq!(
         (checked, throttled),
         (5, 15),
@@ -470,43 +355,26 @@ async fn a_burst_of_parallel_guesses_is_cut_at_the_failure_limit(backend: Backen
 #[tokio::test]
 async fn a_null_revoke_other_sessions_means_true() {
     let app = app_for(&Backend::Sqlite).await;
-    let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let other = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58", "revokeOtherSessions": null})).await;
-    assert_eq!(done["member"]["activeSessions"], 1, "{done}");
-    assert_eq!(
-        top_code(&app.as_bearer(&other, ME, json!({})).await),
-        "UNAUTHENTICATED"
-    );
+    let token = app.access_token("kim01", "Blue-Harbor-47").await;
+    let other = app.access_token("kim01", "Blue-Harbor-47").await;
+    let mut input = change::with_current("Blue-Harbor-47", "Green-Valley-58");
+    input["revokeOtherSessions"] = Value::Null;
+    let done = app.change_password(&token, input).await;
+    assert_eq!(done.profile().active_sessions, 1, "{done}");
+    assert!(unauthenticated(&app.me(&other).await));
 }
 
 #[backend_test]
 async fn a_change_kills_reset_links_still_out_there(backend: Backend) {
     let app = app_for(&backend).await;
-    let issued = app
-        .graphql(
-            "mutation { issueResetToken(by: {identity: {loginId: \"kim01\", ci: \"CI-KIM\"}}) { token } }",
-            json!({}),
-        )
+    let reset_token = app.direct_reset_token("kim01", "CI-KIM").await;
+    let token = app.access_token("kim01", "Blue-Harbor-47").await;
+    let done = app
+        .change_password(&token, change::with_current("Blue-Harbor-47", "Green-Valley-58"))
         .await;
-    let reset_token = issued["data"]["issueResetToken"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let token = token_of(&app, "kim01", "Blue-Harbor-47").await;
-    let done = change(&app, &token, json!({"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Green-Valley-58"})).await;
-    assert_eq!(done["errors"], json!([]), "[{}] {done}", app.backend);
-    let verify = app
-        .graphql(
-            "mutation($t: String!) { verifyResetToken(credential: {token: $t}) { valid errors { code } } }",
-            json!({"t": reset_token}),
-        )
-        .await;
-    assert_eq!(
-        verify["data"]["verifyResetToken"]["errors"][0]["code"], "INVALID_TOKEN",
-        "[{}] {verify}",
-        app.backend
-    );
+    assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
+    let verify = app.verify_reset(credential::token(&reset_token)).await;
+    assert_eq!(verify.codes()[0], "INVALID_TOKEN", "[{}] {verify}", app.backend);
 }
 
 /// Signed-in operations that verify or hash a password are rate-limited per session (10 in 10
@@ -515,28 +383,23 @@ async fn a_change_kills_reset_links_still_out_there(backend: Backend) {
 #[backend_test]
 async fn signed_in_password_checks_are_rate_limited(backend: Backend) {
     let app = app_for(&backend).await;
-    let reused = json!({"input": {"mode": "WITH_CURRENT", "currentPassword": "Blue-Harbor-47", "newPassword": "Blue-Harbor-47"}});
     // Calls a session gets through before RATE_LIMITED (checking retryAfter on the refusal).
     let accepted_until_limited = |token: String| {
-        let (app, reused) = (&app, reused.clone());
+        let app = &app;
         async move {
             for accepted in 0..40 {
-                let body = app.as_bearer(&token, CHANGE, reused.clone()).await;
-                if top_code(&body) == "RATE_LIMITED" {
-                    let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64();
+                let reused = change::with_current("Blue-Harbor-47", "Blue-Harbor-47");
+                let answer = app.change_password(&token, reused).await;
+                if answer.top_code() == Some("RATE_LIMITED") {
+                    let retry = answer.retry_after();
                     assert!(
                         retry.is_some_and(|s| s > 0 && s <= 600),
-                        "[{}] {body}",
+                        "[{}] {answer}",
                         app.backend
                     );
                     return accepted;
                 }
-                assert_eq!(
-                    codes(&body["data"]["changePassword"]),
-                    ["PASSWORD_REUSED"],
-                    "[{}] {body}",
-                    app.backend
-                );
+                assert_eq!(answer.codes(), ["PASSWORD_REUSED"], "[{}] {answer}", app.backend);
             }
             panic!(
                 "[{}] 40 password checks in one session, none refused",
@@ -544,7 +407,7 @@ async fn signed_in_password_checks_are_rate_limited(backend: Backend) {
             );
         }
     };
-    let first = token_of(&app, "kim01", "Blue-Harbor-47").await;
+    let first = app.access_token("kim01", "Blue-Harbor-47").await;
     assert_eq!(
         accepted_until_limited(first.clone()).await,
         10,
@@ -552,15 +415,18 @@ async fn signed_in_password_checks_are_rate_limited(backend: Backend) {
         app.backend
     );
     // The session's budget covers reauthenticate too.
-    let body = app
-        .as_bearer(&first, REAUTH, json!({"pw": "Blue-Harbor-47"}))
-        .await;
-    assert_eq!(top_code(&body), "RATE_LIMITED", "[{}] {body}", app.backend);
+    let reauthenticated = app.reauthenticate(&first, "Blue-Harbor-47").await;
+    assert_eq!(
+        reauthenticated.top_code(),
+        Some("RATE_LIMITED"),
+        "[{}] {reauthenticated}",
+        app.backend
+    );
     // New sessions from the same address share its budget: 30 calls, refused ones included.
     // So far 12 (11 changes and the reauthentication); the next session counts 11 more.
-    let second = token_of(&app, "kim01", "Blue-Harbor-47").await;
+    let second = app.access_token("kim01", "Blue-Harbor-47").await;
     assert_eq!(accepted_until_limited(second).await, 10);
-    let third = token_of(&app, "kim01", "Blue-Harbor-47").await;
+    let third = app.access_token("kim01", "Blue-Harbor-47").await;
     assert_eq!(
         accepted_until_limited(third).await,
         7,
@@ -569,7 +435,7 @@ async fn signed_in_password_checks_are_rate_limited(backend: Backend) {
     );
     // Signing in is not such a check: the member still gets in, and the password is unchanged.
     assert_eq!(
-        codes(&sign_in(&app, "kim01", "Blue-Harbor-47").await),
+        app.sign_in("kim01", "Blue-Harbor-47").await.codes(),
         Vec::<String>::new()
     );
 }

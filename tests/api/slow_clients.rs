@@ -98,10 +98,8 @@ async fn stalled_headers_are_cut_off_and_do_not_slow_a_normal_request(backend: B
     );
     // The service is none the worse for it. A new connection: the client's kept-alive one
     // has idled past the deadline too, and the server may be closing it just as it is reused.
-    let fresh = TestApp {
-        client: crate::helpers::http_client(),
-        ..app
-    };
+    let mut fresh = app;
+    fresh.api.client = crate::helpers::http_client();
     timed_check(&fresh).await;
 }
 

@@ -1,12 +1,7 @@
 //! The `TokenStore` contract: one function that checks every rule of the port against a live store, so
 //! the in-process and the Redis adapters are held to the same semantics. Every check uses fresh owners
 //! (random member ids), so it can run against a Redis shared with other tests. Panics on a violation.
-use std::{
-    future::Future,
-    pin::Pin,
-    task::Poll,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
@@ -23,6 +18,8 @@ use account_recovery::{
     },
     recovery::ports::TokenStore,
 };
+
+use crate::helpers::join_all;
 
 const LONG: Duration = Duration::from_secs(15 * 60);
 const COOLDOWN: Duration = Duration::from_secs(60);
@@ -243,29 +240,6 @@ fn assert_info(info: &GrantInfo, g: &TestGrant, what: &str) {
         off < 5_000,
         "{what}: expires_at is {off} ms away from issue time + ttl"
     );
-}
-
-/// Polls every future until all are done (the futures borrow the store, so they cannot be spawned).
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending { Poll::Pending } else { Poll::Ready(()) }
-    })
-    .await;
-    outputs
-        .into_iter()
-        .map(|o| o.expect("every future finished"))
-        .collect()
 }
 
 async fn issue_replaces_the_older_grant(store: &dyn TokenStore) {

@@ -72,12 +72,7 @@ async fn only_listed_operations_run() {
         get("{ passwordPolicy { maxLength } }").await.unwrap().status(),
         400
     );
-    let graphiql = app
-        .client
-        .get(format!("{}/graphql", app.address))
-        .send()
-        .await
-        .unwrap();
+    let graphiql = app.get("/graphql").await;
     assert_eq!(
         graphiql.status(),
         404,

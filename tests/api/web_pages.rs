@@ -12,14 +12,6 @@ async fn app_with(extra: &[(&str, &str)]) -> TestApp {
     spawn_app_with(backend, backend_settings(backend, extra).await).await
 }
 
-async fn get(app: &TestApp, path: &str) -> Response {
-    app.client
-        .get(format!("{}{path}", app.address))
-        .send()
-        .await
-        .unwrap()
-}
-
 fn header_of(response: &Response, name: header::HeaderName) -> &str {
     response.headers().get(&name).map_or("", |v| v.to_str().unwrap())
 }
@@ -33,7 +25,7 @@ async fn a_built_spa_answers_its_routes_with_index_html_and_caches_hashed_assets
     let app = app_with(&[("WEB_DIR", dir.to_str().unwrap())]).await;
 
     for route in ["/", "/reset-password", "/account"] {
-        let page = get(&app, route).await;
+        let page = app.get(route).await;
         assert_eq!(page.status(), 200, "{route}");
         assert_eq!(
             header_of(&page, header::REFERRER_POLICY),
@@ -44,29 +36,29 @@ async fn a_built_spa_answers_its_routes_with_index_html_and_caches_hashed_assets
         assert_eq!(header_of(&page, header::CACHE_CONTROL), "no-cache");
         assert_eq!(page.text().await.unwrap(), "<title>the spa</title>", "{route}");
     }
-    let asset = get(&app, "/assets/app-1234.js").await;
+    let asset = app.get("/assets/app-1234.js").await;
     assert_eq!(asset.status(), 200);
     assert!(header_of(&asset, header::CACHE_CONTROL).contains("immutable"));
     assert_eq!(asset.text().await.unwrap(), "console.log(1)");
-    assert_eq!(get(&app, "/assets/gone-5678.js").await.status(), 404);
+    assert_eq!(app.get("/assets/gone-5678.js").await.status(), 404);
     // The API keeps its routes.
-    assert_eq!(get(&app, "/healthz").await.status(), 200);
+    assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
 #[tokio::test]
 async fn without_a_build_the_reset_link_opens_the_embedded_page() {
     let app = app_with(&[]).await;
-    let page = get(&app, "/reset-password?token=abc").await;
+    let page = app.get("/reset-password?token=abc").await;
     assert_eq!(page.status(), 200);
     assert_eq!(header_of(&page, header::REFERRER_POLICY), "no-referrer");
     let html = page.text().await.unwrap();
     assert!(html.contains("/reset-password/page.js"), "{html}");
-    let script = get(&app, "/reset-password/page.js").await;
+    let script = app.get("/reset-password/page.js").await;
     assert_eq!(script.status(), 200);
     assert!(header_of(&script, header::CONTENT_TYPE).starts_with("text/javascript"));
     assert!(script.text().await.unwrap().contains("resetPassword"));
     // Nothing else pretends to be a page.
-    assert_eq!(get(&app, "/account").await.status(), 404);
+    assert_eq!(app.get("/account").await.status(), 404);
 }
 
 #[tokio::test]
@@ -103,12 +95,12 @@ async fn the_embedded_page_asks_before_it_reports_a_change() {
         .collect();
 
     // What a mail scanner does with the link: fetch the page and its script.
-    let page = get(&app, &format!("/reset-password?report={report}")).await;
+    let page = app.get(&format!("/reset-password?report={report}")).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains(r#"<form id="report-form" hidden>"#), "{html}");
     assert!(html.contains("It wasn't me"), "{html}");
-    let script = get(&app, "/reset-password/page.js").await.text().await.unwrap();
+    let script = app.get("/reset-password/page.js").await.text().await.unwrap();
     // The one call of the report is in the form's submit handler; loading only shows the form.
     let handler = script
         .find("$('report-form').addEventListener('submit'")
@@ -131,7 +123,7 @@ async fn the_embedded_page_asks_before_it_reports_a_change() {
 #[tokio::test]
 async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
     let app = app_with(&[]).await;
-    let page = get(&app, "/graphql").await;
+    let page = app.get("/graphql").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(
@@ -144,7 +136,7 @@ async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
         .collect();
     assert_eq!(paths.len(), 5, "{paths:?}");
     for path in &paths {
-        let file = get(&app, path).await;
+        let file = app.get(path).await;
         assert_eq!(file.status(), 200, "{path}");
         if path.contains("/4.") {
             assert!(
@@ -154,13 +146,13 @@ async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
         }
         assert!(file.bytes().await.unwrap().len() > 100, "{path}");
     }
-    assert_eq!(get(&app, "/graphiql/0.0.1/graphiql.min.js").await.status(), 404);
+    assert_eq!(app.get("/graphiql/0.0.1/graphiql.min.js").await.status(), 404);
 
     let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
     // Production refuses to start without SMTP; nothing is mailed here, so any address will do.
     let production = app_with(&[("PRODUCTION", "true"), key, ("SMTP_URL", "smtp://127.0.0.1:9")]).await;
-    assert_eq!(get(&production, "/graphql").await.status(), 404);
+    assert_eq!(production.get("/graphql").await.status(), 404);
     for path in &paths {
-        assert_eq!(get(&production, path).await.status(), 404, "{path}");
+        assert_eq!(production.get(path).await.status(), 404, "{path}");
     }
 }

@@ -1,41 +1,22 @@
 //! Wrong codes over HTTP, on every backend, reading the real mail: counted per identifier as typed,
 //! they tell no account apart (existence, or which e-mail is a login ID's address), verifying and
 //! resetting spend one budget, and strangers' wrong codes never keep the owner from the link.
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{
-    helpers::{
-        Backend, MailedGrant, TestApp, answer_codes, backend_test, mailed_grants, spawn_app_with_smtp,
-    },
+    helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with_smtp},
+    operations::{Answer, Verified, assert_alike, by, credential},
     smtp_server::SmtpServer,
 };
 
-const ISSUE: &str = r#"mutation($by: ResetRequest!) {
-  issueResetToken(by: $by) { accepted channel maskedDestination expiresInSeconds errors { code } }
-}"#;
-
-const VERIFY: &str = r#"mutation($credential: ResetCredential!) {
-  verifyResetToken(credential: $credential) {
-    valid token expiresAt maskedLoginId errors { code field message }
-  }
-}"#;
-
-const RESET: &str = r#"mutation($input: ResetPasswordInput!) {
-  resetPassword(input: $input) { member { loginId } errors { code field message } }
-}"#;
-
-/// One full answer (data and top-level errors, with `retryAfter`), as a stranger sees it.
-async fn verify_code(app: &TestApp, by: (&str, &str), code: &str) -> Value {
-    app.graphql(
-        VERIFY,
-        json!({"credential": {"code": {by.0: by.1, "code": code}}}),
-    )
-    .await
-}
-
-async fn reset_with(app: &TestApp, credential: Value) -> Value {
-    let input = json!({"credential": credential, "newPassword": "Green-Valley-58"});
-    app.graphql(RESET, json!({"input": input})).await
+/// One full answer (data and top-level errors, with `retryAfter`), as a stranger sees it: a code
+/// typed with the e-mail address or the login ID `by`.
+async fn verify_code(app: &TestApp, by: (&str, &str), code: &str) -> Answer<Verified> {
+    let credential = match by {
+        ("email", email) => credential::code_by_email(email, code),
+        (_, login_id) => credential::code_by_login_id(login_id, code),
+    };
+    app.verify_reset(credential).await
 }
 
 /// A 6-digit code that is none of `mailed`'s.
@@ -54,12 +35,8 @@ async fn setup(backend: &Backend) -> (TestApp, SmtpServer) {
 /// Issues a reset and returns the grants of the `n`-th mail (counting from 1); `n = 0`: no mail is
 /// awaited.
 async fn issue_and_read(app: &TestApp, smtp: &SmtpServer, by: Value, n: usize) -> Vec<MailedGrant> {
-    let body = app.graphql(ISSUE, json!({"by": by})).await;
-    assert_eq!(
-        body["data"]["issueResetToken"]["accepted"], true,
-        "[{}] {body}",
-        app.backend
-    );
+    let issued = app.issue_reset(by).await;
+    assert!(issued.accepted, "[{}] {issued}", app.backend);
     if n == 0 {
         return Vec::new();
     }
@@ -77,42 +54,25 @@ async fn wrong_codes_by_email_answer_alike_for_known_and_unknown_addresses(backe
     // The default per-target limit of verifyResetToken, so that its answers are compared too.
     let (app, smtp) = spawn_app_with_smtp(&backend, &[("RATE_LIMITS", "verifyResetToken.id=10/600")]).await;
     let app = app.with_fixture().await;
-    let mailed = issue_and_read(&app, &smtp, json!({"email": "alice@example.com"}), 1).await;
+    let mailed = issue_and_read(&app, &smtp, by::email("alice@example.com"), 1).await;
     assert_eq!(mailed.len(), 2, "[{}] alice01 and AliceBiz", app.backend);
-    issue_and_read(&app, &smtp, json!({"email": "nobody@example.com"}), 0).await;
+    issue_and_read(&app, &smtp, by::email("nobody@example.com"), 0).await;
     let wrong = a_wrong_code(&mailed);
     let mut sequence = Vec::new();
-    let mut last = Value::Null;
+    let mut last = None;
     for i in 0..12 {
-        let mut known = verify_code(&app, ("email", "alice@example.com"), &wrong).await;
-        let mut unknown = verify_code(&app, ("email", "nobody@example.com"), &wrong).await;
-        // Each window starts with its own first attempt, which came one request apart: whole
-        // seconds may round apart by one, and nothing else may differ.
-        let retry = |body: &mut Value| {
-            let error = body.get_mut("errors")?.get_mut(0)?;
-            error["extensions"]["retryAfter"].take().as_i64()
-        };
-        let (k, u) = (retry(&mut known), retry(&mut unknown));
-        assert_eq!(k.is_some(), u.is_some(), "[{}] answer {}", app.backend, i + 1);
-        assert!((k.unwrap_or(0) - u.unwrap_or(0)).abs() <= 1, "{k:?} vs {u:?}");
-        assert_eq!(known, unknown, "[{}] answer {}", app.backend, i + 1);
-        if let Some(k) = k {
-            known["errors"][0]["extensions"]["retryAfter"] = k.into();
-        }
-        sequence.push(answer_codes(&known, "verifyResetToken")[0].clone());
-        last = known;
+        let known = verify_code(&app, ("email", "alice@example.com"), &wrong).await;
+        let unknown = verify_code(&app, ("email", "nobody@example.com"), &wrong).await;
+        assert_alike(&known, &unknown, format!("[{}] answer {}", app.backend, i + 1));
+        sequence.push(known.codes()[0].clone());
+        last = Some(known);
     }
     let mut expected = vec!["INVALID_CODE"; 4];
     expected.extend(["TOO_MANY_ATTEMPTS"; 6]);
     expected.extend(["RATE_LIMITED"; 2]);
     assert_eq!(sequence, expected, "[{}]", app.backend);
-    assert!(
-        last["errors"][0]["extensions"]["retryAfter"]
-            .as_u64()
-            .unwrap_or(0)
-            > 500,
-        "{last}"
-    );
+    let last = last.unwrap();
+    assert!(last.retry_after().unwrap_or(0) > 500, "{last}");
     assert!(
         smtp.wait_for_messages(2, std::time::Duration::from_millis(300))
             .await
@@ -131,16 +91,17 @@ async fn wrong_codes_by_login_id_do_not_tell_whether_the_email_was_its_address(b
     let mut mails = Vec::new();
     for email in ["alice@example.com", "stranger@example.com"] {
         let (app, smtp) = setup(&backend).await;
-        let by = json!({"account": {"loginId": "alice01", "email": email}});
-        let mut issued = app.graphql(ISSUE, json!({"by": by})).await;
+        let mut issued = app.issue_reset(by::account("alice01", email)).await.body;
         // The masked form of the address the caller typed: differs by construction.
         issued["data"]["issueResetToken"]["maskedDestination"].take();
         let mailed = smtp.wait_for_messages(1, std::time::Duration::from_secs(2)).await;
         mails.push(mailed.len());
         let wrong = a_wrong_code(&mailed.iter().flat_map(mailed_grants).collect::<Vec<_>>());
-        let mut answers = vec![issued];
+        // Whole answers: the issue's, then twelve verifications'.
+        let mut answers = vec![(issued, Vec::new())];
         for _ in 0..12 {
-            answers.push(verify_code(&app, ("loginId", "alice01"), &wrong).await);
+            let answer = verify_code(&app, ("loginId", "alice01"), &wrong).await;
+            answers.push((answer.body.clone(), answer.codes()));
         }
         sequences.push(answers);
     }
@@ -156,9 +117,9 @@ async fn wrong_codes_by_login_id_do_not_tell_whether_the_email_was_its_address(b
         "[{}] the answers tell the pairing",
         backend.name()
     );
-    let codes: Vec<String> = sequences[0][1..]
+    let codes: Vec<&str> = sequences[0][1..]
         .iter()
-        .map(|a| answer_codes(a, "verifyResetToken")[0].clone())
+        .map(|(_, codes)| codes[0].as_str())
         .collect();
     assert_eq!(codes[3], "INVALID_CODE", "[{}] {codes:?}", backend.name());
     assert_eq!(codes[4], "TOO_MANY_ATTEMPTS", "[{}] {codes:?}", backend.name());
@@ -174,7 +135,7 @@ async fn after_strangers_wrong_codes_the_owner_resets_with_the_link(backend: Bac
         let answers: Vec<String> = six_wrong_codes(&app, by).await;
         assert_eq!(answers[5], "TOO_MANY_ATTEMPTS", "[{}] {by:?}", app.backend);
     }
-    let mailed = issue_and_read(&app, &smtp, json!({"email": "alice@example.com"}), 1).await;
+    let mailed = issue_and_read(&app, &smtp, by::email("alice@example.com"), 1).await;
     let (alice, biz) = (&mailed[0], &mailed[1]);
     assert_eq!(
         (alice.login_id.as_str(), biz.login_id.as_str()),
@@ -183,44 +144,32 @@ async fn after_strangers_wrong_codes_the_owner_resets_with_the_link(backend: Bac
     for by in [("email", "alice@example.com"), ("loginId", "AliceBiz")] {
         let right = verify_code(&app, by, &biz.code).await;
         assert_eq!(
-            answer_codes(&right, "verifyResetToken"),
+            right.codes(),
             ["TOO_MANY_ATTEMPTS"],
             "[{}] the right code by an exhausted identifier {by:?}",
             app.backend
         );
     }
-    let link = app
-        .graphql(VERIFY, json!({"credential": {"token": biz.token}}))
+    let link = app.verify_reset(credential::token(&biz.token)).await;
+    assert!(link.valid, "[{}] {link}", app.backend);
+    let done = app
+        .reset_password(credential::token(&biz.token), "Green-Valley-58", None)
         .await;
-    assert_eq!(
-        link["data"]["verifyResetToken"]["valid"], true,
-        "[{}] {link}",
-        app.backend
-    );
-    let done = reset_with(&app, json!({"token": biz.token})).await;
-    assert_eq!(
-        done["data"]["resetPassword"]["member"]["loginId"], "AliceBiz",
-        "[{}] {done}",
-        app.backend
-    );
+    assert_eq!(done.profile().login_id, "AliceBiz", "[{}] {done}", app.backend);
     // The other identifier still takes alice01's code.
-    let by_login = verify_code(&app, ("loginId", "alice01"), &alice.code).await;
-    let exchanged = &by_login["data"]["verifyResetToken"];
-    assert_eq!(exchanged["valid"], true, "[{}] {by_login}", app.backend);
-    let done = reset_with(&app, json!({"token": exchanged["token"]})).await;
-    assert_eq!(
-        done["data"]["resetPassword"]["member"]["loginId"], "alice01",
-        "[{}] {done}",
-        app.backend
-    );
+    let exchanged = verify_code(&app, ("loginId", "alice01"), &alice.code).await;
+    assert!(exchanged.valid, "[{}] {exchanged}", app.backend);
+    let done = app
+        .reset_password(credential::token(&exchanged.token), "Green-Valley-58", None)
+        .await;
+    assert_eq!(done.profile().login_id, "alice01", "[{}] {done}", app.backend);
 }
 
 /// Six wrong codes by `by`; their error codes.
 async fn six_wrong_codes(app: &TestApp, by: (&str, &str)) -> Vec<String> {
     let mut out = Vec::new();
     for _ in 0..6 {
-        let body = verify_code(app, by, "000000").await;
-        out.push(answer_codes(&body, "verifyResetToken")[0].clone());
+        out.push(verify_code(app, by, "000000").await.codes()[0].clone());
     }
     out
 }
@@ -230,22 +179,21 @@ async fn six_wrong_codes(app: &TestApp, by: (&str, &str)) -> Vec<String> {
 #[backend_test]
 async fn reset_by_code_spends_the_same_budget_as_verify(backend: Backend) {
     let (app, smtp) = setup(&backend).await;
-    let mailed = issue_and_read(&app, &smtp, json!({"email": "alice@example.com"}), 1).await;
+    let mailed = issue_and_read(&app, &smtp, by::email("alice@example.com"), 1).await;
     let wrong = a_wrong_code(&mailed);
     let mut sequences = Vec::new();
     for email in ["alice@example.com", "nobody@example.com"] {
         let mut answers = Vec::new();
         for i in 0..6 {
-            let credential = json!({"code": {"email": email, "code": wrong}});
-            let (body, field) = if i % 2 == 0 {
-                (
-                    app.graphql(VERIFY, json!({"credential": credential})).await,
-                    "verifyResetToken",
-                )
+            let credential = credential::code_by_email(email, &wrong);
+            // Whole answers with their codes.
+            answers.push(if i % 2 == 0 {
+                let answer = app.verify_reset(credential).await;
+                (answer.body.clone(), answer.codes()[0].clone())
             } else {
-                (reset_with(&app, credential).await, "resetPassword")
-            };
-            answers.push((body.clone(), answer_codes(&body, field)[0].clone()));
+                let answer = app.reset_password(credential, "Green-Valley-58", None).await;
+                (answer.body.clone(), answer.codes()[0].clone())
+            });
         }
         sequences.push(answers);
     }
@@ -264,10 +212,10 @@ async fn reset_by_code_spends_the_same_budget_as_verify(backend: Backend) {
         "[{}] verify, reset, verify, reset, verify, reset",
         app.backend
     );
-    let right = json!({"code": {"email": "alice@example.com", "code": mailed[0].code}});
-    let refused = reset_with(&app, right).await;
+    let right = credential::code_by_email("alice@example.com", &mailed[0].code);
+    let refused = app.reset_password(right, "Green-Valley-58", None).await;
     assert_eq!(
-        answer_codes(&refused, "resetPassword"),
+        refused.codes(),
         ["TOO_MANY_ATTEMPTS"],
         "[{}] {refused}",
         app.backend
