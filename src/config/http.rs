@@ -22,6 +22,8 @@ pub struct HttpSettings {
     /// With it, `/metrics` leaves the main listener: the production setup.
     pub metrics_bind: Option<SocketAddr>,
     pub metrics_allow: Vec<IpNet>,
+    /// Sends `Strict-Transport-Security`: set when `PUBLIC_RESET_URL` is https.
+    pub strict_transport_security: bool,
 }
 
 impl HttpSettings {
@@ -38,6 +40,7 @@ impl HttpSettings {
             web_dir: vars.parsed("WEB_DIR", PathBuf::from("web/dist"))?,
             metrics_bind: vars.parsed_opt("METRICS_BIND")?,
             metrics_allow: vars.networks("METRICS_ALLOW", &["127.0.0.0/8", "::1"])?,
+            strict_transport_security: false,
         })
     }
 }

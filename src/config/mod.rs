@@ -82,12 +82,17 @@ impl Settings {
                 "must exceed RESET_RESOLVER_LEASE_SECS",
             ));
         }
+        let reset = reset::reset_from_vars(&vars)?;
+        let http = HttpSettings {
+            strict_transport_security: reset.public_reset_url.scheme() == "https",
+            ..HttpSettings::from_vars(&vars)?
+        };
         Ok(Settings {
             security: SecuritySettings::from_vars(&vars, service.production)?,
-            http: HttpSettings::from_vars(&vars)?,
+            http,
             graphql: GraphqlSettings::from_vars(&vars)?,
             passwords: PasswordSettings::from_vars(&vars)?,
-            reset: reset::reset_from_vars(&vars)?,
+            reset,
             sessions: sessions::sessions_from_vars(&vars)?,
             service,
             database,

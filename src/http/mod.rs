@@ -17,6 +17,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderName, HeaderValue, Method, header},
+    middleware::map_response,
     routing::get,
 };
 use tower_http::{
@@ -56,7 +57,9 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     let mut routes = Router::new()
         .route(
             "/graphql",
-            get(graphql_endpoint::get_graphql).post(graphql_endpoint::post_graphql),
+            get(graphql_endpoint::get_graphql)
+                .post(graphql_endpoint::post_graphql)
+                .layer(map_response(async |response| never_stored(response))),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -66,9 +69,13 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
     if settings.metrics_bind.is_none() {
         routes = routes.route("/metrics", get(metrics::render));
     }
+    let hsts = settings.strict_transport_security;
     routes
         .with_state(state)
         .merge(web::pages(&settings.web_dir))
+        .layer(map_response(move |response: axum::response::Response| async move {
+            if hsts { strict_transport(response) } else { response }
+        }))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&settings.cors_origins))
         .layer(TimeoutLayer::with_status_code(
@@ -89,7 +96,29 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
+/// `/graphql` answers may carry tokens, codes and names: no cache keeps them, and no browser
+/// reads them as anything but what they say they are.
+fn never_stored(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Served behind https (PUBLIC_RESET_URL says so): browsers keep to https for a year.
+fn strict_transport(mut response: axum::response::Response) -> axum::response::Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+    );
+    response
+}
+
 /// CORS for the SPA origins listed in CORS_ORIGINS; none listed means no cross-origin access.
+/// Never with credentials: the API takes bearer tokens, not cookies.
 fn cors(origins: &[String]) -> CorsLayer {
     let allowed: Vec<HeaderValue> = origins
         .iter()
@@ -103,6 +132,5 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::AUTHORIZATION,
             header::ACCEPT_LANGUAGE,
         ])
-        .allow_credentials(true)
         .max_age(Duration::from_secs(600))
 }

@@ -62,7 +62,7 @@ async fn embedded_reset_script() -> impl IntoResponse {
 }
 
 /// Headers for a page that may carry a reset token in its URL: no Referer to other sites, no
-/// framing, same-origin scripts, and revalidation before reuse (index.html names new builds).
+/// framing, same-origin scripts, and never kept by a cache (content-hashed assets keep theirs).
 pub fn secure_page(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
@@ -74,6 +74,6 @@ pub fn secure_page(mut response: Response) -> Response {
     }
     headers
         .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-cache"));
+        .or_insert(HeaderValue::from_static("no-store"));
     response
 }

@@ -1,7 +1,7 @@
 //! The HTTP edge: health, readiness, GraphiQL, request ids, and refusals before GraphQL runs.
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, backend_test, spawn_app};
+use crate::helpers::{Backend, backend_settings, backend_test, spawn_app, spawn_app_with};
 
 #[backend_test]
 async fn health_readiness_and_graphiql(backend: Backend) {
@@ -94,4 +94,55 @@ async fn queries_run_over_get_too() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["data"]["passwordPolicy"]["maxLength"], 30);
+}
+
+/// Every `/graphql` answer may carry a token, a code or a name: none may be kept by a cache or
+/// sniffed into another type, whatever the outcome; and the site is https, so browsers stay on it.
+#[tokio::test]
+async fn graphql_answers_are_never_stored_and_https_is_required() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    let post = |content_type: &'static str, body: &'static str| app.post_raw(content_type, body.into());
+    let answers = [
+        (
+            "ok",
+            post("application/json", r#"{"query":"{__typename}"}"#).await,
+        ),
+        ("parse error", post("application/json", r#"{"query":"{"}"#).await),
+        (
+            "not JSON",
+            post("text/plain", r#"{"query":"{__typename}"}"#).await,
+        ),
+        ("GraphiQL", app.get("/graphql").await),
+    ];
+    for (what, answer) in &answers {
+        let h = answer.headers();
+        assert_eq!(h["cache-control"], "no-store", "{what}");
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        assert!(
+            h["strict-transport-security"]
+                .to_str()
+                .unwrap()
+                .starts_with("max-age="),
+            "{what}"
+        );
+    }
+    assert!(
+        app.get("/healthz")
+            .await
+            .headers()
+            .contains_key("strict-transport-security")
+    );
+
+    let plain = spawn_app_with(
+        &Backend::Sqlite,
+        backend_settings(
+            &Backend::Sqlite,
+            &[("PUBLIC_RESET_URL", "http://127.0.0.1:8080/reset-password")],
+        )
+        .await,
+    )
+    .await;
+    let answer = plain.get("/graphql").await;
+    assert!(!answer.headers().contains_key("strict-transport-security"));
+    assert_eq!(answer.headers()["cache-control"], "no-store");
 }

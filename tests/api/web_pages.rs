@@ -33,7 +33,7 @@ async fn a_built_spa_answers_its_routes_with_index_html_and_caches_hashed_assets
             "{route}"
         );
         assert!(header_of(&page, header::CONTENT_SECURITY_POLICY).contains("default-src 'self'"));
-        assert_eq!(header_of(&page, header::CACHE_CONTROL), "no-cache");
+        assert_eq!(header_of(&page, header::CACHE_CONTROL), "no-store");
         assert_eq!(page.text().await.unwrap(), "<title>the spa</title>", "{route}");
     }
     let asset = app.get("/assets/app-1234.js").await;
