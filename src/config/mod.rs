@@ -113,6 +113,26 @@ impl Settings {
                  to the outbox folder and the log instead of the members' mailboxes",
             ));
         }
+        let url = &self.reset.public_reset_url;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if self.service.production && url.scheme() != "https" && !loopback {
+            return Err(SettingsError::new(
+                "PUBLIC_RESET_URL",
+                "must be https when PRODUCTION=true: mailed links carry reset tokens",
+            ));
+        }
+        if self.service.production && self.http.metrics_bind.is_none() {
+            return Err(SettingsError::new(
+                "METRICS_BIND",
+                "must be set when PRODUCTION=true: /metrics moves off the main listener, where \
+                 behind a proxy every caller looks local and its mail counters tell who has an account",
+            ));
+        }
         Ok(())
     }
 
@@ -222,10 +242,27 @@ mod tests {
         );
 
         let smtp = ("SMTP_URL", "smtp://127.0.0.1:2525");
-        let mailing = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp]).unwrap();
+        let metrics = ("METRICS_BIND", "127.0.0.1:9090");
+        let without_metrics = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp]).unwrap();
+        assert_eq!(
+            without_metrics.check_production_start().unwrap_err().name,
+            "METRICS_BIND"
+        );
+        let mailing = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, metrics]).unwrap();
         assert!(mailing.check_production_start().is_ok());
+        for (url, refused) in [
+            ("http://app.example/reset", true),
+            ("https://app.example/reset", false),
+            ("http://localhost:8080/reset", false),
+            ("http://[::1]:8080/reset", false),
+        ] {
+            let link = ("PUBLIC_RESET_URL", url);
+            let s = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, metrics, link]).unwrap();
+            let refusal = s.check_production_start().err().map(|e| e.name);
+            assert_eq!(refusal, refused.then_some("PUBLIC_RESET_URL"), "{url}");
+        }
         let redis = ("REDIS_URL", "redis://127.0.0.1:6379");
-        let full = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, redis]).unwrap();
+        let full = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, metrics, redis]).unwrap();
         assert!(full.check_production_start().is_ok() && full.single_instance_warning().is_none());
 
         // Development starts need neither.

@@ -181,7 +181,16 @@ async fn production_turns_off_introspection_suggestions_and_graphiql() {
     // A production start needs a mail server.
     let smtp = crate::smtp_server::SmtpServer::start().await;
     let smtp_url = smtp.url();
-    let app = app_with(backend, &[("PRODUCTION", "true"), key, ("SMTP_URL", &smtp_url)]).await;
+    let app = app_with(
+        backend,
+        &[
+            ("PRODUCTION", "true"),
+            key,
+            ("SMTP_URL", &smtp_url),
+            ("METRICS_BIND", "127.0.0.1:0"),
+        ],
+    )
+    .await;
     let (_, body) = post(&app, "{ __schema { types { name } } }", json!({}), &[]).await;
     assert!(
         body["data"]["__schema"]["types"].is_null(),

@@ -59,6 +59,7 @@ async fn production_never_adds_demo_members_and_warns_when_it_cannot_scale_out(b
         ("SECRET_KEY", PRODUCTION_KEY),
         ("DATABASE_URL", database_url.as_str()),
         ("SMTP_URL", smtp_url.as_str()),
+        ("METRICS_BIND", "127.0.0.1:0"),
         // Asked for explicitly, on an empty database: still none.
         ("DEMO", "true"),
     ];

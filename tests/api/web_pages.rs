@@ -150,7 +150,13 @@ async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
 
     let key = ("SECRET_KEY", "production-secret-key-0123456789abcdef0123");
     // Production refuses to start without SMTP; nothing is mailed here, so any address will do.
-    let production = app_with(&[("PRODUCTION", "true"), key, ("SMTP_URL", "smtp://127.0.0.1:9")]).await;
+    let production = app_with(&[
+        ("PRODUCTION", "true"),
+        key,
+        ("SMTP_URL", "smtp://127.0.0.1:9"),
+        ("METRICS_BIND", "127.0.0.1:0"),
+    ])
+    .await;
     assert_eq!(production.get("/graphql").await.status(), 404);
     for path in &paths {
         assert_eq!(production.get(path).await.status(), 404, "{path}");
