@@ -1,13 +1,18 @@
-// Completes a reset with the token of the mailed link (?token=…) or a mailed code, and reports a
-// password change the member did not make (?report=…, from the notice) — only when asked to.
+// Completes a reset with the token of the mailed link (#token=…) or a mailed code, and reports a
+// password change the member did not make (#report=…, from the notice) — only when asked to.
+// Links carry their token in the fragment (never sent to a server); links already sent as ?token=…
+// still work.
 // Served with the embedded reset page; the SPA in web/ does the same with more screens.
 'use strict';
 const $ = (id) => document.getElementById(id);
-const params = new URLSearchParams(location.search);
-let token = params.get('token');
-const report = params.get('report');
+const fragment = new URLSearchParams(location.hash.slice(1));
+const query = new URLSearchParams(location.search);
+let token = fragment.get('token') || query.get('token');
+const report = fragment.get('report') || query.get('report');
 // The tokens leave the address bar (history, screenshots, shoulder surfers).
 history.replaceState(null, '', location.pathname);
+// A link opened in this same tab changes only the fragment: start again with its token.
+window.addEventListener('hashchange', () => location.reload());
 
 async function call(query, variables) {
   const response = await fetch('/graphql', {

@@ -8,7 +8,7 @@ use crate::{
     domain::{change_report::ReportToken, mail_kind::MailKind, masking::mask_client_address, member::Member},
     recovery::{
         context::RequestContext,
-        mail_templates::{ChangeNotice, password_changed_mail},
+        mail_templates::{ChangeNotice, password_changed_mail, token_link},
         ports::{MailMeta, NewChangeReport, OutgoingMail},
     },
 };
@@ -16,7 +16,7 @@ use crate::{
 /// Where "that wasn't me" links point and how long their tokens live (from settings).
 #[derive(Debug, Clone)]
 pub struct ChangeNotices {
-    /// `PUBLIC_RESET_URL`: the page reads `?report=…` and asks before acting (mail scanners
+    /// `PUBLIC_RESET_URL`: the page reads `#report=…` and asks before acting (mail scanners
     /// follow links).
     pub public_reset_url: url::Url,
     pub report_ttl: Duration,
@@ -32,8 +32,7 @@ impl ChangeNotices {
         at: DateTime<Utc>,
     ) -> ((MailMeta, OutgoingMail), NewChangeReport) {
         let token = ReportToken::generate();
-        let mut link = self.public_reset_url.clone();
-        link.query_pairs_mut().append_pair("report", token.expose());
+        let link = token_link(&self.public_reset_url, "report", token.expose());
         let network = ctx.client_text().as_deref().and_then(mask_client_address);
         let mail = password_changed_mail(
             ctx.lang,

@@ -10,6 +10,17 @@ pub struct ResetEntry {
     pub code: String,
 }
 
+/// A mailed link to the reset page carrying `name=token` in its fragment: a fragment never leaves
+/// the browser, so the token stays out of proxies' and CDNs' access logs.
+pub fn token_link(base: &url::Url, name: &str, token: &str) -> String {
+    let mut link = base.clone();
+    let fragment: String = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair(name, token)
+        .finish();
+    link.set_fragment(Some(&fragment));
+    link.to_string()
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -279,6 +290,20 @@ mod tests {
         }];
         let mail = reset_mail(Lang::En, "a@b.co", &e, 15);
         assert!(!mail.html.contains("<script>") && mail.html.contains("a=1&amp;b=2"));
+    }
+
+    #[test]
+    fn tokens_travel_in_the_fragment_and_the_base_keeps_its_query() {
+        let base = url::Url::parse("https://app.example/reset?lang=ko").unwrap();
+        assert_eq!(
+            token_link(&base, "token", "a-b_c"),
+            "https://app.example/reset?lang=ko#token=a-b_c"
+        );
+        let plain = url::Url::parse("https://app.example/reset").unwrap();
+        assert_eq!(
+            token_link(&plain, "report", "R"),
+            "https://app.example/reset#report=R"
+        );
     }
 
     #[test]

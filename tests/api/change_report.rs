@@ -27,9 +27,9 @@ fn report_token(notice: &ReceivedMail) -> String {
     let line = notice
         .text
         .lines()
-        .find(|l| l.contains("?report="))
+        .find(|l| l.contains("#report="))
         .unwrap_or_else(|| panic!("no report link in {:?}", notice.text));
-    line[line.find("?report=").unwrap() + 8..].trim().to_owned()
+    line[line.find("#report=").unwrap() + 8..].trim().to_owned()
 }
 
 #[backend_test]
@@ -62,7 +62,7 @@ async fn a_reported_change_signs_everyone_out_locks_sign_in_and_mails_a_fresh_re
         notice.text
     );
     assert!(!notice.text.contains("127.0.0.1"));
-    assert!(notice.text.contains("https://app.example/reset?report="));
+    assert!(notice.text.contains("https://app.example/reset#report="));
     let report = report_token(&notice);
     assert!(report.len() >= 22, "a token of at least 128 bits: {report}");
     // Stored only as a hash.

@@ -282,7 +282,7 @@ pub fn mailed_grants(mail: &ReceivedMail) -> Vec<MailedGrant> {
             .or_else(|| line.strip_prefix("인증번호: "))
         {
             code = Some(v.to_owned());
-        } else if let Some(pos) = line.find("?token=") {
+        } else if let Some(pos) = line.find("#token=") {
             let token = line[pos + 7..].to_owned();
             out.push(MailedGrant {
                 login_id: login_id.take().expect("login ID before link"),

@@ -42,7 +42,7 @@ async fn seed_000_and_002_email_code_then_new_password_with_reuse_refused(backen
     let ids: Vec<_> = grants.iter().map(|g| g.login_id.as_str()).collect();
     assert_eq!(ids, ["alice01", "AliceBiz"], "[{}]", app.backend);
     assert_ne!(grants[0].code, grants[1].code);
-    assert!(mail.text.contains("https://app.example/reset?token="));
+    assert!(mail.text.contains("https://app.example/reset#token="));
     assert!(mail.html.as_deref().unwrap_or_default().contains(&grants[0].code));
 
     // 000 authCodeCheck: a right code checks out...
@@ -576,7 +576,7 @@ async fn without_smtp_mail_lands_in_the_outbox_folder() {
     assert_eq!(parsed.subject(), Some("Reset your password"));
     let text = parsed.body_text(0).unwrap_or_default();
     assert!(
-        text.contains("alice01") && text.contains("https://app.example/reset?token="),
+        text.contains("alice01") && text.contains("https://app.example/reset#token="),
         "{text}"
     );
 }

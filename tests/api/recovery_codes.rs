@@ -202,7 +202,7 @@ async fn a_recovery_code_resets_the_password_once(backend: Backend) {
     assert!(!used[0].raw.contains(&codes[3]));
     let changed = mails_titled(&smtp, 3, "Your password was changed").await;
     assert_eq!(changed.len(), 1, "[{}]", app.backend);
-    assert!(changed[0].text.contains("?report="), "{}", changed[0].text);
+    assert!(changed[0].text.contains("#report="), "{}", changed[0].text);
 
     // The first sign-in after a reset is elevated: new codes without reauthenticating.
     let session = app.access_token("alice01", "Green-Valley-58").await;

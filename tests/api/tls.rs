@@ -273,7 +273,7 @@ async fn the_service_mails_over_starttls_with_the_ca_file() {
     let got = smtp.wait_for_messages(1, Duration::from_secs(10)).await;
     assert!(got[0].tls, "the reset mail came over TLS");
     assert!(
-        got[0].text.contains("https://app.example/reset?token="),
+        got[0].text.contains("https://app.example/reset#token="),
         "a reset mail"
     );
 }

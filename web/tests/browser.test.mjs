@@ -86,9 +86,13 @@ test('reset by the link in the mail', async () => {
   const [grant] = grants(await nextMail(service.outbox, 'mina@example.com', before));
   assert.equal(grant.loginId, 'mina.park');
 
+  // Links sent before tokens moved to the fragment carry them in the query: they still work.
+  await page.goto(grant.link.replace('#token=', '?token='));
+  await page.getByText('Choose a new password for mi*****rk').waitFor();
+  assert.equal(new URL(page.url()).search, '', 'the query token leaves the address bar');
   await page.goto(grant.link);
   await page.getByText('Choose a new password for mi*****rk').waitFor();
-  assert.equal(new URL(page.url()).search, '', 'the token stays in the address bar');
+  assert.equal(new URL(page.url()).hash, '', 'the token leaves the address bar');
   await page.getByLabel('New password', { exact: true }).fill('Calm-River-58');
   await page.getByLabel('New password again').fill('Calm-River-58');
   await shot(page, 'reset-by-link');
@@ -249,7 +253,7 @@ test("that wasn't me: the link asks first, the report locks sign-in and mails a 
   const session = await signInOverApi(service, 'sora.kim', 'Tidy-Garden-51');
   const changed = await gql(service, CHANGE, { c: 'Tidy-Garden-51', n: 'Fresh-Meadow-62' }, session);
   assert.deepEqual(changed.data.changePassword.errors, [], JSON.stringify(changed));
-  const link = reportLink(await nextMail(service.outbox, 'sora@example.com', before, /\?report=/));
+  const link = reportLink(await nextMail(service.outbox, 'sora@example.com', before, /#report=/));
   assert.equal(new URL(link).pathname, '/reset-password');
 
   const page = await open('/sign-in');
@@ -258,7 +262,7 @@ test("that wasn't me: the link asks first, the report locks sign-in and mails a 
   const button = page.getByRole('button', { name: "It wasn't me: lock my account" });
   await button.waitFor();
   await page.getByText('sign out every session of your account, on every device;').waitFor();
-  assert.equal(new URL(page.url()).search, '', 'the report token stays in the address bar');
+  assert.equal(new URL(page.url()).hash, '', 'the report token leaves the address bar');
   await shot(page, 'report-ask');
   // Opening the link did nothing: no call, the session lives, the new password signs in.
   await page.waitForTimeout(300);
@@ -305,9 +309,9 @@ test("that wasn't me: the link asks first, the report locks sign-in and mails a 
   await page.context().close();
 
   // The reset's own notice has a new link; in Korean the page asks the same.
-  const again = new URL(reportLink(await nextMail(service.outbox, 'sora@example.com', beforeReset, /\?report=/)));
+  const again = new URL(reportLink(await nextMail(service.outbox, 'sora@example.com', beforeReset, /#report=/)));
   assert.notEqual(again.href, link);
-  const ko = await open(again.pathname + again.search, 'ko');
+  const ko = await open(again.pathname + again.search + again.hash, 'ko');
   await ko.getByRole('button', { name: '제가 아닙니다: 계정 잠그기' }).waitFor();
   await ko.getByText('아직 아무 일도 일어나지 않았습니다.', { exact: false }).waitFor();
   await shot(ko, 'korean-report-ask');
@@ -557,12 +561,12 @@ test('without a built SPA the mailed link opens the embedded page, which complet
     await shot(page, 'embedded-reset-by-code');
 
     // joon.lee's notice: its "that wasn't me" link asks, and reports only from the button.
-    const link = reportLink(await nextMail(bare.outbox, 'family@example.com', before, /\?report=/));
+    const link = reportLink(await nextMail(bare.outbox, 'family@example.com', before, /#report=/));
     const calls = graphqlCalls(page);
     await page.goto(link);
     const button = page.getByRole('button', { name: "It wasn't me: lock my account" });
     await button.waitFor();
-    assert.equal(new URL(page.url()).search, '', 'the report token stays in the address bar');
+    assert.equal(new URL(page.url()).hash, '', 'the report token leaves the address bar');
     await page.waitForTimeout(300);
     assert.deepEqual(calls, []);
     await shot(page, 'embedded-report-ask');

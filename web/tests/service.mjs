@@ -88,7 +88,7 @@ export function mailText(eml) {
 export const mailsNow = (outbox) => new Set(readdirSync(outbox).filter((n) => n.endsWith('.eml')));
 
 /** Waits for a mail to `to` that is not in `before` and whose text matches `wanted`. */
-export async function nextMail(outbox, to, before, wanted = /\?token=/) {
+export async function nextMail(outbox, to, before, wanted = /#token=/) {
   for (let i = 0; i < 100; i++) {
     for (const name of mailsNow(outbox)) {
       if (before.has(name)) continue;
@@ -109,7 +109,7 @@ export function grants(text) {
   for (const line of text.split(/\r?\n/).map((l) => l.trim())) {
     loginId = /^(?:Login ID|아이디): (.+)$/.exec(line)?.[1] ?? loginId;
     code = /^(?:Verification code|인증번호): (\d{6})$/.exec(line)?.[1] ?? code;
-    const link = /(https?:\/\/\S+\?token=\S+)/.exec(line)?.[1];
+    const link = /(https?:\/\/\S+#token=\S+)/.exec(line)?.[1];
     if (link) out.push({ loginId, code, link });
   }
   return out;
@@ -117,7 +117,7 @@ export function grants(text) {
 
 /** The "that wasn't me" link of a password-changed notice. */
 export function reportLink(text) {
-  const link = /(https?:\/\/\S+\?report=\S+)/.exec(text)?.[1];
+  const link = /(https?:\/\/\S+#report=\S+)/.exec(text)?.[1];
   if (!link) throw new Error(`no report link in:\n${text}`);
   return link;
 }

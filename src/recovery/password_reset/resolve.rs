@@ -16,7 +16,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        mail_templates::{ResetEntry, reset_mail},
+        mail_templates::{ResetEntry, reset_mail, token_link},
         ports::{ClaimedReset, HandedOffReset, KeyedMail, MailMeta, ResetTarget},
         rate_limits::Operation,
     },
@@ -56,9 +56,7 @@ impl Resolved {
 
 impl PasswordReset {
     pub(super) fn link(&self, token: &ResetToken) -> String {
-        let mut url = self.settings.public_reset_url.clone();
-        url.query_pairs_mut().append_pair("token", token.expose());
-        url.to_string()
+        token_link(&self.settings.public_reset_url, "token", token.expose())
     }
 
     /// Claims and resolves batches until none is left; returns how many requests were resolved.

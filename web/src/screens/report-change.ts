@@ -1,4 +1,4 @@
-// "That wasn't me": the link of a password-changed notice, `/reset-password?report=…`. Opening it
+// "That wasn't me": the link of a password-changed notice, `/reset-password#report=…`. Opening it
 // does nothing by itself (mail scanners follow links): the member reads what the report does and
 // presses the button; `reportUnrecognizedChange` then locks the account and mails a fresh reset,
 // whose code the reset screen takes next.

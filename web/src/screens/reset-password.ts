@@ -1,7 +1,7 @@
-// Reset the password: from the mailed link (`?token=…`), or by asking for a mail and typing its
+// Reset the password: from the mailed link (`#token=…`, or `?token=…` in links sent before), or by asking for a mail and typing its
 // 6-digit code with the e-mail address or login ID. Either way a token ends up in the last form.
 // Without the mailbox, a saved recovery code with the login ID does the same (spent once used).
-// A notice's "that wasn't me" link (`?report=…`) asks first, then leads to the code form.
+// A notice's "that wasn't me" link (`#report=…`) asks first, then leads to the code form.
 import { request } from '../api';
 import { Form, describeFailure, h } from '../forms';
 import type { ResetCredential } from '../gql/graphql';
@@ -12,9 +12,11 @@ import { reportChange } from './report-change';
 
 export function resetPasswordScreen(): Node {
   const section = h('section', {}, h('h1', {}, t().navReset));
-  const params = new URLSearchParams(location.search);
-  const token = params.get('token');
-  const report = params.get('report');
+  // The fragment never reaches a server or its logs; the query form is that of older links.
+  const fragment = new URLSearchParams(location.hash.slice(1));
+  const query = new URLSearchParams(location.search);
+  const token = fragment.get('token') ?? query.get('token');
+  const report = fragment.get('report') ?? query.get('report');
   // A token leaves the address bar (history, screenshots); it lives on in this closure.
   if (token || report) history.replaceState(null, '', location.pathname);
   if (token) {
