@@ -39,11 +39,11 @@ fn mail(run: &str, i: usize) -> OutgoingMail {
         to: format!("{run}{i:06}@example.com"),
         subject: "Reset your password".into(),
         text: format!(
-            "Your code is 123456.\n\nhttp://127.0.0.1:8080/reset-password?token={}\n",
+            "Your code is 123456.\n\nhttp://127.0.0.1:8080/reset-password#token={}\n",
             "x".repeat(43)
         ),
         html: format!(
-            "<p>Your code is <b>123456</b>.</p><p><a href=\"http://127.0.0.1:8080/reset-password?token={0}\">{0}</a></p>",
+            "<p>Your code is <b>123456</b>.</p><p><a href=\"http://127.0.0.1:8080/reset-password#token={0}\">{0}</a></p>",
             "x".repeat(43)
         ),
     }

@@ -8,7 +8,7 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use crate::{
     config::Settings,
     domain::keyed_hash::KeyedHasher,
-    graphql::{SchemaOptions, build_schema, operation_metrics::operation_names},
+    graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
     http::{AppState, connections, metric_families, router, trusted_documents::TrustedDocuments},
     infra::{
         db::{
@@ -205,17 +205,19 @@ impl Application {
             ),
             None => None,
         };
+        let schema_options = SchemaOptions {
+            production: settings.service.production,
+            max_depth: settings.graphql.max_depth,
+            max_complexity: settings.graphql.max_complexity,
+        };
         let metrics = crate::http::metrics::handle();
         metric_families::register(&operation_names().await);
         Ok(Application {
             listener,
             metrics_listener,
             state: AppState {
-                schema: build_schema(SchemaOptions {
-                    production: settings.service.production,
-                    max_depth: settings.graphql.max_depth,
-                    max_complexity: settings.graphql.max_complexity,
-                }),
+                schema: build_schema(schema_options),
+                introspection_schema: build_introspection_schema(schema_options),
                 recovery: Arc::new(recovery),
                 trusted_proxies: Arc::new(settings.http.trusted_proxies.clone()),
                 max_aliases: settings.graphql.max_aliases,

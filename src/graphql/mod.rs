@@ -54,6 +54,22 @@ pub fn build_schema(options: SchemaOptions) -> AppSchema {
     builder.finish()
 }
 
+/// The schema for documents that only introspect (GraphiQL's docs, codegen from a URL): their
+/// depth and size are the type system's, not a caller's choice, so only the parser's recursion
+/// guard holds. `None` in production, where introspection is off.
+pub fn build_introspection_schema(options: SchemaOptions) -> Option<AppSchema> {
+    (!options.production).then(|| {
+        build_schema(SchemaOptions {
+            max_depth: INTROSPECTION_DEPTH,
+            max_complexity: usize::MAX,
+            ..options
+        })
+    })
+}
+
+/// Deeper than graphql-js's introspection query (its type references nest nine levels).
+const INTROSPECTION_DEPTH: usize = 64;
+
 /// The SDL that `schema.graphql` must equal.
 pub fn sdl() -> String {
     build_schema(SchemaOptions::default()).sdl()

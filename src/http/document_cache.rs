@@ -11,7 +11,7 @@ use async_graphql::parser::{
     types::{ExecutableDocument, OperationType},
 };
 
-use super::query_limits::count_aliases;
+use super::query_limits::{count_aliases, introspection_only};
 
 /// A document parsed once, with what the endpoint checks before running it.
 #[derive(Debug)]
@@ -19,6 +19,8 @@ pub struct ParsedDocument {
     pub document: ExecutableDocument,
     pub aliases: usize,
     pub has_mutation: bool,
+    /// Every root field is `__schema`, `__type` or `__typename` (fragments expanded).
+    pub introspection_only: bool,
 }
 
 /// At most `capacity` documents of at most `max_len` bytes each. When it is full it starts over
@@ -48,6 +50,7 @@ impl DocumentCache {
         let document = parse_query(query).ok()?;
         let parsed = Arc::new(ParsedDocument {
             aliases: count_aliases(&document),
+            introspection_only: introspection_only(&document),
             has_mutation: document
                 .operations
                 .iter()

@@ -52,7 +52,13 @@ async fn execute(
     mut request: async_graphql::Request,
     parsed: Option<Arc<ParsedDocument>>,
 ) -> Response {
+    let mut schema = &state.schema;
     if let Some(parsed) = parsed {
+        if parsed.introspection_only
+            && let Some(unlimited) = &state.introspection_schema
+        {
+            schema = unlimited;
+        }
         if parsed.aliases > state.max_aliases {
             return reject(
                 StatusCode::OK,
@@ -71,7 +77,7 @@ async fn execute(
                 .map(|v| v.to_str().unwrap_or("")),
         ))
         .data(client_addr(peer, headers, &state.trusted_proxies));
-    let mut response = state.schema.execute(request).await;
+    let mut response = schema.execute(request).await;
     tag_shape_errors(&mut response);
     GraphQLResponse::from(response).into_response()
 }

@@ -36,6 +36,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub schema: AppSchema,
+    /// The schema for documents that only introspect: no depth or complexity limit (not in
+    /// production, where introspection is off).
+    pub introspection_schema: Option<AppSchema>,
     /// Shared, not copied, by every request (the use cases hold dozens of handles and settings).
     pub recovery: std::sync::Arc<Recovery>,
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,

@@ -1,6 +1,9 @@
 //! Limits checked before a GraphQL document runs (async-graphql checks depth and complexity
 //! itself): the number of aliases, and the error code of every "too complex" refusal.
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{
+    Name,
+    parser::types::{ExecutableDocument, Selection, SelectionSet},
+};
 
 /// The code clients see for any query refused for its shape.
 pub const QUERY_TOO_COMPLEX: &str = "QUERY_TOO_COMPLEX";
@@ -16,6 +19,36 @@ fn aliases_in(set: &SelectionSet) -> usize {
             Selection::FragmentSpread(_) => 0,
         })
         .sum()
+}
+
+/// Whether every operation selects only introspection at its root (`__schema`, `__type`,
+/// `__typename`), fragments expanded; a fragment cycle or an unknown fragment answers no.
+pub fn introspection_only(doc: &ExecutableDocument) -> bool {
+    fn only(doc: &ExecutableDocument, set: &SelectionSet, seen: &mut Vec<Name>) -> bool {
+        set.items.iter().all(|item| match &item.node {
+            Selection::Field(field) => {
+                matches!(
+                    field.node.name.node.as_str(),
+                    "__schema" | "__type" | "__typename"
+                )
+            }
+            Selection::InlineFragment(fragment) => only(doc, &fragment.node.selection_set.node, seen),
+            Selection::FragmentSpread(spread) => {
+                let name = &spread.node.fragment_name.node;
+                if seen.contains(name) {
+                    return false;
+                }
+                seen.push(name.clone());
+                let found = doc.fragments.get(name);
+                let answer = found.is_some_and(|f| only(doc, &f.node.selection_set.node, seen));
+                seen.pop();
+                answer
+            }
+        })
+    }
+    doc.operations
+        .iter()
+        .all(|(_, op)| only(doc, &op.node.selection_set.node, &mut Vec::new()))
 }
 
 /// Aliases in every operation and fragment of the document.
@@ -62,5 +95,37 @@ mod tests {
             ... on Query { c: passwordPolicy { minLength } } ...F }
             fragment F on Query { d: passwordPolicy { e: maxLength } }"#;
         assert_eq!(count_aliases(&parse_query(q).unwrap()), 5);
+    }
+
+    #[test]
+    fn only_root_introspection_counts_as_introspection() {
+        for (q, only) in [
+            ("{ __schema { types { name } } }", true),
+            ("{ __typename __type(name: \"Query\") { name } }", true),
+            (
+                "{ ...F } fragment F on Query { __schema { types { name } } }",
+                true,
+            ),
+            (
+                "{ ... on Query { __typename } ...F ...F } fragment F on Query { __typename }",
+                true,
+            ),
+            (
+                "{ __schema { types { name } } passwordPolicy { minLength } }",
+                false,
+            ),
+            (
+                "{ ...F } fragment F on Query { passwordPolicy { minLength } }",
+                false,
+            ),
+            (
+                "{ ...F } fragment F on Query { ...G } fragment G on Query { ...F }",
+                false,
+            ),
+            ("{ ...Missing }", false),
+            ("query A { __typename } mutation B { signOut }", false),
+        ] {
+            assert_eq!(introspection_only(&parse_query(q).unwrap()), only, "{q}");
+        }
     }
 }

@@ -146,3 +146,79 @@ async fn graphql_answers_are_never_stored_and_https_is_required() {
     assert!(!answer.headers().contains_key("strict-transport-security"));
     assert_eq!(answer.headers()["cache-control"], "no-store");
 }
+
+/// graphql-js `getIntrospectionQuery({ descriptions, specifiedByUrl, directiveIsRepeatable,
+/// schemaDescription, inputValueDeprecation, oneOf })`: what GraphiQL, Apollo Sandbox and codegen
+/// send. Its type references nest deeper than any operation of the API may.
+const INTROSPECTION_QUERY: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    description
+    queryType { name kind }
+    mutationType { name kind }
+    subscriptionType { name kind }
+    types { ...FullType }
+    directives {
+      name
+      description
+      isRepeatable
+      locations
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+fragment FullType on __Type {
+  kind
+  name
+  description
+  specifiedByURL
+  isOneOf
+  fields(includeDeprecated: true) {
+    name
+    description
+    args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated
+    deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name
+  description
+  type { ...TypeRef }
+  defaultValue
+  isDeprecated
+  deprecationReason
+}
+fragment TypeRef on __Type {
+  kind name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name } } } } } } } } }
+}
+"#;
+
+#[tokio::test]
+async fn the_standard_introspection_query_loads_the_schema_and_nothing_else_escapes_the_limits() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    let body = app.graphql(INTROSPECTION_QUERY, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    let types = body["data"]["__schema"]["types"].as_array().expect("types");
+    let named = |name: &str| types.iter().find(|t| t["name"] == name).cloned();
+    assert!(named("Query").is_some() && named("Mutation").is_some());
+    assert_eq!(named("ResetRequest").expect("ResetRequest")["isOneOf"], true);
+
+    // The same depth with an API field in it is an ordinary query, and refused.
+    let mixed = INTROSPECTION_QUERY.replace(
+        "  __schema {\n    description",
+        "  passwordPolicy { minLength }\n  __schema {\n    description",
+    );
+    let refused = app.graphql(&mixed, json!({})).await;
+    assert_eq!(
+        refused["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX",
+        "{refused}"
+    );
+}
