@@ -72,7 +72,10 @@ const INTROSPECTION_DEPTH: usize = 64;
 
 /// The SDL that `schema.graphql` must equal.
 pub fn sdl() -> String {
-    build_schema(SchemaOptions::default()).sdl()
+    // With `@specifiedBy` on custom scalars, as introspection reports them, so a client generator
+    // reading this file sees what one reading the running service sees.
+    build_schema(SchemaOptions::default())
+        .sdl_with_options(async_graphql::SDLExportOptions::new().include_specified_by())
 }
 
 #[cfg(test)]
