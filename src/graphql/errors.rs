@@ -168,6 +168,10 @@ pub mod top_level {
     pub const INTERNAL: &str = "INTERNAL";
     pub const INVALID_INPUT: &str = "INVALID_INPUT";
     pub const BAD_REQUEST: &str = "BAD_REQUEST";
+    /// The document is not GraphQL.
+    pub const GRAPHQL_PARSE_FAILED: &str = "GRAPHQL_PARSE_FAILED";
+    /// The document does not fit the schema, or its variables do not fit the document.
+    pub const GRAPHQL_VALIDATION_FAILED: &str = "GRAPHQL_VALIDATION_FAILED";
 }
 
 /// No valid session: the bearer token is missing, malformed, unknown, expired or revoked.

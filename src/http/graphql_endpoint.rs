@@ -2,7 +2,6 @@
 //! runs a query (never a mutation) from the query string.
 use std::{net::SocketAddr, sync::Arc};
 
-use async_graphql_axum::GraphQLResponse;
 use axum::{
     Json,
     body::Bytes,
@@ -43,8 +42,8 @@ fn lang(headers: &HeaderMap) -> Lang {
     Lang::from_accept_language(headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()))
 }
 
-/// Runs a request on its parsed document (from the cache; an unparsable one is left to GraphQL,
-/// which reports the error properly).
+/// Runs a request on its parsed document (from the cache); a document that does not parse is
+/// answered here, with its position.
 async fn execute(
     state: &AppState,
     peer: SocketAddr,
@@ -53,21 +52,22 @@ async fn execute(
     parsed: Option<Arc<ParsedDocument>>,
 ) -> Response {
     let mut schema = &state.schema;
-    if let Some(parsed) = parsed {
-        if parsed.introspection_only
-            && let Some(unlimited) = &state.introspection_schema
-        {
-            schema = unlimited;
-        }
-        if parsed.aliases > state.max_aliases {
-            return reject(
-                StatusCode::OK,
-                QUERY_TOO_COMPLEX,
-                "the query has too many aliases",
-            );
-        }
-        request.set_parsed_query(parsed.document.clone());
+    let Some(parsed) = parsed else {
+        return answer(headers, parse_failure(&request.query));
+    };
+    if parsed.introspection_only
+        && let Some(unlimited) = &state.introspection_schema
+    {
+        schema = unlimited;
     }
+    if parsed.aliases > state.max_aliases {
+        return reject(
+            StatusCode::OK,
+            QUERY_TOO_COMPLEX,
+            "the query has too many aliases",
+        );
+    }
+    request.set_parsed_query(parsed.document.clone());
     let request = request
         .data(state.recovery.clone())
         .data(lang(headers))
@@ -79,7 +79,66 @@ async fn execute(
         .data(client_addr(peer, headers, &state.trusted_proxies));
     let mut response = schema.execute(request).await;
     tag_shape_errors(&mut response);
-    GraphQLResponse::from(response).into_response()
+    answer(headers, response)
+}
+
+/// The media types of a GraphQL answer: `application/graphql-response+json` for clients that ask
+/// for it, `application/json` for the others (also for `*/*` or no `Accept`).
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+
+/// The answer as GraphQL over HTTP asks: a request that failed before execution (parse,
+/// validation, variables) has no `data`, its errors a code, and — for clients of the
+/// graphql-response media type — status 400; execution outcomes are 200.
+fn answer(headers: &HeaderMap, mut response: async_graphql::Response) -> Response {
+    let failed_request = response.data == async_graphql::Value::Null
+        && !response.errors.is_empty()
+        && response.errors.iter().all(|e| e.path.is_empty());
+    if failed_request {
+        for error in &mut response.errors {
+            let extensions = error.extensions.get_or_insert_with(Default::default);
+            if extensions.get("code").is_none() {
+                extensions.set("code", top_level::GRAPHQL_VALIDATION_FAILED);
+            }
+        }
+    }
+    let wants_graphql_response = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains(GRAPHQL_RESPONSE));
+    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({"errors": []}));
+    if failed_request && let Some(object) = body.as_object_mut() {
+        object.remove("data");
+    }
+    let status = if failed_request && wants_graphql_response {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let media = if wants_graphql_response {
+        GRAPHQL_RESPONSE
+    } else {
+        "application/json"
+    };
+    let mut answer = (status, [(header::CONTENT_TYPE, media)], Json(body)).into_response();
+    answer.headers_mut().extend(response.http_headers);
+    answer
+}
+
+/// A document that does not parse: where, without the parser's internals.
+fn parse_failure(query: &str) -> async_graphql::Response {
+    let mut error = async_graphql::ServerError::new("the document is not valid GraphQL", None);
+    if let Err(e) = async_graphql::parser::parse_query(query) {
+        error.locations = e.positions().collect();
+        if let Some(at) = error.locations.first() {
+            error.message = format!("syntax error at line {}, column {}", at.line, at.column);
+        }
+    }
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", top_level::GRAPHQL_PARSE_FAILED);
+    async_graphql::Response::from_errors(vec![error])
 }
 
 pub async fn post_graphql(

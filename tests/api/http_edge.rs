@@ -222,3 +222,53 @@ async fn the_standard_introspection_query_loads_the_schema_and_nothing_else_esca
         "{refused}"
     );
 }
+
+/// GraphQL over HTTP: the media type the client accepts, and requests that fail before execution
+/// answered with a code, no `data`, and 400 for clients of `application/graphql-response+json`.
+#[tokio::test]
+async fn failed_requests_carry_a_code_and_no_data_and_the_accepted_media_type() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    let send = |accept: Option<&'static str>, body: Value| {
+        let mut request = app.client.post(format!("{}/graphql", app.address)).json(&body);
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            let media = response.headers()["content-type"].to_str().unwrap().to_owned();
+            (status, media, response.json::<Value>().await.unwrap())
+        }
+    };
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+    let ok = json!({"query": "{ __typename }"});
+    for accept in [None, Some("*/*"), Some("application/json")] {
+        let (status, media, body) = send(accept, ok.clone()).await;
+        assert_eq!((status, media.as_str()), (200, "application/json"), "{accept:?}");
+        assert_eq!(body["data"]["__typename"], "Query");
+    }
+    let (_, media, _) = send(Some(GRAPHQL_RESPONSE), ok).await;
+    assert_eq!(media, GRAPHQL_RESPONSE);
+
+    let variables = json!({"query": "query($l: String!) { checkLoginId(loginId: $l) { exists } }", "variables": {"l": 5}});
+    for (body, code) in [
+        (json!({"query": "{"}), "GRAPHQL_PARSE_FAILED"),
+        (json!({"query": "{ noSuchField }"}), "GRAPHQL_VALIDATION_FAILED"),
+        (variables, "GRAPHQL_VALIDATION_FAILED"),
+    ] {
+        for (accept, status) in [(GRAPHQL_RESPONSE, 400), ("application/json", 200)] {
+            let (got, _, answer) = send(Some(accept), body.clone()).await;
+            assert_eq!(got, status, "{body} {accept}: {answer}");
+            assert!(answer.get("data").is_none(), "{body}: {answer}");
+            assert_eq!(
+                answer["errors"][0]["extensions"]["code"], code,
+                "{body}: {answer}"
+            );
+        }
+    }
+    let (_, _, parse) = send(None, json!({"query": "{"})).await;
+    assert_eq!(
+        parse["errors"][0]["message"], "syntax error at line 1, column 2",
+        "{parse}"
+    );
+}
