@@ -31,6 +31,48 @@ const VERIFY_BY_RECOVERY_CODE: &str = "mutation($id: String!) { verifyResetToken
 const RESET_BY_RECOVERY_CODE: &str = "mutation($id: String!) { resetPassword(input: {credential: {recoveryCode: {loginId: $id, code: \"0000-0000-0000-00\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
 const RESET_BY_LOGIN: &str = "mutation($id: String!) { resetPassword(input: {credential: {code: {loginId: $id, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
 
+const ISSUE_BY_ASSERTION: &str = "mutation($id: String!, $a: String!) { issueResetToken(by: {verifiedIdentity: {loginId: $id, assertion: $a}}) { accepted channel errors { code } } }";
+
+/// The bench's identity-assertion signer (Ed25519 seed), trusted through a JWKS file it writes.
+static ASSERTION_SEED: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+const ASSERTION_ISSUER: &str = "https://idv.bench.example";
+
+fn ci(i: usize) -> String {
+    format!("BENCH-CI-{i:05}")
+}
+
+/// A fresh, valid reset assertion for `ci` (each request spends its own `jti`).
+fn assertion(ci: &str) -> String {
+    let seed = ASSERTION_SEED.get().expect("assertion key");
+    let mut der = vec![
+        0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+    ];
+    der.extend_from_slice(seed);
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.typ = Some("idv+jwt".into());
+    header.kid = Some("bench".into());
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "iss": ASSERTION_ISSUER, "aud": "account-recovery", "iat": now, "exp": now + 120,
+        "jti": uuid::Uuid::new_v4().to_string(), "purpose": "reset_password", "ci": ci,
+    });
+    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ed_der(&der)).unwrap()
+}
+
+/// The JWKS of the bench's signer, written to `path`.
+fn write_jwks(path: &std::path::Path) {
+    use base64::Engine as _;
+    let mut seed = [0u8; 32];
+    rand::fill(&mut seed);
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed)
+        .verifying_key()
+        .to_bytes();
+    ASSERTION_SEED.set(seed).expect("one signer");
+    let x = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(public);
+    let jwks = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "bench", "x": x}]});
+    std::fs::write(path, jwks.to_string()).unwrap();
+}
+
 fn login_id(i: usize) -> String {
     format!("timing{i:05}")
 }
@@ -80,6 +122,13 @@ fn paths() -> Vec<Path> {
             name: "resetPassword, wrong code by login ID",
             known: |i| json!({"query": RESET_BY_LOGIN, "variables": {"id": login_id(i)}}),
             unknown: |i| json!({"query": RESET_BY_LOGIN, "variables": {"id": stranger("rl", i)}}),
+        },
+        Path {
+            // A valid assertion that names no account of the login ID: its login ID exists (the
+            // proof is another member's) or it does not. Both answer IDENTITY_MISMATCH.
+            name: "issueResetToken, valid assertion, mismatch",
+            known: |i| json!({"query": ISSUE_BY_ASSERTION, "variables": {"id": login_id(i), "a": assertion(&ci(i + 1))}}),
+            unknown: |i| json!({"query": ISSUE_BY_ASSERTION, "variables": {"id": stranger("ai", i), "a": assertion(&ci(i))}}),
         },
         Path {
             name: "verifyResetToken, wrong recovery code",
@@ -350,7 +399,11 @@ async fn main() {
         (Some(host), Some(p)) => database.replacen(host, &p.addr(), 1),
         _ => database.clone(),
     };
+    let jwks = dir.join("jwks.json");
+    write_jwks(&jwks);
     let mut env: Vec<(String, String)> = [
+        ("IDENTITY_ASSERTION_JWKS", jwks.display().to_string()),
+        ("IDENTITY_ASSERTION_ISSUERS", ASSERTION_ISSUER.into()),
         ("DATABASE_URL", proxied_db),
         ("SMTP_URL", smtp.url()),
         ("DEMO", "false".into()),
@@ -389,7 +442,10 @@ async fn main() {
             .to_string()
     };
     let lines: String = (0..members)
-        .map(|i| json!({"loginId": login_id(i), "email": email(i), "passwordHash": phc}).to_string() + "\n")
+        .map(|i| {
+            json!({"loginId": login_id(i), "email": email(i), "passwordHash": phc, "ci": ci(i)}).to_string()
+                + "\n"
+        })
         .collect();
     let import = dir.join("members.jsonl");
     std::fs::write(&import, lines).unwrap();

@@ -6,8 +6,8 @@ use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
-    config::Settings,
-    domain::keyed_hash::KeyedHasher,
+    config::{DEVELOPMENT_ISSUER, IdentitySettings, Settings},
+    domain::{identity_assertion::AssertionRules, keyed_hash::KeyedHasher},
     graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
     http::{AppState, connections, metric_families, router, trusted_documents::TrustedDocuments},
     infra::{
@@ -16,6 +16,7 @@ use crate::{
             recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue, timeouts::Timed,
         },
         hasher::Argon2Hasher,
+        identity_assertions::{DevelopmentKey, JwksVerifier},
         mailer::{FolderMailer, SmtpMailer},
         memory::MemoryStore,
         redis::{RedisStore, reset_queue::RedisResetQueue},
@@ -23,8 +24,9 @@ use crate::{
     },
     recovery::{
         Ports, Recovery,
+        identity_proof::IdentityTrust,
         members::DemoMember,
-        ports::{Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
+        ports::{IdentityVerifier, Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
     },
     runners::{mail_worker::MailWorker, reset_resolver},
 };
@@ -119,7 +121,39 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         settings.reset.clone(),
         settings.security.rate_limits.clone(),
         settings.sessions.clone(),
+        identity_trust(&settings.identity)?,
     ))
+}
+
+/// The keys identity assertions must be signed with: the JWKS file, read once here so a bad file
+/// stops the start; without one, the development key outside production, and none in production
+/// (every assertion refused).
+pub fn identity_trust(settings: &IdentitySettings) -> anyhow::Result<IdentityTrust> {
+    let mut issuers = settings.issuers.clone();
+    let dev_key = settings
+        .dev_key_file
+        .as_deref()
+        .filter(|_| settings.trust_dev_key);
+    let verifier: Option<Arc<dyn IdentityVerifier>> = match (&settings.jwks_file, dev_key) {
+        (Some(path), _) => Some(Arc::new(
+            JwksVerifier::load(path).context("reading IDENTITY_ASSERTION_JWKS")?,
+        )),
+        (None, Some(path)) => {
+            let key = DevelopmentKey::load_or_create(path)
+                .context("the development identity key (IDENTITY_DEV_KEY_FILE)")?;
+            issuers.push(DEVELOPMENT_ISSUER.to_owned());
+            Some(Arc::new(key.verifier()?))
+        }
+        (None, None) => None,
+    };
+    Ok(IdentityTrust {
+        verifier,
+        rules: AssertionRules {
+            issuers,
+            audience: settings.audience.clone(),
+        },
+        raw_ci: settings.raw_ci,
+    })
 }
 
 /// The PEM CA file a setting names, read at start so a missing file stops the start.

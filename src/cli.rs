@@ -1,4 +1,5 @@
-//! The `account-recovery` command line: serve (default), migrate, print-schema, member add/import/list.
+//! The `account-recovery` command line: serve (default), migrate, print-schema, member add/import/list,
+//! and the development identity-assertion signer.
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
@@ -6,8 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     app::{Application, TokenBackend, connect_services},
-    config::Settings,
+    config::{DEVELOPMENT_ISSUER, Settings},
     graphql,
+    infra::identity_assertions::DevelopmentKey,
     recovery::members::{InitialPassword, MemberDraft},
     telemetry,
 };
@@ -34,6 +36,29 @@ pub enum Command {
     /// Manage members.
     #[command(subcommand)]
     Member(MemberCommand),
+    /// Development only: print an identity assertion signed with the local development key, as a
+    /// host's back end would after an identity check (the service trusts this key only outside
+    /// production and when IDENTITY_ASSERTION_JWKS is unset).
+    IdentityAssertion(AssertionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AssertionArgs {
+    /// The identity value (`ci`) the check produced.
+    #[arg(long)]
+    pub ci: String,
+    /// CITIZEN or FOREIGN (required for find_id).
+    #[arg(long)]
+    pub join_type: Option<String>,
+    /// find_id or reset_password.
+    #[arg(long)]
+    pub purpose: String,
+    /// The site the assertion is for (any site when absent).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Lifetime in seconds (at most 300 is accepted by the service).
+    #[arg(long, default_value_t = 300)]
+    pub ttl_secs: i64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -107,6 +132,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::PrintSchema => unreachable!("handled above"),
+        Command::IdentityAssertion(args) => {
+            println!("{}", development_assertion(&settings, args)?);
+            Ok(())
+        }
         Command::Member(member) => member_command(settings, member).await,
     }
 }
@@ -137,6 +166,44 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!("serving /metrics on http://{}:{port}/metrics", addr.ip());
     }
     app.run_until(shutdown_signal()).await.context("serving")
+}
+
+/// Signs an assertion with the development key (made on first use); refused in production.
+fn development_assertion(settings: &Settings, args: AssertionArgs) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        !settings.service.production,
+        "identity-assertion is for development only: PRODUCTION=true never trusts the development key"
+    );
+    anyhow::ensure!(
+        matches!(args.purpose.as_str(), "find_id" | "reset_password"),
+        "--purpose must be find_id or reset_password"
+    );
+    if settings.identity.jwks_file.is_some() {
+        eprintln!("note: IDENTITY_ASSERTION_JWKS is set, so this service does not trust the development key");
+    }
+    let path = settings
+        .identity
+        .dev_key_file
+        .as_deref()
+        .context("no place for the development key: set IDENTITY_DEV_KEY_FILE (or HOME)")?;
+    let key = DevelopmentKey::load_or_create(path)?;
+    let now = chrono::Utc::now().timestamp();
+    let mut claims = serde_json::json!({
+        "iss": DEVELOPMENT_ISSUER,
+        "aud": settings.identity.audience,
+        "iat": now,
+        "exp": now + args.ttl_secs,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "purpose": args.purpose,
+        "ci": args.ci,
+    });
+    if let Some(join_type) = args.join_type {
+        claims["join_type"] = join_type.to_uppercase().into();
+    }
+    if let Some(site) = args.site {
+        claims["site"] = site.into();
+    }
+    Ok(key.sign(&claims)?)
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 mod database;
 mod graphql;
 mod http;
+mod identity;
 mod mail;
 mod passwords;
 mod redis;
@@ -27,6 +28,7 @@ pub use self::{
     database::DatabaseSettings,
     graphql::GraphqlSettings,
     http::HttpSettings,
+    identity::{DEVELOPMENT_ISSUER, IdentitySettings},
     passwords::PasswordSettings,
     redis::RedisSettings,
     resolver::ResolverConfig,
@@ -50,6 +52,7 @@ pub struct Settings {
     pub reset: ResetSettings,
     pub resolver: ResolverConfig,
     pub sessions: SessionSettings,
+    pub identity: IdentitySettings,
 }
 
 impl Settings {
@@ -94,6 +97,7 @@ impl Settings {
             passwords: PasswordSettings::from_vars(&vars)?,
             reset,
             sessions: sessions::sessions_from_vars(&vars)?,
+            identity: IdentitySettings::from_vars(&vars, service.production)?,
             service,
             database,
             redis,
@@ -111,6 +115,14 @@ impl Settings {
                 "SMTP_URL",
                 "must be set when PRODUCTION=true: without it reset codes and links would go \
                  to the outbox folder and the log instead of the members' mailboxes",
+            ));
+        }
+        if self.service.production && self.identity.raw_ci {
+            return Err(SettingsError::new(
+                "IDENTITY_RAW_CI",
+                "must not be true when PRODUCTION=true: a raw ci is the same for one person on every \
+                 service and never changes, so taking it from the browser lets anyone who learns it \
+                 take the account; use signed identity assertions (IDENTITY_ASSERTION_JWKS)",
             ));
         }
         let url = &self.reset.public_reset_url;
@@ -268,6 +280,31 @@ mod tests {
         // Development starts need neither.
         let dev = from(&[]).unwrap();
         assert!(dev.check_production_start().is_ok() && dev.single_instance_warning().is_none());
+    }
+
+    #[test]
+    fn raw_ci_is_for_development_only() {
+        let smtp = ("SMTP_URL", "smtp://127.0.0.1:2525");
+        let metrics = ("METRICS_BIND", "127.0.0.1:9090");
+        let production = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, metrics]).unwrap();
+        assert!(!production.identity.raw_ci && !production.identity.trust_dev_key);
+        assert!(production.check_production_start().is_ok());
+        let raw = ("IDENTITY_RAW_CI", "true");
+        let refused = from(&[("PRODUCTION", "true"), PRODUCTION_KEY, smtp, raw]).unwrap();
+        assert_eq!(
+            refused.check_production_start().unwrap_err().name,
+            "IDENTITY_RAW_CI"
+        );
+
+        let dev = from(&[]).unwrap();
+        assert!(dev.identity.raw_ci && dev.identity.trust_dev_key);
+        assert_eq!(dev.identity.audience, "account-recovery");
+        assert!(!from(&[("IDENTITY_RAW_CI", "false")]).unwrap().identity.raw_ci);
+        let jwks = ("IDENTITY_ASSERTION_JWKS", "/etc/idv/jwks.json");
+        assert_eq!(from(&[jwks]).unwrap_err().name, "IDENTITY_ASSERTION_ISSUERS");
+        let set = from(&[jwks, ("IDENTITY_ASSERTION_ISSUERS", "https://a.example, b")]).unwrap();
+        assert_eq!(set.identity.issuers, ["https://a.example", "b"]);
+        assert!(!set.identity.trust_dev_key);
     }
 
     #[test]

@@ -125,10 +125,12 @@ pub enum AuditOutcome {
     Sent,
     /// Verified or spent with a saved recovery code.
     RecoveryCode,
+    /// An identity proof (assertion or raw ci) was refused before any account was looked at.
+    IdentityUnverified,
 }
 
 impl AuditOutcome {
-    pub const ALL: [AuditOutcome; 19] = [
+    pub const ALL: [AuditOutcome; 20] = [
         AuditOutcome::NoAccount,
         AuditOutcome::MemberLimited,
         AuditOutcome::Cooldown,
@@ -148,6 +150,7 @@ impl AuditOutcome {
         AuditOutcome::WrongPassword,
         AuditOutcome::Sent,
         AuditOutcome::RecoveryCode,
+        AuditOutcome::IdentityUnverified,
     ];
 
     pub fn code(self) -> &'static str {
@@ -171,6 +174,7 @@ impl AuditOutcome {
             AuditOutcome::WrongPassword => "wrong_password",
             AuditOutcome::Sent => "sent",
             AuditOutcome::RecoveryCode => "recovery_code",
+            AuditOutcome::IdentityUnverified => "identity_unverified",
         }
     }
 }
@@ -220,6 +224,7 @@ mod tests {
                 "wrong_password",
                 "sent",
                 "recovery_code",
+                "identity_unverified",
             ]
         );
         assert_eq!(codes.iter().collect::<HashSet<_>>().len(), codes.len());

@@ -153,6 +153,24 @@ impl fmt::Debug for ResetCode {
 /// The stored form of a token (defined with the tokens, named here with the grants it finds).
 pub use super::opaque_token::TokenHash;
 
+/// A one-time proof's name in the token store (a SHA-256 in hex, so no proof text is stored):
+/// spent once, it stays spent for as long as the proof could be presented.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OnceKey(pub String);
+
+impl OnceKey {
+    /// The key of `parts` (each length-prefixed, so no two lists collide) under `kind`.
+    pub fn of(kind: &str, parts: &[&str]) -> OnceKey {
+        use sha2::{Digest, Sha256};
+        let mut digest = Sha256::new();
+        for part in std::iter::once(kind).chain(parts.iter().copied()) {
+            digest.update((part.len() as u64).to_be_bytes());
+            digest.update(part.as_bytes());
+        }
+        OnceKey(hex(&digest.finalize()))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CodeHash(pub String);
 

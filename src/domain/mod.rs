@@ -4,6 +4,7 @@ pub mod change_report;
 pub mod client;
 pub mod email;
 pub mod grant;
+pub mod identity_assertion;
 pub mod keyed_hash;
 pub mod lang;
 pub mod login_id;

@@ -62,6 +62,7 @@ fn credential_error(
 
 fn refusal_error(r: Refusal, field: &[&str], lang: Lang) -> UserError {
     let code = match r {
+        Refusal::IdentityUnverified => ErrorCode::IdentityUnverified,
         Refusal::IdentityMismatch => ErrorCode::IdentityMismatch,
         Refusal::SocialAccount => ErrorCode::SocialAccount,
         Refusal::AccountInactive => ErrorCode::AccountInactive,
@@ -93,7 +94,8 @@ fn refused<P: Payload>(error: UserError) -> P {
     P::refused(vec![error])
 }
 
-pub fn issued(result: IssueResult, lang: Lang) -> IssueResetTokenPayload {
+/// `identity_field` is the branch the proof came in (`["by", "verifiedIdentity"]` or `["by", "identity"]`).
+pub fn issued(result: IssueResult, identity_field: &[&str], lang: Lang) -> IssueResetTokenPayload {
     match result {
         IssueResult::Mailed {
             masked_destination,
@@ -117,7 +119,7 @@ pub fn issued(result: IssueResult, lang: Lang) -> IssueResetTokenPayload {
             member_type: Some(member_type.into()),
             ..Default::default()
         },
-        IssueResult::Refused(r) => refused(refusal_error(r, &["by", "identity"], lang)),
+        IssueResult::Refused(r) => refused(refusal_error(r, identity_field, lang)),
     }
 }
 

@@ -27,6 +27,10 @@ pub enum ErrorCode {
     TooManyAttempts,
     /// The identity check does not match this account.
     IdentityMismatch,
+    /// The identity proof was refused: a signed assertion that is forged, expired, replayed, for
+    /// another purpose, audience or site, or signed by an unknown key; or a raw identity value
+    /// where only signed assertions are accepted.
+    IdentityUnverified,
     /// A social-login account has no password to reset or change.
     SocialAccount,
     /// The account is locked, dormant or withdrawn.
@@ -127,6 +131,12 @@ pub fn message(code: ErrorCode, lang: Lang) -> &'static str {
         (Lang::Ko, TooManyAttempts) => "시도 횟수를 초과했습니다. 잠시 후 새 인증번호를 요청해 주세요.",
         (Lang::En, IdentityMismatch) => "The identity check does not match this account.",
         (Lang::Ko, IdentityMismatch) => "본인인증 정보가 이 계정과 일치하지 않습니다.",
+        (Lang::En, IdentityUnverified) => {
+            "The identity check could not be verified. Please verify your identity again."
+        }
+        (Lang::Ko, IdentityUnverified) => {
+            "본인인증 결과를 확인할 수 없습니다. 본인인증을 다시 진행해 주세요."
+        }
         (Lang::En, SocialAccount) => "This account signs in with a social login and has no password.",
         (Lang::Ko, SocialAccount) => "소셜 로그인 계정은 비밀번호가 없습니다.",
         (Lang::En, AccountInactive) => "This account is not active.",

@@ -19,22 +19,29 @@ pub struct MutationRoot;
 #[Object(name = "Mutation")]
 impl MutationRoot {
     /// Starts a password reset. By `email` or `account`, a link and a 6-digit code are mailed (the
-    /// reply is the same whether or not an account matched); by `identity`, after an identity
-    /// check, the token is returned directly.
+    /// reply is the same whether or not an account matched); by `verifiedIdentity` (a signed
+    /// assertion of an identity check) or, in development, `identity`, the token is returned
+    /// directly.
     #[graphql(complexity = "child_complexity + 100")]
     async fn issue_reset_token(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
-        #[graphql(desc = "Whose password to reset: exactly one of `email`, `account` or `identity`.")]
+        #[graphql(
+            desc = "Whose password to reset: exactly one of `email`, `account`, `verifiedIdentity` or `identity`."
+        )]
         by: ResetRequest,
     ) -> async_graphql::Result<IssueResetTokenPayload> {
         let call = Call::of(ctx)?;
         call.answer(async {
             let on = call.on_site(site_id)?;
+            let identity_field = match &by {
+                ResetRequest::VerifiedIdentity(_) => ["by", "verifiedIdentity"],
+                _ => ["by", "identity"],
+            };
             let request = parse::reset_request(by, call.lang)?;
             let result = call.recovery.password_reset.issue(&on, request).await?;
-            Ok(answers::issued(result, call.lang))
+            Ok(answers::issued(result, &identity_field, call.lang))
         })
         .await
     }

@@ -9,6 +9,7 @@ use crate::{
         change_report::ReportToken,
         email::Email,
         grant::{ResetCode, ResetToken},
+        identity_assertion::SignedAssertion,
         keyed_hash::Ci,
         login_id::LoginId,
         recovery_code::RecoveryCode,
@@ -31,6 +32,11 @@ pub fn login_id(raw: &str, field: &[&str], lang: Lang) -> Result<LoginId, UserEr
 
 pub fn ci(raw: &str, field: &[&str], lang: Lang) -> Result<Ci, UserError> {
     Ci::parse(raw).map_err(|e| UserError::ci(e, field, lang))
+}
+
+/// An assertion too long or empty is refused like any other bad proof.
+pub fn assertion(raw: &str, field: &[&str], lang: Lang) -> Result<SignedAssertion, UserError> {
+    SignedAssertion::parse(raw).ok_or_else(|| UserError::new(ErrorCode::IdentityUnverified, field, lang))
 }
 
 /// Parses a credential; `prefix` is the path of the credential argument.
@@ -93,6 +99,10 @@ pub fn reset_request(by: ResetRequest, lang: Lang) -> Result<Request, UserError>
         ResetRequest::Account(a) => Request::Account {
             login_id: login_id(&a.login_id, &["by", "account", "loginId"], lang)?,
             email: email(&a.email, &["by", "account", "email"], lang)?,
+        },
+        ResetRequest::VerifiedIdentity(v) => Request::VerifiedIdentity {
+            login_id: login_id(&v.login_id, &["by", "verifiedIdentity", "loginId"], lang)?,
+            assertion: assertion(&v.assertion, &["by", "verifiedIdentity", "assertion"], lang)?,
         },
         ResetRequest::Identity(i) => Request::Identity {
             login_id: login_id(&i.login_id, &["by", "identity", "loginId"], lang)?,

@@ -25,7 +25,8 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
-        #[graphql(desc = "What to search by: exactly one of `email` or `identity`.")] by: FindIdBy,
+        #[graphql(desc = "What to search by: exactly one of `email`, `verifiedIdentity` or `identity`.")]
+        by: FindIdBy,
     ) -> async_graphql::Result<FindIdPayload> {
         let call = Call::of(ctx)?;
         call.answer(async {
@@ -35,10 +36,22 @@ impl QueryRoot {
                     let email = parse::email(&raw, &["by", "email"], call.lang)?;
                     call.recovery.find_id.by_email(&on, &email).await?
                 }
+                FindIdBy::VerifiedIdentity(verified) => {
+                    let field = ["by", "verifiedIdentity", "assertion"];
+                    let assertion = parse::assertion(&verified.assertion, &field, call.lang)?;
+                    let found = call
+                        .recovery
+                        .find_id
+                        .by_verified_identity(&on, &assertion)
+                        .await?;
+                    found.map_err(|_| UserError::new(ErrorCode::IdentityUnverified, &field, call.lang))?
+                }
                 FindIdBy::Identity(identity) => {
                     let ci = parse::ci(&identity.ci, &["by", "identity", "ci"], call.lang)?;
                     let join_type = identity.join_type.into();
-                    call.recovery.find_id.by_identity(&on, &ci, join_type).await?
+                    let found = call.recovery.find_id.by_identity(&on, &ci, join_type).await?;
+                    let field = ["by", "identity", "ci"];
+                    found.map_err(|_| UserError::new(ErrorCode::IdentityUnverified, &field, call.lang))?
                 }
             };
             Ok(FindIdPayload {

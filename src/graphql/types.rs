@@ -20,12 +20,24 @@ pub struct IdentityInput {
     pub join_type: JoinType,
 }
 
+/// A signed identity assertion from the host's back end, for `findId`.
+#[derive(InputObject, Debug)]
+pub struct VerifiedIdentityInput {
+    /// A compact JWS (`typ: idv+jwt`, EdDSA or ES256) with `purpose: find_id`, `ci` and `join_type`,
+    /// signed by a key of `IDENTITY_ASSERTION_JWKS`. Works once. Secret: never logged.
+    #[graphql(secret)]
+    pub assertion: String,
+}
+
 /// How to find forgotten login IDs: exactly one of the fields.
 #[derive(OneofObject, Debug)]
 pub enum FindIdBy {
     /// The e-mail address of the account(s).
     Email(String),
-    /// A just-passed identity check; the answer includes the member's name.
+    /// A signed assertion of a just-passed identity check; the answer includes the member's name.
+    VerifiedIdentity(VerifiedIdentityInput),
+    /// A raw identity value (development only: refused with `IDENTITY_UNVERIFIED` unless
+    /// `IDENTITY_RAW_CI` is on); the answer includes the member's name.
     Identity(IdentityInput),
 }
 
@@ -134,8 +146,22 @@ pub enum ResetRequest {
     Email(String),
     /// Mail a link and code for this account, if the address is its own.
     Account(AccountInput),
-    /// The caller just passed an identity check: the token is returned directly.
+    /// A signed assertion of a just-passed identity check: the token is returned directly.
+    VerifiedIdentity(VerifiedIdentityResetInput),
+    /// A raw identity value (development only: refused with `IDENTITY_UNVERIFIED` unless
+    /// `IDENTITY_RAW_CI` is on): the token is returned directly.
     Identity(IdentityResetInput),
+}
+
+/// A login ID with a signed identity assertion of its owner.
+#[derive(InputObject, Debug)]
+pub struct VerifiedIdentityResetInput {
+    /// The account's login ID.
+    pub login_id: String,
+    /// A compact JWS (`typ: idv+jwt`, EdDSA or ES256) with `purpose: reset_password` and `ci`,
+    /// signed by a key of `IDENTITY_ASSERTION_JWKS`. Works once. Secret: never logged.
+    #[graphql(secret)]
+    pub assertion: String,
 }
 
 /// A login ID with the e-mail address it should have.

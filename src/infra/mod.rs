@@ -2,6 +2,7 @@
 pub mod db;
 mod hash_memory;
 pub mod hasher;
+pub mod identity_assertions;
 pub mod mailer;
 pub mod memory;
 pub mod redis;

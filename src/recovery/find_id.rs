@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         email::Email,
+        identity_assertion::{AssertionPurpose, SignedAssertion},
         keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
@@ -14,6 +15,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
+        identity_proof::{IdentityProofs, Unverified},
         ports::{IdentityLookup, MemberLookup},
         rate_limits::{Operation, RateLimits, target},
     },
@@ -44,6 +46,7 @@ pub struct FindId {
     identities: Arc<dyn IdentityLookup>,
     keys: KeyedHasher,
     rate_limits: RateLimits,
+    proofs: IdentityProofs,
 }
 
 /// Withdrawn members are gone as far as recovery is concerned.
@@ -57,12 +60,14 @@ impl FindId {
         identities: Arc<dyn IdentityLookup>,
         keys: KeyedHasher,
         rate_limits: RateLimits,
+        proofs: IdentityProofs,
     ) -> Self {
         FindId {
             store,
             identities,
             keys,
             rate_limits,
+            proofs,
         }
     }
 
@@ -84,9 +89,47 @@ impl FindId {
             .collect())
     }
 
-    /// Every account of that verified identity on the site, with the member's name.
+    /// Every account of a raw identity value on the site (development only: `IDENTITY_RAW_CI`).
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "find_id_by_identity"))]
     pub async fn by_identity(
+        &self,
+        ctx: &RequestContext,
+        ci: &Ci,
+        join_type: JoinType,
+    ) -> Result<Result<Vec<FoundAccount>, Unverified>, RecoveryError> {
+        if let Err(refused) = self.proofs.allow_raw_ci(ctx).await {
+            self.rate_limits.admit(Operation::FindId, ctx, None).await?;
+            return Ok(Err(refused));
+        }
+        Ok(Ok(self.by_proven_identity(ctx, ci, join_type).await?))
+    }
+
+    /// Every account of the identity a signed assertion proves (spent on success).
+    #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "find_id_by_verified_identity"))]
+    pub async fn by_verified_identity(
+        &self,
+        ctx: &RequestContext,
+        assertion: &SignedAssertion,
+    ) -> Result<Result<Vec<FoundAccount>, Unverified>, RecoveryError> {
+        let identity = match self
+            .proofs
+            .verify(ctx, assertion, AssertionPurpose::FindId)
+            .await?
+        {
+            Ok(identity) => identity,
+            Err(refused) => {
+                // A refused proof still counts against the client.
+                self.rate_limits.admit(Operation::FindId, ctx, None).await?;
+                return Ok(Err(refused));
+            }
+        };
+        // The claim rules require a join type for this purpose.
+        let join_type = identity.join_type.unwrap_or(JoinType::Citizen);
+        Ok(Ok(self.by_proven_identity(ctx, &identity.ci, join_type).await?))
+    }
+
+    /// Every account of an identity whose proof passed, with the member's name.
+    async fn by_proven_identity(
         &self,
         ctx: &RequestContext,
         ci: &Ci,

@@ -4,6 +4,7 @@ pub mod change_notice;
 pub mod context;
 pub mod errors;
 pub mod find_id;
+pub mod identity_proof;
 pub mod mail_delivery;
 pub mod mail_templates;
 pub mod members;
@@ -29,6 +30,7 @@ use crate::{
     recovery::{
         change_notice::ChangeNotices,
         find_id::FindId,
+        identity_proof::{IdentityProofs, IdentityTrust},
         members::MemberAdmin,
         new_password::NewPasswords,
         password_change::PasswordChanges,
@@ -102,6 +104,8 @@ pub struct Recovery {
 }
 
 impl Recovery {
+    // One argument per settings group; a struct of them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: Ports,
         keys: KeyedHasher,
@@ -110,7 +114,9 @@ impl Recovery {
         reset: ResetSettings,
         rate_limits: RateLimitTable,
         session_settings: SessionSettings,
+        identity: IdentityTrust,
     ) -> Self {
+        let proofs = IdentityProofs::new(identity, ports.tokens.clone(), ports.audit.clone());
         let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits);
         let policies = SitePolicies::new(ports.sites.clone(), default_site.clone(), default_policy.clone());
         let mail_wake = Arc::new(Notify::new());
@@ -150,6 +156,7 @@ impl Recovery {
                 ports.identities.clone(),
                 keys.clone(),
                 rate_limits.clone(),
+                proofs.clone(),
             ),
             members: MemberAdmin::new(
                 ports.member_admin.clone(),
@@ -203,6 +210,7 @@ impl Recovery {
                 queue: ports.reset_queue.clone(),
                 resolve_wake: Arc::new(Notify::new()),
                 cooldowns: Arc::default(),
+                proofs,
             },
             sessions,
             rate_limits,

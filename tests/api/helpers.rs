@@ -186,6 +186,11 @@ pub fn test_settings(database_url: &str, extra: &[(&str, &str)]) -> Settings {
             "OUTBOX_DIR".into(),
             scratch_dir().join("outbox").display().to_string(),
         ),
+        // The development identity key of this test, never the user's.
+        (
+            "IDENTITY_DEV_KEY_FILE".into(),
+            scratch_dir().join("identity-dev.key").display().to_string(),
+        ),
         // No built SPA unless a test gives one: the same pages whether or not web/dist exists.
         (
             "WEB_DIR".into(),

@@ -14,6 +14,7 @@ mod hardening;
 mod hashing_cap;
 mod helpers;
 mod http_edge;
+mod identity_assertions;
 mod operations;
 mod outbox_claims;
 mod password_policy;

@@ -1,5 +1,6 @@
 //! `PRODUCTION=true` means production, for the real binary: no start without SMTP_URL, never
-//! demo members, and a loud warning when it runs without Redis (one instance only).
+//! demo members, no raw `ci` (IDENTITY_RAW_CI), and a loud warning when it runs without Redis (one
+//! instance only).
 use std::time::Duration;
 
 use crate::{
@@ -92,5 +93,39 @@ async fn production_never_adds_demo_members_and_warns_when_it_cannot_scale_out(b
         1,
         "[{}] only the header, no member: {listed}",
         backend.name()
+    );
+}
+
+/// A raw `ci` from the browser is a permanent master key: production refuses to start with
+/// IDENTITY_RAW_CI=true, naming the variable, before it touches the database.
+#[tokio::test]
+async fn production_refuses_to_start_with_raw_ci() {
+    let database_url = fresh_database(&Backend::Sqlite).await;
+    let smtp = SmtpServer::start().await;
+    let smtp_url = smtp.url();
+    let output = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::process::Command::new(BINARY)
+            .arg("serve")
+            .env_clear()
+            .envs([
+                ("PRODUCTION", "true"),
+                ("SECRET_KEY", PRODUCTION_KEY),
+                ("DATABASE_URL", database_url.as_str()),
+                ("SMTP_URL", smtp_url.as_str()),
+                ("IDENTITY_RAW_CI", "true"),
+                ("BIND", "127.0.0.1:0"),
+            ])
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the service kept running with IDENTITY_RAW_CI=true")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("IDENTITY_RAW_CI") && stderr.contains("PRODUCTION=true"),
+        "unclear refusal: {stderr}"
     );
 }

@@ -9,8 +9,8 @@ use account_recovery::{
     domain::{
         grant::{
             AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof,
-            GrantPurpose, IdentifierKey, IdentifierKind, IndexedCode, IssueOutcome, NewGrant, ResetCode,
-            ResetToken, TokenHash,
+            GrantPurpose, IdentifierKey, IdentifierKind, IndexedCode, IssueOutcome, NewGrant, OnceKey,
+            ResetCode, ResetToken, TokenHash,
         },
         keyed_hash::KeyedHasher,
         member::MemberId,
@@ -54,6 +54,8 @@ pub async fn run_contract(store: &dyn TokenStore) {
     reserved_attempts_share_the_wrong_code_budget(store).await;
     one_exchange_wins_under_concurrency(store).await;
     one_issue_wins_a_cooldown_race(store).await;
+    a_one_time_proof_is_spent_once_until_it_lapses(store).await;
+    one_spend_once_wins_under_concurrency(store).await;
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the contract should run quickly"
@@ -1010,4 +1012,36 @@ async fn one_issue_wins_a_cooldown_race(store: &dyn TokenStore) {
         .collect();
     assert_eq!(issued.len(), 1, "one grant within a cooldown");
     assert!(live(store, &owner, &grants[issued[0]]).await);
+}
+
+/// `spend_once`: true the first time only, for as long as asked; then the key is free again.
+async fn a_one_time_proof_is_spent_once_until_it_lapses(store: &dyn TokenStore) {
+    let key = OnceKey::of("test", &[&uuid::Uuid::new_v4().to_string()]);
+    let other = OnceKey::of("test", &[&uuid::Uuid::new_v4().to_string()]);
+    let short = Duration::from_millis(300);
+    assert!(store.spend_once(&key, short).await.unwrap(), "first use");
+    assert!(!store.spend_once(&key, short).await.unwrap(), "second use");
+    assert!(
+        store.spend_once(&other, LONG).await.unwrap(),
+        "keys are independent"
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert!(
+        store.spend_once(&key, short).await.unwrap(),
+        "lapsed, so free again"
+    );
+    assert!(
+        !store.spend_once(&other, LONG).await.unwrap(),
+        "the long one is still spent"
+    );
+}
+
+async fn one_spend_once_wins_under_concurrency(store: &dyn TokenStore) {
+    let key = OnceKey::of("test", &[&uuid::Uuid::new_v4().to_string()]);
+    let wins = join_all((0..16).map(|_| store.spend_once(&key, LONG)).collect())
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap())
+        .count();
+    assert_eq!(wins, 1, "exactly one concurrent spend wins");
 }

@@ -13,7 +13,7 @@ use super::{Expiring, MemoryStore};
 use crate::{
     domain::grant::{
         AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
-        IdentifierKey, IssueOutcome, NewGrant, TokenHash,
+        IdentifierKey, IssueOutcome, NewGrant, OnceKey, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
 };
@@ -52,6 +52,8 @@ pub(super) struct TokenState {
     routes: HashMap<TokenHash, (GrantOwner, Instant)>,
     code_index: HashMap<(IdentifierKey, CodeHash), IndexEntry>,
     code_failures: HashMap<IdentifierKey, Failures>,
+    /// Spent one-time proofs, until when they stay spent.
+    spent: HashMap<OnceKey, Instant>,
 }
 
 impl Expiring for TokenState {
@@ -59,6 +61,7 @@ impl Expiring for TokenState {
         self.routes.retain(|_, (_, until)| *until > now);
         self.code_index.retain(|_, entry| entry.until > now);
         self.code_failures.retain(|_, failures| failures.until > now);
+        self.spent.retain(|_, until| *until > now);
         for owner in self.owners.values_mut() {
             if owner.grant.as_ref().is_some_and(|g| g.expires <= now) {
                 owner.grant = None;
@@ -126,6 +129,17 @@ fn grant_with_code<'a>(
 
 #[async_trait]
 impl TokenStore for MemoryStore {
+    async fn spend_once(&self, key: &OnceKey, lasts: Duration) -> Result<bool, StoreError> {
+        self.tokens.with(|state, now| {
+            // The sweep already dropped an expired mark, so a present one is live.
+            let first = !state.spent.contains_key(key);
+            if first {
+                state.spent.insert(key.clone(), now + lasts);
+            }
+            first
+        })
+    }
+
     async fn issue_grant(
         &self,
         owner: &GrantOwner,

@@ -14,6 +14,7 @@
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
 //! | `P:rl:{<name>}:<rest>` | string | the window, set by the first hit | hits counted in the window of counter `<name>:<rest>` | limiter |
+//! | `P:once:K` | string | as long as the proof could be presented | `1` once a one-time proof (`K` = `OnceKey`, e.g. an identity assertion's issuer and jti) was used (`SET NX PX`) | tokens |
 //! | `P:resets` | stream, consumer group `resolvers` | none (entries are deleted once acknowledged) | handed-off e-mail reset requests, field `r` = the request (JSON, with its nonce) | reset_queue |
 //!
 //! Every key of one owner carries the hash tag `{m:T}`, and every key of one identifier the tag
@@ -22,7 +23,7 @@
 //! with their first segment (the operation, e.g. `{findId}`): the limits of one request (client,
 //! target, session) are counted by one script, so they share a slot; the price is that one
 //! operation's counters live on one cluster node.
-use crate::domain::grant::{CodeHash, GrantOwner, IdentifierKey, TokenHash};
+use crate::domain::grant::{CodeHash, GrantOwner, IdentifierKey, OnceKey, TokenHash};
 
 /// One key of the layout above.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +37,7 @@ pub enum Key<'a> {
     TokenRoute(&'a TokenHash),
     SessionRoute(&'a TokenHash),
     Counter(&'a str),
+    Spent(&'a OnceKey),
     ResetStream,
 }
 
@@ -71,6 +73,7 @@ impl KeyLayout {
                 let rest = &name[group.len()..];
                 format!("{p}:rl:{{{group}}}{rest}")
             }
+            Key::Spent(once) => format!("{p}:once:{}", once.0),
             Key::ResetStream => format!("{p}:resets"),
         }
     }

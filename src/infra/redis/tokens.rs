@@ -10,7 +10,7 @@ use super::{RedisStore, keys::Key, millis, scripts::SCRIPTS};
 use crate::{
     domain::grant::{
         AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, GrantPurpose,
-        IdentifierKey, IssueOutcome, NewGrant, TokenHash,
+        IdentifierKey, IssueOutcome, NewGrant, OnceKey, TokenHash,
     },
     recovery::ports::{StoreError, TokenStore},
 };
@@ -92,6 +92,18 @@ impl RedisStore {
 
 #[async_trait]
 impl TokenStore for RedisStore {
+    async fn spend_once(&self, key: &OnceKey, lasts: Duration) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(Key::Spent(key)))
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(lasts).max(1));
+        // `OK` when set, nil when the key was already there.
+        let set: Option<String> = self.query(&cmd).await?;
+        Ok(set.is_some())
+    }
+
     async fn issue_grant(
         &self,
         owner: &GrantOwner,

@@ -11,6 +11,7 @@ use crate::{
         audit::{AuditKind, AuditOutcome},
         email::Email,
         grant::{GrantPurpose, NewGrant, ResetToken},
+        identity_assertion::{AssertionPurpose, SignedAssertion},
         keyed_hash::Ci,
         login_id::LoginId,
         masking::mask_email,
@@ -30,8 +31,13 @@ pub enum ResetRequest {
     Email(Email),
     /// Mail this account if the address is its own.
     Account { login_id: LoginId, email: Email },
-    /// The caller just passed an identity check that produced `ci`.
+    /// A raw `ci` from the caller (development only: `IDENTITY_RAW_CI`).
     Identity { login_id: LoginId, ci: Ci },
+    /// A signed assertion of a just-passed identity check, for this login ID.
+    VerifiedIdentity {
+        login_id: LoginId,
+        assertion: SignedAssertion,
+    },
 }
 
 #[derive(Debug)]
@@ -61,9 +67,9 @@ impl PasswordReset {
     ) -> Result<IssueResult, RecoveryError> {
         let about = match &request {
             ResetRequest::Email(email) => target::email(&ctx.site, email),
-            ResetRequest::Account { login_id, .. } | ResetRequest::Identity { login_id, .. } => {
-                target::login(&ctx.site, login_id)
-            }
+            ResetRequest::Account { login_id, .. }
+            | ResetRequest::Identity { login_id, .. }
+            | ResetRequest::VerifiedIdentity { login_id, .. } => target::login(&ctx.site, login_id),
         };
         self.rate_limits
             .admit(Operation::IssueResetToken, ctx, Some(about))
@@ -72,7 +78,23 @@ impl PasswordReset {
         let target = match request {
             ResetRequest::Email(email) => ResetTarget::Email(email),
             ResetRequest::Account { login_id, email } => ResetTarget::Account { login_id, email },
-            ResetRequest::Identity { login_id, ci } => return self.issue_direct(ctx, &login_id, &ci).await,
+            ResetRequest::Identity { login_id, ci } => {
+                if self.proofs.allow_raw_ci(ctx).await.is_err() {
+                    return Ok(IssueResult::Refused(Refusal::IdentityUnverified));
+                }
+                return self.issue_direct(ctx, &login_id, &ci).await;
+            }
+            ResetRequest::VerifiedIdentity { login_id, assertion } => {
+                let proof = self
+                    .proofs
+                    .verify(ctx, &assertion, AssertionPurpose::ResetPassword)
+                    .await?;
+                return match proof {
+                    // From here on the same path as a raw ci: no oracle between the two.
+                    Ok(identity) => self.issue_direct(ctx, &login_id, &identity.ci).await,
+                    Err(_) => Ok(IssueResult::Refused(Refusal::IdentityUnverified)),
+                };
+            }
         };
         let masked_destination = mask_email(target.email().as_str());
         let handed_off = HandedOffReset {

@@ -30,6 +30,7 @@ use crate::{
     },
     recovery::{
         change_notice::ChangeNotices,
+        identity_proof::IdentityProofs,
         new_password::NewPasswords,
         ports::{
             AuditLog, ChangeReports, Limiter, MailOutbox, MemberBatchLookup, MemberById, MemberLookup,
@@ -60,6 +61,8 @@ pub struct ResetSettings {
 /// Why a request about a known account is refused (identity path only; the e-mail paths never say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
+    /// The identity proof itself was refused (whatever the account).
+    IdentityUnverified,
     IdentityMismatch,
     SocialAccount,
     AccountInactive,
@@ -116,6 +119,8 @@ pub struct PasswordReset {
     pub(crate) resolve_wake: Arc<Notify>,
     /// The cooldowns this instance's resolver started, known without asking the token store.
     pub(crate) cooldowns: Arc<cooldowns::KnownCooldowns>,
+    /// Checks the identity path's proof (signed assertion, or raw ci in development).
+    pub(crate) proofs: IdentityProofs,
 }
 
 /// Where a mailed code is found from what its owner may type — the e-mail or the login ID —

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod errors;
 pub mod hashing;
 pub mod health;
+pub mod identity;
 pub mod limits;
 pub mod mail;
 pub mod members;
@@ -20,6 +21,7 @@ pub use audit::AuditLog;
 pub use errors::StoreError;
 pub use hashing::{HashError, PasswordHasher, Verification};
 pub use health::HealthCheck;
+pub use identity::IdentityVerifier;
 pub use limits::{CounterHit, Limiter};
 pub use mail::{
     ClaimedMail, KeyedMail, MailClaim, MailError, MailMeta, MailOutbox, MailOutcome, Mailer, OutgoingMail,

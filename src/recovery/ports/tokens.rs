@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use crate::{
     domain::grant::{
         AttemptLimits, CodeAttempt, CodeHash, CodeLookup, GrantInfo, GrantOwner, GrantProof, IdentifierKey,
-        IssueOutcome, NewGrant, TokenHash,
+        IssueOutcome, NewGrant, OnceKey, TokenHash,
     },
     recovery::ports::errors::StoreError,
 };
@@ -75,5 +75,8 @@ pub trait TokenStore: Send + Sync {
     async fn grant_is_live(&self, owner: &GrantOwner, grant_id: &str) -> Result<bool, StoreError>;
     /// Deletes every grant of the owner, whatever proof.
     async fn revoke_grants(&self, owner: &GrantOwner) -> Result<(), StoreError>;
+    /// Marks `key` used for `lasts` and says whether this was its first use: one atomic step on
+    /// every instance sharing the store (`SET NX PX` on Redis), so a one-time proof works once.
+    async fn spend_once(&self, key: &OnceKey, lasts: Duration) -> Result<bool, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -1,0 +1,64 @@
+//! Identity proofs: `IDENTITY_RAW_CI` (accept raw `ci` values; on by default outside production,
+//! and a production start with it on is refused), `IDENTITY_ASSERTION_JWKS` (a JWKS file of the
+//! public keys that sign identity assertions, read once at start), `IDENTITY_ASSERTION_ISSUERS`
+//! (comma list of trusted `iss`), `IDENTITY_ASSERTION_AUDIENCE` (the `aud` expected, default
+//! `account-recovery`), `IDENTITY_DEV_KEY_FILE` (the development signing key, made on first use, by
+//! default `$XDG_DATA_HOME` or `~/.local/share` + `account-recovery/identity-dev.key`, so the
+//! service and the `identity-assertion` command agree without setup; trusted only outside
+//! production and only when `IDENTITY_ASSERTION_JWKS` is unset).
+use std::path::PathBuf;
+
+use super::vars::{SettingsError, Vars};
+
+/// The issuer the development signer writes; trusted only with the development key.
+pub const DEVELOPMENT_ISSUER: &str = "account-recovery-dev";
+
+#[derive(Debug, Clone)]
+pub struct IdentitySettings {
+    pub raw_ci: bool,
+    pub jwks_file: Option<PathBuf>,
+    pub issuers: Vec<String>,
+    pub audience: String,
+    /// `None` without a data folder (no `HOME`) and no `IDENTITY_DEV_KEY_FILE`: no development key.
+    pub dev_key_file: Option<PathBuf>,
+    /// Whether the development key stands in for a JWKS (not production, no JWKS given).
+    pub trust_dev_key: bool,
+}
+
+impl IdentitySettings {
+    pub fn from_vars(vars: &Vars, production: bool) -> Result<Self, SettingsError> {
+        let jwks_file: Option<PathBuf> = vars.parsed_opt("IDENTITY_ASSERTION_JWKS")?;
+        let issuers: Vec<String> = vars
+            .text("IDENTITY_ASSERTION_ISSUERS", "")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if jwks_file.is_some() && issuers.is_empty() {
+            return Err(SettingsError::new(
+                "IDENTITY_ASSERTION_ISSUERS",
+                "must name at least one issuer when IDENTITY_ASSERTION_JWKS is set",
+            ));
+        }
+        Ok(IdentitySettings {
+            raw_ci: vars.parsed("IDENTITY_RAW_CI", !production)?,
+            trust_dev_key: !production && jwks_file.is_none(),
+            jwks_file,
+            issuers,
+            audience: vars.text("IDENTITY_ASSERTION_AUDIENCE", "account-recovery"),
+            dev_key_file: vars
+                .parsed_opt("IDENTITY_DEV_KEY_FILE")?
+                .or_else(|| default_dev_key_file(vars)),
+        })
+    }
+}
+
+/// In the user's data folder, so the key never lands in a clone or a shared temp folder.
+fn default_dev_key_file(vars: &Vars) -> Option<PathBuf> {
+    let data = vars.var("XDG_DATA_HOME").map(PathBuf::from).or_else(|| {
+        vars.var("HOME")
+            .map(|home| PathBuf::from(home).join(".local/share"))
+    })?;
+    Some(data.join("account-recovery").join("identity-dev.key"))
+}
