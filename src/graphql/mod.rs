@@ -1,4 +1,5 @@
 //! The GraphQL API: types, thin resolvers, error mapping and the schema builder (no I/O).
+pub mod activity;
 pub mod answers;
 pub mod enums;
 pub mod errors;

@@ -1,14 +1,16 @@
 //! GraphQL object, input and enum types, and their conversions from the domain.
 use super::{
-    enums::{JoinType, MemberStatus, MemberType, RecoveryEventKind},
+    enums::{JoinType, MemberStatus, MemberType},
     errors::UserError,
     scalars::DateTime,
 };
 use crate::{
     domain::{member, password_policy},
-    recovery::{find_id, recovery_activity},
+    recovery::find_id,
 };
 use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
+
+pub use super::activity::{PageInfo, RecoveryEvent, RecoveryEventConnection, RecoveryEventEdge};
 
 /// The result of an identity check by the identity-verification provider.
 #[derive(InputObject, Debug)]
@@ -334,71 +336,6 @@ impl From<&member::Member> for MemberProfile {
             status: m.status.into(),
             joined_at: m.joined_at.into(),
             password_changed_at: m.password_changed_at.map(Into::into),
-        }
-    }
-}
-
-/// One recovery event of the member's account.
-#[derive(SimpleObject, Debug)]
-pub struct RecoveryEvent {
-    /// When it happened.
-    pub at: DateTime,
-    /// What happened.
-    pub kind: RecoveryEventKind,
-    /// How it ended, as a stable lower-case code (e.g. `ok`, `wrong_code`, `mail_queued`).
-    pub outcome: String,
-    /// The network the request came from, masked (IPv4 /24, IPv6 /48); null when unknown.
-    pub client_address: Option<String>,
-}
-
-/// One event of a `RecoveryEventConnection`, with its cursor.
-#[derive(SimpleObject, Debug)]
-pub struct RecoveryEventEdge {
-    /// Opaque: pass it as `after` to get the events older than this one.
-    pub cursor: String,
-    /// The event.
-    pub node: RecoveryEvent,
-}
-
-/// Where a page of a connection ends.
-#[derive(SimpleObject, Debug)]
-pub struct PageInfo {
-    /// Whether older events follow this page.
-    pub has_next_page: bool,
-    /// The cursor of the last edge of the page; null when the page is empty.
-    pub end_cursor: Option<String>,
-}
-
-/// A page of the member's recovery events, newest first (Relay connection).
-#[derive(SimpleObject, Debug)]
-pub struct RecoveryEventConnection {
-    /// The events of this page, newest first.
-    pub edges: Vec<RecoveryEventEdge>,
-    /// Whether more follow, and the cursor to ask for them.
-    pub page_info: PageInfo,
-}
-
-impl From<recovery_activity::ActivityPage> for RecoveryEventConnection {
-    fn from(page: recovery_activity::ActivityPage) -> Self {
-        let end_cursor = page.events.last().map(|e| e.cursor.clone());
-        RecoveryEventConnection {
-            edges: page
-                .events
-                .into_iter()
-                .map(|e| RecoveryEventEdge {
-                    cursor: e.cursor,
-                    node: RecoveryEvent {
-                        at: e.at.into(),
-                        kind: e.kind.into(),
-                        outcome: e.outcome,
-                        client_address: e.client_network,
-                    },
-                })
-                .collect(),
-            page_info: PageInfo {
-                has_next_page: page.has_next_page,
-                end_cursor,
-            },
         }
     }
 }

@@ -170,7 +170,7 @@ async fn every_key_the_store_writes_follows_the_layout() {
             } else {
                 let kind = rest.split(':').next().unwrap();
                 assert!(
-                    ["tok", "sess", "rl"].contains(&kind),
+                    ["tok", "sess", "rl", "once"].contains(&kind),
                     "{key} is not in the layout"
                 );
                 kinds.insert(kind.to_owned());
@@ -185,6 +185,7 @@ async fn every_key_the_store_writes_follows_the_layout() {
         "tok",
         "sess",
         "rl",
+        "once",
         "code",
         "code_failures",
     ] {
