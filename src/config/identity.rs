@@ -28,13 +28,7 @@ pub struct IdentitySettings {
 impl IdentitySettings {
     pub fn from_vars(vars: &Vars, production: bool) -> Result<Self, SettingsError> {
         let jwks_file: Option<PathBuf> = vars.parsed_opt("IDENTITY_ASSERTION_JWKS")?;
-        let issuers: Vec<String> = vars
-            .text("IDENTITY_ASSERTION_ISSUERS", "")
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        let issuers = vars.list("IDENTITY_ASSERTION_ISSUERS");
         if jwks_file.is_some() && issuers.is_empty() {
             return Err(SettingsError::new(
                 "IDENTITY_ASSERTION_ISSUERS",

@@ -106,10 +106,13 @@ fn answer(headers: &HeaderMap, mut response: async_graphql::Response) -> Respons
         .iter()
         .filter_map(|v| v.to_str().ok())
         .any(|v| v.contains(GRAPHQL_RESPONSE));
-    let mut body = serde_json::to_value(&response).unwrap_or_else(|_| json!({"errors": []}));
-    if failed_request && let Some(object) = body.as_object_mut() {
-        object.remove("data");
+    // Serialised once, straight from the response; a failed request is sent without `data`.
+    let body = if failed_request {
+        serde_json::to_vec(&json!({"errors": response.errors}))
+    } else {
+        serde_json::to_vec(&response)
     }
+    .unwrap_or_else(|_| br#"{"errors":[{"message":"internal error"}]}"#.to_vec());
     let status = if failed_request && wants_graphql_response {
         StatusCode::BAD_REQUEST
     } else {
@@ -120,7 +123,7 @@ fn answer(headers: &HeaderMap, mut response: async_graphql::Response) -> Respons
     } else {
         "application/json"
     };
-    let mut answer = (status, [(header::CONTENT_TYPE, media)], Json(body)).into_response();
+    let mut answer = (status, [(header::CONTENT_TYPE, media)], body).into_response();
     answer.headers_mut().extend(response.http_headers);
     answer
 }

@@ -33,24 +33,14 @@ pub struct IdentityTrust {
 
 #[derive(Clone)]
 pub struct IdentityProofs {
-    /// `None` when no assertion key is trusted: every assertion is refused.
-    verifier: Option<Arc<dyn IdentityVerifier>>,
-    rules: AssertionRules,
-    /// Whether the raw `ci` branches may be used (`IDENTITY_RAW_CI`, development only).
-    raw_ci: bool,
+    trust: IdentityTrust,
     tokens: Arc<dyn TokenStore>,
     audit: Arc<dyn AuditLog>,
 }
 
 impl IdentityProofs {
     pub fn new(trust: IdentityTrust, tokens: Arc<dyn TokenStore>, audit: Arc<dyn AuditLog>) -> Self {
-        IdentityProofs {
-            verifier: trust.verifier,
-            rules: trust.rules,
-            raw_ci: trust.raw_ci,
-            tokens,
-            audit,
-        }
+        IdentityProofs { trust, tokens, audit }
     }
 
     /// The identity an assertion proves for `purpose`, spending it; `Unverified` for any refusal.
@@ -60,11 +50,11 @@ impl IdentityProofs {
         assertion: &SignedAssertion,
         purpose: AssertionPurpose,
     ) -> Result<Result<VerifiedIdentity, Unverified>, RecoveryError> {
-        let checked = match &self.verifier {
+        let checked = match &self.trust.verifier {
             None => Err(AssertionRefusal::NotConfigured),
             Some(verifier) => verifier
                 .verified_claims(assertion.expose())
-                .and_then(|claims| claims.check(&self.rules, ctx.now, purpose, &ctx.site)),
+                .and_then(|claims| claims.check(&self.trust.rules, ctx.now, purpose, &ctx.site)),
         };
         let refusal = match checked {
             Ok(identity) => {
@@ -85,7 +75,7 @@ impl IdentityProofs {
 
     /// Whether a raw `ci` may be used; refused (and audited) unless development allows it.
     pub async fn allow_raw_ci(&self, ctx: &RequestContext) -> Result<(), Unverified> {
-        match self.raw_ci {
+        match self.trust.raw_ci {
             true => Ok(()),
             false => Err(self.refuse(ctx, AssertionRefusal::RawCiOff).await),
         }
