@@ -9,7 +9,10 @@ use crate::{
     config::{DEVELOPMENT_ISSUER, IdentitySettings, Settings},
     domain::{identity_assertion::AssertionRules, keyed_hash::KeyedHasher},
     graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
-    http::{AppState, connections, metric_families, router, trusted_documents::TrustedDocuments},
+    http::{
+        AppState, connections, dev_identity::DevSigner, metric_families, router,
+        trusted_documents::TrustedDocuments,
+    },
     infra::{
         db::{
             self, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore, outbox::SeaOutbox,
@@ -156,6 +159,23 @@ pub fn identity_trust(settings: &IdentitySettings) -> anyhow::Result<IdentityTru
     })
 }
 
+/// The demo signer, where the development key is trusted (see `identity_trust`).
+fn development_signer(settings: &IdentitySettings) -> anyhow::Result<Option<Arc<DevSigner>>> {
+    let Some(path) = settings
+        .dev_key_file
+        .as_deref()
+        .filter(|_| settings.trust_dev_key)
+    else {
+        return Ok(None);
+    };
+    let key = DevelopmentKey::load_or_create(path)
+        .context("the development identity key (IDENTITY_DEV_KEY_FILE)")?;
+    Ok(Some(Arc::new(DevSigner {
+        key,
+        audience: settings.audience.clone(),
+    })))
+}
+
 /// The PEM CA file a setting names, read at start so a missing file stops the start.
 fn read_ca(path: Option<&std::path::Path>, setting: &str) -> anyhow::Result<Option<Vec<u8>>> {
     path.map(|p| std::fs::read(p).with_context(|| format!("reading {setting} ({})", p.display())))
@@ -261,6 +281,7 @@ impl Application {
                 metrics,
                 metrics_allow: Arc::new(settings.http.metrics_allow.clone()),
                 documents: Arc::default(),
+                dev_signer: development_signer(&settings.identity)?,
             },
             settings,
             mail_worker,

@@ -7,9 +7,9 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::{
     app::{Application, TokenBackend, connect_services},
-    config::{DEVELOPMENT_ISSUER, Settings},
+    config::Settings,
     graphql,
-    infra::identity_assertions::DevelopmentKey,
+    infra::identity_assertions::{DevelopmentAssertion, DevelopmentKey},
     recovery::members::{InitialPassword, MemberDraft},
     telemetry,
 };
@@ -187,23 +187,14 @@ fn development_assertion(settings: &Settings, args: AssertionArgs) -> anyhow::Re
         .as_deref()
         .context("no place for the development key: set IDENTITY_DEV_KEY_FILE (or HOME)")?;
     let key = DevelopmentKey::load_or_create(path)?;
+    let request = DevelopmentAssertion {
+        ci: args.ci,
+        purpose: args.purpose,
+        join_type: args.join_type,
+        site: args.site,
+    };
     let now = chrono::Utc::now().timestamp();
-    let mut claims = serde_json::json!({
-        "iss": DEVELOPMENT_ISSUER,
-        "aud": settings.identity.audience,
-        "iat": now,
-        "exp": now + args.ttl_secs,
-        "jti": uuid::Uuid::new_v4().to_string(),
-        "purpose": args.purpose,
-        "ci": args.ci,
-    });
-    if let Some(join_type) = args.join_type {
-        claims["join_type"] = join_type.to_uppercase().into();
-    }
-    if let Some(site) = args.site {
-        claims["site"] = site.into();
-    }
-    Ok(key.sign(&claims)?)
+    Ok(key.assertion(&settings.identity.audience, &request, args.ttl_secs, now)?)
 }
 
 async fn shutdown_signal() {

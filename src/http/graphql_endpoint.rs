@@ -1,5 +1,5 @@
-//! `/graphql`: POST runs one operation from an `application/json` body; GET serves GraphiQL, or
-//! runs a query (never a mutation) from the query string.
+//! `/graphql`: POST runs one operation from an `application/json` body; GET serves GraphiQL in
+//! development and runs nothing (405).
 use std::{net::SocketAddr, sync::Arc};
 
 use axum::{
@@ -179,10 +179,17 @@ pub async fn post_graphql(
     let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return not_a_request();
     };
-    if let Some(trusted) = &state.trusted_documents
-        && trusted.admit(&mut body).is_err()
-    {
-        return not_trusted();
+    match &state.trusted_documents {
+        Some(trusted) if trusted.admit(&mut body).is_err() => return not_trusted(),
+        // A persisted-document id means nothing to a service that keeps no documents.
+        None if body.get("query").is_none() && body.get("documentId").is_some() => {
+            return reject(
+                StatusCode::BAD_REQUEST,
+                top_level::BAD_REQUEST,
+                "this service keeps no documents (TRUSTED_DOCUMENTS is not set): send the query",
+            );
+        }
+        _ => {}
     }
     match serde_json::from_value::<async_graphql::Request>(body) {
         Ok(request) => {
@@ -193,44 +200,21 @@ pub async fn post_graphql(
     }
 }
 
-pub async fn get_graphql(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let Some(query) = query.filter(|q| !q.is_empty()) else {
-        if !state.graphiql {
-            return reject(
-                StatusCode::NOT_FOUND,
-                top_level::BAD_REQUEST,
-                "GraphiQL is off; POST operations here",
-            );
-        }
+/// `GET /graphql` serves GraphiQL where it is on, and runs nothing: operations run over POST only,
+/// so no token, code or name sits in a URL (access logs, history, Referer) and no link or image
+/// can make a browser run one. Anything else is 405 with `Allow: POST`.
+pub async fn get_graphql(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let asks_for_graphiql = query.as_deref().is_none_or(str::is_empty);
+    if state.graphiql && asks_for_graphiql {
         return graphiql::page();
-    };
-    let request = match async_graphql::http::parse_query_string(&query) {
-        Ok(r) => r,
-        Err(_) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                top_level::BAD_REQUEST,
-                "malformed query string",
-            );
-        }
-    };
-    if let Some(trusted) = &state.trusted_documents
-        && !trusted.admits_text(&request.query)
-    {
-        return not_trusted();
     }
-    let parsed = state.documents.parse(&request.query);
-    if parsed.as_ref().is_some_and(|p| p.has_mutation) {
-        return reject(
-            StatusCode::METHOD_NOT_ALLOWED,
-            top_level::BAD_REQUEST,
-            "mutations are accepted only over POST",
-        );
-    }
-    execute(&state, peer, &headers, request, parsed).await
+    let mut refused = reject(
+        StatusCode::METHOD_NOT_ALLOWED,
+        top_level::BAD_REQUEST,
+        "operations run over POST only (application/json)",
+    );
+    refused
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    refused
 }

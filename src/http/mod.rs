@@ -1,6 +1,7 @@
 //! The HTTP edge: router, GraphQL endpoint, browser pages, health checks, request ids, CORS, limits.
 pub mod client_addr;
 pub mod connections;
+pub mod dev_identity;
 pub mod document_cache;
 pub mod graphiql;
 pub mod graphql_endpoint;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub metrics_allow: std::sync::Arc<Vec<ipnet::IpNet>>,
     /// Documents parsed once, shared by every request.
     pub documents: std::sync::Arc<document_cache::DocumentCache>,
+    /// The demo signer of `POST /dev/identity-assertion` (development only).
+    pub dev_signer: Option<std::sync::Arc<dev_identity::DevSigner>>,
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
@@ -69,6 +72,13 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         .route("/graphiql/init.js", get(graphiql::init_script))
         .route("/graphiql/{version}/{file}", get(graphiql::vendored));
     // With METRICS_BIND, /metrics lives on that listener only (see metrics::own_listener).
+    if state.dev_signer.is_some() {
+        routes = routes.route(
+            "/dev/identity-assertion",
+            axum::routing::post(dev_identity::sign)
+                .layer(map_response(async |response| never_stored(response))),
+        );
+    }
     if settings.metrics_bind.is_none() {
         routes = routes.route("/metrics", get(metrics::render));
     }

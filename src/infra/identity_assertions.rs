@@ -11,6 +11,7 @@ use jsonwebtoken::{
 };
 
 use crate::{
+    config::DEVELOPMENT_ISSUER,
     domain::identity_assertion::{AssertionClaims, AssertionRefusal},
     recovery::ports::IdentityVerifier,
 };
@@ -121,6 +122,16 @@ impl IdentityVerifier for JwksVerifier {
     }
 }
 
+/// What a development assertion says. Not `Debug`: it holds a `ci`.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DevelopmentAssertion {
+    pub ci: String,
+    pub purpose: String,
+    pub join_type: Option<String>,
+    pub site: Option<String>,
+}
+
 /// The development signing key (Ed25519), kept in a file made on first use.
 pub struct DevelopmentKey {
     seed: [u8; 32],
@@ -171,6 +182,36 @@ impl DevelopmentKey {
     /// A verifier that trusts this key only.
     pub fn verifier(&self) -> Result<JwksVerifier, KeyFileError> {
         JwksVerifier::from_json(&self.jwks())
+    }
+
+    /// A development assertion for `request`, as a host's back end signs one after its identity
+    /// check: issued `now`, living `ttl_secs`, with a fresh `jti`.
+    pub fn assertion(
+        &self,
+        audience: &str,
+        request: &DevelopmentAssertion,
+        ttl_secs: i64,
+        now: i64,
+    ) -> Result<String, KeyFileError> {
+        if !matches!(request.purpose.as_str(), "find_id" | "reset_password") {
+            return Err(KeyFileError("purpose must be find_id or reset_password".into()));
+        }
+        let mut claims = serde_json::json!({
+            "iss": DEVELOPMENT_ISSUER,
+            "aud": audience,
+            "iat": now,
+            "exp": now + ttl_secs,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "purpose": request.purpose,
+            "ci": request.ci,
+        });
+        if let Some(join_type) = &request.join_type {
+            claims["join_type"] = join_type.to_uppercase().into();
+        }
+        if let Some(site) = &request.site {
+            claims["site"] = site.as_str().into();
+        }
+        self.sign(&claims)
     }
 
     /// Signs `claims` as an identity assertion.

@@ -201,7 +201,7 @@ async fn production_turns_off_introspection_suggestions_and_graphiql() {
     let (_, body) = post(&app, "{ passwordPolicyy { minLength } }", json!({}), &[]).await;
     let message = body["errors"][0]["message"].as_str().unwrap();
     assert!(!message.contains("Did you mean"), "{message}");
-    assert_eq!(app.get("/graphql").await.status(), 404);
+    assert_eq!(app.get("/graphql").await.status(), 405);
     // Development keeps all three.
     let dev = app_with(backend, &[]).await;
     let (_, body) = post(&dev, "{ __schema { types { name } } }", json!({}), &[]).await;

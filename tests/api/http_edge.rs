@@ -76,24 +76,52 @@ async fn requests_that_are_not_one_json_operation_are_refused() {
     assert_eq!(body["data"]["passwordPolicy"]["minLength"], 8);
 }
 
+/// Operations run over POST only: a query string never runs, whether it holds a query, a
+/// mutation or a persisted document's id, and GraphiQL is the only thing GET serves.
 #[tokio::test]
-async fn queries_run_over_get_too() {
+async fn get_runs_no_operation() {
     let app = spawn_app(&Backend::Sqlite).await;
-    let response = app
-        .client
-        .get(
-            url::Url::parse_with_params(
-                &format!("{}/graphql", app.address),
-                [("query", "{ passwordPolicy { maxLength } }")],
-            )
-            .unwrap(),
+    for params in [
+        vec![("query", "{ passwordPolicy { maxLength } }")],
+        vec![("query", "mutation { signOut }")],
+        vec![("documentId", "sha256:00")],
+    ] {
+        let url = url::Url::parse_with_params(&format!("{}/graphql", app.address), &params).unwrap();
+        let response = app.client.get(url).send().await.unwrap();
+        assert_eq!(response.status(), 405, "{params:?}");
+        assert_eq!(response.headers()["allow"], "POST", "{params:?}");
+        let body: Value = response.json().await.unwrap();
+        assert!(body.get("data").is_none(), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_REQUEST", "{body}");
+    }
+    assert_eq!(app.get("/graphql").await.status(), 200, "GraphiQL");
+}
+
+/// Without TRUSTED_DOCUMENTS there is no document an id could name: a request with only a
+/// `documentId` is told to send its query (with one, the query runs and the id is ignored).
+#[tokio::test]
+async fn a_document_id_without_a_manifest_asks_for_the_query() {
+    let app = spawn_app(&Backend::Sqlite).await;
+    let alone = app
+        .post_raw("application/json", json!({"documentId": "sha256:00"}).to_string())
+        .await;
+    assert_eq!(alone.status(), 400);
+    let body: Value = alone.json().await.unwrap();
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("send the query"),
+        "{body}"
+    );
+    let both = app
+        .post_raw(
+            "application/json",
+            json!({"documentId": "sha256:00", "query": "{ passwordPolicy { maxLength } }"}).to_string(),
         )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["data"]["passwordPolicy"]["maxLength"], 30);
+        .await;
+    let body: Value = both.json().await.unwrap();
+    assert_eq!(body["data"]["passwordPolicy"]["maxLength"], 30, "{body}");
 }
 
 /// Every `/graphql` answer may carry a token, a code or a name: none may be kept by a cache or

@@ -547,3 +547,55 @@ async fn the_development_signer_makes_assertions_a_development_service_accepts(b
         with_jwks.backend
     );
 }
+
+/// The SPA's demo button: a development service signs an assertion over HTTP, as a host's back
+/// end would, and accepts it; where the development key is not trusted there is no such route.
+#[tokio::test]
+async fn the_demo_signer_route_signs_for_development_only() {
+    let backend = Backend::Sqlite;
+    let key_path = scratch_dir().join("dev.key").display().to_string();
+    let settings = crate::helpers::backend_settings(&backend, &[("IDENTITY_DEV_KEY_FILE", &key_path)]).await;
+    let app = spawn_app_with(&backend, settings).await.with_fixture().await;
+    let sign = |app: &TestApp, body: Value| {
+        app.client
+            .post(format!("{}/dev/identity-assertion", app.address))
+            .json(&body)
+            .send()
+    };
+    let signed = sign(
+        &app,
+        json!({"ci": "CI-ALICE", "joinType": "CITIZEN", "purpose": "find_id"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(signed.status(), 200);
+    assert_eq!(signed.headers()["cache-control"], "no-store");
+    let assertion = signed.json::<Value>().await.unwrap()["assertion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.find_id(None, verified_find(&assertion)).await.accounts.len(),
+        2
+    );
+
+    for wrong in [
+        json!({"ci": "CI-ALICE", "purpose": "sign_in"}),
+        json!({"ci": "CI-ALICE"}),
+        json!({"ci": "CI-ALICE", "purpose": "find_id", "extra": 1}),
+    ] {
+        let refused = sign(&app, wrong.clone()).await.unwrap();
+        assert_eq!(refused.status(), 400, "{wrong}");
+        assert!(
+            refused.json::<Value>().await.unwrap()["error"].is_string(),
+            "{wrong}"
+        );
+    }
+
+    let other = SigningKey::ed25519("ed-1");
+    let with_jwks = app_trusting(&backend, &[&other], &[("IDENTITY_DEV_KEY_FILE", &key_path)]).await;
+    let none = sign(&with_jwks, json!({"ci": "CI-ALICE", "purpose": "find_id"}))
+        .await
+        .unwrap();
+    assert_eq!(none.status(), 404, "not beside a JWKS");
+}

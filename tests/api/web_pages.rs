@@ -158,7 +158,7 @@ async fn graphiql_loads_only_from_the_service_and_is_off_in_production() {
         ("METRICS_BIND", "127.0.0.1:0"),
     ])
     .await;
-    assert_eq!(production.get("/graphql").await.status(), 404);
+    assert_eq!(production.get("/graphql").await.status(), 405);
     for path in &paths {
         assert_eq!(production.get(path).await.status(), 404, "{path}");
     }

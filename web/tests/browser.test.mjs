@@ -527,6 +527,34 @@ test('GraphiQL loads from the service and runs passwordPolicy', async () => {
   await page.context().close();
 });
 
+// Introspection is exempt from the depth and complexity limits, so GraphiQL loads the schema.
+test('GraphiQL loads the schema: the docs explorer lists Query and Mutation, the editor completes issueResetToken', async () => {
+  const page = await open('/graphql');
+  await page.locator('.graphiql-container').waitFor();
+  await page.getByRole('button', { name: 'Show Documentation Explorer' }).click();
+  const docs = page.locator('.graphiql-doc-explorer');
+  await docs.locator('a.graphiql-doc-explorer-type-name', { hasText: /^Query$/ }).click();
+  for (const field of ['findId', 'checkLoginId', 'passwordPolicy', 'me']) {
+    await docs.locator('a.graphiql-doc-explorer-field-name', { hasText: new RegExp(`^${field}$`) }).waitFor();
+  }
+  await docs.locator('.graphiql-doc-explorer-back').click();
+  await docs.locator('a.graphiql-doc-explorer-type-name', { hasText: /^Mutation$/ }).click();
+  for (const field of ['issueResetToken', 'resetPassword', 'changePassword']) {
+    await docs.locator('a.graphiql-doc-explorer-field-name', { hasText: new RegExp(`^${field}$`) }).waitFor();
+  }
+  await shot(page, 'graphiql-docs');
+  assert.equal(await page.getByText('Error fetching schema').count(), 0);
+
+  const editor = page.locator('.graphiql-query-editor .CodeMirror');
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.type('mutation { issueRes');
+  await page.locator('.CodeMirror-hints .CodeMirror-hint', { hasText: 'issueResetToken' }).waitFor();
+  await shot(page, 'graphiql-completion');
+  await page.context().close();
+});
+
 test('without a built SPA the mailed link opens the embedded page, which completes the reset', async () => {
   const bare = await startService({ WEB_DIR: join(service.outbox, 'no-build-here') });
   try {
@@ -618,7 +646,7 @@ test('with TRUSTED_DOCUMENTS the SPA works and nothing else runs', async () => {
     );
     assert.equal(adHoc.status, 400);
     assert.equal(adHoc.body.errors[0].extensions.code, 'DOCUMENT_NOT_TRUSTED');
-    assert.equal((await page.goto(`${locked.url}/graphql`)).status(), 404);
+    assert.equal((await page.goto(`${locked.url}/graphql`)).status(), 405);
     await page.close();
   } finally {
     await locked.stop();
