@@ -51,17 +51,56 @@ const form = (page, label) => page.locator('form', { has: page.getByLabel(label,
 
 test('find my login ID by e-mail and by identity check', async () => {
   const page = await open('/find-id');
+  const calls = graphqlCalls(page);
   await form(page, 'E-mail address').getByLabel('E-mail address').fill('mina@example.com');
   await form(page, 'E-mail address').getByRole('button').click();
   await page.getByTestId('accounts').getByText('mi*****rk').waitFor();
 
-  const identity = form(page, 'Identity check value (ci)');
-  await identity.getByLabel('Identity check value (ci)').fill('CI-MINA');
-  await identity.getByLabel('Nationality').selectOption('CITIZEN');
-  await identity.getByRole('button').click();
+  // No raw ci in the product: the development service's demo box stands in for the provider.
+  assert.equal(await page.locator('input[name="ci"]').count(), 0);
+  const demo = page.getByTestId('identity-demo');
+  await demo.getByText('Demo · development only').waitFor();
+  await demo.getByLabel('Test ci').fill('CI-MINA');
+  await demo.getByLabel('Nationality').selectOption('CITIZEN');
+  await demo.getByRole('button', { name: 'Demo: sign a test identity check' }).click();
   await page.getByTestId('accounts').getByText('Mina Park').waitFor();
+  const byIdentity = calls.filter((c) => c.includes('verifiedIdentity'));
+  assert.equal(byIdentity.length, 1, 'findId took the signed assertion');
+  assert.match(JSON.parse(byIdentity[0]).variables.by.verifiedIdentity.assertion, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  assert.ok(!calls.some((c) => c.includes('"identity"')), 'the raw identity branch is not used');
   await shot(page, 'find-id');
   await page.context().close();
+
+  // A host page with the hook: its button runs the host's check (here the development signer
+  // plays the host's back end); no demo box, no probe.
+  const hooked = await open('/sign-in');
+  await hooked.addInitScript(() => {
+    window.accountRecovery = {
+      identityAssertion: (purpose) =>
+        fetch('/dev/identity-assertion', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ ci: 'CI-MINA', joinType: 'CITIZEN', purpose }),
+        })
+          .then((r) => r.json())
+          .then((b) => b.assertion),
+    };
+  });
+  const probes = [];
+  hooked.on('request', (r) => r.url().includes('/dev/') && probes.push(r.method()));
+  await hooked.goto(`${service.url}/find-id`);
+  await hooked.getByRole('button', { name: 'Verify my identity' }).click();
+  await hooked.getByTestId('accounts').getByText('Mina Park').waitFor();
+  assert.equal(await hooked.getByTestId('identity-demo').count(), 0);
+  assert.deepEqual(probes, ['POST'], 'only the hook asked for an assertion');
+  await hooked.context().close();
+
+  // Korean: the same box, marked as a demo.
+  const ko = await open('/find-id', 'ko');
+  await ko.getByTestId('identity-demo').getByText('데모 · 개발용').waitFor();
+  await ko.getByRole('button', { name: '데모: 테스트 본인인증 서명' }).waitFor();
+  await shot(ko, 'korean-find-id');
+  await ko.context().close();
 });
 
 test('check a login ID, then RATE_LIMITED shows its retryAfter', async () => {
