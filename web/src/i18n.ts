@@ -12,7 +12,6 @@ const en = {
   email: 'E-mail address',
   loginId: 'Login ID',
   password: 'Password',
-  ci: 'Identity check value (ci)',
   joinType: 'Nationality',
   CITIZEN: 'Citizen',
   FOREIGN: 'Foreign resident',
@@ -105,6 +104,7 @@ const en = {
     refused: 'refused',
     no_account: 'no account',
     identity_mismatch: 'identity check failed',
+    identity_unverified: 'refused: the identity check could not be verified',
     token: 'with the mailed link',
     code: 'with the mailed code',
     invalid_token: 'unknown or used link',
@@ -136,6 +136,22 @@ const en = {
   recoveryCodeHint: 'Without the mailbox: your login ID and one of the recovery codes you saved. The code is used up.',
   recoveryCode: 'Recovery code',
   useRecoveryCode: 'Use the recovery code',
+  verifyIdentity: 'Verify my identity',
+  identityWithHook: 'Verify your identity with your phone or certificate; nothing else to type.',
+  identityFromHost:
+    "The identity check starts on this site's own identity check page and brings you back here with its result.",
+  identityUseHeld: 'Use this identity check',
+  identityChecked: 'Identity check received. Enter the login ID to reset and press the button.',
+  identityCancelled: 'The identity check was not completed.',
+  identityNoCheck: 'Verify your identity first.',
+  identityLoginId: 'Login ID to reset',
+  resetByIdentity: 'I can verify my identity',
+  resetByIdentityHint: "Without the mailbox: the login ID and an identity check of the account's owner.",
+  demoLabel: 'Demo · development only',
+  demoIntro:
+    "Stands in for the identity provider's window: this development service signs a test identity check with its development key. A production service has no such thing.",
+  demoCi: 'Test ci',
+  demoButton: 'Demo: sign a test identity check',
 };
 
 type Dictionary = typeof en;
@@ -150,7 +166,6 @@ const ko: Dictionary = {
   email: '이메일 주소',
   loginId: '아이디',
   password: '비밀번호',
-  ci: '본인인증 값 (ci)',
   joinType: '내외국인 구분',
   CITIZEN: '내국인',
   FOREIGN: '외국인',
@@ -243,6 +258,7 @@ const ko: Dictionary = {
     refused: '거부됨',
     no_account: '계정 없음',
     identity_mismatch: '본인인증 불일치',
+    identity_unverified: '거부됨: 본인인증 결과를 확인할 수 없음',
     token: '메일의 링크로',
     code: '메일의 인증번호로',
     invalid_token: '알 수 없거나 사용된 링크',
@@ -274,6 +290,21 @@ const ko: Dictionary = {
   recoveryCodeHint: '메일을 받을 수 없을 때: 아이디와 저장해 둔 복구 코드 하나를 입력하세요. 입력한 코드는 다시 쓸 수 없습니다.',
   recoveryCode: '복구 코드',
   useRecoveryCode: '복구 코드 사용',
+  verifyIdentity: '본인인증하기',
+  identityWithHook: '휴대폰이나 인증서로 본인인증을 하세요. 따로 입력할 것은 없습니다.',
+  identityFromHost: '본인인증은 이 사이트의 본인인증 화면에서 시작하며, 인증이 끝나면 결과와 함께 이 화면으로 돌아옵니다.',
+  identityUseHeld: '이 본인인증 결과 사용',
+  identityChecked: '본인인증 결과를 받았습니다. 재설정할 아이디를 입력하고 버튼을 누르세요.',
+  identityCancelled: '본인인증을 마치지 않았습니다.',
+  identityNoCheck: '먼저 본인인증을 하세요.',
+  identityLoginId: '재설정할 아이디',
+  resetByIdentity: '본인인증으로 재설정',
+  resetByIdentityHint: '메일을 받을 수 없을 때: 아이디와 계정 주인의 본인인증으로 재설정합니다.',
+  demoLabel: '데모 · 개발용',
+  demoIntro:
+    '본인인증 업체의 인증 창을 대신합니다. 이 개발용 서비스가 개발용 키로 테스트 본인인증 결과에 서명합니다. 운영 서비스에는 없습니다.',
+  demoCi: '테스트 ci',
+  demoButton: '데모: 테스트 본인인증 서명',
 };
 
 export type Lang = 'en' | 'ko';

@@ -72,6 +72,7 @@ export const IssueResetTokenMutation = graphql(`
       channel
       maskedDestination
       expiresInSeconds
+      token
       errors {
         ...Problem
       }

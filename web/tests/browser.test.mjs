@@ -51,17 +51,56 @@ const form = (page, label) => page.locator('form', { has: page.getByLabel(label,
 
 test('find my login ID by e-mail and by identity check', async () => {
   const page = await open('/find-id');
+  const calls = graphqlCalls(page);
   await form(page, 'E-mail address').getByLabel('E-mail address').fill('mina@example.com');
   await form(page, 'E-mail address').getByRole('button').click();
   await page.getByTestId('accounts').getByText('mi*****rk').waitFor();
 
-  const identity = form(page, 'Identity check value (ci)');
-  await identity.getByLabel('Identity check value (ci)').fill('CI-MINA');
-  await identity.getByLabel('Nationality').selectOption('CITIZEN');
-  await identity.getByRole('button').click();
+  // No raw ci in the product: the development service's demo box stands in for the provider.
+  assert.equal(await page.locator('input[name="ci"]').count(), 0);
+  const demo = page.getByTestId('identity-demo');
+  await demo.getByText('Demo · development only').waitFor();
+  await demo.getByLabel('Test ci').fill('CI-MINA');
+  await demo.getByLabel('Nationality').selectOption('CITIZEN');
+  await demo.getByRole('button', { name: 'Demo: sign a test identity check' }).click();
   await page.getByTestId('accounts').getByText('Mina Park').waitFor();
+  const byIdentity = calls.filter((c) => c.includes('verifiedIdentity'));
+  assert.equal(byIdentity.length, 1, 'findId took the signed assertion');
+  assert.match(JSON.parse(byIdentity[0]).variables.by.verifiedIdentity.assertion, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  assert.ok(!calls.some((c) => c.includes('"identity"')), 'the raw identity branch is not used');
   await shot(page, 'find-id');
   await page.context().close();
+
+  // A host page with the hook: its button runs the host's check (here the development signer
+  // plays the host's back end); no demo box, no probe.
+  const hooked = await open('/sign-in');
+  await hooked.addInitScript(() => {
+    window.accountRecovery = {
+      identityAssertion: (purpose) =>
+        fetch('/dev/identity-assertion', {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ ci: 'CI-MINA', joinType: 'CITIZEN', purpose }),
+        })
+          .then((r) => r.json())
+          .then((b) => b.assertion),
+    };
+  });
+  const probes = [];
+  hooked.on('request', (r) => r.url().includes('/dev/') && probes.push(r.method()));
+  await hooked.goto(`${service.url}/find-id`);
+  await hooked.getByRole('button', { name: 'Verify my identity' }).click();
+  await hooked.getByTestId('accounts').getByText('Mina Park').waitFor();
+  assert.equal(await hooked.getByTestId('identity-demo').count(), 0);
+  assert.deepEqual(probes, ['POST'], 'only the hook asked for an assertion');
+  await hooked.context().close();
+
+  // Korean: the same box, marked as a demo.
+  const ko = await open('/find-id', 'ko');
+  await ko.getByTestId('identity-demo').getByText('데모 · 개발용').waitFor();
+  await ko.getByRole('button', { name: '데모: 테스트 본인인증 서명' }).waitFor();
+  await shot(ko, 'korean-find-id');
+  await ko.context().close();
 });
 
 test('check a login ID, then RATE_LIMITED shows its retryAfter', async () => {
@@ -651,4 +690,109 @@ test('with TRUSTED_DOCUMENTS the SPA works and nothing else runs', async () => {
   } finally {
     await locked.stop();
   }
+});
+
+/** A test assertion from the development signer, as the host's back end would hand it over. */
+async function devAssertion(target, ci, purpose, joinType = 'CITIZEN') {
+  const response = await fetch(`${target.url}/dev/identity-assertion`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ci, joinType, purpose }),
+  });
+  assert.equal(response.status, 200, await response.clone().text());
+  return (await response.json()).assertion;
+}
+
+test('reset by identity check: the demo signs, another person is refused, the direct token sets the password', async () => {
+  // Its own service: mina's password changes here.
+  const own = await startService();
+  try {
+    const page = await browser.newPage({ viewport: { width: 900, height: 900 } });
+    await page.goto(`${own.url}/reset-password`);
+    await page.getByRole('heading', { name: 'I can verify my identity' }).waitFor();
+    const demo = page.getByTestId('identity-demo');
+    await page.getByLabel('Login ID to reset').fill('mina.park');
+
+    // Someone else's identity check: refused, the same answer as for an unknown login ID.
+    await demo.getByLabel('Test ci').fill('CI-SOMEONE-ELSE');
+    await demo.getByRole('button', { name: 'Demo: sign a test identity check' }).click();
+    await page.getByText('The identity check does not match this account.').waitFor();
+    await shot(page, 'reset-by-identity-mismatch');
+
+    await demo.getByLabel('Test ci').fill('CI-MINA');
+    await demo.getByRole('button', { name: 'Demo: sign a test identity check' }).click();
+    await page.getByText('Choose a new password for mi*****rk').waitFor();
+    await page.getByLabel('New password', { exact: true }).fill('Steady-Compass-73');
+    await page.getByLabel('New password again').fill('Steady-Compass-73');
+    await shot(page, 'reset-by-identity');
+    await page.getByRole('button', { name: 'Set the new password' }).click();
+    await page.getByText('Your password is changed. You can sign in now.').waitFor();
+
+    await page.getByRole('link', { name: 'Sign in' }).last().click();
+    await page.getByLabel('Login ID').fill('mina.park');
+    await page.getByLabel('Password').fill('Steady-Compass-73');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('login-id').getByText('mina.park').waitFor();
+
+    // Handed over by a host in the address, with the login ID: the reset runs at once, and the
+    // assertion leaves the address bar.
+    const assertion = await devAssertion(own, 'CI-MINA', 'reset_password');
+    const handed = await browser.newPage();
+    await handed.goto(`${own.url}/reset-password#assertion=${assertion}&loginId=mina.park`);
+    await handed.getByText('Choose a new password for mi*****rk').waitFor();
+    assert.equal(new URL(handed.url()).hash, '', 'the assertion leaves the address bar');
+    // It works once (about:blank first: a change of the fragment alone would not load the page).
+    await handed.goto('about:blank');
+    await handed.goto(`${own.url}/reset-password#assertion=${assertion}&loginId=mina.park`);
+    await handed.getByText('The identity check could not be verified. Please verify your identity again.').waitFor();
+    await handed.close();
+
+    // Korean.
+    const ko = await browser.newContext({ locale: 'ko-KR' }).then((c) => c.newPage());
+    await ko.goto(`${own.url}/reset-password`);
+    await ko.getByRole('heading', { name: '본인인증으로 재설정' }).waitFor();
+    await ko.getByLabel('재설정할 아이디').fill('mina.park');
+    await ko.getByTestId('identity-demo').getByLabel('테스트 ci').fill('CI-NOBODY');
+    await ko.getByRole('button', { name: '데모: 테스트 본인인증 서명' }).click();
+    await ko.getByText('본인인증 정보가 이 계정과 일치하지 않습니다.').waitFor();
+    await shot(ko, 'korean-reset-by-identity');
+    await ko.context().close();
+    await page.close();
+  } finally {
+    await own.stop();
+  }
+});
+
+test('a forged or garbage identity assertion in the address is refused as unverified', async () => {
+  const page = await open('/find-id#assertion=not-a-real-assertion');
+  await page.getByText('The identity check could not be verified. Please verify your identity again.').waitFor();
+  assert.equal(new URL(page.url()).hash, '', 'the assertion leaves the address bar');
+  await shot(page, 'find-id-unverified');
+
+  // A well-formed assertion whose claims were changed after signing (someone else's ci).
+  const [header, payload, signature] = (await devAssertion(service, 'CI-MINA', 'reset_password')).split('.');
+  const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+  const forged = [header, Buffer.from(JSON.stringify({ ...claims, ci: 'CI-SOMEONE' })).toString('base64url'), signature].join('.');
+  await page.goto(`${service.url}/reset-password#assertion=${forged}&loginId=mina.park`);
+  await page.getByText('The identity check could not be verified. Please verify your identity again.').waitFor();
+  await page.context().close();
+
+  const ko = await open('/find-id#assertion=eyJ.garbage.x', 'ko');
+  await ko.getByText('본인인증 결과를 확인할 수 없습니다. 본인인증을 다시 진행해 주세요.').waitFor();
+  await ko.context().close();
+
+  // Where the development signer does not exist (a production service answers OPTIONS there
+  // without `Allow: POST`), no demo box, and nothing failed in the console.
+  const production = await browser.newPage();
+  const errors = [];
+  production.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await production.route('**/dev/identity-assertion', (route) =>
+    route.request().method() === 'OPTIONS' ? route.fulfill({ status: 200, body: '' }) : route.fulfill({ status: 404, body: '' }),
+  );
+  await production.goto(`${service.url}/find-id`);
+  await production.getByText("The identity check starts on this site's own identity check page").waitFor();
+  await production.waitForTimeout(300);
+  assert.equal(await production.getByTestId('identity-demo').isHidden(), true);
+  assert.deepEqual(errors, []);
+  await production.close();
 });

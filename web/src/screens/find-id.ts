@@ -1,8 +1,12 @@
-// Find my login ID: by e-mail address, or by a just-passed identity check (ci + join type).
+// Find my login ID: by e-mail address, or by a just-passed identity check. The identity check
+// reaches this screen as a signed assertion (identity-proof.ts: the host hands it over in
+// `#assertion=…` or through its `window.accountRecovery` hook; the demo box on a development
+// service); the user never types a raw `ci`.
 import { request } from '../api';
 import { Form, h, when } from '../forms';
-import type { FindIdQuery as FindIdResult, JoinType } from '../gql/graphql';
+import type { FindIdQuery as FindIdResult } from '../gql/graphql';
 import { t } from '../i18n';
+import { IdentityProof } from '../identity-proof';
 import { FindIdQuery } from '../operations';
 
 export function findIdScreen(): Node {
@@ -23,16 +27,16 @@ export function findIdScreen(): Node {
   const email = byEmail.input(text.email, 'email', 'email', 'by.email');
   byEmail.onSubmit(async () => show(await request(FindIdQuery, { by: { email: email.value } })));
 
-  const byIdentity = new Form(text.find);
-  const ci = byIdentity.input(text.ci, 'ci', 'text', 'by.identity.ci');
-  const joinType = byIdentity.field(
-    text.joinType,
-    h('select', { name: 'joinType' }, h('option', { value: 'CITIZEN' }, text.CITIZEN), h('option', { value: 'FOREIGN' }, text.FOREIGN)),
-    'by.identity.joinType',
-  );
-  byIdentity.onSubmit(async () =>
-    show(await request(FindIdQuery, { by: { identity: { ci: ci.value, joinType: joinType.value as JoinType } } })),
-  );
+  // The assertion carries the ci and join type: the form itself has no fields.
+  const byIdentity = new Form(text.verifyIdentity);
+  const proof = new IdentityProof('find_id', byIdentity.element);
+  byIdentity.onSubmit(async () => {
+    const assertion = await proof.take();
+    const answer = await request(FindIdQuery, { by: { verifiedIdentity: { assertion } } });
+    proof.settle(answer.findId.errors);
+    return show(answer);
+  });
+  if (proof.handedOver) proof.submitSoon();
 
   return h(
     'section',
@@ -41,6 +45,7 @@ export function findIdScreen(): Node {
     h('h2', {}, text.findByEmail),
     byEmail.element,
     h('h2', {}, text.findByIdentity),
+    proof.element,
     byIdentity.element,
     results,
   );

@@ -1,11 +1,16 @@
 // Reset the password: from the mailed link (`#token=…`, or `?token=…` in links sent before), or by asking for a mail and typing its
 // 6-digit code with the e-mail address or login ID. Either way a token ends up in the last form.
-// Without the mailbox, a saved recovery code with the login ID does the same (spent once used).
+// Without the mailbox, a saved recovery code with the login ID does the same (spent once used),
+// and so does an identity check of the owner: the login ID with a signed assertion (identity-proof.ts;
+// handed over in `#assertion=…[&loginId=…]`, by the host's hook, or by the development demo box)
+// makes `issueResetToken` return the token itself (channel DIRECT), which then goes through
+// `verifyResetToken` like a mailed link's.
 // A notice's "that wasn't me" link (`#report=…`) asks first, then leads to the code form.
 import { request } from '../api';
 import { Form, describeFailure, h } from '../forms';
 import type { ResetCredential } from '../gql/graphql';
 import { t } from '../i18n';
+import { IdentityProof } from '../identity-proof';
 import { IssueResetTokenMutation, ResetPasswordMutation, VerifyResetTokenMutation } from '../operations';
 import { newPasswordField } from '../password-field';
 import { reportChange } from './report-change';
@@ -37,8 +42,11 @@ export function resetPasswordScreen(): Node {
         ),
       ),
     );
+  } else if (fragment.has('assertion')) {
+    // Back from the host's identity check: that path alone.
+    section.append(identityForm(section));
   } else {
-    section.append(requestMailForm(), codeForm(section), recoveryCodeForm(section));
+    section.append(requestMailForm(), codeForm(section), recoveryCodeForm(section), identityForm(section));
   }
   return section;
 }
@@ -96,6 +104,31 @@ function recoveryCodeForm(section: HTMLElement): Node {
     return r.errors;
   });
   return h('div', {}, h('h2', {}, text.haveRecoveryCode), h('p', {}, text.recoveryCodeHint), form.element);
+}
+
+/** Without the mailbox: the login ID and an identity check of its owner (a signed assertion). */
+function identityForm(section: HTMLElement): Node {
+  const text = t();
+  const form = new Form(text.verifyIdentity);
+  const loginId = form.input(text.identityLoginId, 'identityLoginId', 'text', 'by.verifiedIdentity.loginId');
+  loginId.autocomplete = 'username';
+  const proof = new IdentityProof('reset_password', form.element);
+  form.onSubmit(async () => {
+    const assertion = await proof.take();
+    const by = { verifiedIdentity: { loginId: loginId.value.trim(), assertion } };
+    const { issueResetToken: r } = await request(IssueResetTokenMutation, { by });
+    proof.settle(r.errors);
+    // The direct token is checked like a mailed link's, which also names the account.
+    if (r.channel === 'DIRECT' && r.token) section.replaceChildren(h('h1', {}, text.navReset), await verify({ token: r.token }));
+    return r.errors;
+  });
+  const handed = proof.handedOver;
+  if (handed) {
+    loginId.value = handed.loginId ?? '';
+    if (handed.loginId) proof.submitSoon();
+    else form.say(text.identityChecked);
+  }
+  return h('div', {}, h('h2', {}, text.resetByIdentity), h('p', {}, text.resetByIdentityHint), form.element, proof.element);
 }
 
 function newPasswordForm(token: string, maskedLoginId: string): Node {
