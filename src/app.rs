@@ -22,6 +22,7 @@ use crate::{
         identity_assertions::{DevelopmentKey, JwksVerifier},
         mailer::{FolderMailer, SmtpMailer},
         memory::MemoryStore,
+        portone::PortoneClient,
         redis::{RedisStore, reset_queue::RedisResetQueue},
         sealer::Sealer,
     },
@@ -29,7 +30,9 @@ use crate::{
         Ports, Recovery,
         identity_proof::IdentityTrust,
         members::DemoMember,
-        ports::{IdentityVerifier, Limiter, Mailer, ResetQueue, SessionStore, TokenStore},
+        ports::{
+            IdentityVerifier, Limiter, Mailer, PortoneVerifications, ResetQueue, SessionStore, TokenStore,
+        },
     },
     runners::{mail_worker::MailWorker, reset_resolver},
 };
@@ -149,8 +152,15 @@ pub fn identity_trust(settings: &IdentitySettings) -> anyhow::Result<IdentityTru
         }
         (None, None) => None,
     };
+    let portone: Option<Arc<dyn PortoneVerifications>> = match &settings.portone {
+        Some(portone) => Some(Arc::new(
+            PortoneClient::new(portone).context("the PortOne client")?,
+        )),
+        None => None,
+    };
     Ok(IdentityTrust {
         verifier,
+        portone,
         rules: AssertionRules {
             issuers,
             audience: settings.audience.clone(),

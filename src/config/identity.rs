@@ -5,8 +5,12 @@
 //! `account-recovery`), `IDENTITY_DEV_KEY_FILE` (the development signing key, made on first use, by
 //! default `$XDG_DATA_HOME` or `~/.local/share` + `account-recovery/identity-dev.key`, so the
 //! service and the `identity-assertion` command agree without setup; trusted only outside
-//! production and only when `IDENTITY_ASSERTION_JWKS` is unset).
-use std::path::PathBuf;
+//! production and only when `IDENTITY_ASSERTION_JWKS` is unset). PortOne V2: `PORTONE_API_SECRET`
+//! (turns the `portoneIdentity` path on), `PORTONE_STORE_ID` (required with it),
+//! `PORTONE_API_URL` (default `https://api.portone.io`), `PORTONE_TIMEOUT_MS` (default 3000).
+use std::{path::PathBuf, time::Duration};
+
+use secrecy::SecretString;
 
 use super::vars::{SettingsError, Vars};
 
@@ -23,6 +27,42 @@ pub struct IdentitySettings {
     pub dev_key_file: Option<PathBuf>,
     /// Whether the development key stands in for a JWKS (not production, no JWKS given).
     pub trust_dev_key: bool,
+    /// PortOne's API, where the service reads identity verifications (`None`: every PortOne id is
+    /// refused).
+    pub portone: Option<PortoneSettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PortoneSettings {
+    pub api_url: url::Url,
+    pub secret: SecretString,
+    pub store_id: String,
+    /// The whole read, connection included; past it the call answers `SERVICE_UNAVAILABLE`.
+    pub timeout: Duration,
+}
+
+impl PortoneSettings {
+    fn from_vars(vars: &Vars) -> Result<Option<Self>, SettingsError> {
+        let Some(secret) = vars.var("PORTONE_API_SECRET") else {
+            return Ok(None);
+        };
+        let store_id = vars
+            .var("PORTONE_STORE_ID")
+            .ok_or_else(|| SettingsError::new("PORTONE_STORE_ID", "is required with PORTONE_API_SECRET"))?;
+        let api_url: url::Url = vars.parsed(
+            "PORTONE_API_URL",
+            url::Url::parse("https://api.portone.io").expect("a URL"),
+        )?;
+        if !matches!(api_url.scheme(), "https" | "http") || api_url.cannot_be_a_base() {
+            return Err(SettingsError::new("PORTONE_API_URL", "must be an http(s) URL"));
+        }
+        Ok(Some(PortoneSettings {
+            api_url,
+            secret: secret.into(),
+            store_id,
+            timeout: vars.millis_above_zero("PORTONE_TIMEOUT_MS", 3000)?,
+        }))
+    }
 }
 
 impl IdentitySettings {
@@ -38,6 +78,7 @@ impl IdentitySettings {
         Ok(IdentitySettings {
             raw_ci: vars.parsed("IDENTITY_RAW_CI", !production)?,
             trust_dev_key: !production && jwks_file.is_none(),
+            portone: PortoneSettings::from_vars(vars)?,
             jwks_file,
             issuers,
             audience: vars.text("IDENTITY_ASSERTION_AUDIENCE", "account-recovery"),

@@ -28,7 +28,7 @@ pub use self::{
     database::DatabaseSettings,
     graphql::GraphqlSettings,
     http::HttpSettings,
-    identity::{DEVELOPMENT_ISSUER, IdentitySettings},
+    identity::{DEVELOPMENT_ISSUER, IdentitySettings, PortoneSettings},
     passwords::PasswordSettings,
     redis::RedisSettings,
     resolver::ResolverConfig,

@@ -84,6 +84,8 @@ pub enum AssertionRefusal {
     Identity,
     #[error("raw identity values are off (IDENTITY_RAW_CI=false)")]
     RawCiOff,
+    #[error("the provider does not know the id as a verified check of this store")]
+    NotVerified,
 }
 
 /// A compact JWS as received, before any check. Never printed: it carries a `ci`.

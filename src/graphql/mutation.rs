@@ -20,15 +20,15 @@ pub struct MutationRoot;
 impl MutationRoot {
     /// Starts a password reset. By `email` or `account`, a link and a 6-digit code are mailed (the
     /// reply is the same whether or not an account matched); by `verifiedIdentity` (a signed
-    /// assertion of an identity check) or, in development, `identity`, the token is returned
-    /// directly.
+    /// assertion of an identity check), `portoneIdentity` (a PortOne V2 identity verification) or,
+    /// in development, `identity`, the token is returned directly.
     #[graphql(complexity = "child_complexity + 100")]
     async fn issue_reset_token(
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
         #[graphql(
-            desc = "Whose password to reset: exactly one of `email`, `account`, `verifiedIdentity` or `identity`."
+            desc = "Whose password to reset: exactly one of `email`, `account`, `verifiedIdentity`, `portoneIdentity` or `identity`."
         )]
         by: ResetRequest,
     ) -> async_graphql::Result<IssueResetTokenPayload> {
@@ -37,6 +37,7 @@ impl MutationRoot {
             let on = call.on_site(site_id)?;
             let identity_field = match &by {
                 ResetRequest::VerifiedIdentity(_) => ["by", "verifiedIdentity"],
+                ResetRequest::PortoneIdentity(_) => ["by", "portoneIdentity"],
                 _ => ["by", "identity"],
             };
             let request = parse::reset_request(by, call.lang)?;

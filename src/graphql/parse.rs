@@ -10,8 +10,10 @@ use crate::{
         email::Email,
         grant::{ResetCode, ResetToken},
         identity_assertion::SignedAssertion,
+        identity_proof::IdentityProof,
         keyed_hash::Ci,
         login_id::LoginId,
+        portone_identity::PortoneVerificationId,
         recovery_code::RecoveryCode,
     },
     recovery::password_reset::{CodeIdentifier, Credential, ResetRequest as Request},
@@ -35,8 +37,17 @@ pub fn ci(raw: &str, field: &[&str], lang: Lang) -> Result<Ci, UserError> {
 }
 
 /// An assertion too long or empty is refused like any other bad proof.
-pub fn assertion(raw: &str, field: &[&str], lang: Lang) -> Result<SignedAssertion, UserError> {
-    SignedAssertion::parse(raw).ok_or_else(|| UserError::new(ErrorCode::IdentityUnverified, field, lang))
+pub fn assertion(raw: &str, field: &[&str], lang: Lang) -> Result<IdentityProof, UserError> {
+    SignedAssertion::parse(raw)
+        .map(IdentityProof::Signed)
+        .ok_or_else(|| UserError::new(ErrorCode::IdentityUnverified, field, lang))
+}
+
+/// So is a PortOne id that could not be one.
+pub fn portone_id(raw: &str, field: &[&str], lang: Lang) -> Result<IdentityProof, UserError> {
+    PortoneVerificationId::parse(raw)
+        .map(IdentityProof::Portone)
+        .ok_or_else(|| UserError::new(ErrorCode::IdentityUnverified, field, lang))
 }
 
 /// Parses a credential; `prefix` is the path of the credential argument.
@@ -102,7 +113,15 @@ pub fn reset_request(by: ResetRequest, lang: Lang) -> Result<Request, UserError>
         },
         ResetRequest::VerifiedIdentity(v) => Request::VerifiedIdentity {
             login_id: login_id(&v.login_id, &["by", "verifiedIdentity", "loginId"], lang)?,
-            assertion: assertion(&v.assertion, &["by", "verifiedIdentity", "assertion"], lang)?,
+            proof: assertion(&v.assertion, &["by", "verifiedIdentity", "assertion"], lang)?,
+        },
+        ResetRequest::PortoneIdentity(p) => Request::VerifiedIdentity {
+            login_id: login_id(&p.login_id, &["by", "portoneIdentity", "loginId"], lang)?,
+            proof: portone_id(
+                &p.identity_verification_id,
+                &["by", "portoneIdentity", "identityVerificationId"],
+                lang,
+            )?,
         },
         ResetRequest::Identity(i) => Request::Identity {
             login_id: login_id(&i.login_id, &["by", "identity", "loginId"], lang)?,

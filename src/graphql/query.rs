@@ -25,7 +25,9 @@ impl QueryRoot {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Site code; the configured default site when absent.")] site_id: Option<String>,
-        #[graphql(desc = "What to search by: exactly one of `email`, `verifiedIdentity` or `identity`.")]
+        #[graphql(
+            desc = "What to search by: exactly one of `email`, `verifiedIdentity`, `portoneIdentity` or `identity`."
+        )]
         by: FindIdBy,
     ) -> async_graphql::Result<FindIdPayload> {
         let call = Call::of(ctx)?;
@@ -38,12 +40,14 @@ impl QueryRoot {
                 }
                 FindIdBy::VerifiedIdentity(verified) => {
                     let field = ["by", "verifiedIdentity", "assertion"];
-                    let assertion = parse::assertion(&verified.assertion, &field, call.lang)?;
-                    let found = call
-                        .recovery
-                        .find_id
-                        .by_verified_identity(&on, &assertion)
-                        .await?;
+                    let proof = parse::assertion(&verified.assertion, &field, call.lang)?;
+                    let found = call.recovery.find_id.by_verified_identity(&on, &proof).await?;
+                    found.map_err(|_| UserError::new(ErrorCode::IdentityUnverified, &field, call.lang))?
+                }
+                FindIdBy::PortoneIdentity(portone) => {
+                    let field = ["by", "portoneIdentity", "identityVerificationId"];
+                    let proof = parse::portone_id(&portone.identity_verification_id, &field, call.lang)?;
+                    let found = call.recovery.find_id.by_verified_identity(&on, &proof).await?;
                     found.map_err(|_| UserError::new(ErrorCode::IdentityUnverified, &field, call.lang))?
                 }
                 FindIdBy::Identity(identity) => {

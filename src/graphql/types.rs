@@ -31,6 +31,15 @@ pub struct VerifiedIdentityInput {
     pub assertion: String,
 }
 
+/// A PortOne V2 identity verification, for `findId`.
+#[derive(InputObject, Debug)]
+pub struct PortoneIdentityInput {
+    /// The id PortOne's browser SDK returned for a finished identity check; the service reads the
+    /// result from PortOne itself. Works once, within 300 s of the check. Secret: never logged.
+    #[graphql(secret)]
+    pub identity_verification_id: String,
+}
+
 /// How to find forgotten login IDs: exactly one of the fields.
 #[derive(OneofObject, Debug)]
 pub enum FindIdBy {
@@ -38,6 +47,8 @@ pub enum FindIdBy {
     Email(String),
     /// A signed assertion of a just-passed identity check; the answer includes the member's name.
     VerifiedIdentity(VerifiedIdentityInput),
+    /// A PortOne V2 identity verification that just succeeded; the answer includes the member's name.
+    PortoneIdentity(PortoneIdentityInput),
     /// A raw identity value (development only: refused with `IDENTITY_UNVERIFIED` unless
     /// `IDENTITY_RAW_CI` is on); the answer includes the member's name.
     Identity(IdentityInput),
@@ -150,6 +161,8 @@ pub enum ResetRequest {
     Account(AccountInput),
     /// A signed assertion of a just-passed identity check: the token is returned directly.
     VerifiedIdentity(VerifiedIdentityResetInput),
+    /// A PortOne V2 identity verification that just succeeded: the token is returned directly.
+    PortoneIdentity(PortoneIdentityResetInput),
     /// A raw identity value (development only: refused with `IDENTITY_UNVERIFIED` unless
     /// `IDENTITY_RAW_CI` is on): the token is returned directly.
     Identity(IdentityResetInput),
@@ -164,6 +177,17 @@ pub struct VerifiedIdentityResetInput {
     /// signed by a key of `IDENTITY_ASSERTION_JWKS`. Works once. Secret: never logged.
     #[graphql(secret)]
     pub assertion: String,
+}
+
+/// A login ID with a PortOne V2 identity verification of its owner.
+#[derive(InputObject, Debug)]
+pub struct PortoneIdentityResetInput {
+    /// The account's login ID.
+    pub login_id: String,
+    /// The id PortOne's browser SDK returned for a finished identity check; the service reads the
+    /// result from PortOne itself. Works once, within 300 s of the check. Secret: never logged.
+    #[graphql(secret)]
+    pub identity_verification_id: String,
 }
 
 /// A login ID with the e-mail address it should have.

@@ -5,6 +5,7 @@ pub mod hasher;
 pub mod identity_assertions;
 pub mod mailer;
 pub mod memory;
+pub mod portone;
 pub mod redis;
 pub mod reset_entry;
 pub mod sealer;

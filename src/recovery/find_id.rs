@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         email::Email,
-        identity_assertion::{AssertionPurpose, SignedAssertion},
+        identity_assertion::AssertionPurpose,
+        identity_proof::IdentityProof,
         keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
@@ -104,18 +105,14 @@ impl FindId {
         Ok(Ok(self.by_proven_identity(ctx, ci, join_type).await?))
     }
 
-    /// Every account of the identity a signed assertion proves (spent on success).
+    /// Every account of the identity a proof shows (spent on success).
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "find_id_by_verified_identity"))]
     pub async fn by_verified_identity(
         &self,
         ctx: &RequestContext,
-        assertion: &SignedAssertion,
+        proof: &IdentityProof,
     ) -> Result<Result<Vec<FoundAccount>, Unverified>, RecoveryError> {
-        let identity = match self
-            .proofs
-            .verify(ctx, assertion, AssertionPurpose::FindId)
-            .await?
-        {
+        let identity = match self.proofs.verify(ctx, proof, AssertionPurpose::FindId).await? {
             Ok(identity) => identity,
             Err(refused) => {
                 // A refused proof still counts against the client.
@@ -123,7 +120,7 @@ impl FindId {
                 return Ok(Err(refused));
             }
         };
-        // The claim rules require a join type for this purpose.
+        // Both proofs give a join type for this purpose (the claim rules require one).
         let join_type = identity.join_type.unwrap_or(JoinType::Citizen);
         Ok(Ok(self.by_proven_identity(ctx, &identity.ci, join_type).await?))
     }

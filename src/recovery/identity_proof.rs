@@ -1,20 +1,19 @@
 //! The proof behind the identity paths: a signed assertion (signature through the verifier port,
-//! claims by the domain rules at `ctx.now`, then spent once across instances) or, in development
-//! only, a raw `ci`. Every refusal is audited alike, without the assertion or the ci, and before
+//! claims by the domain rules at `ctx.now`) or a PortOne verification id (read from PortOne, its
+//! rules at `ctx.now`), then spent once across instances; or, in development only, a raw `ci`. Every refusal is audited alike, without the assertion or the ci, and before
 //! any account is looked at, so it says nothing about accounts.
 use std::sync::Arc;
 
 use crate::{
     domain::{
         audit::{AuditKind, AuditOutcome},
-        identity_assertion::{
-            AssertionPurpose, AssertionRefusal, AssertionRules, SignedAssertion, VerifiedIdentity,
-        },
+        identity_assertion::{AssertionPurpose, AssertionRefusal, AssertionRules, VerifiedIdentity},
+        identity_proof::IdentityProof,
     },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        ports::{AuditLog, IdentityVerifier, TokenStore},
+        ports::{AuditLog, IdentityVerifier, PortoneAnswer, PortoneVerifications, TokenStore},
     },
 };
 
@@ -23,10 +22,12 @@ use crate::{
 pub struct Unverified;
 
 /// What the service trusts as proof, from settings: the assertion keys (none: every assertion is
-/// refused), the claim rules, and whether raw `ci` values are allowed (development only).
+/// refused), the claim rules, PortOne (none: every PortOne id is refused), and whether raw `ci`
+/// values are allowed (development only).
 #[derive(Clone)]
 pub struct IdentityTrust {
     pub verifier: Option<Arc<dyn IdentityVerifier>>,
+    pub portone: Option<Arc<dyn PortoneVerifications>>,
     pub rules: AssertionRules,
     pub raw_ci: bool,
 }
@@ -43,18 +44,29 @@ impl IdentityProofs {
         IdentityProofs { trust, tokens, audit }
     }
 
-    /// The identity an assertion proves for `purpose`, spending it; `Unverified` for any refusal.
+    /// The identity a proof shows for `purpose`, spending it; `Unverified` for any refusal. PortOne
+    /// being unreachable is an error (`SERVICE_UNAVAILABLE`), with nothing spent.
     pub async fn verify(
         &self,
         ctx: &RequestContext,
-        assertion: &SignedAssertion,
+        proof: &IdentityProof,
         purpose: AssertionPurpose,
     ) -> Result<Result<VerifiedIdentity, Unverified>, RecoveryError> {
-        let checked = match &self.trust.verifier {
-            None => Err(AssertionRefusal::NotConfigured),
-            Some(verifier) => verifier
-                .verified_claims(assertion.expose())
-                .and_then(|claims| claims.check(&self.trust.rules, ctx.now, purpose, &ctx.site)),
+        let checked = match proof {
+            IdentityProof::Signed(assertion) => match &self.trust.verifier {
+                None => Err(AssertionRefusal::NotConfigured),
+                Some(verifier) => verifier
+                    .verified_claims(assertion.expose())
+                    .and_then(|claims| claims.check(&self.trust.rules, ctx.now, purpose, &ctx.site)),
+            },
+            // PortOne's result carries no purpose: one id serves one call, whichever it is.
+            IdentityProof::Portone(id) => match &self.trust.portone {
+                None => Err(AssertionRefusal::NotConfigured),
+                Some(portone) => match portone.read(id).await? {
+                    PortoneAnswer::Found(verification) => verification.check(id, ctx.now),
+                    PortoneAnswer::Unknown => Err(AssertionRefusal::NotVerified),
+                },
+            },
         };
         let refusal = match checked {
             Ok(identity) => {

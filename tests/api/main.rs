@@ -19,6 +19,7 @@ mod operations;
 mod outbox_claims;
 mod password_policy;
 mod password_reset;
+mod portone;
 mod processes;
 mod production_start;
 mod recovery_activity;

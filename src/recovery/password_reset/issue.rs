@@ -11,7 +11,8 @@ use crate::{
         audit::{AuditKind, AuditOutcome},
         email::Email,
         grant::{GrantPurpose, NewGrant, ResetToken},
-        identity_assertion::{AssertionPurpose, SignedAssertion},
+        identity_assertion::AssertionPurpose,
+        identity_proof::IdentityProof,
         keyed_hash::Ci,
         login_id::LoginId,
         masking::mask_email,
@@ -33,11 +34,8 @@ pub enum ResetRequest {
     Account { login_id: LoginId, email: Email },
     /// A raw `ci` from the caller (development only: `IDENTITY_RAW_CI`).
     Identity { login_id: LoginId, ci: Ci },
-    /// A signed assertion of a just-passed identity check, for this login ID.
-    VerifiedIdentity {
-        login_id: LoginId,
-        assertion: SignedAssertion,
-    },
+    /// A proof of a just-passed identity check (signed assertion or PortOne id), for this login ID.
+    VerifiedIdentity { login_id: LoginId, proof: IdentityProof },
 }
 
 #[derive(Debug)]
@@ -84,10 +82,10 @@ impl PasswordReset {
                 }
                 return self.issue_direct(ctx, &login_id, &ci).await;
             }
-            ResetRequest::VerifiedIdentity { login_id, assertion } => {
+            ResetRequest::VerifiedIdentity { login_id, proof } => {
                 let proof = self
                     .proofs
-                    .verify(ctx, &assertion, AssertionPurpose::ResetPassword)
+                    .verify(ctx, &proof, AssertionPurpose::ResetPassword)
                     .await?;
                 return match proof {
                     // From here on the same path as a raw ci: no oracle between the two.

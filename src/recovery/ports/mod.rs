@@ -21,7 +21,7 @@ pub use audit::AuditLog;
 pub use errors::StoreError;
 pub use hashing::{HashError, PasswordHasher, Verification};
 pub use health::HealthCheck;
-pub use identity::IdentityVerifier;
+pub use identity::{IdentityVerifier, PortoneAnswer, PortoneVerifications};
 pub use limits::{CounterHit, Limiter};
 pub use mail::{
     ClaimedMail, KeyedMail, MailClaim, MailError, MailMeta, MailOutbox, MailOutcome, Mailer, OutgoingMail,
