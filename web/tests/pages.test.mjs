@@ -127,6 +127,11 @@ const TEXT = {
     codes: 'Recovery codes',
     currentPassword: 'Current password',
     generate: 'Generate 10 new codes',
+    demoCi: 'Test ci',
+    demoSign: 'Demo: sign a test identity check',
+    noAccounts: 'No account uses this.',
+    identityLoginId: 'Login ID to reset',
+    identityMismatch: 'The identity check does not match this account.',
   },
   ko: {
     email: '이메일 주소',
@@ -148,13 +153,18 @@ const TEXT = {
     codes: '복구 코드',
     currentPassword: '현재 비밀번호',
     generate: '새 코드 10개 만들기',
+    demoCi: '테스트 ci',
+    demoSign: '데모: 테스트 본인인증 서명',
+    noAccounts: '이 정보로 가입된 계정이 없습니다.',
+    identityLoginId: '재설정할 아이디',
+    identityMismatch: '본인인증 정보가 이 계정과 일치하지 않습니다.',
   },
 };
 
 /** One member per language, so the two tours share no mail cooldowns or limits. */
 const tourists = {
-  en: { loginId: 'mina.park', email: 'mina@example.com', password: 'Blue-Harbor-47', ci: 'CI-MINA' },
-  ko: { loginId: 'sora.kim', email: 'sora@example.com', password: 'Tidy-Garden-51' },
+  en: { loginId: 'mina.park', email: 'mina@example.com', ci: 'CI-MINA' },
+  ko: { loginId: 'sora.kim', email: 'sora@example.com', ci: 'CI-NOBODY' },
 };
 
 for (const lang of ['en', 'ko']) {
@@ -169,6 +179,11 @@ for (const lang of ['en', 'ko']) {
     await byEmail.getByLabel(text.email).fill(me.email);
     await byEmail.getByRole('button', { name: text.find }).click();
     await page.getByTestId('accounts').locator('li').first().waitFor();
+    // By identity check: the development service's demo box signs the assertion.
+    const demo = page.getByTestId('identity-demo');
+    await demo.getByLabel(text.demoCi).fill(me.ci);
+    await demo.getByRole('button', { name: text.demoSign }).click();
+    await page.getByTestId('accounts').getByText(me.ci === 'CI-MINA' ? 'Mina Park' : text.noAccounts).waitFor();
     await shot(page, 'find-id');
 
     await page.getByRole('link', { name: lang === 'ko' ? '아이디 확인' : 'Check a login ID' }).click();
@@ -201,6 +216,11 @@ for (const lang of ['en', 'ko']) {
     await page.getByLabel(text.code).fill(grant.code === '000000' ? '000001' : '000000');
     await page.getByRole('button', { name: text.verify }).click();
     await page.locator('.errors li, .status.error').first().waitFor();
+    // …and someone else's identity check for this login ID.
+    await page.getByLabel(text.identityLoginId).fill(me.loginId);
+    await page.getByTestId('identity-demo').getByLabel(text.demoCi).fill('CI-SOMEONE-ELSE');
+    await page.getByTestId('identity-demo').getByRole('button', { name: text.demoSign }).click();
+    await page.getByText(text.identityMismatch).waitFor();
     await shot(page, 'reset-password');
 
     // The mailed link: the new-password step with refused rules, then done.
