@@ -1,19 +1,22 @@
 //! The browser pages: the built SPA from WEB_DIR (its index.html for every route it owns), or,
 //! when no build is there, an embedded page on /reset-password that completes a reset by link or
-//! code — so the link of a development reset mail works on a fresh clone without Node.
+//! code, in English or Korean as the browser prefers — so the link of a development reset mail
+//! works on a fresh clone without Node.
 use std::path::Path;
 
 use axum::{
     Router,
-    http::{HeaderValue, header},
+    http::{HeaderMap, HeaderValue, header},
     middleware::map_response,
     response::{Html, IntoResponse, Response},
     routing::get,
 };
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::domain::lang::Lang;
+
 /// Same-origin scripts only: the reset pages hold live tokens. Inline styles are allowed for
-/// GraphiQL's editor and the embedded page's `<style>`.
+/// GraphiQL's editor.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
@@ -46,18 +49,34 @@ pub fn pages(web_dir: &Path) -> Router {
         Router::new()
             .route("/reset-password", get(embedded_reset_page))
             .route("/reset-password/page.js", get(embedded_reset_script))
+            .route("/reset-password/page.css", get(embedded_reset_style))
     };
     pages.layer(map_response(async |response| secure_page(response)))
 }
 
-async fn embedded_reset_page() -> Html<&'static str> {
-    Html(include_str!("reset_page.html"))
+/// The page in the language of `Accept-Language`, the one its error messages (localised by the
+/// GraphQL endpoint from the same header) will be in.
+async fn embedded_reset_page(headers: HeaderMap) -> impl IntoResponse {
+    let accepted = headers.get(header::ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok());
+    let page = match Lang::from_accept_language(accepted) {
+        Lang::En => include_str!("reset_page.html"),
+        Lang::Ko => include_str!("reset_page.ko.html"),
+    };
+    ([(header::VARY, "Accept-Language")], Html(page))
 }
 
 async fn embedded_reset_script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("reset_page.js"),
+    )
+}
+
+/// The SPA's stylesheet, so that both pages look the same and a host brands them in one place.
+async fn embedded_reset_style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("../../web/src/style.css"),
     )
 }
 
@@ -76,4 +95,22 @@ pub fn secure_page(mut response: Response) -> Response {
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    /// The `id="…"` values of a page, in order.
+    fn ids(page: &str) -> Vec<&str> {
+        page.split(" id=\"")
+            .skip(1)
+            .map(|rest| rest.split('"').next().unwrap_or(""))
+            .collect()
+    }
+
+    #[test]
+    fn both_languages_of_the_embedded_page_have_the_elements_its_script_uses() {
+        let english = ids(include_str!("reset_page.html"));
+        assert!(english.contains(&"password-form"), "{english:?}");
+        assert_eq!(ids(include_str!("reset_page.ko.html")), english);
+    }
 }

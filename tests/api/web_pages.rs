@@ -57,6 +57,29 @@ async fn without_a_build_the_reset_link_opens_the_embedded_page() {
     assert_eq!(script.status(), 200);
     assert!(header_of(&script, header::CONTENT_TYPE).starts_with("text/javascript"));
     assert!(script.text().await.unwrap().contains("resetPassword"));
+    // It wears the SPA's stylesheet, and speaks Korean to a browser that prefers Korean.
+    assert!(html.contains("/reset-password/page.css"), "{html}");
+    let style = app.get("/reset-password/page.css").await;
+    assert!(header_of(&style, header::CONTENT_TYPE).starts_with("text/css"));
+    assert!(style.text().await.unwrap().contains("--ar-accent"));
+    let korean = app
+        .client
+        .get(format!("{}/reset-password", app.address))
+        .header(header::ACCEPT_LANGUAGE, "ko-KR,ko;q=0.9,en;q=0.8")
+        .send()
+        .await
+        .expect("request");
+    let varies = korean.headers().get_all(header::VARY).iter();
+    assert!(
+        varies
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.eq_ignore_ascii_case("accept-language"))
+    );
+    let korean = korean.text().await.unwrap();
+    assert!(
+        korean.contains(r#"<html lang="ko">"#) && korean.contains("비밀번호 재설정"),
+        "{korean}"
+    );
     // Nothing else pretends to be a page.
     assert_eq!(app.get("/account").await.status(), 404);
 }
@@ -99,7 +122,10 @@ async fn the_embedded_page_asks_before_it_reports_a_change() {
     let page = app.get("/reset-password").await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains(r#"<form id="report-form" hidden>"#), "{html}");
+    assert!(
+        html.contains(r#"<form id="report-form" class="report" hidden>"#),
+        "{html}"
+    );
     assert!(html.contains("It wasn't me"), "{html}");
     let script = app.get("/reset-password/page.js").await.text().await.unwrap();
     // The one call of the report is in the form's submit handler; loading only shows the form.

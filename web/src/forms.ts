@@ -28,6 +28,8 @@ export class Form {
   readonly element: HTMLFormElement;
   private readonly status = h('p', { class: 'status', role: 'status' });
   private readonly errorLists = new Map<string, HTMLUListElement>();
+  /** Each error list's control, marked aria-invalid while its list has errors. */
+  private readonly controls = new Map<HTMLUListElement, HTMLElement>();
   private readonly button: HTMLButtonElement;
 
   constructor(submitLabel: string) {
@@ -61,6 +63,7 @@ export class Form {
     const errors = h('ul', { class: 'errors', id: `${control.id}-errors` });
     control.setAttribute('aria-describedby', errors.id);
     for (const path of paths) this.errorLists.set(path, errors);
+    this.controls.set(errors, control);
     this.element.insertBefore(h('div', { class: 'field' }, h('label', { for: control.id }, label), control, errors), this.status);
     return control;
   }
@@ -77,15 +80,20 @@ export class Form {
 
   private clear(): void {
     this.say('');
-    for (const list of this.errorLists.values()) list.replaceChildren();
+    for (const [list, control] of this.controls) {
+      list.replaceChildren();
+      control.removeAttribute('aria-invalid');
+    }
   }
 
   private showProblems(problems: readonly ProblemFragment[]): void {
     const unplaced: string[] = [];
     for (const problem of problems) {
       const list = problem.field ? this.errorLists.get(problem.field.join('.')) : undefined;
-      if (list) list.append(h('li', { 'data-code': problem.code }, problem.message));
-      else unplaced.push(problem.message);
+      if (list) {
+        list.append(h('li', { 'data-code': problem.code }, problem.message));
+        this.controls.get(list)?.setAttribute('aria-invalid', 'true');
+      } else unplaced.push(problem.message);
     }
     if (unplaced.length) this.say(unplaced.join(' '), 'error');
   }

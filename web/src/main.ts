@@ -25,10 +25,12 @@ function render(): void {
   const path = location.pathname in screens ? location.pathname : '/find-id';
   document.documentElement.lang = currentLang();
   document.title = t().title;
+  document.getElementById('brand')!.textContent = t().title;
   document.getElementById('nav')!.replaceChildren(
     ...Object.entries(screens)
       .filter(([, s]) => s.nav !== false)
-      .map(([href, s]) => h('a', { href, 'aria-current': href === path ? 'page' : false }, s.label())),
+      // A sub-page (the account's activity) marks its parent as the current section.
+      .map(([href, s]) => h('a', { href, 'aria-current': href === path ? 'page' : path.startsWith(`${href}/`) ? 'true' : false }, s.label())),
   );
   document.getElementById('app')!.replaceChildren(screens[path].render());
 }

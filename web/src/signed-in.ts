@@ -15,7 +15,7 @@ export function signedInSection(title: string, go: (path: string) => void, fill:
   }
   void fill(section).catch((error) => {
     if (signedOut(error, go)) return;
-    section.append(h('p', { class: 'status error' }, describeFailure(error)));
+    section.append(h('p', { class: 'status error', role: 'alert' }, describeFailure(error)));
   });
   return section;
 }

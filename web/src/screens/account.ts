@@ -63,7 +63,7 @@ function changePassword(me: ProfileFragment): Node {
     }),
   );
   choose(modes[0][0]);
-  return h('div', {}, passwordExpired() ? h('p', { class: 'status error' }, text.expired) : null, picker, panel);
+  return h('div', {}, passwordExpired() ? h('p', { class: 'status warning' }, text.expired) : null, picker, panel);
 }
 
 function modeForms(mode: ChangePasswordMode, me: ProfileFragment): Node[] {

@@ -34,7 +34,8 @@ export function activityScreen(go: (path: string) => void): Node {
             h('td', {}, h('time', { datetime: node.at }, when(node.at))),
             h('td', {}, text.eventKinds[node.kind]),
             h('td', {}, text.outcomes[node.outcome] ?? node.outcome),
-            h('td', {}, node.clientAddress ?? '—'),
+            // Named again for narrow screens, where the rows stack and the header row is hidden.
+            h('td', { 'data-label': text.activityFrom }, node.clientAddress ?? '—'),
           ),
         ),
       );

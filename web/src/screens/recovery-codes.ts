@@ -40,7 +40,7 @@ export function recoveryCodesScreen(go: (path: string) => void): Node {
     section.append(
       h('p', {}, text.codesIntro),
       h('p', {}, text.codesLeftLabel, ' ', left),
-      h('p', { class: 'status error' }, text.codesReplace),
+      h('p', { class: 'status warning' }, text.codesReplace),
       form.element,
       output,
       h('p', {}, h('a', { href: '/account' }, text.navAccount)),
@@ -77,7 +77,7 @@ function printable(loginId: string, codes: readonly string[]): Node {
     h('h2', {}, text.codesTitle),
     h('p', {}, text.codesFor(loginId, location.origin, made)),
     h('ol', { class: 'code-list' }, ...codes.map((code) => h('li', {}, h('code', {}, code)))),
-    h('p', { class: 'status error no-print' }, text.codesOnce),
+    h('p', { class: 'status warning no-print' }, text.codesOnce),
     h('p', { class: 'actions no-print' }, print, ' ', copy, ' ', download),
     status,
   );

@@ -25,11 +25,11 @@ export function resetPasswordScreen(): Node {
   // A token leaves the address bar (history, screenshots); it lives on in this closure.
   if (token || report) history.replaceState(null, '', location.pathname);
   if (token) {
-    const checking = h('p', { class: 'status' }, t().checkingLink);
+    const checking = h('p', { class: 'status', role: 'status' }, t().checkingLink);
     section.append(checking);
     void verify({ token }).then(
       (result) => checking.replaceWith(result),
-      (error) => checking.replaceWith(h('p', { class: 'status error' }, describeFailure(error))),
+      (error) => checking.replaceWith(h('p', { class: 'status error', role: 'alert' }, describeFailure(error))),
     );
   } else if (report) {
     // "That wasn't me": once reported, the fresh mail's code (or its link) continues the reset.
@@ -37,7 +37,7 @@ export function resetPasswordScreen(): Node {
       reportChange(report, (maskedDestination) =>
         section.replaceChildren(
           h('h1', {}, t().navReset),
-          h('p', { class: 'status ok', 'data-testid': 'reported' }, t().reported(maskedDestination)),
+          h('p', { class: 'status ok', role: 'status', 'data-testid': 'reported' }, t().reported(maskedDestination)),
           codeForm(section),
         ),
       ),
@@ -55,7 +55,7 @@ export function resetPasswordScreen(): Node {
 async function verify(credential: ResetCredential): Promise<Node> {
   const { verifyResetToken: r } = await request(VerifyResetTokenMutation, { credential });
   if (!r.valid || !r.token) {
-    return h('p', { class: 'status error' }, r.errors.map((e) => e.message).join(' '));
+    return h('p', { class: 'status error', role: 'alert' }, r.errors.map((e) => e.message).join(' '));
   }
   return newPasswordForm(r.token, r.maskedLoginId ?? '');
 }
@@ -142,7 +142,7 @@ function newPasswordForm(token: string, maskedLoginId: string): Node {
       input: { credential: { token }, newPassword: password.value, newPasswordConfirmation: confirmation.value },
     });
     if (r.member) {
-      form.element.replaceWith(h('p', { class: 'status ok' }, text.resetDone, ' ', h('a', { href: '/sign-in' }, text.signIn)));
+      form.element.replaceWith(h('p', { class: 'status ok', role: 'status' }, text.resetDone, ' ', h('a', { href: '/sign-in' }, text.signIn)));
     }
     return r.errors;
   });
