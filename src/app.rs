@@ -10,7 +10,7 @@ use crate::{
     domain::{identity_assertion::AssertionRules, keyed_hash::KeyedHasher},
     graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
     http::{
-        AppState, connections, dev_identity::DevSigner, metric_families, router,
+        AppState, connections, dev_identity::DevSigner, metric_families, query_limits::ShapeLimits, router,
         trusted_documents::TrustedDocuments,
     },
     infra::{
@@ -284,7 +284,11 @@ impl Application {
                 introspection_schema: build_introspection_schema(schema_options),
                 recovery: Arc::new(recovery),
                 trusted_proxies: Arc::new(settings.http.trusted_proxies.clone()),
-                max_aliases: settings.graphql.max_aliases,
+                limits: ShapeLimits {
+                    max_root_fields: settings.graphql.max_root_fields,
+                    max_aliases: settings.graphql.max_aliases,
+                    max_complexity: settings.graphql.max_complexity,
+                },
                 // An explorer for ad-hoc queries has nothing to do where only listed ones run.
                 graphiql: !settings.service.production && trusted_documents.is_none(),
                 trusted_documents,

@@ -1,5 +1,6 @@
 //! The GraphQL endpoint's limits: `GRAPHQL_MAX_DEPTH`, `GRAPHQL_MAX_COMPLEXITY`,
-//! `GRAPHQL_MAX_ALIASES`, and `TRUSTED_DOCUMENTS` (a graphql-codegen persisted-documents
+//! `GRAPHQL_MAX_ALIASES`, `GRAPHQL_MAX_ROOT_FIELDS` (root fields per operation, duplicates and
+//! fragments included: each runs and spends its rate limits separately), and `TRUSTED_DOCUMENTS` (a graphql-codegen persisted-documents
 //! manifest: when set, only its operations run).
 use std::path::PathBuf;
 
@@ -10,6 +11,7 @@ pub struct GraphqlSettings {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_aliases: usize,
+    pub max_root_fields: usize,
     pub trusted_documents: Option<PathBuf>,
 }
 
@@ -19,6 +21,8 @@ impl GraphqlSettings {
             max_depth: vars.parsed("GRAPHQL_MAX_DEPTH", 16)?,
             max_complexity: vars.parsed("GRAPHQL_MAX_COMPLEXITY", 150)?,
             max_aliases: vars.parsed("GRAPHQL_MAX_ALIASES", 10)?,
+            // The SPA's operations have one or two; GraphiQL users may batch a few.
+            max_root_fields: vars.parsed("GRAPHQL_MAX_ROOT_FIELDS", 10)?,
             trusted_documents: vars.parsed_opt("TRUSTED_DOCUMENTS")?,
         })
     }

@@ -8,13 +8,14 @@ use std::{
 
 use async_graphql::parser::{parse_query, types::ExecutableDocument};
 
-use super::query_limits::{count_aliases, introspection_only};
+use super::query_limits::{Shape, introspection_only};
 
 /// A document parsed once, with what the endpoint checks before running it.
 #[derive(Debug)]
 pub struct ParsedDocument {
     pub document: ExecutableDocument,
-    pub aliases: usize,
+    /// Its size with fragments expanded, checked against the shape limits before it runs.
+    pub shape: Shape,
     /// Every root field is `__schema`, `__type` or `__typename` (fragments expanded).
     pub introspection_only: bool,
 }
@@ -45,7 +46,7 @@ impl DocumentCache {
         }
         let document = parse_query(query).ok()?;
         let parsed = Arc::new(ParsedDocument {
-            aliases: count_aliases(&document),
+            shape: Shape::of(&document),
             introspection_only: introspection_only(&document),
             document,
         });
@@ -88,7 +89,7 @@ mod tests {
         let first = cache.parse(q).unwrap();
         let second = cache.parse(q).unwrap();
         assert!(Arc::ptr_eq(&first, &second));
-        assert_eq!(first.aliases, 1);
+        assert_eq!(first.shape.aliases, 1);
         assert_eq!(cache.len(), 1);
     }
 

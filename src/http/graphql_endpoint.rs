@@ -55,17 +55,26 @@ async fn execute(
     let Some(parsed) = parsed else {
         return answer(headers, parse_failure(&request.query));
     };
+    let mut schema_is_limited = true;
     if parsed.introspection_only
         && let Some(unlimited) = &state.introspection_schema
     {
         schema = unlimited;
+        schema_is_limited = false;
     }
-    if parsed.aliases > state.max_aliases {
-        return reject(
-            StatusCode::OK,
-            QUERY_TOO_COMPLEX,
-            "the query has too many aliases",
-        );
+    let shape = &parsed.shape;
+    let too_big = if shape.root_fields > state.limits.max_root_fields {
+        Some("the operation has too many root fields")
+    } else if shape.aliases > state.limits.max_aliases {
+        Some("the query has too many aliases")
+    } else if shape.fields > state.limits.max_complexity && schema_is_limited {
+        // Each field costs at least 1, so this bounds the complexity whatever fragments hide.
+        Some("the query has too many fields")
+    } else {
+        None
+    };
+    if let Some(message) = too_big {
+        return reject(StatusCode::OK, QUERY_TOO_COMPLEX, message);
     }
     request.set_parsed_query(parsed.document.clone());
     let request = request

@@ -43,8 +43,8 @@ pub struct AppState {
     /// Shared, not copied, by every request (the use cases hold dozens of handles and settings).
     pub recovery: std::sync::Arc<Recovery>,
     pub trusted_proxies: std::sync::Arc<Vec<ipnet::IpNet>>,
-    /// Most aliases a document may hold.
-    pub max_aliases: usize,
+    /// The shape limits checked with fragments expanded (root fields, aliases, fields).
+    pub limits: query_limits::ShapeLimits,
     /// GraphiQL on `GET /graphql` (off in production and with trusted documents).
     pub graphiql: bool,
     /// With TRUSTED_DOCUMENTS, the only operations that run.

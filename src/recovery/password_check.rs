@@ -62,14 +62,33 @@ impl PasswordChecks {
             .map(|subject| format!("signin:client:{subject}"))
     }
 
-    /// Counts this password attempt against the login ID *before* any verification (so a burst
-    /// of parallel guesses cannot all pass a check made before the first failure is counted), and
-    /// refuses it while the login ID or the client has too many recent failures.
+    /// Refuses the attempt while the client has too many recent failures — without counting it
+    /// against the login ID, so a client past its own limit spends nothing of the owner's — and
+    /// otherwise counts it against the login ID *before* any verification (so a burst of
+    /// parallel guesses cannot all pass a check made before the first failure is counted),
+    /// refusing it while the login ID has too many.
     pub async fn take_attempt(
         &self,
         ctx: &RequestContext,
         id_key: &str,
     ) -> Result<Option<Duration>, RecoveryError> {
+        if let Some(retry_after) = self.client_throttled(ctx).await? {
+            return Ok(Some(retry_after));
+        }
+        self.count_attempt(id_key).await
+    }
+
+    /// How long the client must wait, while it has too many recent failures; counts nothing.
+    pub async fn client_throttled(&self, ctx: &RequestContext) -> Result<Option<Duration>, RecoveryError> {
+        let Some(key) = Self::client_key(ctx) else {
+            return Ok(None);
+        };
+        let by_client = self.limiter.peek(&key, self.settings.client_failures).await?;
+        Ok((!by_client.allowed).then_some(by_client.retry_after))
+    }
+
+    /// Counts an attempt against the login ID; how long to wait when it has too many failures.
+    pub async fn count_attempt(&self, id_key: &str) -> Result<Option<Duration>, RecoveryError> {
         let window = self.settings.failure_window;
         let by_id = self
             .limiter
@@ -77,12 +96,6 @@ impl PasswordChecks {
             .await?;
         if !by_id.allowed {
             return Ok(Some(by_id.retry_after));
-        }
-        if let Some(key) = Self::client_key(ctx) {
-            let by_client = self.limiter.peek(&key, self.settings.client_failures).await?;
-            if !by_client.allowed {
-                return Ok(Some(by_client.retry_after));
-            }
         }
         Ok(None)
     }

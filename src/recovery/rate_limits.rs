@@ -184,8 +184,10 @@ impl RateLimits {
         RateLimits { limiter, table }
     }
 
-    /// Counts one call of `op` by the request's client about `target` (see [`target`]); refuses
-    /// it (`RecoveryError::RateLimited`) when either count is over its limit. Every call counts,
+    /// Counts one call of `op` by the request's client, then about `target` (see [`target`]);
+    /// refuses it (`RecoveryError::RateLimited`) when either count is over its limit. The client's
+    /// budget comes first: a call it refuses is not counted against the target, so one host cannot
+    /// spend a victim's budget from behind its own limit. Every call counts against its client,
     /// refused or not, so hammering does not reopen the window.
     pub async fn admit(
         &self,
@@ -243,7 +245,8 @@ impl RateLimits {
                 window: limit.window,
             })
             .collect();
-        // Every limit of the request in one call (one script on Redis).
+        // Every limit of the request in one call (one script on Redis), in the order given: the
+        // client's first; a refusal ends the counting.
         let decisions = self.limiter.hit_all(&hits).await?;
         let mut refused: Option<Duration> = None;
         for ((scope, _, _), decision) in counted.iter().zip(decisions) {
@@ -359,6 +362,39 @@ mod tests {
         assert!(
             admit("1.1.1.1", "d@x.io").await.is_err(),
             "fourth call from one client"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_its_client_refuses_does_not_count_against_its_target() {
+        let limiter = Arc::new(crate::infra::memory::MemoryStore::new());
+        let table = RateLimitTable::default()
+            .with_overrides("signIn.client=2/600,signIn.id=4/600")
+            .unwrap();
+        let limits = RateLimits::new(limiter, table);
+        let admit = |client: &'static str| {
+            let limits = limits.clone();
+            async move {
+                limits
+                    .admit_subjects(
+                        Operation::SignIn,
+                        &[(Scope::Client, Some(client)), (Scope::Target, Some("victim"))],
+                    )
+                    .await
+            }
+        };
+        for _ in 0..2 {
+            assert!(admit("6.6.6.6").await.is_ok());
+        }
+        for _ in 0..50 {
+            assert!(admit("6.6.6.6").await.is_err(), "over the stranger's own budget");
+        }
+        // The stranger spent 2 of the victim's 4, not 52.
+        assert!(admit("1.1.1.1").await.is_ok());
+        assert!(admit("1.1.1.1").await.is_ok());
+        assert!(
+            admit("2.2.2.2").await.is_err(),
+            "the target's own limit still holds"
         );
     }
 }

@@ -67,8 +67,9 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Signs in with a login ID and password: counted by the sign-in rate limits, then throttled
-    /// per login ID and client on failures.
+    /// Signs in with a login ID and password: refused while the client has too many failures,
+    /// then counted by the sign-in rate limits (the client's first), then throttled per login ID.
+    /// A client its own budgets refuse spends nothing of the login ID's.
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "sign_in"))]
     pub async fn sign_in(
         &self,
@@ -76,16 +77,23 @@ impl Sessions {
         login_id: &LoginId,
         password: &Password,
     ) -> Result<SignInResult, RecoveryError> {
-        self.rate_limits
-            .admit(Operation::SignIn, ctx, Some(target::login(&ctx.site, login_id)))
-            .await?;
-        let id_key = signin_throttle_key(&ctx.site, login_id);
-        if let Some(retry_after) = self.passwords.take_attempt(ctx, &id_key).await? {
+        let throttled = match self.passwords.client_throttled(ctx).await? {
+            Some(retry_after) => Some(retry_after),
+            None => {
+                self.rate_limits
+                    .admit(Operation::SignIn, ctx, Some(target::login(&ctx.site, login_id)))
+                    .await?;
+                let id_key = signin_throttle_key(&ctx.site, login_id);
+                self.passwords.count_attempt(&id_key).await?
+            }
+        };
+        if let Some(retry_after) = throttled {
             self.audit
                 .note(ctx, None, AuditKind::SignedIn, AuditOutcome::Throttled)
                 .await;
             return Ok(SignInResult::Throttled { retry_after });
         }
+        let id_key = signin_throttle_key(&ctx.site, login_id);
         let member = self
             .members
             .find_by_login_id(&ctx.site, login_id)

@@ -224,6 +224,22 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// The same service, called from another loopback address (`127.0.0.2`, …): another client
+    /// to its rate limits, as a stranger on another host is.
+    pub fn calling_from(&self, ip: &str) -> Endpoint {
+        http_client();
+        let client = reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().expect("an IP address"))
+            .build()
+            .expect("http client");
+        Endpoint {
+            client,
+            ..self.clone()
+        }
+    }
+}
+
 /// The application on its own database: its endpoint (`app.issue_reset(..)`, `app.address`) and
 /// the use cases in process (`app.recovery`) for what a test arranges or inspects directly.
 pub struct TestApp {

@@ -15,6 +15,7 @@ mod hashing_cap;
 mod helpers;
 mod http_edge;
 mod identity_assertions;
+mod lockout;
 mod operations;
 mod outbox_claims;
 mod password_policy;

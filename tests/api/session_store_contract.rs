@@ -417,7 +417,8 @@ async fn hits_count_up_to_the_limit(limiter: &dyn Limiter) {
 }
 
 /// `hit_all` (the client, target and session limits of one request in one call) counts each
-/// counter as `hit` would, refused or not, each with its own limit and window.
+/// counter as `hit` would, each with its own limit and window, in order, and stops after the
+/// first one over its limit: a call its client's budget refuses does not count against its target.
 async fn one_call_counts_every_limit_of_a_request(limiter: &dyn Limiter) {
     // Keys of one call share their first segment, as one operation's limits do.
     let (client, target) = (new_key("all-client"), new_key("all-target"));
@@ -436,15 +437,38 @@ async fn one_call_counts_every_limit_of_a_request(limiter: &dyn Limiter) {
             },
         ];
         let d = limiter.hit_all(&hits).await.expect("hit_all");
-        assert_eq!(d.len(), 2, "one decision per counter");
         assert_eq!((d[0].count, d[0].allowed), (n, n <= 2), "client, hit {n}");
-        assert_eq!((d[1].count, d[1].allowed), (n, n <= 3), "target, hit {n}");
         assert!(d[0].retry_after > long - Duration::from_secs(5) && d[0].retry_after <= long);
-        assert!(d[1].retry_after > short - Duration::from_secs(5) && d[1].retry_after <= short);
+        if n <= 2 {
+            assert_eq!(d.len(), 2, "one decision per counter");
+            assert_eq!((d[1].count, d[1].allowed), (n, true), "target, hit {n}");
+            assert!(d[1].retry_after > short - Duration::from_secs(5) && d[1].retry_after <= short);
+        } else {
+            assert_eq!(d.len(), 1, "the client's refusal ends the counting");
+        }
     }
-    // The same counters as single hits see.
+    // The same counters as single hits see: the target counted only what the client admitted.
     assert_eq!(limiter.hit(&client, 2, long).await.expect("hit").count, 5);
-    assert_eq!(limiter.peek(&target, 10).await.expect("peek").count, 4);
+    assert_eq!(limiter.peek(&target, 10).await.expect("peek").count, 2);
+    // A refused first counter of a later call still ends it; an allowed one lets the next count.
+    let fresh = new_key("all-fresh");
+    let d = limiter
+        .hit_all(&[
+            CounterHit {
+                key: &fresh,
+                limit: 1,
+                window: long,
+            },
+            CounterHit {
+                key: &target,
+                limit: 3,
+                window: short,
+            },
+        ])
+        .await
+        .expect("hit_all");
+    assert_eq!(d.len(), 2);
+    assert_eq!((d[1].count, d[1].allowed), (3, true));
     assert!(limiter.hit_all(&[]).await.expect("no counters").is_empty());
 }
 

@@ -37,22 +37,27 @@ impl Limiter for MemoryStore {
     }
 
     async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError> {
-        // One lock for all of them, like the one script on Redis.
+        // One lock for all of them, like the one script on Redis; counting stops after the first
+        // counter over its limit.
         self.counters.with(|counters, now| {
-            hits.iter()
-                .map(|hit| {
-                    let entry = counters
-                        .0
-                        .entry(hit.key.to_owned())
-                        .or_insert((0, now + hit.window));
-                    entry.0 = entry.0.saturating_add(1);
-                    LimitDecision {
-                        allowed: entry.0 <= hit.limit,
-                        count: entry.0,
-                        retry_after: entry.1.saturating_duration_since(now),
-                    }
-                })
-                .collect()
+            let mut decisions = Vec::with_capacity(hits.len());
+            for hit in hits {
+                let entry = counters
+                    .0
+                    .entry(hit.key.to_owned())
+                    .or_insert((0, now + hit.window));
+                entry.0 = entry.0.saturating_add(1);
+                let allowed = entry.0 <= hit.limit;
+                decisions.push(LimitDecision {
+                    allowed,
+                    count: entry.0,
+                    retry_after: entry.1.saturating_duration_since(now),
+                });
+                if !allowed {
+                    break;
+                }
+            }
+            decisions
         })
     }
 

@@ -48,9 +48,12 @@ impl Limiter for RedisStore {
         }
         let keys: Vec<String> = hits.iter().map(|h| self.key(Key::Counter(h.key))).collect();
         let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let windows: Vec<String> = hits.iter().map(|h| millis(h.window).to_string()).collect();
-        let reply: Vec<i64> = self.invoke(&SCRIPTS.hit_all, &keys, &windows).await?;
-        if reply.len() != 2 * hits.len() {
+        let args: Vec<String> = hits
+            .iter()
+            .flat_map(|h| [millis(h.window).to_string(), h.limit.to_string()])
+            .collect();
+        let reply: Vec<i64> = self.invoke(&SCRIPTS.hit_all, &keys, &args).await?;
+        if !reply.len().is_multiple_of(2) || reply.len() > 2 * hits.len() {
             return Err(StoreError::Internal("redis: unexpected counters reply".into()));
         }
         hits.iter()

@@ -248,12 +248,14 @@ return 0
 
 // ---- limiter ----
 
-/// KEYS: counters (one slot: see keys.rs). ARGV: each one's window_ms. Like HIT on each key in turn.
-/// Returns {count1, pttl1, count2, pttl2, ...}.
+/// KEYS: counters (one slot: see keys.rs). ARGV: each one's window_ms and limit, in turn. Like HIT
+/// on each key in turn, stopping after the first counter over its limit (the later ones are not
+/// counted). Returns {count1, pttl1, count2, pttl2, ...} for the counters it counted.
 const HIT_ALL: &str = r#"
 local out = {}
 for i, key in ipairs(KEYS) do
-  local window = ARGV[i]
+  local window = ARGV[2 * i - 1]
+  local limit = tonumber(ARGV[2 * i])
   local count = redis.call('INCR', key)
   if count == 1 then redis.call('PEXPIRE', key, window) end
   local pttl = redis.call('PTTL', key)
@@ -263,6 +265,7 @@ for i, key in ipairs(KEYS) do
   end
   out[#out + 1] = count
   out[#out + 1] = pttl
+  if count > limit then break end
 end
 return out
 "#;

@@ -1,6 +1,7 @@
 //! "That wasn't me": the member reports a password change they did not make. In one step the
-//! report token is spent and password sign-in locked (one transaction), every session and grant of
-//! the member dies, and a fresh reset link and code go to the member's address.
+//! report token is spent, password sign-in locked and every recovery code revoked (one
+//! transaction), every session and grant of the member dies, and a fresh reset link and code go to
+//! the member's address.
 
 use super::{PasswordReset, code_index, owner_of};
 use crate::{

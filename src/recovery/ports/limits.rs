@@ -19,8 +19,10 @@ pub trait Limiter: Send + Sync {
     /// Counts one hit on `key` (the window starts with the first hit) and says whether it is
     /// within `limit`.
     async fn hit(&self, key: &str, limit: u32, window: Duration) -> Result<LimitDecision, StoreError>;
-    /// Counts one hit on each counter at once — one round trip, one script on Redis — and says for
-    /// each (in order) whether it is within its limit. Every counter is counted, refused or not.
+    /// Counts one hit on each counter in order, at once — one round trip, one script on Redis — and
+    /// says for each counted one whether it is within its limit. The first counter over its limit
+    /// is counted and ends the call: the ones after it are neither counted nor answered (so a call
+    /// the client's own budget refuses never spends its target's).
     /// The keys of one call start with the same `name:` segment (one operation's limits), which
     /// keeps them in one slot on Redis Cluster.
     async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError>;

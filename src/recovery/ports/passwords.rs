@@ -60,8 +60,8 @@ pub trait PasswordStore: Send + Sync {
 /// "That wasn't me" reports of a password change.
 #[async_trait]
 pub trait ChangeReports: Send + Sync {
-    /// Spends the report token (once, if live at `now`) and locks the member's password sign-in,
-    /// in one transaction. The member, or `None` for an unknown, used or expired token.
+    /// Spends the report token (once, if live at `now`), locks the member's password sign-in and
+    /// revokes every recovery code of the member, in one transaction. The member, or `None` for an unknown, used or expired token.
     async fn report_change(
         &self,
         token: &TokenHash,

@@ -15,7 +15,7 @@ use crate::{
     },
     infra::db::{
         audit::insert_audit,
-        entities::{change_report, member, password_history},
+        entities::{change_report, member, password_history, recovery_code},
         map_db_err,
         outbox::insert_outbox,
         time::to_naive,
@@ -182,6 +182,12 @@ impl ChangeReports for SeaMemberStore {
             .col_expr(member::Column::SignInLocked, Expr::value(true))
             .col_expr(member::Column::UpdatedAt, Expr::value(to_naive(now)))
             .filter(member::Column::Id.eq(report.member_id.as_str()))
+            .exec(&txn)
+            .await
+            .map_err(map_db_err)?;
+        // Codes an intruder generated would reset the password again and clear the lock.
+        recovery_code::Entity::delete_many()
+            .filter(recovery_code::Column::MemberId.eq(report.member_id.as_str()))
             .exec(&txn)
             .await
             .map_err(map_db_err)?;
