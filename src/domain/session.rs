@@ -29,11 +29,19 @@ pub struct SessionInfo {
     pub token: TokenHash,
     pub expires_at: DateTime<Utc>,
     pub elevated_until: Option<DateTime<Utc>>,
+    /// Whether the elevation came from the password typed again (`reauthenticate`), not from the
+    /// first sign-in after a reset (which whoever reset the password has too).
+    pub reauthenticated: bool,
 }
 
 impl SessionInfo {
     pub fn is_elevated(&self, now: DateTime<Utc>) -> bool {
         self.elevated_until.is_some_and(|t| t > now)
+    }
+
+    /// Elevated by the password itself, and still within the elevation.
+    pub fn is_reauthenticated(&self, now: DateTime<Utc>) -> bool {
+        self.reauthenticated && self.is_elevated(now)
     }
 }
 
@@ -76,10 +84,15 @@ mod tests {
             token: TokenHash("h".into()),
             expires_at: now + chrono::Duration::hours(1),
             elevated_until: None,
+            reauthenticated: false,
         };
         assert!(!s.is_elevated(now));
         s.elevated_until = Some(now + chrono::Duration::minutes(10));
         assert!(s.is_elevated(now));
+        assert!(!s.is_reauthenticated(now), "the first sign-in after a reset");
         assert!(!s.is_elevated(now + chrono::Duration::minutes(11)));
+        s.reauthenticated = true;
+        assert!(s.is_reauthenticated(now));
+        assert!(!s.is_reauthenticated(now + chrono::Duration::minutes(11)));
     }
 }

@@ -170,8 +170,10 @@ impl MutationRoot {
     }
 
     /// Generates 10 saved recovery codes, each resetting the password once without the mailbox (the
-    /// `recoveryCode` credential). Needs an elevated session, else NOT_ELIGIBLE. Shown only in this
-    /// answer, stored as keyed hashes; generating again replaces the set; the member is mailed.
+    /// `recoveryCode` credential). Needs `reauthenticate` within ELEVATION_SECS (the first sign-in
+    /// after a reset is not enough), else NOT_ELIGIBLE; at most 3 sets a day (RATE_LIMITED). Shown
+    /// only in this answer, stored as keyed hashes; generating again replaces the set; the member
+    /// is mailed a notice with a "that wasn't me" link of its own.
     #[graphql(complexity = "child_complexity + 100")]
     async fn generate_recovery_codes(
         &self,

@@ -31,8 +31,7 @@ impl ChangeNotices {
         member: &Member,
         at: DateTime<Utc>,
     ) -> ((MailMeta, OutgoingMail), NewChangeReport) {
-        let token = ReportToken::generate();
-        let link = token_link(&self.public_reset_url, "report", token.expose());
+        let (link, report) = self.report_link(at);
         let network = ctx.client_text().as_deref().and_then(mask_client_address);
         let mail = password_changed_mail(
             ctx.lang,
@@ -42,7 +41,7 @@ impl ChangeNotices {
                 at,
                 from_network: network.as_deref(),
                 report_link: link.as_str(),
-                report_days: (self.report_ttl.as_secs() / 86_400).max(1),
+                report_days: self.report_days(),
             },
         );
         let meta = MailMeta {
@@ -51,10 +50,22 @@ impl ChangeNotices {
             kind: MailKind::PasswordChanged,
             grants: Vec::new(),
         };
+        ((meta, mail), report)
+    }
+
+    /// A fresh "that wasn't me" link, and its token to store with the mail that carries it.
+    pub fn report_link(&self, at: DateTime<Utc>) -> (String, NewChangeReport) {
+        let token = ReportToken::generate();
+        let link = token_link(&self.public_reset_url, "report", token.expose());
         let report = NewChangeReport {
             token: token.hash(),
             expires_at: at + self.report_ttl,
         };
-        ((meta, mail), report)
+        (link, report)
+    }
+
+    /// How many days a report link works, as the mails say.
+    pub fn report_days(&self) -> u64 {
+        (self.report_ttl.as_secs() / 86_400).max(1)
     }
 }

@@ -169,6 +169,8 @@ pub struct RecoveryCodeNotice<'a> {
     pub at: DateTime<Utc>,
     /// The client's network, already masked (IPv4 /24, IPv6 /48).
     pub from_network: Option<&'a str>,
+    /// The "that wasn't me" link of a new set, and for how many days it works.
+    pub report: Option<(&'a str, u64)>,
 }
 
 /// The notice sent when recovery codes are generated or one is used.
@@ -193,7 +195,14 @@ pub fn recovery_codes_mail(lang: Lang, to: &str, notice: &RecoveryCodeNotice<'_>
                 .from_network
                 .map(|n| format!("The request came from the network {n}."))
                 .unwrap_or_else(|| "The network of the request is not known.".to_owned()),
-            "If this was not you, reset your password now and generate new recovery codes.",
+            match notice.report {
+                Some((link, days)) => format!(
+                    "If this was not you, open this link (it works for {days} days): it signs out every session, revokes these codes, locks signing in with a password and mails you a fresh reset link.\n{link}"
+                ),
+                None => {
+                    "If this was not you, reset your password now and generate new recovery codes.".to_owned()
+                }
+            },
         ),
         (Lang::Ko, event) => (
             match event {
@@ -212,7 +221,12 @@ pub fn recovery_codes_mail(lang: Lang, to: &str, notice: &RecoveryCodeNotice<'_>
                 .from_network
                 .map(|n| format!("요청은 {n} 네트워크에서 왔습니다."))
                 .unwrap_or_else(|| "요청의 네트워크는 알 수 없습니다.".to_owned()),
-            "본인이 아니라면 지금 비밀번호를 재설정하고 새 복구 코드를 생성하세요.",
+            match notice.report {
+                Some((link, days)) => format!(
+                    "본인이 아니라면 이 링크를 여세요({days}일 동안 유효): 모든 세션을 로그아웃하고, 이 복구 코드를 폐기하고, 비밀번호 로그인을 잠그고, 새 재설정 링크를 메일로 보냅니다.\n{link}"
+                ),
+                None => "본인이 아니라면 지금 비밀번호를 재설정하고 새 복구 코드를 생성하세요.".to_owned(),
+            },
         ),
     };
     OutgoingMail {
@@ -225,7 +239,7 @@ pub fn recovery_codes_mail(lang: Lang, to: &str, notice: &RecoveryCodeNotice<'_>
                 "<p>{}<br>{}</p><p>{}</p>",
                 escape(&body),
                 escape(&from),
-                escape(not_you)
+                escape(&not_you).replace('\n', "<br>")
             ),
         ),
     }
@@ -313,16 +327,26 @@ mod tests {
                 (RecoveryCodeEvent::Generated, None),
                 (RecoveryCodeEvent::Used { left: 7 }, Some("7")),
             ] {
+                let report = matches!(event, RecoveryCodeEvent::Generated)
+                    .then_some(("https://x.example/reset#report=R1", 7));
                 let notice = RecoveryCodeNotice {
                     login_id: "kim<01>",
                     event,
                     at: Utc::now(),
                     from_network: Some("203.0.113.0/24"),
+                    report,
                 };
                 let mail = recovery_codes_mail(lang, "a@b.co", &notice);
                 for n in ["kim<01>", "203.0.113.0/24"].into_iter().chain(needle) {
                     assert!(mail.text.contains(n), "{lang:?} {event:?} lacks {n}");
                 }
+                // A new set's notice carries its own report link; a used code's does not (the
+                // reset it makes sends the password-changed notice, with a link of its own).
+                assert_eq!(
+                    mail.text.contains("#report=R1") && mail.html.contains("#report=R1"),
+                    report.is_some(),
+                    "{lang:?} {event:?}"
+                );
                 assert!(mail.html.contains("kim&lt;01&gt;"), "{lang:?}");
                 assert!(
                     !mail.text.contains("  "),
@@ -335,6 +359,7 @@ mod tests {
             event: RecoveryCodeEvent::Generated,
             at: Utc::now(),
             from_network: None,
+            report: None,
         };
         assert_eq!(
             recovery_codes_mail(Lang::En, "a@b.co", &generated).subject,

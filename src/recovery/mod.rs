@@ -170,6 +170,8 @@ impl Recovery {
                 codes: ports.recovery_codes.clone(),
                 keys: keys.clone(),
                 mail_wake: mail_wake.clone(),
+                rate_limits: rate_limits.clone(),
+                notices: notices.clone(),
             },
             activity: RecoveryActivity {
                 audit: ports.audit.clone(),

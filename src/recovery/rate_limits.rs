@@ -25,10 +25,13 @@ pub enum Operation {
     /// Signed-in operations that verify or hash a password (`reauthenticate`, `changePassword`):
     /// a member who knows the password must not keep the hashing threads busy.
     SignedInPassword,
+    /// Recovery-code sets per member: each set's notice goes to the owner, and an intruder must
+    /// not keep minting ways around the mailbox.
+    RecoveryCodeSets,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 7] = [
+    pub const ALL: [Operation; 8] = [
         Operation::FindId,
         Operation::CheckLoginId,
         Operation::IssueResetToken,
@@ -36,6 +39,7 @@ impl Operation {
         Operation::SignIn,
         Operation::ResetMailPerMember,
         Operation::SignedInPassword,
+        Operation::RecoveryCodeSets,
     ];
 
     pub fn name(self) -> &'static str {
@@ -47,6 +51,7 @@ impl Operation {
             Operation::SignIn => "signIn",
             Operation::ResetMailPerMember => "resetMail",
             Operation::SignedInPassword => "signedInPassword",
+            Operation::RecoveryCodeSets => "recoveryCodeSets",
         }
     }
 }
@@ -110,6 +115,7 @@ impl Default for RateLimitTable {
             // A person re-enters a password a few times; each try costs up to history + 1 hashes.
             ((SignedInPassword, Client), limit(30, 600)),
             ((SignedInPassword, Session), limit(10, 600)),
+            ((RecoveryCodeSets, Target), limit(3, 86_400)),
         ]))
     }
 }
@@ -157,7 +163,7 @@ impl RateLimitTable {
 /// Whom a call is about, for the per-target limits: normalised identifiers, and only keyed hashes
 /// of identity values.
 pub mod target {
-    use crate::domain::{email::Email, login_id::LoginId, site::SiteId};
+    use crate::domain::{email::Email, login_id::LoginId, member::MemberId, site::SiteId};
 
     pub fn email(site: &SiteId, email: &Email) -> String {
         format!("{site}:email:{}", email.as_str())
@@ -165,6 +171,11 @@ pub mod target {
 
     pub fn login(site: &SiteId, id: &LoginId) -> String {
         format!("{site}:login:{}", id.normalized())
+    }
+
+    /// A member, whatever login ID or address the call named.
+    pub fn member(site: &SiteId, id: &MemberId) -> String {
+        format!("{site}:member:{}", id.0)
     }
 
     /// `identity_key` is the keyed hash of the identity value, never the value itself.

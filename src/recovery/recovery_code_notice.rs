@@ -11,12 +11,14 @@ use crate::{
     },
 };
 
-/// The notice of `event` on `member`'s recovery codes, made by the request `ctx` at `at`.
+/// The notice of `event` on `member`'s recovery codes, made by the request `ctx` at `at`, with
+/// the "that wasn't me" link of a new set.
 pub fn recovery_code_notice(
     ctx: &RequestContext,
     member: &Member,
     event: RecoveryCodeEvent,
     at: DateTime<Utc>,
+    report: Option<(&str, u64)>,
 ) -> (MailMeta, OutgoingMail) {
     let network = ctx.client_text().as_deref().and_then(mask_client_address);
     let mail = recovery_codes_mail(
@@ -27,6 +29,7 @@ pub fn recovery_code_notice(
             event,
             at,
             from_network: network.as_deref(),
+            report,
         },
     );
     let meta = MailMeta {

@@ -1,5 +1,7 @@
-//! Saved recovery codes (NIST SP 800-63B-4) for a member who loses the mailbox: generated in an
-//! elevated session only, shown once, stored as keyed hashes, the whole set replaced each time.
+//! Saved recovery codes (NIST SP 800-63B-4) for a member who loses the mailbox: generated only
+//! after the password is typed again (reauthenticate), at most 3 sets a day per member
+//! (RATE_LIMITS `recoveryCodeSets.id`), shown once, stored as keyed hashes, the whole set replaced
+//! each time; a "that wasn't me" report revokes them.
 //! Spending one is part of the reset (password_reset/recovery_code.rs).
 use std::sync::Arc;
 
@@ -15,10 +17,12 @@ use crate::{
         session::SessionInfo,
     },
     recovery::{
+        change_notice::ChangeNotices,
         context::RequestContext,
         errors::RecoveryError,
         mail_templates::RecoveryCodeEvent,
         ports::{NewRecoveryCodeSet, RecoveryCodeStore},
+        rate_limits::{Operation, RateLimits, target},
         recovery_code_notice::recovery_code_notice,
         signed_in::SignedIn,
     },
@@ -28,7 +32,7 @@ use crate::{
 pub enum GenerateOutcome {
     /// The new set, to show once; every earlier code is dead.
     Generated(Vec<RecoveryCode>),
-    /// The session is not elevated (nor is the account one that may have codes now).
+    /// The session is not reauthenticated (nor is the account one that may have codes now).
     NotEligible,
     /// A social account has no password to recover.
     SocialAccount,
@@ -40,6 +44,8 @@ pub struct RecoveryCodes {
     pub(crate) codes: Arc<dyn RecoveryCodeStore>,
     pub(crate) keys: KeyedHasher,
     pub(crate) mail_wake: Arc<Notify>,
+    pub(crate) rate_limits: RateLimits,
+    pub(crate) notices: ChangeNotices,
 }
 
 impl RecoveryCodes {
@@ -52,9 +58,10 @@ impl RecoveryCodes {
         session: &SessionInfo,
     ) -> Result<GenerateOutcome, RecoveryError> {
         let now = ctx.now;
-        // The same rule as a password change without the current password: whoever holds only a
-        // stolen bearer token must not mint a way around the mailbox.
-        if !session.is_elevated(now) {
+        // The password typed again within ELEVATION_SECS: whoever holds only a stolen bearer token
+        // must not mint a way around the mailbox, and the first sign-in after a reset (which an
+        // intruder who reset the password also has) is not enough.
+        if !session.is_reauthenticated(now) {
             return Ok(GenerateOutcome::NotEligible);
         }
         let Some((member, _)) = self.signed_in.member(session).await? else {
@@ -63,14 +70,32 @@ impl RecoveryCodes {
         if member.member_type == MemberType::Social || member.password_hash.is_none() {
             return Ok(GenerateOutcome::SocialAccount);
         }
+        self.rate_limits
+            .admit(
+                Operation::RecoveryCodeSets,
+                ctx,
+                Some(target::member(&member.site_id, &member.id)),
+            )
+            .await?;
         let codes = RecoveryCode::generate_set();
+        // Each set's notice has a report link of its own: the owner who did not make the set
+        // revokes it (and signs the maker out) from the mail.
+        let (report_link, report) = self.notices.report_link(now);
+        let report_days = self.notices.report_days();
         let login = IdentifierKey::login(&member.site_id, &member.login_id);
         self.codes
             .replace_set(NewRecoveryCodeSet {
                 site: member.site_id.clone(),
                 member: member.id.clone(),
                 codes: codes.iter().map(|c| c.hash(&self.keys, &login)).collect(),
-                notice: recovery_code_notice(ctx, &member, RecoveryCodeEvent::Generated, now),
+                notice: recovery_code_notice(
+                    ctx,
+                    &member,
+                    RecoveryCodeEvent::Generated,
+                    now,
+                    Some((&report_link, report_days)),
+                ),
+                report,
                 audit: AuditEvent {
                     site: member.site_id.clone(),
                     member: Some(member.id.clone()),

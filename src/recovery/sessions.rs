@@ -146,6 +146,7 @@ impl Sessions {
                 token: token.hash(),
                 expires_at: now + self.settings.ttl,
                 elevated_until,
+                reauthenticated: false,
             },
             token,
             password_expired: member.password_expires_at(&policy) <= now,

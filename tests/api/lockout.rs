@@ -174,3 +174,71 @@ async fn a_reported_change_revokes_the_intruders_recovery_codes(backend: Backend
         app.backend
     );
 }
+
+/// Recovery-code sets need the password typed again, at most 3 a day; each set's notice has a
+/// "that wasn't me" link of its own, and using it revokes that set with everything else.
+#[backend_test]
+async fn recovery_code_sets_are_few_and_each_can_be_reported(backend: Backend) {
+    let (app, smtp) = spawn_app_with_smtp(&backend, &[]).await;
+    let app = app.with_fixture().await;
+    let session = app.access_token("alice01", "Blue-Harbor-47").await;
+    let refused = app.generate_recovery_codes(&session).await;
+    assert_eq!(
+        refused.codes(),
+        ["NOT_ELIGIBLE"],
+        "[{}] not reauthenticated: {refused}",
+        app.backend
+    );
+    let elevated = app.reauthenticate(&session, "Blue-Harbor-47").await;
+    assert!(elevated.elevated_until.is_some(), "[{}] {elevated}", app.backend);
+    let mut sets = Vec::new();
+    for _ in 0..3 {
+        let generated = app.generate_recovery_codes(&session).await;
+        sets.push(
+            generated
+                .codes
+                .clone()
+                .unwrap_or_else(|| panic!("[{}] {generated}", app.backend)),
+        );
+    }
+    let fourth = app.generate_recovery_codes(&session).await;
+    assert_eq!(
+        fourth.top_code(),
+        Some("RATE_LIMITED"),
+        "[{}] a fourth set in a day: {fourth}",
+        app.backend
+    );
+
+    let notices = smtp.wait_for_messages(3, Duration::from_secs(10)).await;
+    let links: Vec<String> = notices
+        .iter()
+        .filter(|m| m.subject == "Recovery codes generated")
+        .map(|m| {
+            let line = m
+                .text
+                .lines()
+                .find(|l| l.contains("#report="))
+                .expect("a report link");
+            line[line.find("#report=").unwrap() + 8..].trim().to_owned()
+        })
+        .collect();
+    assert_eq!(links.len(), 3, "[{}] one link per set", app.backend);
+    assert_ne!(links[0], links[2]);
+    let done = app.report_unrecognized_change(&links[2]).await;
+    assert!(done.locked, "[{}] {done}", app.backend);
+    let dead = app
+        .reset_password(
+            credential::recovery_code("alice01", &sets[2][0]),
+            "Other-River-93",
+            None,
+        )
+        .await;
+    assert_eq!(dead.codes(), ["INVALID_CODE"], "[{}] {dead}", app.backend);
+    let me = app.me(&session).await;
+    assert_eq!(
+        me.top_code(),
+        Some("UNAUTHENTICATED"),
+        "[{}] the maker is signed out",
+        app.backend
+    );
+}

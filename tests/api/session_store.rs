@@ -243,8 +243,8 @@ async fn redis_session_keys_expire_and_hold_no_secrets() {
         }
     }
 
-    // Alice's hash: two fields named by token hashes, values `<expires_ms>|<elevated_ms>`, and the
-    // key lives as long as the latest session.
+    // Alice's hash: two fields named by token hashes, values `<expires_ms>|<elevated_ms>` (and
+    // `|p` when reauthenticate elevated it), and the key lives as long as the latest session.
     let sessions_key = format!("{prefix}:{{m:{}}}:sessions", alice.tag());
     let fields: Vec<(String, String)> = redis::cmd("HGETALL")
         .arg(&sessions_key)
@@ -253,8 +253,16 @@ async fn redis_session_keys_expire_and_hold_no_secrets() {
         .unwrap();
     assert_eq!(fields.len(), 2);
     assert!(fields.iter().any(|(field, _)| *field == a1.0));
+    assert!(
+        fields
+            .iter()
+            .any(|(field, value)| *field == a1.0 && value.ends_with("|p")),
+        "the elevation by reauthenticate is marked: {fields:?}"
+    );
     for (_, value) in &fields {
-        let (expires, elevated) = value.split_once('|').expect("expires|elevated");
+        let parts: Vec<&str> = value.split('|').collect();
+        let (expires, elevated) = (parts[0], parts[1]);
+        assert!(parts.len() == 2 || parts[2..] == ["p"], "{value}");
         let expires: i64 = expires.parse().unwrap();
         let elevated: i64 = elevated.parse().unwrap();
         let now = chrono::Utc::now().timestamp_millis();

@@ -174,6 +174,7 @@ async fn elevation_needs_a_live_session(store: &dyn SessionStore) {
     let owner = new_owner();
     let token = create(store, &owner, HOUR).await;
     let before = find(store, &token).await.expect("session");
+    assert!(!before.reauthenticated);
     let until = Utc::now() + chrono::Duration::minutes(10);
     assert!(
         store
@@ -185,6 +186,10 @@ async fn elevation_needs_a_live_session(store: &dyn SessionStore) {
     assert_eq!(ms(after.elevated_until), ms(Some(until)));
     assert_eq!(after.expires_at, before.expires_at, "elevation keeps the expiry");
     assert!(after.is_elevated(Utc::now()));
+    assert!(
+        after.reauthenticated,
+        "elevate_session is the password's (reauthenticate)"
+    );
 
     assert!(
         !store

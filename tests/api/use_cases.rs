@@ -209,6 +209,7 @@ async fn recovery_codes_need_a_reauthentication_still_running_at_the_request() {
     assert_eq!(until, reauth_at + Duration::minutes(10));
     let session = SessionInfo {
         elevated_until: Some(until),
+        reauthenticated: true,
         ..session
     };
     let within = recovery

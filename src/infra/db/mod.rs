@@ -2,6 +2,7 @@
 //! the outbox, the audit log, the reset hand-off and the recovery codes.
 pub mod audit;
 pub mod batched;
+pub mod change_reports;
 pub mod claims;
 pub mod entities;
 pub mod members;

@@ -9,7 +9,8 @@ use sea_orm::{
 };
 
 use super::{
-    audit::insert_audit, entities::recovery_code, map_db_err, outbox::insert_outbox, time::to_naive,
+    audit::insert_audit, change_reports::insert_report, entities::recovery_code, map_db_err,
+    outbox::insert_outbox, time::to_naive,
 };
 use crate::{
     domain::{member::MemberId, recovery_code::RecoveryCodeHash, site::SiteId},
@@ -57,6 +58,7 @@ impl RecoveryCodeStore for SeaRecoveryCodes {
             .map_err(map_db_err)?;
         let (meta, mail) = &set.notice;
         insert_outbox(&txn, &self.sealer, meta, mail).await?;
+        insert_report(&txn, &set.member, &set.report, Utc::now()).await?;
         insert_audit(&txn, &set.audit).await?;
         txn.commit().await.map_err(map_db_err)
     }

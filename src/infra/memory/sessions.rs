@@ -20,6 +20,7 @@ struct Session {
     expires: Instant,
     expires_at: DateTime<Utc>,
     elevated_until: Option<DateTime<Utc>>,
+    reauthenticated: bool,
 }
 
 #[derive(Default)]
@@ -52,6 +53,7 @@ impl SessionStore for MemoryStore {
                     expires: now + session.ttl,
                     expires_at: Utc::now() + session.ttl,
                     elevated_until: session.elevated_until,
+                    reauthenticated: false,
                 },
             );
             state.routes.insert(session.token.clone(), owner.clone());
@@ -67,6 +69,7 @@ impl SessionStore for MemoryStore {
                 token: token.clone(),
                 expires_at: session.expires_at,
                 elevated_until: session.elevated_until,
+                reauthenticated: session.reauthenticated,
             })
         })
     }
@@ -81,6 +84,7 @@ impl SessionStore for MemoryStore {
             |state, _| match state.sessions.get_mut(owner).and_then(|s| s.get_mut(token)) {
                 Some(session) => {
                     session.elevated_until = Some(until);
+                    session.reauthenticated = true;
                     true
                 }
                 None => false,

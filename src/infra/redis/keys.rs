@@ -10,7 +10,7 @@
 //! | `P:tok:H` | string | the grant's ttl | the owner tag (routing only: the grant decides) | tokens |
 //! | `P:{i:I}:code_failures` | string | `window`, set by the first failure | wrong codes typed with the identifier | tokens |
 //! | `P:{i:I}:code:C` | string | the grant's ttl | `<grant id>\|T`: the grant this code was mailed for (the owner's grant decides) | tokens |
-//! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>` | sessions |
+//! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>[\|p]` (`p`: elevated by reauthenticate) | sessions |
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
 //! | `P:rl:{<name>}:<rest>` | string | the window, set by the first hit | hits counted in the window of counter `<name>:<rest>` | limiter |

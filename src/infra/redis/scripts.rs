@@ -136,15 +136,19 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- '<expires_at_ms>|<elevated_until_ms or 0>' -> expires, elevated; nil when absent or unreadable.
+-- '<expires_at_ms>|<elevated_until_ms or 0>[|p]' -> expires, elevated, reauthenticated (1 when the
+-- elevation came from the password typed again: '|p'); nil when absent or unreadable.
 local function parse(v)
   if type(v) ~= 'string' then return nil end
-  local e, u = string.match(v, '^(%-?%d+)|(%-?%d+)$')
+  local e, u, p = string.match(v, '^(%-?%d+)|(%-?%d+)(|?p?)$')
   if not e then return nil end
-  return tonumber(e), tonumber(u)
+  local reauthenticated = 0
+  if p == '|p' then reauthenticated = 1 end
+  return tonumber(e), tonumber(u), reauthenticated
 end
 
-local function field(expires, elevated)
+local function field(expires, elevated, reauthenticated)
+  if reauthenticated then return string.format('%d|%s|p', expires, elevated) end
   return string.format('%d|%s', expires, elevated)
 end
 
@@ -184,20 +188,21 @@ if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) en
 return expires
 "#;
 
-/// KEYS: sessions. ARGV: token hash. Returns {expires_at_ms, elevated_until_ms} or nil.
+/// KEYS: sessions. ARGV: token hash. Returns {expires_at_ms, elevated_until_ms, reauthenticated} or nil.
 const FIND: &str = r#"
 prune(KEYS[1], now_ms(), false)
-local e, u = parse(redis.call('HGET', KEYS[1], ARGV[1]))
+local e, u, p = parse(redis.call('HGET', KEYS[1], ARGV[1]))
 if not e then return false end
-return {e, u}
+return {e, u, p}
 "#;
 
-/// KEYS: sessions. ARGV: token hash, elevated_until_ms. The expiry stays.
+/// KEYS: sessions. ARGV: token hash, elevated_until_ms. The expiry stays; the elevation is marked
+/// as the password's (reauthenticate).
 const ELEVATE: &str = r#"
 prune(KEYS[1], now_ms(), false)
 local e = parse(redis.call('HGET', KEYS[1], ARGV[1]))
 if not e then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], field(e, ARGV[2]))
+redis.call('HSET', KEYS[1], ARGV[1], field(e, ARGV[2], true))
 return 1
 "#;
 

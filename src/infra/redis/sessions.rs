@@ -51,7 +51,7 @@ impl SessionStore for RedisStore {
             )
             .await?;
         let Some(reply) = reply else { return Ok(None) };
-        let [expires_ms, elevated_ms] = reply[..] else {
+        let [expires_ms, elevated_ms, reauthenticated] = reply[..] else {
             return Err(StoreError::Internal("redis: unexpected session reply".into()));
         };
         let unreadable = || StoreError::Internal("redis: unreadable session times".into());
@@ -65,6 +65,7 @@ impl SessionStore for RedisStore {
             token: token.clone(),
             expires_at,
             elevated_until,
+            reauthenticated: reauthenticated == 1,
         }))
     }
 

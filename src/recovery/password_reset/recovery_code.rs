@@ -111,7 +111,7 @@ impl PasswordReset {
             .recovery_codes
             .spend(RecoveryCodeUse {
                 code,
-                notice: recovery_code_notice(ctx, member, RecoveryCodeEvent::Used { left }, ctx.now),
+                notice: recovery_code_notice(ctx, member, RecoveryCodeEvent::Used { left }, ctx.now, None),
                 audit: AuditEvent {
                     site: member.site_id.clone(),
                     member: Some(member.id.clone()),

@@ -6,6 +6,7 @@ use crate::{
     recovery::ports::{
         errors::StoreError,
         mail::{MailMeta, OutgoingMail},
+        passwords::NewChangeReport,
     },
 };
 
@@ -17,6 +18,8 @@ pub struct NewRecoveryCodeSet {
     pub member: MemberId,
     pub codes: Vec<RecoveryCodeHash>,
     pub notice: (MailMeta, OutgoingMail),
+    /// The token of the notice's "that wasn't me" link, stored with the set.
+    pub report: NewChangeReport,
     pub audit: AuditEvent,
 }
 

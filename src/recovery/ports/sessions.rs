@@ -19,7 +19,8 @@ pub trait SessionStore: Send + Sync {
     async fn create_session(&self, owner: &GrantOwner, session: &NewSession) -> Result<(), StoreError>;
     /// The live session of a token; `None` when unknown, expired or revoked.
     async fn find_session(&self, token: &TokenHash) -> Result<Option<SessionInfo>, StoreError>;
-    /// Marks a live session elevated until `until`; false when the session is gone.
+    /// Marks a live session elevated until `until` by its password typed again (`reauthenticated`
+    /// when it is found); false when the session is gone.
     async fn elevate_session(
         &self,
         owner: &GrantOwner,

@@ -15,6 +15,7 @@ use crate::{
     },
     infra::db::{
         audit::insert_audit,
+        change_reports::insert_report,
         entities::{change_report, member, password_history, recovery_code},
         map_db_err,
         outbox::insert_outbox,
@@ -112,17 +113,7 @@ impl PasswordStore for SeaMemberStore {
             insert_outbox(&txn, &self.sealer, meta, mail).await?;
         }
         if let Some(report) = &change.report {
-            let row = change_report::ActiveModel {
-                token_hash: Set(report.token.0.clone()),
-                member_id: Set(change.member.0.clone()),
-                expires_at: Set(to_naive(report.expires_at)),
-                used_at: Set(None),
-                created_at: Set(to_naive(change.changed_at)),
-            };
-            change_report::Entity::insert(row)
-                .exec(&txn)
-                .await
-                .map_err(map_db_err)?;
+            insert_report(&txn, &change.member, report, change.changed_at).await?;
         }
         insert_audit(&txn, &change.audit).await?;
         txn.commit().await.map_err(map_db_err)?;
