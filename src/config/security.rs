@@ -1,9 +1,11 @@
 //! Keys and limits: `SECRET_KEY` (at least 32 characters; keys every stored hash of a code,
 //! identity or identifier, and seals outbox mail) and `RATE_LIMITS` (overrides such as
-//! `signIn.client=30/600,findId.id=5/60`: count per window in seconds, 0 turns a limit off).
+//! `signIn.client=30/600,findId.id=5/60`: count per window in seconds, 0 turns a limit off) and
+//! `POW_DIFFICULTY` (zero bits of the proof of work past a target's limit, 0–32; 0 turns the
+//! challenges off).
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::recovery::rate_limits::RateLimitTable;
+use crate::recovery::rate_limits::{DEFAULT_POW_DIFFICULTY, RateLimitTable};
 
 use super::vars::{SettingsError, Vars};
 
@@ -28,9 +30,14 @@ impl SecuritySettings {
                 "must be set when PRODUCTION=true",
             ));
         }
-        let rate_limits = RateLimitTable::default()
+        let mut rate_limits = RateLimitTable::default()
             .with_overrides(&vars.text("RATE_LIMITS", ""))
             .map_err(|e| SettingsError::new("RATE_LIMITS", e.to_string()))?;
+        rate_limits.pow_difficulty = vars.parsed("POW_DIFFICULTY", DEFAULT_POW_DIFFICULTY)?;
+        if rate_limits.pow_difficulty > 32 {
+            // 2^32 hashes is hours on a phone: a lock by another name.
+            return Err(SettingsError::new("POW_DIFFICULTY", "must be at most 32"));
+        }
         Ok(SecuritySettings {
             secret_key: secret_key.into(),
             rate_limits,

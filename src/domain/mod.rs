@@ -1,5 +1,6 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
 pub mod audit;
+pub mod challenge;
 pub mod change_report;
 pub mod client;
 pub mod email;

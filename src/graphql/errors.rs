@@ -1,12 +1,12 @@
 //! The one place errors become GraphQL: `UserError`s for expected outcomes (localised), top-level
 //! errors with `extensions.code` for failures of the request itself.
-use async_graphql::{Enum, ErrorExtensions, SimpleObject};
+use async_graphql::{Enum, ErrorExtensions, Name, SimpleObject, Value};
 
 use super::i18n::Lang;
 use crate::{
     domain::{
-        email::EmailError, keyed_hash::CiError, login_id::LoginIdError, password_policy::PasswordRule,
-        site::SiteIdError,
+        challenge::ALGORITHM, email::EmailError, keyed_hash::CiError, login_id::LoginIdError,
+        password_policy::PasswordRule, site::SiteIdError,
     },
     recovery::errors::RecoveryError,
 };
@@ -223,7 +223,27 @@ pub fn invalid_input(errors: Vec<UserError>) -> async_graphql::Error {
 /// Turns a use-case failure into a top-level GraphQL error; internals are logged, never sent.
 pub fn to_graphql_error(e: RecoveryError, lang: Lang) -> async_graphql::Error {
     match e {
-        RecoveryError::RateLimited { retry_after } => rate_limited(retry_after, lang),
+        RecoveryError::RateLimited {
+            retry_after,
+            challenge,
+        } => match challenge {
+            None => rate_limited(retry_after, lang),
+            Some(challenge) => rate_limited(retry_after, lang).extend_with(move |_, ext| {
+                let mut shown = async_graphql::indexmap::IndexMap::new();
+                shown.insert(Name::new("algorithm"), Value::from(ALGORITHM));
+                shown.insert(Name::new("nonce"), Value::from(challenge.nonce.clone()));
+                shown.insert(Name::new("difficulty"), Value::from(challenge.difficulty));
+                shown.insert(
+                    Name::new("expiresAt"),
+                    Value::from(
+                        challenge
+                            .expires_at
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    ),
+                );
+                ext.set("challenge", Value::Object(shown));
+            }),
+        },
         RecoveryError::Unavailable(detail) => {
             tracing::warn!(error = %detail, "backend unavailable");
             let message = match lang {

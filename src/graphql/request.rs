@@ -8,6 +8,7 @@ use super::{
 };
 use crate::{
     domain::{
+        challenge::ChallengeSolution,
         client::ClientAddress,
         session::{AccessToken, SessionInfo},
         site::SiteId,
@@ -103,6 +104,7 @@ pub struct Call<'a> {
     pub lang: Lang,
     client: Option<ClientAddress>,
     now: chrono::DateTime<chrono::Utc>,
+    solution: Option<ChallengeSolution>,
 }
 
 impl<'a> Call<'a> {
@@ -113,6 +115,7 @@ impl<'a> Call<'a> {
             recovery: ctx.data::<std::sync::Arc<Recovery>>()?,
             lang: ctx.data_opt::<Lang>().copied().unwrap_or_default(),
             client: ctx.data_opt::<ClientAddress>().copied(),
+            solution: ctx.data_opt::<ChallengeSolution>().cloned(),
             // The one read of the clock for this call: every rule below uses this time.
             now: chrono::Utc::now(),
         })
@@ -138,6 +141,7 @@ impl<'a> Call<'a> {
             lang: self.lang,
             client: self.client,
             now: self.now,
+            solution: self.solution.clone(),
         }
     }
 

@@ -19,7 +19,10 @@ use super::{
     query_limits::{QUERY_TOO_COMPLEX, tag_shape_errors},
     trusted_documents::DOCUMENT_NOT_TRUSTED,
 };
-use crate::graphql::{errors::top_level, i18n::Lang, request::Bearer};
+use crate::{
+    domain::challenge::ChallengeSolution,
+    graphql::{errors::top_level, i18n::Lang, request::Bearer},
+};
 
 /// A failure before GraphQL execution, in the GraphQL error shape.
 fn reject(status: StatusCode, code: &str, message: &str) -> Response {
@@ -77,7 +80,7 @@ async fn execute(
         return reject(StatusCode::OK, QUERY_TOO_COMPLEX, message);
     }
     request.set_parsed_query(parsed.document.clone());
-    let request = request
+    let mut request = request
         .data(state.recovery.clone())
         .data(lang(headers))
         .data(Bearer::from_header(
@@ -86,6 +89,14 @@ async fn execute(
                 .map(|v| v.to_str().unwrap_or("")),
         ))
         .data(client_addr(peer, headers, &state.trusted_proxies));
+    // A solved challenge, for a call past a target's limit (unreadable ones are ignored).
+    if let Some(solution) = headers
+        .get("x-challenge-solution")
+        .and_then(|v| v.to_str().ok())
+        .and_then(ChallengeSolution::parse)
+    {
+        request = request.data(solution);
+    }
     let mut response = schema.execute(request).await;
     tag_shape_errors(&mut response);
     answer(headers, response)

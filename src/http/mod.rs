@@ -144,6 +144,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::AUTHORIZATION,
             header::ACCEPT_LANGUAGE,
+            // A solved proof-of-work challenge, for a call past a target's limit.
+            HeaderName::from_static("x-challenge-solution"),
         ])
         .max_age(Duration::from_secs(600))
 }

@@ -2,7 +2,7 @@
 //! client, and the time the edge read once for the whole request).
 use chrono::{DateTime, Utc};
 
-use crate::domain::{client::ClientAddress, lang::Lang, site::SiteId};
+use crate::domain::{challenge::ChallengeSolution, client::ClientAddress, lang::Lang, site::SiteId};
 
 /// The site a request is about, the language of any mail it sends, the client address (for rate
 /// limits and the audit) and the current time: use cases never read the clock themselves, so their
@@ -13,6 +13,8 @@ pub struct RequestContext {
     pub lang: Lang,
     pub client: Option<ClientAddress>,
     pub now: DateTime<Utc>,
+    /// A solved challenge sent along (`X-Challenge-Solution`), for a call past a target's limit.
+    pub solution: Option<ChallengeSolution>,
 }
 
 impl RequestContext {

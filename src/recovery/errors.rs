@@ -1,15 +1,22 @@
 //! Why a use case could not serve a request: a rate limit refused it, or a backend failed.
 use std::time::Duration;
 
-use crate::recovery::ports::{HashError, StoreError};
+use crate::{
+    domain::challenge::Challenge,
+    recovery::ports::{HashError, StoreError},
+};
 
 /// A request that could not be served. Expected outcomes (unknown account, bad input) are not
 /// errors: they are part of each use case's result.
 #[derive(Debug, thiserror::Error)]
 pub enum RecoveryError {
-    /// A rate limit refused the call before any work: try again after `retry_after`.
+    /// A rate limit refused the call before any work: try again after `retry_after`, or, where
+    /// only the target's limit refused it, at once with the `challenge` solved.
     #[error("rate limited")]
-    RateLimited { retry_after: Duration },
+    RateLimited {
+        retry_after: Duration,
+        challenge: Option<Challenge>,
+    },
     /// A backend (database, token store) is unreachable or timed out.
     #[error("a backend is unavailable: {0}")]
     Unavailable(String),

@@ -1,5 +1,6 @@
 //! The use cases of account recovery, the modules they share and the ports they need; `Recovery`
 //! wires them to their adapters once at start.
+pub mod challenges;
 pub mod change_notice;
 pub mod context;
 pub mod errors;
@@ -117,7 +118,8 @@ impl Recovery {
         identity: IdentityTrust,
     ) -> Self {
         let proofs = IdentityProofs::new(identity, ports.tokens.clone(), ports.audit.clone());
-        let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits);
+        let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits)
+            .with_challenges(keys.clone(), ports.tokens.clone());
         let policies = SitePolicies::new(ports.sites.clone(), default_site.clone(), default_policy.clone());
         let mail_wake = Arc::new(Notify::new());
         let notices = ChangeNotices {

@@ -77,23 +77,26 @@ impl Sessions {
         login_id: &LoginId,
         password: &Password,
     ) -> Result<SignInResult, RecoveryError> {
-        let throttled = match self.passwords.client_throttled(ctx).await? {
-            Some(retry_after) => Some(retry_after),
-            None => {
-                self.rate_limits
-                    .admit(Operation::SignIn, ctx, Some(target::login(&ctx.site, login_id)))
-                    .await?;
-                let id_key = signin_throttle_key(&ctx.site, login_id);
-                self.passwords.count_attempt(&id_key).await?
-            }
-        };
-        if let Some(retry_after) = throttled {
-            self.audit
-                .note(ctx, None, AuditKind::SignedIn, AuditOutcome::Throttled)
-                .await;
-            return Ok(SignInResult::Throttled { retry_after });
+        if let Some(retry_after) = self.passwords.client_throttled(ctx).await? {
+            return Ok(self.throttled(ctx, retry_after).await);
         }
+        let target = target::login(&ctx.site, login_id);
+        self.rate_limits
+            .admit(Operation::SignIn, ctx, Some(target.clone()))
+            .await?;
         let id_key = signin_throttle_key(&ctx.site, login_id);
+        if let Some(retry_after) = self.passwords.count_attempt(&id_key).await? {
+            // Past the login ID's failures: not a lock, a challenge per attempt.
+            let purpose = format!("signInFailures:{target}");
+            if let Err(refused) = self
+                .rate_limits
+                .past_target_limit(ctx, &purpose, retry_after)
+                .await
+            {
+                self.throttled(ctx, retry_after).await;
+                return Err(refused);
+            }
+        }
         let member = self
             .members
             .find_by_login_id(&ctx.site, login_id)
@@ -165,6 +168,14 @@ impl Sessions {
     #[tracing::instrument(skip_all, fields(site = %session.owner.site, op = "me"))]
     pub async fn member(&self, session: &SessionInfo) -> Result<Option<(Member, u32)>, RecoveryError> {
         self.signed_in.member(session).await
+    }
+
+    /// Audits a sign-in its throttle refused; the refusal to answer.
+    async fn throttled(&self, ctx: &RequestContext, retry_after: std::time::Duration) -> SignInResult {
+        self.audit
+            .note(ctx, None, AuditKind::SignedIn, AuditOutcome::Throttled)
+            .await;
+        SignInResult::Throttled { retry_after }
     }
 
     /// The right password elevates the session for a while.

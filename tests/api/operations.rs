@@ -108,18 +108,30 @@ user_errors!(
 pub struct Caller<'a> {
     pub bearer: Option<&'a str>,
     pub lang: Option<&'a str>,
+    /// `X-Challenge-Solution`: a solved challenge, for a call past a target's limit.
+    pub solution: Option<&'a str>,
 }
 
 impl Caller<'_> {
     pub const ANONYMOUS: Caller<'static> = Caller {
         bearer: None,
         lang: None,
+        solution: None,
     };
+
+    /// An anonymous call with a solved challenge.
+    pub fn solving(solution: &str) -> Caller<'_> {
+        Caller {
+            solution: Some(solution),
+            ..Caller::ANONYMOUS
+        }
+    }
 
     pub fn lang(lang: &str) -> Caller<'_> {
         Caller {
             bearer: None,
             lang: Some(lang),
+            solution: None,
         }
     }
 }
@@ -129,6 +141,7 @@ impl<'a> From<&'a str> for Caller<'a> {
         Caller {
             bearer: Some(token),
             lang: None,
+            solution: None,
         }
     }
 }
@@ -155,11 +168,19 @@ pub fn sendable<Q: GraphQLQuery>(variables: Q::Variables) -> Value {
 pub fn assert_alike<P>(known: &Answer<P>, unknown: &Answer<P>, what: impl fmt::Display) {
     let retry = |answer: &Answer<P>| {
         let mut body = answer.body.clone();
-        let retry = body
+        let extensions = body
             .get_mut("errors")
-            .and_then(|errors| errors.get_mut(0)?.get_mut("extensions")?.as_object_mut())
-            .and_then(|extensions| extensions.remove("retryAfter"))
-            .map(|r| r.as_i64().expect("retryAfter in seconds"));
+            .and_then(|errors| errors.get_mut(0)?.get_mut("extensions")?.as_object_mut());
+        let retry = extensions.and_then(|extensions| {
+            // A challenge's nonce is random and its expiry the second it was made: alike when
+            // both have one, of the same difficulty.
+            if let Some(challenge) = extensions.get_mut("challenge").and_then(Value::as_object_mut) {
+                challenge.remove("nonce");
+                challenge.remove("expiresAt");
+            }
+            extensions.remove("retryAfter")
+        });
+        let retry = retry.map(|r| r.as_i64().expect("retryAfter in seconds"));
         (body, retry)
     };
     let ((known_body, k), (unknown_body, u)) = (retry(known), retry(unknown));
@@ -188,6 +209,9 @@ impl Endpoint {
         }
         if let Some(lang) = caller.lang {
             request = request.header("accept-language", lang);
+        }
+        if let Some(solution) = caller.solution {
+            request = request.header("x-challenge-solution", solution);
         }
         let response = request.send().await.expect("request");
         assert_eq!(response.status(), 200, "[{}] status", self.backend);
@@ -287,13 +311,16 @@ impl Endpoint {
     }
 
     pub async fn sign_in(&self, login_id: &str, password: &str) -> Answer<SignedIn> {
+        self.sign_in_as(Caller::ANONYMOUS, login_id, password).await
+    }
+
+    pub async fn sign_in_as(&self, caller: Caller<'_>, login_id: &str, password: &str) -> Answer<SignedIn> {
         let variables = sign_in::Variables {
             site: None,
             login_id: login_id.to_owned(),
             password: password.to_owned(),
         };
-        self.send::<SignIn, _>(Caller::ANONYMOUS, "signIn", variables)
-            .await
+        self.send::<SignIn, _>(caller, "signIn", variables).await
     }
 
     /// Signs in and returns the access token; fails the test if the sign-in is refused.

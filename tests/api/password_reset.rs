@@ -310,6 +310,7 @@ async fn thirty_aliased_wrong_codes_exhaust_the_identifier_before_the_right_one(
     // Relaxed GraphQL limits: by default such a request is refused whole (see the hardening tests).
     let extra = [
         ("GRAPHQL_MAX_ALIASES", "50"),
+        ("GRAPHQL_MAX_ROOT_FIELDS", "50"),
         ("GRAPHQL_MAX_COMPLEXITY", "100000"),
     ];
     let (app, smtp) = spawn_app_with_smtp(&backend, &extra).await;

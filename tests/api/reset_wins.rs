@@ -171,6 +171,7 @@ async fn a_reset_during_a_change_wins(backend: Backend, at: PauseAt) {
             lang: Lang::En,
             client: None,
             now: chrono::Utc::now(),
+            solution: None,
         };
         let (current, new) = (Password::new("Blue-Harbor-47"), Password::new("Stolen-Keys-93"));
         let request = ChangeRequest {

@@ -35,6 +35,7 @@ fn at(now: DateTime<Utc>) -> RequestContext {
         lang: Lang::En,
         client: None,
         now,
+        solution: None,
     }
 }
 
