@@ -125,3 +125,44 @@ async fn page_sizes_and_cursors_are_checked_and_only_the_owner_may_read(backend:
         app.backend
     );
 }
+
+/// A page of activity is an index range scan on PostgreSQL however many rows others left: a
+/// member's few old rows under 50,000 newer rows of other identifiers are read through the
+/// (column, id) index, instead of by walking the primary key backwards through everyone's rows
+/// and filtering (the plan before the index, for the identifier).
+#[backend_test(servers)]
+async fn activity_pages_read_their_own_index(backend: Backend) {
+    if !matches!(backend, Backend::Postgres(_)) {
+        eprintln!("[{}] the plan is checked on PostgreSQL", backend.name());
+        return;
+    }
+    let app = spawn_app(&backend).await;
+    let rows = |key: &str, n: u32| {
+        format!(
+            "INSERT INTO audit_events (site_id, member_id, kind, outcome, occurred_at, identifier_key) \
+             SELECT 'main', NULL, 'FAILED_ATTEMPT', 'invalid_code', now(), {key} FROM generate_series(1, {n}) g"
+        )
+    };
+    app.sql_strings(&rows("'quiet-member-key'", 5)).await;
+    app.sql_strings(&rows("'noise-' || (g % 50)", 50_000)).await;
+    app.sql_strings("ANALYZE audit_events").await;
+    for (source, index) in [
+        ("member_id = 'm-1'", "ix_audit_events_member_id"),
+        (
+            "identifier_key = 'quiet-member-key'",
+            "ix_audit_events_identifier_id",
+        ),
+    ] {
+        let plan = app
+            .sql_strings(&format!(
+                "EXPLAIN SELECT * FROM audit_events WHERE {source} AND id < 1000000 ORDER BY id DESC LIMIT 21"
+            ))
+            .await
+            .join("\n");
+        assert!(plan.contains(index), "{source}: {plan}");
+        assert!(
+            !plan.contains("audit_events_pkey"),
+            "{source}: not a walk of everyone's rows: {plan}"
+        );
+    }
+}

@@ -2,8 +2,8 @@
 use async_trait::async_trait;
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use super::{
@@ -87,23 +87,33 @@ impl AuditLog for SeaAuditLog {
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        // Ids grow with time on every backend (auto-increment), so they order and page the list;
-        // the (member_id, occurred_at) and identifier_key indexes narrow it to the member's rows
-        // and the attempts made with the member's identifiers.
-        let mut mine = Condition::any().add(audit_event::Column::MemberId.eq(member.0.as_str()));
-        if !identifiers.is_empty() {
-            mine = mine.add(audit_event::Column::IdentifierKey.is_in(identifiers.iter().map(String::as_str)));
+        // Ids grow with time on every backend (auto-increment), so they order and page the list.
+        // One query per source — the member's rows, then each identifier's — each a range scan of
+        // the (column, id) index that stops after `limit` rows, whatever else the table holds; an
+        // OR of them would make the planner walk the primary key and filter. The newest `limit`
+        // of their union is the page.
+        let sources = std::iter::once(audit_event::Column::MemberId.eq(member.0.as_str())).chain(
+            identifiers
+                .iter()
+                .map(|key| audit_event::Column::IdentifierKey.eq(key.as_str())),
+        );
+        let mut rows = Vec::new();
+        for source in sources {
+            let mut query = audit_event::Entity::find().filter(source);
+            if let Some(before) = before {
+                query = query.filter(audit_event::Column::Id.lt(before));
+            }
+            let found = query
+                .order_by_desc(audit_event::Column::Id)
+                .limit(limit)
+                .all(&self.db)
+                .await
+                .map_err(map_db_err)?;
+            rows.extend(found);
         }
-        let mut query = audit_event::Entity::find().filter(mine);
-        if let Some(before) = before {
-            query = query.filter(audit_event::Column::Id.lt(before));
-        }
-        let rows = query
-            .order_by_desc(audit_event::Column::Id)
-            .limit(limit)
-            .all(&self.db)
-            .await
-            .map_err(map_db_err)?;
+        rows.sort_by_key(|row| std::cmp::Reverse(row.id));
+        rows.dedup_by_key(|row| row.id);
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(rows
             .into_iter()
             .filter_map(|row| {
