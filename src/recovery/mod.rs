@@ -4,6 +4,7 @@ pub mod change_notice;
 pub mod context;
 pub mod errors;
 pub mod find_id;
+pub mod identity_keys;
 pub mod identity_proof;
 pub mod mail_delivery;
 pub mod mail_templates;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::{
-    domain::{keyed_hash::KeyedHasher, password_policy::PasswordPolicy, site::SiteId},
+    domain::{keyring::Keyring, password_policy::PasswordPolicy, site::SiteId},
     recovery::{
         change_notice::ChangeNotices,
         find_id::FindId,
@@ -108,7 +109,7 @@ impl Recovery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: Ports,
-        keys: KeyedHasher,
+        keys: Keyring,
         default_site: SiteId,
         default_policy: PasswordPolicy,
         reset: ResetSettings,
@@ -193,6 +194,7 @@ impl Recovery {
             password_reset: PasswordReset {
                 members: ports.members.clone(),
                 members_by_id: ports.members_by_id.clone(),
+                identities: ports.identities.clone(),
                 member_batches: ports.member_batches.clone(),
                 passwords: ports.passwords.clone(),
                 change_reports: ports.change_reports.clone(),

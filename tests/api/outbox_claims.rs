@@ -5,7 +5,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use account_recovery::{
-    domain::{keyed_hash::KeyedHasher, mail_kind::MailKind, site::SiteId},
+    domain::{keyring::Keyring, mail_kind::MailKind, site::SiteId},
     infra::{
         db::{self, entities::mail_outbox, outbox::SeaOutbox},
         sealer::Sealer,
@@ -21,7 +21,7 @@ async fn outbox_on(backend: &Backend) -> (Arc<SeaOutbox>, DatabaseConnection) {
     let url = fresh_database(backend).await;
     let db = db::connect(&url, 10, Duration::from_secs(5)).await.unwrap();
     db::migrate(&db).await.unwrap();
-    let sealer = Sealer::new(&KeyedHasher::new(TEST_SECRET_KEY.as_bytes()));
+    let sealer = Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes()));
     (Arc::new(SeaOutbox::new(db.clone(), sealer)), db)
 }
 
