@@ -14,7 +14,7 @@ use std::{
 use account_recovery::{
     domain::{
         grant::{GrantOwner, GrantPurpose, NewGrant, ResetToken},
-        keyed_hash::KeyedHasher,
+        keyring::Keyring,
         mail_kind::MailKind,
         member::MemberId,
         site::SiteId,
@@ -68,7 +68,7 @@ async fn seed(database_url: &str, redis_url: &str, prefix: &str, run: &str, mail
     let db = db::connect(database_url, 4, Duration::from_secs(10))
         .await
         .unwrap();
-    let outbox = SeaOutbox::new(db, Sealer::new(&KeyedHasher::new(BENCH_SECRET_KEY.as_bytes())));
+    let outbox = SeaOutbox::new(db, Sealer::new(&Keyring::single(BENCH_SECRET_KEY.as_bytes())));
     let tokens = Arc::new(
         RedisStore::connect_trusting(redis_url, prefix, Duration::from_secs(5), None)
             .await

@@ -7,7 +7,10 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 use crate::{
     config::{DEVELOPMENT_ISSUER, IdentitySettings, Settings},
-    domain::{identity_assertion::AssertionRules, keyed_hash::KeyedHasher},
+    domain::{
+        identity_assertion::AssertionRules,
+        key_usage::{self, KeyStatus},
+    },
     graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
     http::{
         AppState, connections, dev_identity::DevSigner, metric_families, query_limits::ShapeLimits, router,
@@ -55,6 +58,23 @@ type StateStores = (
 
 /// Connects to the database (applying pending migrations) and the token store, and wires every
 /// use case.
+/// What depends on each key of the ring (after applying pending migrations): `keys status`.
+pub async fn key_status(settings: &Settings) -> anyhow::Result<Vec<KeyStatus>> {
+    let db = db::connect(
+        settings.database.url.expose_secret(),
+        settings.database.max_connections,
+        settings.database.timeout,
+    )
+    .await
+    .context("connecting to the database (DATABASE_URL)")?;
+    db::migrate(&db).await.context("applying migrations")?;
+    let usage = db::key_usage::key_usage(&db)
+        .await
+        .context("counting rows per key")?;
+    db.close().await.ok();
+    Ok(key_usage::key_status(&settings.security.keyring(), &usage))
+}
+
 pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyhow::Result<Recovery> {
     let db_timeout = settings.database.timeout;
     let db = db::connect(
@@ -68,7 +88,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     let passwords = &settings.passwords;
     let hasher =
         Argon2Hasher::new(passwords.argon2, passwords.hash_concurrency.get()).context("argon2 settings")?;
-    let keys = KeyedHasher::new(settings.security.secret_key_bytes());
+    let keys = settings.security.keyring();
     let sealer = Sealer::new(&keys);
     // Grants, sessions, counters and the reset hand-off share one Redis connection; without Redis
     // the first three live in this process and the hand-off is a table.

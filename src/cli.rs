@@ -1,13 +1,17 @@
 //! The `account-recovery` command line: serve (default), migrate, print-schema, member add/import/list,
-//! and the development identity-assertion signer.
+//! keys status, and the development identity-assertion signer.
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 
 use crate::{
-    app::{Application, TokenBackend, connect_services},
+    app::{Application, TokenBackend, connect_services, key_status},
     config::Settings,
+    domain::{
+        key_usage::{KeyState, KeyStatus, can_retire},
+        keyring::KeyId,
+    },
     graphql,
     infra::identity_assertions::{DevelopmentAssertion, DevelopmentKey},
     recovery::members::{InitialPassword, MemberDraft},
@@ -40,6 +44,17 @@ pub enum Command {
     /// host's back end would after an identity check (the service trusts this key only outside
     /// production and when IDENTITY_ASSERTION_JWKS is unset).
     IdentityAssertion(AssertionArgs),
+    /// The keyring (SECRET_KEYS).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Per key id, what still depends on it (identity hashes, unspent recovery codes, queued
+    /// sealed mail, audit identifiers) and which key is current; a key may leave SECRET_KEYS once
+    /// its line (and, for `legacy`, the pre-keyring line) counts no hashes, codes or mail.
+    Status,
 }
 
 #[derive(Args, Debug)]
@@ -137,7 +152,52 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Member(member) => member_command(settings, member).await,
+        Command::Keys(KeysCommand::Status) => {
+            print!("{}", key_status_table(&key_status(&settings).await?));
+            Ok(())
+        }
     }
+}
+
+/// The `keys status` table: one line per key, then which keys can be retired.
+fn key_status_table(lines: &[KeyStatus]) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "{:<18} {:>15} {:>14} {:>11} {:>17}  STATE\n",
+        "KEY", "IDENTITY HASHES", "RECOVERY CODES", "SEALED MAIL", "AUDIT IDENTIFIERS"
+    );
+    for line in lines {
+        let c = line.counts;
+        let _ = writeln!(
+            out,
+            "{:<18} {:>15} {:>14} {:>11} {:>17}  {}",
+            line.key.as_deref().unwrap_or("(pre-keyring)"),
+            c.identity_hashes,
+            c.recovery_codes,
+            c.sealed_mail,
+            c.audit_identifiers,
+            line.state.describe()
+        );
+    }
+    let retirable: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.state == KeyState::Older)
+        .filter_map(|l| l.key.as_deref())
+        .filter(|id| KeyId::parse(id).is_ok_and(|id| can_retire(lines, &id)))
+        .collect();
+    let _ = writeln!(
+        out,
+        "can be removed from SECRET_KEYS: {}",
+        if retirable.is_empty() {
+            "none".to_owned()
+        } else {
+            retirable.join(", ")
+        }
+    );
+    out.push_str(
+        "(grants and mailed codes in the token store lapse on their own within EMAIL_GRANT_TTL_SECS)\n",
+    );
+    out
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

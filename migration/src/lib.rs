@@ -10,6 +10,7 @@ mod m20261201_000006_byte_wise_member_keys;
 mod m20261202_000007_change_reports;
 mod m20261202_000008_reset_hand_off;
 mod m20261203_000010_recovery_codes;
+mod m20261206_000011_key_ids;
 mod m20261206_000012_audit_activity_indexes;
 
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_change_reports::Migration),
             Box::new(m20261202_000008_reset_hand_off::Migration),
             Box::new(m20261203_000010_recovery_codes::Migration),
+            Box::new(m20261206_000011_key_ids::Migration),
             Box::new(m20261206_000012_audit_activity_indexes::Migration),
         ]
     }

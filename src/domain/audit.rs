@@ -1,7 +1,7 @@
 //! The audit vocabulary: what a recovery event was, how it ended, and how a member sees it.
 use chrono::{DateTime, Utc};
 
-use super::{member::MemberId, site::SiteId};
+use super::{key_id::KeyId, member::MemberId, site::SiteId};
 
 /// One recovery event for the audit table. Never a password, token, code or `ci`.
 #[derive(Debug, Clone)]
@@ -14,7 +14,14 @@ pub struct AuditEvent {
     /// For an attempt made with an identifier as typed (a wrong code), its keyed hash
     /// (`IdentifierKey::audit_key`, never the identifier in clear): the owners of that e-mail or
     /// login ID see the attempt in their activity, whether or not the caller's guess named them.
-    pub identifier: Option<String>,
+    pub identifier: Option<AuditIdentifier>,
+}
+
+/// An identifier's keyed hash as the audit stores it, with the ring key it was made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditIdentifier {
+    pub hash: String,
+    pub key: KeyId,
 }
 
 /// What a stored event was. The codes are what the audit table stores.

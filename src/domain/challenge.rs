@@ -9,7 +9,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::keyed_hash::KeyedHasher;
+use super::{key_id::Purpose, keyed_hash::KeyedHasher};
 
 /// The hash the client computes; the only one offered.
 pub const ALGORITHM: &str = "sha256";
@@ -30,7 +30,8 @@ pub struct Challenge {
 const NONCE_BYTES: usize = 8 + 1 + 16 + 16;
 
 fn mac(keys: &KeyedHasher, purpose: &str, signed: &[u8]) -> [u8; 16] {
-    let full = keys.mac("pow-challenge", &[purpose.as_bytes(), signed]);
+    // Short-lived: the current key's nonce subkey, under a label of its own.
+    let full = keys.mac(Purpose::Nonce, "pow-challenge", &[purpose.as_bytes(), signed]);
     full[..16].try_into().expect("16 of 32 bytes")
 }
 

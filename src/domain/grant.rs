@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{
     email::Email,
+    key_id::Purpose,
     keyed_hash::{KeyedHasher, hex},
     login_id::LoginId,
     member::MemberId,
@@ -48,6 +49,7 @@ impl ResetCode {
     /// stored hash, nor valid for another member.
     pub fn hash(&self, keys: &KeyedHasher, owner: &GrantOwner) -> CodeHash {
         CodeHash(hex(&keys.mac(
+            Purpose::Code,
             "reset-code",
             &[
                 owner.site.as_str().as_bytes(),
@@ -63,6 +65,7 @@ impl ResetCode {
     /// before anyone knows whom the identifier names, so a wrong code costs the same whoever it is.
     pub fn index_hash(&self, keys: &KeyedHasher, identifier: &IdentifierKey) -> CodeHash {
         CodeHash(hex(&keys.mac(
+            Purpose::Code,
             "reset-code-index",
             &[
                 identifier.site.as_str().as_bytes(),
@@ -127,6 +130,7 @@ impl IdentifierKey {
     /// identifier in clear, so the owner's activity can list strangers' attempts against it.
     pub fn audit_key(&self, keys: &KeyedHasher) -> String {
         hex(&keys.mac(
+            Purpose::Identifier,
             "audit-identifier",
             &[
                 self.site.as_str().as_bytes(),
@@ -287,7 +291,12 @@ impl Default for AttemptLimits {
 pub enum CodeLookup {
     /// The code of a grant mailed for this identifier (which may since have been replaced: the
     /// owner's slot decides). No failure counted.
-    Found { owner: GrantOwner, grant_id: String },
+    /// `matched` is the position, among the hashes asked about, of the one found.
+    Found {
+        owner: GrantOwner,
+        grant_id: String,
+        matched: usize,
+    },
     /// Not a code of this identifier: one failure counted.
     Wrong,
     /// The identifier's failures are at the limit.

@@ -1,9 +1,12 @@
-//! Keyed hashes under SECRET_KEY (HMAC-SHA256, one label per use): the identity value `ci`, which
-//! is only ever stored hashed, reset codes, and derived sub-keys.
+//! Keyed hashes under one key of the ring (HMAC-SHA256 under a per-purpose subkey, one label per
+//! use): the identity value `ci`, which is only ever stored hashed, codes, identifiers and nonces.
 use std::fmt;
 
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+
+use super::key_id::{KeyId, Purpose};
 
 /// A `ci` as received from a client. Never printed.
 pub struct Ci(String);
@@ -41,23 +44,71 @@ impl fmt::Debug for Ci {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CiHash(pub String);
 
-/// Computes keyed hashes under the deployment's secret key.
-#[derive(Clone)]
-pub struct KeyedHasher {
-    key: Vec<u8>,
+/// A member's stored identity hash and the key it was made under (none: pre-keyring).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCiHash {
+    pub hash: CiHash,
+    pub key: Option<KeyId>,
 }
 
+/// Computes keyed hashes under one key of the ring: HMAC-SHA256 under the purpose's HKDF-SHA256
+/// subkey, or, for rows stored before the keyring, the pre-keyring derivation (HMAC under the
+/// whole secret, the purpose ignored). Labels keep the uses of one purpose apart.
+#[derive(Clone)]
+pub struct KeyedHasher {
+    id: Option<KeyId>,
+    derivation: Derivation,
+}
+
+#[derive(Clone)]
+enum Derivation {
+    PreKeyring(Vec<u8>),
+    Subkeys([[u8; 32]; Purpose::ALL.len()]),
+}
+
+/// The HKDF salt: fixed, so a key's subkeys depend on its secret and the purpose alone.
+const HKDF_SALT: &[u8] = b"account-recovery keyring";
+
 impl KeyedHasher {
-    pub fn new(secret_key: &[u8]) -> Self {
+    /// A ring key: one subkey per purpose, `HKDF-SHA256(salt, secret, info = purpose)`.
+    pub fn derived(id: KeyId, secret: &[u8]) -> Self {
+        let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), secret);
+        let mut subkeys = [[0u8; 32]; Purpose::ALL.len()];
+        for purpose in Purpose::ALL {
+            hkdf.expand(purpose.info().as_bytes(), &mut subkeys[purpose.index()])
+                .expect("32 bytes is a valid HKDF-SHA256 length");
+        }
         KeyedHasher {
-            key: secret_key.to_vec(),
+            id: Some(id),
+            derivation: Derivation::Subkeys(subkeys),
         }
     }
 
-    /// HMAC-SHA256 over `label || 0 || part || 0 || part ...`: labels keep the uses apart.
-    pub fn mac(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("HMAC accepts keys of any length");
+    /// What every hash was made with before the keyring; stored rows name it with no key id.
+    pub fn pre_keyring(secret: &[u8]) -> Self {
+        KeyedHasher {
+            id: None,
+            derivation: Derivation::PreKeyring(secret.to_vec()),
+        }
+    }
+
+    /// One key, as `SECRET_KEY` alone gives (id `legacy`); for tests and single-key tools.
+    pub fn new(secret: &[u8]) -> Self {
+        Self::derived(KeyId::legacy(), secret)
+    }
+
+    /// The id stored beside what this hasher makes: none for the pre-keyring derivation.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        self.id.as_ref()
+    }
+
+    /// HMAC-SHA256 over `label || 0 || part || 0 || part ...` under the purpose's subkey.
+    pub fn mac(&self, purpose: Purpose, label: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let key: &[u8] = match &self.derivation {
+            Derivation::PreKeyring(secret) => secret,
+            Derivation::Subkeys(subkeys) => &subkeys[purpose.index()],
+        };
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
         mac.update(label.as_bytes());
         for part in parts {
             mac.update(&[0]);
@@ -67,13 +118,16 @@ impl KeyedHasher {
     }
 
     pub fn ci(&self, ci: &Ci) -> CiHash {
-        CiHash(hex(&self.mac("ci", &[ci.0.as_bytes()])))
+        CiHash(hex(&self.mac(Purpose::Identity, "ci", &[ci.0.as_bytes()])))
     }
 }
 
 impl fmt::Debug for KeyedHasher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KeyedHasher([redacted])")
+        match &self.id {
+            Some(id) => write!(f, "KeyedHasher({id}, [redacted])"),
+            None => f.write_str("KeyedHasher(pre-keyring, [redacted])"),
+        }
     }
 }
 
@@ -100,6 +154,39 @@ mod tests {
         assert_ne!(a.ci(&ci), b.ci(&ci));
         assert_eq!(a.ci(&ci).0.len(), 64);
         assert!(!a.ci(&ci).0.contains("CI-123"));
+    }
+
+    /// Fixed vectors computed outside Rust (Python's hmac): the pre-keyring derivation is the
+    /// plain HMAC of the whole secret (what rows from before the keyring hold); a ring key's is
+    /// HMAC under HKDF-SHA256(salt "account-recovery keyring", info "account-recovery/v1/identity").
+    #[test]
+    fn derivations_match_fixed_vectors() {
+        let ci = Ci::parse("CI-123").unwrap();
+        assert_eq!(
+            KeyedHasher::pre_keyring(b"key-a").ci(&ci).0,
+            "06ca3718f2ffc854314ca36067f334c79ef17c598ea1b3025f1e372830b748ac"
+        );
+        let a = KeyedHasher::derived(KeyId::parse("a").unwrap(), b"key-a");
+        assert_eq!(
+            a.ci(&ci).0,
+            "1eddc365a5f65070a9e246199aad0f7d1aea9e2ded216ef47c7516aeeeeefb82"
+        );
+        assert_eq!(a.key_id().map(KeyId::as_str), Some("a"));
+        assert_eq!(KeyedHasher::pre_keyring(b"key-a").key_id(), None);
+    }
+
+    #[test]
+    fn purposes_have_distinct_subkeys() {
+        let a = KeyedHasher::derived(KeyId::parse("a").unwrap(), b"key-a");
+        let outputs: std::collections::HashSet<[u8; 32]> =
+            Purpose::ALL.iter().map(|p| a.mac(*p, "same", &[b"x"])).collect();
+        assert_eq!(outputs.len(), Purpose::ALL.len());
+        let pre = KeyedHasher::pre_keyring(b"key-a");
+        assert_eq!(
+            pre.mac(Purpose::Code, "l", &[]),
+            pre.mac(Purpose::Nonce, "l", &[])
+        );
+        assert!(!format!("{a:?}{pre:?}").contains("key-a"));
     }
 
     #[test]

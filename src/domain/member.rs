@@ -4,7 +4,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::{
-    email::Email, keyed_hash::CiHash, login_id::LoginId, password_policy::PasswordPolicy, site::SiteId,
+    email::Email, keyed_hash::StoredCiHash, login_id::LoginId, password_policy::PasswordPolicy, site::SiteId,
 };
 
 macro_rules! code_enum {
@@ -72,7 +72,7 @@ pub struct Member {
     pub name: String,
     pub member_type: MemberType,
     pub join_type: JoinType,
-    pub ci_hash: Option<CiHash>,
+    pub ci_hash: Option<StoredCiHash>,
     pub password_hash: Option<StoredHash>,
     pub password_changed_at: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,

@@ -5,6 +5,7 @@ use std::fmt;
 
 use super::{
     grant::IdentifierKey,
+    key_id::Purpose,
     keyed_hash::{KeyedHasher, hex},
 };
 
@@ -85,6 +86,7 @@ impl RecoveryCode {
     /// of another.
     pub fn hash(&self, keys: &KeyedHasher, login: &IdentifierKey) -> RecoveryCodeHash {
         RecoveryCodeHash(hex(&keys.mac(
+            Purpose::Code,
             "recovery-code",
             &[
                 login.site.as_str().as_bytes(),

@@ -7,6 +7,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 
 use super::{
     grant::{GrantOwner, ResetCode, ResetToken},
+    key_id::Purpose,
     keyed_hash::{KeyedHasher, hex},
     opaque_token,
 };
@@ -31,7 +32,7 @@ impl ResetNonce {
 
     fn derive(&self, keys: &KeyedHasher, label: &str, owner: Option<&GrantOwner>) -> [u8; 32] {
         let tag = owner.map(GrantOwner::tag).unwrap_or_default();
-        keys.mac(label, &[self.0.as_bytes(), tag.as_bytes()])
+        keys.mac(Purpose::Nonce, label, &[self.0.as_bytes(), tag.as_bytes()])
     }
 
     /// The link token of the owner's grant.

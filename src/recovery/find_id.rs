@@ -8,14 +8,15 @@ use crate::{
         email::Email,
         identity_assertion::AssertionPurpose,
         identity_proof::IdentityProof,
-        keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         masking::{mask_email, mask_login_id},
         member::{JoinType, Member, MemberStatus, MemberType},
+        {keyed_hash::Ci, keyring::Keyring},
     },
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
+        identity_keys::move_to_current_key,
         identity_proof::{IdentityProofs, Unverified},
         ports::{IdentityLookup, MemberLookup},
         rate_limits::{Operation, RateLimits, target},
@@ -45,7 +46,7 @@ pub struct FindId {
     /// Batched under load: these are the light queries.
     store: Arc<dyn MemberLookup>,
     identities: Arc<dyn IdentityLookup>,
-    keys: KeyedHasher,
+    keys: Keyring,
     rate_limits: RateLimits,
     proofs: IdentityProofs,
 }
@@ -59,7 +60,7 @@ impl FindId {
     pub fn new(
         store: Arc<dyn MemberLookup>,
         identities: Arc<dyn IdentityLookup>,
-        keys: KeyedHasher,
+        keys: Keyring,
         rate_limits: RateLimits,
         proofs: IdentityProofs,
     ) -> Self {
@@ -132,15 +133,26 @@ impl FindId {
         ci: &Ci,
         join_type: JoinType,
     ) -> Result<Vec<FoundAccount>, RecoveryError> {
-        let hash = self.keys.ci(ci);
+        let hashes = self.keys.identity_hashes(ci);
         // Only the keyed hash of the identity value stands for it in counters.
+        let counted = &hashes.current().hash;
         self.rate_limits
-            .admit(Operation::FindId, ctx, Some(target::identity(&ctx.site, &hash.0)))
+            .admit(
+                Operation::FindId,
+                ctx,
+                Some(target::identity(&ctx.site, &counted.0)),
+            )
             .await?;
-        let members = self
+        let members: Vec<Member> = self
             .identities
-            .find_by_identity(&ctx.site, &hash, join_type)
-            .await?;
+            .find_by_identity(&ctx.site, &hashes.all(), join_type)
+            .await?
+            .into_iter()
+            .filter(|m| m.ci_hash.as_ref().is_some_and(|stored| hashes.matches(stored)))
+            .collect();
+        for member in &members {
+            move_to_current_key(self.identities.as_ref(), member, &hashes).await;
+        }
         Ok(members
             .iter()
             .filter(|m| visible(m))

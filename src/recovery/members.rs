@@ -8,12 +8,15 @@ use serde::Deserialize;
 use crate::{
     domain::{
         email::Email,
-        keyed_hash::{Ci, KeyedHasher},
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password::Password,
         password_policy::{PasswordPolicy, PasswordRule},
         site::SiteId,
+        {
+            keyed_hash::{Ci, StoredCiHash},
+            keyring::Keyring,
+        },
     },
     recovery::{
         errors::RecoveryError,
@@ -112,7 +115,7 @@ pub struct DemoMember {
 pub struct MemberAdmin {
     store: Arc<dyn MemberAdminStore>,
     hasher: Arc<dyn PasswordHasher>,
-    keys: KeyedHasher,
+    keys: Keyring,
     default_site: SiteId,
     policy: PasswordPolicy,
 }
@@ -121,7 +124,7 @@ impl MemberAdmin {
     pub fn new(
         store: Arc<dyn MemberAdminStore>,
         hasher: Arc<dyn PasswordHasher>,
-        keys: KeyedHasher,
+        keys: Keyring,
         default_site: SiteId,
         policy: PasswordPolicy,
     ) -> Self {
@@ -313,7 +316,13 @@ impl MemberAdmin {
             "status",
         )?;
         let ci_hash = match draft.ci {
-            Some(raw) => Some(self.keys.ci(&Ci::parse(&raw).map_err(|e| format!("ci: {e}"))?)),
+            Some(raw) => Some(StoredCiHash {
+                hash: self
+                    .keys
+                    .current()
+                    .ci(&Ci::parse(&raw).map_err(|e| format!("ci: {e}"))?),
+                key: Some(self.keys.current_id().clone()),
+            }),
             None => None,
         };
         let (password_hash, plain_password) = match (member_type, draft.password) {

@@ -5,6 +5,7 @@ pub mod change_notice;
 pub mod context;
 pub mod errors;
 pub mod find_id;
+pub mod identity_keys;
 pub mod identity_proof;
 pub mod mail_delivery;
 pub mod mail_templates;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use crate::{
-    domain::{keyed_hash::KeyedHasher, password_policy::PasswordPolicy, site::SiteId},
+    domain::{keyring::Keyring, password_policy::PasswordPolicy, site::SiteId},
     recovery::{
         change_notice::ChangeNotices,
         find_id::FindId,
@@ -109,7 +110,7 @@ impl Recovery {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ports: Ports,
-        keys: KeyedHasher,
+        keys: Keyring,
         default_site: SiteId,
         default_policy: PasswordPolicy,
         reset: ResetSettings,
@@ -119,7 +120,7 @@ impl Recovery {
     ) -> Self {
         let proofs = IdentityProofs::new(identity, ports.tokens.clone(), ports.audit.clone());
         let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits)
-            .with_challenges(keys.clone(), ports.tokens.clone());
+            .with_challenges(keys.current().clone(), ports.tokens.clone());
         let policies = SitePolicies::new(ports.sites.clone(), default_site.clone(), default_policy.clone());
         let mail_wake = Arc::new(Notify::new());
         let notices = ChangeNotices {
@@ -195,6 +196,7 @@ impl Recovery {
             password_reset: PasswordReset {
                 members: ports.members.clone(),
                 members_by_id: ports.members_by_id.clone(),
+                identities: ports.identities.clone(),
                 member_batches: ports.member_batches.clone(),
                 passwords: ports.passwords.clone(),
                 change_reports: ports.change_reports.clone(),

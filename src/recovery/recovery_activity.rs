@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
-        audit::RecoveryEventKind, grant::IdentifierKey, keyed_hash::KeyedHasher,
-        masking::mask_client_address, member::MemberId, session::SessionInfo,
+        audit::RecoveryEventKind, grant::IdentifierKey, keyring::Keyring, masking::mask_client_address,
+        member::MemberId, session::SessionInfo,
     },
     recovery::{
         errors::RecoveryError,
@@ -66,7 +66,7 @@ fn event_id(cursor: &str) -> Option<i64> {
 pub struct RecoveryActivity {
     pub(crate) audit: Arc<dyn AuditLog>,
     pub(crate) members: Arc<dyn MemberById>,
-    pub(crate) keys: KeyedHasher,
+    pub(crate) keys: Keyring,
 }
 
 impl RecoveryActivity {
@@ -100,7 +100,8 @@ impl RecoveryActivity {
                 IdentifierKey::email(&m.site_id, &m.email),
             ]
             .iter()
-            .map(|key| key.audit_key(&self.keys))
+            // Attempts recorded before a key rotation carry their key's hash: match under each.
+            .flat_map(|key| self.keys.candidates().map(|keys| key.audit_key(keys)))
             .collect(),
             None => Vec::new(),
         };

@@ -11,7 +11,7 @@ use crate::{
     domain::{
         audit::{AuditEvent, AuditKind, AuditOutcome},
         grant::IdentifierKey,
-        keyed_hash::KeyedHasher,
+        keyring::Keyring,
         member::{MemberId, MemberType},
         recovery_code::RecoveryCode,
         session::SessionInfo,
@@ -42,7 +42,7 @@ pub enum GenerateOutcome {
 pub struct RecoveryCodes {
     pub(crate) signed_in: SignedIn,
     pub(crate) codes: Arc<dyn RecoveryCodeStore>,
-    pub(crate) keys: KeyedHasher,
+    pub(crate) keys: Keyring,
     pub(crate) mail_wake: Arc<Notify>,
     pub(crate) rate_limits: RateLimits,
     pub(crate) notices: ChangeNotices,
@@ -83,11 +83,13 @@ impl RecoveryCodes {
         let (report_link, report) = self.notices.report_link(now);
         let report_days = self.notices.report_days();
         let login = IdentifierKey::login(&member.site_id, &member.login_id);
+        let current = self.keys.current();
         self.codes
             .replace_set(NewRecoveryCodeSet {
                 site: member.site_id.clone(),
                 member: member.id.clone(),
-                codes: codes.iter().map(|c| c.hash(&self.keys, &login)).collect(),
+                codes: codes.iter().map(|c| c.hash(current, &login)).collect(),
+                key: self.keys.current_id().clone(),
                 notice: recovery_code_notice(
                     ctx,
                     &member,

@@ -16,6 +16,7 @@ mod hashing_cap;
 mod helpers;
 mod http_edge;
 mod identity_assertions;
+mod keyring;
 mod lockout;
 mod operations;
 mod outbox_claims;

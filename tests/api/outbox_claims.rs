@@ -5,7 +5,7 @@
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use account_recovery::{
-    domain::{keyed_hash::KeyedHasher, mail_kind::MailKind, site::SiteId},
+    domain::{keyring::Keyring, mail_kind::MailKind, site::SiteId},
     infra::{
         db::{self, entities::mail_outbox, outbox::SeaOutbox},
         sealer::Sealer,
@@ -13,7 +13,7 @@ use account_recovery::{
     recovery::ports::{MailMeta, MailOutbox, MailOutcome, OutgoingMail, SettledMail},
 };
 use chrono::Utc;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::helpers::{Backend, TEST_SECRET_KEY, backend_test, fresh_database};
 
@@ -21,7 +21,7 @@ async fn outbox_on(backend: &Backend) -> (Arc<SeaOutbox>, DatabaseConnection) {
     let url = fresh_database(backend).await;
     let db = db::connect(&url, 10, Duration::from_secs(5)).await.unwrap();
     db::migrate(&db).await.unwrap();
-    let sealer = Sealer::new(&KeyedHasher::new(TEST_SECRET_KEY.as_bytes()));
+    let sealer = Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes()));
     (Arc::new(SeaOutbox::new(db.clone(), sealer)), db)
 }
 
@@ -233,4 +233,38 @@ async fn pruning_deletes_only_finished_mail_past_its_retention(backend: Backend)
         1000,
     );
     assert_eq!(none_left.await.unwrap(), 0, "[{label}]");
+}
+
+/// A sealed body is bound to its row (associated data: the row's unique key): copied into another
+/// row it does not open there, and that row is given up instead of sending someone else's mail.
+#[backend_test]
+async fn a_sealed_body_moved_to_another_row_does_not_open(backend: Backend) {
+    let label = backend.name();
+    let (outbox, db) = outbox_on(&backend).await;
+    outbox.enqueue(&meta(), &mail(1)).await.unwrap();
+    outbox.enqueue(&meta(), &mail(2)).await.unwrap();
+    let rows = mail_outbox::Entity::find()
+        .order_by_asc(mail_outbox::Column::Id)
+        .all(&db)
+        .await
+        .unwrap();
+    let (first, second) = (&rows[0], &rows[1]);
+    assert_eq!(first.seal_key_id.as_deref(), Some("legacy"), "[{label}]");
+    assert_ne!(
+        first.dedup_key, second.dedup_key,
+        "[{label}] every row has its own key"
+    );
+    mail_outbox::Entity::update(mail_outbox::ActiveModel {
+        id: Set(second.id),
+        sealed: Set(first.sealed.clone()),
+        ..Default::default()
+    })
+    .exec(&db)
+    .await
+    .unwrap();
+    let claimed = outbox.claim_due(10, Duration::from_secs(60), true).await.unwrap();
+    let opened: Vec<(i64, String)> = claimed.into_iter().map(|c| (c.id, c.mail.to)).collect();
+    assert_eq!(opened, [(first.id, "m1@example.com".to_owned())], "[{label}]");
+    let moved = row(&db, second.id).await;
+    assert_eq!(moved.status, "FAILED", "[{label}] given up, not sent");
 }

@@ -17,7 +17,7 @@ use std::{
 use account_recovery::{
     domain::{
         grant::{GrantOwner, GrantPurpose, NewGrant, ResetToken},
-        keyed_hash::KeyedHasher,
+        keyring::Keyring,
         mail_kind::MailKind,
         member::MemberId,
         site::SiteId,
@@ -80,7 +80,7 @@ async fn queue_directly(database_url: &str, redis: &str, prefix: &str) {
     let db = db::connect(database_url, 4, Duration::from_secs(10))
         .await
         .unwrap();
-    let outbox = SeaOutbox::new(db, Sealer::new(&KeyedHasher::new(TEST_SECRET_KEY.as_bytes())));
+    let outbox = SeaOutbox::new(db, Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes())));
     let tokens = Arc::new(
         RedisStore::connect_trusting(redis, prefix, Duration::from_secs(5), None)
             .await

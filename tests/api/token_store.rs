@@ -110,7 +110,7 @@ async fn redis_keys_expire_and_hold_no_secrets() {
     ) -> Result<CodeLookup, StoreError> {
         let limits = AttemptLimits::default();
         store
-            .judge_code(identifier, &code.index_hash(keys, identifier), &limits)
+            .judge_code(identifier, &[code.index_hash(keys, identifier)], &limits)
             .await
     }
     let other_code = |code: &ResetCode| {

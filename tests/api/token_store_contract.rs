@@ -13,6 +13,7 @@ use account_recovery::{
             ResetCode, ResetToken, TokenHash,
         },
         keyed_hash::KeyedHasher,
+        keyring::KeyId,
         member::MemberId,
         site::SiteId,
     },
@@ -39,6 +40,7 @@ pub async fn run_contract(store: &dyn TokenStore) {
     grants_are_bound_to_their_owner(store).await;
     codes_are_found_under_both_identifiers_without_being_spent(store).await;
     known_and_unknown_identifiers_answer_wrong_codes_alike(store).await;
+    codes_are_found_under_any_key_of_the_ring(store).await;
     the_limit_refuses_even_the_right_code_and_burns_nothing(store).await;
     each_identifier_has_its_own_count(store).await;
     the_window_spans_grants(store).await;
@@ -199,7 +201,7 @@ async fn judge(
     limits: &AttemptLimits,
 ) -> CodeLookup {
     store
-        .judge_code(identifier, &code.index_hash(&keys(), identifier), limits)
+        .judge_code(identifier, &[code.index_hash(&keys(), identifier)], limits)
         .await
         .expect("judge_code")
 }
@@ -209,6 +211,7 @@ fn found(owner: &GrantOwner, g: &TestGrant) -> CodeLookup {
     CodeLookup::Found {
         owner: owner.clone(),
         grant_id: g.grant.id.clone(),
+        matched: 0,
     }
 }
 
@@ -469,6 +472,46 @@ async fn known_and_unknown_identifiers_answer_wrong_codes_alike(store: &dyn Toke
     for (i, sequence) in answers.iter().enumerate() {
         assert_eq!(sequence, &expected, "identifier {i}");
     }
+}
+
+/// A code is judged under each key of the ring at once: found under whichever key indexed it (and
+/// which one said), and a wrong code costs one failure however many keys it was hashed under.
+async fn codes_are_found_under_any_key_of_the_ring(store: &dyn TokenStore) {
+    let limits = AttemptLimits::default();
+    let owner = new_owner();
+    let g = email_grant(&owner);
+    issue(store, &owner, &g, None).await;
+    let newer = KeyedHasher::derived(KeyId::parse("newer").expect("id"), b"another-key");
+    let under_both = |code: &ResetCode| {
+        [
+            code.index_hash(&newer, &g.email),
+            code.index_hash(&keys(), &g.email),
+        ]
+    };
+    let found = store
+        .judge_code(&g.email, &under_both(&g.right), &limits)
+        .await
+        .expect("judge_code");
+    assert_eq!(
+        found,
+        CodeLookup::Found {
+            owner: owner.clone(),
+            grant_id: g.grant.id.clone(),
+            matched: 1,
+        }
+    );
+    for i in 1..limits.per_identifier {
+        let wrong = store
+            .judge_code(&g.email, &under_both(&g.bad), &limits)
+            .await
+            .expect("judge_code");
+        assert_eq!(wrong, CodeLookup::Wrong, "attempt {i} counts once");
+    }
+    let last = store
+        .judge_code(&g.email, &under_both(&g.bad), &limits)
+        .await
+        .expect("judge_code");
+    assert_eq!(last, CodeLookup::TooMany);
 }
 
 async fn the_limit_refuses_even_the_right_code_and_burns_nothing(store: &dyn TokenStore) {
@@ -848,7 +891,7 @@ async fn concurrent_wrong_codes_are_all_counted(store: &dyn TokenStore) {
     let hash = g.bad.index_hash(&keys(), &g.email);
     let results = join_all(
         (0..20)
-            .map(|_| store.judge_code(&g.email, &hash, &roomy))
+            .map(|_| store.judge_code(&g.email, std::slice::from_ref(&hash), &roomy))
             .collect(),
     )
     .await;
@@ -880,7 +923,7 @@ async fn concurrent_wrong_codes_are_all_counted(store: &dyn TokenStore) {
     let results = join_all(
         codes
             .iter()
-            .map(|code| store.judge_code(&g.login, code, &limits))
+            .map(|code| store.judge_code(&g.login, std::slice::from_ref(code), &limits))
             .collect(),
     )
     .await;

@@ -27,7 +27,8 @@ pub(crate) async fn insert_audit<C: ConnectionTrait>(conn: &C, event: &AuditEven
         outcome: Set(event.outcome.code().to_owned()),
         client_addr: Set(event.client.clone()),
         occurred_at: Set(to_naive(Utc::now())),
-        identifier_key: Set(event.identifier.clone()),
+        identifier_key: Set(event.identifier.as_ref().map(|i| i.hash.clone())),
+        identifier_key_id: Set(event.identifier.as_ref().map(|i| i.key.as_str().to_owned())),
         ..Default::default()
     };
     audit_event::Entity::insert(row)
@@ -50,7 +51,8 @@ pub(crate) async fn insert_audit_many<C: ConnectionTrait>(
         outcome: Set(event.outcome.code().to_owned()),
         client_addr: Set(event.client.clone()),
         occurred_at: Set(now),
-        identifier_key: Set(event.identifier.clone()),
+        identifier_key: Set(event.identifier.as_ref().map(|i| i.hash.clone())),
+        identifier_key_id: Set(event.identifier.as_ref().map(|i| i.key.as_str().to_owned())),
         ..Default::default()
     });
     // Small rows: a full resolver batch (256) is one statement.

@@ -35,6 +35,8 @@ pub mod member {
         pub member_type: String,
         pub join_type: String,
         pub ci_hash: Option<String>,
+        /// The ring key of `ci_hash`; NULL for hashes made before the keyring.
+        pub ci_key_id: Option<String>,
         pub password_hash: Option<String>,
         pub password_changed_at: Option<DateTime>,
         pub joined_at: DateTime,
@@ -107,6 +109,8 @@ pub mod audit_event {
         pub client_addr: Option<String>,
         pub occurred_at: DateTime,
         pub identifier_key: Option<String>,
+        /// The ring key of `identifier_key`; NULL for attempts recorded before the keyring.
+        pub identifier_key_id: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -128,6 +132,8 @@ pub mod mail_outbox {
         pub kind: String,
         pub recipient: String,
         pub sealed: Option<String>,
+        /// The ring key `sealed` was sealed under (bound to `dedup_key`); NULL: before the keyring.
+        pub seal_key_id: Option<String>,
         pub grant_ref: Option<String>,
         pub status: String,
         pub attempts: i32,
@@ -195,6 +201,8 @@ pub mod recovery_code {
         pub site_id: String,
         pub member_id: String,
         pub code_hash: String,
+        /// The ring key of `code_hash`; NULL for codes saved before the keyring.
+        pub key_id: Option<String>,
         pub set_id: String,
         pub created_at: DateTime,
         pub used_at: Option<DateTime>,

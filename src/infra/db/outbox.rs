@@ -56,12 +56,16 @@ pub(crate) async fn insert_outbox<C: ConnectionTrait>(
     mail: &OutgoingMail,
 ) -> Result<(), StoreError> {
     let now = to_naive(Utc::now());
+    // Every row has a unique key, which its sealed body is bound to: a random one here.
+    let key = uuid::Uuid::new_v4().simple().to_string();
+    let sealed = sealer.seal(mail, &key);
     let row = mail_outbox::ActiveModel {
         site_id: Set(meta.site.as_str().to_owned()),
         member_id: Set(meta.member.as_ref().map(|m| m.0.clone())),
         kind: Set(meta.kind.code().to_owned()),
         recipient: Set(mail.to.clone()),
-        sealed: Set(Some(sealer.seal(mail))),
+        sealed: Set(Some(sealed.body)),
+        seal_key_id: Set(Some(sealed.key.as_str().to_owned())),
         grant_ref: Set(grant_ref(meta)),
         status: Set(PENDING.to_owned()),
         attempts: Set(0),
@@ -69,7 +73,7 @@ pub(crate) async fn insert_outbox<C: ConnectionTrait>(
         last_error: Set(None),
         created_at: Set(now),
         sent_at: Set(None),
-        dedup_key: Set(None),
+        dedup_key: Set(Some(key)),
         ..Default::default()
     };
     mail_outbox::Entity::insert(row)
@@ -163,7 +167,12 @@ impl SeaOutbox {
             id: row.id,
             attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
         };
-        let Some(mail) = row.sealed.as_deref().and_then(|s| self.sealer.open(s).ok()) else {
+        let opened = row.sealed.as_deref().and_then(|s| {
+            self.sealer
+                .open(s, row.seal_key_id.as_deref(), row.dedup_key.as_deref())
+                .ok()
+        });
+        let Some(mail) = opened else {
             tracing::error!(outbox_id = row.id, "queued mail cannot be opened; giving it up");
             let failed = SettledMail {
                 claim,
@@ -378,21 +387,25 @@ impl MailOutbox for SeaOutbox {
         let now = to_naive(Utc::now());
         let txn = self.db.begin().await.map_err(map_db_err)?;
         if !mails.is_empty() {
-            let rows = mails.iter().map(|keyed| mail_outbox::ActiveModel {
-                site_id: Set(keyed.meta.site.as_str().to_owned()),
-                member_id: Set(keyed.meta.member.as_ref().map(|m| m.0.clone())),
-                kind: Set(keyed.meta.kind.code().to_owned()),
-                recipient: Set(keyed.mail.to.clone()),
-                sealed: Set(Some(self.sealer.seal(&keyed.mail))),
-                grant_ref: Set(grant_ref(&keyed.meta)),
-                status: Set(PENDING.to_owned()),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                last_error: Set(None),
-                created_at: Set(now),
-                sent_at: Set(None),
-                dedup_key: Set(Some(keyed.key.clone())),
-                ..Default::default()
+            let rows = mails.iter().map(|keyed| {
+                let sealed = self.sealer.seal(&keyed.mail, &keyed.key);
+                mail_outbox::ActiveModel {
+                    site_id: Set(keyed.meta.site.as_str().to_owned()),
+                    member_id: Set(keyed.meta.member.as_ref().map(|m| m.0.clone())),
+                    kind: Set(keyed.meta.kind.code().to_owned()),
+                    recipient: Set(keyed.mail.to.clone()),
+                    sealed: Set(Some(sealed.body)),
+                    seal_key_id: Set(Some(sealed.key.as_str().to_owned())),
+                    grant_ref: Set(grant_ref(&keyed.meta)),
+                    status: Set(PENDING.to_owned()),
+                    attempts: Set(0),
+                    next_attempt_at: Set(now),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    sent_at: Set(None),
+                    dedup_key: Set(Some(keyed.key.clone())),
+                    ..Default::default()
+                }
             });
             // A key already queued (the batch was resolved before) adds nothing.
             // Rows carry sealed mail (a few KiB each): at most 64 per statement keeps a

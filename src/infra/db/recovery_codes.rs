@@ -47,6 +47,7 @@ impl RecoveryCodeStore for SeaRecoveryCodes {
             site_id: Set(set.site.as_str().to_owned()),
             member_id: Set(set.member.0.clone()),
             code_hash: Set(code.0.clone()),
+            key_id: Set(Some(set.key.as_str().to_owned())),
             set_id: Set(set_id.clone()),
             created_at: Set(now),
             used_at: Set(None),
@@ -63,9 +64,12 @@ impl RecoveryCodeStore for SeaRecoveryCodes {
         txn.commit().await.map_err(map_db_err)
     }
 
-    async fn find_unspent(&self, code: &RecoveryCodeHash) -> Result<Option<StoredRecoveryCode>, StoreError> {
+    async fn find_unspent(
+        &self,
+        codes: &[RecoveryCodeHash],
+    ) -> Result<Option<StoredRecoveryCode>, StoreError> {
         let row = recovery_code::Entity::find()
-            .filter(recovery_code::Column::CodeHash.eq(code.0.as_str()))
+            .filter(recovery_code::Column::CodeHash.is_in(codes.iter().map(|c| c.0.as_str())))
             .filter(recovery_code::Column::UsedAt.is_null())
             .one(&self.db)
             .await
@@ -75,6 +79,7 @@ impl RecoveryCodeStore for SeaRecoveryCodes {
                 site: SiteId::parse(&row.site_id)
                     .map_err(|_| StoreError::Internal("recovery code of an unreadable site".into()))?,
                 member: MemberId(row.member_id),
+                code: RecoveryCodeHash(row.code_hash),
             })
         })
         .transpose()

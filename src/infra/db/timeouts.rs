@@ -10,7 +10,7 @@ use crate::{
     domain::{
         audit::{AuditEvent, RecordedEvent},
         email::Email,
-        keyed_hash::CiHash,
+        keyed_hash::{CiHash, StoredCiHash},
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
         opaque_token::TokenHash,
@@ -84,10 +84,18 @@ impl<S: IdentityLookup> IdentityLookup for Timed<S> {
     async fn find_by_identity(
         &self,
         site: &SiteId,
-        ci: &CiHash,
+        cis: &[CiHash],
         join_type: JoinType,
     ) -> Result<Vec<Member>, StoreError> {
-        self.run(self.inner.find_by_identity(site, ci, join_type)).await
+        self.run(self.inner.find_by_identity(site, cis, join_type)).await
+    }
+    async fn move_identity(
+        &self,
+        member: &MemberId,
+        from: &StoredCiHash,
+        to: &StoredCiHash,
+    ) -> Result<bool, StoreError> {
+        self.run(self.inner.move_identity(member, from, to)).await
     }
 }
 
@@ -212,8 +220,11 @@ impl<S: RecoveryCodeStore> RecoveryCodeStore for Timed<S> {
     async fn replace_set(&self, set: NewRecoveryCodeSet) -> Result<(), StoreError> {
         self.run(self.inner.replace_set(set)).await
     }
-    async fn find_unspent(&self, code: &RecoveryCodeHash) -> Result<Option<StoredRecoveryCode>, StoreError> {
-        self.run(self.inner.find_unspent(code)).await
+    async fn find_unspent(
+        &self,
+        codes: &[RecoveryCodeHash],
+    ) -> Result<Option<StoredRecoveryCode>, StoreError> {
+        self.run(self.inner.find_unspent(codes)).await
     }
     async fn spend(&self, used: RecoveryCodeUse) -> Result<bool, StoreError> {
         self.run(self.inner.spend(used)).await

@@ -186,7 +186,7 @@ impl TokenStore for MemoryStore {
     async fn judge_code(
         &self,
         identifier: &IdentifierKey,
-        code: &CodeHash,
+        codes: &[CodeHash],
         limits: &AttemptLimits,
     ) -> Result<CodeLookup, StoreError> {
         self.tokens.with(|state, now| {
@@ -194,11 +194,16 @@ impl TokenStore for MemoryStore {
             if failures >= limits.per_identifier {
                 return CodeLookup::TooMany;
             }
-            if let Some(entry) = state.code_index.get(&(identifier.clone(), code.clone())) {
-                return CodeLookup::Found {
+            let found = codes.iter().enumerate().find_map(|(matched, code)| {
+                let entry = state.code_index.get(&(identifier.clone(), code.clone()))?;
+                Some(CodeLookup::Found {
                     owner: entry.owner.clone(),
                     grant_id: entry.grant_id.clone(),
-                };
+                    matched,
+                })
+            });
+            if let Some(found) = found {
+                return found;
             }
             let failures = state.code_failures.entry(identifier.clone()).or_insert(Failures {
                 count: 0,

@@ -60,15 +60,18 @@ if g[1] and same(g[3], ARGV[1]) then return {'valid', g[1], g[2], g[4]} end
 return false
 "#;
 
-/// KEYS: code_failures, code entry (one identifier's slot). ARGV: limit, window_ms. At the limit the
+/// KEYS: code_failures, then the code's entry under each key of the ring (one identifier's slot).
+/// ARGV: limit, window_ms. Found: the entry and which of the entries (0-based). At the limit the
 /// code is not looked at; a found entry counts nothing; a miss counts one failure (the first starts
 /// the window), the limit-th answers too_many. The same commands run whoever the identifier names.
 const JUDGE_CODE: &str = r#"
 local limit = tonumber(ARGV[1])
 local fails = tonumber(redis.call('GET', KEYS[1]) or '0')
 if fails >= limit then return {'too_many'} end
-local entry = redis.call('GET', KEYS[2])
-if entry then return {'found', entry} end
+for i = 2, #KEYS do
+  local entry = redis.call('GET', KEYS[i])
+  if entry then return {'found', entry, tostring(i - 2)} end
+end
 fails = redis.call('INCR', KEYS[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 if fails >= limit then return {'too_many'} end

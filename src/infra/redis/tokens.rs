@@ -37,12 +37,13 @@ fn grant_info(reply: &[String]) -> Result<GrantInfo, StoreError> {
 /// Reads a `judge_code` reply: `{'found', '<grant id>|<owner tag>'}`, `{'wrong'}` or `{'too_many'}`.
 fn code_lookup(reply: &[String]) -> Result<CodeLookup, StoreError> {
     match reply {
-        [found, entry] if found == "found" => entry
+        [found, entry, matched] if found == "found" => entry
             .split_once('|')
             .and_then(|(grant_id, tag)| {
                 Some(CodeLookup::Found {
                     owner: GrantOwner::parse_tag(tag)?,
                     grant_id: grant_id.to_owned(),
+                    matched: matched.parse().ok()?,
                 })
             })
             .ok_or_else(|| StoreError::Internal("redis: unreadable code entry".into())),
@@ -151,17 +152,21 @@ impl TokenStore for RedisStore {
     async fn judge_code(
         &self,
         identifier: &IdentifierKey,
-        code: &CodeHash,
+        codes: &[CodeHash],
         limits: &AttemptLimits,
     ) -> Result<CodeLookup, StoreError> {
-        let keys = [
-            self.key(Key::CodeFailures(identifier)),
-            self.key(Key::CodeEntry(identifier, code)),
-        ];
+        let keys: Vec<String> = std::iter::once(self.key(Key::CodeFailures(identifier)))
+            .chain(
+                codes
+                    .iter()
+                    .map(|code| self.key(Key::CodeEntry(identifier, code))),
+            )
+            .collect();
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
         let reply: Vec<String> = self
             .invoke(
                 &SCRIPTS.judge_code,
-                &[&keys[0], &keys[1]],
+                &keys,
                 &[
                     limits.per_identifier.to_string(),
                     millis(limits.window).to_string(),

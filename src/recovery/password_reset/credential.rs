@@ -7,7 +7,10 @@ use super::{CodeIdentifier, Credential, CredentialError, PasswordReset};
 use crate::{
     domain::{
         audit::{AuditKind, AuditOutcome},
-        grant::{CodeLookup, GrantInfo, GrantProof, GrantPurpose, IdentifierKey, NewGrant, ResetToken},
+        grant::{
+            CodeHash, CodeLookup, GrantInfo, GrantProof, GrantPurpose, IdentifierKey, NewGrant, ResetToken,
+        },
+        keyed_hash::KeyedHasher,
         masking::mask_login_id,
         member::Member,
         recovery_code::RecoveryCodeHash,
@@ -130,16 +133,22 @@ impl PasswordReset {
             CodeIdentifier::Email(email) => IdentifierKey::email(&ctx.site, email),
             CodeIdentifier::LoginId(id) => IdentifierKey::login(&ctx.site, id),
         };
+        // A code mailed before a key rotation is indexed under its key: look under every key.
+        let candidates: Vec<&KeyedHasher> = self.keys.candidates().collect();
+        let index: Vec<CodeHash> = candidates
+            .iter()
+            .map(|keys| code.index_hash(keys, &identifier))
+            .collect();
         let lookup = self
             .tokens
-            .judge_code(
-                &identifier,
-                &code.index_hash(&self.keys, &identifier),
-                &self.settings.limits,
-            )
+            .judge_code(&identifier, &index, &self.settings.limits)
             .await?;
-        let (owner, grant_id) = match lookup {
-            CodeLookup::Found { owner, grant_id } => (owner, grant_id),
+        let (owner, grant_id, keys) = match lookup {
+            CodeLookup::Found {
+                owner,
+                grant_id,
+                matched,
+            } => (owner, grant_id, candidates[matched.min(candidates.len() - 1)]),
             refused => {
                 self.note_wrong_code(ctx, &identifier).await;
                 return Ok(Resolved::Invalid(if refused == CodeLookup::TooMany {
@@ -159,7 +168,8 @@ impl PasswordReset {
         let Some(member) = member else {
             return Ok(Resolved::Invalid(CredentialError::InvalidCode));
         };
-        let hash = code.hash(&self.keys, &owner);
+        // The grant's code was hashed under the key its index entry was found under.
+        let hash = code.hash(keys, &owner);
         let live = match on_right_code {
             OnRightCode::Check => self.tokens.check_code(&owner, &hash, &grant_id).await?,
             OnRightCode::Exchange(replacement) => {

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use subtle::ConstantTimeEq;
 
 use super::{PasswordReset, Refusal, owner_of, refusal_for};
 use crate::{
@@ -22,6 +21,7 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
+        identity_keys::move_to_current_key,
         ports::{HandedOffReset, ResetTarget},
         rate_limits::{Operation, target},
     },
@@ -124,12 +124,8 @@ impl PasswordReset {
         ci: &Ci,
     ) -> Result<IssueResult, RecoveryError> {
         let member = self.members.find_by_login_id(&ctx.site, login_id).await?;
-        let presented = self.keys.ci(ci);
-        let matches = |m: &Member| {
-            m.ci_hash
-                .as_ref()
-                .is_some_and(|own| bool::from(own.0.as_bytes().ct_eq(presented.0.as_bytes())))
-        };
+        let presented = self.keys.identity_hashes(ci);
+        let matches = |m: &Member| m.ci_hash.as_ref().is_some_and(|own| presented.matches(own));
         let Some(member) = member.filter(|m| m.status != MemberStatus::Withdrawn && matches(m)) else {
             self.audit
                 .note(
@@ -141,6 +137,8 @@ impl PasswordReset {
                 .await;
             return Ok(IssueResult::Refused(Refusal::IdentityMismatch));
         };
+        // The proof was accepted and names this member: their identity moves to the current key.
+        move_to_current_key(self.identities.as_ref(), &member, &presented).await;
         if let Some(refusal) = refusal_for(&member) {
             self.audit
                 .note(

@@ -24,6 +24,7 @@ use crate::{
         email::Email,
         grant::{AttemptLimits, GrantOwner, IdentifierKey, IndexedCode, ResetCode, ResetToken},
         keyed_hash::KeyedHasher,
+        keyring::Keyring,
         login_id::LoginId,
         member::{Member, MemberStatus, MemberType},
         recovery_code::RecoveryCode,
@@ -33,8 +34,9 @@ use crate::{
         identity_proof::IdentityProofs,
         new_password::NewPasswords,
         ports::{
-            AuditLog, ChangeReports, Limiter, MailOutbox, MemberBatchLookup, MemberById, MemberLookup,
-            PasswordHasher, PasswordStore, RecoveryCodeStore, ResetQueue, SessionStore, TokenStore,
+            AuditLog, ChangeReports, IdentityLookup, Limiter, MailOutbox, MemberBatchLookup, MemberById,
+            MemberLookup, PasswordHasher, PasswordStore, RecoveryCodeStore, ResetQueue, SessionStore,
+            TokenStore,
         },
         rate_limits::RateLimits,
     },
@@ -95,6 +97,8 @@ pub struct PasswordReset {
     pub(crate) members: Arc<dyn MemberLookup>,
     /// Members by the id a grant or recovery code names.
     pub(crate) members_by_id: Arc<dyn MemberById>,
+    /// Where a verified identity's hash is moved to the current key.
+    pub(crate) identities: Arc<dyn IdentityLookup>,
     /// The resolver's lookups: many e-mails or login IDs in one query.
     pub(crate) member_batches: Arc<dyn MemberBatchLookup>,
     pub(crate) passwords: Arc<dyn PasswordStore>,
@@ -107,7 +111,7 @@ pub struct PasswordReset {
     pub(crate) audit: Arc<dyn AuditLog>,
     /// Saved recovery codes: a third credential, spent on use.
     pub(crate) recovery_codes: Arc<dyn RecoveryCodeStore>,
-    pub(crate) keys: KeyedHasher,
+    pub(crate) keys: Keyring,
     pub(crate) new_passwords: NewPasswords,
     pub(crate) rate_limits: RateLimits,
     pub(crate) settings: ResetSettings,

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     domain::{
-        audit::{AuditEvent, AuditKind, AuditOutcome},
+        audit::{AuditEvent, AuditIdentifier, AuditKind, AuditOutcome},
         grant::{CodeAttempt, GrantProof, IdentifierKey},
         login_id::LoginId,
         member::Member,
@@ -33,7 +33,12 @@ impl PasswordReset {
         on_right_code: OnRightCode<'_>,
     ) -> Result<Resolved, RecoveryError> {
         let identifier = IdentifierKey::login(&ctx.site, login_id);
-        let hash = code.hash(&self.keys, &identifier);
+        // Codes saved before a key rotation are hashed under their key: look under every key.
+        let hashes: Vec<RecoveryCodeHash> = self
+            .keys
+            .candidates()
+            .map(|keys| code.hash(keys, &identifier))
+            .collect();
         let last = match self
             .tokens
             .reserve_code_attempt(&identifier, &self.settings.limits)
@@ -45,12 +50,16 @@ impl PasswordReset {
             }
             CodeAttempt::Counted { last } => last,
         };
-        let stored = self.recovery_codes.find_unspent(&hash).await?;
-        let member = match stored.filter(|s| s.site == ctx.site) {
-            Some(stored) => self.members_by_id.find_by_id(&stored.member).await?,
+        let stored = self.recovery_codes.find_unspent(&hashes).await?;
+        let found = match stored.filter(|s| s.site == ctx.site) {
+            Some(stored) => self
+                .members_by_id
+                .find_by_id(&stored.member)
+                .await?
+                .map(|member| (member, stored.code)),
             None => None,
         };
-        let Some(member) = member else {
+        let Some((member, hash)) = found else {
             self.note_wrong_code(ctx, &identifier).await;
             return Ok(Resolved::Invalid(if last {
                 CredentialError::TooManyAttempts
@@ -134,7 +143,10 @@ impl PasswordReset {
         self.audit
             .note_attempt(
                 ctx,
-                identifier.audit_key(&self.keys),
+                AuditIdentifier {
+                    hash: identifier.audit_key(self.keys.current()),
+                    key: self.keys.current_id().clone(),
+                },
                 AuditKind::FailedAttempt,
                 AuditOutcome::WrongCode,
             )

@@ -79,10 +79,10 @@ impl PasswordReset {
         let grant = NewGrant::new(
             GrantPurpose::Email,
             token.hash(),
-            Some(code.hash(&self.keys, &owner)),
+            Some(code.hash(self.keys.current(), &owner)),
             self.settings.email_ttl,
         )
-        .indexed_under(code_index(&self.keys, member, &code));
+        .indexed_under(code_index(self.keys.current(), member, &code));
         self.tokens.issue_grant(&owner, &grant, None).await?;
         let minutes = i64::try_from(self.settings.email_ttl.as_secs() / 60)
             .unwrap_or(i64::MAX)

@@ -220,12 +220,12 @@ impl PasswordReset {
         let mut mailed = Vec::new();
         for member in eligible {
             let owner = owner_of(&member);
-            let grant_id = request.nonce.grant_id(&self.keys, &owner);
+            let grant_id = request.nonce.grant_id(self.keys.current(), &owner);
             // A request claimed before may already have issued this grant: it is not issued (nor
             // counted) again, and its mail is queued as if for the first time.
             let already = entry.redelivered && self.tokens.grant_is_live(&owner, &grant_id).await?;
-            let token = request.nonce.token(&self.keys, &owner);
-            let code = request.nonce.code(&self.keys, &owner);
+            let token = request.nonce.token(self.keys.current(), &owner);
+            let code = request.nonce.code(self.keys.current(), &owner);
             if !already && self.cooldowns.running(&owner, Instant::now()) {
                 resolved.note(request, Some(&member), AuditOutcome::Cooldown);
                 continue;
@@ -245,9 +245,9 @@ impl PasswordReset {
                     id: grant_id.clone(),
                     purpose: GrantPurpose::Email,
                     token: token.hash(),
-                    code: Some(code.hash(&self.keys, &owner)),
+                    code: Some(code.hash(self.keys.current(), &owner)),
                     ttl: self.settings.email_ttl,
-                    code_index: code_index(&self.keys, &member, &code),
+                    code_index: code_index(self.keys.current(), &member, &code),
                 };
                 let asked_at = Instant::now();
                 match self
@@ -294,7 +294,7 @@ impl PasswordReset {
             grants,
         };
         resolved.mails.push(KeyedMail {
-            key: request.nonce.mail_key(&self.keys),
+            key: request.nonce.mail_key(self.keys.current()),
             meta,
             mail,
         });

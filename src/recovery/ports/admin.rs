@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         email::Email,
-        keyed_hash::CiHash,
+        keyed_hash::StoredCiHash,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         site::SiteId,
@@ -22,7 +22,7 @@ pub struct NewMember {
     pub name: String,
     pub member_type: MemberType,
     pub join_type: JoinType,
-    pub ci_hash: Option<CiHash>,
+    pub ci_hash: Option<StoredCiHash>,
     pub password_hash: Option<StoredHash>,
     pub password_changed_at: Option<DateTime<Utc>>,
     pub joined_at: DateTime<Utc>,

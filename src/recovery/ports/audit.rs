@@ -3,7 +3,7 @@ use async_trait::async_trait;
 
 use crate::{
     domain::{
-        audit::{AuditEvent, AuditKind, AuditOutcome, RecordedEvent},
+        audit::{AuditEvent, AuditIdentifier, AuditKind, AuditOutcome, RecordedEvent},
         member::{Member, MemberId},
     },
     recovery::{context::RequestContext, ports::errors::StoreError},
@@ -51,7 +51,7 @@ impl dyn AuditLog {
     pub async fn note_attempt(
         &self,
         ctx: &RequestContext,
-        identifier_key: String,
+        identifier_key: AuditIdentifier,
         kind: AuditKind,
         outcome: AuditOutcome,
     ) {

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use crate::{
     domain::{
         email::Email,
-        keyed_hash::CiHash,
+        keyed_hash::{CiHash, StoredCiHash},
         login_id::LoginId,
         member::{JoinType, Member, MemberId},
         site::SiteId,
@@ -37,13 +37,22 @@ pub trait MemberBatchLookup: Send + Sync {
 /// Members by a just-passed identity check.
 #[async_trait]
 pub trait IdentityLookup: Send + Sync {
-    /// Every member of the site with that identity and join type, oldest first.
+    /// Every member of the site with one of these identity hashes (the identity under each key of
+    /// the ring) and that join type, oldest first.
     async fn find_by_identity(
         &self,
         site: &SiteId,
-        ci: &CiHash,
+        cis: &[CiHash],
         join_type: JoinType,
     ) -> Result<Vec<Member>, StoreError>;
+    /// Replaces the member's identity hash `from` with `to` (the same identity under the current
+    /// key), only while the row still holds `from`: false when it changed meanwhile.
+    async fn move_identity(
+        &self,
+        member: &MemberId,
+        from: &StoredCiHash,
+        to: &StoredCiHash,
+    ) -> Result<bool, StoreError>;
 }
 
 /// A member by the id a session, grant or recovery code names.

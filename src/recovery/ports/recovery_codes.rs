@@ -2,7 +2,9 @@
 use async_trait::async_trait;
 
 use crate::{
-    domain::{audit::AuditEvent, member::MemberId, recovery_code::RecoveryCodeHash, site::SiteId},
+    domain::{
+        audit::AuditEvent, keyring::KeyId, member::MemberId, recovery_code::RecoveryCodeHash, site::SiteId,
+    },
     recovery::ports::{
         errors::StoreError,
         mail::{MailMeta, OutgoingMail},
@@ -17,6 +19,8 @@ pub struct NewRecoveryCodeSet {
     pub site: SiteId,
     pub member: MemberId,
     pub codes: Vec<RecoveryCodeHash>,
+    /// The ring key the hashes were made under (stored beside each).
+    pub key: KeyId,
     pub notice: (MailMeta, OutgoingMail),
     /// The token of the notice's "that wasn't me" link, stored with the set.
     pub report: NewChangeReport,
@@ -28,6 +32,8 @@ pub struct NewRecoveryCodeSet {
 pub struct StoredRecoveryCode {
     pub site: SiteId,
     pub member: MemberId,
+    /// The stored hash that matched (the code's hash under the key it was saved with).
+    pub code: RecoveryCodeHash,
 }
 
 /// A recovery code being spent, with the notice and the audit event of its use.
@@ -44,9 +50,13 @@ pub trait RecoveryCodeStore: Send + Sync {
     /// Replaces the member's whole set (spent codes included) with the new one, queues the notice
     /// and writes the audit event — one transaction: no moment has both sets, or neither.
     async fn replace_set(&self, set: NewRecoveryCodeSet) -> Result<(), StoreError>;
-    /// The owner of an unspent code with this hash: one lookup on the hash's unique index, the
-    /// same work whether or not the code or its login ID exists. Spends nothing.
-    async fn find_unspent(&self, code: &RecoveryCodeHash) -> Result<Option<StoredRecoveryCode>, StoreError>;
+    /// The owner of an unspent code with one of these hashes (the code's hash under each key of the
+    /// ring): one lookup on the hash's unique index, the same work whether or not the code or its
+    /// login ID exists. Spends nothing.
+    async fn find_unspent(
+        &self,
+        codes: &[RecoveryCodeHash],
+    ) -> Result<Option<StoredRecoveryCode>, StoreError>;
     /// Spends the code if it is still unspent — true for exactly one caller, however many try at
     /// once — and with it queues the notice and writes the audit event, in one transaction.
     async fn spend(&self, used: RecoveryCodeUse) -> Result<bool, StoreError>;

@@ -34,11 +34,12 @@ pub trait TokenStore: Send + Sync {
     /// Looks a code up as typed, in the identifier's own slot, in one atomic step: at the limit of
     /// failures, `TooMany` without looking at the code; else a code of a grant mailed for the
     /// identifier is `Found` (nothing counted), and any other counts one failure (the limit-th
-    /// answers `TooMany`). The same work whether or not the identifier names anyone.
+    /// answers `TooMany`). The same work whether or not the identifier names anyone. `codes` are
+    /// the code's index hashes under each key of the ring (one attempt, found if any is indexed).
     async fn judge_code(
         &self,
         identifier: &IdentifierKey,
-        code: &CodeHash,
+        codes: &[CodeHash],
         limits: &AttemptLimits,
     ) -> Result<CodeLookup, StoreError>;
     /// Counts one attempt at a code that is checked elsewhere (a recovery code) against the same

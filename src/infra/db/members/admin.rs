@@ -95,7 +95,12 @@ impl MemberAdminStore for SeaMemberStore {
                 name: Set(m.name.clone()),
                 member_type: Set(m.member_type.code().to_owned()),
                 join_type: Set(m.join_type.code().to_owned()),
-                ci_hash: Set(m.ci_hash.as_ref().map(|h| h.0.clone())),
+                ci_hash: Set(m.ci_hash.as_ref().map(|h| h.hash.0.clone())),
+                ci_key_id: Set(m
+                    .ci_hash
+                    .as_ref()
+                    .and_then(|h| h.key.as_ref())
+                    .map(|k| k.as_str().to_owned())),
                 password_hash: Set(m.password_hash.as_ref().map(|h| h.0.clone())),
                 password_changed_at: Set(m.password_changed_at.map(to_naive)),
                 joined_at: Set(to_naive(m.joined_at)),

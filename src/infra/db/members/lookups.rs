@@ -1,12 +1,12 @@
 //! Finding members, sites and whether the database answers, on SeaORM.
 use async_trait::async_trait;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select, sea_query::Expr};
 
 use super::{SeaMemberStore, parse_policy, to_member};
 use crate::{
     domain::{
         email::Email,
-        keyed_hash::CiHash,
+        keyed_hash::{CiHash, StoredCiHash},
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
         site::{Site, SiteId},
@@ -86,14 +86,37 @@ impl IdentityLookup for SeaMemberStore {
     async fn find_by_identity(
         &self,
         site: &SiteId,
-        ci: &CiHash,
+        cis: &[CiHash],
         join_type: JoinType,
     ) -> Result<Vec<Member>, StoreError> {
         let query = member::Entity::find()
             .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::CiHash.eq(ci.0.as_str()))
+            .filter(member::Column::CiHash.is_in(cis.iter().map(|ci| ci.0.as_str())))
             .filter(member::Column::JoinType.eq(join_type.code()));
         self.members(oldest_first(query)).await
+    }
+
+    async fn move_identity(
+        &self,
+        member: &MemberId,
+        from: &StoredCiHash,
+        to: &StoredCiHash,
+    ) -> Result<bool, StoreError> {
+        let key_of = |h: &StoredCiHash| h.key.as_ref().map(|k| k.as_str().to_owned());
+        let still_from = match key_of(from) {
+            Some(key) => member::Column::CiKeyId.eq(key),
+            None => member::Column::CiKeyId.is_null(),
+        };
+        let moved = member::Entity::update_many()
+            .col_expr(member::Column::CiHash, Expr::value(to.hash.0.clone()))
+            .col_expr(member::Column::CiKeyId, Expr::value(key_of(to)))
+            .filter(member::Column::Id.eq(member.0.as_str()))
+            .filter(member::Column::CiHash.eq(from.hash.0.as_str()))
+            .filter(still_from)
+            .exec(&self.db)
+            .await
+            .map_err(map_db_err)?;
+        Ok(moved.rows_affected == 1)
     }
 }
 

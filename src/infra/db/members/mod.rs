@@ -11,7 +11,8 @@ use super::{entities::member, map_db_err, time::to_utc};
 use crate::{
     domain::{
         email::Email,
-        keyed_hash::CiHash,
+        keyed_hash::{CiHash, StoredCiHash},
+        keyring::KeyId,
         login_id::LoginId,
         member::{JoinType, Member, MemberId, MemberStatus, MemberType, StoredHash},
         password_policy::PasswordPolicy,
@@ -53,7 +54,15 @@ fn to_member(row: member::Model) -> Result<Member, StoreError> {
         member_type: MemberType::from_code(&row.member_type)
             .ok_or_else(|| corrupt("member type", &row.member_type))?,
         join_type: JoinType::from_code(&row.join_type).ok_or_else(|| corrupt("join type", &row.join_type))?,
-        ci_hash: row.ci_hash.map(CiHash),
+        ci_hash: match (row.ci_hash, row.ci_key_id) {
+            (Some(hash), key) => Some(StoredCiHash {
+                hash: CiHash(hash),
+                key: key
+                    .map(|k| KeyId::parse(&k).map_err(|_| corrupt("key id", &k)))
+                    .transpose()?,
+            }),
+            (None, _) => None,
+        },
         password_hash: row.password_hash.map(StoredHash),
         password_changed_at: row.password_changed_at.map(to_utc),
         joined_at: to_utc(row.joined_at),
