@@ -230,7 +230,42 @@ test('SPA: a refusal of the client\'s own budget has no challenge and still show
   await page.context().close();
 });
 
-test('the SPA\'s worker solves difficulty 16 in Chromium: 10 fresh challenges timed', async () => {
+for (const [lang, loginId] of [['en', 'yuri.han'], ['ko', 'sora.kim']]) {
+  test(`embedded page in ${lang}: strangers spent the login ID's code guesses; the owner's code still works`, async () => {
+    const member = members.find((m) => m.loginId === loginId);
+    const before = mailsNow(bare.outbox);
+    // The owner asked for a mail (before strangers came, or they asked: either way it is mailed).
+    await stranger(bare, 'mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted } }', { e: member.email }, '127.0.0.5');
+    const [grant] = grants(await nextMail(bare.outbox, member.email, before));
+    const verify = 'mutation($c: ResetCredential!) { verifyResetToken(credential: $c) { valid errors { code } } }';
+    const guess = { c: { code: { loginId, code: grant.code === '000000' ? '000001' : '000000' } } };
+    assert.equal((await stranger(bare, verify, guess)).data.verifyResetToken.valid, false);
+    challengeOf(await stranger(bare, verify, guess, '127.0.0.3'));
+
+    const opened = await open(bare, '/reset-password', lang);
+    const { page } = opened;
+    await page.locator('#who').fill(loginId);
+    await page.locator('#code').fill(grant.code);
+    await page.locator('#code-form button').click();
+    const note = page.locator('#challenge-note');
+    await checkWhileSolved(opened, note, `challenge-embedded-code-${lang}`, () => opened.graphql[0]);
+    assert.equal(
+      (await note.textContent()).trim(),
+      lang === 'ko'
+        ? '이 계정에 시도가 많았습니다. 사람인지 확인하는 중입니다… (1초 정도)'
+        : 'Many attempts were made on this account. Checking this is a person… (about a second)',
+    );
+    await page.locator('#password-form').waitFor();
+    assert.ok(await note.isHidden(), 'the note hides once answered');
+    await page.locator('#new-password').fill('Bright-Meadow-73');
+    await page.locator('#confirmation').fill('Bright-Meadow-73');
+    await page.locator('#password-form button').click();
+    await page.locator('#done').waitFor();
+    await page.context().close();
+  });
+}
+
+test('the SPA\'s worker solves difficulty 16 in Chromium: 20 fresh challenges timed', async () => {
   // The worker file as Vite built it, run as the SPA runs it, on nonces shaped like the service's.
   const worker = readdirSync(resolve(import.meta.dirname, '../dist/assets')).find((n) => /^pow-worker-.*\.js$/.test(n));
   assert.ok(worker, 'the build has its worker file');
@@ -238,7 +273,7 @@ test('the SPA\'s worker solves difficulty 16 in Chromium: 10 fresh challenges ti
   const times = await page.evaluate(
     async ({ src, difficulty }) => {
       const out = [];
-      for (let i = 0; i < 10; i++) {
+      for (let i = 0; i < 20; i++) {
         const nonce = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(41)))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
         const started = performance.now();
         const answer = await new Promise((ok) => {
@@ -256,9 +291,11 @@ test('the SPA\'s worker solves difficulty 16 in Chromium: 10 fresh challenges ti
   const hashes = times.reduce((s, t) => s + t.hashes, 0);
   const seconds = times.reduce((s, t) => s + t.ms, 0) / 1000;
   const rate = Math.round(hashes / seconds);
+  // A solve takes a geometric number of hashes (mean 2^difficulty): the spread is wide by nature.
   console.log(
-    `pow solve in Chromium: median ${ms[5]} ms, mean ${Math.round((seconds * 1000) / 10)} ms, range ${ms[0]}–${ms[9]} ms ` +
-      `at difficulty ${DIFFICULTY} (${rate} hashes/s; 2^${DIFFICULTY} hashes expected: ${Math.round((2 ** DIFFICULTY / rate) * 1000)} ms)`,
+    `pow solve in Chromium: mean ${Math.round((seconds * 1000) / ms.length)} ms, median ${Math.round((ms[9] + ms[10]) / 2)} ms, ` +
+      `range ${ms[0]}-${ms[ms.length - 1]} ms over ${ms.length} challenges at difficulty ${DIFFICULTY} ` +
+      `(${rate} hashes/s: 2^${DIFFICULTY} hashes take ${Math.round((2 ** DIFFICULTY / rate) * 1000)} ms)`,
   );
   assert.ok(times.every((t) => t.ms < 30_000), 'each solve well inside the challenge\'s 2 minutes');
   await page.context().close();
