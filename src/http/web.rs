@@ -15,7 +15,8 @@ use tower_http::services::{ServeDir, ServeFile};
 
 use crate::domain::lang::Lang;
 
-/// Same-origin scripts only: the reset pages hold live tokens. Inline styles are allowed for
+/// Same-origin scripts only: the reset pages hold live tokens. Workers (the proof-of-work solver)
+/// fall back to default-src too: same-origin files, no blob: URLs. Inline styles are allowed for
 /// GraphiQL's editor.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; style-src 'self' 'unsafe-inline'; \
     img-src 'self' data:; font-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -50,6 +51,7 @@ pub fn pages(web_dir: &Path) -> Router {
             .route("/reset-password", get(embedded_reset_page))
             .route("/reset-password/page.js", get(embedded_reset_script))
             .route("/reset-password/page.css", get(embedded_reset_style))
+            .route("/reset-password/pow-worker.js", get(embedded_reset_worker))
     };
     pages.layer(map_response(async |response| secure_page(response)))
 }
@@ -69,6 +71,15 @@ async fn embedded_reset_script() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("reset_page.js"),
+    )
+}
+
+/// Solves a rate limit's proof-of-work challenge off the page's thread (a same-origin file: the
+/// CSP allows no blob: workers).
+async fn embedded_reset_worker() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("reset_page_worker.js"),
     )
 }
 

@@ -1,4 +1,7 @@
 // The one place that talks to the service: POST /graphql with the UI language and the session.
+// A RATE_LIMITED answer carrying a proof-of-work challenge (strangers spent the account's budget)
+// is solved in a Web Worker and the same request sent once more with the solution.
+import { isChallenge, passChallenge } from './challenge';
 import type { TypedDocumentString } from './gql/graphql';
 import { currentLang } from './i18n';
 import { sessionToken } from './session';
@@ -16,7 +19,7 @@ export class RequestFailed extends Error {
   }
 }
 
-type GraphQLError = { message: string; extensions?: { code?: string; retryAfter?: number } };
+type GraphQLError = { message: string; extensions?: { code?: string; retryAfter?: number; challenge?: unknown } };
 
 export async function request<TResult, TVariables>(
   document: TypedDocumentString<TResult, TVariables>,
@@ -28,24 +31,27 @@ export async function request<TResult, TVariables>(
   };
   const token = sessionToken();
   if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch('/graphql', {
-    method: 'POST',
-    headers,
-    // documentId lets a service with TRUSTED_DOCUMENTS run the listed text (it ignores `query`
-    // then); one without a manifest ignores documentId. Drop `query` once every service has it.
-    body: JSON.stringify({ documentId: document.__meta__?.hash, query: document.toString(), variables }),
-  });
-  const body = (await response.json().catch(() => ({}))) as {
-    data?: TResult;
-    errors?: GraphQLError[];
+  // documentId lets a service with TRUSTED_DOCUMENTS run the listed text (it ignores `query`
+  // then); one without a manifest ignores documentId. Drop `query` once every service has it.
+  const body = JSON.stringify({ documentId: document.__meta__?.hash, query: document.toString(), variables });
+  const send = async (extra: Record<string, string> = {}) => {
+    const response = await fetch('/graphql', { method: 'POST', headers: { ...headers, ...extra }, body });
+    const answer = (await response.json().catch(() => ({}))) as { data?: TResult; errors?: GraphQLError[] };
+    return { status: response.status, answer };
   };
-  const failure = body.errors?.[0];
-  if (failure || !body.data) {
+  let { status, answer } = await send();
+  const challenge = answer.errors?.[0]?.extensions?.challenge;
+  if (answer.errors?.[0]?.extensions?.code === 'RATE_LIMITED' && isChallenge(challenge)) {
+    // Once: the retry's answer is the answer, even another challenge (then the wait is shown).
+    ({ status, answer } = await passChallenge(challenge, (solution) => send({ 'X-Challenge-Solution': solution })));
+  }
+  const failure = answer.errors?.[0];
+  if (failure || !answer.data) {
     throw new RequestFailed(
-      failure?.message ?? `HTTP ${response.status}`,
+      failure?.message ?? `HTTP ${status}`,
       failure?.extensions?.code ?? 'INTERNAL',
       failure?.extensions?.retryAfter,
     );
   }
-  return body.data;
+  return answer.data;
 }

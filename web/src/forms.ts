@@ -43,12 +43,15 @@ export class Form {
       event.preventDefault();
       this.clear();
       this.button.disabled = true;
+      // Busy until answered; a proof-of-work note (challenge.ts) goes into the busy form.
+      this.element.setAttribute('aria-busy', 'true');
       try {
         this.showProblems(await send());
       } catch (error) {
         this.say(describeFailure(error), 'error');
       } finally {
         this.button.disabled = false;
+        this.element.removeAttribute('aria-busy');
       }
     });
     return this;
