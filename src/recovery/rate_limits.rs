@@ -93,8 +93,10 @@ pub struct RateLimitTable {
     pub pow_difficulty: u8,
 }
 
-/// 2^16 SHA-256 hashes on average: 0.7 s in a Web Worker of Chromium on this project's 2-core
-/// machine (91k hashes/s through crypto.subtle), about a second or two on a phone.
+/// 2^16 SHA-256 hashes on average: the SPA's Web Worker solved challenges of this difficulty in
+/// Chromium on this project's 2-core machine in 375–820 ms on average (96k–156k hashes/s through
+/// crypto.subtle, 256 digests a batch; single solves from tens of ms to about 3 s, the count of
+/// hashes being random), so about a second or two on a phone.
 pub const DEFAULT_POW_DIFFICULTY: u8 = 16;
 
 const fn limit(count: u32, seconds: u64) -> Limit {
