@@ -1,6 +1,6 @@
 //! The one place errors become GraphQL: `UserError`s for expected outcomes (localised), top-level
 //! errors with `extensions.code` for failures of the request itself.
-use async_graphql::{Enum, ErrorExtensions, Name, SimpleObject, Value};
+use async_graphql::{Enum, ErrorExtensions, SimpleObject, Value};
 
 use super::i18n::Lang;
 use crate::{
@@ -229,19 +229,13 @@ pub fn to_graphql_error(e: RecoveryError, lang: Lang) -> async_graphql::Error {
         } => match challenge {
             None => rate_limited(retry_after, lang),
             Some(challenge) => rate_limited(retry_after, lang).extend_with(move |_, ext| {
-                let mut shown = async_graphql::indexmap::IndexMap::new();
-                shown.insert(Name::new("algorithm"), Value::from(ALGORITHM));
-                shown.insert(Name::new("nonce"), Value::from(challenge.nonce.clone()));
-                shown.insert(Name::new("difficulty"), Value::from(challenge.difficulty));
-                shown.insert(
-                    Name::new("expiresAt"),
-                    Value::from(
-                        challenge
-                            .expires_at
-                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    ),
-                );
-                ext.set("challenge", Value::Object(shown));
+                let shown = serde_json::json!({
+                    "algorithm": ALGORITHM,
+                    "nonce": challenge.nonce,
+                    "difficulty": challenge.difficulty,
+                    "expiresAt": challenge.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                });
+                ext.set("challenge", Value::from_json(shown).unwrap_or_default());
             }),
         },
         RecoveryError::Unavailable(detail) => {

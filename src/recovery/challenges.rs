@@ -48,9 +48,10 @@ impl Challenges {
                     if self.tokens.spend_once(&once_key(solution), lasts).await? {
                         return Ok(Pass::Solved);
                     }
-                    tracing::info!(purpose, "challenge solution used before");
+                    // Not the purpose: it names the login ID or address.
+                    tracing::info!("challenge solution used before");
                 }
-                Err(refusal) => tracing::info!(purpose, %refusal, "challenge solution refused"),
+                Err(refusal) => tracing::info!(%refusal, "challenge solution refused"),
             }
         }
         Ok(Pass::Challenged(Challenge::issue(

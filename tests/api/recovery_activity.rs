@@ -130,12 +130,8 @@ async fn page_sizes_and_cursors_are_checked_and_only_the_owner_may_read(backend:
 /// member's few old rows under 50,000 newer rows of other identifiers are read through the
 /// (column, id) index, instead of by walking the primary key backwards through everyone's rows
 /// and filtering (the plan before the index, for the identifier).
-#[backend_test(servers)]
+#[backend_test(postgres)]
 async fn activity_pages_read_their_own_index(backend: Backend) {
-    if !matches!(backend, Backend::Postgres(_)) {
-        eprintln!("[{}] the plan is checked on PostgreSQL", backend.name());
-        return;
-    }
     let app = spawn_app(&backend).await;
     let rows = |key: &str, n: u32| {
         format!(

@@ -3,7 +3,8 @@
 //! backend, so a failure names its backend and `cargo test --test api postgres` runs one alone.
 //!
 //! `#[backend_test(servers)]` makes only the PostgreSQL and MariaDB cases (for what SQLite has
-//! not, such as a network connection); any other argument (`flavor = "multi_thread"`, …) goes to
+//! not, such as a network connection), `#[backend_test(postgres)]` only the PostgreSQL one (for
+//! what only it can show, such as a query plan); any other argument (`flavor = "multi_thread"`, …) goes to
 //! `#[tokio::test]`. Whether a server case runs or skips is `helpers::Backend::from_env`'s rule.
 //! Written on `proc_macro` alone: the item passes through untouched, so no parser is needed.
 use proc_macro::{TokenStream, TokenTree};
@@ -16,7 +17,7 @@ const CASES: [(&str, &str); 3] = [
 
 #[proc_macro_attribute]
 pub fn backend_test(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut servers_only = false;
+    let mut only: Option<&[&str]> = None;
     let mut tokio_args = Vec::new();
     for arg in args
         .to_string()
@@ -25,7 +26,8 @@ pub fn backend_test(args: TokenStream, item: TokenStream) -> TokenStream {
         .filter(|a| !a.is_empty())
     {
         match arg {
-            "servers" => servers_only = true,
+            "servers" => only = Some(&["postgres", "mysql"]),
+            "postgres" => only = Some(&["postgres"]),
             other => tokio_args.push(other.to_owned()),
         }
     }
@@ -40,7 +42,7 @@ pub fn backend_test(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let cases: String = CASES
         .iter()
-        .filter(|(case, _)| !(servers_only && *case == "sqlite"))
+        .filter(|(case, _)| only.is_none_or(|cases| cases.contains(case)))
         .map(|(case, backend)| {
             format!(
                 "{tokio_test} async fn {case}() {{ \
