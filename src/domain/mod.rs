@@ -3,6 +3,7 @@ pub mod audit;
 pub mod challenge;
 pub mod change_report;
 pub mod client;
+pub mod device;
 pub mod email;
 pub mod grant;
 pub mod identity_assertion;
