@@ -43,6 +43,7 @@ mod shared_outbox;
 mod slow_clients;
 mod smtp_mailer;
 mod smtp_server;
+mod statement_limits;
 mod tcp_proxy;
 mod tls;
 mod token_store;
