@@ -32,13 +32,14 @@ use crate::{
     },
     recovery::{
         Ports, Recovery,
+        audit_retention::AuditRetention,
         identity_proof::IdentityTrust,
         members::DemoMember,
         ports::{
             IdentityVerifier, Limiter, Mailer, PortoneVerifications, ResetQueue, SessionStore, TokenStore,
         },
     },
-    runners::{mail_worker::MailWorker, reset_resolver},
+    runners::{audit_pruner, mail_worker::MailWorker, reset_resolver},
 };
 
 /// Which token store a command needs: `serve` uses the configured one (Redis when REDIS_URL is
@@ -373,6 +374,13 @@ impl Application {
                 worker_stop.clone(),
             ))
         });
+        let ports = &self.state.recovery.ports;
+        let retention = AuditRetention::new(
+            ports.audit.clone(),
+            ports.tokens.clone(),
+            self.settings.database.audit_retention.clone(),
+        );
+        let pruner = tokio::spawn(audit_pruner::run(retention, worker_stop.clone()));
         let worker: JoinHandle<()> = tokio::spawn(self.mail_worker.run(worker_stop));
         let limits = self.settings.http.connections;
         let metrics_server = self.metrics_listener.map(|listener| {
@@ -390,6 +398,7 @@ impl Application {
             let _ = resolver.await;
         }
         let _ = worker.await;
+        let _ = pruner.await;
         if let Some(metrics_server) = metrics_server
             && let Ok(Err(e)) = metrics_server.await
         {

@@ -79,6 +79,11 @@ pub const FAMILIES: &[Family] = &[
         "Mails handed to the mail server, by kind.",
     ),
     family(
+        "audit_pruned_total",
+        Kind::Counter,
+        "Audit rows deleted past AUDIT_RETENTION_DAYS.",
+    ),
+    family(
         "mail_dropped_total",
         Kind::Counter,
         "Queued mails not sent because their grant was spent or expired.",

@@ -1,5 +1,6 @@
 //! The use cases of account recovery, the modules they share and the ports they need; `Recovery`
 //! wires them to their adapters once at start.
+pub mod audit_retention;
 pub mod challenges;
 pub mod change_notice;
 pub mod context;

@@ -2,6 +2,7 @@
 //! database backend (SQLite always; PostgreSQL and MariaDB when TEST_POSTGRES_URL / TEST_MYSQL_URL
 //! are set).
 mod architecture;
+mod audit_retention;
 mod byte_wise_keys;
 mod challenges;
 mod change_report;

@@ -126,7 +126,8 @@ async fn page_sizes_and_cursors_are_checked_and_only_the_owner_may_read(backend:
     );
 }
 
-/// A page of activity is an index range scan on PostgreSQL however many rows others left: a
+/// Every read of the audit table is an index range scan on PostgreSQL however many rows others
+/// left (retention's too): a
 /// member's few old rows under 50,000 newer rows of other identifiers are read through the
 /// (column, id) index, instead of by walking the primary key backwards through everyone's rows
 /// and filtering (the plan before the index, for the identifier).
@@ -159,6 +160,17 @@ async fn activity_pages_read_their_own_index(backend: Backend) {
         assert!(
             !plan.contains("audit_events_pkey"),
             "{source}: not a walk of everyone's rows: {plan}"
+        );
+    }
+    // Retention reads the start of the primary key and deletes an id range of it.
+    for prune in [
+        "SELECT id, occurred_at FROM audit_events ORDER BY id ASC LIMIT 1000",
+        "DELETE FROM audit_events WHERE id <= 1000 AND occurred_at < now()",
+    ] {
+        let plan = app.sql_strings(&format!("EXPLAIN {prune}")).await.join("\n");
+        assert!(
+            plan.contains("audit_events_pkey") && !plan.contains("Seq Scan"),
+            "{prune}: {plan}"
         );
     }
 }

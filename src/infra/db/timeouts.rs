@@ -213,6 +213,9 @@ impl<S: AuditLog> AuditLog for Timed<S> {
         self.run(self.inner.member_events(member, identifiers, before, limit))
             .await
     }
+    async fn prune(&self, before: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
+        self.run(self.inner.prune(before, limit)).await
+    }
 }
 
 #[async_trait]

@@ -1,5 +1,6 @@
 //! The audit log: recording recovery events (never failing a request) and listing a member's.
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
@@ -23,6 +24,9 @@ pub trait AuditLog: Send + Sync {
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+    /// Deletes up to `limit` of the oldest rows that occurred before `before`; how many went.
+    /// Reads only the start of the primary key, whatever the table holds.
+    async fn prune(&self, before: DateTime<Utc>, limit: u64) -> Result<u64, StoreError>;
 }
 
 impl dyn AuditLog {
