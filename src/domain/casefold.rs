@@ -80,7 +80,10 @@ mod tests {
 
     /// The definition in the standard: each code point's NFKC_Casefold mapping, then NFC.
     fn per_code_point(text: &str) -> String {
-        let mapped: String = text.chars().map(|c| nfkc_casefold(c.encode_utf8(&mut [0; 4]))).collect();
+        let mapped: String = text
+            .chars()
+            .map(|c| nfkc_casefold(c.encode_utf8(&mut [0; 4])))
+            .collect();
         ComposingNormalizer::new_nfc().normalize(&mapped).into_owned()
     }
 

@@ -3,6 +3,7 @@
 //! are set).
 mod architecture;
 mod byte_wise_keys;
+mod casefold_keys;
 mod challenges;
 mod change_report;
 mod check_login_id;
