@@ -135,6 +135,18 @@ async fn the_migration_recomputes_old_keys_and_fills_skeletons(backend: Backend)
             "[{name}] {login_id}"
         );
     }
+    // Down restores the old keys and drops the skeletons; up again redoes both.
+    Migrator::down(&db, Some(1)).await.expect("migration 000013 down");
+    let old = column(&db, "SELECT login_id_key FROM members WHERE id = 'm1'").await;
+    assert_eq!(old, ["straße"], "[{name}]");
+    let manager = migration::SchemaManager::new(&db);
+    assert!(
+        !manager.has_column("members", "login_id_skeleton").await.unwrap(),
+        "[{name}]"
+    );
+    Migrator::up(&db, None).await.expect("migration 000013 again");
+    let again = column(&db, "SELECT login_id_key FROM members WHERE id = 'm1'").await;
+    assert_eq!(again, ["strasse"], "[{name}]");
     db.close().await.ok();
     // The service finds the migrated members by any spelling of their keys.
     let app = spawn_app_with(&backend, test_settings(&url, &[])).await;
