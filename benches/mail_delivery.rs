@@ -65,7 +65,7 @@ async fn seed(database_url: &str, redis_url: &str, prefix: &str, run: &str, mail
              from generate_series(1, {OLD_ROWS}) g; analyze mail_outbox"
         ),
     );
-    let db = db::connect(database_url, 4, Duration::from_secs(10))
+    let db = db::connect(database_url, 4, Duration::from_secs(10), db::StatementLimit::None)
         .await
         .unwrap();
     let outbox = SeaOutbox::new(db, Sealer::new(&Keyring::single(BENCH_SECRET_KEY.as_bytes())));

@@ -9,18 +9,21 @@ mod service;
 mod smtp_server;
 #[path = "../tests/api/tcp_proxy.rs"]
 mod tcp_proxy;
+#[path = "support/timing.rs"]
+mod timing;
 
 use std::{
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use serde_json::{Value, json};
 use service::{BenchDatabase, Service, env_or};
 use tcp_proxy::TcpProxy;
+use timing::{kolmogorov_smirnov, median, timed};
 
 const ISSUE_BY_EMAIL: &str = "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel maskedDestination errors { code } } }";
 const ISSUE_BY_ACCOUNT: &str = "mutation($id: String!, $e: String!) { issueResetToken(by: {account: {loginId: $id, email: $e}}) { accepted channel errors { code } } }";
@@ -141,86 +144,6 @@ fn paths() -> Vec<Path> {
             unknown: |i| json!({"query": RESET_BY_RECOVERY_CODE, "variables": {"id": stranger("rr", i)}}),
         },
     ]
-}
-
-/// Two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value.
-fn kolmogorov_smirnov(a: &[f64], b: &[f64]) -> (f64, f64) {
-    let mut a = a.to_vec();
-    let mut b = b.to_vec();
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
-    let (n, m) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
-    while i < a.len() && j < b.len() {
-        let x = a[i].min(b[j]);
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
-        d = d.max((i as f64 / n - j as f64 / m).abs());
-    }
-    let ne = n * m / (n + m);
-    let lambda = (ne.sqrt() + 0.12 + 0.11 / ne.sqrt()) * d;
-    let mut p = 0.0;
-    for k in 1..=100 {
-        let k = f64::from(k);
-        let term = 2.0 * (-1f64).powf(k - 1.0) * (-2.0 * k * k * lambda * lambda).exp();
-        p += term;
-        if term.abs() < 1e-12 {
-            break;
-        }
-    }
-    (d, p.clamp(0.0, 1.0))
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[s.len() / 2]
-}
-
-/// What an answer says, minus the echo of what was typed: top-level codes, payload flags and codes.
-fn shape(v: &Value) -> String {
-    let top: Vec<&str> = v["errors"]
-        .as_array()
-        .map(|e| {
-            e.iter()
-                .filter_map(|e| e["extensions"]["code"].as_str())
-                .collect()
-        })
-        .unwrap_or_default();
-    let payload = v["data"]
-        .as_object()
-        .and_then(|d| d.values().next())
-        .cloned()
-        .unwrap_or(Value::Null);
-    let codes: Vec<&str> = payload["errors"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|e| e["code"].as_str()).collect())
-        .unwrap_or_default();
-    format!(
-        "top={top:?} codes={codes:?} accepted={} channel={} valid={} member={}",
-        payload["accepted"],
-        payload["channel"],
-        payload["valid"],
-        !payload["member"].is_null()
-    )
-}
-
-async fn timed(client: &reqwest::Client, url: &str, body: &Value) -> (f64, String) {
-    let t = Instant::now();
-    let answer: Value = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("JSON answer");
-    (t.elapsed().as_secs_f64() * 1000.0, shape(&answer))
 }
 
 /// `samples` interleaved pairs on one path, in random order within each pair.

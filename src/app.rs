@@ -18,8 +18,9 @@ use crate::{
     },
     infra::{
         db::{
-            self, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore, outbox::SeaOutbox,
-            recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue, timeouts::Timed,
+            self, StatementLimit, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore,
+            outbox::SeaOutbox, recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue,
+            timeouts::Timed,
         },
         hasher::Argon2Hasher,
         identity_assertions::{DevelopmentKey, JwksVerifier},
@@ -64,6 +65,7 @@ pub async fn key_status(settings: &Settings) -> anyhow::Result<Vec<KeyStatus>> {
         settings.database.url.expose_secret(),
         settings.database.max_connections,
         settings.database.timeout,
+        StatementLimit::None,
     )
     .await
     .context("connecting to the database (DATABASE_URL)")?;
@@ -77,14 +79,21 @@ pub async fn key_status(settings: &Settings) -> anyhow::Result<Vec<KeyStatus>> {
 
 pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyhow::Result<Recovery> {
     let db_timeout = settings.database.timeout;
+    let url = settings.database.url.expose_secret();
+    // Migrations may rebuild indexes of large tables: on a connection of their own, unlimited.
+    let admin = db::connect(url, 1, db_timeout, StatementLimit::None)
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
+    db::migrate(&admin).await.context("applying migrations")?;
+    admin.close().await.ok();
     let db = db::connect(
-        settings.database.url.expose_secret(),
+        url,
         settings.database.max_connections,
         db_timeout,
+        StatementLimit::Deadline(db_timeout),
     )
     .await
     .context("connecting to the database (DATABASE_URL)")?;
-    db::migrate(&db).await.context("applying migrations")?;
     let passwords = &settings.passwords;
     let hasher =
         Argon2Hasher::new(passwords.argon2, passwords.hash_concurrency.get()).context("argon2 settings")?;

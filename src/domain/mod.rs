@@ -5,6 +5,7 @@ pub mod challenge;
 pub mod change_report;
 pub mod client;
 pub mod confusables;
+pub mod device;
 pub mod email;
 pub mod grant;
 pub mod identity_assertion;

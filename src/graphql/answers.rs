@@ -156,6 +156,7 @@ pub fn signed_in(result: SignInResult, lang: Lang) -> Result<SignInPayload, Stop
     Ok(match result {
         SignInResult::SignedIn {
             token,
+            device,
             session,
             password_expired,
             member,
@@ -165,6 +166,7 @@ pub fn signed_in(result: SignInResult, lang: Lang) -> Result<SignInPayload, Stop
             expires_at: Some(session.expires_at.into()),
             password_expired,
             member: Some(MemberProfile::new(&member, active_sessions)),
+            device_token: Some(device.expose().to_owned()),
             errors: Vec::new(),
         },
         SignInResult::InvalidCredentials => refused(UserError::new(ErrorCode::InvalidCredentials, &[], lang)),

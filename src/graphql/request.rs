@@ -10,6 +10,7 @@ use crate::{
     domain::{
         challenge::ChallengeSolution,
         client::ClientAddress,
+        device::DeviceToken,
         session::{AccessToken, SessionInfo},
         site::SiteId,
     },
@@ -105,6 +106,7 @@ pub struct Call<'a> {
     client: Option<ClientAddress>,
     now: chrono::DateTime<chrono::Utc>,
     solution: Option<ChallengeSolution>,
+    device: Option<DeviceToken>,
 }
 
 impl<'a> Call<'a> {
@@ -116,6 +118,7 @@ impl<'a> Call<'a> {
             lang: ctx.data_opt::<Lang>().copied().unwrap_or_default(),
             client: ctx.data_opt::<ClientAddress>().copied(),
             solution: ctx.data_opt::<ChallengeSolution>().cloned(),
+            device: ctx.data_opt::<DeviceToken>().cloned(),
             // The one read of the clock for this call: every rule below uses this time.
             now: chrono::Utc::now(),
         })
@@ -142,6 +145,7 @@ impl<'a> Call<'a> {
             client: self.client,
             now: self.now,
             solution: self.solution.clone(),
+            device: self.device.clone(),
         }
     }
 

@@ -396,6 +396,11 @@ pub struct SignInPayload {
     pub password_expired: bool,
     /// The signed-in member.
     pub member: Option<MemberProfile>,
+    /// This device's token: keep it and send it as the header `X-Device-Token` on later calls
+    /// (sign-in, reset requests, codes), which then count against this device instead of the
+    /// member's limits that strangers can spend. Valid for DEVICE_TOKEN_TTL_SECS (180 days); a
+    /// device that sends its token when signing in gets the same one back, renewed.
+    pub device_token: Option<String>,
     /// Why sign-in failed; empty on success.
     pub errors: Vec<UserError>,
 }

@@ -20,7 +20,7 @@ use super::{
     trusted_documents::DOCUMENT_NOT_TRUSTED,
 };
 use crate::{
-    domain::challenge::ChallengeSolution,
+    domain::{challenge::ChallengeSolution, device::DeviceToken},
     graphql::{errors::top_level, i18n::Lang, request::Bearer},
 };
 
@@ -96,6 +96,14 @@ async fn execute(
         .and_then(ChallengeSolution::parse)
     {
         request = request.data(solution);
+    }
+    // A device token (from `signIn`): its calls about its member count against it.
+    if let Some(device) = headers
+        .get("x-device-token")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| DeviceToken::parse(v).ok())
+    {
+        request = request.data(device);
     }
     let mut response = schema.execute(request).await;
     tag_shape_errors(&mut response);

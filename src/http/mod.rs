@@ -146,6 +146,8 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::ACCEPT_LANGUAGE,
             // A solved proof-of-work challenge, for a call past a target's limit.
             HeaderName::from_static("x-challenge-solution"),
+            // A device token from `signIn`, counted instead of the member's limits.
+            HeaderName::from_static("x-device-token"),
         ])
         .max_age(Duration::from_secs(600))
 }

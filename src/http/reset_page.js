@@ -17,6 +17,15 @@ window.addEventListener('hashchange', () => location.reload());
 function post(query, variables, solution) {
   const headers = { 'Content-Type': 'application/json' }; // the browser sends Accept-Language
   if (solution) headers['X-Challenge-Solution'] = solution;
+  // The device token the SPA kept after a sign-in on this origin: codes typed here then count
+  // against this device, not against the member's limits strangers can spend.
+  let device = null;
+  try {
+    device = localStorage.getItem('account-recovery.device');
+  } catch (e) {
+    device = null;
+  }
+  if (device) headers['X-Device-Token'] = device;
   return fetch('/graphql', { method: 'POST', headers, body: JSON.stringify({ query, variables }) }).then((r) => r.json());
 }
 

@@ -2,7 +2,9 @@
 //! client, and the time the edge read once for the whole request).
 use chrono::{DateTime, Utc};
 
-use crate::domain::{challenge::ChallengeSolution, client::ClientAddress, lang::Lang, site::SiteId};
+use crate::domain::{
+    challenge::ChallengeSolution, client::ClientAddress, device::DeviceToken, lang::Lang, site::SiteId,
+};
 
 /// The site a request is about, the language of any mail it sends, the client address (for rate
 /// limits and the audit) and the current time: use cases never read the clock themselves, so their
@@ -15,6 +17,8 @@ pub struct RequestContext {
     pub now: DateTime<Utc>,
     /// A solved challenge sent along (`X-Challenge-Solution`), for a call past a target's limit.
     pub solution: Option<ChallengeSolution>,
+    /// The device token sent along (`X-Device-Token`), if it has a token's shape.
+    pub device: Option<DeviceToken>,
 }
 
 impl RequestContext {

@@ -121,7 +121,8 @@ impl Recovery {
     ) -> Self {
         let proofs = IdentityProofs::new(identity, ports.tokens.clone(), ports.audit.clone());
         let rate_limits = RateLimits::new(ports.limiter.clone(), rate_limits)
-            .with_challenges(keys.current().clone(), ports.tokens.clone());
+            .with_challenges(keys.current().clone(), ports.tokens.clone())
+            .with_devices(ports.sessions.clone());
         let policies = SitePolicies::new(ports.sites.clone(), default_site.clone(), default_policy.clone());
         let mail_wake = Arc::new(Notify::new());
         let notices = ChangeNotices {

@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         audit::{AuditKind, AuditOutcome},
+        device::{DeviceInfo, DeviceToken, NewDevice},
+        grant::GrantOwner,
         login_id::LoginId,
         member::{Member, MemberStatus},
         password::Password,
@@ -28,6 +30,8 @@ pub struct SessionSettings {
     pub ttl: Duration,
     /// How long `reauthenticate` (or the first sign-in after a reset) elevates a session.
     pub elevation: Duration,
+    /// How long a device token from `signIn` counts its calls on its own budget.
+    pub device_ttl: Duration,
     /// Failed password checks per login ID, and per client address.
     pub throttle: ThrottleSettings,
 }
@@ -36,6 +40,8 @@ pub struct SessionSettings {
 pub enum SignInResult {
     SignedIn {
         token: AccessToken,
+        /// The device's token: the one it sent, renewed, or a new one.
+        device: DeviceToken,
         session: SessionInfo,
         password_expired: bool,
         member: Box<Member>,
@@ -68,8 +74,10 @@ pub struct Sessions {
 
 impl Sessions {
     /// Signs in with a login ID and password: refused while the client has too many failures,
-    /// then counted by the sign-in rate limits (the client's first), then throttled per login ID.
-    /// A client its own budgets refuse spends nothing of the login ID's.
+    /// then counted by the sign-in rate limits (the client's first), then throttled per login ID —
+    /// or, from a device of the member's (`X-Device-Token`), per device, so strangers' failures
+    /// never slow the owner's own devices. A client its own budgets refuse spends nothing of the
+    /// login ID's.
     #[tracing::instrument(skip_all, fields(site = %ctx.site, op = "sign_in"))]
     pub async fn sign_in(
         &self,
@@ -81,12 +89,16 @@ impl Sessions {
             return Ok(self.throttled(ctx, retry_after).await);
         }
         let target = target::login(&ctx.site, login_id);
+        let device = self.rate_limits.device_for(ctx, &target).await?;
         self.rate_limits
-            .admit(Operation::SignIn, ctx, Some(target.clone()))
+            .admit_from(Operation::SignIn, ctx, Some(target.clone()), device.clone())
             .await?;
         let id_key = signin_throttle_key(&ctx.site, login_id);
-        if let Some(retry_after) = self.passwords.count_attempt(&id_key).await? {
-            // Past the login ID's failures: not a lock, a challenge per attempt.
+        let failures_key = device
+            .as_ref()
+            .map_or_else(|| id_key.clone(), |d| format!("signin:{}", d.limit_subject()));
+        if let Some(retry_after) = self.passwords.count_attempt(&failures_key).await? {
+            // Past the login ID's (or the device's) failures: not a lock, a challenge per attempt.
             let purpose = format!("signInFailures:{target}");
             if let Err(refused) = self
                 .rate_limits
@@ -121,10 +133,14 @@ impl Sessions {
             }
         };
         self.passwords.clear(&id_key).await?;
-        let owner = crate::domain::grant::GrantOwner {
+        if failures_key != id_key {
+            self.passwords.clear(&failures_key).await?;
+        }
+        let owner = GrantOwner {
             site: member.site_id.clone(),
             member: member.id.clone(),
         };
+        let device = self.remember_device(ctx, &owner, &member, device).await?;
         let now = ctx.now;
         let elevated_until = if self.sessions.take_reset_mark(&owner).await? {
             Some(now + self.settings.elevation)
@@ -152,10 +168,38 @@ impl Sessions {
                 reauthenticated: false,
             },
             token,
+            device,
             password_expired: member.password_expires_at(&policy) <= now,
             member: Box::new(member),
             active_sessions,
         })
+    }
+
+    /// The device token to hand back: the member's own one the request carried (its life and
+    /// targets renewed), else a new one. Its targets are the member's login ID, address and id as
+    /// they are now.
+    async fn remember_device(
+        &self,
+        ctx: &RequestContext,
+        owner: &GrantOwner,
+        member: &Member,
+        known: Option<DeviceInfo>,
+    ) -> Result<DeviceToken, RecoveryError> {
+        let token = match (known, &ctx.device) {
+            (Some(d), Some(token)) if d.owner == *owner => token.clone(),
+            _ => DeviceToken::generate(),
+        };
+        let device = NewDevice {
+            token: token.hash(),
+            targets: vec![
+                target::login(&member.site_id, &member.login_id),
+                target::email(&member.site_id, &member.email),
+                target::member(&member.site_id, &member.id),
+            ],
+            ttl: self.settings.device_ttl,
+        };
+        self.sessions.create_device(owner, &device).await?;
+        Ok(token)
     }
 
     /// The live session of a bearer token.

@@ -13,11 +13,11 @@ use crate::{
 };
 
 /// Small enough for a test to solve at once; the default (16) is measured in the browser test.
-const DIFFICULTY: &str = "10";
+pub const DIFFICULTY: &str = "10";
 
 /// The challenge of a RATE_LIMITED answer, solved as a client does: `<nonce>:<counter>` whose
 /// SHA-256 starts with `difficulty` zero bits.
-fn solve<P>(answer: &Answer<P>) -> String {
+pub fn solve<P>(answer: &Answer<P>) -> String {
     let challenge = &answer.body["errors"][0]["extensions"]["challenge"];
     assert_eq!(challenge["algorithm"], "sha256", "{answer}");
     let nonce = challenge["nonce"]

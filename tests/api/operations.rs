@@ -8,6 +8,7 @@ use graphql_client::GraphQLQuery;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+pub use crate::inputs::{by, change, credential, find};
 use crate::{documents::*, helpers::Endpoint};
 
 /// What an operation answered: its payload when it ran, and the response body.
@@ -110,6 +111,8 @@ pub struct Caller<'a> {
     pub lang: Option<&'a str>,
     /// `X-Challenge-Solution`: a solved challenge, for a call past a target's limit.
     pub solution: Option<&'a str>,
+    /// `X-Device-Token`: the device token a sign-in returned.
+    pub device: Option<&'a str>,
 }
 
 impl Caller<'_> {
@@ -117,6 +120,7 @@ impl Caller<'_> {
         bearer: None,
         lang: None,
         solution: None,
+        device: None,
     };
 
     /// An anonymous call with a solved challenge.
@@ -127,11 +131,18 @@ impl Caller<'_> {
         }
     }
 
+    /// An anonymous call from a device that signed in before.
+    pub fn device(token: &str) -> Caller<'_> {
+        Caller {
+            device: Some(token),
+            ..Caller::ANONYMOUS
+        }
+    }
+
     pub fn lang(lang: &str) -> Caller<'_> {
         Caller {
-            bearer: None,
             lang: Some(lang),
-            solution: None,
+            ..Caller::ANONYMOUS
         }
     }
 }
@@ -140,8 +151,7 @@ impl<'a> From<&'a str> for Caller<'a> {
     fn from(token: &'a str) -> Self {
         Caller {
             bearer: Some(token),
-            lang: None,
-            solution: None,
+            ..Caller::ANONYMOUS
         }
     }
 }
@@ -212,6 +222,9 @@ impl Endpoint {
         }
         if let Some(solution) = caller.solution {
             request = request.header("x-challenge-solution", solution);
+        }
+        if let Some(device) = caller.device {
+            request = request.header("x-device-token", device);
         }
         let response = request.send().await.expect("request");
         assert_eq!(response.status(), 200, "[{}] status", self.backend);
@@ -422,78 +435,5 @@ impl ActivityPage {
             .iter()
             .map(|e| (e.node.kind.clone(), e.node.outcome.clone()))
             .collect()
-    }
-}
-
-/// Whose reset `issue_reset` asks for (`ResetRequest`).
-pub mod by {
-    use serde_json::{Value, json};
-
-    pub fn email(email: &str) -> Value {
-        json!({"email": email})
-    }
-
-    pub fn account(login_id: &str, email: &str) -> Value {
-        json!({"account": {"loginId": login_id, "email": email}})
-    }
-
-    pub fn identity(login_id: &str, ci: &str) -> Value {
-        json!({"identity": {"loginId": login_id, "ci": ci}})
-    }
-}
-
-/// What `find_id` looks by (`FindIdBy`).
-pub mod find {
-    use serde_json::{Value, json};
-
-    pub fn email(email: &str) -> Value {
-        json!({"email": email})
-    }
-
-    pub fn identity(ci: &str, join_type: &str) -> Value {
-        json!({"identity": {"ci": ci, "joinType": join_type}})
-    }
-}
-
-/// What `verify_reset` and `reset_password` present (`ResetCredential`).
-pub mod credential {
-    use serde::Serialize;
-    use serde_json::{Value, json};
-
-    /// A link's or a direct token (any JSON string or null, as a test got it).
-    pub fn token(token: impl Serialize) -> Value {
-        json!({ "token": token })
-    }
-
-    pub fn code_by_email(email: &str, code: &str) -> Value {
-        json!({"code": {"email": email, "code": code}})
-    }
-
-    pub fn code_by_login_id(login_id: &str, code: &str) -> Value {
-        json!({"code": {"loginId": login_id, "code": code}})
-    }
-
-    /// A saved recovery code, as typed (any case, hyphens or spaces).
-    pub fn recovery_code(login_id: &str, code: &str) -> Value {
-        json!({"recoveryCode": {"loginId": login_id, "code": code}})
-    }
-}
-
-/// What `change_password` sends (`ChangePasswordInput`); odd inputs are written out in the test.
-pub mod change {
-    use serde_json::{Value, json};
-
-    pub fn with_current(current: &str, new: &str) -> Value {
-        json!({"mode": "WITH_CURRENT", "currentPassword": current, "newPassword": new})
-    }
-
-    /// In an elevated session (just reauthenticated, or the first sign-in after a reset).
-    pub fn without_current(new: &str) -> Value {
-        json!({"mode": "WITHOUT_CURRENT", "newPassword": new})
-    }
-
-    /// Extends an expired password without changing it.
-    pub fn extend() -> Value {
-        json!({"mode": "EXTEND"})
     }
 }

@@ -19,7 +19,9 @@ use crate::helpers::{Backend, TEST_SECRET_KEY, backend_test, fresh_database};
 
 async fn outbox_on(backend: &Backend) -> (Arc<SeaOutbox>, DatabaseConnection) {
     let url = fresh_database(backend).await;
-    let db = db::connect(&url, 10, Duration::from_secs(5)).await.unwrap();
+    let db = db::connect(&url, 10, Duration::from_secs(5), db::StatementLimit::None)
+        .await
+        .unwrap();
     db::migrate(&db).await.unwrap();
     let sealer = Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes()));
     (Arc::new(SeaOutbox::new(db.clone(), sealer)), db)

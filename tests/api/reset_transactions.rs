@@ -117,6 +117,7 @@ async fn a_reset_costs_at_most_three_database_transactions_on_postgres() {
         client: None,
         now: chrono::Utc::now(),
         solution: None,
+        device: None,
     };
     let admin = Database::connect(admin_url.as_str())
         .await

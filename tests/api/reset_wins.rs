@@ -4,6 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use account_recovery::{
     domain::{
+        device::{DeviceInfo, NewDevice},
         grant::{GrantOwner, TokenHash},
         lang::Lang,
         member::{Member, MemberId, StoredHash},
@@ -119,6 +120,15 @@ impl SessionStore for Paused {
     async fn take_reset_mark(&self, owner: &GrantOwner) -> Result<bool, StoreError> {
         self.sessions.take_reset_mark(owner).await
     }
+    async fn create_device(&self, owner: &GrantOwner, device: &NewDevice) -> Result<(), StoreError> {
+        self.sessions.create_device(owner, device).await
+    }
+    async fn find_device(&self, token: &TokenHash) -> Result<Option<DeviceInfo>, StoreError> {
+        self.sessions.find_device(token).await
+    }
+    async fn revoke_devices(&self, owner: &GrantOwner) -> Result<u32, StoreError> {
+        self.sessions.revoke_devices(owner).await
+    }
 }
 
 async fn signs_in(app: &TestApp, password: &str) -> bool {
@@ -172,6 +182,7 @@ async fn a_reset_during_a_change_wins(backend: Backend, at: PauseAt) {
             client: None,
             now: chrono::Utc::now(),
             solution: None,
+            device: None,
         };
         let (current, new) = (Password::new("Blue-Harbor-47"), Password::new("Stolen-Keys-93"));
         let request = ChangeRequest {

@@ -33,6 +33,7 @@ pub async fn run_session_contract(store: &dyn SessionStore) {
     revoke_all(store).await;
     owners_do_not_interfere(store).await;
     reset_mark_is_taken_once(store).await;
+    crate::device_store_contract::run_device_contract(store).await;
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the session contract should run quickly"

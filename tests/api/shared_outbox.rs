@@ -77,7 +77,7 @@ fn members_file() -> std::path::PathBuf {
 /// Queues the mails not requested over HTTP straight into the outbox, as the resolver does: a live
 /// grant in Redis for each (so the worker's grant check passes) and one sealed reset mail carrying it.
 async fn queue_directly(database_url: &str, redis: &str, prefix: &str) {
-    let db = db::connect(database_url, 4, Duration::from_secs(10))
+    let db = db::connect(database_url, 4, Duration::from_secs(10), db::StatementLimit::None)
         .await
         .unwrap();
     let outbox = SeaOutbox::new(db, Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes())));

@@ -36,6 +36,7 @@ fn at(now: DateTime<Utc>) -> RequestContext {
         client: None,
         now,
         solution: None,
+        device: None,
     }
 }
 

@@ -1,10 +1,11 @@
-// The one place that talks to the service: POST /graphql with the UI language and the session.
+// The one place that talks to the service: POST /graphql with the UI language, the session and
+// this browser's device token.
 // A RATE_LIMITED answer carrying a proof-of-work challenge (strangers spent the account's budget)
 // is solved in a Web Worker and the same request sent once more with the solution.
 import { isChallenge, passChallenge } from './challenge';
 import type { TypedDocumentString } from './gql/graphql';
 import { currentLang } from './i18n';
-import { sessionToken } from './session';
+import { deviceToken, sessionToken } from './session';
 
 /** A failure of the request itself (a top-level GraphQL error), not a UserError. */
 export class RequestFailed extends Error {
@@ -31,6 +32,8 @@ export async function request<TResult, TVariables>(
   };
   const token = sessionToken();
   if (token) headers.Authorization = `Bearer ${token}`;
+  const device = deviceToken();
+  if (device) headers['X-Device-Token'] = device;
   // documentId lets a service with TRUSTED_DOCUMENTS run the listed text (it ignores `query`
   // then); one without a manifest ignores documentId. Drop `query` once every service has it.
   const body = JSON.stringify({ documentId: document.__meta__?.hash, query: document.toString(), variables });

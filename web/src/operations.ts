@@ -111,6 +111,7 @@ export const SignInMutation = graphql(`
     signIn(loginId: $loginId, password: $password) {
       accessToken
       passwordExpired
+      deviceToken
       member {
         ...Profile
       }

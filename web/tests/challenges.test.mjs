@@ -101,12 +101,15 @@ async function open(service, path, lang = 'en') {
   let release;
   const gate = new Promise((ok) => (release = ok));
   const retries = [];
+  /** The X-Device-Token of each GraphQL call (null without one). */
+  const devices = [];
   await context.route('**/*', async (route) => {
     const req = route.request();
     if (!req.url().startsWith(service.url)) {
       outside.push(req.url());
       return route.abort();
     }
+    if (req.url().endsWith('/graphql')) devices.push(req.headers()['x-device-token'] ?? null);
     const solution = req.headers()['x-challenge-solution'];
     if (solution) {
       retries.push({ solution, body: req.postData() });
@@ -124,7 +127,7 @@ async function open(service, path, lang = 'en') {
   const graphql = [];
   page.on('request', (r) => r.url().endsWith('/graphql') && graphql.push(r.postData()));
   await page.goto(service.url + path);
-  return { page, release, retries, logged, graphql };
+  return { page, release, retries, logged, graphql, devices };
 }
 
 async function axe(page) {
@@ -210,6 +213,54 @@ test('SPA in Korean: strangers spent the address\'s reset requests; the owner st
   assert.equal(await note.count(), 0, 'the note leaves once answered');
   const [grant] = grants(await nextMail(spa.outbox, hana.email, before));
   assert.equal(grant.loginId, hana.loginId, 'the owner\'s own mail arrived');
+  await page.context().close();
+});
+
+test('SPA: a browser that signed in before is the member\'s device; strangers\' failures and requests do not slow it', async () => {
+  const joon = members.find((m) => m.loginId === 'joon.lee');
+  const opened = await open(spa, '/sign-in');
+  const { page } = opened;
+  const signInHere = async () => {
+    await page.getByLabel('Login ID').fill(joon.loginId);
+    await page.getByLabel('Password').fill(joon.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByTestId('login-id').getByText(joon.loginId).waitFor();
+  };
+  await signInHere();
+  const device = await page.evaluate(() => localStorage.getItem('account-recovery.device'));
+  assert.match(device ?? '', /^[A-Za-z0-9_-]{43}$/, 'the sign-in kept a device token');
+  const fromHere = opened.devices.length;
+
+  // Strangers spend the login ID's failures and the address's reset requests.
+  const signIn = 'mutation($l: String!, $p: String!) { signIn(loginId: $l, password: $p) { accessToken errors { code } } }';
+  for (const from of ['127.0.0.2', '127.0.0.3']) {
+    const body = await stranger(spa, signIn, { l: joon.loginId, p: 'not-the-password' }, from);
+    assert.deepEqual(body.data.signIn.errors, [{ code: 'INVALID_CREDENTIALS' }]);
+  }
+  challengeOf(await stranger(spa, signIn, { l: joon.loginId, p: 'still-not-it' }, '127.0.0.4'));
+  const issue = 'mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted } }';
+  const strangersMail = mailsNow(spa.outbox);
+  assert.equal((await stranger(spa, issue, { e: joon.email })).data.issueResetToken.accepted, true);
+  challengeOf(await stranger(spa, issue, { e: joon.email }, '127.0.0.3'));
+  await nextMail(spa.outbox, joon.email, strangersMail);
+
+  // The owner's browser: straight through with its device token, no challenge, no wait.
+  await page.goto(spa.url + '/sign-in');
+  await signInHere();
+  const before = mailsNow(spa.outbox);
+  await page.goto(spa.url + '/reset-password');
+  const mailForm = page.locator('form', { has: page.getByLabel('E-mail address', { exact: true }) });
+  await mailForm.getByLabel('E-mail address', { exact: true }).fill(joon.email);
+  await mailForm.getByRole('button').click();
+  await mailForm.locator('.status.ok').waitFor();
+  const mailed = grants(await nextMail(spa.outbox, joon.email, before)).map((g) => g.loginId);
+  assert.ok(mailed.includes(joon.loginId), `the owner's mail: ${mailed}`);
+  assert.equal(opened.retries.length, 0, 'no challenge was needed');
+  assert.equal(await page.getByTestId('challenge-note').count(), 0);
+  const later = opened.devices.slice(fromHere);
+  assert.ok(later.length >= 2 && later.every((d) => d === device), `every later call carried the device token: ${later}`);
+  assert.equal(await page.evaluate(() => localStorage.getItem('account-recovery.device')), device, 'signing in again renewed the same token');
+  await shot(page, 'device-reset-mail');
   await page.context().close();
 });
 

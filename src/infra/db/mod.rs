@@ -21,11 +21,24 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 
 use crate::recovery::ports::StoreError;
 
-/// Connects with bounded pool waits so an unreachable database fails fast.
+/// How long one statement may run on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatementLimit {
+    /// As long as it takes: migrations, key counts, maintenance commands.
+    None,
+    /// The store deadline: a call that gives up (DB_TIMEOUT_MS) also ends its statement on the
+    /// server (PostgreSQL `statement_timeout`, MariaDB `max_statement_time`), so repeated slow
+    /// calls leave no work behind to pile up. SQLite runs in process and has no such limit.
+    Deadline(Duration),
+}
+
+/// Connects with bounded pool waits so an unreachable database fails fast, every pooled
+/// connection limited as `limit` says.
 pub async fn connect(
     url: &str,
     max_connections: u32,
     timeout: Duration,
+    limit: StatementLimit,
 ) -> Result<DatabaseConnection, StoreError> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -37,6 +50,23 @@ pub async fn connect(
         // that sat idle (through an outage, say) is still checked before it is handed out.
         .test_before_acquire_if_idle_for(Duration::from_secs(1))
         .sqlx_logging(false);
+    if let StatementLimit::Deadline(deadline) = limit {
+        let ms = deadline.as_millis().max(1);
+        // Sent with the connection's start-up parameters: no extra round trip.
+        options.map_sqlx_postgres_opts(move |pg| pg.options([("statement_timeout", ms.to_string())]));
+        let seconds = format!("SET SESSION max_statement_time = {:.3}", deadline.as_secs_f64());
+        options.map_sqlx_mysql_pool_opts(move |pool| {
+            let seconds = seconds.clone();
+            pool.after_connect(move |conn, _| {
+                let seconds = seconds.clone();
+                Box::pin(async move {
+                    sea_orm::sqlx::Executor::execute(conn, sea_orm::sqlx::AssertSqlSafe(seconds))
+                        .await
+                        .map(|_| ())
+                })
+            })
+        });
+    }
     let db = Database::connect(options).await.map_err(map_db_err)?;
     if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
         // Concurrent readers and a writer without "database is locked" errors.
@@ -82,6 +112,10 @@ fn is_connection_problem(text: &str) -> bool {
         "broken pipe",
         "io error",
         "database is locked",
+        // The server ended a statement at the deadline (StatementLimit::Deadline): PostgreSQL's
+        // "canceling statement due to statement timeout", MariaDB's "max_statement_time exceeded".
+        "statement timeout",
+        "max_statement_time",
     ]
     .iter()
     .any(|needle| t.contains(needle))

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::{Expiring, MemoryStore};
 use crate::{
     domain::{
+        device::{DeviceInfo, NewDevice},
         grant::{GrantOwner, TokenHash},
         session::{NewSession, SessionInfo},
     },
@@ -29,6 +30,8 @@ pub(super) struct SessionState {
     sessions: HashMap<GrantOwner, HashMap<TokenHash, Session>>,
     routes: HashMap<TokenHash, GrantOwner>,
     reset_marks: HashMap<GrantOwner, Instant>,
+    /// Devices by token hash; revoking an owner's devices walks them (a development store).
+    devices: HashMap<TokenHash, (Instant, DeviceInfo)>,
 }
 
 impl Expiring for SessionState {
@@ -40,6 +43,7 @@ impl Expiring for SessionState {
         let SessionState { sessions, routes, .. } = self;
         routes.retain(|token, owner| sessions.get(owner).is_some_and(|s| s.contains_key(token)));
         self.reset_marks.retain(|_, until| *until > now);
+        self.devices.retain(|_, (until, _)| *until > now);
     }
 }
 
@@ -133,5 +137,31 @@ impl SessionStore for MemoryStore {
     async fn take_reset_mark(&self, owner: &GrantOwner) -> Result<bool, StoreError> {
         self.sessions
             .with(|state, _| state.reset_marks.remove(owner).is_some())
+    }
+
+    async fn create_device(&self, owner: &GrantOwner, device: &NewDevice) -> Result<(), StoreError> {
+        self.sessions.with(|state, now| {
+            let info = DeviceInfo {
+                owner: owner.clone(),
+                token: device.token.clone(),
+                targets: device.targets.clone(),
+            };
+            state
+                .devices
+                .insert(device.token.clone(), (now + device.ttl, info));
+        })
+    }
+
+    async fn find_device(&self, token: &TokenHash) -> Result<Option<DeviceInfo>, StoreError> {
+        self.sessions
+            .with(|state, _| state.devices.get(token).map(|(_, info)| info.clone()))
+    }
+
+    async fn revoke_devices(&self, owner: &GrantOwner) -> Result<u32, StoreError> {
+        self.sessions.with(|state, _| {
+            let before = state.devices.len();
+            state.devices.retain(|_, (_, info)| info.owner != *owner);
+            u32::try_from(before - state.devices.len()).unwrap_or(u32::MAX)
+        })
     }
 }

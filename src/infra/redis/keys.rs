@@ -13,6 +13,8 @@
 //! | `P:{m:T}:sessions` | hash | the latest session expiry | field = session token hash, value = `<expires_at_ms>\|<elevated_until_ms or 0>[\|p]` (`p`: elevated by reauthenticate) | sessions |
 //! | `P:{m:T}:reset_mark` | string | the mark's ttl | `1` until the next sign-in takes it (GETDEL) | sessions |
 //! | `P:sess:H` | string | the session's ttl | the owner tag (routing only: the hash decides) | sessions |
+//! | `P:{m:T}:devices` | hash | the latest device's ttl | field = device token hash, value = `<expires_at_ms>` | sessions |
+//! | `P:dev:H` | string | the device's ttl | the owner tag, then the device's targets, one per line (the hash decides whether it lives) | sessions |
 //! | `P:rl:{<name>}:<rest>` | string | the window, set by the first hit | hits counted in the window of counter `<name>:<rest>` | limiter |
 //! | `P:once:K` | string | as long as the proof could be presented | `1` once a one-time proof (`K` = `OnceKey`, e.g. an identity assertion's issuer and jti) was used (`SET NX PX`) | tokens |
 //! | `P:resets` | stream, consumer group `resolvers` | none (entries are deleted once acknowledged) | handed-off e-mail reset requests, field `r` = the request (JSON, with its nonce) | reset_queue |
@@ -36,6 +38,8 @@ pub enum Key<'a> {
     ResetMark(&'a GrantOwner),
     TokenRoute(&'a TokenHash),
     SessionRoute(&'a TokenHash),
+    Devices(&'a GrantOwner),
+    DeviceRoute(&'a TokenHash),
     Counter(&'a str),
     Spent(&'a OnceKey),
     ResetStream,
@@ -68,6 +72,8 @@ impl KeyLayout {
             Key::ResetMark(owner) => owned(owner, "reset_mark"),
             Key::TokenRoute(token) => format!("{p}:tok:{}", token.0),
             Key::SessionRoute(token) => format!("{p}:sess:{}", token.0),
+            Key::Devices(owner) => owned(owner, "devices"),
+            Key::DeviceRoute(token) => format!("{p}:dev:{}", token.0),
             Key::Counter(name) => {
                 let group = name.split(':').next().unwrap_or_default();
                 let rest = &name[group.len()..];
@@ -80,12 +86,13 @@ impl KeyLayout {
 
     /// Every key an owner can have: one script may touch any of them together, so they must share a
     /// slot. Listed here so the cluster test checks the whole layout, not a sample.
-    pub fn owner_keys(&self, owner: &GrantOwner) -> [String; 4] {
+    pub fn owner_keys(&self, owner: &GrantOwner) -> [String; 5] {
         [
             Key::Grant(owner),
             Key::Cooldown(owner),
             Key::Sessions(owner),
             Key::ResetMark(owner),
+            Key::Devices(owner),
         ]
         .map(|k| self.key(k))
     }

@@ -241,6 +241,11 @@ impl RedisStore {
         timed(self.timeout, cmd.query_async(&mut conn)).await
     }
 
+    async fn query_pipe<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        timed(self.timeout, pipe.query_async(&mut conn)).await
+    }
+
     /// `SET key value PX ttl_ms`: a route or a mark that lives as long as what it points at.
     async fn set_for(&self, key: &str, value: &str, ttl_ms: i64) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("SET");

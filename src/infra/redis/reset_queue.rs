@@ -158,6 +158,7 @@ mod tests {
                 crate::domain::email::Email::parse("a@example.com").unwrap(),
             ),
             nonce: crate::domain::reset_nonce::ResetNonce::generate(),
+            admission: crate::domain::device::Admission::Budget,
         };
         let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
         let reply = Value::Array(vec![

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::{RedisStore, keys::Key, millis, saturating_u32, scripts::SCRIPTS};
 use crate::{
     domain::{
+        device::{DeviceInfo, NewDevice},
         grant::{GrantOwner, TokenHash},
         session::{NewSession, SessionInfo},
     },
@@ -143,5 +144,61 @@ impl SessionStore for RedisStore {
         cmd.arg(self.key(Key::ResetMark(owner)));
         let mark: Option<String> = self.query(&cmd).await?;
         Ok(mark.is_some())
+    }
+
+    async fn create_device(&self, owner: &GrantOwner, device: &NewDevice) -> Result<(), StoreError> {
+        let ttl_ms = millis(device.ttl);
+        if ttl_ms <= 0 {
+            return Ok(());
+        }
+        let expires_ms = Utc::now().timestamp_millis().saturating_add(ttl_ms);
+        // Every device of an owner lives as long as the configured ttl, so the latest one's
+        // expiry is the hash's.
+        let mut cmd = redis::pipe();
+        let devices = self.key(Key::Devices(owner));
+        cmd.hset(&devices, &device.token.0, expires_ms)
+            .ignore()
+            .pexpire(&devices, ttl_ms)
+            .ignore();
+        self.query_pipe::<()>(&cmd).await?;
+        let route = std::iter::once(owner.tag())
+            .chain(device.targets.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        self.set_for(&self.key(Key::DeviceRoute(&device.token)), &route, ttl_ms)
+            .await
+    }
+
+    async fn find_device(&self, token: &TokenHash) -> Result<Option<DeviceInfo>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(Key::DeviceRoute(token)));
+        let Some(route) = self.query::<Option<String>>(&cmd).await? else {
+            return Ok(None);
+        };
+        let mut lines = route.split('\n');
+        let owner = lines
+            .next()
+            .and_then(GrantOwner::parse_tag)
+            .ok_or_else(|| StoreError::Internal("redis: unreadable device route".into()))?;
+        // The owner's hash decides: a revoked device's route may outlive it.
+        let mut cmd = redis::cmd("HGET");
+        cmd.arg(self.key(Key::Devices(&owner))).arg(&token.0);
+        let expires_ms: Option<i64> = self.query(&cmd).await?;
+        if expires_ms.is_none_or(|ms| ms <= Utc::now().timestamp_millis()) {
+            return Ok(None);
+        }
+        Ok(Some(DeviceInfo {
+            owner,
+            token: token.clone(),
+            targets: lines.map(str::to_owned).collect(),
+        }))
+    }
+
+    async fn revoke_devices(&self, owner: &GrantOwner) -> Result<u32, StoreError> {
+        let devices = self.key(Key::Devices(owner));
+        let mut cmd = redis::pipe();
+        cmd.hlen(&devices).del(&devices).ignore();
+        let (count,): (i64,) = self.query_pipe(&cmd).await?;
+        Ok(saturating_u32(count))
     }
 }

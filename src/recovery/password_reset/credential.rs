@@ -79,7 +79,8 @@ impl PasswordReset {
         };
         self.rate_limits
             .admit(Operation::VerifyResetToken, ctx, about)
-            .await
+            .await?;
+        Ok(())
     }
 
     /// The member and live grant a token belongs to, on this site.

@@ -69,7 +69,8 @@ impl PasswordReset {
             | ResetRequest::Identity { login_id, .. }
             | ResetRequest::VerifiedIdentity { login_id, .. } => target::login(&ctx.site, login_id),
         };
-        self.rate_limits
+        let admission = self
+            .rate_limits
             .admit(Operation::IssueResetToken, ctx, Some(about))
             .await?;
         let started = tokio::time::Instant::now();
@@ -101,6 +102,7 @@ impl PasswordReset {
             client: ctx.client_text(),
             target,
             nonce: ResetNonce::generate(),
+            admission,
         };
         // The same one write for every address: nothing here depends on whether it has accounts.
         self.queue.hand_off(&handed_off).await.map_err(|e| {

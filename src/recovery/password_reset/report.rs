@@ -1,6 +1,6 @@
 //! "That wasn't me": the member reports a password change they did not make. In one step the
 //! report token is spent, password sign-in locked and every recovery code revoked (one
-//! transaction), every session and grant of the member dies, and a fresh reset link and code go to
+//! transaction), every session, device and grant of the member dies, and a fresh reset link and code go to
 //! the member's address.
 
 use super::{PasswordReset, code_index, owner_of};
@@ -51,6 +51,8 @@ impl PasswordReset {
         let owner = owner_of(&member);
         // Whoever changed the password is signed out, and no link they may hold still works.
         self.sessions.revoke_sessions(&owner, None).await?;
+        // Nor does a device they signed in from count on its own budget any more.
+        self.sessions.revoke_devices(&owner).await?;
         self.tokens.revoke_grants(&owner).await?;
         let on_site = RequestContext {
             site: member.site_id.clone(),

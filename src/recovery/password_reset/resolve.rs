@@ -226,16 +226,25 @@ impl PasswordReset {
             let already = entry.redelivered && self.tokens.grant_is_live(&owner, &grant_id).await?;
             let token = request.nonce.token(self.keys.current(), &owner);
             let code = request.nonce.code(self.keys.current(), &owner);
-            if !already && self.cooldowns.running(&owner, Instant::now()) {
+            // A proven request (a solved challenge, the member's own device) skips the cooldown
+            // and may take the last mail of the member's hour, which strangers' requests cannot:
+            // so the owner still gets a mail while strangers hold the rest of the budget.
+            let proven = request.admission.is_proven();
+            if !already && !proven && self.cooldowns.running(&owner, Instant::now()) {
                 resolved.note(request, Some(&member), AuditOutcome::Cooldown);
                 continue;
             }
             if !already {
-                // However many addresses or paths ask, one member gets only so many mails.
-                let member_key = format!("{}:{}", member.site_id, member.id.0);
+                // However many addresses or paths ask, one member gets only so many mails; the
+                // member's own device mails on its own budget.
+                let budget_key = match request.admission.device_of(&owner) {
+                    Some(device) => device.limit_subject(),
+                    None => format!("{}:{}", member.site_id, member.id.0),
+                };
+                let kept = u32::from(!proven);
                 if !self
                     .rate_limits
-                    .has_room(Operation::ResetMailPerMember, &member_key)
+                    .has_room(Operation::ResetMailPerMember, &budget_key, kept)
                     .await?
                 {
                     resolved.note(request, Some(&member), AuditOutcome::MemberLimited);
@@ -252,7 +261,7 @@ impl PasswordReset {
                 let asked_at = Instant::now();
                 match self
                     .tokens
-                    .issue_grant(&owner, &grant, Some(self.settings.cooldown))
+                    .issue_grant(&owner, &grant, (!proven).then_some(self.settings.cooldown))
                     .await?
                 {
                     IssueOutcome::Issued => {
@@ -262,7 +271,7 @@ impl PasswordReset {
                             self.cooldowns.started(&owner, asked_at, self.settings.cooldown);
                         }
                         self.rate_limits
-                            .spend(Operation::ResetMailPerMember, &member_key)
+                            .spend(Operation::ResetMailPerMember, &budget_key)
                             .await?;
                     }
                     IssueOutcome::CoolingDown => {

@@ -4,7 +4,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::{
-    domain::{email::Email, lang::Lang, login_id::LoginId, reset_nonce::ResetNonce, site::SiteId},
+    domain::{
+        device::Admission, email::Email, lang::Lang, login_id::LoginId, reset_nonce::ResetNonce, site::SiteId,
+    },
     recovery::ports::errors::StoreError,
 };
 
@@ -35,6 +37,9 @@ pub struct HandedOffReset {
     pub client: Option<String>,
     pub target: ResetTarget,
     pub nonce: ResetNonce,
+    /// How the request got past the limits: a proven one (a solved challenge, the member's
+    /// device) may take the last mail of the member's hour and skips the cooldown.
+    pub admission: Admission,
 }
 
 /// A handed-off request claimed by a resolver.

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
+        device::{DeviceInfo, NewDevice},
         grant::{GrantOwner, TokenHash},
         session::{NewSession, SessionInfo},
     },
@@ -35,4 +36,10 @@ pub trait SessionStore: Send + Sync {
     async fn mark_reset(&self, owner: &GrantOwner, ttl: Duration) -> Result<(), StoreError>;
     /// Takes the reset mark (true at most once per mark).
     async fn take_reset_mark(&self, owner: &GrantOwner) -> Result<bool, StoreError>;
+    /// Remembers a device the owner signed in from, until its ttl ends or it is revoked.
+    async fn create_device(&self, owner: &GrantOwner, device: &NewDevice) -> Result<(), StoreError>;
+    /// The live device of a token; `None` when unknown, expired or revoked.
+    async fn find_device(&self, token: &TokenHash) -> Result<Option<DeviceInfo>, StoreError>;
+    /// Forgets every device of the owner (a reported change); returns how many.
+    async fn revoke_devices(&self, owner: &GrantOwner) -> Result<u32, StoreError>;
 }

@@ -1,182 +1,26 @@
 //! Rate limits on the operations callers can repeat: per client address and per target (or, signed
 //! in, per session), shared by every instance through the `Limiter`, and applied alike to
 //! identifiers that match no account, so a limit never reveals that an account exists.
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use crate::{
-    domain::{keyed_hash::KeyedHasher, session::SessionInfo},
+    domain::{
+        device::{Admission, DeviceInfo},
+        keyed_hash::KeyedHasher,
+        session::SessionInfo,
+    },
     recovery::{
         challenges::{Challenges, Pass},
         context::RequestContext,
         errors::RecoveryError,
-        ports::{CounterHit, Limiter, TokenStore},
+        ports::{CounterHit, Limiter, SessionStore, TokenStore},
     },
 };
 
-/// The operations that are limited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Operation {
-    FindId,
-    CheckLoginId,
-    IssueResetToken,
-    VerifyResetToken,
-    SignIn,
-    /// Mails per member, whatever address or path asked (no mail-bombing).
-    ResetMailPerMember,
-    /// Signed-in operations that verify or hash a password (`reauthenticate`, `changePassword`):
-    /// a member who knows the password must not keep the hashing threads busy.
-    SignedInPassword,
-    /// Recovery-code sets per member: each set's notice goes to the owner, and an intruder must
-    /// not keep minting ways around the mailbox.
-    RecoveryCodeSets,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 8] = [
-        Operation::FindId,
-        Operation::CheckLoginId,
-        Operation::IssueResetToken,
-        Operation::VerifyResetToken,
-        Operation::SignIn,
-        Operation::ResetMailPerMember,
-        Operation::SignedInPassword,
-        Operation::RecoveryCodeSets,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Operation::FindId => "findId",
-            Operation::CheckLoginId => "checkLoginId",
-            Operation::IssueResetToken => "issueResetToken",
-            Operation::VerifyResetToken => "verifyResetToken",
-            Operation::SignIn => "signIn",
-            Operation::ResetMailPerMember => "resetMail",
-            Operation::SignedInPassword => "signedInPassword",
-            Operation::RecoveryCodeSets => "recoveryCodeSets",
-        }
-    }
-}
-
-/// Whom a limit counts: the caller's address, the account/identifier the call is about, or the
-/// signed-in session making it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scope {
-    Client,
-    Target,
-    Session,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Client, Scope::Target, Scope::Session];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Scope::Client => "client",
-            Scope::Target => "id",
-            Scope::Session => "session",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub count: u32,
-    pub window: Duration,
-}
-
-/// Every limit, by operation and scope, and the proof of work that admits a call past a target's
-/// limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimitTable {
-    limits: HashMap<(Operation, Scope), Limit>,
-    /// Zero bits a challenge's hash must start with (`POW_DIFFICULTY`); 0: no challenges.
-    pub pow_difficulty: u8,
-}
-
-/// 2^16 SHA-256 hashes on average: the SPA's Web Worker solved challenges of this difficulty in
-/// Chromium on this project's 2-core machine in 375–820 ms on average (96k–156k hashes/s through
-/// crypto.subtle, 256 digests a batch; single solves from tens of ms to about 3 s, the count of
-/// hashes being random), so about a second or two on a phone.
-pub const DEFAULT_POW_DIFFICULTY: u8 = 16;
-
-const fn limit(count: u32, seconds: u64) -> Limit {
-    Limit {
-        count,
-        window: Duration::from_secs(seconds),
-    }
-}
-
-impl Default for RateLimitTable {
-    /// Generous for people, tight for scripts: one office behind one NAT address can still
-    /// recover a few dozen accounts in ten minutes; one account sees a handful of attempts.
-    fn default() -> Self {
-        use Operation::*;
-        use Scope::*;
-        let limits = HashMap::from([
-            ((FindId, Client), limit(30, 600)),
-            ((FindId, Target), limit(10, 600)),
-            ((CheckLoginId, Client), limit(60, 600)),
-            ((CheckLoginId, Target), limit(20, 600)),
-            ((IssueResetToken, Client), limit(20, 600)),
-            ((IssueResetToken, Target), limit(5, 600)),
-            ((VerifyResetToken, Client), limit(30, 600)),
-            ((VerifyResetToken, Target), limit(10, 600)),
-            ((SignIn, Client), limit(60, 600)),
-            ((SignIn, Target), limit(20, 600)),
-            ((ResetMailPerMember, Target), limit(5, 3600)),
-            // A person re-enters a password a few times; each try costs up to history + 1 hashes.
-            ((SignedInPassword, Client), limit(30, 600)),
-            ((SignedInPassword, Session), limit(10, 600)),
-            ((RecoveryCodeSets, Target), limit(3, 86_400)),
-        ]);
-        RateLimitTable {
-            limits,
-            pow_difficulty: DEFAULT_POW_DIFFICULTY,
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("rate limit {0:?}: expected entries like `signIn.client=30/600`")]
-pub struct RateLimitSpecError(pub String);
-
-impl RateLimitTable {
-    /// Overrides defaults from a spec such as `signIn.client=30/600,findId.id=5/60` (count per
-    /// window in seconds; a count of 0 turns that limit off).
-    pub fn with_overrides(mut self, spec: &str) -> Result<Self, RateLimitSpecError> {
-        for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let bad = || RateLimitSpecError(item.to_owned());
-            let (key, value) = item.split_once('=').ok_or_else(bad)?;
-            let (op, scope) = key.trim().split_once('.').ok_or_else(bad)?;
-            let op = Operation::ALL
-                .into_iter()
-                .find(|o| o.name() == op.trim())
-                .ok_or_else(bad)?;
-            let scope = Scope::ALL
-                .into_iter()
-                .find(|s| s.name() == scope.trim())
-                .ok_or_else(bad)?;
-            let (count, seconds) = value.trim().split_once('/').ok_or_else(bad)?;
-            let count: u32 = count.trim().parse().map_err(|_| bad())?;
-            let seconds: u64 = seconds.trim().parse().map_err(|_| bad())?;
-            if seconds == 0 {
-                return Err(bad());
-            }
-            if count == 0 {
-                self.limits.remove(&(op, scope));
-            } else {
-                self.limits.insert((op, scope), limit(count, seconds));
-            }
-        }
-        Ok(self)
-    }
-
-    pub fn get(&self, op: Operation, scope: Scope) -> Option<Limit> {
-        self.limits.get(&(op, scope)).copied()
-    }
-}
-
+mod table;
 pub mod target;
+
+pub use table::{DEFAULT_POW_DIFFICULTY, Limit, Operation, RateLimitSpecError, RateLimitTable, Scope};
 
 #[derive(Clone)]
 pub struct RateLimits {
@@ -184,6 +28,8 @@ pub struct RateLimits {
     table: RateLimitTable,
     /// The way past a target's limit; none: a refusal is final.
     challenges: Option<Challenges>,
+    /// Where device tokens are looked up; none: every call counts against its target.
+    devices: Option<Arc<dyn SessionStore>>,
 }
 
 /// A refusal of the limits of one call: how long to wait, and whether only the target's limit
@@ -199,7 +45,32 @@ impl RateLimits {
             limiter,
             table,
             challenges: None,
+            devices: None,
         }
+    }
+
+    /// Counts a call that carries a live device token of the member it concerns against that
+    /// device instead of the member's targets (devices are kept in `store`).
+    pub fn with_devices(mut self, store: Arc<dyn SessionStore>) -> Self {
+        self.devices = Some(store);
+        self
+    }
+
+    /// The live device the request's `X-Device-Token` names, when it concerns `target`; none for
+    /// a missing, unknown, revoked or other member's token (the call then counts as a fresh
+    /// device's).
+    pub async fn device_for(
+        &self,
+        ctx: &RequestContext,
+        target: &str,
+    ) -> Result<Option<DeviceInfo>, RecoveryError> {
+        let (Some(store), Some(token)) = (&self.devices, &ctx.device) else {
+            return Ok(None);
+        };
+        Ok(store
+            .find_device(&token.hash())
+            .await?
+            .filter(|d| d.owner.site == ctx.site && d.concerns(target)))
     }
 
     /// Offers a proof-of-work challenge where only a target's limit refuses (unless
@@ -218,7 +89,7 @@ impl RateLimits {
         ctx: &RequestContext,
         purpose: &str,
         retry_after: Duration,
-    ) -> Result<(), RecoveryError> {
+    ) -> Result<Admission, RecoveryError> {
         let Some(challenges) = &self.challenges else {
             return Err(RecoveryError::RateLimited {
                 retry_after,
@@ -226,7 +97,7 @@ impl RateLimits {
             });
         };
         match challenges.pass(ctx, purpose).await? {
-            Pass::Solved => Ok(()),
+            Pass::Solved => Ok(Admission::Solved),
             Pass::Challenged(challenge) => Err(RecoveryError::RateLimited {
                 retry_after,
                 challenge: Some(challenge),
@@ -238,20 +109,41 @@ impl RateLimits {
     /// refuses it (`RecoveryError::RateLimited`) when either count is over its limit. The client's
     /// budget comes first: a call it refuses is not counted against the target, so one host cannot
     /// spend a victim's budget from behind its own limit. Every call counts against its client,
-    /// refused or not, so hammering does not reopen the window.
+    /// refused or not, so hammering does not reopen the window. A call from the member's own
+    /// device counts against the device instead of the target.
     pub async fn admit(
         &self,
         op: Operation,
         ctx: &RequestContext,
         target: Option<String>,
-    ) -> Result<(), RecoveryError> {
+    ) -> Result<Admission, RecoveryError> {
+        let device = match &target {
+            Some(target) => self.device_for(ctx, target).await?,
+            None => None,
+        };
+        self.admit_from(op, ctx, target, device).await
+    }
+
+    /// [`RateLimits::admit`] for a device already looked up ([`RateLimits::device_for`]): the
+    /// device's calls count against the device, with the target's limit.
+    pub async fn admit_from(
+        &self,
+        op: Operation,
+        ctx: &RequestContext,
+        target: Option<String>,
+        device: Option<DeviceInfo>,
+    ) -> Result<Admission, RecoveryError> {
         let client = ctx.client_subject();
+        let counted_as = device
+            .as_ref()
+            .map(DeviceInfo::limit_subject)
+            .or_else(|| target.clone());
         let subjects = [
             (Scope::Client, client.as_deref()),
-            (Scope::Target, target.as_deref()),
+            (Scope::Target, counted_as.as_deref()),
         ];
         match (self.count(op, &subjects).await?, &target) {
-            (None, _) => Ok(()),
+            (None, _) => Ok(device.map_or(Admission::Budget, Admission::Device)),
             (Some(refusal), Some(target)) if refusal.only_target => {
                 let purpose = format!("{}:{target}", op.name());
                 self.past_target_limit(ctx, &purpose, refusal.retry_after).await
@@ -342,14 +234,20 @@ impl RateLimits {
     }
 
     /// Whether `target` has room for one more `op`, without counting (for budgets that only
-    /// successful work should spend, like mails per member).
-    pub async fn has_room(&self, op: Operation, target: &str) -> Result<bool, RecoveryError> {
+    /// successful work should spend, like mails per member), keeping the last `kept` units (when
+    /// the limit has more) for proven callers.
+    pub async fn has_room(&self, op: Operation, target: &str, kept: u32) -> Result<bool, RecoveryError> {
         let Some(limit) = self.table.get(op, Scope::Target) else {
             return Ok(true);
         };
+        let usable = if limit.count > kept {
+            limit.count - kept
+        } else {
+            limit.count
+        };
         Ok(self
             .limiter
-            .peek(&Self::target_key(op, target), limit.count)
+            .peek(&Self::target_key(op, target), usable)
             .await?
             .allowed)
     }
@@ -368,37 +266,6 @@ impl RateLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn overrides_replace_or_remove_defaults() {
-        let table = RateLimitTable::default()
-            .with_overrides(" signIn.client=100/60 , findId.id=0/1,resetMail.id=2/7200")
-            .unwrap();
-        assert_eq!(table.get(Operation::SignIn, Scope::Client), Some(limit(100, 60)));
-        assert_eq!(table.get(Operation::FindId, Scope::Target), None);
-        assert_eq!(
-            table.get(Operation::ResetMailPerMember, Scope::Target),
-            Some(limit(2, 7200))
-        );
-        assert_eq!(
-            table.get(Operation::CheckLoginId, Scope::Client),
-            Some(limit(60, 600))
-        );
-        for bad in [
-            "signIn=1/2",
-            "nope.client=1/2",
-            "signIn.who=1/2",
-            "signIn.client=x/2",
-            "signIn.client=1/0",
-            "signIn.client=1",
-        ] {
-            assert!(RateLimitTable::default().with_overrides(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            RateLimitTable::default().with_overrides("").unwrap(),
-            RateLimitTable::default()
-        );
-    }
 
     #[tokio::test]
     async fn client_and_target_limits_count_every_call() {

@@ -3,7 +3,7 @@ import { request } from '../api';
 import { Form, h } from '../forms';
 import { t } from '../i18n';
 import { SignInMutation } from '../operations';
-import { keepSession } from '../session';
+import { keepDevice, keepSession } from '../session';
 
 export function signInScreen(go: (path: string) => void): Node {
   const text = t();
@@ -15,6 +15,7 @@ export function signInScreen(go: (path: string) => void): Node {
     const { signIn: r } = await request(SignInMutation, { loginId: loginId.value, password: password.value });
     if (r.accessToken) {
       keepSession({ token: r.accessToken, passwordExpired: r.passwordExpired });
+      keepDevice(r.deviceToken);
       go('/account');
     }
     return r.errors;
