@@ -1,13 +1,16 @@
 //! E-mail address: parsing a typed address into the normalised form that is stored, compared and mailed to.
 
+use super::casefold::nfkc_casefold;
+
 /// Longest address, in characters (RFC 5321 path limit less the brackets).
 const MAX_CHARS: usize = 254;
 const MAX_LOCAL_CHARS: usize = 64;
 const MAX_LABEL_CHARS: usize = 63;
 
-/// An e-mail address known to be well formed, stored normalised: trimmed and
-/// lowercased as a whole (providers treat the local part case-insensitively in
-/// practice, and one member must not hold two spellings of one mailbox).
+/// An e-mail address known to be well formed, stored normalised: trimmed and folded as a whole
+/// with NFKC_Casefold, the rule of every key (providers treat the local part case-insensitively in
+/// practice, and one member must not hold two spellings of one mailbox). Addresses are printable
+/// ASCII today, where that is ASCII lowercasing.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
@@ -36,7 +39,7 @@ impl Email {
         }
         let (local, domain) = trimmed.split_once('@').ok_or(EmailError::Invalid)?;
         if is_valid_local_part(local) && is_valid_domain(domain) {
-            Ok(Email(trimmed.to_ascii_lowercase()))
+            Ok(Email(nfkc_casefold(trimmed)))
         } else {
             Err(EmailError::Invalid)
         }

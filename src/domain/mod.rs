@@ -1,8 +1,10 @@
 //! Pure types and rules of account recovery: no framework, no I/O.
 pub mod audit;
+pub mod casefold;
 pub mod challenge;
 pub mod change_report;
 pub mod client;
+pub mod confusables;
 pub mod device;
 pub mod email;
 pub mod grant;

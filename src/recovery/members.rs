@@ -20,6 +20,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
+        new_login_id::{LoginIdRefusal, NewLoginIdError, check_new_login_ids},
         ports::{HashError, MemberAdminStore, NewMember, PasswordHasher, StoreError},
     },
 };
@@ -35,6 +36,9 @@ pub enum AdminError {
     Policy(Vec<PasswordRule>),
     #[error("line {line}: {problem}")]
     Line { line: usize, problem: String },
+    /// The login ID is taken, mixes scripts or looks like another member's.
+    #[error("loginId: {0}")]
+    LoginId(LoginIdRefusal),
     #[error(transparent)]
     Recovery(#[from] RecoveryError),
 }
@@ -140,16 +144,11 @@ impl MemberAdmin {
     /// Adds one member; a plain password must satisfy the password policy.
     pub async fn add(&self, draft: MemberDraft, now: DateTime<Utc>) -> Result<MemberId, AdminError> {
         let checked = self.check(draft, true, now).map_err(AdminError::Invalid)?;
-        let existing = self
-            .store
-            .existing_login_ids(&[(checked.member.site_id.clone(), checked.member.login_id.clone())])
-            .await?;
-        if !existing.is_empty() {
-            return Err(AdminError::Invalid(format!(
-                "login ID {} already exists on site {}",
-                checked.member.login_id.as_str(),
-                checked.member.site_id
-            )));
+        let wanted = [(checked.member.site_id.clone(), checked.member.login_id.clone())];
+        match check_new_login_ids(self.store.as_ref(), &wanted).await {
+            Ok(()) => {}
+            Err(NewLoginIdError::Refused { reason, .. }) => return Err(AdminError::LoginId(reason)),
+            Err(NewLoginIdError::Store(e)) => return Err(e.into()),
         }
         let ids = self.store_all(vec![checked]).await?;
         ids.into_iter()
@@ -205,20 +204,22 @@ impl MemberAdmin {
             .iter()
             .map(|(_, c)| (c.member.site_id.clone(), c.member.login_id.clone()))
             .collect();
-        let existing = self.store.existing_login_ids(&wanted).await?;
-        if let Some((line, c)) = checked.iter().find(|(_, c)| {
-            existing.iter().any(|(site, id)| {
-                *site == c.member.site_id && id.normalized() == c.member.login_id.normalized()
-            })
-        }) {
-            return Err(AdminError::Line {
-                line: *line,
-                problem: format!(
-                    "login ID {} already exists on site {}",
-                    c.member.login_id.as_str(),
-                    c.member.site_id
-                ),
-            });
+        match check_new_login_ids(self.store.as_ref(), &wanted).await {
+            Ok(()) => {}
+            Err(NewLoginIdError::Refused { index, reason }) => {
+                let problem = match reason {
+                    LoginIdRefusal::ConfusableInBatch(earlier) => format!(
+                        "the login ID is confusable with the one on line {}",
+                        checked[earlier].0
+                    ),
+                    other => format!("loginId: {other}"),
+                };
+                return Err(AdminError::Line {
+                    line: checked[index].0,
+                    problem,
+                });
+            }
+            Err(NewLoginIdError::Store(e)) => return Err(e.into()),
         }
         let count = checked.len();
         self.store_all(checked.into_iter().map(|(_, c)| c).collect())

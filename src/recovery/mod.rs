@@ -11,6 +11,7 @@ pub mod identity_proof;
 pub mod mail_delivery;
 pub mod mail_templates;
 pub mod members;
+pub mod new_login_id;
 pub mod new_password;
 pub mod password_change;
 pub mod password_check;

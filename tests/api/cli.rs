@@ -296,3 +296,80 @@ async fn a_large_import_refreshes_the_planner_statistics(backend: Backend) {
         backend.name()
     );
 }
+
+/// New login IDs are held to UTS #39 beside `alice`: `аlice` with a Cyrillic `а` is refused for
+/// mixing scripts, an all-Cyrillic or digit look-alike for its skeleton; Hangul with Latin and
+/// digits is allowed; an import naming a look-alike is refused whole, with the line.
+#[backend_test]
+async fn new_login_ids_may_not_mix_scripts_or_look_like_another(backend: Backend) {
+    let url = fresh_database(&backend).await;
+    let name = backend.name();
+    let add = |login_id: &'static str| {
+        let url = url.clone();
+        move || {
+            run(
+                &url,
+                &[
+                    "member",
+                    "add",
+                    "--login-id",
+                    login_id,
+                    "--email",
+                    "m@example.com",
+                    "--password",
+                    "Blue-Harbor-47",
+                ],
+            )
+        }
+    };
+    let alice = add("alice")();
+    assert!(alice.status.success(), "[{name}] {}", text(&alice));
+    for (login_id, reason) in [
+        // Cyrillic а (U+0430) among Latin letters: refused for its scripts before any look-up.
+        ("\u{430}lice", "the login ID mixes scripts (Cyrillic, Latin)"),
+        ("p\u{430}ypal", "the login ID mixes scripts (Latin, Cyrillic)"),
+        // All Cyrillic (а ӏ і с е), so one script, but it looks like `alice`.
+        (
+            "\u{430}\u{4cf}\u{456}\u{441}\u{435}",
+            "the login ID is confusable with an existing one",
+        ),
+        ("A1ICE", "the login ID is confusable with an existing one"),
+    ] {
+        let out = add(login_id)();
+        assert!(
+            !out.status.success() && text(&out).contains(reason),
+            "[{name}] {login_id}: {}",
+            text(&out)
+        );
+    }
+    for login_id in ["홍길동99", "kim홍"] {
+        let out = add(login_id)();
+        assert!(out.status.success(), "[{name}] {login_id}: {}", text(&out));
+    }
+
+    let dir = scratch_dir();
+    let file = dir.join("look-alike.jsonl");
+    std::fs::write(
+        &file,
+        concat!(
+            r#"{"loginId":"bob","email":"bob@example.com","password":"Blue-Harbor-47"}"#,
+            "\n",
+            r#"{"loginId":"аӏісе","email":"a2@example.com","password":"Blue-Harbor-47"}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out = run(&url, &["member", "import", file.to_str().unwrap()]);
+    assert!(
+        !out.status.success()
+            && text(&out).contains("line 2")
+            && text(&out).contains("confusable with an existing one"),
+        "[{name}] {}",
+        text(&out)
+    );
+    let listed = text(&run(&url, &["member", "list"]));
+    assert!(
+        !listed.contains("bob"),
+        "[{name}] nothing may be imported: {listed}"
+    );
+}

@@ -4,6 +4,7 @@
 mod architecture;
 mod audit_retention;
 mod byte_wise_keys;
+mod casefold_keys;
 mod challenges;
 mod change_report;
 mod check_login_id;

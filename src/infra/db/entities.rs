@@ -30,6 +30,8 @@ pub mod member {
         pub site_id: String,
         pub login_id: String,
         pub login_id_key: String,
+        /// SHA-256 (hex) of the UTS #39 skeleton of the key: equal for look-alike login IDs.
+        pub login_id_skeleton: String,
         pub email: String,
         pub name: String,
         pub member_type: String,

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     domain::{
+        confusables::LoginIdSkeleton,
         email::Email,
         keyed_hash::StoredCiHash,
         login_id::LoginId,
@@ -40,6 +41,11 @@ pub trait MemberAdminStore: Send + Sync {
         &self,
         ids: &[(SiteId, LoginId)],
     ) -> Result<Vec<(SiteId, LoginId)>, StoreError>;
+    /// Which of these skeletons a member of that site already has (a look-alike login ID).
+    async fn existing_skeletons(
+        &self,
+        skeletons: &[(SiteId, LoginIdSkeleton)],
+    ) -> Result<Vec<(SiteId, LoginIdSkeleton)>, StoreError>;
     /// Inserts all members in one transaction: all or nothing. Sites must exist.
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
     async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;

@@ -9,6 +9,7 @@ use sea_orm::{
 use super::SeaMemberStore;
 use crate::{
     domain::{
+        confusables::LoginIdSkeleton,
         login_id::LoginId,
         member::{Member, MemberId},
         site::SiteId,
@@ -80,6 +81,40 @@ impl MemberAdminStore for SeaMemberStore {
         Ok(found)
     }
 
+    async fn existing_skeletons(
+        &self,
+        skeletons: &[(SiteId, LoginIdSkeleton)],
+    ) -> Result<Vec<(SiteId, LoginIdSkeleton)>, StoreError> {
+        let mut found = Vec::new();
+        // Chunks keep each statement well under every backend's parameter limit.
+        for chunk in skeletons.chunks(200) {
+            let mut any = Condition::any();
+            for (site, skeleton) in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(member::Column::SiteId.eq(site.as_str()))
+                        .add(member::Column::LoginIdSkeleton.eq(skeleton.as_str())),
+                );
+            }
+            let rows = member::Entity::find()
+                .filter(any)
+                .all(&self.db)
+                .await
+                .map_err(map_db_err)?;
+            for row in rows {
+                found.extend(
+                    chunk
+                        .iter()
+                        .filter(|(site, s)| {
+                            site.as_str() == row.site_id && s.as_str() == row.login_id_skeleton
+                        })
+                        .cloned(),
+                );
+            }
+        }
+        Ok(found)
+    }
+
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
         let txn = self.db.begin().await.map_err(map_db_err)?;
         let now = to_naive(Utc::now());
@@ -91,6 +126,7 @@ impl MemberAdminStore for SeaMemberStore {
                 site_id: Set(m.site_id.as_str().to_owned()),
                 login_id: Set(m.login_id.as_str().to_owned()),
                 login_id_key: Set(m.login_id.normalized()),
+                login_id_skeleton: Set(LoginIdSkeleton::of(&m.login_id).as_str().to_owned()),
                 email: Set(m.email.as_str().to_owned()),
                 name: Set(m.name.clone()),
                 member_type: Set(m.member_type.code().to_owned()),
