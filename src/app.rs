@@ -129,6 +129,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         passwords: members.clone(),
         change_reports: members.clone(),
         database: members,
+        provisioning: Arc::new(Timed::new(member_store.clone(), db_timeout)),
         member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,

@@ -12,6 +12,7 @@ mod m20261202_000008_reset_hand_off;
 mod m20261203_000010_recovery_codes;
 mod m20261206_000011_key_ids;
 mod m20261206_000012_audit_activity_indexes;
+mod m20261207_000013_scim_members;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000010_recovery_codes::Migration),
             Box::new(m20261206_000011_key_ids::Migration),
             Box::new(m20261206_000012_audit_activity_indexes::Migration),
+            Box::new(m20261207_000013_scim_members::Migration),
         ]
     }
 }
