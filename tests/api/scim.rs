@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::{
     helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with, spawn_app_with_smtp, backend_settings},
-    operations::{UserErrors, by, credential},
+    operations::{by, credential},
     smtp_server::SmtpServer,
 };
 
@@ -105,7 +105,7 @@ async fn mailed(app: &TestApp, smtp: &SmtpServer, email: &str, already: usize) -
 #[backend_test]
 async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(backend: Backend) {
     let (app, smtp) = spawn_app_with_smtp(&backend, &[("SCIM_TOKENS", TOKENS)]).await;
-    let id = app
+    let _hana = app
         .provision(user("hana01", "hana@example.com", json!({"password": "Blue-Harbor-47"})))
         .await;
     let grants = mailed(&app, &smtp, "hana@example.com", 0).await;
@@ -117,25 +117,30 @@ async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(ba
     assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
     app.access_token("hana01", "Green-Valley-58").await;
 
-    // The host changes the address: the next reset goes to the new one, and the old one owns nothing.
+    // The host changes another member's address: the reset goes to the new one, and the old one
+    // owns nothing any more (a second member: one member's resets have a cooldown).
+    let id = app
+        .provision(user("jun02", "jun@example.com", json!({"password": "Quiet-Maple-82"})))
+        .await;
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
-        {"op": "replace", "path": "emails[primary eq true].value", "value": "Hana.New@Example.com"}]});
+        {"op": "replace", "path": "emails[primary eq true].value", "value": "Jun.New@Example.com"}]});
     let changed = app.scim("PATCH", &format!("/Users/{id}"), Some(patch)).await;
     assert_eq!(changed.status, 200, "[{}] {changed:?}", app.backend);
-    assert_eq!(changed.body["emails"][0]["value"], "hana.new@example.com");
+    assert_eq!(changed.body["emails"][0]["value"], "jun.new@example.com");
     let sent = smtp.wait_for_messages(2, WAIT).await.len(); // the reset's "password changed" notice
-    let grants = mailed(&app, &smtp, "hana.new@example.com", sent).await;
-    assert_eq!(grants[0].login_id, "hana01");
+    let grants = mailed(&app, &smtp, "jun.new@example.com", sent).await;
+    assert_eq!(grants[0].login_id, "jun02");
     let done = app
         .reset_password(credential::token(&grants[0].token), "Amber-Falcon-36", None)
         .await;
     assert!(done.errors.is_empty(), "[{}] {done}", app.backend);
+    app.access_token("jun02", "Amber-Falcon-36").await;
     let before = smtp.wait_for_messages(sent + 2, WAIT).await.len();
-    let old = app.issue_reset(by::email("hana@example.com")).await;
+    let old = app.issue_reset(by::email("jun@example.com")).await;
     assert!(old.accepted, "[{}] the same answer for an address with no account", app.backend);
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
-        smtp.messages()[before..].iter().all(|m| m.to != ["hana@example.com"]),
+        smtp.messages()[before..].iter().all(|m| m.to != ["jun@example.com"]),
         "[{}] the old address got a reset mail",
         app.backend
     );
