@@ -384,8 +384,16 @@ impl MemberAdmin {
         };
         let (password_hash, plain_password) = match (member_type, draft.password) {
             (MemberType::Social, InitialPassword::None | InitialPassword::Later) => (None, None),
-            (MemberType::Social, InitialPassword::Hash(_)) => {
-                return Err(problem("passwordHash", "a SOCIAL member has no password"));
+            // What the hash is comes first: it is wrong whatever the member's type.
+            (MemberType::Social, InitialPassword::Hash(h)) => {
+                return Err(if self.hasher.is_supported_hash(&h) {
+                    problem("passwordHash", "a SOCIAL member has no password")
+                } else {
+                    problem(
+                        "passwordHash",
+                        "passwordHash: not an argon2 PHC string or a bcrypt $2b$ hash",
+                    )
+                });
             }
             (MemberType::Social, InitialPassword::Plain(_)) => {
                 return Err(problem("password", "a SOCIAL member has no password"));

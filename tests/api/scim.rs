@@ -105,8 +105,7 @@ async fn mailed(app: &TestApp, smtp: &SmtpServer, email: &str, already: usize) -
 #[backend_test]
 async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(backend: Backend) {
     let (app, smtp) = spawn_app_with_smtp(&backend, &[("SCIM_TOKENS", TOKENS)]).await;
-    let _hana = app
-        .provision(user("hana01", "hana@example.com", json!({"password": "Blue-Harbor-47"})))
+    app.provision(user("hana01", "hana@example.com", json!({"password": "Blue-Harbor-47"})))
         .await;
     let grants = mailed(&app, &smtp, "hana@example.com", 0).await;
     assert_eq!(grants.len(), 1, "[{}] {grants:?}", app.backend);

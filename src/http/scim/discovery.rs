@@ -86,10 +86,10 @@ pub fn schemas(base: &str) -> Vec<Value> {
             json!({"subAttributes": [attr("formatted", "string", "The full name")]}),
         ),
         with(
-            attr("emails", "complex", "The member's e-mail address (one, primary)"),
+            // One address: of several sent, the one marked primary is taken; none is marked back.
+            attr("emails", "complex", "The member's e-mail address (one)"),
             json!({"multiValued": true, "required": true, "subAttributes": [
                 with(attr("value", "string", "The address"), json!({"required": true})),
-                attr("primary", "boolean", "Always true: a member has one address"),
             ]}),
         ),
         attr("active", "boolean", "Whether the member can recover (status ACTIVE)"),

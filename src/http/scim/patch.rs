@@ -40,6 +40,10 @@ pub fn apply(user: &mut Value, body: &Value) -> Result<(), ScimError> {
         };
         let value = field(operation, "value").cloned();
         match field(operation, "path").and_then(Value::as_str) {
+            // The extension as a whole (its URN would parse as a URI and an attribute `User`).
+            Some(path) if path.trim().eq_ignore_ascii_case(EXTENSION_SCHEMA) => {
+                at_path(user, &AttrPath::with_name(EXTENSION_SCHEMA), op, value)?;
+            }
             Some(path) => {
                 let path: PatchPath = path
                     .parse()
@@ -215,6 +219,7 @@ mod tests {
             {"op": "remove", "path": "externalId"},
             {"op": "replace", "value": {"active": false, "urn:ietf:params:scim:schemas:extension:account-recovery:2.0:User:joinType": "FOREIGN"}},
             {"op": "add", "path": "urn:ietf:params:scim:schemas:extension:account-recovery:2.0:User:ci", "value": "CI-9"},
+            {"op": "replace", "path": EXTENSION_SCHEMA, "value": {"memberType": "UNION"}},
         ]))
         .unwrap();
         assert_eq!(u["emails"][0]["value"], "new@example.com");
@@ -222,7 +227,7 @@ mod tests {
         assert!(u.get("externalId").is_none());
         assert_eq!(u["active"], false);
         assert_eq!(u[EXTENSION_SCHEMA]["joinType"], "FOREIGN");
-        assert_eq!(u[EXTENSION_SCHEMA]["memberType"], "GENERAL");
+        assert_eq!(u[EXTENSION_SCHEMA]["memberType"], "UNION");
         assert_eq!(u[EXTENSION_SCHEMA]["ci"], "CI-9");
     }
 

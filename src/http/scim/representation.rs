@@ -48,7 +48,9 @@ pub fn to_resource(p: &ProvisionedMember, location: &str) -> Value {
         "schemas": [USER_SCHEMA, EXTENSION_SCHEMA],
         "id": m.id.0,
         "userName": m.login_id.as_str(),
-        "emails": [{"value": m.email.as_str(), "primary": true}],
+        // The member's one address; `primary` is left out, as the schema has no such sub-attribute
+        // (a host that sends one gets back exactly what it can compare).
+        "emails": [{"value": m.email.as_str()}],
         "active": m.status == crate::domain::member::MemberStatus::Active,
         EXTENSION_SCHEMA: {
             "memberType": m.member_type.code(),
