@@ -13,7 +13,11 @@ use crate::{
     },
     graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
     http::{
-        AppState, connections, dev_identity::DevSigner, metric_families, query_limits::ShapeLimits, router,
+        AppState, connections,
+        dev_identity::DevSigner,
+        metric_families,
+        query_limits::ShapeLimits,
+        router,
         scim::{ScimState, auth::ScimAuth},
         trusted_documents::TrustedDocuments,
     },
@@ -303,7 +307,11 @@ impl Application {
             recovery: recovery.clone(),
             auth: Arc::new(ScimAuth::new(&settings.scim)),
             trusted_proxies: trusted_proxies.clone(),
-            scheme: if settings.http.strict_transport_security { "https" } else { "http" },
+            scheme: if settings.http.strict_transport_security {
+                "https"
+            } else {
+                "http"
+            },
         });
         metric_families::register(&operation_names().await);
         Ok(Application {

@@ -23,7 +23,10 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // One column per statement: SQLite alters one thing at a time.
         if manager.get_database_backend() == DbBackend::MySql {
-            manager.get_connection().execute_unprepared(MYSQL_EXTERNAL_ID).await?;
+            manager
+                .get_connection()
+                .execute_unprepared(MYSQL_EXTERNAL_ID)
+                .await?;
         } else {
             manager
                 .alter_table(
@@ -70,7 +73,12 @@ impl MigrationTrait for Migration {
             .await?;
         for column in [Members::Revision, Members::ExternalId] {
             manager
-                .alter_table(Table::alter().table(Members::Table).drop_column(column).to_owned())
+                .alter_table(
+                    Table::alter()
+                        .table(Members::Table)
+                        .drop_column(column)
+                        .to_owned(),
+                )
                 .await?;
         }
         Ok(())

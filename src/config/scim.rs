@@ -36,11 +36,16 @@ impl ScimSettings {
             if token.chars().count() < MIN_TOKEN_CHARS || token.chars().any(char::is_whitespace) {
                 return Err(SettingsError::new(
                     "SCIM_TOKENS",
-                    format!("the token of site {site} must be at least {MIN_TOKEN_CHARS} characters, no spaces"),
+                    format!(
+                        "the token of site {site} must be at least {MIN_TOKEN_CHARS} characters, no spaces"
+                    ),
                 ));
             }
             if tokens.iter().any(|(s, _)| *s == site) {
-                return Err(SettingsError::new("SCIM_TOKENS", format!("site {site} is named twice")));
+                return Err(SettingsError::new(
+                    "SCIM_TOKENS",
+                    format!("site {site} is named twice"),
+                ));
             }
             tokens.push((site, SecretString::from(token.to_owned())));
         }
@@ -83,7 +88,10 @@ mod tests {
         ] {
             let e = parse(&bad).unwrap_err();
             assert_eq!(e.name, "SCIM_TOKENS");
-            assert!(!e.problem.contains("short-token") && !e.problem.contains(&long), "{e}");
+            assert!(
+                !e.problem.contains("short-token") && !e.problem.contains(&long),
+                "{e}"
+            );
         }
     }
 }

@@ -122,7 +122,6 @@ pub enum RecoveryEventKind {
     RecoveryCodeUsed,
 }
 
-
 /// How a recorded event ended. The codes are what the audit table stores: stable, so old rows
 /// keep their meaning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,11 +265,17 @@ mod tests {
             AuditKind::ResetMailed.shown_as(),
             Some(RecoveryEventKind::ResetRequested)
         );
-        let shown: HashSet<_> = AuditKind::ALL.into_iter().filter_map(AuditKind::shown_as).collect();
+        let shown: HashSet<_> = AuditKind::ALL
+            .into_iter()
+            .filter_map(AuditKind::shown_as)
+            .collect();
         // Ten recovery kinds, nine shown: only RESET_MAILED folds into another.
         assert_eq!(shown.len(), 9);
         // The host's provisioning is not the member's recovery activity.
-        let hidden: Vec<_> = AuditKind::ALL.into_iter().filter(|k| k.shown_as().is_none()).collect();
+        let hidden: Vec<_> = AuditKind::ALL
+            .into_iter()
+            .filter(|k| k.shown_as().is_none())
+            .collect();
         assert_eq!(
             hidden,
             [

@@ -134,9 +134,12 @@ mod tests {
                 value: FilterValue::Text("alice01".into()),
             }
         );
-        let email =
-            MemberFilter::compare(FilterAttribute::Email, FilterOperator::EndsWith, Some("@Example.COM"))
-                .unwrap();
+        let email = MemberFilter::compare(
+            FilterAttribute::Email,
+            FilterOperator::EndsWith,
+            Some("@Example.COM"),
+        )
+        .unwrap();
         assert!(
             matches!(email, MemberFilter::Compare { value: FilterValue::Text(t), .. } if t == "@example.com")
         );
@@ -157,9 +160,21 @@ mod tests {
         let expected = DateTime::parse_from_rfc3339("2026-12-01T01:00:00Z").unwrap();
         assert!(matches!(at, MemberFilter::Compare { value: FilterValue::Time(t), .. } if t == expected));
         for (op, raw, error) in [
-            (FilterOperator::Greater, Some("yesterday"), FilterValueError::NotTime),
-            (FilterOperator::Contains, Some("2026"), FilterValueError::TimeOperator),
-            (FilterOperator::Equal, None, FilterValueError::NotText("meta.lastModified")),
+            (
+                FilterOperator::Greater,
+                Some("yesterday"),
+                FilterValueError::NotTime,
+            ),
+            (
+                FilterOperator::Contains,
+                Some("2026"),
+                FilterValueError::TimeOperator,
+            ),
+            (
+                FilterOperator::Equal,
+                None,
+                FilterValueError::NotText("meta.lastModified"),
+            ),
         ] {
             assert_eq!(
                 MemberFilter::compare(FilterAttribute::LastModified, op, raw),

@@ -330,7 +330,10 @@ impl MemberAdmin {
                 password_changed_at: None,
                 status: None,
             };
-            checked.push(self.check(draft, Some(&self.policy), now).map_err(AdminError::Draft)?);
+            checked.push(
+                self.check(draft, Some(&self.policy), now)
+                    .map_err(AdminError::Draft)?,
+            );
         }
         self.store_all(checked).await?;
         Ok(demo)
@@ -348,7 +351,8 @@ impl MemberAdmin {
             Some(raw) => SiteId::parse(&raw).map_err(|e| problem("siteId", format!("siteId: {e}")))?,
             None => self.default_site.clone(),
         };
-        let login_id = LoginId::parse(&draft.login_id).map_err(|e| problem("loginId", format!("loginId: {e}")))?;
+        let login_id =
+            LoginId::parse(&draft.login_id).map_err(|e| problem("loginId", format!("loginId: {e}")))?;
         let email = Email::parse(&draft.email).map_err(|e| problem("email", format!("email: {e}")))?;
         let name = draft.name.unwrap_or_default().trim().to_owned();
         if name.chars().count() > 200 {
@@ -418,7 +422,9 @@ impl MemberAdmin {
                 let normalised = if let Some(policy) = policy {
                     policy
                         .check(&p, Some(login_id.as_str()))
-                        .map_err(|rules| problem("password", format!("password breaks the policy: {rules:?}")))?
+                        .map_err(|rules| {
+                            problem("password", format!("password breaks the policy: {rules:?}"))
+                        })?
                         .password()
                         .clone()
                 } else if p.is_empty() || p.len() > MAX_IMPORTED_PASSWORD_BYTES {

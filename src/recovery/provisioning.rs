@@ -119,7 +119,11 @@ pub struct Provisioning {
 impl Provisioning {
     /// The member of the request's site, unless withdrawn.
     #[tracing::instrument(skip_all, fields(op = "scim_get"))]
-    pub async fn get(&self, ctx: &RequestContext, id: &MemberId) -> Result<ProvisionedMember, ProvisioningError> {
+    pub async fn get(
+        &self,
+        ctx: &RequestContext,
+        id: &MemberId,
+    ) -> Result<ProvisionedMember, ProvisioningError> {
         self.admit(ctx).await?;
         self.current(ctx, id).await
     }
@@ -248,7 +252,11 @@ impl Provisioning {
         Ok(())
     }
 
-    async fn current(&self, ctx: &RequestContext, id: &MemberId) -> Result<ProvisionedMember, ProvisioningError> {
+    async fn current(
+        &self,
+        ctx: &RequestContext,
+        id: &MemberId,
+    ) -> Result<ProvisionedMember, ProvisioningError> {
         match self.store.find_provisioned(&ctx.site, id).await? {
             Some(m) if m.member.status != MemberStatus::Withdrawn => Ok(m),
             // A withdrawn member is gone for the host (RFC 7644 §3.6: 404 after DELETE).
@@ -281,12 +289,12 @@ impl Provisioning {
 fn checked_external_id(raw: Option<String>) -> Result<Option<String>, ProvisioningError> {
     match raw {
         None => Ok(None),
-        Some(id) if id.trim().is_empty() || id.chars().count() > 255 => Err(ProvisioningError::Invalid(
-            DraftProblem {
+        Some(id) if id.trim().is_empty() || id.chars().count() > 255 => {
+            Err(ProvisioningError::Invalid(DraftProblem {
                 field: "externalId",
                 message: "externalId: must be 1 to 255 characters".into(),
-            },
-        )),
+            }))
+        }
         Some(id) => Ok(Some(id)),
     }
 }

@@ -120,7 +120,7 @@ impl RecoveryActivity {
                     cursor: cursor_of(row.id),
                     at: row.at,
                     kind: row.kind.shown_as()?,
-                outcome: row.outcome,
+                    outcome: row.outcome,
                     client_network: row.client.as_deref().and_then(mask_client_address),
                 })
             })

@@ -5,7 +5,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, MailedGrant, TestApp, backend_test, mailed_grants, spawn_app_with, spawn_app_with_smtp, backend_settings},
+    helpers::{
+        Backend, MailedGrant, TestApp, backend_settings, backend_test, mailed_grants, spawn_app_with,
+        spawn_app_with_smtp,
+    },
     operations::{by, credential},
     smtp_server::SmtpServer,
 };
@@ -13,7 +16,8 @@ use crate::{
 pub const TOKEN: &str = "main-scim-token-0123456789abcdef0123456789";
 pub const OTHER_TOKEN: &str = "other-scim-token-0123456789abcdef012345678";
 pub const EXTENSION: &str = "urn:ietf:params:scim:schemas:extension:account-recovery:2.0:User";
-pub const TOKENS: &str = "main:main-scim-token-0123456789abcdef0123456789,other:other-scim-token-0123456789abcdef012345678";
+pub const TOKENS: &str =
+    "main:main-scim-token-0123456789abcdef0123456789,other:other-scim-token-0123456789abcdef012345678";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// A SCIM answer: status, ETag and body.
@@ -56,7 +60,11 @@ impl TestApp {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let text = response.text().await.expect("body");
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("JSON body") };
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("JSON body")
+        };
         Scim { status, etag, body }
     }
 
@@ -89,7 +97,11 @@ pub fn user(login_id: &str, email: &str, extra: Value) -> Value {
 }
 
 pub async fn scim_app(backend: &Backend) -> TestApp {
-    spawn_app_with(backend, backend_settings(backend, &[("SCIM_TOKENS", TOKENS)]).await).await
+    spawn_app_with(
+        backend,
+        backend_settings(backend, &[("SCIM_TOKENS", TOKENS)]).await,
+    )
+    .await
 }
 
 /// Issues an e-mail reset to `email` and returns the grants of the one new mail.
@@ -105,8 +117,12 @@ async fn mailed(app: &TestApp, smtp: &SmtpServer, email: &str, already: usize) -
 #[backend_test]
 async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(backend: Backend) {
     let (app, smtp) = spawn_app_with_smtp(&backend, &[("SCIM_TOKENS", TOKENS)]).await;
-    app.provision(user("hana01", "hana@example.com", json!({"password": "Blue-Harbor-47"})))
-        .await;
+    app.provision(user(
+        "hana01",
+        "hana@example.com",
+        json!({"password": "Blue-Harbor-47"}),
+    ))
+    .await;
     let grants = mailed(&app, &smtp, "hana@example.com", 0).await;
     assert_eq!(grants.len(), 1, "[{}] {grants:?}", app.backend);
     assert_eq!(grants[0].login_id, "hana01");
@@ -119,7 +135,11 @@ async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(ba
     // The host changes another member's address: the reset goes to the new one, and the old one
     // owns nothing any more (a second member: one member's resets have a cooldown).
     let id = app
-        .provision(user("jun02", "jun@example.com", json!({"password": "Quiet-Maple-82"})))
+        .provision(user(
+            "jun02",
+            "jun@example.com",
+            json!({"password": "Quiet-Maple-82"}),
+        ))
         .await;
     let patch = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": [
         {"op": "replace", "path": "emails[primary eq true].value", "value": "Jun.New@Example.com"}]});
@@ -136,10 +156,16 @@ async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(ba
     app.access_token("jun02", "Amber-Falcon-36").await;
     let before = smtp.wait_for_messages(sent + 2, WAIT).await.len();
     let old = app.issue_reset(by::email("jun@example.com")).await;
-    assert!(old.accepted, "[{}] the same answer for an address with no account", app.backend);
+    assert!(
+        old.accepted,
+        "[{}] the same answer for an address with no account",
+        app.backend
+    );
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
-        smtp.messages()[before..].iter().all(|m| m.to != ["jun@example.com"]),
+        smtp.messages()[before..]
+            .iter()
+            .all(|m| m.to != ["jun@example.com"]),
         "[{}] the old address got a reset mail",
         app.backend
     );
@@ -149,7 +175,11 @@ async fn a_provisioned_member_resets_by_mail_and_a_changed_address_takes_over(ba
 async fn a_withdrawn_member_cannot_sign_in_or_reset_and_sessions_end(backend: Backend) {
     let (app, smtp) = spawn_app_with_smtp(&backend, &[("SCIM_TOKENS", TOKENS)]).await;
     let id = app
-        .provision(user("gone02", "gone@example.com", json!({"password": "Blue-Harbor-47"})))
+        .provision(user(
+            "gone02",
+            "gone@example.com",
+            json!({"password": "Blue-Harbor-47"}),
+        ))
         .await;
     let session = app.access_token("gone02", "Blue-Harbor-47").await;
     assert!(app.me(&session).await.payload.is_some());
@@ -157,8 +187,13 @@ async fn a_withdrawn_member_cannot_sign_in_or_reset_and_sessions_end(backend: Ba
     let deleted = app.scim("DELETE", &format!("/Users/{id}"), None).await;
     assert_eq!(deleted.status, 204, "[{}] {deleted:?}", app.backend);
     assert_eq!(app.scim("GET", &format!("/Users/{id}"), None).await.status, 404);
-    assert_eq!(app.scim("DELETE", &format!("/Users/{id}"), None).await.status, 404);
-    let listed = app.scim("GET", "/Users?filter=userName%20eq%20%22gone02%22", None).await;
+    assert_eq!(
+        app.scim("DELETE", &format!("/Users/{id}"), None).await.status,
+        404
+    );
+    let listed = app
+        .scim("GET", "/Users?filter=userName%20eq%20%22gone02%22", None)
+        .await;
     assert_eq!(listed.body["totalResults"], 0, "[{}] {listed:?}", app.backend);
 
     // The session the member held is over, and no new one starts.
@@ -170,9 +205,15 @@ async fn a_withdrawn_member_cannot_sign_in_or_reset_and_sessions_end(backend: Ba
     let issued = app.issue_reset(by::email("gone@example.com")).await;
     assert!(issued.accepted);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert!(smtp.messages().is_empty(), "[{}] a withdrawn member got mail", app.backend);
+    assert!(
+        smtp.messages().is_empty(),
+        "[{}] a withdrawn member got mail",
+        app.backend
+    );
     let audit = app
-        .sql_strings(&format!("SELECT kind FROM audit_events WHERE member_id = '{id}' ORDER BY id"))
+        .sql_strings(&format!(
+            "SELECT kind FROM audit_events WHERE member_id = '{id}' ORDER BY id"
+        ))
         .await;
     assert!(
         audit.contains(&"MEMBER_PROVISIONED".to_owned()) && audit.ends_with(&["MEMBER_WITHDRAWN".to_owned()]),
@@ -208,12 +249,19 @@ async fn provisioned_password_hashes_sign_in(backend: Backend) {
         assert!(wrong.access_token.is_none(), "[{}] {wrong}", app.backend);
     }
     // Neither PHC nor bcrypt: refused, naming the attribute, without echoing the value.
-    let body = user("plain01", "plain@example.com", json!({EXTENSION: {"passwordHash": "hunter2-not-a-hash"}}));
+    let body = user(
+        "plain01",
+        "plain@example.com",
+        json!({EXTENSION: {"passwordHash": "hunter2-not-a-hash"}}),
+    );
     let refused = app.scim("POST", "/Users", Some(body)).await;
     assert_eq!(refused.status, 400, "[{}] {refused:?}", app.backend);
     assert_eq!(refused.body["scimType"], "invalidValue");
     let detail = refused.body["detail"].as_str().unwrap();
-    assert!(detail.starts_with(&format!("{EXTENSION}:passwordHash")), "{detail}");
+    assert!(
+        detail.starts_with(&format!("{EXTENSION}:passwordHash")),
+        "{detail}"
+    );
     assert!(!refused.body.to_string().contains("hunter2"));
 }
 
@@ -224,23 +272,46 @@ async fn tokens_act_on_their_own_site_and_no_tokens_means_no_endpoint(backend: B
     for token in [None, Some("main-scim-token-0123456789abcdef012345678X"), Some("")] {
         let refused = app.scim_as(token, "GET", "/Users", None, None).await;
         assert_eq!(refused.status, 401, "[{}] {token:?}", app.backend);
-        assert_eq!(refused.body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error");
+        assert_eq!(
+            refused.body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
     }
     // The other site's token sees none of this site's members, and creates its own.
-    let other = app.scim_as(Some(OTHER_TOKEN), "GET", &format!("/Users/{id}"), None, None).await;
+    let other = app
+        .scim_as(Some(OTHER_TOKEN), "GET", &format!("/Users/{id}"), None, None)
+        .await;
     assert_eq!(other.status, 404);
     let theirs = app
-        .scim_as(Some(OTHER_TOKEN), "POST", "/Users", Some(user("site01", "o@example.com", json!({}))), None)
+        .scim_as(
+            Some(OTHER_TOKEN),
+            "POST",
+            "/Users",
+            Some(user("site01", "o@example.com", json!({}))),
+            None,
+        )
         .await;
-    assert_eq!(theirs.status, 201, "[{}] the same login ID on another site: {theirs:?}", app.backend);
+    assert_eq!(
+        theirs.status, 201,
+        "[{}] the same login ID on another site: {theirs:?}",
+        app.backend
+    );
     let site = app
-        .sql_strings(&format!("SELECT site_id FROM members WHERE id = '{}'", theirs.body["id"].as_str().unwrap()))
+        .sql_strings(&format!(
+            "SELECT site_id FROM members WHERE id = '{}'",
+            theirs.body["id"].as_str().unwrap()
+        ))
         .await;
     assert_eq!(site, ["other"]);
 
     let off = spawn_app_with(&backend, backend_settings(&backend, &[]).await).await;
     let response = off.get("/scim/v2/Users").await;
-    assert_eq!(response.status(), 404, "[{}] SCIM without SCIM_TOKENS", off.backend);
+    assert_eq!(
+        response.status(),
+        404,
+        "[{}] SCIM without SCIM_TOKENS",
+        off.backend
+    );
     let with_token = off.scim("GET", "/ServiceProviderConfig", None).await;
     assert_eq!(with_token.status, 404);
 }
@@ -252,21 +323,49 @@ async fn refusals_follow_rfc_7644_and_echo_no_secret(backend: Backend) {
     let cases = [
         // A 36-character random password breaks the policy (longer than 30): the attribute named.
         (
-            user("new01", "n@example.com", json!({"password": "5b7f3c1e-9d2a-4e8b-a6f0-2c4d8e1b3a7f"})),
+            user(
+                "new01",
+                "n@example.com",
+                json!({"password": "5b7f3c1e-9d2a-4e8b-a6f0-2c4d8e1b3a7f"}),
+            ),
             400,
             Some("invalidValue"),
             "password:",
         ),
-        (user("TAKEN01", "x@example.com", json!({})), 409, Some("uniqueness"), "userName:"),
-        (user("bad id!", "x@example.com", json!({})), 400, Some("invalidValue"), "userName:"),
-        (user("new02", "not-an-address", json!({})), 400, Some("invalidValue"), "emails:"),
         (
-            user("new03", "n3@example.com", json!({EXTENSION: {"memberType": "ROBOT"}})),
+            user("TAKEN01", "x@example.com", json!({})),
+            409,
+            Some("uniqueness"),
+            "userName:",
+        ),
+        (
+            user("bad id!", "x@example.com", json!({})),
+            400,
+            Some("invalidValue"),
+            "userName:",
+        ),
+        (
+            user("new02", "not-an-address", json!({})),
+            400,
+            Some("invalidValue"),
+            "emails:",
+        ),
+        (
+            user(
+                "new03",
+                "n3@example.com",
+                json!({EXTENSION: {"memberType": "ROBOT"}}),
+            ),
             400,
             Some("invalidValue"),
             "urn:ietf:params:scim:schemas:extension:account-recovery:2.0:User:memberType:",
         ),
-        (json!({"emails": [{"value": "a@example.com"}]}), 400, Some("invalidValue"), "userName:"),
+        (
+            json!({"emails": [{"value": "a@example.com"}]}),
+            400,
+            Some("invalidValue"),
+            "userName:",
+        ),
     ];
     for (body, status, scim_type, detail) in cases {
         let answer = app.scim("POST", "/Users", Some(body.clone())).await;
@@ -275,7 +374,10 @@ async fn refusals_follow_rfc_7644_and_echo_no_secret(backend: Backend) {
         assert_eq!(answer.body["status"], status.to_string());
         let text = answer.body["detail"].as_str().unwrap();
         assert!(text.starts_with(detail), "{text}");
-        assert!(!answer.body.to_string().contains("5b7f3c1e"), "a password echoed: {answer:?}");
+        assert!(
+            !answer.body.to_string().contains("5b7f3c1e"),
+            "a password echoed: {answer:?}"
+        );
     }
     // Malformed and oversized bodies are refused, never a panic.
     let raw = app

@@ -10,7 +10,11 @@ use crate::{
 fn ids_of(answer: &Value) -> Vec<String> {
     let mut names: Vec<String> = answer["Resources"]
         .as_array()
-        .map(|r| r.iter().map(|u| u["userName"].as_str().unwrap_or("").to_owned()).collect())
+        .map(|r| {
+            r.iter()
+                .map(|u| u["userName"].as_str().unwrap_or("").to_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -29,7 +33,10 @@ async fn discovery_describes_users_and_the_extension(backend: Backend) {
     assert_eq!(config.body["patch"]["supported"], true);
     assert_eq!(config.body["etag"]["supported"], true);
     let types = app.scim("GET", "/ResourceTypes", None).await;
-    assert_eq!(types.body["Resources"][0]["schemaExtensions"][0]["schema"], EXTENSION);
+    assert_eq!(
+        types.body["Resources"][0]["schemaExtensions"][0]["schema"],
+        EXTENSION
+    );
     assert_eq!(app.scim("GET", "/ResourceTypes/Group", None).await.status, 404);
     let schemas = app.scim("GET", "/Schemas", None).await;
     let names: Vec<&str> = schemas.body["Resources"]
@@ -48,7 +55,10 @@ async fn discovery_describes_users_and_the_extension(backend: Backend) {
         .iter()
         .find(|a| a["name"] == "ci")
         .unwrap();
-    assert_eq!((ci["mutability"].as_str(), ci["returned"].as_str()), (Some("writeOnly"), Some("never")));
+    assert_eq!(
+        (ci["mutability"].as_str(), ci["returned"].as_str()),
+        (Some("writeOnly"), Some("never"))
+    );
     assert_eq!(app.scim("POST", "/Schemas", Some(json!({}))).await.status, 405);
     let nowhere = app.scim("GET", "/Nowhere", None).await;
     assert_eq!(nowhere.status, 404);
@@ -89,9 +99,18 @@ async fn filters_with_every_operator_and_paging(backend: Backend) {
         (r#"userName gt "bora03""#, vec!["chul04"]),
         (r#"userName lt "anton02""#, vec!["Anna01"]),
         (r#"userName sw "a" and emails.value co "beta""#, vec!["anton02"]),
-        (r#"userName eq "bora03" or externalId eq "HR-4""#, vec!["bora03", "chul04"]),
-        (r#"userName sw "a" and not (userName eq "anton02")"#, vec!["Anna01"]),
-        (&format!(r#"meta.lastModified gt "2000-01-01T00:00:00Z" and userName eq "chul04""#), vec!["chul04"]),
+        (
+            r#"userName eq "bora03" or externalId eq "HR-4""#,
+            vec!["bora03", "chul04"],
+        ),
+        (
+            r#"userName sw "a" and not (userName eq "anton02")"#,
+            vec!["Anna01"],
+        ),
+        (
+            r#"meta.lastModified gt "2000-01-01T00:00:00Z" and userName eq "chul04""#,
+            vec!["chul04"],
+        ),
         (r#"meta.lastModified lt "2000-01-01T00:00:00Z""#, vec![]),
     ] {
         let found = app.scim("GET", &query(filter), None).await;
@@ -99,9 +118,24 @@ async fn filters_with_every_operator_and_paging(backend: Backend) {
         assert_eq!(ids_of(&found.body), expected, "[{}] {filter}", app.backend);
         assert_eq!(found.body["totalResults"], expected.len());
     }
-    let at = app.scim("GET", &query(&format!(r#"meta.lastModified ge "{chul_modified}""#)), None).await;
-    assert!(ids_of(&at.body).contains(&"chul04".to_owned()), "[{}] {at:?}", app.backend);
-    for bad in ["userName eq", "title pr", r#"emails[type eq "work"]"#, r#"meta.lastModified gt "later""#] {
+    let at = app
+        .scim(
+            "GET",
+            &query(&format!(r#"meta.lastModified ge "{chul_modified}""#)),
+            None,
+        )
+        .await;
+    assert!(
+        ids_of(&at.body).contains(&"chul04".to_owned()),
+        "[{}] {at:?}",
+        app.backend
+    );
+    for bad in [
+        "userName eq",
+        "title pr",
+        r#"emails[type eq "work"]"#,
+        r#"meta.lastModified gt "later""#,
+    ] {
         let refused = app.scim("GET", &query(bad), None).await;
         assert_eq!(refused.status, 400, "{bad}");
         assert_eq!(refused.body["scimType"], "invalidFilter", "{bad}");
@@ -120,14 +154,28 @@ async fn filters_with_every_operator_and_paging(backend: Backend) {
         .collect();
     assert_eq!(names, ["anton02", "bora03"]);
     let past = app.scim("GET", "/Users?startIndex=9", None).await;
-    assert_eq!((past.body["totalResults"].as_u64(), past.body["itemsPerPage"].as_u64()), (Some(4), Some(0)));
+    assert_eq!(
+        (
+            past.body["totalResults"].as_u64(),
+            past.body["itemsPerPage"].as_u64()
+        ),
+        (Some(4), Some(0))
+    );
     let none = app.scim("GET", "/Users?count=0", None).await;
     assert_eq!(none.body["Resources"].as_array().map(Vec::len), Some(0));
     let projected = app.scim("GET", "/Users?count=1&attributes=userName", None).await;
-    let only: Vec<&String> = projected.body["Resources"][0].as_object().unwrap().keys().collect();
+    let only: Vec<&String> = projected.body["Resources"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .collect();
     assert_eq!(only, ["id", "schemas", "userName"]);
     let searched = app
-        .scim("POST", "/Users/.search", Some(json!({"filter": "userName sw \"b\"", "count": 5})))
+        .scim(
+            "POST",
+            "/Users/.search",
+            Some(json!({"filter": "userName sw \"b\"", "count": 5})),
+        )
         .await;
     assert_eq!(ids_of(&searched.body), ["bora03"]);
 }
@@ -136,7 +184,11 @@ async fn filters_with_every_operator_and_paging(backend: Backend) {
 async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: Backend) {
     let app = scim_app(&backend).await;
     let id = app
-        .provision(user("etag01", "etag@example.com", json!({"externalId": "H-1", "password": "Blue-Harbor-47"})))
+        .provision(user(
+            "etag01",
+            "etag@example.com",
+            json!({"externalId": "H-1", "password": "Blue-Harbor-47"}),
+        ))
         .await;
     let read = app.scim("GET", &format!("/Users/{id}"), None).await;
     let version = read.etag.clone().expect("ETag");
@@ -150,7 +202,13 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
         json!({"active": false, EXTENSION: {"joinType": "FOREIGN", "ci": "CI-ETAG"}}),
     );
     let put = app
-        .scim_as(Some(crate::scim::TOKEN), "PUT", &format!("/Users/{id}"), Some(replacement.clone()), Some(&version))
+        .scim_as(
+            Some(crate::scim::TOKEN),
+            "PUT",
+            &format!("/Users/{id}"),
+            Some(replacement.clone()),
+            Some(&version),
+        )
         .await;
     assert_eq!(put.status, 200, "[{}] {put:?}", app.backend);
     assert_ne!(put.etag.as_deref(), Some(version.as_str()));
@@ -162,32 +220,60 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
     assert!(put.body.get("externalId").is_none());
     assert!(put.body[EXTENSION].get("ci").is_none());
     let stale = app
-        .scim_as(Some(crate::scim::TOKEN), "PUT", &format!("/Users/{id}"), Some(replacement), Some(&version))
+        .scim_as(
+            Some(crate::scim::TOKEN),
+            "PUT",
+            &format!("/Users/{id}"),
+            Some(replacement),
+            Some(&version),
+        )
         .await;
     assert_eq!(stale.status, 412, "[{}] {stale:?}", app.backend);
     assert_eq!(stale.body["status"], "412");
-    let ci = app.sql_strings(&format!("SELECT ci_hash FROM members WHERE id = '{id}'")).await;
-    assert!(ci[0] != "NULL" && !ci[0].contains("CI-ETAG"), "ci stored as its keyed hash: {ci:?}");
+    let ci = app
+        .sql_strings(&format!("SELECT ci_hash FROM members WHERE id = '{id}'"))
+        .await;
+    assert!(
+        ci[0] != "NULL" && !ci[0].contains("CI-ETAG"),
+        "ci stored as its keyed hash: {ci:?}"
+    );
 
     // PATCH: active again, a new password under the policy; If-Match of an old version fails.
-    let ops = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let ops =
+        |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
     let old = app
-        .scim_as(Some(crate::scim::TOKEN), "PATCH", &format!("/Users/{id}"),
-            Some(ops(json!([{"op": "replace", "path": "active", "value": true}]))), Some(&version))
+        .scim_as(
+            Some(crate::scim::TOKEN),
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ops(json!([{"op": "replace", "path": "active", "value": true}]))),
+            Some(&version),
+        )
         .await;
     assert_eq!(old.status, 412);
     let short = app
-        .scim("PATCH", &format!("/Users/{id}"), Some(ops(json!([{"op": "add", "path": "password", "value": "abc"}]))))
+        .scim(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ops(json!([{"op": "add", "path": "password", "value": "abc"}]))),
+        )
         .await;
-    assert_eq!((short.status, short.body["scimType"].as_str()), (400, Some("invalidValue")));
+    assert_eq!(
+        (short.status, short.body["scimType"].as_str()),
+        (400, Some("invalidValue"))
+    );
     assert!(short.body["detail"].as_str().unwrap().starts_with("password:"));
     let patched = app
-        .scim("PATCH", &format!("/Users/{id}"), Some(ops(json!([
-            {"op": "replace", "value": {"active": true}},
-            {"op": "add", "path": "password", "value": "Green-Valley-58"},
-            {"op": "add", "path": "externalId", "value": "H-2"},
-            {"op": "remove", "path": "name"},
-        ]))))
+        .scim(
+            "PATCH",
+            &format!("/Users/{id}"),
+            Some(ops(json!([
+                {"op": "replace", "value": {"active": true}},
+                {"op": "add", "path": "password", "value": "Green-Valley-58"},
+                {"op": "add", "path": "externalId", "value": "H-2"},
+                {"op": "remove", "path": "name"},
+            ]))),
+        )
         .await;
     assert_eq!(patched.status, 200, "[{}] {patched:?}", app.backend);
     assert_eq!(patched.body["active"], true);
@@ -198,9 +284,16 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
     assert!(old_password.access_token.is_none());
 
     let kinds = app
-        .sql_strings(&format!("SELECT kind FROM audit_events WHERE member_id = '{id}' AND kind LIKE 'MEMBER%' ORDER BY id"))
+        .sql_strings(&format!(
+            "SELECT kind FROM audit_events WHERE member_id = '{id}' AND kind LIKE 'MEMBER%' ORDER BY id"
+        ))
         .await;
-    assert_eq!(kinds, ["MEMBER_PROVISIONED", "MEMBER_UPDATED", "MEMBER_UPDATED"], "[{}]", app.backend);
+    assert_eq!(
+        kinds,
+        ["MEMBER_PROVISIONED", "MEMBER_UPDATED", "MEMBER_UPDATED"],
+        "[{}]",
+        app.backend
+    );
     // The member's own activity shows none of the host's provisioning.
     let token = app.access_token("etag01", "Green-Valley-58").await;
     let activity = app.recovery_activity(&token, None, None).await;

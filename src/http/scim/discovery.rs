@@ -2,7 +2,7 @@
 //! type (User, with the account-recovery extension), and the schemas that describe them.
 use serde_json::{Value, json};
 
-use super::representation::{EXTENSION_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
+use super::urns::{EXTENSION_SCHEMA, LIST_SCHEMA, USER_SCHEMA};
 use crate::recovery::provisioning::MAX_PAGE;
 
 const SCHEMA_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Schema";
@@ -78,7 +78,11 @@ fn schema(id: &str, name: &str, description: &str, attributes: Vec<Value>, base:
 pub fn schemas(base: &str) -> Vec<Value> {
     let user = vec![
         with(
-            attr("userName", "string", "The login ID, unique per site, compared case-insensitively"),
+            attr(
+                "userName",
+                "string",
+                "The login ID, unique per site, compared case-insensitively",
+            ),
             json!({"required": true, "uniqueness": "server"}),
         ),
         with(
@@ -92,7 +96,11 @@ pub fn schemas(base: &str) -> Vec<Value> {
                 with(attr("value", "string", "The address"), json!({"required": true})),
             ]}),
         ),
-        attr("active", "boolean", "Whether the member can recover (status ACTIVE)"),
+        attr(
+            "active",
+            "boolean",
+            "Whether the member can recover (status ACTIVE)",
+        ),
         write_only("password", "A new password; the site's password policy applies"),
     ];
     let codes = |values: &[&str]| json!({"canonicalValues": values, "caseExact": true});
@@ -101,18 +109,40 @@ pub fn schemas(base: &str) -> Vec<Value> {
             attr("memberType", "string", "GENERAL, SOCIAL, ENTERPRISE or UNION"),
             codes(&["GENERAL", "SOCIAL", "ENTERPRISE", "UNION"]),
         ),
-        with(attr("joinType", "string", "CITIZEN or FOREIGN"), codes(&["CITIZEN", "FOREIGN"])),
         with(
-            attr("status", "string", "ACTIVE, LOCKED, DORMANT (set through active) or WITHDRAWN (DELETE)"),
-            with(codes(&["ACTIVE", "LOCKED", "DORMANT", "WITHDRAWN"]), json!({"mutability": "readOnly"})),
+            attr("joinType", "string", "CITIZEN or FOREIGN"),
+            codes(&["CITIZEN", "FOREIGN"]),
         ),
-        write_only("ci", "The identity value of the identity-verification provider, stored as a keyed hash"),
-        write_only("passwordHash", "An argon2 PHC string or a bcrypt hash from the host's member system"),
+        with(
+            attr(
+                "status",
+                "string",
+                "ACTIVE, LOCKED, DORMANT (set through active) or WITHDRAWN (DELETE)",
+            ),
+            with(
+                codes(&["ACTIVE", "LOCKED", "DORMANT", "WITHDRAWN"]),
+                json!({"mutability": "readOnly"}),
+            ),
+        ),
+        write_only(
+            "ci",
+            "The identity value of the identity-verification provider, stored as a keyed hash",
+        ),
+        write_only(
+            "passwordHash",
+            "An argon2 PHC string or a bcrypt hash from the host's member system",
+        ),
     ];
     let read_only = |a: Value| with(a, json!({"mutability": "readOnly"}));
     vec![
         schema(USER_SCHEMA, "User", "A member of the site", user, base),
-        schema(EXTENSION_SCHEMA, "AccountRecoveryUser", "What account recovery knows of a member", extension, base),
+        schema(
+            EXTENSION_SCHEMA,
+            "AccountRecoveryUser",
+            "What account recovery knows of a member",
+            extension,
+            base,
+        ),
         schema(
             RESOURCE_TYPE_SCHEMA,
             "ResourceType",

@@ -45,7 +45,7 @@ impl From<ProvisioningError> for ScimError {
     fn from(e: ProvisioningError) -> Self {
         match e {
             ProvisioningError::Invalid(problem) => {
-                let attribute = super::representation::attribute_of(problem.field);
+                let attribute = super::urns::attribute_of(problem.field);
                 ScimError::bad("invalidValue", format!("{attribute}: {}", problem.message))
             }
             ProvisioningError::Taken => ScimError::new(

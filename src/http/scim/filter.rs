@@ -2,7 +2,7 @@
 //! member filter the store runs: only the attributes provisioning filters on, else `invalidFilter`.
 use scim_v2::filter::{AttrExp, AttrPath, CompValue, CompareOp, Filter, ValFilter};
 
-use super::{error::ScimError, representation::USER_SCHEMA};
+use super::{error::ScimError, urns::USER_SCHEMA};
 use crate::domain::member_filter::{FilterAttribute, FilterOperator, MemberFilter};
 
 /// The filter of a `filter=` parameter.
@@ -126,9 +126,17 @@ mod tests {
                 text(ExternalId, NotEqual, "x"),
             ])
         );
-        for (raw, op) in [("sw", StartsWith), ("ew", EndsWith), ("gt", Greater), ("lt", Less)] {
+        for (raw, op) in [
+            ("sw", StartsWith),
+            ("ew", EndsWith),
+            ("gt", Greater),
+            ("lt", Less),
+        ] {
             assert_eq!(
-                parse(&format!("urn:ietf:params:scim:schemas:core:2.0:User:userName {raw} \"a\"")).unwrap(),
+                parse(&format!(
+                    "urn:ietf:params:scim:schemas:core:2.0:User:userName {raw} \"a\""
+                ))
+                .unwrap(),
                 text(LoginId, op, "a")
             );
         }
@@ -138,7 +146,11 @@ mod tests {
         );
         assert!(matches!(
             parse(r#"meta.lastModified gt "2026-01-01T00:00:00Z""#).unwrap(),
-            MemberFilter::Compare { attribute: LastModified, operator: Greater, value: FilterValue::Time(_) }
+            MemberFilter::Compare {
+                attribute: LastModified,
+                operator: Greater,
+                value: FilterValue::Time(_)
+            }
         ));
     }
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod filter;
 pub mod patch;
 pub mod representation;
+pub mod urns;
 pub mod users;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -63,7 +64,10 @@ pub fn routes(state: ScimState) -> Router {
         .layer(map_response(async |mut response: axum::response::Response| {
             let headers = response.headers_mut();
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
             response
         }))
 }
@@ -100,7 +104,10 @@ impl FromRequestParts<ScimState> for ScimCaller {
             .headers
             .get(header::HOST)
             .and_then(|v| v.to_str().ok())
-            .filter(|h| h.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)))
+            .filter(|h| {
+                h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+            })
             .unwrap_or("localhost");
         Ok(ScimCaller {
             ctx: RequestContext {

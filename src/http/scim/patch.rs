@@ -6,7 +6,8 @@ use serde_json::{Map, Value};
 
 use super::{
     error::ScimError,
-    representation::{EXTENSION_SCHEMA, USER_SCHEMA, field},
+    representation::field,
+    urns::{EXTENSION_SCHEMA, USER_SCHEMA},
 };
 
 pub const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
@@ -36,7 +37,12 @@ pub fn apply(user: &mut Value, body: &Value) -> Result<(), ScimError> {
             Some(o) if o.eq_ignore_ascii_case("add") => Op::Add,
             Some(o) if o.eq_ignore_ascii_case("replace") => Op::Replace,
             Some(o) if o.eq_ignore_ascii_case("remove") => Op::Remove,
-            _ => return Err(ScimError::bad("invalidSyntax", "op must be add, replace or remove")),
+            _ => {
+                return Err(ScimError::bad(
+                    "invalidSyntax",
+                    "op must be add, replace or remove",
+                ));
+            }
         };
         let value = field(operation, "value").cloned();
         match field(operation, "path").and_then(Value::as_str) {
@@ -65,7 +71,10 @@ pub fn apply(user: &mut Value, body: &Value) -> Result<(), ScimError> {
             }
             None => {
                 let Some(Value::Object(values)) = value else {
-                    return Err(ScimError::bad("invalidValue", "an operation without a path takes an object"));
+                    return Err(ScimError::bad(
+                        "invalidValue",
+                        "an operation without a path takes an object",
+                    ));
                 };
                 for (key, value) in values {
                     // Keys may be paths themselves (`name.formatted`, a schema-qualified name).
@@ -93,7 +102,10 @@ fn email_path(sub_attr: Option<&str>) -> AttrPath {
 }
 
 /// The object an attribute path's name lives in: the extension's for its schema, else the User.
-fn container<'a>(user: &'a mut Map<String, Value>, attr: &AttrPath) -> Result<&'a mut Map<String, Value>, ScimError> {
+fn container<'a>(
+    user: &'a mut Map<String, Value>,
+    attr: &AttrPath,
+) -> Result<&'a mut Map<String, Value>, ScimError> {
     match attr.uri.as_deref() {
         None => Ok(user),
         Some(uri) if uri.eq_ignore_ascii_case(USER_SCHEMA) => Ok(user),
@@ -119,7 +131,12 @@ fn key_of(object: &Map<String, Value>, name: &str) -> String {
         .unwrap_or_else(|| name.to_owned())
 }
 
-fn at_path(user: &mut Map<String, Value>, attr: &AttrPath, op: Op, value: Option<Value>) -> Result<(), ScimError> {
+fn at_path(
+    user: &mut Map<String, Value>,
+    attr: &AttrPath,
+    op: Op,
+    value: Option<Value>,
+) -> Result<(), ScimError> {
     let value = match (op, value) {
         (Op::Remove, _) => None,
         (_, Some(v)) => Some(v),
@@ -138,7 +155,7 @@ fn at_path(user: &mut Map<String, Value>, attr: &AttrPath, op: Op, value: Option
         // `emails.value`, `emails[…].value`: the one e-mail's sub-attribute.
         (Some(sub), true) => {
             let emails = target.entry(key).or_insert_with(|| Value::Array(Vec::new()));
-            if !emails.as_array().is_some_and(|a| !a.is_empty()) {
+            if emails.as_array().is_none_or(|a| a.is_empty()) {
                 *emails = Value::Array(vec![Value::Object(Map::new())]);
             }
             let first = emails
@@ -238,7 +255,10 @@ mod tests {
             (json!([{"op": "remove"}]), "noTarget"),
             (json!([{"op": "add", "path": "userName"}]), "invalidValue"),
             (json!([{"op": "add", "path": "(((("}]), "invalidPath"),
-            (json!([{"op": "add", "path": "phoneNumbers[type eq \"x\"].value", "value": "1"}]), "noTarget"),
+            (
+                json!([{"op": "add", "path": "phoneNumbers[type eq \"x\"].value", "value": "1"}]),
+                "noTarget",
+            ),
             (json!("nope"), "invalidSyntax"),
         ] {
             assert_eq!(patched(ops).unwrap_err().scim_type, Some(scim_type));

@@ -3,28 +3,14 @@
 //! §2.1); write-only values (`password`, `ci`, `passwordHash`) are read, never returned.
 use serde_json::{Map, Value, json};
 
-use super::error::ScimError;
+use super::{
+    error::ScimError,
+    urns::{EXTENSION_SCHEMA, USER_SCHEMA},
+};
 use crate::recovery::{
     ports::ProvisionedMember,
     provisioning::{MemberState, Secret, version_of},
 };
-
-pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
-pub const EXTENSION_SCHEMA: &str = "urn:ietf:params:scim:schemas:extension:account-recovery:2.0:User";
-pub const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
-
-/// The SCIM attribute a member-draft field stands for, as errors name it.
-pub fn attribute_of(field: &str) -> String {
-    match field {
-        "loginId" => "userName".into(),
-        "email" => "emails".into(),
-        "name" => "name.formatted".into(),
-        "externalId" => "externalId".into(),
-        "password" => "password".into(),
-        "memberType" | "joinType" | "status" | "ci" | "passwordHash" => format!("{EXTENSION_SCHEMA}:{field}"),
-        _ => "id".into(),
-    }
-}
 
 /// The weak ETag of a member's state (`meta.version`, the `ETag` header).
 pub fn etag(member: &ProvisionedMember) -> String {
@@ -86,7 +72,10 @@ fn text(object: &Map<String, Value>, name: &str, attribute: &str) -> Result<Opti
     match field(object, name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ScimError::bad("invalidValue", format!("{attribute}: must be a string"))),
+        Some(_) => Err(ScimError::bad(
+            "invalidValue",
+            format!("{attribute}: must be a string"),
+        )),
     }
 }
 
@@ -158,7 +147,9 @@ pub fn project(mut resource: Value, attributes: &[String], excluded: &[String]) 
     let always = |k: &str| k == "schemas" || k == "id";
     let named = |list: &[String], key: &str| {
         list.iter().any(|path| {
-            let path = path.strip_prefix(USER_SCHEMA).map_or(path.as_str(), |p| p.trim_start_matches(':'));
+            let path = path
+                .strip_prefix(USER_SCHEMA)
+                .map_or(path.as_str(), |p| p.trim_start_matches(':'));
             let top = if path.len() > EXTENSION_SCHEMA.len()
                 && path[..EXTENSION_SCHEMA.len()].eq_ignore_ascii_case(EXTENSION_SCHEMA)
             {
@@ -200,16 +191,25 @@ mod tests {
         assert_eq!(state.active, Some(false));
         assert_eq!(state.member_type.as_deref(), Some("ENTERPRISE"));
         let printed = format!("{state:?}");
-        assert!(!printed.contains("Blue-Harbor") && !printed.contains("CI-1"), "{printed}");
+        assert!(
+            !printed.contains("Blue-Harbor") && !printed.contains("CI-1"),
+            "{printed}"
+        );
     }
 
     #[test]
     fn refusals_name_the_attribute() {
         for (body, detail) in [
-            (json!({"emails": [{"value": "a@example.com"}]}), "userName: required"),
+            (
+                json!({"emails": [{"value": "a@example.com"}]}),
+                "userName: required",
+            ),
             (json!({"userName": 7, "emails": []}), "userName: must be a string"),
             (json!({"userName": "a"}), "emails: one e-mail value is required"),
-            (json!({"userName": "a", "emails": [{"value": "a@b.co"}], "active": "yes"}), "active: must be a boolean"),
+            (
+                json!({"userName": "a", "emails": [{"value": "a@b.co"}], "active": "yes"}),
+                "active: must be a boolean",
+            ),
             (json!([1]), "the body must be a JSON object"),
         ] {
             assert_eq!(state_from(&body).unwrap_err().detail, detail);
@@ -221,9 +221,19 @@ mod tests {
         let resource = json!({"schemas": [], "id": "1", "userName": "a", "name": {"formatted": "A"},
             EXTENSION_SCHEMA: {"memberType": "GENERAL"}, "meta": {}});
         let only = project(resource.clone(), &["name.formatted".into()], &[]);
-        assert_eq!(only, json!({"schemas": [], "id": "1", "name": {"formatted": "A"}}));
-        let without = project(resource, &[], &[format!("{EXTENSION_SCHEMA}:memberType"), "meta".into()]);
-        assert_eq!(without, json!({"schemas": [], "id": "1", "userName": "a", "name": {"formatted": "A"}}));
+        assert_eq!(
+            only,
+            json!({"schemas": [], "id": "1", "name": {"formatted": "A"}})
+        );
+        let without = project(
+            resource,
+            &[],
+            &[format!("{EXTENSION_SCHEMA}:memberType"), "meta".into()],
+        );
+        assert_eq!(
+            without,
+            json!({"schemas": [], "id": "1", "userName": "a", "name": {"formatted": "A"}})
+        );
         assert_eq!(version_in("W/\"7\""), Some("7".into()));
         assert_eq!(version_in("\"7\""), Some("7".into()));
         assert_eq!(version_in("*"), None);

@@ -12,7 +12,8 @@ use super::{
     ScimCaller, ScimState, discovery,
     error::{ScimError, scim_json},
     filter, patch,
-    representation::{LIST_SCHEMA, etag, project, state_from, to_resource, version_in},
+    representation::{etag, project, state_from, to_resource, version_in},
+    urns::LIST_SCHEMA,
 };
 use crate::{
     domain::member::MemberId,
@@ -29,7 +30,10 @@ pub async fn service_provider_config(caller: ScimCaller) -> Response {
 }
 
 pub async fn resource_types(caller: ScimCaller) -> Response {
-    scim_json(&discovery::list(vec![discovery::user_resource_type(&caller.base)])).into_response()
+    scim_json(&discovery::list(vec![discovery::user_resource_type(
+        &caller.base,
+    )]))
+    .into_response()
 }
 
 pub async fn resource_type(caller: ScimCaller, Path(id): Path<String>) -> Result<Response, ScimError> {
@@ -94,16 +98,28 @@ fn search_of_query(query: Option<&str>) -> Result<Search, ScimError> {
     Ok(search)
 }
 
-pub async fn list(caller: ScimCaller, State(state): State<ScimState>, RawQuery(query): RawQuery) -> Result<Response, ScimError> {
+pub async fn list(
+    caller: ScimCaller,
+    State(state): State<ScimState>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ScimError> {
     let search = search_of_query(query.as_deref())?;
     run_search(caller, state, search).await
 }
 
-pub async fn search(caller: ScimCaller, State(state): State<ScimState>, body: Bytes) -> Result<Response, ScimError> {
+pub async fn search(
+    caller: ScimCaller,
+    State(state): State<ScimState>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let body = json_body(&body)?;
     let text_list = |name: &str| -> Vec<String> {
         match body.get(name) {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
             Some(Value::String(s)) => paths(s),
             _ => Vec::new(),
         }
@@ -150,7 +166,11 @@ async fn run_search(caller: ScimCaller, state: ScimState, search: Search) -> Res
     .into_response())
 }
 
-pub async fn create(caller: ScimCaller, State(state): State<ScimState>, body: Bytes) -> Result<Response, ScimError> {
+pub async fn create(
+    caller: ScimCaller,
+    State(state): State<ScimState>,
+    body: Bytes,
+) -> Result<Response, ScimError> {
     let wanted = state_from(&json_body(&body)?)?;
     let member = state.recovery.provisioning.create(&caller.ctx, wanted).await?;
     Ok(answer(&caller, &member, StatusCode::CREATED, &[], &[]))
@@ -163,8 +183,18 @@ pub async fn read(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ScimError> {
     let search = search_of_query(query.as_deref())?;
-    let member = state.recovery.provisioning.get(&caller.ctx, &member_id(id)?).await?;
-    Ok(answer(&caller, &member, StatusCode::OK, &search.attributes, &search.excluded))
+    let member = state
+        .recovery
+        .provisioning
+        .get(&caller.ctx, &member_id(id)?)
+        .await?;
+    Ok(answer(
+        &caller,
+        &member,
+        StatusCode::OK,
+        &search.attributes,
+        &search.excluded,
+    ))
 }
 
 pub async fn replace(

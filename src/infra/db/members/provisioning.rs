@@ -3,9 +3,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    sea_query::Expr,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait, sea_query::Expr,
 };
 
 use super::{SeaMemberStore, admin::new_member_row, member_search, to_member};
@@ -28,8 +27,12 @@ use crate::{
 };
 
 fn to_provisioned(row: member::Model) -> Result<ProvisionedMember, StoreError> {
-    let (external_id, created_at, updated_at, revision) =
-        (row.external_id.clone(), row.created_at, row.updated_at, row.revision);
+    let (external_id, created_at, updated_at, revision) = (
+        row.external_id.clone(),
+        row.created_at,
+        row.updated_at,
+        row.revision,
+    );
     Ok(ProvisionedMember {
         member: to_member(row)?,
         external_id,
@@ -130,15 +133,25 @@ impl ProvisioningStore for SeaMemberStore {
         update: &MemberUpdate,
         audit: AuditEvent,
     ) -> Result<Option<ProvisionedMember>, StoreError> {
-        let txn = self.db.begin_with_options(immediate()).await.map_err(map_db_err)?;
+        let txn = self
+            .db
+            .begin_with_options(immediate())
+            .await
+            .map_err(map_db_err)?;
         let before = read_back(&txn, &id.0).await?;
         let now = to_naive(update.now);
         let mut write = member::Entity::update_many()
             .col_expr(member::Column::LoginId, Expr::value(update.login_id.as_str()))
-            .col_expr(member::Column::LoginIdKey, Expr::value(update.login_id.normalized()))
+            .col_expr(
+                member::Column::LoginIdKey,
+                Expr::value(update.login_id.normalized()),
+            )
             .col_expr(member::Column::Email, Expr::value(update.email.as_str()))
             .col_expr(member::Column::Name, Expr::value(update.name.clone()))
-            .col_expr(member::Column::ExternalId, Expr::value(update.external_id.clone()))
+            .col_expr(
+                member::Column::ExternalId,
+                Expr::value(update.external_id.clone()),
+            )
             .col_expr(member::Column::MemberType, Expr::value(update.member_type.code()))
             .col_expr(member::Column::JoinType, Expr::value(update.join_type.code()))
             .col_expr(member::Column::Status, Expr::value(update.status.code()))
@@ -183,9 +196,16 @@ impl ProvisioningStore for SeaMemberStore {
         now: DateTime<Utc>,
         audit: AuditEvent,
     ) -> Result<Option<ProvisionedMember>, StoreError> {
-        let txn = self.db.begin_with_options(immediate()).await.map_err(map_db_err)?;
+        let txn = self
+            .db
+            .begin_with_options(immediate())
+            .await
+            .map_err(map_db_err)?;
         let done = member::Entity::update_many()
-            .col_expr(member::Column::Status, Expr::value(MemberStatus::Withdrawn.code()))
+            .col_expr(
+                member::Column::Status,
+                Expr::value(MemberStatus::Withdrawn.code()),
+            )
             .col_expr(member::Column::UpdatedAt, Expr::value(to_naive(now)))
             .col_expr(member::Column::Revision, Expr::value(revision + 1))
             .filter(member::Column::Id.eq(id.0.as_str()))
