@@ -153,10 +153,7 @@ impl Provisioning {
     ) -> Result<ProvisionedMember, ProvisioningError> {
         self.admit(ctx).await?;
         let policy = self.policies.policy_for(&ctx.site).await?;
-        let status = match state.active {
-            Some(false) => MemberStatus::Locked,
-            _ => MemberStatus::Active,
-        };
+        let status = status_after(state.active, MemberStatus::Active);
         let external_id = checked_external_id(state.external_id.clone())?;
         let draft = draft_of(ctx, state, status, None)?;
         let member = self.members.vet(draft, &policy, ctx.now).await?;
@@ -181,11 +178,7 @@ impl Provisioning {
             return Err(ProvisioningError::VersionMismatch);
         }
         let policy = self.policies.policy_for(&ctx.site).await?;
-        let status = match (state.active, current.member.status) {
-            (Some(true), _) => MemberStatus::Active,
-            (Some(false), MemberStatus::Active) => MemberStatus::Locked,
-            (_, status) => status,
-        };
+        let status = status_after(state.active, current.member.status);
         let external_id = checked_external_id(state.external_id.clone())?;
         let new_password = state.password.is_some() || state.password_hash.is_some();
         let new_ci = state.ci.is_some();
@@ -285,6 +278,16 @@ impl Provisioning {
     }
 }
 
+/// The status `active` asks for: `true` is ACTIVE; `false` locks an ACTIVE member (LOCKED) and
+/// leaves a LOCKED or DORMANT one as it is; absent keeps the status. WITHDRAWN is DELETE's alone.
+fn status_after(active: Option<bool>, current: MemberStatus) -> MemberStatus {
+    match (active, current) {
+        (Some(true), _) => MemberStatus::Active,
+        (Some(false), MemberStatus::Active) => MemberStatus::Locked,
+        (_, status) => status,
+    }
+}
+
 /// The host's id: kept as sent, up to 255 characters (the column), never blank.
 fn checked_external_id(raw: Option<String>) -> Result<Option<String>, ProvisioningError> {
     match raw {
@@ -330,4 +333,95 @@ fn draft_of(
         password_changed_at: None,
         status: Some(status.code().to_owned()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::domain::{lang::Lang, site::SiteId};
+
+    fn ctx() -> RequestContext {
+        RequestContext {
+            site: SiteId::parse("shop").unwrap(),
+            lang: Lang::En,
+            client: None,
+            now: Utc.with_ymd_and_hms(2026, 12, 7, 3, 0, 0).unwrap(),
+            solution: None,
+        }
+    }
+
+    #[test]
+    fn active_moves_between_active_and_locked_only() {
+        use MemberStatus::*;
+        for (active, current, expected) in [
+            (Some(true), Locked, Active),
+            (Some(true), Dormant, Active),
+            (Some(false), Active, Locked),
+            (Some(false), Dormant, Dormant),
+            (None, Locked, Locked),
+            (None, Active, Active),
+        ] {
+            assert_eq!(status_after(active, current), expected, "{active:?} {current:?}");
+        }
+    }
+
+    #[test]
+    fn a_state_becomes_a_draft_on_the_tokens_site_with_one_password_at_most() {
+        let state = MemberState {
+            login_id: "kim01".into(),
+            email: "kim@example.com".into(),
+            password_hash: Some(Secret("$2b$04$abc".into())),
+            ..MemberState::default()
+        };
+        let joined = ctx().now - chrono::Duration::days(30);
+        let draft = draft_of(&ctx(), state.clone(), MemberStatus::Locked, Some(joined)).unwrap();
+        assert_eq!(draft.site_id.as_deref(), Some("shop"));
+        assert_eq!(draft.status.as_deref(), Some("LOCKED"));
+        assert_eq!(draft.joined_at, Some(joined));
+        assert!(matches!(draft.password, InitialPassword::Hash(_)));
+        let none = MemberState {
+            password_hash: None,
+            ..state.clone()
+        };
+        let later = draft_of(&ctx(), none, MemberStatus::Active, None).unwrap();
+        assert!(matches!(later.password, InitialPassword::Later));
+        let both = MemberState {
+            password: Some(Secret("Blue-Harbor-47".into())),
+            ..state
+        };
+        let Err(ProvisioningError::Invalid(problem)) = draft_of(&ctx(), both, MemberStatus::Active, None)
+        else {
+            panic!("both password and passwordHash accepted");
+        };
+        assert_eq!(problem.field, "passwordHash");
+        assert!(!problem.message.contains("Blue-Harbor") && !problem.message.contains("$2b$"));
+    }
+
+    #[test]
+    fn external_ids_are_kept_as_sent_within_bounds() {
+        assert_eq!(checked_external_id(None).unwrap(), None);
+        assert_eq!(
+            checked_external_id(Some("Crm-1".into())).unwrap().as_deref(),
+            Some("Crm-1")
+        );
+        for bad in [" ".to_owned(), "x".repeat(256)] {
+            assert!(matches!(
+                checked_external_id(Some(bad)),
+                Err(ProvisioningError::Invalid(DraftProblem {
+                    field: "externalId",
+                    ..
+                }))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_taken_login_id_never_carries_the_stores_message() {
+        let e = ProvisioningError::from(StoreError::Conflict("Duplicate entry 'kim01-shop'".into()));
+        assert!(matches!(e, ProvisioningError::Taken));
+        assert!(!e.to_string().contains("kim01"));
+        assert!(format!("{:?}", Secret("hunter2".into())) == "[redacted]");
+    }
 }
