@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::{
-    helpers::{Backend, backend_test},
-    scim::{EXTENSION, scim_app, user},
+    helpers::{Backend, backend_settings, backend_test, spawn_app_with},
+    scim::{EXTENSION, TOKENS, scim_app, user},
 };
 
 fn ids_of(answer: &Value) -> Vec<String> {
@@ -118,6 +118,14 @@ async fn filters_with_every_operator_and_paging(backend: Backend) {
         assert_eq!(ids_of(&found.body), expected, "[{}] {filter}", app.backend);
         assert_eq!(found.body["totalResults"], expected.len());
     }
+    let exact = app
+        .scim(
+            "GET",
+            &query(&format!(r#"meta.lastModified eq "{chul_modified}""#)),
+            None,
+        )
+        .await;
+    assert_eq!(ids_of(&exact.body), ["chul04"], "[{}] {exact:?}", app.backend);
     let at = app
         .scim(
             "GET",
@@ -298,4 +306,28 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
     let token = app.access_token("etag01", "Green-Valley-58").await;
     let activity = app.recovery_activity(&token, None, None).await;
     assert!(!activity.body.to_string().contains("MEMBER_"), "{activity}");
+}
+
+#[backend_test]
+async fn provisioning_is_rate_limited_per_client_and_site(backend: Backend) {
+    let settings = backend_settings(
+        &backend,
+        &[("SCIM_TOKENS", TOKENS), ("RATE_LIMITS", "scim.client=3/60")],
+    )
+    .await;
+    let app = spawn_app_with(&backend, settings).await;
+    for _ in 0..3 {
+        assert_eq!(app.scim("GET", "/Users", None).await.status, 200);
+    }
+    let limited = app
+        .scim(
+            "POST",
+            "/Users",
+            Some(user("late01", "late@example.com", json!({}))),
+        )
+        .await;
+    assert_eq!(limited.status, 429, "[{}] {limited:?}", app.backend);
+    assert_eq!(limited.body["status"], "429");
+    let rows = app.sql_strings("SELECT id FROM members").await;
+    assert!(rows.is_empty(), "[{}] a refused call wrote a member", app.backend);
 }

@@ -45,8 +45,9 @@ pub fn to_resource(p: &ProvisionedMember, location: &str) -> Value {
         },
         "meta": {
             "resourceType": "User",
-            "created": p.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "lastModified": p.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "created": p.created_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            // As stored (to the microsecond where the backend keeps it), so `eq` finds it again.
+            "lastModified": p.updated_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             "location": location,
             "version": etag(p),
         },
