@@ -59,7 +59,7 @@ pub trait ProvisioningStore: Send + Sync {
         site: &SiteId,
         id: &MemberId,
     ) -> Result<Option<ProvisionedMember>, StoreError>;
-    /// The site's members that are not withdrawn and match `filter`, in creation order, skipping
+    /// The site's members that are not withdrawn and match `filter`, by creation time then id, skipping
     /// `offset` and returning at most `limit` (0: only the total).
     async fn search(
         &self,
