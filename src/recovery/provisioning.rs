@@ -214,7 +214,20 @@ impl Provisioning {
         expected: Option<&str>,
     ) -> Result<(), ProvisioningError> {
         self.admit(ctx).await?;
-        let current = self.current(ctx, id).await?;
+        let owner = GrantOwner {
+            site: ctx.site.clone(),
+            member: id.clone(),
+        };
+        let current = match self.store.find_provisioned(&ctx.site, id).await? {
+            None => return Err(ProvisioningError::NotFound),
+            // Gone for the host; but a withdrawal whose revocations failed half-way (the token
+            // store down) is finished by the host's retry.
+            Some(m) if m.member.status == MemberStatus::Withdrawn => {
+                self.revoke_member_access(&owner).await?;
+                return Err(ProvisioningError::NotFound);
+            }
+            Some(m) => m,
+        };
         if expected.is_some_and(|v| v != version_of(&current)) {
             return Err(ProvisioningError::VersionMismatch);
         }
@@ -223,11 +236,7 @@ impl Provisioning {
             .withdraw(id, current.revision, ctx.now, audit)
             .await?
             .ok_or(ProvisioningError::VersionMismatch)?;
-        self.revoke_member_access(&GrantOwner {
-            site: ctx.site.clone(),
-            member: id.clone(),
-        })
-        .await?;
+        self.revoke_member_access(&owner).await?;
         Ok(())
     }
 

@@ -222,6 +222,62 @@ async fn a_withdrawn_member_cannot_sign_in_or_reset_and_sessions_end(backend: Ba
     );
 }
 
+/// A withdrawal whose revocations failed half-way (the token store down after the database write)
+/// leaves a session; the host's retry of the DELETE ends it, and still answers 404.
+#[backend_test]
+async fn a_retried_withdrawal_ends_what_the_first_left(backend: Backend) {
+    use account_recovery::domain::{
+        grant::GrantOwner,
+        member::MemberId,
+        session::{AccessToken, NewSession},
+        site::SiteId,
+    };
+    let app = scim_app(&backend).await;
+    let id = app
+        .provision(user(
+            "half01",
+            "half@example.com",
+            json!({"password": "Blue-Harbor-47"}),
+        ))
+        .await;
+    assert_eq!(
+        app.scim("DELETE", &format!("/Users/{id}"), None).await.status,
+        204
+    );
+    // A session the first DELETE did not reach, as if its revocation had failed.
+    let token = AccessToken::generate();
+    let owner = GrantOwner {
+        site: SiteId::parse("main").unwrap(),
+        member: MemberId(id.clone()),
+    };
+    let session = NewSession {
+        token: token.hash(),
+        ttl: Duration::from_secs(600),
+        elevated_until: None,
+    };
+    app.recovery
+        .ports
+        .sessions
+        .create_session(&owner, &session)
+        .await
+        .expect("session");
+    assert!(
+        app.me(token.expose()).await.payload.is_some(),
+        "[{}] the left-over session",
+        app.backend
+    );
+    assert_eq!(
+        app.scim("DELETE", &format!("/Users/{id}"), None).await.status,
+        404
+    );
+    assert_eq!(
+        app.me(token.expose()).await.top_code(),
+        Some("UNAUTHENTICATED"),
+        "[{}]",
+        app.backend
+    );
+}
+
 #[backend_test]
 async fn provisioned_password_hashes_sign_in(backend: Backend) {
     use argon2::password_hash::PasswordHasher as _;
