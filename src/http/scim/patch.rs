@@ -148,6 +148,7 @@ fn at_path(
         let key = key_of(user, EXTENSION_SCHEMA);
         return set(user, &key, value, op);
     }
+    writable(attr)?;
     let target = container(user, attr)?;
     let key = key_of(target, &attr.name);
     match (&attr.sub_attr, key.eq_ignore_ascii_case("emails")) {
@@ -177,6 +178,34 @@ fn at_path(
             let sub_key = key_of(parent, sub);
             set(parent, &sub_key, value, op)
         }
+    }
+}
+
+/// Refuses a path to an attribute the User does not have (`invalidPath`) or may not change
+/// (`mutability`), rather than accepting an operation that would do nothing.
+fn writable(attr: &AttrPath) -> Result<(), ScimError> {
+    let in_extension = attr
+        .uri
+        .as_deref()
+        .is_some_and(|u| u.eq_ignore_ascii_case(EXTENSION_SCHEMA));
+    let (writable, read_only): (&[&str], &[&str]) = if in_extension {
+        (&["memberType", "joinType", "ci", "passwordHash"], &["status"])
+    } else {
+        (
+            &["userName", "name", "emails", "active", "externalId", "password"],
+            &["id", "meta", "schemas"],
+        )
+    };
+    let is = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(&attr.name));
+    if is(writable) {
+        Ok(())
+    } else if is(read_only) {
+        Err(ScimError::bad(
+            "mutability",
+            format!("{}: read-only (status follows active and DELETE)", attr.name),
+        ))
+    } else {
+        Err(ScimError::bad("invalidPath", "the User has no such attribute"))
     }
 }
 
@@ -260,6 +289,19 @@ mod tests {
                 "noTarget",
             ),
             (json!("nope"), "invalidSyntax"),
+            (
+                json!([{"op": "add", "path": "nickName", "value": "x"}]),
+                "invalidPath",
+            ),
+            (json!([{"op": "replace", "value": {"title": "x"}}]), "invalidPath"),
+            (
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+                "mutability",
+            ),
+            (
+                json!([{"op": "replace", "path": format!("{EXTENSION_SCHEMA}:status"), "value": "ACTIVE"}]),
+                "mutability",
+            ),
         ] {
             assert_eq!(patched(ops).unwrap_err().scim_type, Some(scim_type));
         }
