@@ -180,6 +180,14 @@ impl Provisioning {
         let policy = self.policies.policy_for(&ctx.site).await?;
         let status = status_after(state.active, current.member.status);
         let external_id = checked_external_id(state.external_id.clone())?;
+        // Codes that cannot be empty keep theirs when the replacement leaves them out.
+        let mut state = state;
+        state
+            .member_type
+            .get_or_insert_with(|| current.member.member_type.code().to_owned());
+        state
+            .join_type
+            .get_or_insert_with(|| current.member.join_type.code().to_owned());
         let new_password = state.password.is_some() || state.password_hash.is_some();
         let new_ci = state.ci.is_some();
         let draft = draft_of(ctx, state, status, Some(current.member.joined_at))?;

@@ -215,7 +215,7 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
         .provision(user(
             "etag01",
             "etag@example.com",
-            json!({"externalId": "H-1", "password": "Blue-Harbor-47"}),
+            json!({"externalId": "H-1", "password": "Blue-Harbor-47", EXTENSION: {"memberType": "UNION"}}),
         ))
         .await;
     let read = app.scim("GET", &format!("/Users/{id}"), None).await;
@@ -244,6 +244,8 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
     assert_eq!(put.body["active"], false);
     assert_eq!(put.body[EXTENSION]["status"], "LOCKED");
     assert_eq!(put.body[EXTENSION]["joinType"], "FOREIGN");
+    // A code the replacement leaves out keeps its value (it cannot be empty).
+    assert_eq!(put.body[EXTENSION]["memberType"], "UNION");
     // PUT without externalId clears it; the password (write-only, not sent) stays.
     assert!(put.body.get("externalId").is_none());
     assert!(put.body[EXTENSION].get("ci").is_none());
@@ -306,6 +308,8 @@ async fn put_and_patch_follow_etags_and_keep_write_only_values_hidden(backend: B
     assert_eq!(patched.status, 200, "[{}] {patched:?}", app.backend);
     assert_eq!(patched.body["active"], true);
     assert_eq!(patched.body["externalId"], "H-2");
+    // What the operations did not name stays, the extension's codes included.
+    assert_eq!(patched.body[EXTENSION]["joinType"], "FOREIGN");
     assert!(patched.body.get("name").is_none() && patched.body.get("password").is_none());
     app.access_token("etag01", "Green-Valley-58").await;
     let old_password = app.sign_in("etag01", "Blue-Harbor-47").await;
