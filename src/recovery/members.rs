@@ -149,8 +149,7 @@ impl MemberAdmin {
 
     /// Adds one member; a plain password must satisfy the password policy.
     pub async fn add(&self, draft: MemberDraft, now: DateTime<Utc>) -> Result<MemberId, AdminError> {
-        let policy = self.policy.clone();
-        let member = self.vet(draft, &policy, now).await?;
+        let member = self.vet(draft, &self.policy, now).await?;
         self.ensure_site(&member.site_id).await?;
         let ids = self.store.insert_members(&[member]).await?;
         ids.into_iter()
