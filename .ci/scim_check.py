@@ -1,9 +1,10 @@
-"""Runs scim2-tester's checker against a running service: python scim_check.py BASE_URL TOKEN.
+"""Runs scim2-tester's checker against a running service: SCIM_TOKEN=… python scim_check.py BASE_URL.
 
 Prints every check and a summary; exits non-zero when a check fails, except the ones listed in
 KEPT_REFUSALS, where the tester sends a value the SPEC requires us to refuse.
 """
 
+import os
 import sys
 from collections import Counter
 
@@ -11,12 +12,9 @@ import httpx2
 from scim2_client.engines.httpx2 import SyncSCIMClient
 from scim2_tester import Status, check_server
 
-# Checks whose test resource scim2-tester fills with random values for every writable attribute:
-# a random 36-character `password` (the site's policy allows 8 to 30 characters), a random
-# `passwordHash` (neither an argon2 PHC string nor a bcrypt hash), or both at once (a member has
-# either, as `member import` takes), or a password for a member its random memberType made SOCIAL
-# (who has none). The SPEC's answer is a 400 invalidValue naming the attribute,
-# so the refusal is kept and these checks fail here, with exactly these reasons.
+# These checks send random values the SPEC refuses with a 400 invalidValue naming the attribute: a
+# 36-character `password` (the policy allows 8-30), a `passwordHash` neither PHC nor bcrypt, both at
+# once, or a password for a member made SOCIAL. The refusal is kept; only these reasons pass here.
 KEPT_REFUSALS = {
     "object_query_with_attributes",
     "object_list_with_attributes",
@@ -42,7 +40,8 @@ def refusal_is_ours(result) -> bool:
 
 
 def main() -> int:
-    base_url, token = sys.argv[1], sys.argv[2]
+    # The token from the environment, not the command line, where `ps` would show it.
+    base_url, token = sys.argv[1], os.environ["SCIM_TOKEN"]
     http = httpx2.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"})
     results = check_server(SyncSCIMClient(http))
     counts, unexpected = Counter(), []

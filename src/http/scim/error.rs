@@ -46,7 +46,10 @@ impl From<ProvisioningError> for ScimError {
         match e {
             ProvisioningError::Invalid(problem) => {
                 let attribute = super::urns::attribute_of(problem.field);
-                ScimError::bad("invalidValue", format!("{attribute}: {}", problem.message))
+                // The draft's own field name gives way to the SCIM attribute's.
+                let own = format!("{}: ", problem.field);
+                let message = problem.message.strip_prefix(&own).unwrap_or(&problem.message);
+                ScimError::bad("invalidValue", format!("{attribute}: {message}"))
             }
             ProvisioningError::Taken => ScimError::new(
                 StatusCode::CONFLICT,
