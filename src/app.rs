@@ -13,7 +13,12 @@ use crate::{
     },
     graphql::{SchemaOptions, build_introspection_schema, build_schema, operation_metrics::operation_names},
     http::{
-        AppState, connections, dev_identity::DevSigner, metric_families, query_limits::ShapeLimits, router,
+        AppState, connections,
+        dev_identity::DevSigner,
+        metric_families,
+        query_limits::ShapeLimits,
+        router,
+        scim::{ScimState, auth::ScimAuth},
         trusted_documents::TrustedDocuments,
     },
     infra::{
@@ -139,6 +144,7 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         passwords: members.clone(),
         change_reports: members.clone(),
         database: members,
+        provisioning: Arc::new(Timed::new(member_store.clone(), db_timeout)),
         member_admin: Arc::new(member_store),
         tokens: token_store,
         sessions,
@@ -305,6 +311,18 @@ impl Application {
             max_complexity: settings.graphql.max_complexity,
         };
         let metrics = crate::http::metrics::handle();
+        let recovery = Arc::new(recovery);
+        let trusted_proxies = Arc::new(settings.http.trusted_proxies.clone());
+        let scim = settings.scim.enabled().then(|| ScimState {
+            recovery: recovery.clone(),
+            auth: Arc::new(ScimAuth::new(&settings.scim)),
+            trusted_proxies: trusted_proxies.clone(),
+            scheme: if settings.http.strict_transport_security {
+                "https"
+            } else {
+                "http"
+            },
+        });
         metric_families::register(&operation_names().await);
         Ok(Application {
             listener,
@@ -312,8 +330,8 @@ impl Application {
             state: AppState {
                 schema: build_schema(schema_options),
                 introspection_schema: build_introspection_schema(schema_options),
-                recovery: Arc::new(recovery),
-                trusted_proxies: Arc::new(settings.http.trusted_proxies.clone()),
+                recovery,
+                trusted_proxies,
                 limits: ShapeLimits {
                     max_root_fields: settings.graphql.max_root_fields,
                     max_aliases: settings.graphql.max_aliases,
@@ -326,6 +344,7 @@ impl Application {
                 metrics_allow: Arc::new(settings.http.metrics_allow.clone()),
                 documents: Arc::default(),
                 dev_signer: development_signer(&settings.identity)?,
+                scim,
             },
             settings,
             mail_worker,

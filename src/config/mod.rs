@@ -10,6 +10,7 @@ mod passwords;
 mod redis;
 mod reset;
 mod resolver;
+mod scim;
 mod security;
 mod service;
 mod sessions;
@@ -32,6 +33,7 @@ pub use self::{
     passwords::PasswordSettings,
     redis::RedisSettings,
     resolver::ResolverConfig,
+    scim::ScimSettings,
     security::{DEVELOPMENT_SECRET_KEY, SecuritySettings},
     service::ServiceSettings,
     smtp::SmtpSettings,
@@ -53,6 +55,7 @@ pub struct Settings {
     pub resolver: ResolverConfig,
     pub sessions: SessionSettings,
     pub identity: IdentitySettings,
+    pub scim: ScimSettings,
 }
 
 impl Settings {
@@ -98,6 +101,7 @@ impl Settings {
             reset,
             sessions: sessions::sessions_from_vars(&vars)?,
             identity: IdentitySettings::from_vars(&vars, service.production)?,
+            scim: ScimSettings::from_vars(&vars)?,
             service,
             database,
             redis,

@@ -38,10 +38,16 @@ pub enum AuditKind {
     ChangeReported,
     RecoveryCodesGenerated,
     RecoveryCodeUsed,
+    /// The host created the member through SCIM provisioning.
+    MemberProvisioned,
+    /// The host changed the member through SCIM provisioning.
+    MemberUpdated,
+    /// The host withdrew the member through SCIM provisioning.
+    MemberWithdrawn,
 }
 
 impl AuditKind {
-    pub const ALL: [AuditKind; 10] = [
+    pub const ALL: [AuditKind; 13] = [
         AuditKind::ResetRequested,
         AuditKind::ResetMailed,
         AuditKind::ResetVerified,
@@ -52,6 +58,9 @@ impl AuditKind {
         AuditKind::ChangeReported,
         AuditKind::RecoveryCodesGenerated,
         AuditKind::RecoveryCodeUsed,
+        AuditKind::MemberProvisioned,
+        AuditKind::MemberUpdated,
+        AuditKind::MemberWithdrawn,
     ];
 
     /// The kind of a stored code; `None` for a code this build does not know.
@@ -71,7 +80,30 @@ impl AuditKind {
             AuditKind::ChangeReported => "CHANGE_REPORTED",
             AuditKind::RecoveryCodesGenerated => "RECOVERY_CODES_GENERATED",
             AuditKind::RecoveryCodeUsed => "RECOVERY_CODE_USED",
+            AuditKind::MemberProvisioned => "MEMBER_PROVISIONED",
+            AuditKind::MemberUpdated => "MEMBER_UPDATED",
+            AuditKind::MemberWithdrawn => "MEMBER_WITHDRAWN",
         }
+    }
+
+    /// What the member sees of the kind in their recovery activity; `None` for the host's
+    /// provisioning, which is not a recovery event of theirs.
+    pub fn shown_as(self) -> Option<RecoveryEventKind> {
+        Some(match self {
+            // The mail worker's "the reset mail went out" belongs to the request it answers.
+            AuditKind::ResetRequested | AuditKind::ResetMailed => RecoveryEventKind::ResetRequested,
+            AuditKind::ResetVerified => RecoveryEventKind::ResetVerified,
+            AuditKind::FailedAttempt => RecoveryEventKind::FailedAttempt,
+            AuditKind::PasswordReset => RecoveryEventKind::PasswordReset,
+            AuditKind::PasswordChanged => RecoveryEventKind::PasswordChanged,
+            AuditKind::SignedIn => RecoveryEventKind::SignedIn,
+            AuditKind::ChangeReported => RecoveryEventKind::ChangeReported,
+            AuditKind::RecoveryCodesGenerated => RecoveryEventKind::RecoveryCodesGenerated,
+            AuditKind::RecoveryCodeUsed => RecoveryEventKind::RecoveryCodeUsed,
+            AuditKind::MemberProvisioned | AuditKind::MemberUpdated | AuditKind::MemberWithdrawn => {
+                return None;
+            }
+        })
     }
 }
 
@@ -88,24 +120,6 @@ pub enum RecoveryEventKind {
     ChangeReported,
     RecoveryCodesGenerated,
     RecoveryCodeUsed,
-}
-
-/// What the member sees of a stored kind in their recovery activity.
-impl From<AuditKind> for RecoveryEventKind {
-    fn from(kind: AuditKind) -> Self {
-        match kind {
-            // The mail worker's "the reset mail went out" belongs to the request it answers.
-            AuditKind::ResetRequested | AuditKind::ResetMailed => RecoveryEventKind::ResetRequested,
-            AuditKind::ResetVerified => RecoveryEventKind::ResetVerified,
-            AuditKind::FailedAttempt => RecoveryEventKind::FailedAttempt,
-            AuditKind::PasswordReset => RecoveryEventKind::PasswordReset,
-            AuditKind::PasswordChanged => RecoveryEventKind::PasswordChanged,
-            AuditKind::SignedIn => RecoveryEventKind::SignedIn,
-            AuditKind::ChangeReported => RecoveryEventKind::ChangeReported,
-            AuditKind::RecoveryCodesGenerated => RecoveryEventKind::RecoveryCodesGenerated,
-            AuditKind::RecoveryCodeUsed => RecoveryEventKind::RecoveryCodeUsed,
-        }
-    }
 }
 
 /// How a recorded event ended. The codes are what the audit table stores: stable, so old rows
@@ -246,13 +260,29 @@ mod tests {
     }
 
     #[test]
-    fn every_stored_kind_shows_and_a_mailed_reset_is_a_request() {
+    fn every_recovery_kind_shows_and_a_mailed_reset_is_a_request() {
         assert_eq!(
-            RecoveryEventKind::from(AuditKind::ResetMailed),
-            RecoveryEventKind::ResetRequested
+            AuditKind::ResetMailed.shown_as(),
+            Some(RecoveryEventKind::ResetRequested)
         );
-        let shown: HashSet<_> = AuditKind::ALL.into_iter().map(RecoveryEventKind::from).collect();
-        // Ten stored kinds, nine shown: only RESET_MAILED folds into another.
+        let shown: HashSet<_> = AuditKind::ALL
+            .into_iter()
+            .filter_map(AuditKind::shown_as)
+            .collect();
+        // Ten recovery kinds, nine shown: only RESET_MAILED folds into another.
         assert_eq!(shown.len(), 9);
+        // The host's provisioning is not the member's recovery activity.
+        let hidden: Vec<_> = AuditKind::ALL
+            .into_iter()
+            .filter(|k| k.shown_as().is_none())
+            .collect();
+        assert_eq!(
+            hidden,
+            [
+                AuditKind::MemberProvisioned,
+                AuditKind::MemberUpdated,
+                AuditKind::MemberWithdrawn
+            ]
+        );
     }
 }

@@ -19,6 +19,7 @@ pub mod login_id;
 pub mod mail_kind;
 pub mod masking;
 pub mod member;
+pub mod member_filter;
 pub mod opaque_token;
 pub mod password;
 pub mod password_policy;

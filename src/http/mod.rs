@@ -9,6 +9,7 @@ pub mod health;
 pub mod metric_families;
 pub mod metrics;
 pub mod query_limits;
+pub mod scim;
 pub mod trusted_documents;
 pub mod web;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     pub documents: std::sync::Arc<document_cache::DocumentCache>,
     /// The demo signer of `POST /dev/identity-assertion` (development only).
     pub dev_signer: Option<std::sync::Arc<dev_identity::DevSigner>>,
+    /// SCIM provisioning, with SCIM_TOKENS only.
+    pub scim: Option<scim::ScimState>,
 }
 
 pub fn router(state: AppState, settings: &HttpSettings) -> Router {
@@ -83,9 +86,12 @@ pub fn router(state: AppState, settings: &HttpSettings) -> Router {
         routes = routes.route("/metrics", get(metrics::render));
     }
     let hsts = settings.strict_transport_security;
-    routes
-        .with_state(state)
-        .merge(web::pages(&settings.web_dir))
+    let scim = state.scim.clone();
+    let mut app = routes.with_state(state).merge(web::pages(&settings.web_dir));
+    if let Some(scim) = scim {
+        app = app.nest(scim::SCIM_PREFIX, scim::routes(scim));
+    }
+    app
         .layer(map_response(move |response: axum::response::Response| async move {
             if hsts { strict_transport(response) } else { response }
         }))

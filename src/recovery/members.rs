@@ -20,6 +20,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
+        member_drafts::{DraftProblem, parse_code, problem, record_problem},
         new_login_id::{LoginIdRefusal, NewLoginIdError, check_new_login_ids},
         ports::{HashError, MemberAdminStore, NewMember, PasswordHasher, StoreError},
     },
@@ -32,6 +33,12 @@ const MAX_IMPORTED_PASSWORD_BYTES: usize = 1024;
 pub enum AdminError {
     #[error("{0}")]
     Invalid(String),
+    /// A draft field that breaks a rule of member creation (the field named, for provisioning).
+    #[error("{0}")]
+    Draft(DraftProblem),
+    /// The site already has the login ID.
+    #[error("login ID {login_id} already exists on site {site}")]
+    Taken { login_id: String, site: SiteId },
     #[error("the new password breaks the policy: {0:?}")]
     Policy(Vec<PasswordRule>),
     #[error("line {line}: {problem}")]
@@ -66,6 +73,9 @@ pub enum InitialPassword {
     Hash(String),
     /// A social member: no password at all.
     None,
+    /// No password yet (provisioning): the member has none until the host sets one, and cannot
+    /// reset or sign in with a password meanwhile, as a social member cannot.
+    Later,
 }
 
 /// One member to add, with fields as raw strings from the command line or an import line.
@@ -143,17 +153,63 @@ impl MemberAdmin {
 
     /// Adds one member; a plain password must satisfy the password policy.
     pub async fn add(&self, draft: MemberDraft, now: DateTime<Utc>) -> Result<MemberId, AdminError> {
-        let checked = self.check(draft, true, now).map_err(AdminError::Invalid)?;
-        let wanted = [(checked.member.site_id.clone(), checked.member.login_id.clone())];
-        match check_new_login_ids(self.store.as_ref(), &wanted).await {
-            Ok(()) => {}
-            Err(NewLoginIdError::Refused { reason, .. }) => return Err(AdminError::LoginId(reason)),
-            Err(NewLoginIdError::Store(e)) => return Err(e.into()),
-        }
-        let ids = self.store_all(vec![checked]).await?;
+        let member = self.vet(draft, &self.policy, now).await?;
+        self.ensure_site(&member.site_id).await?;
+        let ids = self.store.insert_members(&[member]).await?;
         ids.into_iter()
             .next()
             .ok_or_else(|| AdminError::Recovery(RecoveryError::Internal("no member id returned".into())))
+    }
+
+    /// Checks one new member against every rule of member creation (`policy` on a plain password),
+    /// refuses a login ID its site already has, and hashes the password: the member, ready to
+    /// store. `member add` and SCIM provisioning both create members through here.
+    pub async fn vet(
+        &self,
+        draft: MemberDraft,
+        policy: &PasswordPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<NewMember, AdminError> {
+        let checked = self.check(draft, Some(policy), now).map_err(AdminError::Draft)?;
+        // Taken, mixing scripts, or confusable with a member of the site (UTS #39).
+        let wanted = [(checked.member.site_id.clone(), checked.member.login_id.clone())];
+        match check_new_login_ids(self.store.as_ref(), &wanted).await {
+            Ok(()) => {}
+            Err(NewLoginIdError::Refused {
+                reason: LoginIdRefusal::Taken { login_id, site },
+                ..
+            }) => return Err(AdminError::Taken { login_id, site }),
+            Err(NewLoginIdError::Refused { reason, .. }) => return Err(AdminError::LoginId(reason)),
+            Err(NewLoginIdError::Store(e)) => return Err(e.into()),
+        }
+        self.hashed(checked).await
+    }
+
+    /// Creates the site if it does not exist yet (named by its code), for a member about to join.
+    pub async fn ensure_site(&self, site: &SiteId) -> Result<(), AdminError> {
+        Ok(self.store.ensure_sites(std::slice::from_ref(site)).await?)
+    }
+
+    /// Checks a member's new state against every rule of member creation, as [`MemberAdmin::vet`]
+    /// does, without looking for the login ID (a provisioning change keeps its own; the store's
+    /// unique key refuses another member's).
+    pub async fn vet_fields(
+        &self,
+        draft: MemberDraft,
+        policy: &PasswordPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<NewMember, AdminError> {
+        let checked = self.check(draft, Some(policy), now).map_err(AdminError::Draft)?;
+        self.hashed(checked).await
+    }
+
+    /// The checked member with its plain password hashed (bounded by the hasher).
+    async fn hashed(&self, checked: Checked) -> Result<NewMember, AdminError> {
+        let mut member = checked.member;
+        if let Some(plain) = checked.plain_password {
+            member.password_hash = Some(self.hasher.hash(&plain).await?);
+        }
+        Ok(member)
     }
 
     /// Imports a JSON Lines file: every line is checked first; the first bad line is reported with
@@ -190,7 +246,7 @@ impl MemberAdmin {
                 password_changed_at: parsed.password_changed_at,
                 status: parsed.status,
             };
-            let member = self.check(draft, false, now).map_err(fail)?;
+            let member = self.check(draft, None, now).map_err(|p| fail(p.to_string()))?;
             let key = (member.member.site_id.clone(), member.member.login_id.normalized());
             if !seen.insert(key) {
                 return Err(fail(format!(
@@ -280,23 +336,33 @@ impl MemberAdmin {
                 password_changed_at: None,
                 status: None,
             };
-            checked.push(self.check(draft, true, now).map_err(AdminError::Invalid)?);
+            checked.push(
+                self.check(draft, Some(&self.policy), now)
+                    .map_err(AdminError::Draft)?,
+            );
         }
         self.store_all(checked).await?;
         Ok(demo)
     }
 
-    /// Parses and checks a draft without touching storage.
-    fn check(&self, draft: MemberDraft, enforce_policy: bool, now: DateTime<Utc>) -> Result<Checked, String> {
+    /// Parses and checks a draft without touching storage; a plain password must satisfy `policy`
+    /// when one is given (an import's legacy passwords are only bounded).
+    fn check(
+        &self,
+        draft: MemberDraft,
+        policy: Option<&PasswordPolicy>,
+        now: DateTime<Utc>,
+    ) -> Result<Checked, DraftProblem> {
         let site_id = match draft.site_id {
-            Some(raw) => SiteId::parse(&raw).map_err(|e| format!("siteId: {e}"))?,
+            Some(raw) => SiteId::parse(&raw).map_err(|e| problem("siteId", format!("siteId: {e}")))?,
             None => self.default_site.clone(),
         };
-        let login_id = LoginId::parse(&draft.login_id).map_err(|e| format!("loginId: {e}"))?;
-        let email = Email::parse(&draft.email).map_err(|e| format!("email: {e}"))?;
+        let login_id =
+            LoginId::parse(&draft.login_id).map_err(|e| problem("loginId", format!("loginId: {e}")))?;
+        let email = Email::parse(&draft.email).map_err(|e| problem("email", format!("email: {e}")))?;
         let name = draft.name.unwrap_or_default().trim().to_owned();
         if name.chars().count() > 200 {
-            return Err("name: longer than 200 characters".into());
+            return Err(problem("name", "name: longer than 200 characters"));
         }
         let member_type = parse_code(
             draft.member_type,
@@ -321,33 +387,56 @@ impl MemberAdmin {
                 hash: self
                     .keys
                     .current()
-                    .ci(&Ci::parse(&raw).map_err(|e| format!("ci: {e}"))?),
+                    .ci(&Ci::parse(&raw).map_err(|e| problem("ci", format!("ci: {e}")))?),
                 key: Some(self.keys.current_id().clone()),
             }),
             None => None,
         };
         let (password_hash, plain_password) = match (member_type, draft.password) {
-            (MemberType::Social, InitialPassword::None) => (None, None),
-            (MemberType::Social, _) => return Err("a SOCIAL member has no password".into()),
+            (MemberType::Social, InitialPassword::None | InitialPassword::Later) => (None, None),
+            // What the hash is comes first: it is wrong whatever the member's type.
+            (MemberType::Social, InitialPassword::Hash(h)) => {
+                return Err(if self.hasher.is_supported_hash(&h) {
+                    problem("passwordHash", "a SOCIAL member has no password")
+                } else {
+                    problem(
+                        "passwordHash",
+                        "passwordHash: not an argon2 PHC string or a bcrypt $2b$ hash",
+                    )
+                });
+            }
+            (MemberType::Social, InitialPassword::Plain(_)) => {
+                return Err(problem("password", "a SOCIAL member has no password"));
+            }
+            (_, InitialPassword::Later) => (None, None),
             (_, InitialPassword::None) => {
-                return Err("a password (or passwordHash) is required unless the member is SOCIAL".into());
+                return Err(problem(
+                    "password",
+                    "a password (or passwordHash) is required unless the member is SOCIAL",
+                ));
             }
             (_, InitialPassword::Hash(h)) => {
                 if !self.hasher.is_supported_hash(&h) {
-                    return Err("passwordHash: not an argon2 PHC string or a bcrypt $2b$ hash".into());
+                    return Err(problem(
+                        "passwordHash",
+                        "passwordHash: not an argon2 PHC string or a bcrypt $2b$ hash",
+                    ));
                 }
                 (Some(StoredHash(h)), None)
             }
             (_, InitialPassword::Plain(p)) => {
-                let normalised = if enforce_policy {
-                    self.policy
+                let normalised = if let Some(policy) = policy {
+                    policy
                         .check(&p, Some(login_id.as_str()))
-                        .map_err(|rules| format!("password breaks the policy: {rules:?}"))?
+                        .map_err(|rules| {
+                            problem("password", format!("password breaks the policy: {rules:?}"))
+                        })?
                         .password()
                         .clone()
                 } else if p.is_empty() || p.len() > MAX_IMPORTED_PASSWORD_BYTES {
-                    return Err(format!(
-                        "password: must be 1 to {MAX_IMPORTED_PASSWORD_BYTES} bytes"
+                    return Err(problem(
+                        "password",
+                        format!("password: must be 1 to {MAX_IMPORTED_PASSWORD_BYTES} bytes"),
                     ));
                 } else {
                     Password::new(p).normalized()
@@ -393,38 +482,5 @@ impl MemberAdmin {
         sites.dedup();
         self.store.ensure_sites(&sites).await?;
         Ok(self.store.insert_members(&members).await?)
-    }
-}
-
-/// What is wrong with a line, without echoing its values (a misplaced password could be one).
-fn record_problem(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    let what = if message.contains("unknown field") || message.contains("missing field") {
-        // Field names only: serde puts the name in backticks, no value.
-        message
-            .split(" at line")
-            .next()
-            .unwrap_or("a field is wrong")
-            .to_owned()
-    } else {
-        match e.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
-                "not valid JSON".to_owned()
-            }
-            _ => "a field has the wrong type".to_owned(),
-        }
-    };
-    format!("not a valid member record ({what}, column {})", e.column())
-}
-
-fn parse_code<T>(
-    raw: Option<String>,
-    default: T,
-    from: fn(&str) -> Option<T>,
-    field: &str,
-) -> Result<T, String> {
-    match raw {
-        None => Ok(default),
-        Some(code) => from(code.trim()).ok_or_else(|| format!("{field}: unknown value {code:?}")),
     }
 }

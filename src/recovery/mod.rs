@@ -10,6 +10,7 @@ pub mod identity_keys;
 pub mod identity_proof;
 pub mod mail_delivery;
 pub mod mail_templates;
+pub mod member_drafts;
 pub mod members;
 pub mod new_login_id;
 pub mod new_password;
@@ -17,6 +18,7 @@ pub mod password_change;
 pub mod password_check;
 pub mod password_reset;
 pub mod ports;
+pub mod provisioning;
 pub mod rate_limits;
 pub mod recovery_activity;
 pub mod recovery_code_notice;
@@ -42,9 +44,10 @@ use crate::{
         password_reset::{PasswordReset, ResetSettings},
         ports::{
             AuditLog, ChangeReports, HealthCheck, IdentityLookup, Limiter, MailOutbox, MemberAdminStore,
-            MemberBatchLookup, MemberById, MemberLookup, PasswordHasher, PasswordStore, RecoveryCodeStore,
-            ResetQueue, SessionStore, SiteDirectory, TokenStore,
+            MemberBatchLookup, MemberById, MemberLookup, PasswordHasher, PasswordStore, ProvisioningStore,
+            RecoveryCodeStore, ResetQueue, SessionStore, SiteDirectory, TokenStore,
         },
+        provisioning::Provisioning,
         rate_limits::{RateLimitTable, RateLimits},
         recovery_activity::RecoveryActivity,
         recovery_codes::RecoveryCodes,
@@ -88,6 +91,8 @@ pub struct Ports {
     pub reset_queue: Arc<dyn ResetQueue>,
     /// Saved recovery codes (keyed hashes).
     pub recovery_codes: Arc<dyn RecoveryCodeStore>,
+    /// Members as SCIM provisioning reads and writes them.
+    pub provisioning: Arc<dyn ProvisioningStore>,
 }
 
 /// Every use case, wired to its ports once at start; cheap to clone into each request.
@@ -101,6 +106,7 @@ pub struct Recovery {
     pub password_changes: PasswordChanges,
     pub activity: RecoveryActivity,
     pub recovery_codes: RecoveryCodes,
+    pub provisioning: Provisioning,
     pub rate_limits: RateLimits,
     pub ports: Ports,
     /// Woken when mail is queued, so the delivery worker sends at once.
@@ -156,20 +162,29 @@ impl Recovery {
             rate_limits: rate_limits.clone(),
             settings: session_settings,
         };
+        let members = MemberAdmin::new(
+            ports.member_admin.clone(),
+            ports.hasher.clone(),
+            keys.clone(),
+            default_site,
+            default_policy,
+        );
         Recovery {
+            provisioning: Provisioning {
+                store: ports.provisioning.clone(),
+                members: members.clone(),
+                policies: policies.clone(),
+                sessions: ports.sessions.clone(),
+                tokens: ports.tokens.clone(),
+                rate_limits: rate_limits.clone(),
+            },
+            members,
             find_id: FindId::new(
                 ports.lookups.clone(),
                 ports.identities.clone(),
                 keys.clone(),
                 rate_limits.clone(),
                 proofs.clone(),
-            ),
-            members: MemberAdmin::new(
-                ports.member_admin.clone(),
-                ports.hasher.clone(),
-                keys.clone(),
-                default_site,
-                default_policy,
             ),
             recovery_codes: RecoveryCodes {
                 signed_in: signed_in.clone(),

@@ -114,12 +114,15 @@ impl RecoveryActivity {
         rows.truncate(size);
         let events = rows
             .into_iter()
-            .map(|row| ActivityEvent {
-                cursor: cursor_of(row.id),
-                at: row.at,
-                kind: row.kind.into(),
-                outcome: row.outcome,
-                client_network: row.client.as_deref().and_then(mask_client_address),
+            // The store reads only shown kinds; any other is left out rather than mislabelled.
+            .filter_map(|row| {
+                Some(ActivityEvent {
+                    cursor: cursor_of(row.id),
+                    at: row.at,
+                    kind: row.kind.shown_as()?,
+                    outcome: row.outcome,
+                    client_network: row.client.as_deref().and_then(mask_client_address),
+                })
             })
             .collect();
         Ok(Ok(ActivityPage {

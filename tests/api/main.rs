@@ -37,6 +37,8 @@ mod reset_hand_off;
 mod reset_transactions;
 mod reset_wins;
 mod schema;
+mod scim;
+mod scim_protocol;
 mod service_process;
 mod session_store;
 mod session_store_contract;

@@ -99,9 +99,18 @@ impl AuditLog for SeaAuditLog {
                 .iter()
                 .map(|key| audit_event::Column::IdentifierKey.eq(key.as_str())),
         );
+        // The host's provisioning rows are not the member's activity: left out by the query, so a
+        // page is never short of events that follow it.
+        let shown: Vec<&str> = AuditKind::ALL
+            .into_iter()
+            .filter(|k| k.shown_as().is_some())
+            .map(AuditKind::code)
+            .collect();
         let mut rows = Vec::new();
         for source in sources {
-            let mut query = audit_event::Entity::find().filter(source);
+            let mut query = audit_event::Entity::find()
+                .filter(source)
+                .filter(audit_event::Column::Kind.is_in(shown.clone()));
             if let Some(before) = before {
                 query = query.filter(audit_event::Column::Id.lt(before));
             }

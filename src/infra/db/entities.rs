@@ -46,6 +46,10 @@ pub mod member {
         pub created_at: DateTime,
         pub updated_at: DateTime,
         pub sign_in_locked: bool,
+        /// The host's own id of the member (SCIM `externalId`).
+        pub external_id: Option<String>,
+        /// Bumped by every provisioning write: the basis of SCIM's `meta.version`.
+        pub revision: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

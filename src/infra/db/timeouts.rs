@@ -13,6 +13,7 @@ use crate::{
         keyed_hash::{CiHash, StoredCiHash},
         login_id::LoginId,
         member::{JoinType, Member, MemberId, StoredHash},
+        member_filter::MemberFilter,
         opaque_token::TokenHash,
         recovery_code::RecoveryCodeHash,
         site::{Site, SiteId},
@@ -22,6 +23,7 @@ use crate::{
         KeyedMail, MailClaim, MailMeta, MailOutbox, MemberBatchLookup, MemberById, MemberLookup,
         NewRecoveryCodeSet, OutgoingMail, PasswordChange, PasswordStore, RecoveryCodeStore, RecoveryCodeUse,
         ResetQueue, SettledMail, SiteDirectory, StoreError, StoredRecoveryCode,
+        provisioning::{MemberPage, MemberUpdate, ProvisionedMember, ProvisioningStore},
     },
 };
 
@@ -234,5 +236,51 @@ impl<S: RecoveryCodeStore> RecoveryCodeStore for Timed<S> {
     }
     async fn codes_left(&self, member: &MemberId) -> Result<u32, StoreError> {
         self.run(self.inner.codes_left(member)).await
+    }
+}
+
+#[async_trait]
+impl<S: ProvisioningStore> ProvisioningStore for Timed<S> {
+    async fn find_provisioned(
+        &self,
+        site: &SiteId,
+        id: &MemberId,
+    ) -> Result<Option<ProvisionedMember>, StoreError> {
+        self.run(self.inner.find_provisioned(site, id)).await
+    }
+    async fn search(
+        &self,
+        site: &SiteId,
+        filter: Option<&MemberFilter>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<MemberPage, StoreError> {
+        self.run(self.inner.search(site, filter, offset, limit)).await
+    }
+    async fn create(
+        &self,
+        member: &crate::recovery::ports::NewMember,
+        external_id: Option<&str>,
+        audit: AuditEvent,
+    ) -> Result<ProvisionedMember, StoreError> {
+        self.run(self.inner.create(member, external_id, audit)).await
+    }
+    async fn update(
+        &self,
+        id: &MemberId,
+        revision: i64,
+        update: &MemberUpdate,
+        audit: AuditEvent,
+    ) -> Result<Option<ProvisionedMember>, StoreError> {
+        self.run(self.inner.update(id, revision, update, audit)).await
+    }
+    async fn withdraw(
+        &self,
+        id: &MemberId,
+        revision: i64,
+        now: DateTime<Utc>,
+        audit: AuditEvent,
+    ) -> Result<Option<ProvisionedMember>, StoreError> {
+        self.run(self.inner.withdraw(id, revision, now, audit)).await
     }
 }

@@ -10,6 +10,7 @@ pub mod limits;
 pub mod mail;
 pub mod members;
 pub mod passwords;
+pub mod provisioning;
 pub mod recovery_codes;
 pub mod reset_queue;
 pub mod sessions;
@@ -29,6 +30,7 @@ pub use mail::{
 };
 pub use members::{IdentityLookup, MemberBatchLookup, MemberById, MemberLookup};
 pub use passwords::{ChangeReports, NewChangeReport, PasswordChange, PasswordStore};
+pub use provisioning::{MemberPage, MemberUpdate, ProvisionedMember, ProvisioningStore};
 pub use recovery_codes::{NewRecoveryCodeSet, RecoveryCodeStore, RecoveryCodeUse, StoredRecoveryCode};
 pub use reset_queue::{ClaimedReset, HandedOffReset, ResetQueue, ResetTarget};
 pub use sessions::SessionStore;

@@ -18,10 +18,12 @@ pub enum Operation {
     /// Recovery-code sets per member: each set's notice goes to the owner, and an intruder must
     /// not keep minting ways around the mailbox.
     RecoveryCodeSets,
+    /// SCIM provisioning calls, per client address and per site (the bearer token's).
+    Provisioning,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 8] = [
+    pub const ALL: [Operation; 9] = [
         Operation::FindId,
         Operation::CheckLoginId,
         Operation::IssueResetToken,
@@ -30,6 +32,7 @@ impl Operation {
         Operation::ResetMailPerMember,
         Operation::SignedInPassword,
         Operation::RecoveryCodeSets,
+        Operation::Provisioning,
     ];
 
     pub fn name(self) -> &'static str {
@@ -42,6 +45,7 @@ impl Operation {
             Operation::ResetMailPerMember => "resetMail",
             Operation::SignedInPassword => "signedInPassword",
             Operation::RecoveryCodeSets => "recoveryCodeSets",
+            Operation::Provisioning => "scim",
         }
     }
 }
@@ -117,6 +121,9 @@ impl Default for RateLimitTable {
             ((SignedInPassword, Client), limit(30, 600)),
             ((SignedInPassword, Session), limit(10, 600)),
             ((RecoveryCodeSets, Target), limit(3, 86_400)),
+            // A host's sync pushes bursts (a whole directory at first), never a person's pace.
+            ((Provisioning, Client), limit(1200, 60)),
+            ((Provisioning, Target), limit(1200, 60)),
         ]);
         RateLimitTable {
             limits,

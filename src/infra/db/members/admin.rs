@@ -1,6 +1,6 @@
 //! The admin store of `member add/import/list` and the demo data, on SeaORM.
 use async_trait::async_trait;
-use chrono::Utc;
+use chrono::{NaiveDateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     TransactionTrait,
@@ -121,30 +121,7 @@ impl MemberAdminStore for SeaMemberStore {
         let mut ids = Vec::with_capacity(members.len());
         for m in members {
             let id = uuid::Uuid::new_v4().to_string();
-            let row = member::ActiveModel {
-                id: Set(id.clone()),
-                site_id: Set(m.site_id.as_str().to_owned()),
-                login_id: Set(m.login_id.as_str().to_owned()),
-                login_id_key: Set(m.login_id.normalized()),
-                login_id_skeleton: Set(LoginIdSkeleton::of(&m.login_id).as_str().to_owned()),
-                email: Set(m.email.as_str().to_owned()),
-                name: Set(m.name.clone()),
-                member_type: Set(m.member_type.code().to_owned()),
-                join_type: Set(m.join_type.code().to_owned()),
-                ci_hash: Set(m.ci_hash.as_ref().map(|h| h.hash.0.clone())),
-                ci_key_id: Set(m
-                    .ci_hash
-                    .as_ref()
-                    .and_then(|h| h.key.as_ref())
-                    .map(|k| k.as_str().to_owned())),
-                password_hash: Set(m.password_hash.as_ref().map(|h| h.0.clone())),
-                password_changed_at: Set(m.password_changed_at.map(to_naive)),
-                joined_at: Set(to_naive(m.joined_at)),
-                status: Set(m.status.code().to_owned()),
-                created_at: Set(now),
-                updated_at: Set(now),
-                sign_in_locked: Set(false),
-            };
+            let row = new_member_row(m, id.clone(), now, None);
             member::Entity::insert(row).exec(&txn).await.map_err(map_db_err)?;
             ids.push(MemberId(id));
         }
@@ -170,6 +147,41 @@ impl MemberAdminStore for SeaMemberStore {
 
     async fn count_members(&self) -> Result<u64, StoreError> {
         member::Entity::find().count(&self.db).await.map_err(map_db_err)
+    }
+}
+
+/// The row of a new member (a fresh id, its keys, revision 1).
+pub(super) fn new_member_row(
+    m: &NewMember,
+    id: String,
+    now: NaiveDateTime,
+    external_id: Option<&str>,
+) -> member::ActiveModel {
+    member::ActiveModel {
+        id: Set(id),
+        site_id: Set(m.site_id.as_str().to_owned()),
+        login_id: Set(m.login_id.as_str().to_owned()),
+        login_id_key: Set(m.login_id.normalized()),
+        login_id_skeleton: Set(LoginIdSkeleton::of(&m.login_id).as_str().to_owned()),
+        email: Set(m.email.as_str().to_owned()),
+        name: Set(m.name.clone()),
+        member_type: Set(m.member_type.code().to_owned()),
+        join_type: Set(m.join_type.code().to_owned()),
+        ci_hash: Set(m.ci_hash.as_ref().map(|h| h.hash.0.clone())),
+        ci_key_id: Set(m
+            .ci_hash
+            .as_ref()
+            .and_then(|h| h.key.as_ref())
+            .map(|k| k.as_str().to_owned())),
+        password_hash: Set(m.password_hash.as_ref().map(|h| h.0.clone())),
+        password_changed_at: Set(m.password_changed_at.map(to_naive)),
+        joined_at: Set(to_naive(m.joined_at)),
+        status: Set(m.status.code().to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+        sign_in_locked: Set(false),
+        external_id: Set(external_id.map(str::to_owned)),
+        revision: Set(1),
     }
 }
 

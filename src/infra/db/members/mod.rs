@@ -3,7 +3,9 @@
 //! in a file each; rows are parsed here.
 mod admin;
 mod lookups;
+mod member_search;
 mod passwords;
+mod provisioning;
 
 use sea_orm::{DatabaseConnection, Select};
 
