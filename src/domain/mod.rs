@@ -28,3 +28,4 @@ pub mod recovery_code;
 pub mod reset_nonce;
 pub mod session;
 pub mod site;
+pub mod webhook;

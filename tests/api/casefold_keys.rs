@@ -114,7 +114,7 @@ async fn the_migration_recomputes_old_keys_and_fills_skeletons(backend: Backend)
         column(&db, "SELECT login_id_key FROM members WHERE id = 'm1'").await,
         ["straße"]
     );
-    Migrator::up(&db, None).await.expect("migration 000013");
+    Migrator::up(&db, Some(1)).await.expect("migration 000013");
     for (id, login_id, key) in members {
         let stored = column(
             &db,
@@ -144,7 +144,7 @@ async fn the_migration_recomputes_old_keys_and_fills_skeletons(backend: Backend)
         !manager.has_column("members", "login_id_skeleton").await.unwrap(),
         "[{name}]"
     );
-    Migrator::up(&db, None).await.expect("migration 000013 again");
+    Migrator::up(&db, Some(1)).await.expect("migration 000013 again");
     let again = column(&db, "SELECT login_id_key FROM members WHERE id = 'm1'").await;
     assert_eq!(again, ["strasse"], "[{name}]");
     db.close().await.ok();
@@ -165,7 +165,7 @@ async fn the_migration_reports_members_whose_keys_would_collide(backend: Backend
     insert_old_style(&db, "sharp-s", "s1", "straße").await;
     insert_old_style(&db, "double-s", "s1", "STRASSE").await;
     insert_old_style(&db, "elsewhere", "s2", "straße").await;
-    let error = Migrator::up(&db, None)
+    let error = Migrator::up(&db, Some(1))
         .await
         .expect_err("a collision")
         .to_string();
@@ -186,7 +186,7 @@ async fn the_migration_reports_members_whose_keys_would_collide(backend: Backend
     )
     .await
     .unwrap();
-    Migrator::up(&db, None)
+    Migrator::up(&db, Some(1))
         .await
         .expect("migration 000013 after the rename");
     let keys = column(&db, "SELECT login_id_key FROM members ORDER BY id").await;
