@@ -20,15 +20,13 @@ use std::{
     time::Duration,
 };
 
-use serde_json::{Value, json};
+use serde_json::json;
 use service::{BenchDatabase, Service, env_or};
 use tcp_proxy::TcpProxy;
-use timing::{kolmogorov_smirnov, median, timed};
+use timing::{
+    ISSUE_BY_EMAIL, Path, email, identifier_paths, kolmogorov_smirnov, login_id, median, stranger, timed,
+};
 
-const ISSUE_BY_EMAIL: &str = "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel maskedDestination errors { code } } }";
-const ISSUE_BY_ACCOUNT: &str = "mutation($id: String!, $e: String!) { issueResetToken(by: {account: {loginId: $id, email: $e}}) { accepted channel errors { code } } }";
-const VERIFY_BY_EMAIL: &str = "mutation($e: String!) { verifyResetToken(credential: {code: {email: $e, code: \"000000\"}}) { valid errors { code } } }";
-const VERIFY_BY_LOGIN: &str = "mutation($id: String!) { verifyResetToken(credential: {code: {loginId: $id, code: \"000000\"}}) { valid errors { code } } }";
 const RESET_BY_EMAIL: &str = "mutation($e: String!) { resetPassword(input: {credential: {code: {email: $e, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
 const VERIFY_BY_RECOVERY_CODE: &str = "mutation($id: String!) { verifyResetToken(credential: {recoveryCode: {loginId: $id, code: \"0000-0000-0000-00\"}}) { valid errors { code } } }";
 const RESET_BY_RECOVERY_CODE: &str = "mutation($id: String!) { resetPassword(input: {credential: {recoveryCode: {loginId: $id, code: \"0000-0000-0000-00\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
@@ -76,46 +74,9 @@ fn write_jwks(path: &std::path::Path) {
     std::fs::write(path, jwks.to_string()).unwrap();
 }
 
-fn login_id(i: usize) -> String {
-    format!("timing{i:05}")
-}
-fn email(i: usize) -> String {
-    format!("timing{i:05}@bench.example")
-}
-fn stranger(kind: &str, i: usize) -> String {
-    format!("nobody-{kind}-{i:05}")
-}
-
-/// A path: the request about account `i`, and the one about nobody `i`.
-struct Path {
-    name: &'static str,
-    known: fn(usize) -> Value,
-    unknown: fn(usize) -> Value,
-}
-
 fn paths() -> Vec<Path> {
-    vec![
-        Path {
-            name: "issueResetToken by e-mail",
-            known: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
-            unknown: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("ie", i))}}),
-        },
-        Path {
-            name: "issueResetToken by account",
-            known: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": email(i)}}),
-            // The login ID exists; the address is not its own.
-            unknown: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": format!("{}@bench.example", stranger("ia", i))}}),
-        },
-        Path {
-            name: "verifyResetToken, wrong code by e-mail",
-            known: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": email(i)}}),
-            unknown: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("ve", i))}}),
-        },
-        Path {
-            name: "verifyResetToken, wrong code by login ID",
-            known: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": login_id(i)}}),
-            unknown: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": stranger("vl", i)}}),
-        },
+    let mut paths = identifier_paths();
+    paths.extend([
         Path {
             name: "resetPassword, wrong code by e-mail",
             known: |i| json!({"query": RESET_BY_EMAIL, "variables": {"e": email(i)}}),
@@ -143,7 +104,8 @@ fn paths() -> Vec<Path> {
             known: |i| json!({"query": RESET_BY_RECOVERY_CODE, "variables": {"id": login_id(i)}}),
             unknown: |i| json!({"query": RESET_BY_RECOVERY_CODE, "variables": {"id": stranger("rr", i)}}),
         },
-    ]
+    ]);
+    paths
 }
 
 /// `samples` interleaved pairs on one path, in random order within each pair.

@@ -12,14 +12,10 @@ mod smtp_server;
 #[path = "support/timing.rs"]
 mod timing;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use service::{BenchDatabase, Service, env_or};
-use timing::{kolmogorov_smirnov, median, timed};
+use timing::{Path, email, identifier_paths, kolmogorov_smirnov, login_id, median, stranger, timed};
 
-const ISSUE_BY_EMAIL: &str = "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel maskedDestination errors { code } } }";
-const ISSUE_BY_ACCOUNT: &str = "mutation($id: String!, $e: String!) { issueResetToken(by: {account: {loginId: $id, email: $e}}) { accepted channel errors { code } } }";
-const VERIFY_BY_EMAIL: &str = "mutation($e: String!) { verifyResetToken(credential: {code: {email: $e, code: \"000000\"}}) { valid errors { code } } }";
-const VERIFY_BY_LOGIN: &str = "mutation($id: String!) { verifyResetToken(credential: {code: {loginId: $id, code: \"000000\"}}) { valid errors { code } } }";
 const SIGN_IN: &str = "mutation($id: String!) { signIn(loginId: $id, password: \"Wrong-Guess-0000\") { accessToken errors { code } } }";
 
 /// Every target may be asked once an hour (so the second call about it is the target's refusal),
@@ -32,51 +28,14 @@ const CLIENT_SPENT: &str = "issueResetToken.client=1/3600,issueResetToken.id=100
 verifyResetToken.client=1/3600,verifyResetToken.id=1000000000/600,\
 signIn.client=1000000000/600,signIn.id=1000000000/600,resetMail.id=1000000000/600";
 
-fn login_id(i: usize) -> String {
-    format!("refusal{i:05}")
-}
-fn email(i: usize) -> String {
-    format!("refusal{i:05}@bench.example")
-}
-fn nobody(kind: &str, i: usize) -> String {
-    format!("nobody-{kind}-{i:05}")
-}
-
-/// A path: the call about account `i`, and the one about nobody `i`.
-struct Path {
-    name: &'static str,
-    known: fn(usize) -> Value,
-    unknown: fn(usize) -> Value,
-}
-
 fn paths() -> Vec<Path> {
-    vec![
-        Path {
-            name: "issueResetToken by e-mail",
-            known: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
-            unknown: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": format!("{}@bench.example", nobody("ie", i))}}),
-        },
-        Path {
-            name: "issueResetToken by account",
-            known: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": email(i)}}),
-            unknown: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": nobody("ia", i), "e": email(i)}}),
-        },
-        Path {
-            name: "verifyResetToken, code by e-mail",
-            known: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": email(i)}}),
-            unknown: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": format!("{}@bench.example", nobody("ve", i))}}),
-        },
-        Path {
-            name: "verifyResetToken, code by login ID",
-            known: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": login_id(i)}}),
-            unknown: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": nobody("vl", i)}}),
-        },
-        Path {
-            name: "signIn, wrong password",
-            known: |i| json!({"query": SIGN_IN, "variables": {"id": login_id(i)}}),
-            unknown: |i| json!({"query": SIGN_IN, "variables": {"id": nobody("si", i)}}),
-        },
-    ]
+    let mut paths = identifier_paths();
+    paths.push(Path {
+        name: "signIn, wrong password",
+        known: |i| json!({"query": SIGN_IN, "variables": {"id": login_id(i)}}),
+        unknown: |i| json!({"query": SIGN_IN, "variables": {"id": stranger("si", i)}}),
+    });
+    paths
 }
 
 /// One path in one state: `samples` interleaved pairs of refused calls (known, unknown in random

@@ -1,8 +1,62 @@
 //! What the timing benches share: one timed GraphQL call and the shape of its answer (codes and
-//! flags, minus the echo of what was typed), medians, and the two-sample Kolmogorov–Smirnov test.
+//! flags, minus the echo of what was typed), medians, the two-sample Kolmogorov–Smirnov test, and
+//! the members and stranger paths both benches ask about.
+#![allow(dead_code)] // each bench uses part of this file
 use std::time::Instant;
 
-use serde_json::Value;
+use serde_json::{Value, json};
+
+pub const ISSUE_BY_EMAIL: &str = "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel maskedDestination errors { code } } }";
+pub const ISSUE_BY_ACCOUNT: &str = "mutation($id: String!, $e: String!) { issueResetToken(by: {account: {loginId: $id, email: $e}}) { accepted channel errors { code } } }";
+pub const VERIFY_BY_EMAIL: &str = "mutation($e: String!) { verifyResetToken(credential: {code: {email: $e, code: \"000000\"}}) { valid errors { code } } }";
+pub const VERIFY_BY_LOGIN: &str = "mutation($id: String!) { verifyResetToken(credential: {code: {loginId: $id, code: \"000000\"}}) { valid errors { code } } }";
+
+/// The bench's member `i`.
+pub fn login_id(i: usize) -> String {
+    format!("timing{i:05}")
+}
+pub fn email(i: usize) -> String {
+    format!("timing{i:05}@bench.example")
+}
+/// An identifier that names nobody, distinct per path (`kind`) and sample.
+pub fn stranger(kind: &str, i: usize) -> String {
+    format!("nobody-{kind}-{i:05}")
+}
+
+/// A path: the request about account `i`, and the one about nobody `i`.
+pub struct Path {
+    pub name: &'static str,
+    pub known: fn(usize) -> Value,
+    pub unknown: fn(usize) -> Value,
+}
+
+/// The paths a stranger calls about an identifier by e-mail or login ID: asking for a reset, and
+/// a wrong code.
+pub fn identifier_paths() -> Vec<Path> {
+    vec![
+        Path {
+            name: "issueResetToken by e-mail",
+            known: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": email(i)}}),
+            unknown: |i| json!({"query": ISSUE_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("ie", i))}}),
+        },
+        Path {
+            name: "issueResetToken by account",
+            known: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": email(i)}}),
+            // The login ID exists; the address is not its own.
+            unknown: |i| json!({"query": ISSUE_BY_ACCOUNT, "variables": {"id": login_id(i), "e": format!("{}@bench.example", stranger("ia", i))}}),
+        },
+        Path {
+            name: "verifyResetToken, wrong code by e-mail",
+            known: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": email(i)}}),
+            unknown: |i| json!({"query": VERIFY_BY_EMAIL, "variables": {"e": format!("{}@bench.example", stranger("ve", i))}}),
+        },
+        Path {
+            name: "verifyResetToken, wrong code by login ID",
+            known: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": login_id(i)}}),
+            unknown: |i| json!({"query": VERIFY_BY_LOGIN, "variables": {"id": stranger("vl", i)}}),
+        },
+    ]
+}
 
 /// Two-sample Kolmogorov–Smirnov statistic D and its asymptotic p-value.
 pub fn kolmogorov_smirnov(a: &[f64], b: &[f64]) -> (f64, f64) {

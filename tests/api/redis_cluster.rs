@@ -170,7 +170,7 @@ async fn every_key_the_store_writes_follows_the_layout() {
             } else {
                 let kind = rest.split(':').next().unwrap();
                 assert!(
-                    ["tok", "sess", "rl", "once"].contains(&kind),
+                    ["tok", "sess", "dev", "rl", "once"].contains(&kind),
                     "{key} is not in the layout"
                 );
                 kinds.insert(kind.to_owned());
@@ -182,8 +182,10 @@ async fn every_key_the_store_writes_follows_the_layout() {
         "grant",
         "cooldown",
         "sessions",
+        "devices",
         "tok",
         "sess",
+        "dev",
         "rl",
         "once",
         "code",

@@ -152,14 +152,14 @@ impl SessionStore for RedisStore {
             return Ok(());
         }
         let expires_ms = Utc::now().timestamp_millis().saturating_add(ttl_ms);
-        // Every device of an owner lives as long as the configured ttl, so the latest one's
-        // expiry is the hash's.
+        // The hash lives as long as its longest-lived device: its expiry is set when it has none
+        // (NX) and only ever pushed later (GT), never cut short by a device of a shorter life.
         let mut cmd = redis::pipe();
         let devices = self.key(Key::Devices(owner));
-        cmd.hset(&devices, &device.token.0, expires_ms)
-            .ignore()
-            .pexpire(&devices, ttl_ms)
-            .ignore();
+        cmd.hset(&devices, &device.token.0, expires_ms).ignore();
+        for only in ["NX", "GT"] {
+            cmd.cmd("PEXPIRE").arg(&devices).arg(ttl_ms).arg(only).ignore();
+        }
         self.query_pipe::<()>(&cmd).await?;
         let route = std::iter::once(owner.tag())
             .chain(device.targets.iter().cloned())

@@ -53,66 +53,26 @@ impl MemberAdminStore for SeaMemberStore {
         &self,
         ids: &[(SiteId, LoginId)],
     ) -> Result<Vec<(SiteId, LoginId)>, StoreError> {
-        let mut found = Vec::new();
-        // Chunks keep each statement well under every backend's parameter limit.
-        for chunk in ids.chunks(200) {
-            let mut any = Condition::any();
-            for (site, id) in chunk {
-                any = any.add(
-                    Condition::all()
-                        .add(member::Column::SiteId.eq(site.as_str()))
-                        .add(member::Column::LoginIdKey.eq(id.normalized())),
-                );
-            }
-            let rows = member::Entity::find()
-                .filter(any)
-                .all(&self.db)
-                .await
-                .map_err(map_db_err)?;
-            for row in rows {
-                if let Some(pair) = chunk
-                    .iter()
-                    .find(|(site, id)| site.as_str() == row.site_id && id.normalized() == row.login_id_key)
-                {
-                    found.push(pair.clone());
-                }
-            }
-        }
-        Ok(found)
+        self.existing(
+            ids,
+            member::Column::LoginIdKey,
+            |id| id.normalized(),
+            |row| &row.login_id_key,
+        )
+        .await
     }
 
     async fn existing_skeletons(
         &self,
         skeletons: &[(SiteId, LoginIdSkeleton)],
     ) -> Result<Vec<(SiteId, LoginIdSkeleton)>, StoreError> {
-        let mut found = Vec::new();
-        // Chunks keep each statement well under every backend's parameter limit.
-        for chunk in skeletons.chunks(200) {
-            let mut any = Condition::any();
-            for (site, skeleton) in chunk {
-                any = any.add(
-                    Condition::all()
-                        .add(member::Column::SiteId.eq(site.as_str()))
-                        .add(member::Column::LoginIdSkeleton.eq(skeleton.as_str())),
-                );
-            }
-            let rows = member::Entity::find()
-                .filter(any)
-                .all(&self.db)
-                .await
-                .map_err(map_db_err)?;
-            for row in rows {
-                found.extend(
-                    chunk
-                        .iter()
-                        .filter(|(site, s)| {
-                            site.as_str() == row.site_id && s.as_str() == row.login_id_skeleton
-                        })
-                        .cloned(),
-                );
-            }
-        }
-        Ok(found)
+        self.existing(
+            skeletons,
+            member::Column::LoginIdSkeleton,
+            |s| s.as_str().to_owned(),
+            |row| &row.login_id_skeleton,
+        )
+        .await
     }
 
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
@@ -189,6 +149,42 @@ pub(super) fn new_member_row(
 const ANALYZE_AFTER: usize = 100;
 
 impl SeaMemberStore {
+    /// Which of `wanted` (a site and a key of `column`, `key_of` the stored form) some member of
+    /// that site has, read 200 pairs a statement (well under every backend's parameter limit).
+    async fn existing<K: Clone>(
+        &self,
+        wanted: &[(SiteId, K)],
+        column: member::Column,
+        key_of: impl Fn(&K) -> String,
+        stored: impl Fn(&member::Model) -> &String,
+    ) -> Result<Vec<(SiteId, K)>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in wanted.chunks(200) {
+            let mut any = Condition::any();
+            for (site, key) in chunk {
+                any = any.add(
+                    Condition::all()
+                        .add(member::Column::SiteId.eq(site.as_str()))
+                        .add(column.eq(key_of(key))),
+                );
+            }
+            let rows = member::Entity::find()
+                .filter(any)
+                .all(&self.db)
+                .await
+                .map_err(map_db_err)?;
+            for row in rows {
+                found.extend(
+                    chunk
+                        .iter()
+                        .filter(|(site, key)| site.as_str() == row.site_id && key_of(key) == *stored(&row))
+                        .cloned(),
+                );
+            }
+        }
+        Ok(found)
+    }
+
     /// Without statistics a freshly filled table looks empty to the planner, which then serves a
     /// login ID look-up from the identity index, filtering every member of the site, until
     /// autovacuum gets to it.
