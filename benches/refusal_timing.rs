@@ -70,7 +70,7 @@ async fn measure(
     let (mk, mu) = (median(&known), median(&unknown));
     let met = p > 0.01 && (mk - mu).abs() < 0.5 && wrong.is_none();
     println!(
-        "{state:<11} {:<36} {mk:>8.3} {mu:>8.3} {:>+7.3} {d:>6.3} {p:>9.2e}  {}",
+        "{state:<11} {:<42} {mk:>8.3} {mu:>8.3} {:>+7.3} {d:>6.3} {p:>9.2e}  {}",
         path.name,
         mk - mu,
         if met { "met" } else { "MISSED" }
@@ -152,7 +152,7 @@ async fn main() {
     service::cli(&env, &["member", "import", import.to_str().unwrap()]);
     let client = reqwest::Client::new();
     println!(
-        "{:<11} {:<36} {:>8} {:>8} {:>7} {:>6} {:>9}",
+        "{:<11} {:<42} {:>8} {:>8} {:>7} {:>6} {:>9}",
         "state", "path", "known", "unknown", "Δ ms", "D", "p"
     );
 
@@ -217,7 +217,7 @@ async fn main() {
     println!("challenged against plain refusals (median ms, known / unknown):");
     for ((path, c), p) in paths.iter().zip(&challenged).zip(&plain) {
         println!(
-            "  {:<36} challenged {:.3} / {:.3}, plain {:.3} / {:.3}, the challenge costs {:+.3}",
+            "  {:<42} challenged {:.3} / {:.3}, plain {:.3} / {:.3}, the challenge costs {:+.3}",
             path.name,
             c.0,
             c.1,

@@ -21,7 +21,7 @@ use crate::{
     recovery::{
         errors::RecoveryError,
         member_drafts::{DraftProblem, parse_code, problem, record_problem},
-        new_login_id::{LoginIdRefusal, NewLoginIdError, check_new_login_ids},
+        new_login_id::{LoginIdRefusal, NewLoginIdError, check_login_id_change, check_new_login_ids},
         ports::{HashError, MemberAdminStore, NewMember, PasswordHasher, StoreError},
     },
 };
@@ -55,6 +55,19 @@ impl From<StoreError> for AdminError {
         match e {
             StoreError::Conflict(m) => AdminError::Invalid(m),
             other => AdminError::Recovery(other.into()),
+        }
+    }
+}
+
+impl From<NewLoginIdError> for AdminError {
+    fn from(e: NewLoginIdError) -> Self {
+        match e {
+            NewLoginIdError::Refused {
+                reason: LoginIdRefusal::Taken { login_id, site },
+                ..
+            } => AdminError::Taken { login_id, site },
+            NewLoginIdError::Refused { reason, .. } => AdminError::LoginId(reason),
+            NewLoginIdError::Store(e) => e.into(),
         }
     }
 }
@@ -173,16 +186,19 @@ impl MemberAdmin {
         let checked = self.check(draft, Some(policy), now).map_err(AdminError::Draft)?;
         // Taken, mixing scripts, or confusable with a member of the site (UTS #39).
         let wanted = [(checked.member.site_id.clone(), checked.member.login_id.clone())];
-        match check_new_login_ids(self.store.as_ref(), &wanted).await {
-            Ok(()) => {}
-            Err(NewLoginIdError::Refused {
-                reason: LoginIdRefusal::Taken { login_id, site },
-                ..
-            }) => return Err(AdminError::Taken { login_id, site }),
-            Err(NewLoginIdError::Refused { reason, .. }) => return Err(AdminError::LoginId(reason)),
-            Err(NewLoginIdError::Store(e)) => return Err(e.into()),
-        }
+        check_new_login_ids(self.store.as_ref(), &wanted).await?;
         self.hashed(checked).await
+    }
+
+    /// A member's login ID changing from `old` to `new` (a provisioning change): refused as a new
+    /// login ID would be, but for looking like the member's own old one.
+    pub async fn vet_login_id_change(
+        &self,
+        site: &SiteId,
+        old: &LoginId,
+        new: &LoginId,
+    ) -> Result<(), AdminError> {
+        Ok(check_login_id_change(self.store.as_ref(), site, old, new).await?)
     }
 
     /// Creates the site if it does not exist yet (named by its code), for a member about to join.

@@ -76,3 +76,24 @@ pub async fn check_new_login_ids(
     }
     Ok(())
 }
+
+/// A member's login ID changing from `old` to `new`: refused as a new login ID would be (taken,
+/// mixing scripts, confusable with a member of the site), except that looking like the member's
+/// own old ID is no harm.
+pub async fn check_login_id_change(
+    store: &dyn MemberAdminStore,
+    site: &SiteId,
+    old: &LoginId,
+    new: &LoginId,
+) -> Result<(), NewLoginIdError> {
+    if old.normalized() == new.normalized() {
+        return Ok(());
+    }
+    match check_new_login_ids(store, &[(site.clone(), new.clone())]).await {
+        Err(NewLoginIdError::Refused {
+            reason: LoginIdRefusal::Confusable,
+            ..
+        }) if LoginIdSkeleton::of(old) == LoginIdSkeleton::of(new) => Ok(()),
+        other => other,
+    }
+}

@@ -94,6 +94,11 @@ impl From<AdminError> for ProvisioningError {
         match e {
             AdminError::Draft(problem) => ProvisioningError::Invalid(problem),
             AdminError::Taken { .. } => ProvisioningError::Taken,
+            // Mixing scripts or looking like another member's: the value is refused, named.
+            AdminError::LoginId(reason) => ProvisioningError::Invalid(DraftProblem {
+                field: "loginId",
+                message: reason.to_string(),
+            }),
             AdminError::Recovery(e) => ProvisioningError::Recovery(e),
             other => ProvisioningError::Recovery(RecoveryError::Internal(other.to_string())),
         }
@@ -192,6 +197,10 @@ impl Provisioning {
         let new_ci = state.ci.is_some();
         let draft = draft_of(ctx, state, status, Some(current.member.joined_at))?;
         let vetted = self.members.vet_fields(draft, &policy, ctx.now).await?;
+        // A new userName is a new login ID: the same script and look-alike rules as a new member.
+        self.members
+            .vet_login_id_change(&ctx.site, &current.member.login_id, &vetted.login_id)
+            .await?;
         let update = MemberUpdate {
             login_id: vetted.login_id,
             email: vetted.email,

@@ -355,3 +355,65 @@ async fn provisioning_is_rate_limited_per_client_and_site(backend: Backend) {
     let rows = app.sql_strings("SELECT id FROM members").await;
     assert!(rows.is_empty(), "[{}] a refused call wrote a member", app.backend);
 }
+
+/// A provisioned userName follows the rules of every new login ID: mixing scripts or looking
+/// like a member's of the site is a 400 `invalidValue` on `userName`, at creation and on a
+/// change; a member may take a look-alike of its own old ID.
+#[backend_test]
+async fn look_alike_and_mixed_script_user_names_are_refused(backend: Backend) {
+    let app = crate::scim::scim_app(&backend).await;
+    app.provision(crate::scim::user("alice", "alice@example.com", json!({})))
+        .await;
+    let bob = app
+        .provision(crate::scim::user("bob", "bob@example.com", json!({})))
+        .await;
+    let refused = |answer: &crate::scim::Scim| {
+        (answer.status, answer.body["scimType"].as_str().map(str::to_owned))
+            == (400, Some("invalidValue".to_owned()))
+            && answer.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("userName:"))
+    };
+    // Cyrillic а (U+0430) in Latin: mixed; all-Cyrillic аӏісе: a look-alike of alice.
+    for name in ["\u{430}lice", "\u{430}\u{4cf}\u{456}\u{441}\u{435}"] {
+        let created = app
+            .scim(
+                "POST",
+                "/Users",
+                Some(crate::scim::user(name, "x@example.com", json!({}))),
+            )
+            .await;
+        assert!(refused(&created), "[{}] {name}: {created:?}", app.backend);
+    }
+    let ops =
+        |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+    let rename = |name: &'static str| ops(json!([{"op": "replace", "path": "userName", "value": name}]));
+    let renamed = app
+        .scim(
+            "PATCH",
+            &format!("/Users/{bob}"),
+            Some(rename("\u{430}\u{4cf}\u{456}\u{441}\u{435}")),
+        )
+        .await;
+    assert!(refused(&renamed), "[{}] {renamed:?}", app.backend);
+    // "com" looks like "corn" (rn/m): refused beside another member, allowed as its own rename.
+    let corn = app
+        .provision(crate::scim::user("corn", "corn@example.com", json!({})))
+        .await;
+    let beside = app
+        .scim(
+            "POST",
+            "/Users",
+            Some(crate::scim::user("com", "com@example.com", json!({}))),
+        )
+        .await;
+    assert!(refused(&beside), "[{}] {beside:?}", app.backend);
+    let own = app
+        .scim("PATCH", &format!("/Users/{corn}"), Some(rename("com")))
+        .await;
+    assert_eq!(
+        own.status, 200,
+        "[{}] a look-alike of its own old ID: {own:?}",
+        app.backend
+    );
+}
