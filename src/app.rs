@@ -48,7 +48,8 @@ use crate::{
 };
 
 /// Which token store a command needs: `serve` uses the configured one (Redis when REDIS_URL is
-/// set); the member commands never touch tokens.
+/// set); the member commands never touch tokens. It also tells serving (every statement limited
+/// to DB_TIMEOUT_MS) from maintenance (unlimited).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TokenBackend {
     Configured,
@@ -92,14 +93,15 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         .context("connecting to the database (DATABASE_URL)")?;
     db::migrate(&admin).await.context("applying migrations")?;
     admin.close().await.ok();
-    let db = db::connect(
-        url,
-        settings.database.max_connections,
-        db_timeout,
-        StatementLimit::Deadline(db_timeout),
-    )
-    .await
-    .context("connecting to the database (DATABASE_URL)")?;
+    // A serving instance ends every statement at the deadline its callers give up at; the CLI's
+    // maintenance commands (imports of many members, key counts) run theirs to the end.
+    let limit = match tokens {
+        TokenBackend::Configured => StatementLimit::Deadline(db_timeout),
+        TokenBackend::InProcess => StatementLimit::None,
+    };
+    let db = db::connect(url, settings.database.max_connections, db_timeout, limit)
+        .await
+        .context("connecting to the database (DATABASE_URL)")?;
     let passwords = &settings.passwords;
     let hasher =
         Argon2Hasher::new(passwords.argon2, passwords.hash_concurrency.get()).context("argon2 settings")?;
