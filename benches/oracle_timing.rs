@@ -24,7 +24,8 @@ use serde_json::json;
 use service::{BenchDatabase, Service, env_or};
 use tcp_proxy::TcpProxy;
 use timing::{
-    ISSUE_BY_EMAIL, Path, email, identifier_paths, kolmogorov_smirnov, login_id, median, stranger, timed,
+    ISSUE_BY_EMAIL, Path, email, identifier_paths, kolmogorov_smirnov, login_id, median, pair, stranger,
+    timed,
 };
 
 const RESET_BY_EMAIL: &str = "mutation($e: String!) { resetPassword(input: {credential: {code: {email: $e, code: \"000000\"}}, newPassword: \"Qz7!b9d9f9h9\"}) { member { id } errors { code } } }";
@@ -124,14 +125,7 @@ async fn measure(
     let mut mismatch = None;
     for s in 0..samples {
         let i = offset + s;
-        let known_first = rand::random::<bool>();
-        let (k, u) = if known_first {
-            let k = timed(client, url, &(path.known)(i)).await;
-            (k, timed(client, url, &(path.unknown)(i)).await)
-        } else {
-            let u = timed(client, url, &(path.unknown)(i)).await;
-            (timed(client, url, &(path.known)(i)).await, u)
-        };
+        let (known_first, k, u) = pair(client, url, path, i).await;
         if k.1 != u.1 && mismatch.is_none() {
             mismatch = Some(format!("known: {} / unknown: {}", k.1, u.1));
         }

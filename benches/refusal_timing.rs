@@ -14,7 +14,7 @@ mod timing;
 
 use serde_json::json;
 use service::{BenchDatabase, Service, env_or};
-use timing::{Path, email, identifier_paths, kolmogorov_smirnov, login_id, median, stranger, timed};
+use timing::{Path, email, identifier_paths, kolmogorov_smirnov, login_id, median, pair, stranger, timed};
 
 const SIGN_IN: &str = "mutation($id: String!) { signIn(loginId: $id, password: \"Wrong-Guess-0000\") { accessToken errors { code } } }";
 
@@ -52,14 +52,7 @@ async fn measure(
     let (mut known, mut unknown) = (Vec::new(), Vec::new());
     let mut wrong = None;
     for i in offset..offset + samples {
-        let known_first = rand::random::<bool>();
-        let (k, u) = if known_first {
-            let k = timed(client, url, &(path.known)(i)).await;
-            (k, timed(client, url, &(path.unknown)(i)).await)
-        } else {
-            let u = timed(client, url, &(path.unknown)(i)).await;
-            (timed(client, url, &(path.known)(i)).await, u)
-        };
+        let (_, k, u) = pair(client, url, path, i).await;
         if (!k.1.starts_with(expected) || k.1 != u.1) && wrong.is_none() {
             wrong = Some(format!("known: {} / unknown: {}", k.1, u.1));
         }
@@ -79,6 +72,17 @@ async fn measure(
         println!("            answers differ or are not {expected:?}: {w}");
     }
     (mk, mu, met)
+}
+
+/// The median of `samples` `{__typename}` calls: the request path with no resolver work, the
+/// floor a refusal is measured against.
+async fn floor(client: &reqwest::Client, url: &str, samples: usize) -> f64 {
+    let body = json!({"query": "{__typename}"});
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        times.push(timed(client, url, &body).await.0);
+    }
+    median(&times)
 }
 
 /// Spends the budget each measured call will find spent: the target's (one call about each
@@ -185,6 +189,7 @@ async fn main() {
         challenged.push((k, u));
         all_met &= met;
     }
+    let challenged_floor = floor(&client, &url, samples).await;
     drop(service);
 
     // Client spent: every measured call is refused by the client's own budget, without a
@@ -212,17 +217,23 @@ async fn main() {
         plain.push((k, u));
         all_met &= met;
     }
+    let plain_floor = floor(&client, &url, samples).await;
     drop(service);
 
-    println!("challenged against plain refusals (median ms, known / unknown):");
+    println!(
+        "challenged against plain refusals (median ms, known / unknown), beside the {{__typename}} \
+         floor of the same service in the same run ({challenged_floor:.3} ms challenged, {plain_floor:.3} ms plain):"
+    );
     for ((path, c), p) in paths.iter().zip(&challenged).zip(&plain) {
         println!(
-            "  {:<42} challenged {:.3} / {:.3}, plain {:.3} / {:.3}, the challenge costs {:+.3}",
+            "  {:<42} challenged {:.3} / {:.3} ({:.2}× the floor), plain {:.3} / {:.3} ({:.2}×), the challenge costs {:+.3}",
             path.name,
             c.0,
             c.1,
+            c.0 / challenged_floor,
             p.0,
             p.1,
+            p.0 / plain_floor,
             (c.0 + c.1 - p.0 - p.1) / 2.0
         );
     }

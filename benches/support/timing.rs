@@ -138,3 +138,21 @@ pub async fn timed(client: &reqwest::Client, url: &str, body: &Value) -> (f64, S
         .expect("JSON answer");
     (t.elapsed().as_secs_f64() * 1000.0, shape(&answer))
 }
+
+/// One interleaved pair on `path` for sample `i`, in random order (so neither side always follows
+/// the other): whether the known call went first, then the known and the unknown (ms, shape).
+pub async fn pair(
+    client: &reqwest::Client,
+    url: &str,
+    path: &Path,
+    i: usize,
+) -> (bool, (f64, String), (f64, String)) {
+    let known_first = rand::random::<bool>();
+    if known_first {
+        let k = timed(client, url, &(path.known)(i)).await;
+        (known_first, k, timed(client, url, &(path.unknown)(i)).await)
+    } else {
+        let u = timed(client, url, &(path.unknown)(i)).await;
+        (known_first, timed(client, url, &(path.known)(i)).await, u)
+    }
+}

@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use crate::{
     domain::{
         audit::{AuditKind, AuditOutcome},
+        device::DeviceInfo,
         login_id::LoginId,
         member::Member,
         password::Password,
@@ -31,6 +32,11 @@ pub struct ThrottleSettings {
 /// The throttle key of a login ID on a site: the same for accounts that exist and that do not.
 pub fn signin_throttle_key(site: &SiteId, login_id: &LoginId) -> String {
     format!("signin:id:{site}:{}", login_id.normalized())
+}
+
+/// The throttle key of a member's device (`X-Device-Token`): its wrong passwords count there.
+pub fn device_throttle_key(device: &DeviceInfo) -> String {
+    format!("signin:{}", device.limit_subject())
 }
 
 /// The throttle key of a member's own login ID.

@@ -17,7 +17,9 @@ use crate::{
     recovery::{
         context::RequestContext,
         errors::RecoveryError,
-        password_check::{PasswordCheck, PasswordChecks, ThrottleSettings, signin_throttle_key},
+        password_check::{
+            PasswordCheck, PasswordChecks, ThrottleSettings, device_throttle_key, signin_throttle_key,
+        },
         ports::{AuditLog, MemberLookup, SessionStore},
         rate_limits::{Operation, RateLimits, target},
         signed_in::SignedIn,
@@ -96,7 +98,7 @@ impl Sessions {
         let id_key = signin_throttle_key(&ctx.site, login_id);
         let failures_key = device
             .as_ref()
-            .map_or_else(|| id_key.clone(), |d| format!("signin:{}", d.limit_subject()));
+            .map_or_else(|| id_key.clone(), device_throttle_key);
         if let Some(retry_after) = self.passwords.count_attempt(&failures_key).await? {
             // Past the login ID's (or the device's) failures: not a lock, a challenge per attempt.
             let purpose = format!("signInFailures:{target}");
