@@ -214,7 +214,7 @@ impl Bench {
 
     fn mail_backlog(&self) -> u64 {
         self.db
-            .scalar("select count(*) from mail_outbox where status = 'PENDING'")
+            .scalar("select count(*) from outbox where status = 'PENDING'")
             .parse()
             .unwrap_or(0)
     }

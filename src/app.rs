@@ -1,10 +1,12 @@
-//! Wiring: settings → backends → use cases → HTTP server and mail worker. Tests build it on port 0.
+//! Wiring: settings → backends → use cases → HTTP server and delivery workers. Tests build it on
+//! port 0.
 use std::{future::Future, sync::Arc};
 
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
+use crate::recovery::webhook_delivery::WebhookDelivery;
 use crate::{
     config::{DEVELOPMENT_ISSUER, IdentitySettings, Settings},
     domain::{
@@ -25,7 +27,7 @@ use crate::{
         db::{
             self, StatementLimit, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore,
             outbox::SeaOutbox, recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue,
-            timeouts::Timed,
+            timeouts::Timed, webhooks::SeaWebhooks,
         },
         hasher::Argon2Hasher,
         identity_assertions::{DevelopmentKey, JwksVerifier},
@@ -34,17 +36,19 @@ use crate::{
         portone::PortoneClient,
         redis::{RedisStore, reset_queue::RedisResetQueue},
         sealer::Sealer,
+        webhook_sender::HttpWebhookSender,
     },
     recovery::{
         Ports, Recovery,
         audit_retention::AuditRetention,
         identity_proof::IdentityTrust,
+        mail_delivery::MailDelivery,
         members::DemoMember,
         ports::{
             IdentityVerifier, Limiter, Mailer, PortoneVerifications, ResetQueue, SessionStore, TokenStore,
         },
     },
-    runners::{audit_pruner, mail_worker::MailWorker, reset_resolver},
+    runners::{audit_pruner, delivery_worker::DeliveryWorker, reset_resolver},
 };
 
 /// Which token store a command needs: `serve` uses the configured one (Redis when REDIS_URL is
@@ -132,6 +136,10 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         }
     };
     let member_store = SeaMemberStore::new(db.clone(), sealer.clone());
+    let webhooks = Arc::new(Timed::new(
+        SeaWebhooks::new(db.clone(), sealer.clone()),
+        db_timeout,
+    ));
     // One member store serves every member capability, each call with its deadline.
     let members = Arc::new(Timed::new(member_store.clone(), db_timeout));
     let ports = Ports {
@@ -153,7 +161,12 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
         limiter,
         hasher: Arc::new(hasher),
         outbox: Arc::new(Timed::new(SeaOutbox::new(db.clone(), sealer.clone()), db_timeout)),
-        recovery_codes: Arc::new(Timed::new(SeaRecoveryCodes::new(db.clone(), sealer), db_timeout)),
+        recovery_codes: Arc::new(Timed::new(
+            SeaRecoveryCodes::new(db.clone(), sealer.clone()),
+            db_timeout,
+        )),
+        webhooks: webhooks.clone(),
+        events: webhooks,
         audit: Arc::new(Timed::new(SeaAuditLog::new(db), db_timeout)),
         reset_queue,
     };
@@ -242,7 +255,7 @@ pub fn mailer(settings: &Settings) -> anyhow::Result<Arc<dyn Mailer>> {
                     smtp.from.clone(),
                     smtp.timeout,
                     ca.as_deref(),
-                    settings.mail.concurrency.get(),
+                    settings.mail.worker.concurrency.get(),
                 )
                 .map_err(anyhow::Error::msg)?,
             )
@@ -259,7 +272,8 @@ pub struct Application {
     metrics_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
-    mail_worker: MailWorker,
+    mail_worker: DeliveryWorker<MailDelivery>,
+    webhook_worker: DeliveryWorker<WebhookDelivery>,
     demo_members: Vec<DemoMember>,
 }
 
@@ -272,12 +286,35 @@ impl Application {
             tracing::warn!("{warning}");
         }
         let recovery = connect_services(&settings, TokenBackend::Configured).await?;
-        let mail_worker = MailWorker::new(
-            recovery.ports.outbox.clone(),
-            mailer(&settings)?,
-            recovery.ports.tokens.clone(),
-            recovery.mail_wake.clone(),
-            settings.mail.clone(),
+        let ports = &recovery.ports;
+        let mail_worker = DeliveryWorker::new(
+            MailDelivery::new(
+                ports.outbox.clone(),
+                mailer(&settings)?,
+                ports.tokens.clone(),
+                settings.mail.delivery.clone(),
+            ),
+            recovery.mail_wake.mail.clone(),
+            settings.mail.worker.clone(),
+        );
+        let webhooks = &settings.webhooks;
+        recovery
+            .webhooks
+            .configure(webhooks.endpoint.as_ref(), chrono::Utc::now())
+            .await
+            .context("writing the endpoint WEBHOOK_URL configures")?;
+        let webhook_worker = DeliveryWorker::new(
+            WebhookDelivery::new(
+                ports.events.clone(),
+                ports.webhooks.clone(),
+                Arc::new(
+                    HttpWebhookSender::new(webhooks.delivery.timeout, webhooks.allow_private)
+                        .context("the webhook client")?,
+                ),
+                webhooks.delivery.clone(),
+            ),
+            recovery.mail_wake.events.clone(),
+            webhooks.worker.clone(),
         );
         let demo_members = if settings.service.demo {
             recovery
@@ -350,6 +387,7 @@ impl Application {
             },
             settings,
             mail_worker,
+            webhook_worker,
             demo_members,
         })
     }
@@ -402,6 +440,7 @@ impl Application {
             self.settings.database.audit_retention.clone(),
         );
         let pruner = tokio::spawn(audit_pruner::run(retention, worker_stop.clone()));
+        let webhook_worker: JoinHandle<()> = tokio::spawn(self.webhook_worker.run(worker_stop.clone()));
         let worker: JoinHandle<()> = tokio::spawn(self.mail_worker.run(worker_stop));
         let limits = self.settings.http.connections;
         let metrics_server = self.metrics_listener.map(|listener| {
@@ -419,6 +458,7 @@ impl Application {
             let _ = resolver.await;
         }
         let _ = worker.await;
+        let _ = webhook_worker.await;
         let _ = pruner.await;
         if let Some(metrics_server) = metrics_server
             && let Ok(Err(e)) = metrics_server.await

@@ -1,5 +1,5 @@
 //! The `account-recovery` command line: serve (default), migrate, print-schema, member add/import/list,
-//! keys status, and the development identity-assertion signer.
+//! keys status, webhook add/list/remove, and the development identity-assertion signer.
 use std::{path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
@@ -11,6 +11,7 @@ use crate::{
     domain::{
         key_usage::{KeyState, KeyStatus, can_retire},
         keyring::KeyId,
+        webhook::{EventType, WebhookSecret},
     },
     graphql,
     infra::identity_assertions::{DevelopmentAssertion, DevelopmentKey},
@@ -47,6 +48,33 @@ pub enum Command {
     /// The keyring (SECRET_KEYS).
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The host's webhook endpoints (besides the one WEBHOOK_URL configures).
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookCommand {
+    /// Add an endpoint; prints its id and its signing secret (shown this once).
+    Add {
+        /// Where events are posted (http or https; loopback, private and link-local addresses
+        /// only with WEBHOOK_ALLOW_PRIVATE=true).
+        url: String,
+        /// Event types, comma-separated (default: every event).
+        #[arg(long)]
+        events: Option<String>,
+        /// Sign with the secret (`whsec_…`) in this file instead of a new one (a file, so it stays
+        /// out of the shell history and the process list).
+        #[arg(long)]
+        secret_file: Option<PathBuf>,
+    },
+    /// List the endpoints, with their status.
+    List,
+    /// Remove an endpoint; events still queued for it are dropped.
+    Remove {
+        /// The endpoint's id (from `webhook list`).
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -156,7 +184,76 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             print!("{}", key_status_table(&key_status(&settings).await?));
             Ok(())
         }
+        Command::Webhook(webhook) => webhook_command(settings, webhook).await,
     }
+}
+
+async fn webhook_command(settings: Settings, command: WebhookCommand) -> anyhow::Result<()> {
+    let recovery = connect_services(&settings, TokenBackend::InProcess).await?;
+    let webhooks = recovery.webhooks;
+    match command {
+        WebhookCommand::Add {
+            url,
+            events,
+            secret_file,
+        } => {
+            let url = url::Url::parse(&url).context("the endpoint's URL")?;
+            let events = events
+                .map(|list| EventType::parse_list(&list))
+                .transpose()
+                .map_err(anyhow::Error::msg)
+                .context("--events")?;
+            let secret = secret_file
+                .map(|path| -> anyhow::Result<WebhookSecret> {
+                    let raw = std::fs::read_to_string(&path)
+                        .with_context(|| format!("reading {}", path.display()))?;
+                    Ok(WebhookSecret::parse(&raw)?)
+                })
+                .transpose()
+                .context("--secret-file")?;
+            let added = webhooks
+                .add(
+                    url,
+                    events,
+                    secret,
+                    settings.webhooks.allow_private,
+                    chrono::Utc::now(),
+                )
+                .await?;
+            println!("added webhook endpoint {}", added.id);
+            println!(
+                "signing secret (shown once; give it to the receiver): {}",
+                added.secret.expose()
+            );
+        }
+        WebhookCommand::List => {
+            println!("{:<36} {:<9} {:<40} EVENTS", "ID", "STATUS", "URL");
+            for endpoint in webhooks.list().await? {
+                let events = endpoint.events.as_ref().map_or("all".to_owned(), |list| {
+                    list.iter().map(|e| e.name()).collect::<Vec<_>>().join(",")
+                });
+                let status = if endpoint.disabled.is_some() {
+                    "DISABLED"
+                } else {
+                    "ACTIVE"
+                };
+                println!(
+                    "{:<36} {:<9} {:<40} {events}",
+                    endpoint.id,
+                    status,
+                    endpoint.url.as_str()
+                );
+                if let Some(reason) = endpoint.disabled {
+                    println!("  disabled: {reason}");
+                }
+            }
+        }
+        WebhookCommand::Remove { id } => {
+            webhooks.remove(&id).await?;
+            println!("removed webhook endpoint {id}");
+        }
+    }
+    Ok(())
 }
 
 /// The `keys status` table: one line per key, then which keys can be retired.

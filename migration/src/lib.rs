@@ -14,6 +14,7 @@ mod m20261206_000011_key_ids;
 mod m20261206_000012_audit_activity_indexes;
 mod m20261207_000013_casefold_login_keys;
 mod m20261207_000014_scim_members;
+mod m20261207_000015_delivery_queue;
 
 /// Migration 000013's own copy of the key rules, for the test that holds it equal to the domain's.
 #[doc(hidden)]
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000012_audit_activity_indexes::Migration),
             Box::new(m20261207_000013_casefold_login_keys::Migration),
             Box::new(m20261207_000014_scim_members::Migration),
+            Box::new(m20261207_000015_delivery_queue::Migration),
         ]
     }
 }

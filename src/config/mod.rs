@@ -16,14 +16,13 @@ mod service;
 mod sessions;
 mod smtp;
 mod vars;
+mod webhooks;
 
 use std::{collections::HashMap, fmt};
 
-use crate::{
-    recovery::{password_reset::ResetSettings, sessions::SessionSettings},
-    runners::mail_worker::MailWorkerSettings,
-};
+use crate::recovery::{password_reset::ResetSettings, sessions::SessionSettings};
 
+pub use self::mail::MailSettings;
 use self::vars::Vars;
 pub use self::{
     database::DatabaseSettings,
@@ -38,6 +37,7 @@ pub use self::{
     service::ServiceSettings,
     smtp::SmtpSettings,
     vars::SettingsError,
+    webhooks::WebhookSettings,
 };
 
 #[derive(Clone)]
@@ -46,7 +46,8 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub redis: RedisSettings,
     pub smtp: SmtpSettings,
-    pub mail: MailWorkerSettings,
+    pub mail: MailSettings,
+    pub webhooks: WebhookSettings,
     pub http: HttpSettings,
     pub graphql: GraphqlSettings,
     pub passwords: PasswordSettings,
@@ -102,6 +103,7 @@ impl Settings {
             sessions: sessions::sessions_from_vars(&vars)?,
             identity: IdentitySettings::from_vars(&vars, service.production)?,
             scim: ScimSettings::from_vars(&vars)?,
+            webhooks: WebhookSettings::from_vars(&vars, database.timeout)?,
             service,
             database,
             redis,

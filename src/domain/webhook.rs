@@ -8,7 +8,10 @@ use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
-use super::masking::mask_client_address;
+use super::{
+    audit::{AuditKind, AuditOutcome},
+    masking::mask_client_address,
+};
 
 /// What happened to a member, as the host subscribes to it (`WEBHOOK_EVENTS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -47,6 +50,34 @@ impl EventType {
 
     pub fn from_name(name: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The event an audited change is, when the host hears of it. A change is audited in the
+    /// transaction that makes it, and its event is queued in the same one.
+    pub fn for_audit(kind: AuditKind, outcome: AuditOutcome) -> Option<EventType> {
+        Some(match (kind, outcome) {
+            (AuditKind::PasswordReset, _) => EventType::PasswordReset,
+            (AuditKind::PasswordChanged, AuditOutcome::Extended) => EventType::PasswordExtended,
+            (AuditKind::PasswordChanged, _) => EventType::PasswordChanged,
+            (AuditKind::ChangeReported, _) => EventType::ChangeReported,
+            (AuditKind::RecoveryCodesGenerated, _) => EventType::RecoveryCodesGenerated,
+            (AuditKind::RecoveryCodeUsed, _) => EventType::RecoveryCodeUsed,
+            (AuditKind::MemberWithdrawn, _) => EventType::Withdrawn,
+            _ => return None,
+        })
+    }
+
+    /// A space- or comma-separated list of names (`WEBHOOK_EVENTS`, `webhook add --events`).
+    pub fn parse_list(raw: &str) -> Result<Vec<EventType>, String> {
+        raw.split([' ', ','])
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                EventType::from_name(name).ok_or_else(|| {
+                    let known: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
+                    format!("unknown event {name:?}; the events are {}", known.join(", "))
+                })
+            })
+            .collect()
     }
 }
 
@@ -108,6 +139,18 @@ impl WebhookSecret {
             return Err(SecretError::Length);
         }
         Ok(WebhookSecret(bytes))
+    }
+
+    /// A new random secret of 32 bytes.
+    pub fn generate() -> WebhookSecret {
+        let mut bytes = vec![0u8; 32];
+        rand::fill(&mut bytes[..]);
+        WebhookSecret(bytes)
+    }
+
+    /// `whsec_…`, for the one place it is shown (`webhook add`) and for sealed storage.
+    pub fn expose(&self) -> String {
+        format!("whsec_{}", STANDARD.encode(&self.0))
     }
 
     /// `v1,<base64 of HMAC-SHA256(id.timestamp.body)>`.
@@ -281,6 +324,67 @@ mod tests {
         assert_eq!(WebhookSecret::parse("whsec_!!"), Err(SecretError::Format));
         assert_eq!(WebhookSecret::parse("whsec_c2hvcnQ="), Err(SecretError::Length));
         assert!(!format!("{:?}", WebhookSecret::parse(SECRET).unwrap()).contains("MfKQ"));
+        // What is stored parses back to the same secret; a generated one is new each time.
+        let secret = WebhookSecret::parse(SECRET).unwrap();
+        assert_eq!(WebhookSecret::parse(&secret.expose()), Ok(secret));
+        let generated = WebhookSecret::generate();
+        assert_ne!(generated, WebhookSecret::generate());
+        assert_eq!(WebhookSecret::parse(&generated.expose()), Ok(generated));
+    }
+
+    #[test]
+    fn audited_changes_are_the_events_the_host_hears() {
+        use AuditKind as K;
+        use AuditOutcome as O;
+        let cases = [
+            (K::PasswordReset, O::Ok, Some(EventType::PasswordReset)),
+            (K::PasswordChanged, O::Changed, Some(EventType::PasswordChanged)),
+            (K::PasswordChanged, O::Extended, Some(EventType::PasswordExtended)),
+            (K::ChangeReported, O::MailQueued, Some(EventType::ChangeReported)),
+            (
+                K::RecoveryCodesGenerated,
+                O::Ok,
+                Some(EventType::RecoveryCodesGenerated),
+            ),
+            (
+                K::RecoveryCodeUsed,
+                O::RecoveryCode,
+                Some(EventType::RecoveryCodeUsed),
+            ),
+            (K::MemberWithdrawn, O::Ok, Some(EventType::Withdrawn)),
+            // Attempts, requests and the host's own provisioning are not events.
+            (K::ResetRequested, O::MailQueued, None),
+            (K::FailedAttempt, O::WrongCode, None),
+            (K::SignedIn, O::Ok, None),
+            (K::MemberProvisioned, O::Ok, None),
+            (K::MemberUpdated, O::Ok, None),
+        ];
+        for (kind, outcome, event) in cases {
+            assert_eq!(EventType::for_audit(kind, outcome), event, "{kind:?} {outcome:?}");
+        }
+        // Every event is some audited change.
+        for event in EventType::ALL {
+            assert!(
+                AuditKind::ALL.iter().any(|k| AuditOutcome::ALL
+                    .iter()
+                    .any(|o| EventType::for_audit(*k, *o) == Some(event))),
+                "{event:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn event_lists_name_known_events() {
+        assert_eq!(
+            EventType::parse_list("member.password.reset, member.withdrawn"),
+            Ok(vec![EventType::PasswordReset, EventType::Withdrawn])
+        );
+        assert_eq!(EventType::parse_list(""), Ok(vec![]));
+        let refused = EventType::parse_list("member.password.reset member.deleted").unwrap_err();
+        assert!(
+            refused.contains("member.deleted") && refused.contains("member.withdrawn"),
+            "{refused}"
+        );
     }
 
     #[test]

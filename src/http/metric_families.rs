@@ -84,6 +84,26 @@ pub const FAMILIES: &[Family] = &[
         "Audit rows deleted past AUDIT_RETENTION_DAYS.",
     ),
     family(
+        "webhook_queued_total",
+        Kind::Counter,
+        "Webhook deliveries queued (one per event and endpoint).",
+    ),
+    family(
+        "webhook_delivered_total",
+        Kind::Counter,
+        "Webhook events a receiver accepted (2xx).",
+    ),
+    family(
+        "webhook_retried_total",
+        Kind::Counter,
+        "Webhook attempts that failed and will be retried.",
+    ),
+    family(
+        "webhook_failed_total",
+        Kind::Counter,
+        "Webhook events given up (410 Gone, a disabled endpoint, or the schedule's end).",
+    ),
+    family(
         "mail_dropped_total",
         Kind::Counter,
         "Queued mails not sent because their grant was spent or expired.",

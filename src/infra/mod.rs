@@ -9,3 +9,4 @@ pub mod portone;
 pub mod redis;
 pub mod reset_entry;
 pub mod sealer;
+pub mod webhook_sender;

@@ -1,6 +1,7 @@
 //! Sealing of queued mail: bodies hold live links and codes, so the outbox keeps them encrypted
 //! (XChaCha20-Poly1305 under the outbox-seal subkey of the current ring key, bound to the row) and
-//! erases them once sent.
+//! erases them once sent. Webhook endpoints' signing secrets are sealed the same way, bound to the
+//! endpoint.
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chacha20poly1305::{
     XChaCha20Poly1305, XNonce,
@@ -53,6 +54,15 @@ fn associated_data(row_key: &str) -> Vec<u8> {
     [b"account-recovery/outbox/v1\0".as_slice(), row_key.as_bytes()].concat()
 }
 
+/// The associated data of an endpoint's sealed secrets: its id, so they open for it alone.
+fn secrets_associated_data(endpoint_id: &str) -> Vec<u8> {
+    [
+        b"account-recovery/webhook-secrets/v1\0".as_slice(),
+        endpoint_id.as_bytes(),
+    ]
+    .concat()
+}
+
 impl Sealer {
     pub fn new(ring: &Keyring) -> Sealer {
         let ciphers = ring
@@ -72,18 +82,35 @@ impl Sealer {
             html: mail.html.clone(),
         })
         .expect("strings serialise");
+        self.seal_bytes(&plain, &associated_data(row_key))
+    }
+
+    /// Seals a webhook endpoint's signing secrets under the current key, bound to the endpoint.
+    pub fn seal_secrets(&self, secrets: &str, endpoint_id: &str) -> Sealed {
+        self.seal_bytes(secrets.as_bytes(), &secrets_associated_data(endpoint_id))
+    }
+
+    /// Opens what `seal_secrets` sealed for `endpoint_id` under the ring key `key`.
+    pub fn open_secrets(&self, sealed: &str, key: &str, endpoint_id: &str) -> Result<String, SealError> {
+        let cipher = self.cipher(key)?;
+        let plain = open_bytes(cipher, sealed, &secrets_associated_data(endpoint_id))?;
+        String::from_utf8(plain).map_err(|_| SealError)
+    }
+
+    fn cipher(&self, key: &str) -> Result<&XChaCha20Poly1305, SealError> {
+        self.ciphers
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, cipher)| cipher)
+            .ok_or(SealError)
+    }
+
+    fn seal_bytes(&self, plain: &[u8], aad: &[u8]) -> Sealed {
         let mut nonce = [0u8; 24];
         rand::fill(&mut nonce);
         let (key, cipher) = &self.ciphers[0];
-        let aad = associated_data(row_key);
         let sealed = cipher
-            .encrypt(
-                XNonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
             .expect("encryption of a bounded message cannot fail");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -103,23 +130,9 @@ impl Sealer {
     ) -> Result<OutgoingMail, SealError> {
         let (cipher, aad) = match key {
             None => (self.pre_keyring.as_ref().ok_or(SealError)?, Vec::new()),
-            Some(id) => {
-                let (_, cipher) = self
-                    .ciphers
-                    .iter()
-                    .find(|(k, _)| k.as_str() == id)
-                    .ok_or(SealError)?;
-                (cipher, associated_data(row_key.ok_or(SealError)?))
-            }
+            Some(id) => (self.cipher(id)?, associated_data(row_key.ok_or(SealError)?)),
         };
-        let bytes = STANDARD.decode(sealed).map_err(|_| SealError)?;
-        if bytes.len() < 24 {
-            return Err(SealError);
-        }
-        let (nonce, body) = bytes.split_at(24);
-        let plain = cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: &aad })
-            .map_err(|_| SealError)?;
+        let plain = open_bytes(cipher, sealed, &aad)?;
         let p: Plain = serde_json::from_slice(&plain).map_err(|_| SealError)?;
         Ok(OutgoingMail {
             to: p.to,
@@ -128,6 +141,17 @@ impl Sealer {
             html: p.html,
         })
     }
+}
+
+fn open_bytes(cipher: &XChaCha20Poly1305, sealed: &str, aad: &[u8]) -> Result<Vec<u8>, SealError> {
+    let bytes = STANDARD.decode(sealed).map_err(|_| SealError)?;
+    if bytes.len() < 24 {
+        return Err(SealError);
+    }
+    let (nonce, body) = bytes.split_at(24);
+    cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad })
+        .map_err(|_| SealError)
 }
 
 #[cfg(test)]

@@ -1,16 +1,20 @@
-//! Delivering one claimed message: dropped if its grants died, else sent, retried later or given up.
+//! The mail channel's courier: a claimed message is dropped if its grants died, else sent, retried
+//! later or given up.
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
+use async_trait::async_trait;
 
 use crate::{
     domain::{
         audit::{AuditEvent, AuditKind, AuditOutcome},
         mail_kind::MailKind,
     },
-    recovery::ports::{
-        ClaimedMail, MailClaim, MailError, MailOutbox, MailOutcome, Mailer, SettledMail, StoreError,
-        TokenStore,
+    recovery::{
+        delivery::{Courier, Delivered, Retention},
+        ports::{
+            ClaimedMail, DeliveryOutcome, DeliveryQueue, MailError, MailOutbox, Mailer, Queued, Settled,
+            StoreError, TokenStore,
+        },
     },
 };
 
@@ -41,12 +45,6 @@ pub fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.saturating_sub(1).min(8)).min(Duration::from_secs(300))
 }
 
-/// What became of one message, with its audit events, waiting to be settled.
-pub struct Delivered {
-    settled: SettledMail,
-    events: Vec<AuditEvent>,
-}
-
 impl MailDelivery {
     pub fn new(
         outbox: Arc<dyn MailOutbox>,
@@ -62,37 +60,6 @@ impl MailDelivery {
         }
     }
 
-    /// Claims up to `limit` due messages for `lease` (with `lapsed`, those whose lease ran out too).
-    pub async fn claim(
-        &self,
-        limit: u64,
-        lease: Duration,
-        lapsed: bool,
-    ) -> Result<Vec<ClaimedMail>, StoreError> {
-        self.outbox.claim_due(limit, lease, lapsed).await
-    }
-
-    /// Hands claimed messages that were not started back: due at once, no attempt counted.
-    pub async fn release(&self, claims: &[MailClaim]) -> Result<(), StoreError> {
-        self.outbox.release(claims).await
-    }
-
-    /// Writes what became of finished messages, with their audit events, in one transaction.
-    pub async fn settle(&self, done: &[Delivered]) -> Result<(), StoreError> {
-        let settled: Vec<SettledMail> = done.iter().map(|d| d.settled.clone()).collect();
-        let events: Vec<AuditEvent> = done.iter().flat_map(|d| d.events.iter().cloned()).collect();
-        self.outbox.settle(&settled, &events).await
-    }
-
-    /// Deletes up to `limit` finished messages past their retention at `now`; returns how many.
-    pub async fn prune(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, StoreError> {
-        let (sent_before, failed_before) = (
-            now - self.settings.sent_retention,
-            now - self.settings.failed_retention,
-        );
-        self.outbox.prune(sent_before, failed_before, limit).await
-    }
-
     /// Whether any grant the mail carries is still live (mail without grants always is).
     async fn still_wanted(&self, mail: &ClaimedMail) -> Result<bool, StoreError> {
         if mail.meta.grants.is_empty() {
@@ -105,13 +72,36 @@ impl MailDelivery {
         }
         Ok(false)
     }
+}
 
-    /// One attempt at one message within its deadlines: sent, dropped (no grant it carries is live),
-    /// retried after a backoff or given up; never fails, the outcome says it all.
-    pub async fn deliver(&self, mail: ClaimedMail) -> Delivered {
+#[async_trait]
+impl Courier for MailDelivery {
+    type Message = ClaimedMail;
+
+    fn channel(&self) -> &'static str {
+        "mail"
+    }
+
+    fn queue(&self) -> &dyn DeliveryQueue<ClaimedMail> {
+        self.outbox.as_ref()
+    }
+
+    fn retention(&self) -> Retention {
+        Retention {
+            sent: self.settings.sent_retention,
+            failed: self.settings.failed_retention,
+        }
+    }
+
+    fn attempt_deadline(&self) -> Duration {
+        self.settings.check_timeout + self.settings.send_timeout
+    }
+
+    /// Sent, dropped (no grant it carries is live), retried after a backoff or given up.
+    async fn deliver(&self, mail: ClaimedMail) -> Delivered {
         let claim = mail.claim();
         let finished = |outcome| Delivered {
-            settled: SettledMail { claim, outcome },
+            settled: Settled { claim, outcome },
             events: Vec::new(),
         };
         let wanted = tokio::time::timeout(self.settings.check_timeout, self.still_wanted(&mail)).await;
@@ -131,7 +121,7 @@ impl MailDelivery {
                     "dropping mail: its grant was spent or expired"
                 );
                 metrics::counter!("mail_dropped_total").increment(1);
-                return finished(MailOutcome::Dropped);
+                return finished(DeliveryOutcome::Dropped);
             }
             Ok(Err(e)) => MailError::Temporary(format!("grants could not be checked: {e}")),
             Err(_) => MailError::Temporary("grants could not be checked in time".into()),
@@ -141,7 +131,7 @@ impl MailDelivery {
                 let delay = backoff(mail.attempts);
                 metrics::counter!("mail_retried_total").increment(1);
                 tracing::warn!(outbox_id = mail.id, attempts = mail.attempts, error = %e, retry_in_ms = delay.as_millis() as u64, "mail not sent; will retry");
-                finished(MailOutcome::Retry {
+                finished(DeliveryOutcome::Retry {
                     error: e,
                     after: delay,
                 })
@@ -149,11 +139,13 @@ impl MailDelivery {
             MailError::Temporary(e) | MailError::Permanent(e) => {
                 tracing::error!(outbox_id = mail.id, attempts = mail.attempts, error = %e, "mail given up");
                 metrics::counter!("mail_failed_total").increment(1);
-                finished(MailOutcome::Failed { error: e })
+                finished(DeliveryOutcome::Failed { error: e })
             }
         }
     }
+}
 
+impl MailDelivery {
     fn sent(&self, mail: ClaimedMail) -> Delivered {
         tracing::info!(outbox_id = mail.id, kind = mail.meta.kind.code(), "mail sent");
         metrics::counter!("mail_sent_total", "kind" => mail.meta.kind.code()).increment(1);
@@ -174,9 +166,9 @@ impl MailDelivery {
             Vec::new()
         };
         Delivered {
-            settled: SettledMail {
+            settled: Settled {
                 claim: mail.claim(),
-                outcome: MailOutcome::Sent,
+                outcome: DeliveryOutcome::Sent,
             },
             events,
         }

@@ -4,6 +4,7 @@ pub mod audit_retention;
 pub mod challenges;
 pub mod change_notice;
 pub mod context;
+pub mod delivery;
 pub mod errors;
 pub mod find_id;
 pub mod identity_keys;
@@ -26,10 +27,14 @@ pub mod recovery_codes;
 pub mod sessions;
 pub mod signed_in;
 pub mod site_policy;
+pub mod webhook_delivery;
+pub mod webhook_endpoints;
 
 use std::sync::Arc;
 
 use tokio::sync::Notify;
+
+use self::{delivery::DeliveryWake, webhook_endpoints::WebhookAdmin};
 
 use crate::{
     domain::{keyring::Keyring, password_policy::PasswordPolicy, site::SiteId},
@@ -45,7 +50,8 @@ use crate::{
         ports::{
             AuditLog, ChangeReports, HealthCheck, IdentityLookup, Limiter, MailOutbox, MemberAdminStore,
             MemberBatchLookup, MemberById, MemberLookup, PasswordHasher, PasswordStore, ProvisioningStore,
-            RecoveryCodeStore, ResetQueue, SessionStore, SiteDirectory, TokenStore,
+            RecoveryCodeStore, ResetQueue, SessionStore, SiteDirectory, TokenStore, WebhookEndpoints,
+            webhooks::EventQueue,
         },
         provisioning::Provisioning,
         rate_limits::{RateLimitTable, RateLimits},
@@ -93,6 +99,10 @@ pub struct Ports {
     pub recovery_codes: Arc<dyn RecoveryCodeStore>,
     /// Members as SCIM provisioning reads and writes them.
     pub provisioning: Arc<dyn ProvisioningStore>,
+    /// The host's webhook endpoints.
+    pub webhooks: Arc<dyn WebhookEndpoints>,
+    /// The webhook channel of the delivery queue.
+    pub events: Arc<dyn EventQueue>,
 }
 
 /// Every use case, wired to its ports once at start; cheap to clone into each request.
@@ -107,10 +117,11 @@ pub struct Recovery {
     pub activity: RecoveryActivity,
     pub recovery_codes: RecoveryCodes,
     pub provisioning: Provisioning,
+    pub webhooks: WebhookAdmin,
     pub rate_limits: RateLimits,
     pub ports: Ports,
     /// Woken when mail is queued, so the delivery worker sends at once.
-    pub mail_wake: Arc<Notify>,
+    pub mail_wake: Arc<DeliveryWake>,
 }
 
 impl Recovery {
@@ -131,7 +142,7 @@ impl Recovery {
             .with_challenges(keys.current().clone(), ports.tokens.clone())
             .with_devices(ports.sessions.clone());
         let policies = SitePolicies::new(ports.sites.clone(), default_site.clone(), default_policy.clone());
-        let mail_wake = Arc::new(Notify::new());
+        let mail_wake = Arc::new(DeliveryWake::default());
         let notices = ChangeNotices {
             public_reset_url: reset.public_reset_url.clone(),
             report_ttl: reset.report_ttl,
@@ -239,6 +250,9 @@ impl Recovery {
             sessions,
             rate_limits,
             policies,
+            webhooks: WebhookAdmin {
+                endpoints: ports.webhooks.clone(),
+            },
             ports,
             mail_wake,
         }

@@ -3,8 +3,8 @@
 //! password.
 use std::sync::Arc;
 
+use crate::recovery::delivery::DeliveryWake;
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
 
 use crate::{
     domain::{
@@ -78,7 +78,7 @@ pub struct PasswordChanges {
     pub(crate) new_passwords: NewPasswords,
     pub(crate) notices: ChangeNotices,
     pub(crate) rate_limits: RateLimits,
-    pub(crate) mail_wake: Arc<Notify>,
+    pub(crate) mail_wake: Arc<DeliveryWake>,
 }
 
 impl PasswordChanges {

@@ -5,7 +5,7 @@
 //! Spending one is part of the reset (password_reset/recovery_code.rs).
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use crate::recovery::delivery::DeliveryWake;
 
 use crate::{
     domain::{
@@ -43,7 +43,7 @@ pub struct RecoveryCodes {
     pub(crate) signed_in: SignedIn,
     pub(crate) codes: Arc<dyn RecoveryCodeStore>,
     pub(crate) keys: Keyring,
-    pub(crate) mail_wake: Arc<Notify>,
+    pub(crate) mail_wake: Arc<DeliveryWake>,
     pub(crate) rate_limits: RateLimits,
     pub(crate) notices: ChangeNotices,
 }

@@ -445,7 +445,7 @@ fn the_checker_finds_broken_layer_rules() {
         ),
         (
             "recovery/errors.rs",
-            "use crate::runners::mail_worker::MailWorker;",
+            "use crate::runners::delivery_worker::DeliveryWorker;",
         ),
         (
             "recovery/ports.rs",
@@ -458,13 +458,13 @@ fn the_checker_finds_broken_layer_rules() {
         ("recovery/password_change.rs", "use super::sessions::Sessions;"),
         ("http/mod.rs", "pub mod client_addr;"),
         ("http/client_addr.rs", ""),
-        ("runners/mod.rs", "pub mod mail_worker;"),
-        ("runners/mail_worker.rs", ""),
+        ("runners/mod.rs", "pub mod delivery_worker;"),
+        ("runners/delivery_worker.rs", ""),
     ]);
     let broken = violations(&graph_of(&sources));
     assert_eq!(broken.len(), 4, "{broken:#?}");
     assert!(broken[0].starts_with("crate::domain::member -> crate::recovery::ports"));
-    assert!(broken[1].starts_with("crate::recovery::errors -> crate::runners::mail_worker"));
+    assert!(broken[1].starts_with("crate::recovery::errors -> crate::runners::delivery_worker"));
     assert!(broken[2].contains("a sibling use case"));
     assert!(broken[3].starts_with("crate::recovery::sessions -> crate::http::client_addr"));
 }

@@ -174,7 +174,7 @@ async fn wait_for_sealed(app: &TestApp, n: usize) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let sealed = app
-            .sql_strings("SELECT id FROM mail_outbox WHERE sealed IS NOT NULL")
+            .sql_strings("SELECT id FROM outbox WHERE sealed IS NOT NULL")
             .await;
         if sealed.len() == n {
             return;
@@ -230,7 +230,7 @@ async fn a_rotation_keeps_old_data_working_and_writes_under_the_new_key(backend:
     }
     wait_for_sealed(app, queued).await;
     let sealed = app
-        .sql_strings("SELECT seal_key_id FROM mail_outbox WHERE sealed IS NOT NULL")
+        .sql_strings("SELECT seal_key_id FROM outbox WHERE sealed IS NOT NULL")
         .await;
     assert_eq!(
         sealed,
@@ -288,7 +288,7 @@ async fn a_rotation_keeps_old_data_working_and_writes_under_the_new_key(backend:
     assert_eq!(again.accounts.len(), 1, "[{name}] found under b now: {again}");
 
     // Every new write uses b: a new member, a new set of codes, new mail.
-    let before = app.sql_strings("SELECT COUNT(*) FROM mail_outbox").await;
+    let before = app.sql_strings("SELECT COUNT(*) FROM outbox").await;
     app.recovery
         .members
         .import(
@@ -307,7 +307,7 @@ async fn a_rotation_keeps_old_data_working_and_writes_under_the_new_key(backend:
         key_ids(app, "SELECT r.key_id FROM recovery_codes r JOIN members m ON m.id = r.member_id WHERE m.login_id = 'carol'").await,
         ["b"]
     );
-    let after: i64 = app.sql_strings("SELECT COUNT(*) FROM mail_outbox").await[0]
+    let after: i64 = app.sql_strings("SELECT COUNT(*) FROM outbox").await[0]
         .parse()
         .unwrap();
     assert!(
@@ -315,7 +315,7 @@ async fn a_rotation_keeps_old_data_working_and_writes_under_the_new_key(backend:
         "[{name}] new mail was queued"
     );
     let newest = app
-        .sql_strings("SELECT seal_key_id FROM mail_outbox ORDER BY id DESC")
+        .sql_strings("SELECT seal_key_id FROM outbox ORDER BY id DESC")
         .await;
     assert_eq!(newest[0], "b", "[{name}] {newest:?}");
     let verified = app.verify_reset(recovery_code("carol", &fresh[0])).await;
@@ -391,7 +391,7 @@ async fn as_before_the_keyring(url: &str, secret: &str, codes: &[String]) {
     );
     let rows = crate::helpers::sql_rows(
         url,
-        "SELECT id, sealed, dedup_key FROM mail_outbox WHERE sealed IS NOT NULL",
+        "SELECT id, sealed, dedup_key FROM outbox WHERE sealed IS NOT NULL",
     )
     .await;
     for row in rows {
@@ -408,7 +408,7 @@ async fn as_before_the_keyring(url: &str, secret: &str, codes: &[String]) {
                 .unwrap(),
         );
         exec(format!(
-            "UPDATE mail_outbox SET sealed = '{}', seal_key_id = NULL WHERE id = {}",
+            "UPDATE outbox SET sealed = '{}', seal_key_id = NULL WHERE id = {}",
             STANDARD.encode(bytes),
             row[0]
         ))

@@ -55,4 +55,6 @@ mod token_store_contract;
 mod trusted_documents;
 mod use_cases;
 mod web_pages;
+mod webhook_receiver;
+mod webhooks;
 mod wrong_codes;

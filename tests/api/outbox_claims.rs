@@ -7,10 +7,10 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use account_recovery::{
     domain::{keyring::Keyring, mail_kind::MailKind, site::SiteId},
     infra::{
-        db::{self, entities::mail_outbox, outbox::SeaOutbox},
+        db::{self, entities::outbox, outbox::SeaOutbox},
         sealer::Sealer,
     },
-    recovery::ports::{MailMeta, MailOutbox, MailOutcome, OutgoingMail, SettledMail},
+    recovery::ports::{DeliveryOutcome, DeliveryQueue, MailMeta, MailOutbox, OutgoingMail, Queued, Settled},
 };
 use chrono::Utc;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
@@ -45,12 +45,8 @@ fn mail(i: usize) -> OutgoingMail {
     }
 }
 
-async fn row(db: &DatabaseConnection, id: i64) -> mail_outbox::Model {
-    mail_outbox::Entity::find_by_id(id)
-        .one(db)
-        .await
-        .unwrap()
-        .unwrap()
+async fn row(db: &DatabaseConnection, id: i64) -> outbox::Model {
+    outbox::Entity::find_by_id(id).one(db).await.unwrap().unwrap()
 }
 
 #[backend_test]
@@ -122,9 +118,9 @@ async fn a_lapsed_claim_is_claimed_again_and_its_claimer_settles_nothing(backend
     assert_eq!(second.len(), 1, "[{label}] claimed again after the lease");
     assert_eq!((second[0].id, second[0].attempts), (first[0].id, 2), "[{label}]");
 
-    let sent = |claim| SettledMail {
+    let sent = |claim| Settled {
         claim,
-        outcome: MailOutcome::Sent,
+        outcome: DeliveryOutcome::Sent,
     };
     outbox.settle(&[sent(first[0].claim())], &[]).await.unwrap();
     let stale = row(&db, first[0].id).await;
@@ -134,9 +130,9 @@ async fn a_lapsed_claim_is_claimed_again_and_its_claimer_settles_nothing(backend
     );
     assert!(stale.sealed.is_some());
 
-    let retry = SettledMail {
+    let retry = Settled {
         claim: second[0].claim(),
-        outcome: MailOutcome::Retry {
+        outcome: DeliveryOutcome::Retry {
             error: "421 try later".into(),
             after: Duration::ZERO,
         },
@@ -193,7 +189,7 @@ async fn pruning_deletes_only_finished_mail_past_its_retention(backend: Backend)
         ("SENDING", days(40)),
     ];
     for (i, (status, at)) in rows.iter().enumerate() {
-        mail_outbox::Entity::insert(mail_outbox::ActiveModel {
+        outbox::Entity::insert(outbox::ActiveModel {
             site_id: Set("main".into()),
             member_id: Set(None),
             kind: Set("PASSWORD_CHANGED".into()),
@@ -219,8 +215,8 @@ async fn pruning_deletes_only_finished_mail_past_its_retention(backend: Backend)
         1000,
     );
     assert_eq!(deleted.await.unwrap(), 3, "[{label}]");
-    let mut left: Vec<String> = mail_outbox::Entity::find()
-        .filter(mail_outbox::Column::Id.is_not_null())
+    let mut left: Vec<String> = outbox::Entity::find()
+        .filter(outbox::Column::Id.is_not_null())
         .all(&db)
         .await
         .unwrap()
@@ -245,8 +241,8 @@ async fn a_sealed_body_moved_to_another_row_does_not_open(backend: Backend) {
     let (outbox, db) = outbox_on(&backend).await;
     outbox.enqueue(&meta(), &mail(1)).await.unwrap();
     outbox.enqueue(&meta(), &mail(2)).await.unwrap();
-    let rows = mail_outbox::Entity::find()
-        .order_by_asc(mail_outbox::Column::Id)
+    let rows = outbox::Entity::find()
+        .order_by_asc(outbox::Column::Id)
         .all(&db)
         .await
         .unwrap();
@@ -256,7 +252,7 @@ async fn a_sealed_body_moved_to_another_row_does_not_open(backend: Backend) {
         first.dedup_key, second.dedup_key,
         "[{label}] every row has its own key"
     );
-    mail_outbox::Entity::update(mail_outbox::ActiveModel {
+    outbox::Entity::update(outbox::ActiveModel {
         id: Set(second.id),
         sealed: Set(first.sealed.clone()),
         ..Default::default()

@@ -406,7 +406,7 @@ async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns(bac
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
     // Queued, sealed: the stored body shows neither the code nor a link.
-    let sealed = app.sql_strings("SELECT sealed FROM mail_outbox").await;
+    let sealed = app.sql_strings("SELECT sealed FROM outbox").await;
     assert_eq!(sealed.len(), 1);
     assert!(
         !sealed[0].contains("token=") && !sealed[0].contains("alice01"),
@@ -419,10 +419,10 @@ async fn mail_queued_while_smtp_is_down_arrives_exactly_once_when_it_returns(bac
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(restarted.messages().len(), 1, "[{}] exactly one", app.backend);
     assert_eq!(mailed_grants(&mails[0])[0].login_id, "alice01");
-    let rows = app.sql_strings("SELECT status FROM mail_outbox").await;
+    let rows = app.sql_strings("SELECT status FROM outbox").await;
     assert_eq!(rows, ["SENT"], "[{}]", app.backend);
     assert_eq!(
-        app.sql_strings("SELECT sealed FROM mail_outbox").await,
+        app.sql_strings("SELECT sealed FROM outbox").await,
         ["NULL"],
         "body erased once sent"
     );
@@ -441,7 +441,7 @@ async fn mail_whose_grant_was_replaced_is_dropped_not_sent(backend: Backend) {
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(restarted.messages().is_empty(), "[{}]", app.backend);
     assert_eq!(
-        app.sql_strings("SELECT status FROM mail_outbox").await,
+        app.sql_strings("SELECT status FROM outbox").await,
         ["DROPPED"],
         "[{}]",
         app.backend

@@ -87,7 +87,7 @@ async fn the_resolver_applies_every_rule_of_the_email_paths_in_one_batch(backend
             "[{label}] one hand-off per request, nothing resolved yet"
         );
         assert!(
-            app.sql_strings("SELECT id FROM mail_outbox").await.is_empty(),
+            app.sql_strings("SELECT id FROM outbox").await.is_empty(),
             "[{label}] the request path queues no mail"
         );
         let resolved = app
@@ -188,7 +188,7 @@ async fn a_request_resolved_again_after_a_crash_before_its_acknowledgement_mails
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert_eq!(smtp.messages().len(), 1, "[{label}] no second mail");
         assert_eq!(
-            app.sql_strings("SELECT id FROM mail_outbox").await.len(),
+            app.sql_strings("SELECT id FROM outbox").await.len(),
             1,
             "[{label}] no second outbox row"
         );

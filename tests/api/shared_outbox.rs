@@ -274,7 +274,7 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
     let sent_at_sigterm = smtp.messages().len();
     let backlog = crate::helpers::sql_rows(
         &url,
-        "SELECT COUNT(*) FROM mail_outbox WHERE status IN ('PENDING', 'SENDING')",
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('PENDING', 'SENDING')",
     )
     .await[0][0]
         .parse::<usize>()
@@ -369,7 +369,7 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
     );
     let statuses = crate::helpers::sql_rows(
         &url,
-        "SELECT status, COUNT(*), MAX(attempts) FROM mail_outbox GROUP BY status",
+        "SELECT status, COUNT(*), MAX(attempts) FROM outbox GROUP BY status",
     )
     .await;
     assert_eq!(statuses.len(), 1, "[{label}] {statuses:?}");

@@ -256,7 +256,7 @@ async fn a_resolved_batch_mails_only_the_owner_and_once_per_cooldown() {
         .await
         .unwrap();
     assert_eq!(resolved, 3);
-    let queued = || sql_rows(&url, "SELECT count(*) FROM mail_outbox");
+    let queued = || sql_rows(&url, "SELECT count(*) FROM outbox");
     assert_eq!(
         queued().await,
         [["1"]],

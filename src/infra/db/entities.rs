@@ -125,11 +125,11 @@ pub mod audit_event {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-pub mod mail_outbox {
+pub mod outbox {
     use sea_orm::entity::prelude::*;
 
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "mail_outbox")]
+    #[sea_orm(table_name = "outbox")]
     pub struct Model {
         #[sea_orm(primary_key)]
         pub id: i64,
@@ -148,6 +148,36 @@ pub mod mail_outbox {
         pub created_at: DateTime,
         pub sent_at: Option<DateTime>,
         pub dedup_key: Option<String>,
+        /// MAIL or WEBHOOK.
+        pub channel: String,
+        /// A webhook event's body (never a secret); NULL for mail and once finished.
+        pub payload: Option<String>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod webhook_endpoint {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub url: String,
+        /// The signing secrets, sealed under `seal_key_id`, bound to the endpoint's id.
+        pub secrets: String,
+        pub seal_key_id: String,
+        /// Event type names, space-separated; NULL: every event.
+        pub events: Option<String>,
+        pub status: String,
+        pub disabled_reason: Option<String>,
+        pub created_at: DateTime,
+        pub updated_at: DateTime,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

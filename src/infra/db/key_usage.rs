@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::{
-    entities::{audit_event, mail_outbox, member, recovery_code},
+    entities::{audit_event, member, outbox, recovery_code},
     map_db_err,
 };
 use crate::{domain::key_usage::KeyCounts, recovery::ports::StoreError};
@@ -44,8 +44,8 @@ pub async fn key_usage(db: &DatabaseConnection) -> Result<BTreeMap<Option<String
     add(by_key(db, codes, recovery_code::Column::KeyId).await?, |c| {
         &mut c.recovery_codes
     });
-    let mail = mail_outbox::Entity::find().filter(mail_outbox::Column::Sealed.is_not_null());
-    add(by_key(db, mail, mail_outbox::Column::SealKeyId).await?, |c| {
+    let mail = outbox::Entity::find().filter(outbox::Column::Sealed.is_not_null());
+    add(by_key(db, mail, outbox::Column::SealKeyId).await?, |c| {
         &mut c.sealed_mail
     });
     let audit = audit_event::Entity::find().filter(audit_event::Column::IdentifierKey.is_not_null());

@@ -13,6 +13,7 @@ pub mod reset_requests;
 pub mod shapes;
 pub mod time;
 pub mod timeouts;
+pub mod webhooks;
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@ use sea_orm::{
 
 use super::{
     audit::insert_audit, change_reports::insert_report, entities::recovery_code, map_db_err,
-    outbox::insert_outbox, time::to_naive,
+    outbox::mail::insert_outbox, time::to_naive, webhooks::queue_for_audit,
 };
 use crate::{
     domain::{member::MemberId, recovery_code::RecoveryCodeHash, site::SiteId},
@@ -61,6 +61,7 @@ impl RecoveryCodeStore for SeaRecoveryCodes {
         insert_outbox(&txn, &self.sealer, meta, mail).await?;
         insert_report(&txn, &set.member, &set.report, Utc::now()).await?;
         insert_audit(&txn, &set.audit).await?;
+        queue_for_audit(&txn, &set.audit).await?;
         txn.commit().await.map_err(map_db_err)
     }
 
@@ -101,6 +102,7 @@ impl RecoveryCodeStore for SeaRecoveryCodes {
         let (meta, mail) = &used.notice;
         insert_outbox(&txn, &self.sealer, meta, mail).await?;
         insert_audit(&txn, &used.audit).await?;
+        queue_for_audit(&txn, &used.audit).await?;
         txn.commit().await.map_err(map_db_err)?;
         Ok(true)
     }

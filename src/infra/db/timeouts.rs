@@ -19,10 +19,11 @@ use crate::{
         site::{Site, SiteId},
     },
     recovery::ports::{
-        AuditLog, ChangeReports, ClaimedMail, ClaimedReset, HandedOffReset, HealthCheck, IdentityLookup,
-        KeyedMail, MailClaim, MailMeta, MailOutbox, MemberBatchLookup, MemberById, MemberLookup,
-        NewRecoveryCodeSet, OutgoingMail, PasswordChange, PasswordStore, RecoveryCodeStore, RecoveryCodeUse,
-        ResetQueue, SettledMail, SiteDirectory, StoreError, StoredRecoveryCode,
+        AuditLog, ChangeReports, ClaimedReset, DeliveryQueue, HandedOffReset, HealthCheck, IdentityLookup,
+        KeyedMail, MailMeta, MailOutbox, MemberBatchLookup, MemberById, MemberLookup, NewEndpoint,
+        NewRecoveryCodeSet, OutgoingMail, PasswordChange, PasswordStore, QueueClaim, Queued,
+        RecoveryCodeStore, RecoveryCodeUse, ResetQueue, Settled, SiteDirectory, StoreError,
+        StoredRecoveryCode, WebhookEndpoint, WebhookEndpoints,
         provisioning::{MemberPage, MemberUpdate, ProvisionedMember, ProvisioningStore},
     },
 };
@@ -138,9 +139,10 @@ impl<S: ChangeReports> ChangeReports for Timed<S> {
     async fn report_change(
         &self,
         token: &TokenHash,
+        client: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Member>, StoreError> {
-        self.run(self.inner.report_change(token, now)).await
+        self.run(self.inner.report_change(token, client, now)).await
     }
 }
 
@@ -152,22 +154,14 @@ impl<S: HealthCheck> HealthCheck for Timed<S> {
 }
 
 #[async_trait]
-impl<S: MailOutbox> MailOutbox for Timed<S> {
-    async fn enqueue(&self, meta: &MailMeta, mail: &OutgoingMail) -> Result<(), StoreError> {
-        self.run(self.inner.enqueue(meta, mail)).await
-    }
-    async fn claim_due(
-        &self,
-        limit: u64,
-        lease: Duration,
-        lapsed: bool,
-    ) -> Result<Vec<ClaimedMail>, StoreError> {
+impl<M: Queued, S: DeliveryQueue<M>> DeliveryQueue<M> for Timed<S> {
+    async fn claim_due(&self, limit: u64, lease: Duration, lapsed: bool) -> Result<Vec<M>, StoreError> {
         self.run(self.inner.claim_due(limit, lease, lapsed)).await
     }
-    async fn settle(&self, settled: &[SettledMail], events: &[AuditEvent]) -> Result<(), StoreError> {
+    async fn settle(&self, settled: &[Settled], events: &[AuditEvent]) -> Result<(), StoreError> {
         self.run(self.inner.settle(settled, events)).await
     }
-    async fn release(&self, claims: &[MailClaim]) -> Result<(), StoreError> {
+    async fn release(&self, claims: &[QueueClaim]) -> Result<(), StoreError> {
         self.run(self.inner.release(claims)).await
     }
     async fn prune(
@@ -179,8 +173,43 @@ impl<S: MailOutbox> MailOutbox for Timed<S> {
         self.run(self.inner.prune(sent_before, failed_before, limit))
             .await
     }
+}
+
+#[async_trait]
+impl<S: MailOutbox> MailOutbox for Timed<S> {
+    async fn enqueue(&self, meta: &MailMeta, mail: &OutgoingMail) -> Result<(), StoreError> {
+        self.run(self.inner.enqueue(meta, mail)).await
+    }
     async fn enqueue_resolved(&self, mails: &[KeyedMail], events: &[AuditEvent]) -> Result<(), StoreError> {
         self.run(self.inner.enqueue_resolved(mails, events)).await
+    }
+}
+
+#[async_trait]
+impl<S: WebhookEndpoints> WebhookEndpoints for Timed<S> {
+    async fn add_endpoint(
+        &self,
+        id: &str,
+        endpoint: &NewEndpoint,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(self.inner.add_endpoint(id, endpoint, now)).await
+    }
+    async fn configure_endpoint(
+        &self,
+        endpoint: Option<&NewEndpoint>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.run(self.inner.configure_endpoint(endpoint, now)).await
+    }
+    async fn list_endpoints(&self) -> Result<Vec<WebhookEndpoint>, StoreError> {
+        self.run(self.inner.list_endpoints()).await
+    }
+    async fn remove_endpoint(&self, id: &str) -> Result<bool, StoreError> {
+        self.run(self.inner.remove_endpoint(id)).await
+    }
+    async fn disable_endpoint(&self, id: &str, reason: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.run(self.inner.disable_endpoint(id, reason, now)).await
     }
 }
 

@@ -13,6 +13,8 @@ use std::{sync::Arc, time::Duration};
 
 use tokio::sync::Notify;
 
+use crate::recovery::delivery::DeliveryWake;
+
 pub use self::{
     credential::VerifyResult,
     issue::{IssueResult, ResetRequest},
@@ -116,7 +118,7 @@ pub struct PasswordReset {
     pub(crate) rate_limits: RateLimits,
     pub(crate) settings: ResetSettings,
     pub(crate) notices: ChangeNotices,
-    pub(crate) mail_wake: Arc<Notify>,
+    pub(crate) mail_wake: Arc<DeliveryWake>,
     /// Where the e-mail paths hand requests off to the resolvers.
     pub(crate) queue: Arc<dyn ResetQueue>,
     /// Woken when a request is handed off, so this instance's resolver starts at once.

@@ -42,7 +42,12 @@ impl PasswordReset {
         self.rate_limits
             .admit(Operation::VerifyResetToken, ctx, None)
             .await?;
-        let Some(member) = self.change_reports.report_change(&token.hash(), ctx.now).await? else {
+        let client = ctx.client_text();
+        let reported = self
+            .change_reports
+            .report_change(&token.hash(), client.as_deref(), ctx.now)
+            .await?;
+        let Some(member) = reported else {
             self.audit
                 .note(ctx, None, AuditKind::FailedAttempt, AuditOutcome::InvalidToken)
                 .await;

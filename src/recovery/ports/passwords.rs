@@ -61,10 +61,12 @@ pub trait PasswordStore: Send + Sync {
 #[async_trait]
 pub trait ChangeReports: Send + Sync {
     /// Spends the report token (once, if live at `now`), locks the member's password sign-in and
-    /// revokes every recovery code of the member, in one transaction. The member, or `None` for an unknown, used or expired token.
+    /// revokes every recovery code of the member, in one transaction with the event that tells the
+    /// host (`client` made the report). The member, or `None` for an unknown, used or expired token.
     async fn report_change(
         &self,
         token: &TokenHash,
+        client: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Member>, StoreError>;
 }

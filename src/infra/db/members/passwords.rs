@@ -12,14 +12,17 @@ use crate::{
     domain::{
         member::{Member, MemberId, StoredHash},
         opaque_token::TokenHash,
+        site::SiteId,
+        webhook::EventType,
     },
     infra::db::{
         audit::insert_audit,
         change_reports::insert_report,
         entities::{change_report, member, password_history, recovery_code},
         map_db_err,
-        outbox::insert_outbox,
+        outbox::mail::insert_outbox,
         time::to_naive,
+        webhooks::{queue_event, queue_for_audit},
     },
     recovery::ports::{ChangeReports, PasswordChange, PasswordStore, StoreError},
 };
@@ -116,6 +119,7 @@ impl PasswordStore for SeaMemberStore {
             insert_report(&txn, &change.member, report, change.changed_at).await?;
         }
         insert_audit(&txn, &change.audit).await?;
+        queue_for_audit(&txn, &change.audit).await?;
         txn.commit().await.map_err(map_db_err)?;
         let mut updated = row;
         if let Some(new_hash) = change.new_hash {
@@ -149,6 +153,7 @@ impl ChangeReports for SeaMemberStore {
     async fn report_change(
         &self,
         token: &TokenHash,
+        client: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Option<Member>, StoreError> {
         let txn = self.db.begin().await.map_err(map_db_err)?;
@@ -186,6 +191,12 @@ impl ChangeReports for SeaMemberStore {
             .one(&txn)
             .await
             .map_err(map_db_err)?;
+        if let Some(row) = &row {
+            let site = SiteId::parse(&row.site_id)
+                .map_err(|_| StoreError::Internal("a reported member of an unreadable site".into()))?;
+            let member = MemberId(row.id.clone());
+            queue_event(&txn, EventType::ChangeReported, &site, &member, client).await?;
+        }
         txn.commit().await.map_err(map_db_err)?;
         row.map(to_member).transpose()
     }

@@ -21,6 +21,7 @@ use crate::{
         entities::{member, password_history, recovery_code},
         map_db_err,
         time::{to_naive, to_utc},
+        webhooks::queue_for_audit,
     },
     recovery::ports::{
         MemberPage, MemberUpdate, NewMember, ProvisionedMember, ProvisioningStore, StoreError,
@@ -122,6 +123,7 @@ impl ProvisioningStore for SeaMemberStore {
         member::Entity::insert(row).exec(&txn).await.map_err(map_db_err)?;
         audit.member = Some(MemberId(id.clone()));
         insert_audit(&txn, &audit).await?;
+        queue_for_audit(&txn, &audit).await?;
         let row = read_back(&txn, &id).await?;
         txn.commit().await.map_err(map_db_err)?;
         to_provisioned(row)
@@ -190,6 +192,7 @@ impl ProvisioningStore for SeaMemberStore {
             keep_in_history(&txn, &id.0, old, now, update.history_size).await?;
         }
         insert_audit(&txn, &audit).await?;
+        queue_for_audit(&txn, &audit).await?;
         let row = read_back(&txn, &id.0).await?;
         txn.commit().await.map_err(map_db_err)?;
         to_provisioned(row).map(Some)
@@ -230,6 +233,7 @@ impl ProvisioningStore for SeaMemberStore {
             .await
             .map_err(map_db_err)?;
         insert_audit(&txn, &audit).await?;
+        queue_for_audit(&txn, &audit).await?;
         let row = read_back(&txn, &id.0).await?;
         txn.commit().await.map_err(map_db_err)?;
         to_provisioned(row).map(Some)

@@ -1,4 +1,5 @@
-//! The mail worker of an instance: claims due mail under a lease, sends it, settles, prunes.
+//! A delivery worker of an instance, one per channel of the delivery queue (mail, webhook events):
+//! claims due messages under a lease, delivers them through the channel's courier, settles, prunes.
 use std::{num::NonZeroUsize, sync::Arc, time::Duration};
 
 use chrono::Utc;
@@ -9,34 +10,32 @@ use tokio::{
 };
 
 use crate::recovery::{
-    mail_delivery::{Delivered, DeliverySettings, MailDelivery},
-    ports::{ClaimedMail, MailOutbox, Mailer, TokenStore},
+    delivery::{Courier, Delivered},
+    ports::Queued,
 };
 
-/// How the mail worker of an instance runs (from settings).
+/// How a delivery worker of an instance runs (from settings).
 #[derive(Debug, Clone)]
-pub struct MailWorkerSettings {
-    /// Messages sent at once (and SMTP connections kept open for reuse).
+pub struct WorkerSettings {
+    /// Messages sent at once (for mail, SMTP connections kept open for reuse too).
     pub concurrency: NonZeroUsize,
     /// How long a claimed message is reserved for the instance that claimed it.
     pub lease: Duration,
-    /// How often to look for mail queued by other instances.
+    /// How often to look for messages queued by other instances.
     pub poll_every: Duration,
-    /// Deadline of one outbox call (claim, release, settle).
+    /// Deadline of one queue call (claim, release, settle).
     pub store_timeout: Duration,
-    /// How each message is delivered.
-    pub delivery: DeliverySettings,
 }
 
 /// What a start-to-settle adds to the deadlines of its calls: the settler's gathering, and a
 /// second, since MariaDB keeps a lease's end in whole seconds (truncated).
 pub const SETTLE_MARGIN: Duration = SETTLE_GATHER.saturating_add(Duration::from_secs(1));
 
-impl MailWorkerSettings {
-    /// The longest a started message can take until its outcome is written: its check, its send,
-    /// three settle calls (the one in progress, its own, a retry) and the margin above.
-    pub fn longest_start_to_settle(&self) -> Duration {
-        self.delivery.check_timeout + self.delivery.send_timeout + 3 * self.store_timeout + SETTLE_MARGIN
+impl WorkerSettings {
+    /// The longest a started message can take until its outcome is written: its attempt (checks and
+    /// send), three settle calls (the one in progress, its own, a retry) and the margin above.
+    pub fn longest_start_to_settle(&self, attempt: Duration) -> Duration {
+        attempt + 3 * self.store_timeout + SETTLE_MARGIN
     }
 
     /// Messages claimed at once: enough to keep every sender busy until the next claim.
@@ -47,7 +46,7 @@ impl MailWorkerSettings {
 
 /// Pruning runs this often while it finds nothing much to delete…
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
-/// …and this often while it deletes whole steps (a backlog of finished mail).
+/// …and this often while it deletes whole steps (a backlog of finished messages).
 const PRUNE_AGAIN: Duration = Duration::from_millis(200);
 /// A settle that failed is tried again after this.
 const SETTLE_RETRY: Duration = Duration::from_millis(200);
@@ -55,38 +54,41 @@ const SETTLE_RETRY: Duration = Duration::from_millis(200);
 /// of requests queued instead of one claim each (a claim is a database transaction).
 const CLAIM_GATHER: Duration = Duration::from_millis(200);
 /// The settler writes the outcomes that finish within this long of the first one in one
-/// transaction, instead of one transaction per message when mail trickles in.
+/// transaction, instead of one transaction per message when messages trickle in.
 const SETTLE_GATHER: Duration = Duration::from_millis(200);
 /// Rows deleted per pruning call.
 const PRUNE_STEP: u64 = 1000;
 
 /// A claimed message not started yet, with when its claim began.
-struct Waiting {
+struct Waiting<M> {
     claimed_at: Instant,
-    mail: ClaimedMail,
+    message: M,
 }
 
 /// A claimer, a bounded pool of senders and a settler as separate tasks, so no sender waits on the
-/// database; a message starts only while its lease has room for its whole send and settle, so it
-/// goes once.
-#[derive(Clone)]
-pub struct MailWorker {
-    delivery: MailDelivery,
+/// database; a message starts only while its lease has room for its whole attempt and settle, so
+/// it goes once.
+pub struct DeliveryWorker<C: Courier> {
+    delivery: Arc<C>,
     wake: Arc<Notify>,
-    settings: MailWorkerSettings,
+    settings: WorkerSettings,
 }
 
-impl MailWorker {
-    /// A worker delivering `outbox` through `mailer`; `wake` is notified when mail is queued.
-    pub fn new(
-        outbox: Arc<dyn MailOutbox>,
-        mailer: Arc<dyn Mailer>,
-        tokens: Arc<dyn TokenStore>,
-        wake: Arc<Notify>,
-        settings: MailWorkerSettings,
-    ) -> Self {
-        MailWorker {
-            delivery: MailDelivery::new(outbox, mailer, tokens, settings.delivery.clone()),
+impl<C: Courier> Clone for DeliveryWorker<C> {
+    fn clone(&self) -> Self {
+        DeliveryWorker {
+            delivery: self.delivery.clone(),
+            wake: self.wake.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<C: Courier> DeliveryWorker<C> {
+    /// A worker delivering through `courier`; `wake` is notified when a message is queued.
+    pub fn new(courier: C, wake: Arc<Notify>, settings: WorkerSettings) -> Self {
+        DeliveryWorker {
+            delivery: Arc::new(courier),
             wake,
             settings,
         }
@@ -98,7 +100,7 @@ impl MailWorker {
         let pruner = tokio::spawn(self.clone().prune_until(shutdown.clone()));
         let this = Arc::new(self);
         let concurrency = this.settings.concurrency.get();
-        let (queue, claimed) = mpsc::channel::<Waiting>(this.settings.batch());
+        let (queue, claimed) = mpsc::channel::<Waiting<C::Message>>(this.settings.batch());
         let claimed = Arc::new(Mutex::new(claimed));
         let taken = Arc::new(Notify::new());
         let (done, finished) = mpsc::unbounded_channel::<Delivered>();
@@ -117,20 +119,26 @@ impl MailWorker {
         {
             let mut claimed = claimed.lock().await;
             while let Ok(waiting) = claimed.try_recv() {
-                unstarted.push(waiting.mail.claim());
+                unstarted.push(waiting.message.claim());
             }
         }
         if !unstarted.is_empty() {
             match this.delivery.release(&unstarted).await {
-                Ok(()) => tracing::info!(released = unstarted.len(), "claimed mail released"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "claimed mail not released; it is due again after its lease")
-                }
+                Ok(()) => tracing::info!(
+                    channel = this.delivery.channel(),
+                    released = unstarted.len(),
+                    "claimed messages released"
+                ),
+                Err(e) => tracing::warn!(
+                    channel = this.delivery.channel(),
+                    error = %e,
+                    "claimed messages not released; they are due again after their lease"
+                ),
             }
         }
         let _ = settler.await;
         let _ = pruner.await;
-        tracing::info!("mail delivery stopped");
+        tracing::info!("{} delivery stopped", this.delivery.channel());
     }
 
     /// Keeps the queue topped up until `shutdown`: claims a batch when less than `concurrency`
@@ -138,7 +146,7 @@ impl MailWorker {
     /// poll interval.
     async fn claim_into(
         &self,
-        queue: &mpsc::Sender<Waiting>,
+        queue: &mpsc::Sender<Waiting<C::Message>>,
         taken: &Notify,
         mut shutdown: watch::Receiver<bool>,
     ) {
@@ -163,15 +171,15 @@ impl MailWorker {
                 match self.delivery.claim(ask as u64, self.settings.lease, lapsed).await {
                     Ok(claimed) => {
                         drained = claimed.len() < ask;
-                        for mail in claimed {
+                        for message in claimed {
                             // Room was left for every one of them: only this task fills the queue.
-                            if queue.send(Waiting { claimed_at, mail }).await.is_err() {
+                            if queue.send(Waiting { claimed_at, message }).await.is_err() {
                                 return;
                             }
                         }
                     }
                     Err(e) => {
-                        tracing::warn!(error = %e, "claiming mail failed; retrying");
+                        tracing::warn!(channel = self.delivery.channel(), error = %e, "claiming failed; retrying");
                         drained = true;
                     }
                 }
@@ -179,7 +187,7 @@ impl MailWorker {
             if drained {
                 tokio::select! {
                     _ = self.wake.notified() => {
-                        // More requests of the same burst are likely queueing mail right now.
+                        // More requests of the same burst are likely queueing more right now.
                         tokio::select! {
                             _ = tokio::time::sleep(CLAIM_GATHER) => {}
                             _ = shutdown.changed() => {}
@@ -197,11 +205,11 @@ impl MailWorker {
         }
     }
 
-    /// One sender: takes claimed mail until `shutdown` and delivers it; a message whose lease no
+    /// One sender: takes claimed messages until `shutdown` and delivers it; a message whose lease no
     /// longer has room for a whole start-to-settle is released instead.
     async fn send_from(
         self: Arc<Self>,
-        claimed: Arc<Mutex<mpsc::Receiver<Waiting>>>,
+        claimed: Arc<Mutex<mpsc::Receiver<Waiting<C::Message>>>>,
         taken: Arc<Notify>,
         done: mpsc::UnboundedSender<Delivered>,
         mut shutdown: watch::Receiver<bool>,
@@ -219,17 +227,21 @@ impl MailWorker {
                 return;
             };
             taken.notify_one();
-            if next.claimed_at.elapsed() + self.settings.longest_start_to_settle() >= self.settings.lease {
+            let whole = self
+                .settings
+                .longest_start_to_settle(self.delivery.attempt_deadline());
+            if next.claimed_at.elapsed() + whole >= self.settings.lease {
                 tracing::warn!(
-                    outbox_id = next.mail.id,
-                    "claimed mail waited too long to start; released"
+                    channel = self.delivery.channel(),
+                    outbox_id = next.message.claim().id,
+                    "claimed message waited too long to start; released"
                 );
-                if let Err(e) = self.delivery.release(&[next.mail.claim()]).await {
-                    tracing::warn!(error = %e, "claimed mail not released; it is due again after its lease");
+                if let Err(e) = self.delivery.release(&[next.message.claim()]).await {
+                    tracing::warn!(error = %e, "claimed message not released; it is due again after its lease");
                 }
                 continue;
             }
-            if done.send(self.delivery.deliver(next.mail).await).is_err() {
+            if done.send(self.delivery.deliver(next.message).await).is_err() {
                 return;
             }
         }
@@ -280,8 +292,9 @@ impl MailWorker {
             }
             if !open && failures > 5 {
                 tracing::error!(
+                    channel = self.delivery.channel(),
                     count = done.len(),
-                    "mail outcomes not written; those messages are due again after their lease"
+                    "outcomes not written; those messages are due again after their lease"
                 );
                 return;
             }
@@ -292,11 +305,14 @@ impl MailWorker {
     async fn settle(&self, done: &mut Vec<Delivered>) {
         match self.delivery.settle(done).await {
             Ok(()) => done.clear(),
-            Err(e) => tracing::warn!(error = %e, pending = done.len(), "settling mail failed; retrying"),
+            Err(e) => {
+                tracing::warn!(channel = self.delivery.channel(), error = %e, pending = done.len(), "settling failed; retrying")
+            }
         }
     }
 
-    /// Deletes finished mail past its retention, reading the clock once per round, until `shutdown`.
+    /// Deletes finished messages past their retention, reading the clock once per round, until
+    /// `shutdown`.
     async fn prune_until(self, mut shutdown: watch::Receiver<bool>) {
         loop {
             let now = Utc::now();
@@ -304,7 +320,7 @@ impl MailWorker {
                 Ok(deleted) if deleted >= PRUNE_STEP => PRUNE_AGAIN,
                 Ok(_) => PRUNE_EVERY,
                 Err(e) => {
-                    tracing::warn!(error = %e, "pruning finished mail failed; retrying");
+                    tracing::warn!(channel = self.delivery.channel(), error = %e, "pruning failed; retrying");
                     PRUNE_EVERY
                 }
             };
