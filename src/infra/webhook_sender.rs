@@ -134,4 +134,40 @@ mod tests {
         assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
         assert_eq!(retry_after("soon"), None);
     }
+
+    #[tokio::test]
+    async fn private_targets_are_refused_as_written_and_as_resolved() {
+        use std::str::FromStr;
+
+        use reqwest::dns::{Name, Resolve};
+        // A name that passes as written but resolves to loopback.
+        let name = || Name::from_str("localhost").unwrap();
+        let refused = CheckedResolver { allow_private: false }.resolve(name()).await;
+        let error = refused.err().expect("refused").to_string();
+        assert!(error.contains("WEBHOOK_ALLOW_PRIVATE"), "{error}");
+        let allowed: Vec<SocketAddr> = CheckedResolver { allow_private: true }
+            .resolve(name())
+            .await
+            .unwrap()
+            .collect();
+        assert!(allowed.iter().any(|a| a.ip().is_loopback()), "{allowed:?}");
+        // An address literal is refused before any connection.
+        let sender = HttpWebhookSender::new(Duration::from_secs(1), false).unwrap();
+        let delivery = SignedDelivery {
+            webhook_id: "msg_1".into(),
+            timestamp: 0,
+            signature: "v1,x".into(),
+            body: "{}".into(),
+        };
+        for target in [
+            "http://10.1.2.3/hooks",
+            "http://[::1]:9/hooks",
+            "http://169.254.169.254/latest",
+        ] {
+            match sender.post(&target.parse().unwrap(), &delivery).await {
+                WebhookAnswer::Unreachable(why) => assert!(why.contains("WEBHOOK_ALLOW_PRIVATE"), "{why}"),
+                other => panic!("{target}: {other:?}"),
+            }
+        }
+    }
 }

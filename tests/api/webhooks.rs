@@ -443,3 +443,98 @@ async fn a_sigterm_in_the_middle_of_a_delivery_loses_nothing(backend: Backend) {
     );
     assert_eq!(receiver.overlaps(), Vec::<String>::new());
 }
+
+/// `account-recovery webhook …` against the test's database.
+fn cli(database_url: &str, env: &[(&str, &str)], args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(BINARY)
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("SECRET_KEY", TEST_SECRET_KEY)
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run account-recovery");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[backend_test]
+async fn endpoints_are_added_listed_and_removed_from_the_command_line(backend: Backend) {
+    let url = fresh_database(&backend).await;
+    let receiver = WebhookReceiver::start().await;
+    // A private target needs the switch; an unknown event is refused.
+    let (ok, refused) = cli(&url, &[], &["webhook", "add", &receiver.url()]);
+    assert!(!ok && refused.contains("WEBHOOK_ALLOW_PRIVATE"), "{refused}");
+    let (ok, refused) = cli(
+        &url,
+        &[],
+        &[
+            "webhook",
+            "add",
+            "https://host.example/",
+            "--events",
+            "member.deleted",
+        ],
+    );
+    assert!(!ok && refused.contains("member.deleted"), "{refused}");
+    let allow = [("WEBHOOK_ALLOW_PRIVATE", "true")];
+    let (ok, added) = cli(
+        &url,
+        &allow,
+        &["webhook", "add", &receiver.url(), "--events", "member.withdrawn"],
+    );
+    assert!(ok, "{added}");
+    let id = added
+        .split_whitespace()
+        .find(|w| w.starts_with("ep_"))
+        .expect("an id")
+        .to_owned();
+    let secret = added
+        .split_whitespace()
+        .find(|w| w.starts_with("whsec_"))
+        .expect("a secret")
+        .to_owned();
+    let (_, listed) = cli(&url, &[], &["webhook", "list"]);
+    assert!(
+        listed.contains(&id) && listed.contains("ACTIVE") && listed.contains("member.withdrawn"),
+        "{listed}"
+    );
+    // Stored sealed: the secret is nowhere in the table.
+    let stored = crate::helpers::sql_rows(&url, "SELECT secrets FROM webhook_endpoints").await;
+    assert!(
+        !stored[0][0].contains(secret.trim_start_matches("whsec_")),
+        "{stored:?}"
+    );
+    // A serving instance posts to it, signed with that secret.
+    let env = [
+        ("WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("WEBHOOK_POLL_MS", "100"),
+        ("SCIM_TOKENS", TOKENS),
+    ];
+    let redis = redis_url();
+    let prefix = unique_name();
+    let mut vars = env.to_vec();
+    if let (Some(redis), false) = (&redis, matches!(backend, Backend::Sqlite)) {
+        vars.extend([
+            ("REDIS_URL", redis.as_str()),
+            ("REDIS_KEY_PREFIX", prefix.as_str()),
+        ]);
+    }
+    let app = spawn_app_with(&backend, test_settings(&url, &vars)).await;
+    withdraw_members(&app, "cli", 1).await;
+    let deliveries = receiver.wait_for_accepted(1, WAIT).await;
+    assert_eq!(deliveries.len(), 1, "[{}]", backend.name());
+    standardwebhooks::Webhook::new(&secret)
+        .unwrap()
+        .verify(deliveries[0].body.as_bytes(), &deliveries[0].headers)
+        .expect("signed with the added secret");
+    let (ok, removed) = cli(&url, &[], &["webhook", "remove", &id]);
+    assert!(ok, "{removed}");
+    let (ok, again) = cli(&url, &[], &["webhook", "remove", &id]);
+    assert!(!ok && again.contains("no webhook endpoint"), "{again}");
+    assert!(!cli(&url, &[], &["webhook", "list"]).1.contains(&id));
+}
