@@ -44,6 +44,7 @@ mod session_store;
 mod session_store_contract;
 mod sessions;
 mod shared_outbox;
+mod shutdown_after_load;
 mod slow_clients;
 mod smtp_mailer;
 mod smtp_server;
