@@ -130,6 +130,16 @@ fn by_attempts(claims: impl IntoIterator<Item = QueueClaim>) -> BTreeMap<u32, Ve
     groups
 }
 
+/// `at`, rounded up to a whole second: MariaDB keeps DATETIME in whole seconds (truncated), and a
+/// retry must never come before the wait it was given (a receiver's `Retry-After` above all).
+fn whole_second_after(at: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{DurationRound, TimeDelta};
+    match at.duration_trunc(TimeDelta::seconds(1)) {
+        Ok(second) if second < at => second + TimeDelta::seconds(1),
+        _ => at,
+    }
+}
+
 fn truncate(s: &str) -> String {
     s.chars().take(480).collect()
 }
@@ -229,7 +239,7 @@ impl Queue {
                         .col_expr(outbox::Column::LastError, Expr::value(truncate(error)))
                         .col_expr(
                             outbox::Column::NextAttemptAt,
-                            Expr::value(to_naive(Utc::now() + *after)),
+                            Expr::value(to_naive(whole_second_after(Utc::now() + *after))),
                         )
                         .filter(in_claim(vec![item.claim.id], item.claim.attempts))
                         .exec(&txn)
@@ -343,5 +353,22 @@ impl Queue {
             }
         }
         Ok(deleted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn retries_are_due_on_a_whole_second_never_before_their_wait() {
+        let exact = Utc.with_ymd_and_hms(2026, 12, 7, 5, 0, 3).unwrap();
+        assert_eq!(whole_second_after(exact), exact);
+        let within = exact + chrono::TimeDelta::milliseconds(1);
+        assert_eq!(whole_second_after(within), exact + chrono::TimeDelta::seconds(1));
+        let late = exact + chrono::TimeDelta::milliseconds(999);
+        assert_eq!(whole_second_after(late), exact + chrono::TimeDelta::seconds(1));
     }
 }
