@@ -17,7 +17,7 @@ pub mod sessions;
 pub mod sites;
 pub mod tokens;
 
-pub use admin::{MemberAdminStore, NewMember};
+pub use admin::{ImportWriter, MemberAdminStore, NewMember};
 pub use audit::AuditLog;
 pub use errors::StoreError;
 pub use hashing::{HashError, PasswordHasher, Verification};
