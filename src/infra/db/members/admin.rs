@@ -139,13 +139,15 @@ impl ImportWriter for SeaImport {
 /// (SQLite's 32,766), in power-of-two chunks so a run of imports prepares a handful of statements.
 const INSERT_ROWS: usize = 1024;
 
-/// Inserts new members with multi-row statements; their fresh ids in order.
+/// Inserts new members with multi-row statements; their fresh ids in order. The ids are UUIDv7,
+/// in time order, so InnoDB appends to its clustered primary key instead of splitting pages all
+/// over it (random ids made a bulk insert twice as slow on MariaDB).
 async fn insert_rows(db: &impl ConnectionTrait, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
     let now = to_naive(Utc::now());
     let mut ids = Vec::with_capacity(members.len());
     for chunk in shapes::chunks(members, INSERT_ROWS) {
         let rows = chunk.into_iter().map(|m| {
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = uuid::Uuid::now_v7().to_string();
             ids.push(MemberId(id.clone()));
             new_member_row(m, id, now, None)
         });
