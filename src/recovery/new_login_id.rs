@@ -90,17 +90,20 @@ pub async fn check_stored(
 
 /// The checks of new login IDs among themselves, for login IDs arriving one at a time, too many
 /// to hold (an import of millions): each is checked for its scripts and against the earlier ones,
-/// which are kept as digests, about 30 bytes each.
+/// which are kept as digests, 20 bytes each.
 #[derive(Default)]
 pub struct NewLoginIds {
-    /// Per digest of (site, skeleton), the first login ID with it.
-    earlier: HashMap<[u8; 16], Earlier>,
+    /// Per digest of (site, skeleton), 96 bits (no collision among billions), the first login ID
+    /// with it.
+    earlier: HashMap<[u8; 12], Earlier>,
 }
 
 struct Earlier {
-    index: usize,
-    /// A digest of its key: an equal key is the same login ID, not a look-alike.
-    key: [u8; 8],
+    /// Its index (one past `u32::MAX` is remembered as `u32::MAX`: only a refusal's wording).
+    index: u32,
+    /// A digest of its key, 32 bits: an equal key is the same login ID, not a look-alike (a
+    /// chance collision only words a look-alike's refusal as a duplicate).
+    key: [u8; 4],
 }
 
 impl NewLoginIds {
@@ -113,20 +116,29 @@ impl NewLoginIds {
         let skeleton = LoginIdSkeleton::of(id);
         let pair = digest(&[site.as_str(), skeleton.as_str()]);
         let key = digest(&[&id.normalized()]);
-        match self.earlier.entry(pair[..16].try_into().expect("16 bytes")) {
-            Entry::Occupied(first) if first.get().key == key[..8] => {
-                Err(LoginIdRefusal::DuplicateInBatch(first.get().index))
+        let (pair, key) = (prefix(&pair), prefix(&key));
+        match self.earlier.entry(pair) {
+            Entry::Occupied(first) => {
+                let earlier = first.get().index as usize;
+                Err(if first.get().key == key {
+                    LoginIdRefusal::DuplicateInBatch(earlier)
+                } else {
+                    LoginIdRefusal::ConfusableInBatch(earlier)
+                })
             }
-            Entry::Occupied(first) => Err(LoginIdRefusal::ConfusableInBatch(first.get().index)),
             Entry::Vacant(slot) => {
                 slot.insert(Earlier {
-                    index,
-                    key: key[..8].try_into().expect("8 bytes"),
+                    index: u32::try_from(index).unwrap_or(u32::MAX),
+                    key,
                 });
                 Ok(())
             }
         }
     }
+}
+
+fn prefix<const N: usize>(digest: &[u8; 32]) -> [u8; N] {
+    std::array::from_fn(|i| digest[i])
 }
 
 /// SHA-256 of the parts, each ended by a NUL (which no site code or key holds).
@@ -182,7 +194,10 @@ mod tests {
             ("ALICE", LoginIdRefusal::DuplicateInBatch(1)),
             ("ａｌｉｃｅ", LoginIdRefusal::DuplicateInBatch(1)),
             ("a1ice", LoginIdRefusal::ConfusableInBatch(1)),
-            ("\u{430}\u{4cf}\u{456}\u{441}\u{435}", LoginIdRefusal::ConfusableInBatch(1)),
+            (
+                "\u{430}\u{4cf}\u{456}\u{441}\u{435}",
+                LoginIdRefusal::ConfusableInBatch(1),
+            ),
             ("BOB", LoginIdRefusal::DuplicateInBatch(2)),
         ] {
             assert_eq!(push(9, "main", id), Err(refusal), "{id}");
@@ -192,7 +207,10 @@ mod tests {
             Err(LoginIdRefusal::Unsafe(UnsafeLoginId::MixedScripts(_)))
         ));
         // A refused login ID is not remembered; the first one keeps its index.
-        assert_eq!(push(10, "shop", "a1ice"), Err(LoginIdRefusal::ConfusableInBatch(3)));
+        assert_eq!(
+            push(10, "shop", "a1ice"),
+            Err(LoginIdRefusal::ConfusableInBatch(3))
+        );
         assert_eq!(push(11, "main", "carol"), Ok(()));
     }
 
