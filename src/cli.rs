@@ -1,6 +1,12 @@
 //! The `account-recovery` command line: serve (default), migrate, print-schema, member add/import/list,
 //! keys status, webhook add/list/remove, and the development identity-assertion signer.
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader},
+    path::PathBuf,
+    process::ExitCode,
+    sync::Arc,
+};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -15,7 +21,10 @@ use crate::{
     },
     graphql,
     infra::identity_assertions::{DevelopmentAssertion, DevelopmentKey},
-    recovery::members::{InitialPassword, MemberDraft},
+    recovery::{
+        member_import::ImportSource,
+        members::{InitialPassword, MemberDraft},
+    },
     telemetry,
 };
 
@@ -108,7 +117,8 @@ pub struct AssertionArgs {
 pub enum MemberCommand {
     /// Add one member.
     Add(AddArgs),
-    /// Import members from a JSON Lines file: all lines are checked first, then all are added.
+    /// Import members from a JSON Lines file: all lines are checked first, then all are added in
+    /// one transaction (the file is read twice, never held whole).
     Import {
         /// Path of the JSON Lines file.
         file: PathBuf,
@@ -407,9 +417,11 @@ async fn member_command(settings: Settings, command: MemberCommand) -> anyhow::R
             println!("added member {}", id.0);
         }
         MemberCommand::Import { file } => {
-            let contents =
-                std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-            let count = recovery.members.import(&contents, chrono::Utc::now()).await?;
+            let source = ImportFile::open(file)?;
+            let count = recovery
+                .members
+                .import_from(Arc::new(source), chrono::Utc::now())
+                .await?;
             println!("imported {count} members");
         }
         MemberCommand::List { site } => {
@@ -436,4 +448,21 @@ async fn member_command(settings: Settings, command: MemberCommand) -> anyhow::R
         }
     }
     Ok(())
+}
+
+/// The file of `member import`, opened again for each of the import's passes.
+struct ImportFile(PathBuf);
+
+impl ImportFile {
+    /// Fails now, naming the file, when it cannot be read.
+    fn open(path: PathBuf) -> anyhow::Result<ImportFile> {
+        File::open(&path).with_context(|| format!("reading {}", path.display()))?;
+        Ok(ImportFile(path))
+    }
+}
+
+impl ImportSource for ImportFile {
+    fn open(&self) -> io::Result<Box<dyn BufRead + Send>> {
+        Ok(Box::new(BufReader::with_capacity(1 << 16, File::open(&self.0)?)))
+    }
 }

@@ -3,7 +3,7 @@ use sha2::{Digest, Sha256};
 use unicode_script::{Script, UnicodeScript};
 use unicode_security::{mixed_script::AugmentedScriptSet, skeleton};
 
-use super::login_id::LoginId;
+use super::{keyed_hash::hex, login_id::LoginId};
 
 /// Why a login ID may not be given to a new member, whatever the other members are called.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -68,7 +68,7 @@ impl LoginIdSkeleton {
     pub fn of(id: &LoginId) -> LoginIdSkeleton {
         let skeleton: String = skeleton(&id.normalized()).collect();
         let digest = Sha256::digest(skeleton.as_bytes());
-        LoginIdSkeleton(digest.iter().map(|b| format!("{b:02x}")).collect())
+        LoginIdSkeleton(hex(&digest))
     }
 
     /// The stored form (64 lowercase hex digits).

@@ -1,9 +1,8 @@
-//! Member administration: `member add`, `member import` (JSON Lines, all or nothing),
-//! `member list`, and the demo members of a fresh embedded install.
-use std::{collections::HashSet, sync::Arc};
+//! Member administration: `member add`, the checks every new member passes (`member import`
+//! streams its lines through them), `member list`, and the demo members of a fresh embedded install.
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use crate::{
     domain::{
@@ -20,7 +19,7 @@ use crate::{
     },
     recovery::{
         errors::RecoveryError,
-        member_drafts::{DraftProblem, parse_code, problem, record_problem},
+        member_drafts::{DraftProblem, parse_code, problem},
         new_login_id::{LoginIdRefusal, NewLoginIdError, check_login_id_change, check_new_login_ids},
         ports::{HashError, MemberAdminStore, NewMember, PasswordHasher, StoreError},
     },
@@ -43,6 +42,9 @@ pub enum AdminError {
     Policy(Vec<PasswordRule>),
     #[error("line {line}: {problem}")]
     Line { line: usize, problem: String },
+    /// The import file could not be read.
+    #[error("reading the file: {0}")]
+    Read(#[from] std::io::Error),
     /// The login ID is taken, mixes scripts or looks like another member's.
     #[error("loginId: {0}")]
     LoginId(LoginIdRefusal),
@@ -106,28 +108,10 @@ pub struct MemberDraft {
     pub status: Option<String>,
 }
 
-/// A line of a `member import` file.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ImportLine {
-    site_id: Option<String>,
-    login_id: String,
-    email: String,
-    name: Option<String>,
-    member_type: Option<String>,
-    join_type: Option<String>,
-    ci: Option<String>,
-    password: Option<String>,
-    password_hash: Option<String>,
-    joined_at: Option<DateTime<Utc>>,
-    password_changed_at: Option<DateTime<Utc>>,
-    status: Option<String>,
-}
-
 /// A draft that passed every check, waiting for its password to be hashed.
-struct Checked {
-    member: NewMember,
-    plain_password: Option<Password>,
+pub(super) struct Checked {
+    pub(super) member: NewMember,
+    pub(super) plain_password: Option<Password>,
 }
 
 /// A demo member printed at start so a developer can try every flow.
@@ -140,8 +124,8 @@ pub struct DemoMember {
 
 #[derive(Clone)]
 pub struct MemberAdmin {
-    store: Arc<dyn MemberAdminStore>,
-    hasher: Arc<dyn PasswordHasher>,
+    pub(super) store: Arc<dyn MemberAdminStore>,
+    pub(super) hasher: Arc<dyn PasswordHasher>,
     keys: Keyring,
     default_site: SiteId,
     policy: PasswordPolicy,
@@ -228,77 +212,6 @@ impl MemberAdmin {
         Ok(member)
     }
 
-    /// Imports a JSON Lines file: every line is checked first; the first bad line is reported with
-    /// its number and nothing is imported. `now` is the join and password-change time of lines
-    /// that give none.
-    pub async fn import(&self, contents: &str, now: DateTime<Utc>) -> Result<usize, AdminError> {
-        let mut checked = Vec::new();
-        let mut seen = HashSet::new();
-        for (index, raw) in contents.lines().enumerate() {
-            let line = index + 1;
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let fail = |problem: String| AdminError::Line { line, problem };
-            let parsed: ImportLine = serde_json::from_str(raw).map_err(|e| fail(record_problem(&e)))?;
-            let password = match (parsed.password, parsed.password_hash) {
-                (Some(_), Some(_)) => {
-                    return Err(fail("give either password or passwordHash, not both".into()));
-                }
-                (Some(p), None) => InitialPassword::Plain(p),
-                (None, Some(h)) => InitialPassword::Hash(h),
-                (None, None) => InitialPassword::None,
-            };
-            let draft = MemberDraft {
-                site_id: parsed.site_id,
-                login_id: parsed.login_id,
-                email: parsed.email,
-                name: parsed.name,
-                member_type: parsed.member_type,
-                join_type: parsed.join_type,
-                ci: parsed.ci,
-                password,
-                joined_at: parsed.joined_at,
-                password_changed_at: parsed.password_changed_at,
-                status: parsed.status,
-            };
-            let member = self.check(draft, None, now).map_err(|p| fail(p.to_string()))?;
-            let key = (member.member.site_id.clone(), member.member.login_id.normalized());
-            if !seen.insert(key) {
-                return Err(fail(format!(
-                    "login ID {} appears twice in the file",
-                    member.member.login_id.as_str()
-                )));
-            }
-            checked.push((line, member));
-        }
-        let wanted: Vec<(SiteId, LoginId)> = checked
-            .iter()
-            .map(|(_, c)| (c.member.site_id.clone(), c.member.login_id.clone()))
-            .collect();
-        match check_new_login_ids(self.store.as_ref(), &wanted).await {
-            Ok(()) => {}
-            Err(NewLoginIdError::Refused { index, reason }) => {
-                let problem = match reason {
-                    LoginIdRefusal::ConfusableInBatch(earlier) => format!(
-                        "the login ID is confusable with the one on line {}",
-                        checked[earlier].0
-                    ),
-                    other => format!("loginId: {other}"),
-                };
-                return Err(AdminError::Line {
-                    line: checked[index].0,
-                    problem,
-                });
-            }
-            Err(NewLoginIdError::Store(e)) => return Err(e.into()),
-        }
-        let count = checked.len();
-        self.store_all(checked.into_iter().map(|(_, c)| c).collect())
-            .await?;
-        Ok(count)
-    }
-
     pub async fn list(&self, site: Option<&SiteId>) -> Result<Vec<Member>, RecoveryError> {
         Ok(self.store.list_members(site).await?)
     }
@@ -363,7 +276,7 @@ impl MemberAdmin {
 
     /// Parses and checks a draft without touching storage; a plain password must satisfy `policy`
     /// when one is given (an import's legacy passwords are only bounded).
-    fn check(
+    pub(super) fn check(
         &self,
         draft: MemberDraft,
         policy: Option<&PasswordPolicy>,

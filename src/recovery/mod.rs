@@ -12,6 +12,7 @@ pub mod identity_proof;
 pub mod mail_delivery;
 pub mod mail_templates;
 pub mod member_drafts;
+pub mod member_import;
 pub mod members;
 pub mod new_login_id;
 pub mod new_password;

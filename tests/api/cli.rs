@@ -8,7 +8,7 @@ use crate::helpers::{
     Backend, TEST_SECRET_KEY, backend_test, fresh_database, scratch_dir, spawn_app_with, test_settings,
 };
 
-fn run(database_url: &str, args: &[&str]) -> Output {
+pub(crate) fn run(database_url: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_account-recovery"))
         .args(args)
         .env("DATABASE_URL", database_url)
@@ -19,7 +19,7 @@ fn run(database_url: &str, args: &[&str]) -> Output {
         .expect("run account-recovery")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

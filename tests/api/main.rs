@@ -3,6 +3,7 @@
 //! are set).
 mod architecture;
 mod audit_retention;
+mod bulk_import;
 mod byte_wise_keys;
 mod casefold_keys;
 mod challenges;

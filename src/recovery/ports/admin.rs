@@ -48,6 +48,18 @@ pub trait MemberAdminStore: Send + Sync {
     ) -> Result<Vec<(SiteId, LoginIdSkeleton)>, StoreError>;
     /// Inserts all members in one transaction: all or nothing. Sites must exist.
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
+    /// Starts an import's writes, all in one transaction.
+    async fn begin_import(&self) -> Result<Box<dyn ImportWriter>, StoreError>;
     async fn list_members(&self, site: Option<&SiteId>) -> Result<Vec<Member>, StoreError>;
     async fn count_members(&self) -> Result<u64, StoreError>;
+}
+
+/// The writes of one import, in one transaction: nobody sees a member until `commit`, and dropped
+/// without it (an error, a crash) the transaction rolls back.
+#[async_trait]
+pub trait ImportWriter: Send {
+    /// Inserts the next members (their sites must exist).
+    async fn insert(&mut self, members: &[NewMember]) -> Result<(), StoreError>;
+    /// Makes every member inserted visible at once.
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

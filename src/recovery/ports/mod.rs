@@ -19,7 +19,7 @@ pub mod sites;
 pub mod tokens;
 pub mod webhooks;
 
-pub use admin::{MemberAdminStore, NewMember};
+pub use admin::{ImportWriter, MemberAdminStore, NewMember};
 pub use audit::AuditLog;
 pub use delivery::{DeliveryOutcome, DeliveryQueue, QueueClaim, Queued, Settled};
 pub use errors::StoreError;
