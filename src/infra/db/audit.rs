@@ -2,8 +2,8 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Select, Statement,
 };
 
 use super::{
@@ -65,6 +65,58 @@ pub(crate) async fn insert_audit_many<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Whose rows one statement of a `recoveryActivity` page reads.
+#[derive(Debug, Clone, Copy)]
+pub enum ActivitySource<'a> {
+    /// The member's own rows, by member id.
+    Member(&'a str),
+    /// Strangers' attempts under one of the member's identifier keys.
+    Identifier(&'a str),
+}
+
+/// The newest `limit` shown rows of `source` below id `before` (ids grow with time). The key is a
+/// one-value range and the order (column, id), so only that index gives the order: with `=` the
+/// planner may drop the column and walk the primary key back through every newer row, filtering.
+fn activity_query(
+    source: ActivitySource<'_>,
+    before: Option<i64>,
+    limit: u64,
+) -> Select<audit_event::Entity> {
+    let (column, key) = match source {
+        ActivitySource::Member(id) => (audit_event::Column::MemberId, id),
+        ActivitySource::Identifier(key) => (audit_event::Column::IdentifierKey, key),
+    };
+    // The host's provisioning rows are not the member's activity: left out by the query, so a
+    // page is never short of events that follow it.
+    let shown: Vec<&str> = AuditKind::ALL
+        .into_iter()
+        .filter(|k| k.shown_as().is_some())
+        .map(AuditKind::code)
+        .collect();
+    let mut query = audit_event::Entity::find()
+        .filter(column.gte(key))
+        .filter(column.lte(key))
+        .filter(audit_event::Column::Kind.is_in(shown));
+    if let Some(before) = before {
+        query = query.filter(audit_event::Column::Id.lt(before));
+    }
+    query
+        .order_by_desc(column)
+        .order_by_desc(audit_event::Column::Id)
+        .limit(limit)
+}
+
+/// The statement `member_events` runs for `source`, as `backend` gets it: the plan tests and the
+/// scale bench explain exactly this.
+pub fn activity_statement(
+    backend: DbBackend,
+    source: ActivitySource<'_>,
+    before: Option<i64>,
+    limit: u64,
+) -> Statement {
+    activity_query(source, before, limit).build(backend)
+}
+
 #[derive(Clone)]
 pub struct SeaAuditLog {
     db: DatabaseConnection,
@@ -89,34 +141,16 @@ impl AuditLog for SeaAuditLog {
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        // Ids grow with time on every backend (auto-increment), so they order and page the list.
-        // One query per source — the member's rows, then each identifier's — each a range scan of
-        // the (column, id) index that stops after `limit` rows, whatever else the table holds; an
-        // OR of them would make the planner walk the primary key and filter. The newest `limit`
-        // of their union is the page.
-        let sources = std::iter::once(audit_event::Column::MemberId.eq(member.0.as_str())).chain(
+        // One query per source (the member's rows, then each identifier's), the newest `limit` of
+        // their union being the page: an OR of them would make the planner walk the primary key.
+        let sources = std::iter::once(ActivitySource::Member(member.0.as_str())).chain(
             identifiers
                 .iter()
-                .map(|key| audit_event::Column::IdentifierKey.eq(key.as_str())),
+                .map(|key| ActivitySource::Identifier(key.as_str())),
         );
-        // The host's provisioning rows are not the member's activity: left out by the query, so a
-        // page is never short of events that follow it.
-        let shown: Vec<&str> = AuditKind::ALL
-            .into_iter()
-            .filter(|k| k.shown_as().is_some())
-            .map(AuditKind::code)
-            .collect();
         let mut rows = Vec::new();
         for source in sources {
-            let mut query = audit_event::Entity::find()
-                .filter(source)
-                .filter(audit_event::Column::Kind.is_in(shown.clone()));
-            if let Some(before) = before {
-                query = query.filter(audit_event::Column::Id.lt(before));
-            }
-            let found = query
-                .order_by_desc(audit_event::Column::Id)
-                .limit(limit)
+            let found = activity_query(source, before, limit)
                 .all(&self.db)
                 .await
                 .map_err(map_db_err)?;
