@@ -157,6 +157,48 @@ pub fn scratch_dir() -> PathBuf {
     dir
 }
 
+/// A `member import` file of `count` members `{prefix}{i:05}` with e-mail
+/// `{prefix}{i:05}@example.com`, all with one password hash (hashing thousands of passwords would
+/// be a test's whole time).
+pub fn members_file(prefix: &str, count: usize) -> PathBuf {
+    use argon2::PasswordHasher as _;
+    let hash = argon2::Argon2::default()
+        .hash_password(b"Blue-Harbor-47")
+        .expect("argon2")
+        .to_string();
+    let lines: Vec<String> = (0..count)
+        .map(|i| {
+            serde_json::json!({"loginId": format!("{prefix}{i:05}"), "email": format!("{prefix}{i:05}@example.com"), "passwordHash": hash})
+                .to_string()
+        })
+        .collect();
+    let file = scratch_dir().join("members.jsonl");
+    std::fs::write(&file, lines.join("\n")).expect("members file");
+    file
+}
+
+/// One GraphQL POST to the service at `base`; a transport error or a status other than 200 is the
+/// error, with what was answered.
+pub async fn post_graphql(
+    client: &reqwest::Client,
+    base: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let response = client
+        .post(format!("{base}/graphql"))
+        .json(&serde_json::json!({"query": query, "variables": variables}))
+        .send()
+        .await
+        .map_err(|e| format!("{base}: {e:?}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.map_err(|e| format!("{base}: {e}"))?;
+    if status != 200 {
+        return Err(format!("{base}: HTTP {status}: {body}"));
+    }
+    Ok(body)
+}
+
 /// Settings for `backend`: its fresh database, Redis with a key prefix of the test's own for the
 /// server databases, and whatever `extra` overrides.
 pub async fn backend_settings(backend: &Backend, extra: &[(&str, &str)]) -> Settings {

@@ -29,12 +29,12 @@ use account_recovery::{
     },
     recovery::ports::{KeyedMail, MailMeta, MailOutbox, OutgoingMail, TokenStore},
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     helpers::{
-        Backend, TEST_SECRET_KEY, backend_test, fresh_database, http_client, redis_url, scratch_dir,
-        unique_name,
+        Backend, TEST_SECRET_KEY, backend_test, fresh_database, http_client, members_file, post_graphql,
+        redis_url, unique_name,
     },
     service_process::ServiceProcess,
     smtp_server::SmtpServer,
@@ -55,23 +55,6 @@ resetMail.id=1000000/600,signIn.client=1000000/600,signIn.id=1000000/600";
 
 fn email(i: usize) -> String {
     format!("member{i:05}@example.com")
-}
-
-/// The members, all with one password hash (hashing 10,000 passwords would be the test's whole time).
-fn members_file() -> std::path::PathBuf {
-    use argon2::PasswordHasher as _;
-    let hash = argon2::Argon2::default()
-        .hash_password(b"Blue-Harbor-47")
-        .unwrap()
-        .to_string();
-    let lines: Vec<String> = (0..REQUESTS)
-        .map(|i| {
-            json!({"loginId": format!("member{i:05}"), "email": email(i), "passwordHash": hash}).to_string()
-        })
-        .collect();
-    let file = scratch_dir().join("members.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    file
 }
 
 /// Queues the mails not requested over HTTP straight into the outbox, as the resolver does: a live
@@ -140,21 +123,6 @@ fn tail(logs: &str) -> String {
     lines[lines.len().saturating_sub(25)..].join("\n")
 }
 
-async fn post(client: &reqwest::Client, base: &str, query: &str, variables: Value) -> Result<Value, String> {
-    let response = client
-        .post(format!("{base}/graphql"))
-        .json(&json!({"query": query, "variables": variables}))
-        .send()
-        .await
-        .map_err(|e| format!("{base}: {e:?}"))?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| format!("{base}: {e}"))?;
-    if status != 200 {
-        return Err(format!("{base}: HTTP {status}: {body}"));
-    }
-    Ok(body)
-}
-
 #[backend_test(servers, flavor = "multi_thread", worker_threads = 2)]
 async fn three_instances_share_one_outbox_and_mail_each_reset_once_through_a_sigterm(backend: Backend) {
     let Some(redis) = redis_url() else {
@@ -193,7 +161,11 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
         ("NO_COLOR", "1"),
     ];
     let imported = std::process::Command::new(BINARY)
-        .args(["member", "import", members_file().to_str().unwrap()])
+        .args([
+            "member",
+            "import",
+            members_file("member", REQUESTS).to_str().unwrap(),
+        ])
         .env_clear()
         .envs(env.iter().copied())
         .output()
@@ -233,7 +205,7 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
                 if target == 0 && down.load(Ordering::Relaxed) {
                     target = 1 + i % 2;
                 }
-                let body = post(
+                let body = post_graphql(
                     &client,
                     &bases[target],
                     "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted errors { code } } }",
@@ -290,7 +262,7 @@ async fn three_instances_share_one_outbox(backend: &Backend, redis: &str) {
     for (i, client) in probes.into_iter().enumerate() {
         let (base, answered) = (bases[0].clone(), answered.clone());
         tokio::spawn(async move {
-            let body = post(
+            let body = post_graphql(
                 &client,
                 &base,
                 "mutation($l: String!) { signIn(loginId: $l, password: \"Wrong-Guess-93\") { errors { code } } }",

@@ -12,12 +12,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::{
     helpers::{
-        Backend, TEST_SECRET_KEY, backend_test, fresh_database, http_client, redis_url, scratch_dir,
-        unique_name,
+        Backend, TEST_SECRET_KEY, backend_test, fresh_database, http_client, members_file, post_graphql,
+        redis_url, unique_name,
     },
     service_process::ServiceProcess,
     smtp_server::SmtpServer,
@@ -32,37 +32,10 @@ const STOP_BOUND: Duration = Duration::from_secs(10);
 const LIMITS: &str = "issueResetToken.client=1000000/600,issueResetToken.id=1000000/600,\
 resetMail.id=1000000/600";
 
+const ISSUE: &str = "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted errors { code } } }";
+
 fn email(i: usize) -> String {
     format!("load{i:05}@example.com")
-}
-
-fn members_file() -> std::path::PathBuf {
-    use argon2::PasswordHasher as _;
-    let hash = argon2::Argon2::default()
-        .hash_password(b"Blue-Harbor-47")
-        .unwrap()
-        .to_string();
-    let lines: Vec<String> = (0..MEMBERS)
-        .map(|i| {
-            json!({"loginId": format!("load{i:05}"), "email": email(i), "passwordHash": hash}).to_string()
-        })
-        .collect();
-    let file = scratch_dir().join("members.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
-    file
-}
-
-async fn issue(client: &reqwest::Client, base: &str, email: &str) -> Result<Value, String> {
-    let response = client
-        .post(format!("{base}/graphql"))
-        .json(&json!({
-            "query": "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted errors { code } } }",
-            "variables": {"e": email},
-        }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    response.json().await.map_err(|e| e.to_string())
 }
 
 #[backend_test(servers, flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +62,11 @@ async fn a_sigterm_right_after_a_burst_of_full_work_stops_within_ten_seconds(bac
         ("NO_COLOR", "1"),
     ];
     let imported = std::process::Command::new(BINARY)
-        .args(["member", "import", members_file().to_str().unwrap()])
+        .args([
+            "member",
+            "import",
+            members_file("load", MEMBERS).to_str().unwrap(),
+        ])
         .env_clear()
         .envs(env.iter().copied())
         .output()
@@ -115,7 +92,7 @@ async fn a_sigterm_right_after_a_burst_of_full_work_stops_within_ten_seconds(bac
                 if i >= MEMBERS {
                     break;
                 }
-                let body = issue(&client, &base, &email(i))
+                let body = post_graphql(&client, &base, ISSUE, json!({"e": email(i)}))
                     .await
                     .unwrap_or_else(|e| panic!("{i}: {e}"));
                 assert_eq!(body["data"]["issueResetToken"]["accepted"], true, "{body}");
