@@ -24,6 +24,7 @@ use crate::{
         trusted_documents::TrustedDocuments,
     },
     infra::{
+        counter_batches::BatchedCounters,
         db::{
             self, StatementLimit, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore,
             outbox::SeaOutbox, recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue,
@@ -127,7 +128,10 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
                 .context("connecting to Redis (REDIS_URL)")?,
             );
             let queue = Arc::new(RedisResetQueue::new(redis.clone()));
-            (redis.clone(), redis.clone(), redis, queue)
+            // The limits of concurrent requests go to Redis together (see `counter_batches`); the
+            // deadline holds for each caller's whole wait.
+            let counters = Arc::new(BatchedCounters::new(redis.clone(), settings.redis.timeout));
+            (redis.clone(), redis, counters, queue)
         }
         _ => {
             let memory = Arc::new(MemoryStore::new());

@@ -1,6 +1,6 @@
 //! Runs the `SessionStore` and `Limiter` contracts against both adapters, and checks what the Redis one
 //! leaves in Redis.
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use crate::session_store_contract::{run_limiter_contract, run_session_contract};
 use account_recovery::{
@@ -10,7 +10,7 @@ use account_recovery::{
         session::{AccessToken, NewSession},
         site::SiteId,
     },
-    infra::{memory::MemoryStore, redis::RedisStore},
+    infra::{counter_batches::BatchedCounters, memory::MemoryStore, redis::RedisStore},
     recovery::ports::{Limiter, SessionStore},
 };
 
@@ -68,6 +68,16 @@ async fn redis_meets_the_limiter_contract() {
     run_limiter_contract(&redis_store(&unique_prefix()).await).await;
 }
 
+/// The service's limiter on Redis: concurrent requests' limits gathered into batches.
+#[tokio::test]
+async fn batched_counters_on_redis_meet_the_limiter_contract() {
+    if !redis_configured() {
+        return;
+    }
+    let redis = Arc::new(redis_store(&unique_prefix()).await);
+    run_limiter_contract(&BatchedCounters::new(redis, Duration::from_secs(5))).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_meets_both_contracts_on_a_multi_threaded_runtime() {
     if !redis_configured() {
@@ -83,9 +93,10 @@ async fn redis_cluster_meets_both_contracts() {
     let Some(url) = crate::helpers::redis_cluster_url() else {
         return;
     };
-    let store = store_at(&url, &unique_prefix()).await;
-    run_session_contract(&store).await;
-    run_limiter_contract(&store).await;
+    let store = Arc::new(store_at(&url, &unique_prefix()).await);
+    run_session_contract(store.as_ref()).await;
+    run_limiter_contract(store.as_ref()).await;
+    run_limiter_contract(&BatchedCounters::new(store, Duration::from_secs(5))).await;
 }
 
 #[tokio::test]

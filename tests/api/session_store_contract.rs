@@ -50,6 +50,7 @@ pub async fn run_limiter_contract(limiter: &dyn Limiter) {
     the_window_expires(limiter).await;
     concurrent_hits_are_all_counted(limiter).await;
     one_call_counts_every_limit_of_a_request(limiter).await;
+    several_calls_count_as_if_each_were_alone(limiter).await;
     assert!(
         started.elapsed() < Duration::from_secs(20),
         "the limiter contract should run quickly"
@@ -476,6 +477,51 @@ async fn one_call_counts_every_limit_of_a_request(limiter: &dyn Limiter) {
     assert_eq!(d.len(), 2);
     assert_eq!((d[1].count, d[1].allowed), (3, true));
     assert!(limiter.hit_all(&[]).await.expect("no counters").is_empty());
+}
+
+/// `hit_calls` (the limits of concurrent requests, gathered) answers each call as `hit_all` would
+/// alone, in order, whatever operations (slots) the calls belong to: a call refused by its client
+/// does not count against its target, and the next call sees the counts the earlier ones left.
+async fn several_calls_count_as_if_each_were_alone(limiter: &dyn Limiter) {
+    fn hit(key: &str, limit: u32) -> CounterHit<'_> {
+        CounterHit {
+            key,
+            limit,
+            window: Duration::from_secs(60),
+        }
+    }
+    // Two operations: on a cluster their counters live in different slots.
+    let (client, target) = (new_key("calls-client"), new_key("calls-target"));
+    let other = format!("other{}:client:x", uuid::Uuid::new_v4().simple());
+    let admitted = [hit(&client, 2), hit(&target, 5)];
+    let other_call = [hit(&other, 1)];
+    let calls: [&[CounterHit<'_>]; 5] = [&admitted, &other_call, &admitted, &other_call, &admitted];
+    let answers = limiter.hit_calls(&calls).await;
+    let answers: Vec<Vec<(u32, bool)>> = answers
+        .into_iter()
+        .map(|a| {
+            a.expect("hit_calls")
+                .iter()
+                .map(|d| (d.count, d.allowed))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        vec![
+            vec![(1, true), (1, true)],
+            vec![(1, true)],
+            vec![(2, true), (2, true)],
+            vec![(2, false)],
+            vec![(3, false)],
+        ],
+        "each call in order, the third call of the client refused before its target"
+    );
+    assert_eq!(limiter.peek(&target, 10).await.expect("peek").count, 2);
+    let none: [&[CounterHit<'_>]; 2] = [&[], &admitted];
+    let answers = limiter.hit_calls(&none).await;
+    assert!(answers[0].as_ref().expect("no counters").is_empty());
+    assert_eq!(answers[1].as_ref().expect("hit_calls")[0].count, 4);
 }
 
 async fn peek_does_not_count(limiter: &dyn Limiter) {

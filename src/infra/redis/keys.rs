@@ -27,6 +27,12 @@
 //! operation's counters live on one cluster node.
 use crate::domain::grant::{CodeHash, GrantOwner, IdentifierKey, OnceKey, TokenHash};
 
+/// The hash tag of counter `name`: its first segment (the operation). Counters with the same tag
+/// share a slot, so one script may count them together.
+pub fn counter_tag(name: &str) -> &str {
+    name.split(':').next().unwrap_or_default()
+}
+
 /// One key of the layout above.
 #[derive(Debug, Clone, Copy)]
 pub enum Key<'a> {
@@ -75,7 +81,7 @@ impl KeyLayout {
             Key::Devices(owner) => owned(owner, "devices"),
             Key::DeviceRoute(token) => format!("{p}:dev:{}", token.0),
             Key::Counter(name) => {
-                let group = name.split(':').next().unwrap_or_default();
+                let group = counter_tag(name);
                 let rest = &name[group.len()..];
                 format!("{p}:rl:{{{group}}}{rest}")
             }

@@ -256,24 +256,37 @@ return 0
 
 // ---- limiter ----
 
-/// KEYS: counters (one slot: see keys.rs). ARGV: each one's window_ms and limit, in turn. Like HIT
-/// on each key in turn, stopping after the first counter over its limit (the later ones are not
-/// counted). Returns {count1, pttl1, count2, pttl2, ...} for the counters it counted.
-const HIT_ALL: &str = r#"
+/// KEYS: the counters of one or more calls, call after call (one slot: see keys.rs). ARGV: for each
+/// call, its number of counters n, then each counter's window_ms and limit in turn. Each call is
+/// counted like HIT on each of its keys in turn, stopping after its first counter over its limit
+/// (its later ones are not counted). Returns, call after call, {m, count1, pttl1, ..., countm,
+/// pttlm} for the m counters it counted.
+const HIT_CALLS: &str = r#"
 local out = {}
-for i, key in ipairs(KEYS) do
-  local window = ARGV[2 * i - 1]
-  local limit = tonumber(ARGV[2 * i])
-  local count = redis.call('INCR', key)
-  if count == 1 then redis.call('PEXPIRE', key, window) end
-  local pttl = redis.call('PTTL', key)
-  if pttl == -1 then
-    redis.call('PEXPIRE', key, window)
-    pttl = tonumber(window)
+local a, k = 1, 1
+while a <= #ARGV do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local at = #out + 1
+  out[at] = 0
+  local stopped = false
+  for _ = 1, n do
+    local key, window, limit = KEYS[k], ARGV[a], tonumber(ARGV[a + 1])
+    k, a = k + 1, a + 2
+    if not stopped then
+      local count = redis.call('INCR', key)
+      if count == 1 then redis.call('PEXPIRE', key, window) end
+      local pttl = redis.call('PTTL', key)
+      if pttl == -1 then
+        redis.call('PEXPIRE', key, window)
+        pttl = tonumber(window)
+      end
+      out[at] = out[at] + 1
+      out[#out + 1] = count
+      out[#out + 1] = pttl
+      stopped = count > limit
+    end
   end
-  out[#out + 1] = count
-  out[#out + 1] = pttl
-  if count > limit then break end
 end
 return out
 "#;
@@ -345,7 +358,7 @@ pub struct Scripts {
     pub count_sessions: Script,
     pub unroute: Script,
     pub hit: Script,
-    pub hit_all: Script,
+    pub hit_calls: Script,
     pub peek: Script,
     pub claim_resets: Script,
     pub ack_resets: Script,
@@ -373,7 +386,7 @@ pub static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| {
         count_sessions: session(COUNT),
         unroute: Script::new(UNROUTE),
         hit: Script::new(HIT),
-        hit_all: Script::new(HIT_ALL),
+        hit_calls: Script::new(HIT_CALLS),
         peek: Script::new(PEEK),
         claim_resets: Script::new(CLAIM_RESETS),
         ack_resets: Script::new(ACK_RESETS),

@@ -26,6 +26,16 @@ pub trait Limiter: Send + Sync {
     /// The keys of one call start with the same `name:` segment (one operation's limits), which
     /// keeps them in one slot on Redis Cluster.
     async fn hit_all(&self, hits: &[CounterHit<'_>]) -> Result<Vec<LimitDecision>, StoreError>;
+    /// [`Limiter::hit_all`] for several calls at once (the limits of concurrent requests): each
+    /// call's answer, in order, as if it were made alone. A store that can counts them in fewer
+    /// round trips; one call's failure is its own.
+    async fn hit_calls(&self, calls: &[&[CounterHit<'_>]]) -> Vec<Result<Vec<LimitDecision>, StoreError>> {
+        let mut answers = Vec::with_capacity(calls.len());
+        for hits in calls {
+            answers.push(self.hit_all(hits).await);
+        }
+        answers
+    }
     /// Says whether one more hit would still be within `limit` (count < limit), without counting.
     async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError>;
     async fn clear(&self, key: &str) -> Result<(), StoreError>;
