@@ -270,18 +270,19 @@ async fn webhook_command(settings: Settings, command: WebhookCommand) -> anyhow:
 fn key_status_table(lines: &[KeyStatus]) -> String {
     use std::fmt::Write;
     let mut out = format!(
-        "{:<18} {:>15} {:>14} {:>11} {:>17}  STATE\n",
-        "KEY", "IDENTITY HASHES", "RECOVERY CODES", "SEALED MAIL", "AUDIT IDENTIFIERS"
+        "{:<18} {:>15} {:>14} {:>11} {:>15} {:>17}  STATE\n",
+        "KEY", "IDENTITY HASHES", "RECOVERY CODES", "SEALED MAIL", "WEBHOOK SECRETS", "AUDIT IDENTIFIERS"
     );
     for line in lines {
         let c = line.counts;
         let _ = writeln!(
             out,
-            "{:<18} {:>15} {:>14} {:>11} {:>17}  {}",
+            "{:<18} {:>15} {:>14} {:>11} {:>15} {:>17}  {}",
             line.key.as_deref().unwrap_or("(pre-keyring)"),
             c.identity_hashes,
             c.recovery_codes,
             c.sealed_mail,
+            c.webhook_secrets,
             c.audit_identifiers,
             line.state.describe()
         );

@@ -13,6 +13,8 @@ pub struct KeyCounts {
     pub recovery_codes: u64,
     /// Queued mail whose sealed body is still stored.
     pub sealed_mail: u64,
+    /// Webhook endpoints whose signing secrets are sealed under it.
+    pub webhook_secrets: u64,
     /// Audit rows naming the identifier of an attempt (history: once the key is gone they no
     /// longer show in the owner's activity, nothing else breaks).
     pub audit_identifiers: u64,
@@ -21,7 +23,7 @@ pub struct KeyCounts {
 impl KeyCounts {
     /// Whether anything but history still needs the key.
     pub fn is_needed(&self) -> bool {
-        self.identity_hashes + self.recovery_codes + self.sealed_mail > 0
+        self.identity_hashes + self.recovery_codes + self.sealed_mail + self.webhook_secrets > 0
     }
 }
 
@@ -115,6 +117,7 @@ mod tests {
             identity_hashes,
             recovery_codes,
             sealed_mail,
+            webhook_secrets: 0,
             audit_identifiers: 7,
         }
     }
@@ -164,5 +167,25 @@ mod tests {
             can_retire(&key_status(&ring, &moved), &KeyId::legacy()),
             "history only"
         );
+    }
+
+    #[test]
+    fn an_older_key_that_seals_a_webhook_secret_stays() {
+        let ring = Keyring::new(vec![
+            (KeyId::parse("b").unwrap(), b"sb".to_vec()),
+            (KeyId::parse("a").unwrap(), b"sa".to_vec()),
+        ])
+        .unwrap();
+        let endpoint = KeyCounts {
+            webhook_secrets: 1,
+            ..KeyCounts::default()
+        };
+        let a = KeyId::parse("a").unwrap();
+        let stored = BTreeMap::from([(Some("a".to_owned()), endpoint)]);
+        assert!(
+            !can_retire(&key_status(&ring, &stored), &a),
+            "the endpoint's secret"
+        );
+        assert!(can_retire(&key_status(&ring, &BTreeMap::new()), &a));
     }
 }

@@ -103,8 +103,9 @@ impl Deployment {
     }
 
     /// `account-recovery keys status` under `keys`: per key (or `(pre-keyring)`), the identity
-    /// hashes, recovery codes, sealed mail and audit identifiers counted, and the whole text.
-    fn keys_status(&self, keys: (&str, &str)) -> (HashMap<String, [u64; 4]>, String) {
+    /// hashes, recovery codes, sealed mail, webhook secrets and audit identifiers counted, and the
+    /// whole text.
+    fn keys_status(&self, keys: (&str, &str)) -> (HashMap<String, [u64; 5]>, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_account-recovery"))
             .args(["keys", "status"])
             .env("DATABASE_URL", &self.url)
@@ -129,11 +130,11 @@ impl Deployment {
             .filter_map(|line| {
                 let cols: Vec<&str> = line.split_whitespace().collect();
                 let n: Vec<u64> = cols
-                    .get(1..5)?
+                    .get(1..6)?
                     .iter()
                     .map(|c| c.parse().ok())
                     .collect::<Option<_>>()?;
-                Some((cols[0].to_owned(), [n[0], n[1], n[2], n[3]]))
+                Some((cols[0].to_owned(), [n[0], n[1], n[2], n[3], n[4]]))
             })
             .collect();
         (counts, text)

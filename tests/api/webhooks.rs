@@ -532,8 +532,21 @@ async fn endpoints_are_added_listed_and_removed_from_the_command_line(backend: B
         .unwrap()
         .verify(deliveries[0].body.as_bytes(), &deliveries[0].headers)
         .expect("signed with the added secret");
+    // `keys status` counts the sealed secret under the key that sealed it, until the endpoint goes.
+    let webhook_secrets = |status: &str| -> Vec<String> {
+        status
+            .lines()
+            .skip(1)
+            .filter(|l| l.contains("current"))
+            .filter_map(|l| l.split_whitespace().nth(4).map(str::to_owned))
+            .collect()
+    };
+    let (ok, status) = cli(&url, &[], &["keys", "status"]);
+    assert!(ok && status.contains("WEBHOOK SECRETS"), "{status}");
+    assert_eq!(webhook_secrets(&status), ["1"], "{status}");
     let (ok, removed) = cli(&url, &[], &["webhook", "remove", &id]);
     assert!(ok, "{removed}");
+    assert_eq!(webhook_secrets(&cli(&url, &[], &["keys", "status"]).1), ["0"]);
     let (ok, again) = cli(&url, &[], &["webhook", "remove", &id]);
     assert!(!ok && again.contains("no webhook endpoint"), "{again}");
     assert!(!cli(&url, &[], &["webhook", "list"]).1.contains(&id));

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::{
-    entities::{audit_event, member, outbox, recovery_code},
+    entities::{audit_event, member, outbox, recovery_code, webhook_endpoint},
     map_db_err,
 };
 use crate::{domain::key_usage::KeyCounts, recovery::ports::StoreError};
@@ -48,6 +48,11 @@ pub async fn key_usage(db: &DatabaseConnection) -> Result<BTreeMap<Option<String
     add(by_key(db, mail, outbox::Column::SealKeyId).await?, |c| {
         &mut c.sealed_mail
     });
+    let endpoints = webhook_endpoint::Entity::find();
+    add(
+        by_key(db, endpoints, webhook_endpoint::Column::SealKeyId).await?,
+        |c| &mut c.webhook_secrets,
+    );
     let audit = audit_event::Entity::find().filter(audit_event::Column::IdentifierKey.is_not_null());
     add(
         by_key(db, audit, audit_event::Column::IdentifierKeyId).await?,
