@@ -189,6 +189,7 @@ impl Recovery {
                 sessions: ports.sessions.clone(),
                 tokens: ports.tokens.clone(),
                 rate_limits: rate_limits.clone(),
+                delivery_wake: mail_wake.clone(),
             },
             members,
             find_id: FindId::new(

@@ -15,6 +15,7 @@ use crate::{
     },
     recovery::{
         context::RequestContext,
+        delivery::DeliveryWake,
         errors::RecoveryError,
         member_drafts::DraftProblem,
         members::{AdminError, InitialPassword, MemberAdmin, MemberDraft},
@@ -119,6 +120,8 @@ pub struct Provisioning {
     pub sessions: Arc<dyn SessionStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub rate_limits: RateLimits,
+    /// Woken when a withdrawal queued its event, so the host hears at once.
+    pub delivery_wake: Arc<DeliveryWake>,
 }
 
 impl Provisioning {
@@ -253,6 +256,7 @@ impl Provisioning {
             .withdraw(id, current.revision, ctx.now, audit)
             .await?
             .ok_or(ProvisioningError::VersionMismatch)?;
+        self.delivery_wake.events.notify_one();
         self.revoke_member_access(&owner).await?;
         Ok(())
     }

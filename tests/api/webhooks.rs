@@ -315,6 +315,29 @@ async fn gone_disables_the_endpoint_and_nothing_more_goes_there(backend: Backend
     assert_eq!(webhook_rows(&app).await, ["FAILED"], "[{}]", app.backend);
 }
 
+/// A withdrawal wakes the webhook worker like a password change does: its event goes out at
+/// once, not at the next poll (a minute away here).
+#[backend_test]
+async fn a_withdrawal_is_delivered_without_waiting_for_the_poll(backend: Backend) {
+    let receiver = WebhookReceiver::start().await;
+    let mut env = webhook_env(&receiver);
+    env.retain(|(name, _)| *name != "WEBHOOK_POLL_MS");
+    env.push(("WEBHOOK_POLL_MS", "60000".into()));
+    let app = spawn_app_with(&backend, backend_settings(&backend, &borrowed(&env)).await).await;
+    // The worker's first poll at start has passed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    withdraw_members(&app, "woken", 1).await;
+    let deliveries = receiver.wait_for_accepted(1, Duration::from_secs(10)).await;
+    assert_eq!(deliveries.len(), 1, "[{}]", app.backend);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "[{}] delivered after {:?}",
+        app.backend,
+        started.elapsed()
+    );
+}
+
 #[backend_test]
 async fn retry_after_is_honoured_on_429_and_503(backend: Backend) {
     let receiver = WebhookReceiver::start().await;
