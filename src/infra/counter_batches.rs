@@ -13,6 +13,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
+use super::batch_queue::next_batch;
 use crate::{
     domain::session::LimitDecision,
     recovery::ports::{CounterHit, Limiter, StoreError},
@@ -68,12 +69,7 @@ impl BatchedCounters {
 /// Takes the first waiting call, then every other one already queued (up to `MAX_BATCH`), and
 /// counts them with one `hit_calls`.
 async fn work(inner: Arc<dyn Limiter>, calls: flume::Receiver<Call>) {
-    while let Ok(first) = calls.recv_async().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            let Ok(next) = calls.try_recv() else { break };
-            batch.push(next);
-        }
+    while let Some(mut batch) = next_batch(&calls, MAX_BATCH).await {
         // A caller that has gone (its request cancelled or timed out) is not counted.
         batch.retain(|c| !c.reply.is_closed());
         if batch.is_empty() {

@@ -1,4 +1,5 @@
 //! Adapters: the only place SeaORM, argon2, bcrypt, redis and lettre appear.
+mod batch_queue;
 pub mod counter_batches;
 pub mod db;
 mod hash_memory;

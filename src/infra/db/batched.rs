@@ -17,7 +17,10 @@ use tokio::sync::oneshot;
 
 use crate::{
     domain::{email::Email, login_id::LoginId, member::Member, site::SiteId},
-    infra::db::{shapes, timeouts::within},
+    infra::{
+        batch_queue::next_batch,
+        db::{shapes, timeouts::within},
+    },
     recovery::ports::{MemberBatchLookup, MemberLookup, StoreError},
 };
 
@@ -126,12 +129,7 @@ impl<K: Kind> Batcher<K> {
 /// Takes the first waiting lookup, then every other one already queued (up to `MAX_BATCH`), and
 /// answers them with one query per site.
 async fn work<K: Kind>(inner: Arc<dyn MemberBatchLookup>, requests: flume::Receiver<Lookup<K>>) {
-    while let Ok(first) = requests.recv_async().await {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            let Ok(next) = requests.try_recv() else { break };
-            batch.push(next);
-        }
+    while let Some(mut batch) = next_batch(&requests, MAX_BATCH).await {
         // A caller that has gone (its request cancelled) costs no key.
         batch.retain(|l| !l.reply.is_closed());
         while let Some(site) = batch.first().map(|l| l.site.clone()) {
