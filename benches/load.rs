@@ -194,7 +194,7 @@ impl Bench {
         mails_at_start: usize,
     ) -> Drain {
         let (handed_off, queued_mail) = (self.handoff_backlog(), self.mail_backlog());
-        let mails_before = smtp.messages().len();
+        let mails_before = smtp.count();
         let started = Instant::now();
         while self.backlog() > 0 && started.elapsed() < Duration::from_secs(300) {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -207,7 +207,7 @@ impl Bench {
             took: started.elapsed(),
             still_pending: self.backlog(),
         };
-        let mails_after = smtp.messages().len();
+        let mails_after = smtp.count();
         println!(
             "    backlog at the end: {handed_off} reset requests handed off and unresolved, {queued_mail} mails queued; {} left after {:.1?}; the run caused {} mails ({} during it, {} after)",
             drain.still_pending,
@@ -434,7 +434,7 @@ async fn main() {
     let mut side_by_side = Vec::new();
     let mut drains: Vec<Drain> = Vec::new();
     for connections in [32, 256] {
-        let mails_at_start = smtp.messages().len();
+        let mails_at_start = smtp.count();
         let alone = bench
             .measure(
                 "issueResetToken by e-mail, known",
@@ -448,7 +448,7 @@ async fn main() {
         // starts: a run then pays for its own background work and nobody else's.
         drains.push(bench.drain(&alone.name, connections, &smtp, mails_at_start).await);
         issue_rows.push((connections, alone));
-        let mails_at_start = smtp.messages().len();
+        let mails_at_start = smtp.count();
         let [k, u] = bench
             .measure_side_by_side(
                 ["  side by side: known", "  side by side: unknown"],
@@ -514,7 +514,7 @@ async fn main() {
     );
     // First the resets alone: their rate, hashes, transactions and RSS.
     let hashes_before = bench.service.metric_sum("password_hash_total").await;
-    let mails_before_reset = smtp.messages().len();
+    let mails_before_reset = smtp.count();
     let reset = {
         let tokens = tokens.clone();
         bench

@@ -125,7 +125,7 @@ async fn lettre_alone(smtp: &SmtpServer, connections: usize, mails: usize) -> f6
     let from = parse_from("Bench <bench@localhost>").unwrap();
     let mailer =
         Arc::new(SmtpMailer::new(&smtp.url(), from, Duration::from_secs(30), None, connections).unwrap());
-    let before = smtp.messages().len();
+    let before = smtp.count();
     let started = Instant::now();
     let mut senders = tokio::task::JoinSet::new();
     for c in 0..connections {
@@ -137,7 +137,7 @@ async fn lettre_alone(smtp: &SmtpServer, connections: usize, mails: usize) -> f6
         });
     }
     while senders.join_next().await.is_some() {}
-    assert_eq!(smtp.messages().len() - before, mails);
+    assert_eq!(smtp.count() - before, mails);
     mails as f64 / started.elapsed().as_secs_f64()
 }
 
@@ -186,13 +186,13 @@ async fn run(label: &str, smtp: &SmtpServer, concurrency: usize, mails: usize, e
     }
     let dir = std::env::temp_dir().join(format!("ar-bench-mail-{run_key}"));
     std::fs::create_dir_all(&dir).unwrap();
-    let before = smtp.messages().len();
+    let before = smtp.count();
     let started = Instant::now();
     let service = Service::start(&env, &dir);
     let deadline = Instant::now() + Duration::from_secs(900);
     let mut first: Option<Instant> = None;
     loop {
-        let got = smtp.messages().len() - before;
+        let got = smtp.count() - before;
         if got > 0 && first.is_none() {
             first = Some(Instant::now());
         }

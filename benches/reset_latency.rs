@@ -138,6 +138,6 @@ async fn main() {
     report("checkLoginId", check);
     println!(
         "{MEMBERS} resets issued in {issuing:.2?}; mails delivered meanwhile: {}",
-        smtp.messages().len()
+        smtp.count()
     );
 }

@@ -38,9 +38,10 @@ impl WorkerSettings {
         attempt + 3 * self.store_timeout + SETTLE_MARGIN
     }
 
-    /// Messages claimed at once: enough to keep every sender busy until the next claim.
+    /// Messages claimed at once: enough to keep every sender busy until the next claim, and at
+    /// least `CLAIM_AT_LEAST`, since each claim is a commit the senders wait on.
     fn batch(&self) -> usize {
-        2 * self.concurrency.get()
+        (2 * self.concurrency.get()).max(CLAIM_AT_LEAST)
     }
 }
 
@@ -56,6 +57,12 @@ const CLAIM_GATHER: Duration = Duration::from_millis(200);
 /// The settler writes the outcomes that finish within this long of the first one in one
 /// transaction, instead of one transaction per message when messages trickle in.
 const SETTLE_GATHER: Duration = Duration::from_millis(200);
+/// The fewest messages a claim asks for: each claim is a commit the senders wait on, so claims of
+/// a few messages bound an instance's rate against a fast server.
+const CLAIM_AT_LEAST: usize = 64;
+/// The most outcomes one settle writes (the audit rows of a full one are one statement): a settle
+/// capped at a claim's worth fell ever further behind the senders, towards their leases' end.
+const SETTLE_AT_MOST: usize = 256;
 /// Rows deleted per pruning call.
 const PRUNE_STEP: u64 = 1000;
 
@@ -268,10 +275,10 @@ impl<C: Courier> DeliveryWorker<C> {
                     None if finished.is_closed() => open = false,
                     None => {}
                 }
-                // What finishes shortly after goes into the same write, up to a claim's worth.
+                // What finishes shortly after goes into the same write, up to SETTLE_AT_MOST.
                 let gather = tokio::time::sleep(SETTLE_GATHER);
                 tokio::pin!(gather);
-                while open && done.len() < self.settings.batch() {
+                while open && done.len() < SETTLE_AT_MOST {
                     tokio::select! {
                         next = finished.recv() => match next {
                             Some(delivered) => done.push(delivered),

@@ -61,6 +61,8 @@ struct Shared {
     messages: Mutex<Vec<ReceivedMail>>,
     /// Number of messages accepted so far; `wait_for_messages` waits on it.
     count: watch::Sender<usize>,
+    /// Connections accepted so far.
+    connections: std::sync::atomic::AtomicUsize,
     reply_delay: Mutex<Duration>,
     tls: Option<SmtpTls>,
 }
@@ -135,6 +137,7 @@ impl SmtpServer {
         let shared = Arc::new(Shared {
             messages: Mutex::new(Vec::new()),
             count: watch::Sender::new(0),
+            connections: std::sync::atomic::AtomicUsize::new(0),
             reply_delay: Mutex::new(Duration::ZERO),
             tls,
         });
@@ -186,6 +189,16 @@ impl SmtpServer {
         lock(&self.shared.messages).clone()
     }
 
+    /// How many messages were accepted so far, without copying them.
+    pub fn count(&self) -> usize {
+        *self.shared.count.borrow()
+    }
+
+    /// How many connections were accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Waits until at least n messages were accepted or the timeout passes; returns `messages()` either way.
     pub async fn wait_for_messages(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
         let mut count = self.shared.count.subscribe();
@@ -216,6 +229,7 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, mut shutdown: w
             () = stopped(&mut shutdown) => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
+                    shared.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let shared = Arc::clone(&shared);
                     let mut shutdown = for_connections.clone();
                     connections.spawn(async move {
