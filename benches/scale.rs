@@ -132,6 +132,22 @@ impl Db {
     fn count(&self, sql: &str) -> u64 {
         self.sql(sql).parse().unwrap_or(0)
     }
+    /// Pages read from outside the database's own cache so far (PostgreSQL: this database's
+    /// tables and indexes, after a pause for the backends to publish their counts; MariaDB: the
+    /// server's buffer pool misses).
+    async fn blocks_read(&self) -> i64 {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        let sql = match self {
+            Db::Postgres(_) => {
+                "select coalesce(sum(heap_blks_read + coalesce(idx_blks_read, 0)), 0) from pg_statio_user_tables"
+            }
+            Db::MariaDb(_) => {
+                "select variable_value from information_schema.global_status where variable_name = 'INNODB_BUFFER_POOL_READS'"
+            }
+        };
+        self.sql(sql).parse().unwrap_or(0)
+    }
+
     fn backend(&self) -> sea_orm::DbBackend {
         match self {
             Db::Postgres(_) => sea_orm::DbBackend::Postgres,
@@ -154,8 +170,9 @@ struct Templates {
 /// One `INSERT … SELECT` of the history rows `from..=to` that pass `filter`: ids are the row
 /// numbers (below every id the service hands out, which start at 10^12 here), so ids grow with
 /// time as the service's own do. The mix: the quiet member's sign-ins, the attack's wrong codes
-/// under the attacked member's keys, and otherwise members signing in (4 in 10) and asking for
-/// mail (2), strangers' wrong codes under other keys (3), unknown addresses (1).
+/// under the attacked member's keys, and otherwise members signing in (4 in 10), asking for mail
+/// (1) and the mail going out (1, no client, as the mail worker writes it), strangers' wrong codes
+/// under other keys (3), unknown addresses (1).
 fn history_sql(
     db: &Db,
     sizes: &Sizes,
@@ -202,10 +219,11 @@ fn history_sql(
         "INSERT INTO audit_events (id, site_id, member_id, kind, outcome, client_addr, occurred_at, identifier_key, identifier_key_id) \
          SELECT h.g, '{site}', \
            CASE WHEN h.c = 1 THEN '{quiet}' WHEN h.c BETWEEN 10 AND 15 THEN m.id END, \
-           CASE WHEN {signed_in} THEN 'SIGNED_IN' WHEN {wrong_code} THEN 'FAILED_ATTEMPT' ELSE 'RESET_REQUESTED' END, \
+           CASE WHEN {signed_in} THEN 'SIGNED_IN' WHEN {wrong_code} THEN 'FAILED_ATTEMPT' \
+                WHEN h.c = 15 THEN 'RESET_MAILED' ELSE 'RESET_REQUESTED' END, \
            CASE WHEN {signed_in} THEN 'ok' WHEN {wrong_code} THEN 'wrong_code' \
-                WHEN h.c IN (14, 15) THEN 'mail_queued' ELSE 'no_account' END, \
-           concat(CASE WHEN h.c IN (2, 3) THEN '203.0.113.' ELSE '198.51.100.' END, (h.g % 250){text}), \
+                WHEN h.c = 14 THEN 'mail_queued' WHEN h.c = 15 THEN 'sent' ELSE 'no_account' END, \
+           CASE WHEN h.c <> 15 THEN concat(CASE WHEN h.c IN (2, 3) THEN '203.0.113.' ELSE '198.51.100.' END, (h.g % 250){text}) END, \
            {at}, \
            CASE WHEN h.c = 2 THEN '{l}' WHEN h.c = 3 THEN '{e}' WHEN h.c IN (16, 17, 18) THEN {stranger} END, \
            CASE WHEN {wrong_code} THEN '{key_id}' END \
@@ -229,6 +247,8 @@ struct Figure {
     probe: Option<Run>,
     note: String,
     load: f64,
+    /// Pages the database read from outside its cache, per request of the run.
+    reads: f64,
 }
 
 fn loadavg() -> f64 {
@@ -240,14 +260,14 @@ fn loadavg() -> f64 {
 
 fn print_header() {
     println!(
-        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7} {:>9} {:>5}  note",
-        "figure", "ceiling", "req/s", "p50 ms", "p99 ms", "errors", "×ceil", "probe p99", "load"
+        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7} {:>9} {:>5} {:>7}  note",
+        "figure", "ceiling", "req/s", "p50 ms", "p99 ms", "errors", "×ceil", "probe p99", "load", "rd/req"
     );
 }
 
 fn print_figure(f: &Figure) {
     println!(
-        "{:<34} {:>9.0} {:>9.0} {:>8.2} {:>8.2} {:>6} {:>7.3} {:>9} {:>5.1}  {}",
+        "{:<34} {:>9.0} {:>9.0} {:>8.2} {:>8.2} {:>6} {:>7.3} {:>9} {:>5.1} {:>7.2}  {}",
         f.name,
         f.ceiling.rate(),
         f.run.rate(),
@@ -259,6 +279,7 @@ fn print_figure(f: &Figure) {
             .as_ref()
             .map_or("".into(), |p| format!("{:.2}", p.percentile_ms(0.99))),
         f.load,
+        f.reads,
         f.note
     );
     if let Some(e) = &f.run.first_error {
@@ -372,10 +393,13 @@ impl Bench {
             .await;
         }
         let load_now = loadavg();
+        let reads = self.db.blocks_read().await;
         let run = driver::run(port, self.connections, self.seconds, load, check).await;
+        let reads = self.db.blocks_read().await - reads;
         let figure = Figure {
             name: name.to_owned(),
             ceiling,
+            reads: reads as f64 / run.requests().max(1) as f64,
             run,
             probe: None,
             note: String::new(),
@@ -405,7 +429,9 @@ impl Bench {
         };
         closed(Duration::from_secs(2)).await;
         let load_now = loadavg();
+        let reads = self.db.blocks_read().await;
         let run = closed(self.seconds).await;
+        let reads = self.db.blocks_read().await - reads;
         let probe = driver::run_signed_in(
             port,
             4,
@@ -425,6 +451,7 @@ impl Bench {
                 probe.errors
             ),
             ceiling,
+            reads: reads as f64 / run.requests().max(1) as f64,
             run,
             probe: Some(probe),
             load: load_now,
@@ -929,6 +956,7 @@ async fn run_backend(backend: &str, sizes: Sizes, dir: &Path, hash: &str) -> Out
         probe: None,
         note: String::new(),
         load: 0.0,
+        reads: 0.0,
     };
     bench.drain(&mut warm, 0).await;
     let db = &bench.db;
