@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use service::{BENCH_SECRET_KEY, BenchDatabase, binary, cli, env_or, psql};
+use service::{BENCH_SECRET_KEY, BenchDatabase, BenchMariaDb, binary, cli, env_or, psql};
 
 /// The password of every plain line and, hashed once, of every `passwordHash` line.
 const PASSWORD: &str = "Harbor-Blue-47";
@@ -126,75 +126,6 @@ fn run_measured(env: &[(String, String)], args: &[&str]) -> Finished {
         hwm_kib: sampler.join().unwrap(),
         max_rss_kib: usage.ru_maxrss,
         output,
-    }
-}
-
-/// A MariaDB database made for one run and dropped with it.
-struct MariaDb {
-    server: String,
-    name: String,
-}
-
-impl MariaDb {
-    fn create(server: &str) -> MariaDb {
-        let name = format!(
-            "ar_bench_import_{}",
-            &uuid::Uuid::new_v4().simple().to_string()[..8]
-        );
-        let db = MariaDb {
-            server: server.to_owned(),
-            name,
-        };
-        db.sql(None, &format!("create database {}", db.name));
-        db
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-
-    fn sql(&self, database: Option<&str>, sql: &str) -> String {
-        let url = url::Url::parse(&self.server).expect("BENCH_MYSQL_SERVER");
-        let mut command = Command::new("mariadb");
-        command.args([
-            "-h",
-            url.host_str().unwrap_or("127.0.0.1"),
-            "-P",
-            &url.port().unwrap_or(3306).to_string(),
-            "-u",
-            if url.username().is_empty() {
-                "root"
-            } else {
-                url.username()
-            },
-            "-N",
-            "-B",
-            "-e",
-            sql,
-        ]);
-        if let Some(password) = url.password() {
-            command.arg(format!("-p{password}"));
-        }
-        if let Some(database) = database {
-            command.arg(database);
-        }
-        let out = command.output().expect("mariadb client on PATH");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn scalar(&self, sql: &str) -> String {
-        self.sql(Some(&self.name), sql)
-    }
-}
-
-impl Drop for MariaDb {
-    fn drop(&mut self) {
-        self.sql(None, &format!("drop database if exists {}", self.name));
     }
 }
 
@@ -321,7 +252,10 @@ fn main() {
                 }
             }
             "mysql" => {
-                let db = MariaDb::create(&env_or("BENCH_MYSQL_SERVER", "mysql://root@127.0.0.1:3306"));
+                let db = BenchMariaDb::create(
+                    &env_or("BENCH_MYSQL_SERVER", "mysql://root@127.0.0.1:3306"),
+                    "import",
+                );
                 let env = env_for(&db.url());
                 cli(&env, &["migrate"]);
                 let sql = MYSQL_LIMIT

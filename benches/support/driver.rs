@@ -70,7 +70,23 @@ pub async fn run_paced(
     next: Load,
     check: Check,
 ) -> Run {
-    let [run] = run_classes(port, connections, duration, gap, [next], check).await;
+    let [run] = run_classes(port, connections, duration, gap, None, [next], check).await;
+    run
+}
+
+/// As `run_paced`, every request carrying `Authorization: Bearer <bearer>` (a signed-in member's
+/// session; a zero `gap` is a closed loop).
+pub async fn run_signed_in(
+    port: u16,
+    connections: usize,
+    duration: Duration,
+    gap: Duration,
+    bearer: &str,
+    next: Load,
+    check: Check,
+) -> Run {
+    let authorization = Some(Arc::<str>::from(format!("Bearer {bearer}")));
+    let [run] = run_classes(port, connections, duration, gap, authorization, [next], check).await;
     run
 }
 
@@ -84,7 +100,7 @@ pub async fn run_interleaved<const K: usize>(
     loads: [Load; K],
     check: Check,
 ) -> [Run; K] {
-    run_classes(port, connections, duration, Duration::ZERO, loads, check).await
+    run_classes(port, connections, duration, Duration::ZERO, None, loads, check).await
 }
 
 async fn run_classes<const K: usize>(
@@ -92,6 +108,7 @@ async fn run_classes<const K: usize>(
     connections: usize,
     duration: Duration,
     gap: Duration,
+    authorization: Option<Arc<str>>,
     loads: [Load; K],
     check: Check,
 ) -> [Run; K] {
@@ -104,6 +121,7 @@ async fn run_classes<const K: usize>(
             let next = loads[n % K].clone();
             let counter = counters[n % K].clone();
             let exhausted = exhausted.clone();
+            let authorization = authorization.clone();
             let task = tokio::spawn(async move {
                 let mut run = Run::default();
                 let mut sender = None;
@@ -121,7 +139,7 @@ async fn run_classes<const K: usize>(
                         continue;
                     };
                     let t = Instant::now();
-                    let answered = send(s, body).await;
+                    let answered = send(s, body, authorization.as_deref()).await;
                     let took = t.elapsed();
                     if !gap.is_zero() {
                         tokio::time::sleep_until((t + gap).into()).await;
@@ -184,13 +202,15 @@ async fn connect(port: u16) -> Option<Sender> {
     Some(sender)
 }
 
-async fn send(sender: &mut Sender, body: Bytes) -> Result<Bytes, String> {
+async fn send(sender: &mut Sender, body: Bytes, authorization: Option<&str>) -> Result<Bytes, String> {
     sender.ready().await.map_err(|e| e.to_string())?;
-    let request = Request::post("/graphql")
+    let mut request = Request::post("/graphql")
         .header("host", "127.0.0.1")
-        .header("content-type", "application/json")
-        .body(Full::new(body))
-        .map_err(|e| e.to_string())?;
+        .header("content-type", "application/json");
+    if let Some(authorization) = authorization {
+        request = request.header("authorization", authorization);
+    }
+    let request = request.body(Full::new(body)).map_err(|e| e.to_string())?;
     let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
     let status = response.status();
     let bytes = response

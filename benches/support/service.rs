@@ -1,5 +1,6 @@
 //! The service under measurement as a child process (the bench build of the real binary), with
-//! its own PostgreSQL database and Redis key prefix, plus the psql/pgbench probes the benches read.
+//! its own PostgreSQL or MariaDB database and Redis key prefix, plus the psql/pgbench probes the
+//! benches read.
 #![allow(dead_code)] // each bench uses part of this file
 
 use std::{
@@ -81,6 +82,77 @@ impl Drop for BenchDatabase {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+}
+
+/// A MariaDB database made for one bench run (through the `mariadb` client) and dropped with it.
+pub struct BenchMariaDb {
+    /// The server's URL without a database, e.g. `mysql://root@127.0.0.1:3306`.
+    pub server: String,
+    pub name: String,
+}
+
+impl BenchMariaDb {
+    pub fn create(server: &str, label: &str) -> BenchMariaDb {
+        let name = format!(
+            "ar_bench_{label}_{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let db = BenchMariaDb {
+            server: server.trim_end_matches('/').to_owned(),
+            name,
+        };
+        db.run(None, &format!("create database {}", db.name));
+        db
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+
+    /// Runs `sql` (one or more statements) in this database; its rows tab-separated, trimmed.
+    pub fn scalar(&self, sql: &str) -> String {
+        self.run(Some(&self.name), sql)
+    }
+
+    fn run(&self, database: Option<&str>, sql: &str) -> String {
+        let url = url::Url::parse(&self.server).expect("a mysql:// server URL");
+        let mut command = Command::new("mariadb");
+        command.args([
+            "-h",
+            url.host_str().unwrap_or("127.0.0.1"),
+            "-P",
+            &url.port().unwrap_or(3306).to_string(),
+            "-u",
+            if url.username().is_empty() {
+                "root"
+            } else {
+                url.username()
+            },
+            "-N",
+            "-B",
+            "-e",
+            sql,
+        ]);
+        if let Some(password) = url.password() {
+            command.arg(format!("-p{password}"));
+        }
+        if let Some(database) = database {
+            command.arg(database);
+        }
+        let out = command.output().expect("mariadb client on PATH");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+}
+
+impl Drop for BenchMariaDb {
+    fn drop(&mut self) {
+        self.run(None, &format!("drop database if exists {}", self.name));
     }
 }
 
