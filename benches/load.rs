@@ -1,6 +1,8 @@
 //! Throughput bench: the release service on PostgreSQL + Redis with 2,000 members, driven by a
 //! closed-loop load generator, each figure next to a limit measured in the same run.
 //! `cargo bench --bench load`; its variables and the goals it judges are in docs/PERFORMANCE.md.
+#[path = "support/documents.rs"]
+mod documents;
 #[path = "support/driver.rs"]
 mod driver;
 #[path = "support/service.rs"]
@@ -16,18 +18,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET};
 use driver::{Run, body, payload_ok};
 use serde_json::json;
 use service::{BenchDatabase, Service, env_or, psql};
-
-const PASSWORD: &str = "Harbor-Blue-47";
-const CHECK_LOGIN_ID: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists errors { code } } }";
-const FIND_ID: &str =
-    "query($e: String!) { findId(by: {email: $e}) { accounts { maskedLoginId } errors { code } } }";
-const ISSUE_BY_EMAIL: &str =
-    "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel errors { code } } }";
-const ISSUE_DIRECT: &str = "mutation($id: String!, $ci: String!) { issueResetToken(by: {identity: {loginId: $id, ci: $ci}}) { token errors { code } } }";
-const RESET: &str = "mutation($t: String!, $p: String!) { resetPassword(input: {credential: {token: $t}, newPassword: $p}) { member { id } errors { code } } }";
 
 fn login_id(i: u64) -> String {
     format!("bench{i:05}")

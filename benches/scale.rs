@@ -1,6 +1,8 @@
 //! Scale bench (issue 28): every light figure at a small and a large data set in one run, on
 //! PostgreSQL and MariaDB, with the large/small ratio and the `{__typename}` ceiling beside each.
 //! `cargo bench --bench scale`; its variables and goals are in docs/PERFORMANCE.md.
+#[path = "support/documents.rs"]
+mod documents;
 #[path = "support/driver.rs"]
 mod driver;
 #[path = "support/service.rs"]
@@ -16,18 +18,11 @@ use std::{
 
 use account_recovery::infra::db::audit::{ActivitySource, activity_statement};
 use base64::Engine as _;
+use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET};
 use driver::{Load, Run, body, payload_ok};
 use serde_json::{Value, json};
 use service::{BenchDatabase, BenchMariaDb, Service, env_or};
 
-const PASSWORD: &str = "Harbor-Blue-47";
-const CHECK_LOGIN_ID: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists errors { code } } }";
-const FIND_ID: &str =
-    "query($e: String!) { findId(by: {email: $e}) { accounts { maskedLoginId } errors { code } } }";
-const ISSUE_BY_EMAIL: &str =
-    "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel errors { code } } }";
-const ISSUE_DIRECT: &str = "mutation($id: String!, $ci: String!) { issueResetToken(by: {identity: {loginId: $id, ci: $ci}}) { token errors { code } } }";
-const RESET: &str = "mutation($t: String!, $p: String!) { resetPassword(input: {credential: {token: $t}, newPassword: $p}) { member { id } errors { code } } }";
 const SIGN_IN: &str = "mutation($id: String!, $p: String!) { signIn(loginId: $id, password: $p) { accessToken errors { code } } }";
 const WRONG_CODE: &str =
     "mutation($c: CodeInput!) { verifyResetToken(credential: {code: $c}) { valid errors { code } } }";
