@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET};
+use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET, new_password};
 use driver::{Run, body, payload_ok};
 use serde_json::json;
 use service::{BenchDatabase, Service, env_or, psql};
@@ -28,16 +28,6 @@ fn login_id(i: u64) -> String {
 }
 fn email(i: u64) -> String {
     format!("bench{i:05}@bench.example")
-}
-
-/// A distinct password per reset that every default rule accepts (no runs, no repeats).
-fn new_password(i: u64) -> String {
-    const LETTERS: &[u8] = b"bdfhkmprtw";
-    let tail: String = format!("{i:06}")
-        .bytes()
-        .map(|d| format!("{}9", LETTERS[usize::from(d - b'0')] as char))
-        .collect();
-    format!("Qz7!{tail}")
 }
 
 /// The backlog one run left, and how long it took to drain.

@@ -18,7 +18,7 @@ use std::{
 
 use account_recovery::infra::db::audit::{ActivitySource, activity_statement};
 use base64::Engine as _;
-use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET};
+use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET, new_password};
 use driver::{Load, Run, body, payload_ok};
 use serde_json::{Value, json};
 use service::{BenchDatabase, BenchMariaDb, Service, env_or};
@@ -43,16 +43,6 @@ fn email(n: u64) -> String {
 }
 fn ci(n: u64) -> String {
     format!("scale-ci-{n:07}")
-}
-
-/// A distinct password per reset that every default rule accepts (no runs, no repeats).
-fn new_password(i: u64) -> String {
-    const LETTERS: &[u8] = b"bdfhkmprtw";
-    let tail: String = format!("{i:06}")
-        .bytes()
-        .map(|d| format!("{}9", LETTERS[usize::from(d - b'0')] as char))
-        .collect();
-    format!("Qz7!{tail}")
 }
 
 /// The data set's sizes (SCALE_*), and the shape of the audit history both sizes share.
