@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use account_recovery::infra::db::audit::{ActivitySource, activity_statement};
+use account_recovery::infra::db::audit::activity_statement;
 use base64::Engine as _;
 use documents::{CHECK_LOGIN_ID, FIND_ID, ISSUE_BY_EMAIL, ISSUE_DIRECT, PASSWORD, RESET, new_password};
 use driver::{Load, Run, body, payload_ok};
@@ -770,46 +770,52 @@ fn audit_census(db: &Db, t: &Templates) -> String {
     )
 }
 
-/// The plans of the attacked member's page-10 statements (each source) at the large size.
+/// The plan of the attacked member's page-10 statement (one arm per source) at the large size.
 fn explain_pages(db: &Db, t: &Templates, before: Option<i64>) {
-    let sources = [
-        ActivitySource::Member(&t.attacked_id),
-        ActivitySource::Identifier(&t.attacked_keys[0]),
-        ActivitySource::Identifier(&t.attacked_keys[1]),
-    ];
-    for source in sources {
-        let statement = activity_statement(db.backend(), source, before, PAGE as u64 + 1).to_string();
-        let plan = match db {
-            Db::Postgres(_) => db.sql(&format!("EXPLAIN (ANALYZE, BUFFERS) {statement}")),
-            Db::MariaDb(_) => {
-                let json = db
-                    .sql(&format!("ANALYZE FORMAT=JSON {statement}"))
-                    .replace("\\n", "\n");
-                let plan: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
-                let table = first_table(&plan).unwrap_or(&Value::Null);
-                format!(
-                    "key {} access {} r_rows {} r_total_time_ms {}",
-                    table["key"],
-                    table["access_type"],
-                    table["r_rows"],
-                    plan["query_block"]["r_total_time_ms"]
-                )
-            }
-        };
-        let kind = match source {
-            ActivitySource::Member(_) => "member",
-            ActivitySource::Identifier(_) => "identifier",
-        };
-        println!("  {kind} below {before:?}:\n    {}", plan.replace('\n', "\n    "));
-    }
+    let keys = [t.attacked_keys[0].as_str(), t.attacked_keys[1].as_str()];
+    let statement =
+        activity_statement(db.backend(), &t.attacked_id, &keys, before, PAGE as u64 + 1).to_string();
+    let plan = match db {
+        Db::Postgres(_) => db.sql(&format!("EXPLAIN (ANALYZE, BUFFERS) {statement}")),
+        Db::MariaDb(_) => {
+            let json = db
+                .sql(&format!("ANALYZE FORMAT=JSON {statement}"))
+                .replace("\\n", "\n");
+            let plan: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
+            let mut tables = Vec::new();
+            tables_of(&plan, &mut tables);
+            let arms: Vec<String> = tables
+                .iter()
+                .map(|table| {
+                    format!(
+                        "{} key {} access {} r_rows {}",
+                        table["table_name"], table["key"], table["access_type"], table["r_rows"]
+                    )
+                })
+                .collect();
+            format!(
+                "{}\nr_total_time_ms {}",
+                arms.join("\n"),
+                plan["query_block"]["r_total_time_ms"]
+            )
+        }
+    };
+    println!("  below {before:?}:\n    {}", plan.replace('\n', "\n    "));
 }
 
-/// The first `table` of a MariaDB JSON plan.
-fn first_table(plan: &Value) -> Option<&Value> {
+/// Every `table` of a MariaDB JSON plan.
+fn tables_of<'a>(plan: &'a Value, out: &mut Vec<&'a Value>) {
     match plan {
-        Value::Object(map) => map.get("table").or_else(|| map.values().find_map(first_table)),
-        Value::Array(items) => items.iter().find_map(first_table),
-        _ => None,
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == "table" {
+                    out.push(v);
+                }
+                tables_of(v, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| tables_of(v, out)),
+        _ => {}
     }
 }
 

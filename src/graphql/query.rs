@@ -107,7 +107,7 @@ impl QueryRoot {
                 return Ok(None);
             };
             let found = call.recovery.sessions.member(&session).await?;
-            Ok(found.map(|(member, sessions)| MemberProfile::new(&member, sessions)))
+            Ok(found.map(|(member, sessions)| MemberProfile::of_viewer(&member, sessions, session)))
         })
         .await
     }
@@ -141,12 +141,14 @@ impl MemberProfile {
     ) -> async_graphql::Result<RecoveryEventConnection> {
         let call = Call::of(ctx)?;
         call.run(async {
-            let session = session(ctx).await?;
-            let member = MemberId(self.id.to_string());
+            let session = match &self.viewer {
+                Some(viewer) => viewer.clone(),
+                None => session(ctx).await?,
+            };
             match call
                 .recovery
                 .activity
-                .page(&session, &member, first.unwrap_or(20), after.as_deref())
+                .page(&session, &self.member, first.unwrap_or(20), after.as_deref())
                 .await?
             {
                 Ok(page) => Ok(page.into()),

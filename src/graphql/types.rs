@@ -5,7 +5,7 @@ use super::{
     scalars::DateTime,
 };
 use crate::{
-    domain::{member, password_policy},
+    domain::{member, password_policy, session::SessionInfo},
     recovery::find_id,
 };
 use async_graphql::{Enum, InputObject, OneofObject, SimpleObject};
@@ -326,6 +326,12 @@ pub struct MemberProfile {
     pub password_changed_at: Option<DateTime>,
     /// How many signed-in sessions the member has now.
     pub active_sessions: i32,
+    /// The member as this request read it, for the fields resolved from it.
+    #[graphql(skip)]
+    pub(crate) member: member::Member,
+    /// The session that read it (`me`), so its fields need not look the bearer up again.
+    #[graphql(skip)]
+    pub(crate) viewer: Option<SessionInfo>,
 }
 
 /// Result of `generateRecoveryCodes`.
@@ -346,6 +352,14 @@ impl MemberProfile {
             ..MemberProfile::from(m)
         }
     }
+
+    /// The signed-in member as `viewer` sees them.
+    pub fn of_viewer(m: &member::Member, active_sessions: u32, viewer: SessionInfo) -> Self {
+        MemberProfile {
+            viewer: Some(viewer),
+            ..MemberProfile::new(m, active_sessions)
+        }
+    }
 }
 
 impl From<&member::Member> for MemberProfile {
@@ -360,6 +374,8 @@ impl From<&member::Member> for MemberProfile {
             status: m.status.into(),
             joined_at: m.joined_at.into(),
             password_changed_at: m.password_changed_at.map(Into::into),
+            member: m.clone(),
+            viewer: None,
         }
     }
 }

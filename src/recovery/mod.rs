@@ -209,7 +209,6 @@ impl Recovery {
             },
             activity: RecoveryActivity {
                 audit: ports.audit.clone(),
-                members: ports.members_by_id.clone(),
                 keys: keys.clone(),
             },
             password_changes: PasswordChanges {

@@ -9,12 +9,9 @@ use chrono::{DateTime, Utc};
 use crate::{
     domain::{
         audit::RecoveryEventKind, grant::IdentifierKey, keyring::Keyring, masking::mask_client_address,
-        member::MemberId, session::SessionInfo,
+        member::Member, session::SessionInfo,
     },
-    recovery::{
-        errors::RecoveryError,
-        ports::{AuditLog, MemberById},
-    },
+    recovery::{errors::RecoveryError, ports::AuditLog},
 };
 
 /// How many events one page may hold.
@@ -65,21 +62,21 @@ fn event_id(cursor: &str) -> Option<i64> {
 #[derive(Clone)]
 pub struct RecoveryActivity {
     pub(crate) audit: Arc<dyn AuditLog>,
-    pub(crate) members: Arc<dyn MemberById>,
     pub(crate) keys: Keyring,
 }
 
 impl RecoveryActivity {
     /// A page of `member`'s events for the signed-in `session`, which must be the member's own.
+    /// `member` is as the request already read it (`me`): the page reads only the audit table.
     #[tracing::instrument(skip_all, fields(op = "recovery_activity"))]
     pub async fn page(
         &self,
         session: &SessionInfo,
-        member: &MemberId,
+        member: &Member,
         first: i32,
         after: Option<&str>,
     ) -> Result<Result<ActivityPage, ActivityRefusal>, RecoveryError> {
-        if &session.owner.member != member {
+        if session.owner.member != member.id {
             return Ok(Err(ActivityRefusal::NotOwnAccount));
         }
         if !PAGE_SIZES.contains(&first) {
@@ -94,21 +91,18 @@ impl RecoveryActivity {
         };
         let size = usize::try_from(first).unwrap_or(1);
         // Attempts made with the member's own e-mail and login ID, by anyone.
-        let identifiers: Vec<String> = match self.members.find_by_id(member).await? {
-            Some(m) => [
-                IdentifierKey::login(&m.site_id, &m.login_id),
-                IdentifierKey::email(&m.site_id, &m.email),
-            ]
-            .iter()
-            // Attempts recorded before a key rotation carry their key's hash: match under each.
-            .flat_map(|key| self.keys.candidates().map(|keys| key.audit_key(keys)))
-            .collect(),
-            None => Vec::new(),
-        };
+        let identifiers: Vec<String> = [
+            IdentifierKey::login(&member.site_id, &member.login_id),
+            IdentifierKey::email(&member.site_id, &member.email),
+        ]
+        .iter()
+        // Attempts recorded before a key rotation carry their key's hash: match under each.
+        .flat_map(|key| self.keys.candidates().map(|keys| key.audit_key(keys)))
+        .collect();
         // One more than asked tells whether another page follows.
         let mut rows = self
             .audit
-            .member_events(member, &identifiers, before, size as u64 + 1)
+            .member_events(&member.id, &identifiers, before, size as u64 + 1)
             .await?;
         let has_next_page = rows.len() > size;
         rows.truncate(size);
