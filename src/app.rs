@@ -26,9 +26,15 @@ use crate::{
     infra::{
         counter_batches::BatchedCounters,
         db::{
-            self, StatementLimit, audit::SeaAuditLog, batched::Batched, members::SeaMemberStore,
-            outbox::SeaOutbox, recovery_codes::SeaRecoveryCodes, reset_requests::SeaResetQueue,
-            timeouts::Timed, webhooks::SeaWebhooks,
+            self, StatementLimit,
+            audit::SeaAuditLog,
+            batched::Batched,
+            members::{HeldLookups, SeaMemberStore},
+            outbox::SeaOutbox,
+            recovery_codes::SeaRecoveryCodes,
+            reset_requests::SeaResetQueue,
+            timeouts::Timed,
+            webhooks::SeaWebhooks,
         },
         hasher::Argon2Hasher,
         identity_assertions::{DevelopmentKey, JwksVerifier},
@@ -148,9 +154,13 @@ pub async fn connect_services(settings: &Settings, tokens: TokenBackend) -> anyh
     let members = Arc::new(Timed::new(member_store.clone(), db_timeout));
     let ports = Ports {
         members: members.clone(),
-        // The light queries' single lookups go out in batches under load (see `batched`); the
+        // The light queries' single lookups go out in batches under load (see `batched`), each
+        // worker on a connection it keeps while lookups keep coming (`held_connection`); the
         // deadline holds for each caller's whole wait and for each batch's query.
-        lookups: Arc::new(Batched::new(members.clone(), db_timeout)),
+        lookups: Arc::new(Batched::new(
+            || Arc::new(Timed::new(HeldLookups::new(db.clone()), db_timeout)),
+            db_timeout,
+        )),
         member_batches: members.clone(),
         identities: members.clone(),
         members_by_id: members.clone(),

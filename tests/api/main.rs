@@ -18,6 +18,7 @@ mod failures;
 mod find_id;
 mod hardening;
 mod hashing_cap;
+mod held_connection;
 mod helpers;
 mod http_edge;
 mod identity_assertions;

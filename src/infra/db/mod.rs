@@ -5,6 +5,7 @@ pub mod batched;
 pub mod change_reports;
 pub mod claims;
 pub mod entities;
+pub mod held_connection;
 pub mod key_usage;
 pub mod members;
 pub mod outbox;

@@ -80,6 +80,9 @@ impl<S: MemberBatchLookup> MemberBatchLookup for Timed<S> {
     ) -> Result<Vec<Member>, StoreError> {
         self.run(self.inner.find_by_login_ids(site, login_ids)).await
     }
+    async fn idle(&self) {
+        self.inner.idle().await
+    }
 }
 
 #[async_trait]

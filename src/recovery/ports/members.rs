@@ -32,6 +32,9 @@ pub trait MemberBatchLookup: Send + Sync {
         site: &SiteId,
         login_ids: &[LoginId],
     ) -> Result<Vec<Member>, StoreError>;
+    /// Nothing more is waiting to be asked: whatever the lookups keep between batches (a
+    /// connection) can go back.
+    async fn idle(&self) {}
 }
 
 /// Members by a just-passed identity check.

@@ -1,8 +1,10 @@
 //! Finding members, sites and whether the database answers, on SeaORM.
 use async_trait::async_trait;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Select, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Select, sea_query::Expr,
+};
 
-use super::{SeaMemberStore, parse_policy, to_member};
+use super::{SeaMemberStore, members_on, parse_policy, to_member};
 use crate::{
     domain::{
         email::Email,
@@ -13,6 +15,7 @@ use crate::{
     },
     infra::db::{
         entities::{member, password_history, site},
+        held_connection::HeldConnection,
         map_db_err, shapes,
     },
     recovery::ports::{
@@ -52,16 +55,31 @@ impl MemberLookup for SeaMemberStore {
     }
 }
 
+/// Every member of the site with one of these e-mails, oldest first.
+fn by_emails(site: &SiteId, emails: &[Email]) -> Select<member::Entity> {
+    oldest_first(
+        member::Entity::find()
+            .filter(member::Column::SiteId.eq(site.as_str()))
+            .filter(member::Column::Email.is_in(shapes::padded(emails.iter().map(Email::as_str).collect()))),
+    )
+}
+
+/// The members of the site with one of these login IDs.
+fn by_login_ids(site: &SiteId, login_ids: &[LoginId]) -> Select<member::Entity> {
+    member::Entity::find()
+        .filter(member::Column::SiteId.eq(site.as_str()))
+        .filter(member::Column::LoginIdKey.is_in(shapes::padded(
+            login_ids.iter().map(LoginId::normalized).collect(),
+        )))
+}
+
 #[async_trait]
 impl MemberBatchLookup for SeaMemberStore {
     async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
         if emails.is_empty() {
             return Ok(Vec::new());
         }
-        let query = member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::Email.is_in(shapes::padded(emails.iter().map(Email::as_str).collect())));
-        self.members(oldest_first(query)).await
+        members_on(&self.db, by_emails(site, emails)).await
     }
 
     async fn find_by_login_ids(
@@ -72,12 +90,46 @@ impl MemberBatchLookup for SeaMemberStore {
         if login_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let query = member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::LoginIdKey.is_in(shapes::padded(
-                login_ids.iter().map(LoginId::normalized).collect(),
-            )));
-        self.members(query).await
+        members_on(&self.db, by_login_ids(site, login_ids)).await
+    }
+}
+
+/// The batch lookups of one worker, on a connection it keeps while lookups keep coming (see
+/// `held_connection`).
+pub struct HeldLookups {
+    conn: HeldConnection,
+}
+
+impl HeldLookups {
+    pub fn new(db: DatabaseConnection) -> Self {
+        HeldLookups {
+            conn: HeldConnection::new(db),
+        }
+    }
+}
+
+#[async_trait]
+impl MemberBatchLookup for HeldLookups {
+    async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
+        if emails.is_empty() {
+            return Ok(Vec::new());
+        }
+        members_on(&self.conn, by_emails(site, emails)).await
+    }
+
+    async fn find_by_login_ids(
+        &self,
+        site: &SiteId,
+        login_ids: &[LoginId],
+    ) -> Result<Vec<Member>, StoreError> {
+        if login_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        members_on(&self.conn, by_login_ids(site, login_ids)).await
+    }
+
+    async fn idle(&self) {
+        self.conn.release().await;
     }
 }
 

@@ -7,7 +7,9 @@ mod member_search;
 mod passwords;
 mod provisioning;
 
-use sea_orm::{DatabaseConnection, Select};
+pub use lookups::HeldLookups;
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Select};
 
 use super::{entities::member, map_db_err, time::to_utc};
 use crate::{
@@ -37,9 +39,17 @@ impl SeaMemberStore {
 
     /// The members a query finds, each row parsed.
     async fn members(&self, query: Select<member::Entity>) -> Result<Vec<Member>, StoreError> {
-        let rows = query.all(&self.db).await.map_err(map_db_err)?;
-        rows.into_iter().map(to_member).collect()
+        members_on(&self.db, query).await
     }
+}
+
+/// The members a query finds on `conn`, each row parsed.
+async fn members_on<C: ConnectionTrait>(
+    conn: &C,
+    query: Select<member::Entity>,
+) -> Result<Vec<Member>, StoreError> {
+    let rows = query.all(conn).await.map_err(map_db_err)?;
+    rows.into_iter().map(to_member).collect()
 }
 
 fn corrupt(what: &str, value: &str) -> StoreError {
