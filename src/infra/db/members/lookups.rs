@@ -1,7 +1,8 @@
 //! Finding members, sites and whether the database answers, on SeaORM.
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Select, sea_query::Expr,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Select,
+    sea_query::Expr,
 };
 
 use super::{SeaMemberStore, members_on, parse_policy, to_member};
@@ -55,42 +56,45 @@ impl MemberLookup for SeaMemberStore {
     }
 }
 
-/// Every member of the site with one of these e-mails, oldest first.
-fn by_emails(site: &SiteId, emails: &[Email]) -> Select<member::Entity> {
-    oldest_first(
-        member::Entity::find()
-            .filter(member::Column::SiteId.eq(site.as_str()))
-            .filter(member::Column::Email.is_in(shapes::padded(emails.iter().map(Email::as_str).collect()))),
-    )
+/// Every member of the site with one of these e-mails, oldest first, read on `conn`.
+async fn by_emails<C: ConnectionTrait>(
+    conn: &C,
+    site: &SiteId,
+    emails: &[Email],
+) -> Result<Vec<Member>, StoreError> {
+    if emails.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = member::Entity::find()
+        .filter(member::Column::SiteId.eq(site.as_str()))
+        .filter(member::Column::Email.is_in(shapes::padded(emails.iter().map(Email::as_str).collect())));
+    members_on(conn, oldest_first(query)).await
 }
 
-/// The members of the site with one of these login IDs.
-fn by_login_ids(site: &SiteId, login_ids: &[LoginId]) -> Select<member::Entity> {
-    member::Entity::find()
+/// The members of the site with one of these login IDs, read on `conn`.
+async fn by_login_ids<C: ConnectionTrait>(
+    conn: &C,
+    site: &SiteId,
+    login_ids: &[LoginId],
+) -> Result<Vec<Member>, StoreError> {
+    if login_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let query = member::Entity::find()
         .filter(member::Column::SiteId.eq(site.as_str()))
         .filter(member::Column::LoginIdKey.is_in(shapes::padded(
             login_ids.iter().map(LoginId::normalized).collect(),
-        )))
+        )));
+    members_on(conn, query).await
 }
 
 #[async_trait]
 impl MemberBatchLookup for SeaMemberStore {
     async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
-        if emails.is_empty() {
-            return Ok(Vec::new());
-        }
-        members_on(&self.db, by_emails(site, emails)).await
+        by_emails(&self.db, site, emails).await
     }
-
-    async fn find_by_login_ids(
-        &self,
-        site: &SiteId,
-        login_ids: &[LoginId],
-    ) -> Result<Vec<Member>, StoreError> {
-        if login_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        members_on(&self.db, by_login_ids(site, login_ids)).await
+    async fn find_by_login_ids(&self, site: &SiteId, ids: &[LoginId]) -> Result<Vec<Member>, StoreError> {
+        by_login_ids(&self.db, site, ids).await
     }
 }
 
@@ -111,23 +115,11 @@ impl HeldLookups {
 #[async_trait]
 impl MemberBatchLookup for HeldLookups {
     async fn find_by_emails(&self, site: &SiteId, emails: &[Email]) -> Result<Vec<Member>, StoreError> {
-        if emails.is_empty() {
-            return Ok(Vec::new());
-        }
-        members_on(&self.conn, by_emails(site, emails)).await
+        by_emails(&self.conn, site, emails).await
     }
-
-    async fn find_by_login_ids(
-        &self,
-        site: &SiteId,
-        login_ids: &[LoginId],
-    ) -> Result<Vec<Member>, StoreError> {
-        if login_ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        members_on(&self.conn, by_login_ids(site, login_ids)).await
+    async fn find_by_login_ids(&self, site: &SiteId, ids: &[LoginId]) -> Result<Vec<Member>, StoreError> {
+        by_login_ids(&self.conn, site, ids).await
     }
-
     async fn idle(&self) {
         self.conn.release().await;
     }
