@@ -1057,7 +1057,7 @@ async fn run_backend(backend: &str, sizes: Sizes, dir: &Path, hash: &str) -> Out
     let fresh = bench.issue_fresh(large_resets.end..sizes.members).await;
     let attacked = bench.sign_in(ATTACKED).await;
     let before = cursor_id(&bench.cursor_after(&attacked, 9).await);
-    println!("plans of the attacked member's page 10 (each source), large size:");
+    println!("plans of the attacked member's page 10 (one arm per source), large size:");
     explain_pages(db, &templates, before);
     Outcome {
         backend: db.name(),
