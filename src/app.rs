@@ -29,7 +29,7 @@ use crate::{
             self, StatementLimit,
             audit::SeaAuditLog,
             batched::Batched,
-            members::{HeldLookups, SeaMemberStore},
+            members::{SeaMemberStore, lookups::HeldLookups},
             outbox::SeaOutbox,
             recovery_codes::SeaRecoveryCodes,
             reset_requests::SeaResetQueue,

@@ -2,12 +2,10 @@
 //! store implementing every member port, with its lookups, its password writes and the admin store
 //! in a file each; rows are parsed here.
 mod admin;
-mod lookups;
+pub mod lookups;
 mod member_search;
 mod passwords;
 mod provisioning;
-
-pub use lookups::HeldLookups;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Select};
 
