@@ -3,6 +3,10 @@
 //! (the other channel of the same queue) against a receiver answering at once and after 100 ms,
 //! next to what the HTTP client alone posts.
 //! `cargo bench --bench mail_delivery`; its variables and goals are in docs/PERFORMANCE.md.
+#[path = "support/cpu.rs"]
+mod cpu;
+#[path = "support/mail.rs"]
+mod mail;
 #[path = "support/service.rs"]
 mod service;
 #[path = "../tests/api/smtp_server.rs"]
@@ -25,12 +29,12 @@ use account_recovery::{
     },
     infra::{
         db::{self, outbox::SeaOutbox},
-        mailer::{SmtpMailer, parse_from},
         redis::RedisStore,
         sealer::Sealer,
     },
-    recovery::ports::{KeyedMail, MailMeta, MailOutbox, Mailer, OutgoingMail, TokenStore},
+    recovery::ports::{KeyedMail, MailMeta, MailOutbox, TokenStore},
 };
+use mail::{mailer_alone, sample_mail};
 use service::{BENCH_SECRET_KEY, BenchDatabase, Service, cli, env_or, psql};
 use smtp_server::SmtpServer;
 use webhook_receiver::WebhookReceiver;
@@ -40,21 +44,6 @@ const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 const OLD_ROWS: u64 = 100_000;
 const FAST_GOAL: f64 = 500.0;
 const SLOW_GOAL: f64 = 100.0;
-
-fn mail(run: &str, i: usize) -> OutgoingMail {
-    OutgoingMail {
-        to: format!("{run}{i:06}@example.com"),
-        subject: "Reset your password".into(),
-        text: format!(
-            "Your code is 123456.\n\nhttp://127.0.0.1:8080/reset-password#token={}\n",
-            "x".repeat(43)
-        ),
-        html: format!(
-            "<p>Your code is <b>123456</b>.</p><p><a href=\"http://127.0.0.1:8080/reset-password#token={0}\">{0}</a></p>",
-            "x".repeat(43)
-        ),
-    }
-}
 
 /// Fills the new database: 100,000 old rows as a day of traffic leaves them (bodies erased,
 /// finished within the last day, 10 % dropped, each with its request key), then `mails` reset mails
@@ -103,7 +92,7 @@ async fn seed(database_url: &str, redis_url: &str, prefix: &str, run: &str, mail
                 kind: MailKind::ResetRequested,
                 grants: vec![(owner.clone(), grant.id.clone())],
             },
-            mail: mail(run, i),
+            mail: sample_mail(run, i),
         });
         let tokens = tokens.clone();
         issuing.spawn(async move { tokens.issue_grant(&owner, &grant, None).await.unwrap() });
@@ -117,28 +106,6 @@ async fn seed(database_url: &str, redis_url: &str, prefix: &str, run: &str, mail
     }
     while issuing.join_next().await.is_some() {}
     outbox.enqueue_resolved(&batch, &[]).await.unwrap();
-}
-
-/// What the SMTP mailer alone (no outbox, no database) delivers to `smtp` from `connections`
-/// senders, each on a kept connection: the ceiling.
-async fn lettre_alone(smtp: &SmtpServer, connections: usize, mails: usize) -> f64 {
-    let from = parse_from("Bench <bench@localhost>").unwrap();
-    let mailer =
-        Arc::new(SmtpMailer::new(&smtp.url(), from, Duration::from_secs(30), None, connections).unwrap());
-    let before = smtp.count();
-    let started = Instant::now();
-    let mut senders = tokio::task::JoinSet::new();
-    for c in 0..connections {
-        let mailer = mailer.clone();
-        senders.spawn(async move {
-            for i in (c..mails).step_by(connections) {
-                mailer.send(&mail("raw", i)).await.unwrap();
-            }
-        });
-    }
-    while senders.join_next().await.is_some() {}
-    assert_eq!(smtp.count() - before, mails);
-    mails as f64 / started.elapsed().as_secs_f64()
 }
 
 struct Measured {
@@ -372,16 +339,16 @@ async fn main() {
     let smtp = SmtpServer::start().await;
 
     println!("== SMTP server answering at once");
-    let raw_fast = lettre_alone(&smtp, 8, 5000).await;
+    let raw_fast = mailer_alone(&smtp, 8, 5000).await.0;
     println!("the SMTP mailer alone, 8 connections: {raw_fast:>7.1} mails/s");
     let fast = run("service, MAIL_CONCURRENCY=8", &smtp, 8, fast_mails, true).await;
 
     println!("== SMTP server answering each command after 100 ms");
     smtp.set_reply_delay(Duration::from_millis(100));
-    let raw_slow_8 = lettre_alone(&smtp, 8, 160).await;
+    let raw_slow_8 = mailer_alone(&smtp, 8, 160).await.0;
     println!("the SMTP mailer alone, 8 connections: {raw_slow_8:>7.1} mails/s");
     let slow_8 = run("service, MAIL_CONCURRENCY=8", &smtp, 8, slow_mails / 6, false).await;
-    let raw_slow_64 = lettre_alone(&smtp, 64, 1280).await;
+    let raw_slow_64 = mailer_alone(&smtp, 64, 1280).await.0;
     println!("the SMTP mailer alone, 64 connections: {raw_slow_64:>7.1} mails/s");
     let slow_64 = run("service, MAIL_CONCURRENCY=64", &smtp, 64, slow_mails, false).await;
 

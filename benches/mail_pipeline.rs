@@ -5,8 +5,12 @@
 //! `cargo bench --bench mail_pipeline`; its variables and goals are in docs/PERFORMANCE.md.
 #[path = "support/cpu.rs"]
 mod cpu;
+#[path = "support/documents.rs"]
+mod documents;
 #[path = "support/driver.rs"]
 mod driver;
+#[path = "support/mail.rs"]
+mod mail;
 #[path = "support/service.rs"]
 mod service;
 #[path = "../tests/api/smtp_server.rs"]
@@ -22,19 +26,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use account_recovery::{
-    infra::mailer::{SmtpMailer, parse_from},
-    recovery::ports::{Mailer, OutgoingMail},
-};
+use documents::{CHECK_LOGIN_ID, ISSUE_BY_EMAIL, PASSWORD};
 use driver::{Run, body, payload_ok};
+use mail::mailer_alone;
 use serde_json::json;
 use service::{BenchDatabase, Service, env_or};
 use smtp_server::SmtpServer;
 
-const PASSWORD: &str = "Harbor-Blue-47";
-const ISSUE_BY_EMAIL: &str =
-    "mutation($e: String!) { issueResetToken(by: {email: $e}) { accepted channel errors { code } } }";
-const CHECK_LOGIN_ID: &str = "query($id: String!) { checkLoginId(loginId: $id) { exists errors { code } } }";
 const RATE_GOAL: f64 = 2000.0;
 const CPU_GOAL_MS: f64 = 1.0;
 
@@ -43,42 +41,6 @@ fn login_id(i: u64) -> String {
 }
 fn email(i: u64) -> String {
     format!("pipe{i:06}@bench.example")
-}
-
-/// A reset mail of the size the service sends.
-fn sample_mail(i: usize) -> OutgoingMail {
-    let link = format!("http://127.0.0.1:8080/reset-password#token={}", "x".repeat(43));
-    OutgoingMail {
-        to: format!("raw{i:06}@example.com"),
-        subject: "Reset your password".into(),
-        text: format!("Your code is 123456.\n\n{link}\n"),
-        html: format!("<p>Your code is <b>123456</b>.</p><p><a href=\"{link}\">{link}</a></p>"),
-    }
-}
-
-/// What the SMTP mailer alone (no queue, no database) sends to `smtp` from `connections` senders on
-/// kept connections, and the CPU this process spent per mail doing it (mailer and test server).
-async fn mailer_alone(smtp: &SmtpServer, connections: usize, mails: usize) -> (f64, f64) {
-    let from = parse_from("Bench <bench@localhost>").unwrap();
-    let mailer =
-        Arc::new(SmtpMailer::new(&smtp.url(), from, Duration::from_secs(30), None, connections).unwrap());
-    let before = smtp.count();
-    let cpu_before = cpu::process_cpu(std::process::id());
-    let started = Instant::now();
-    let mut senders = tokio::task::JoinSet::new();
-    for c in 0..connections {
-        let mailer = mailer.clone();
-        senders.spawn(async move {
-            for i in (c..mails).step_by(connections) {
-                mailer.send(&sample_mail(i)).await.unwrap();
-            }
-        });
-    }
-    while senders.join_next().await.is_some() {}
-    let rate = mails as f64 / started.elapsed().as_secs_f64();
-    let cpu = cpu::process_cpu(std::process::id()) - cpu_before;
-    assert_eq!(smtp.count() - before, mails);
-    (rate, cpu.as_secs_f64() * 1000.0 / mails as f64)
 }
 
 /// Redis's own count of calls per command so far (commands inside scripts included).

@@ -1,4 +1,4 @@
-//! The GraphQL documents the load and scale benches send, the members' password, and the new
+//! The GraphQL documents the load, scale and mail_pipeline benches send, the members' password, and the new
 //! passwords their resets set.
 #![allow(dead_code)] // each bench uses part of this file
 
