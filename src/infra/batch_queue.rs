@@ -1,5 +1,30 @@
 //! The shape both request batchers share (`db::batched` for member lookups, `counter_batches` for
-//! rate limits): a worker waits for one request, then takes every other one already queued.
+//! rate limits): a caller queues its request with a reply channel and waits, within its deadline;
+//! a worker waits for one request, then takes every other one already queued.
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use crate::recovery::ports::StoreError;
+
+/// Queues the request `make` builds around its reply channel and waits for the answer. `limit`
+/// bounds the whole wait, in the queue and in the worker's batch: past it, or when the workers
+/// are gone, the answer is `Unavailable` (its text names `what`).
+pub(crate) async fn ask<T, R>(
+    queue: &flume::Sender<T>,
+    make: impl FnOnce(oneshot::Sender<Result<R, StoreError>>) -> T,
+    limit: Duration,
+    what: &str,
+) -> Result<R, StoreError> {
+    let gone = || StoreError::Unavailable(format!("{what} stopped"));
+    let (reply, answer) = oneshot::channel();
+    let waited = tokio::time::timeout(limit, async {
+        queue.send_async(make(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    })
+    .await;
+    waited.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("{what} timed out"))))
+}
 
 /// The next batch from `queue`: the first request (waiting for it), then every other one already
 /// queued, up to `max` in all; `None` once every sender is gone. A lone request goes out at once.

@@ -13,7 +13,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use tokio::sync::oneshot;
 
-use super::batch_queue::next_batch;
+use super::batch_queue::{ask, next_batch};
 use crate::{
     domain::session::LimitDecision,
     recovery::ports::{CounterHit, Limiter, StoreError},
@@ -94,21 +94,14 @@ impl Limiter for BatchedCounters {
         if hits.is_empty() {
             return Ok(Vec::new());
         }
-        let gone = || StoreError::Unavailable("counters stopped".into());
-        let (reply, answer) = oneshot::channel();
-        let call = Call {
+        let call = |reply| Call {
             hits: hits
                 .iter()
                 .map(|h| (h.key.to_owned(), h.limit, h.window))
                 .collect(),
             reply,
         };
-        let waited = tokio::time::timeout(self.limit, async {
-            self.queue.send_async(call).await.map_err(|_| gone())?;
-            answer.await.map_err(|_| gone())?
-        })
-        .await;
-        waited.unwrap_or_else(|_| Err(StoreError::Unavailable("counters timed out".into())))
+        ask(&self.queue, call, self.limit, "counters").await
     }
 
     async fn peek(&self, key: &str, limit: u32) -> Result<LimitDecision, StoreError> {

@@ -18,8 +18,8 @@ use tokio::sync::oneshot;
 use crate::{
     domain::{email::Email, login_id::LoginId, member::Member, site::SiteId},
     infra::{
-        batch_queue::next_batch,
-        db::{shapes, timeouts::within},
+        batch_queue::{ask, next_batch},
+        db::shapes,
     },
     recovery::ports::{MemberBatchLookup, MemberLookup, StoreError},
 };
@@ -111,18 +111,12 @@ impl<K: Kind> Batcher<K> {
     }
 
     async fn find(&self, site: &SiteId, key: &K::Key) -> Result<K::Answer, StoreError> {
-        let gone = || StoreError::Unavailable("member lookups stopped".into());
-        let (reply, answer) = oneshot::channel();
-        let lookup = Lookup {
+        let lookup = |reply| Lookup {
             site: site.clone(),
             key: key.clone(),
             reply,
         };
-        within(self.limit, async {
-            self.queue.send_async(lookup).await.map_err(|_| gone())?;
-            answer.await.map_err(|_| gone())?
-        })
-        .await
+        ask(&self.queue, lookup, self.limit, "member lookups").await
     }
 }
 

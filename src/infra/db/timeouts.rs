@@ -45,7 +45,7 @@ impl<S> Timed<S> {
 }
 
 /// `call`, or `StoreError::Unavailable` once `limit` has passed.
-pub(crate) async fn within<T>(
+async fn within<T>(
     limit: Duration,
     call: impl Future<Output = Result<T, StoreError>>,
 ) -> Result<T, StoreError> {
