@@ -1,6 +1,8 @@
 //! Scale bench (issue 28): every light figure at a small and a large data set in one run, on
 //! PostgreSQL and MariaDB, with the large/small ratio and the `{__typename}` ceiling beside each.
 //! `cargo bench --bench scale`; its variables and goals are in docs/PERFORMANCE.md.
+#[path = "support/cpu.rs"]
+mod cpu;
 #[path = "support/documents.rs"]
 mod documents;
 #[path = "support/driver.rs"]
@@ -93,6 +95,12 @@ impl Db {
         match self {
             Db::Postgres(db) => db.url(),
             Db::MariaDb(db) => db.url(),
+        }
+    }
+    fn database(&self) -> String {
+        match self {
+            Db::Postgres(db) => db.name.clone(),
+            Db::MariaDb(db) => db.name.clone(),
         }
     }
     /// Runs `sql`; its output trimmed, one row a line.
@@ -234,6 +242,9 @@ struct Figure {
     load: f64,
     /// Pages the database read from outside its cache, per request of the run.
     reads: f64,
+    /// CPU per request of the run: the service's and the database server's, in µs.
+    service_us: f64,
+    db_us: f64,
 }
 
 fn loadavg() -> f64 {
@@ -245,14 +256,25 @@ fn loadavg() -> f64 {
 
 fn print_header() {
     println!(
-        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7} {:>9} {:>5} {:>7}  note",
-        "figure", "ceiling", "req/s", "p50 ms", "p99 ms", "errors", "×ceil", "probe p99", "load", "rd/req"
+        "{:<34} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7} {:>9} {:>5} {:>7} {:>6} {:>6}  note",
+        "figure",
+        "ceiling",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "errors",
+        "×ceil",
+        "probe p99",
+        "load",
+        "rd/req",
+        "svc µs",
+        "db µs"
     );
 }
 
 fn print_figure(f: &Figure) {
     println!(
-        "{:<34} {:>9.0} {:>9.0} {:>8.2} {:>8.2} {:>6} {:>7.3} {:>9} {:>5.1} {:>7.2}  {}",
+        "{:<34} {:>9.0} {:>9.0} {:>8.2} {:>8.2} {:>6} {:>7.3} {:>9} {:>5.1} {:>7.2} {:>6.0} {:>6.0}  {}",
         f.name,
         f.ceiling.rate(),
         f.run.rate(),
@@ -265,6 +287,8 @@ fn print_figure(f: &Figure) {
             .map_or("".into(), |p| format!("{:.2}", p.percentile_ms(0.99))),
         f.load,
         f.reads,
+        f.service_us,
+        f.db_us,
         f.note
     );
     if let Some(e) = &f.run.first_error {
@@ -379,12 +403,16 @@ impl Bench {
         }
         let load_now = loadavg();
         let reads = self.db.blocks_read().await;
+        let cpu = cpu::Snapshot::take(self.service.pid());
         let run = driver::run(port, self.connections, self.seconds, load, check).await;
+        let (service_us, db_us) = self.cpu_per_request(&cpu, run.requests());
         let reads = self.db.blocks_read().await - reads;
         let figure = Figure {
             name: name.to_owned(),
             ceiling,
             reads: reads as f64 / run.requests().max(1) as f64,
+            service_us,
+            db_us,
             run,
             probe: None,
             note: String::new(),
@@ -392,6 +420,29 @@ impl Bench {
         };
         print_figure(&figure);
         figure
+    }
+
+    /// The plans of the attacked member's pages 1 and 10, each the third run of its statement
+    /// (the first two warm the cache as the closed loop had).
+    async fn explain_attacked(&self, t: &Templates, size: &str) {
+        let attacked = self.sign_in(ATTACKED).await;
+        let page_10 = cursor_id(&self.cursor_after(&attacked, 9).await);
+        for (page, before) in [("1", None), ("10", page_10)] {
+            println!("plan of the attacked member's page {page} (one arm per source), {size} size:");
+            explain_pages(&self.db, t, before);
+        }
+    }
+
+    /// The service's and the database server's CPU since `before`, in µs per request (PostgreSQL:
+    /// the backends of the bench's database; MariaDB: the whole server).
+    fn cpu_per_request(&self, before: &cpu::Snapshot, requests: u64) -> (f64, f64) {
+        let used = before.used_until(&cpu::Snapshot::take(self.service.pid()), &self.db.database());
+        let db = match &self.db {
+            Db::Postgres(_) => used.postgres_own_backends,
+            Db::MariaDb(_) => used.mariadb,
+        };
+        let per = |d: Duration| d.as_secs_f64() * 1e6 / requests.max(1) as f64;
+        (per(used.service), per(db))
     }
 
     /// A page of the signed-in member's activity: the ceiling, a closed-loop run, then a probe
@@ -415,7 +466,9 @@ impl Bench {
         closed(Duration::from_secs(2)).await;
         let load_now = loadavg();
         let reads = self.db.blocks_read().await;
+        let cpu = cpu::Snapshot::take(self.service.pid());
         let run = closed(self.seconds).await;
+        let (service_us, db_us) = self.cpu_per_request(&cpu, run.requests());
         let reads = self.db.blocks_read().await - reads;
         let probe = driver::run_signed_in(
             port,
@@ -437,6 +490,8 @@ impl Bench {
             ),
             ceiling,
             reads: reads as f64 / run.requests().max(1) as f64,
+            service_us,
+            db_us,
             run,
             probe: Some(probe),
             load: load_now,
@@ -770,17 +825,23 @@ fn audit_census(db: &Db, t: &Templates) -> String {
     )
 }
 
-/// The plan of the attacked member's page-10 statement (one arm per source) at the large size.
+/// The plan of one of the attacked member's pages (one arm per source), on its third run.
 fn explain_pages(db: &Db, t: &Templates, before: Option<i64>) {
     let keys = [t.attacked_keys[0].as_str(), t.attacked_keys[1].as_str()];
     let statement =
         activity_statement(db.backend(), &t.attacked_id, &keys, before, PAGE as u64 + 1).to_string();
     let plan = match db {
-        Db::Postgres(_) => db.sql(&format!("EXPLAIN (ANALYZE, BUFFERS) {statement}")),
+        Db::Postgres(_) => {
+            let explain = format!("EXPLAIN (ANALYZE, BUFFERS) {statement}");
+            db.sql(&explain);
+            db.sql(&explain);
+            db.sql(&explain)
+        }
         Db::MariaDb(_) => {
-            let json = db
-                .sql(&format!("ANALYZE FORMAT=JSON {statement}"))
-                .replace("\\n", "\n");
+            let analyze = format!("ANALYZE FORMAT=JSON {statement}");
+            db.sql(&analyze);
+            db.sql(&analyze);
+            let json = db.sql(&analyze).replace("\\n", "\n");
             let plan: Value = serde_json::from_str(&json).unwrap_or(Value::Null);
             let mut tables = Vec::new();
             tables_of(&plan, &mut tables);
@@ -788,15 +849,20 @@ fn explain_pages(db: &Db, t: &Templates, before: Option<i64>) {
                 .iter()
                 .map(|table| {
                     format!(
-                        "{} key {} access {} r_rows {}",
-                        table["table_name"], table["key"], table["access_type"], table["r_rows"]
+                        "{} key {} access {} r_rows {} r_table_time_ms {}",
+                        table["table_name"],
+                        table["key"],
+                        table["access_type"],
+                        table["r_rows"],
+                        table["r_table_time_ms"]
                     )
                 })
                 .collect();
+            // A UNION's plan has no total of its own: the time of each table above, and this.
             format!(
-                "{}\nr_total_time_ms {}",
+                "{}\noptimization r_total_time_ms {}",
                 arms.join("\n"),
-                plan["query_block"]["r_total_time_ms"]
+                plan["query_optimization"]["r_total_time_ms"]
             )
         }
     };
@@ -948,6 +1014,8 @@ async fn run_backend(backend: &str, sizes: Sizes, dir: &Path, hash: &str) -> Out
         note: String::new(),
         load: 0.0,
         reads: 0.0,
+        service_us: 0.0,
+        db_us: 0.0,
     };
     bench.drain(&mut warm, 0).await;
     let db = &bench.db;
@@ -1010,6 +1078,8 @@ async fn run_backend(backend: &str, sizes: Sizes, dir: &Path, hash: &str) -> Out
         )
         .await;
 
+    bench.explain_attacked(&templates, "small").await;
+
     // Grow: the other members through `member import`, the rest of the history in SQL.
     let rest = dir.join("rest.jsonl");
     write_members(&rest, sizes.small_members..sizes.members, hash);
@@ -1055,10 +1125,7 @@ async fn run_backend(backend: &str, sizes: Sizes, dir: &Path, hash: &str) -> Out
     // The signIn run named members from large_resets.end up; the new addresses start above
     // every member the known run and the sign-ins may have named twice.
     let fresh = bench.issue_fresh(large_resets.end..sizes.members).await;
-    let attacked = bench.sign_in(ATTACKED).await;
-    let before = cursor_id(&bench.cursor_after(&attacked, 9).await);
-    println!("plans of the attacked member's page 10 (one arm per source), large size:");
-    explain_pages(db, &templates, before);
+    bench.explain_attacked(&templates, "large").await;
     Outcome {
         backend: db.name(),
         small,

@@ -75,6 +75,7 @@ pub struct Snapshot {
     service: u64,
     bench: u64,
     postgres: HashMap<u32, u64>,
+    mariadb: HashMap<u32, u64>,
     redis: HashMap<u32, u64>,
     machine: u64,
 }
@@ -87,6 +88,8 @@ pub struct Used {
     pub postgres: Duration,
     /// Of which the backends serving the bench's database.
     pub postgres_own_backends: Duration,
+    /// The MariaDB server (one process, every database).
+    pub mariadb: Duration,
     pub redis: Duration,
     /// This process: load driver, probes, test servers.
     pub bench: Duration,
@@ -107,6 +110,7 @@ impl Snapshot {
             service: process_ticks(service_pid).unwrap_or(0),
             bench: process_ticks(std::process::id()).unwrap_or(0),
             postgres: ticks_of("postgres"),
+            mariadb: ticks_of("mariadbd"),
             redis: ticks_of("redis-server"),
             machine: machine_busy_ticks(),
         }
@@ -129,6 +133,7 @@ impl Snapshot {
             postgres_own_backends: ticks_to_duration(grown(&self.postgres, &later.postgres, &|pid| {
                 serves(pid, database)
             })),
+            mariadb: ticks_to_duration(grown(&self.mariadb, &later.mariadb, &|_| true)),
             redis: ticks_to_duration(grown(&self.redis, &later.redis, &|_| true)),
             bench: ticks_to_duration(later.bench.saturating_sub(self.bench)),
             machine: ticks_to_duration(later.machine.saturating_sub(self.machine)),
