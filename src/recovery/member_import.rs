@@ -2,7 +2,7 @@
 //! line, so a bad one imports nothing, holding only digests of the login IDs; the second hashes
 //! plain passwords on the hashing pool and writes every member in one transaction.
 use std::{
-    collections::{HashSet, VecDeque},
+    collections::VecDeque,
     io::{self, BufRead},
     sync::Arc,
 };
@@ -61,10 +61,9 @@ struct ImportLine {
     status: Option<String>,
 }
 
-/// What the first pass learned: the sites to create, how many members, and a digest of the bytes
-/// the second pass must read again.
+/// What the first pass learned: how many members, and a digest of the bytes the second pass must
+/// read again.
 struct CheckedFile {
-    sites: Vec<SiteId>,
     members: usize,
     digest: [u8; 32],
 }
@@ -87,9 +86,6 @@ impl MemberAdmin {
     ) -> Result<usize, AdminError> {
         let checked = self.check_file(source.clone(), now).await?;
         tracing::info!(members = checked.members, "every line checked");
-        let mut sites = checked.sites.clone();
-        sites.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        self.store.ensure_sites(&sites).await?;
         self.write_file(source, now, &checked).await?;
         tracing::info!(members = checked.members, "imported");
         Ok(checked.members)
@@ -135,7 +131,6 @@ impl MemberAdmin {
     ) -> Result<CheckedFile, AdminError> {
         let mut lines = Lines::open(source)?;
         let mut earlier = NewLoginIds::default();
-        let mut sites = HashSet::new();
         let mut members = 0;
         while let Some((line, raw)) = lines.next_line()? {
             let checked = self.check_line(line, raw, now)?;
@@ -143,9 +138,6 @@ impl MemberAdmin {
             earlier
                 .push(line, &site, &id)
                 .map_err(|reason| refused(line, &id, reason))?;
-            if !sites.contains(&site) {
-                sites.insert(site.clone());
-            }
             members += 1;
             batch.push((line, site, id));
             if batch.len() == PROBE_LINES {
@@ -153,7 +145,6 @@ impl MemberAdmin {
             }
         }
         Ok(CheckedFile {
-            sites: sites.into_iter().collect(),
             members,
             digest: lines.digest(),
         })

@@ -151,7 +151,7 @@ impl MemberAdmin {
     /// Adds one member; a plain password must satisfy the password policy.
     pub async fn add(&self, draft: MemberDraft, now: DateTime<Utc>) -> Result<MemberId, AdminError> {
         let member = self.vet(draft, &self.policy, now).await?;
-        self.ensure_site(&member.site_id).await?;
+        // Its site, when new, is created with it.
         let ids = self.store.insert_members(&[member]).await?;
         ids.into_iter()
             .next()
@@ -396,7 +396,7 @@ impl MemberAdmin {
         })
     }
 
-    /// Hashes the plain passwords (bounded by the hasher), creates missing sites, inserts all.
+    /// Hashes the plain passwords (bounded by the hasher), then inserts all with their missing sites.
     async fn store_all(&self, checked: Vec<Checked>) -> Result<Vec<MemberId>, AdminError> {
         let mut members = Vec::with_capacity(checked.len());
         for c in checked {
@@ -406,10 +406,6 @@ impl MemberAdmin {
             }
             members.push(member);
         }
-        let mut sites: Vec<SiteId> = members.iter().map(|m| m.site_id.clone()).collect();
-        sites.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-        sites.dedup();
-        self.store.ensure_sites(&sites).await?;
         Ok(self.store.insert_members(&members).await?)
     }
 }

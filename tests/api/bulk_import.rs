@@ -1,9 +1,30 @@
 //! `member import` of a long file through the binary, on every backend: the whole file is checked
 //! before anything is written, so a bad line near its end imports nothing and is the line named;
-//! plain passwords are hashed on the hashing pool and their members sign in.
+//! plain passwords are hashed on the hashing pool and their members sign in; an import's new sites
+//! are written in its transaction, so one rolled back leaves none.
+use std::time::Duration;
+
+use account_recovery::{
+    domain::{
+        email::Email,
+        keyring::Keyring,
+        login_id::LoginId,
+        member::{JoinType, MemberStatus, MemberType},
+        site::SiteId,
+    },
+    infra::{
+        db::{self, members::SeaMemberStore},
+        sealer::Sealer,
+    },
+    recovery::ports::{MemberAdminStore, NewMember},
+};
+
 use crate::{
     cli::{run, text},
-    helpers::{Backend, backend_test, fresh_database, scratch_dir, spawn_app_with, sql_rows, test_settings},
+    helpers::{
+        Backend, TEST_SECRET_KEY, backend_test, fresh_database, scratch_dir, spawn_app_with, sql_rows,
+        test_settings,
+    },
 };
 
 /// A bcrypt hash (cost 4) for the lines that bring their own.
@@ -100,4 +121,74 @@ async fn plain_passwords_are_hashed_on_import_and_sign_in(backend: Backend) {
     }
     let wrong = app.sign_in("bulk00100", "Plain-Harbor-200").await;
     assert_eq!(wrong.codes(), ["INVALID_CREDENTIALS"], "[{name}]");
+}
+
+/// A member `n` of `site` for the store's own import writer.
+fn new_member(site: &str, n: usize) -> NewMember {
+    NewMember {
+        site_id: SiteId::parse(site).unwrap(),
+        login_id: LoginId::parse(&format!("fresh{n}")).unwrap(),
+        email: Email::parse(&format!("fresh{n}@example.com")).unwrap(),
+        name: format!("Fresh {n}"),
+        member_type: MemberType::General,
+        join_type: JoinType::Citizen,
+        ci_hash: None,
+        password_hash: None,
+        password_changed_at: None,
+        joined_at: chrono::Utc::now(),
+        status: MemberStatus::Active,
+    }
+}
+
+#[backend_test]
+async fn an_import_rolled_back_leaves_neither_its_members_nor_their_new_sites(backend: Backend) {
+    let url = fresh_database(&backend).await;
+    let name = backend.name();
+    let conn = db::connect(&url, 4, Duration::from_secs(5), db::StatementLimit::None)
+        .await
+        .unwrap();
+    db::migrate(&conn).await.unwrap();
+    let store = SeaMemberStore::new(conn, Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes())));
+    let count = |table: &'static str| {
+        let url = url.clone();
+        async move {
+            sql_rows(
+                &url,
+                &format!(
+                    "SELECT count(*) FROM {table} WHERE {}",
+                    match table {
+                        "sites" => "id = 'fresh-site'",
+                        _ => "site_id = 'fresh-site'",
+                    }
+                ),
+            )
+            .await[0][0]
+                .clone()
+        }
+    };
+
+    // Dropped without a commit, as when the second pass finds the file changed.
+    let mut writer = store.begin_import().await.unwrap();
+    writer.insert(&[new_member("fresh-site", 1)]).await.unwrap();
+    drop(writer);
+    assert_eq!(count("members").await, "0", "[{name}] no member");
+    assert_eq!(count("sites").await, "0", "[{name}] the new site went with them");
+
+    let mut writer = store.begin_import().await.unwrap();
+    writer.insert(&[new_member("fresh-site", 1)]).await.unwrap();
+    writer.insert(&[new_member("fresh-site", 2)]).await.unwrap();
+    writer.commit().await.unwrap();
+    assert_eq!(count("members").await, "2", "[{name}]");
+    assert_eq!(count("sites").await, "1", "[{name}] the site, once");
+
+    // The same through `insert_members` (`member add`): a failed insert leaves no site.
+    let taken = store
+        .insert_members(&[new_member("other-site", 3), new_member("fresh-site", 1)])
+        .await;
+    assert!(taken.is_err(), "[{name}] fresh1 is taken on fresh-site");
+    let other = sql_rows(&url, "SELECT count(*) FROM sites WHERE id = 'other-site'").await;
+    assert_eq!(
+        other[0][0], "0",
+        "[{name}] the failed insert's new site is not kept"
+    );
 }

@@ -24,6 +24,8 @@ struct Store {
     /// Members handed to each `insert` of an import, in order.
     inserts: Mutex<Vec<usize>>,
     commits: AtomicUsize,
+    /// Sites created outside any import's transaction (kept whatever the import does after).
+    ensured: Mutex<Vec<SiteId>>,
 }
 
 struct Writer {
@@ -47,7 +49,8 @@ impl ImportWriter for Writer {
 
 #[async_trait]
 impl MemberAdminStore for Arc<Store> {
-    async fn ensure_sites(&self, _: &[SiteId]) -> Result<(), StoreError> {
+    async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError> {
+        self.ensured.lock().unwrap().extend_from_slice(sites);
         Ok(())
     }
     async fn existing_login_ids(
@@ -287,6 +290,8 @@ async fn a_file_changed_between_the_passes_is_rolled_back() {
     }
     assert_eq!(store.commits.load(Ordering::SeqCst), 0);
     assert!(store.stored.lock().unwrap().is_empty());
+    // Sites come with the members, in the import's transaction: none is left behind.
+    assert!(store.ensured.lock().unwrap().is_empty());
 }
 
 #[tokio::test]

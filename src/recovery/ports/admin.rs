@@ -46,7 +46,8 @@ pub trait MemberAdminStore: Send + Sync {
         &self,
         skeletons: &[(SiteId, LoginIdSkeleton)],
     ) -> Result<Vec<(SiteId, LoginIdSkeleton)>, StoreError>;
-    /// Inserts all members in one transaction: all or nothing. Sites must exist.
+    /// Inserts all members, and the sites they name that do not exist yet, in one transaction:
+    /// all or nothing.
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError>;
     /// Starts an import's writes, all in one transaction.
     async fn begin_import(&self) -> Result<Box<dyn ImportWriter>, StoreError>;
@@ -58,7 +59,8 @@ pub trait MemberAdminStore: Send + Sync {
 /// without it (an error, a crash) the transaction rolls back.
 #[async_trait]
 pub trait ImportWriter: Send {
-    /// Inserts the next members (their sites must exist).
+    /// Inserts the next members, and the sites they name that do not exist yet, in the import's
+    /// transaction (rolled back with it).
     async fn insert(&mut self, members: &[NewMember]) -> Result<(), StoreError>;
     /// Makes every member inserted visible at once.
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;

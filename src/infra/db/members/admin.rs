@@ -27,28 +27,8 @@ use crate::{
 #[async_trait]
 impl MemberAdminStore for SeaMemberStore {
     async fn ensure_sites(&self, sites: &[SiteId]) -> Result<(), StoreError> {
-        for id in sites {
-            let exists = site::Entity::find_by_id(id.as_str())
-                .one(&self.db)
-                .await
-                .map_err(map_db_err)?
-                .is_some();
-            if exists {
-                continue;
-            }
-            let row = site::ActiveModel {
-                id: Set(id.as_str().to_owned()),
-                name: Set(id.as_str().to_owned()),
-                password_policy: Set(None),
-                created_at: Set(to_naive(Utc::now())),
-            };
-            match site::Entity::insert(row).exec(&self.db).await.map_err(map_db_err) {
-                // Another process created it meanwhile: that is what we wanted.
-                Ok(_) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        let sites: Vec<&str> = sites.iter().map(SiteId::as_str).collect();
+        ensure_sites_on(&self.db, &sites).await
     }
 
     async fn existing_login_ids(
@@ -71,6 +51,7 @@ impl MemberAdminStore for SeaMemberStore {
 
     async fn insert_members(&self, members: &[NewMember]) -> Result<Vec<MemberId>, StoreError> {
         let txn = self.db.begin().await.map_err(map_db_err)?;
+        ensure_sites_on(&txn, &sites_of(members)).await?;
         let ids = insert_rows(&txn, members).await?;
         txn.commit().await.map_err(map_db_err)?;
         if members.len() >= ANALYZE_AFTER {
@@ -90,6 +71,7 @@ impl MemberAdminStore for SeaMemberStore {
             txn,
             store: self.clone(),
             rows: 0,
+            sites: HashSet::new(),
         }))
     }
 
@@ -116,11 +98,17 @@ struct SeaImport {
     txn: DatabaseTransaction,
     store: SeaMemberStore,
     rows: usize,
+    /// Sites this transaction has made sure of.
+    sites: HashSet<String>,
 }
 
 #[async_trait]
 impl ImportWriter for SeaImport {
     async fn insert(&mut self, members: &[NewMember]) -> Result<(), StoreError> {
+        let mut new = sites_of(members);
+        new.retain(|site| !self.sites.contains(*site));
+        ensure_sites_on(&self.txn, &new).await?;
+        self.sites.extend(new.into_iter().map(str::to_owned));
         insert_rows(&self.txn, members).await?;
         self.rows += members.len();
         Ok(())
@@ -133,6 +121,45 @@ impl ImportWriter for SeaImport {
         }
         Ok(())
     }
+}
+
+/// The sites `members` name, each once.
+fn sites_of(members: &[NewMember]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    members
+        .iter()
+        .map(|m| m.site_id.as_str())
+        .filter(|site| seen.insert(*site))
+        .collect()
+}
+
+/// Creates each of `sites` that does not exist yet (name = code), on `conn`: in a transaction
+/// with the members that name them, so members and their new sites are stored or rolled back
+/// together. One that another process creates meanwhile is left as it is (no error, which
+/// PostgreSQL would let abort the transaction).
+async fn ensure_sites_on(conn: &impl ConnectionTrait, sites: &[&str]) -> Result<(), StoreError> {
+    for &id in sites {
+        let exists = site::Entity::find_by_id(id)
+            .one(conn)
+            .await
+            .map_err(map_db_err)?
+            .is_some();
+        if exists {
+            continue;
+        }
+        let row = site::ActiveModel {
+            id: Set(id.to_owned()),
+            name: Set(id.to_owned()),
+            password_policy: Set(None),
+            created_at: Set(to_naive(Utc::now())),
+        };
+        site::Entity::insert(row)
+            .on_conflict_do_nothing_on([site::Column::Id])
+            .exec(conn)
+            .await
+            .map_err(map_db_err)?;
+    }
+    Ok(())
 }
 
 /// Rows per insert statement at most: 20 columns each stay under every backend's parameter limit
