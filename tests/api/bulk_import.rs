@@ -46,8 +46,13 @@ fn write(lines: &[String]) -> String {
     file.to_str().unwrap().to_owned()
 }
 
+/// The one value `sql` counts.
+async fn count(url: &str, sql: &str) -> String {
+    sql_rows(url, sql).await[0][0].clone()
+}
+
 async fn members(url: &str) -> String {
-    sql_rows(url, "SELECT count(*) FROM members").await[0][0].clone()
+    count(url, "SELECT count(*) FROM members").await
 }
 
 #[backend_test]
@@ -149,46 +154,32 @@ async fn an_import_rolled_back_leaves_neither_its_members_nor_their_new_sites(ba
         .unwrap();
     db::migrate(&conn).await.unwrap();
     let store = SeaMemberStore::new(conn, Sealer::new(&Keyring::single(TEST_SECRET_KEY.as_bytes())));
-    let count = |table: &'static str| {
-        let url = url.clone();
-        async move {
-            sql_rows(
-                &url,
-                &format!(
-                    "SELECT count(*) FROM {table} WHERE {}",
-                    match table {
-                        "sites" => "id = 'fresh-site'",
-                        _ => "site_id = 'fresh-site'",
-                    }
-                ),
-            )
-            .await[0][0]
-                .clone()
-        }
-    };
+    let fresh_members = "SELECT count(*) FROM members WHERE site_id = 'fresh-site'";
+    let fresh_site = "SELECT count(*) FROM sites WHERE id = 'fresh-site'";
 
     // Dropped without a commit, as when the second pass finds the file changed.
     let mut writer = store.begin_import().await.unwrap();
     writer.insert(&[new_member("fresh-site", 1)]).await.unwrap();
     drop(writer);
-    assert_eq!(count("members").await, "0", "[{name}] no member");
-    assert_eq!(count("sites").await, "0", "[{name}] the new site went with them");
+    assert_eq!(count(&url, fresh_members).await, "0", "[{name}] no member");
+    assert_eq!(
+        count(&url, fresh_site).await,
+        "0",
+        "[{name}] the new site went with them"
+    );
 
     let mut writer = store.begin_import().await.unwrap();
     writer.insert(&[new_member("fresh-site", 1)]).await.unwrap();
     writer.insert(&[new_member("fresh-site", 2)]).await.unwrap();
     writer.commit().await.unwrap();
-    assert_eq!(count("members").await, "2", "[{name}]");
-    assert_eq!(count("sites").await, "1", "[{name}] the site, once");
+    assert_eq!(count(&url, fresh_members).await, "2", "[{name}]");
+    assert_eq!(count(&url, fresh_site).await, "1", "[{name}] the site, once");
 
     // The same through `insert_members` (`member add`): a failed insert leaves no site.
     let taken = store
         .insert_members(&[new_member("other-site", 3), new_member("fresh-site", 1)])
         .await;
     assert!(taken.is_err(), "[{name}] fresh1 is taken on fresh-site");
-    let other = sql_rows(&url, "SELECT count(*) FROM sites WHERE id = 'other-site'").await;
-    assert_eq!(
-        other[0][0], "0",
-        "[{name}] the failed insert's new site is not kept"
-    );
+    let other = count(&url, "SELECT count(*) FROM sites WHERE id = 'other-site'").await;
+    assert_eq!(other, "0", "[{name}] the failed insert's new site is not kept");
 }

@@ -135,8 +135,10 @@ fn sites_of(members: &[NewMember]) -> Vec<&str> {
 
 /// Creates each of `sites` that does not exist yet (name = code), on `conn`: in a transaction
 /// with the members that name them, so members and their new sites are stored or rolled back
-/// together. One that another process creates meanwhile is left as it is (no error, which
-/// PostgreSQL would let abort the transaction).
+/// together. An existing site (the usual case) is only read, so an import's long transaction
+/// holds no lock on it (MariaDB's stand-in for `DO NOTHING` is an update, which would); one that
+/// another process creates meanwhile is left as it is (no error, which PostgreSQL would let abort
+/// the transaction).
 async fn ensure_sites_on(conn: &impl ConnectionTrait, sites: &[&str]) -> Result<(), StoreError> {
     for &id in sites {
         let exists = site::Entity::find_by_id(id)
